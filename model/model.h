@@ -1,0 +1,89 @@
+/*
+ * model.h - the model file: network weights, threshold, training summary and the
+ * source pool that adaptation reweights.
+ *
+ * On disk: a fixed little-endian header (magic "SPSHMODL", format version,
+ * FEATURES_VERSION, dims, counts, section offsets, training summary) followed by
+ * 64-byte-aligned sections (lin, emb, w1, b1, head, pool representations, pool
+ * labels), and a trailing 64-bit xxHash checksum over everything before it.
+ * model_load() maps the file read-only and shares the pages between threads and
+ * processes; a truncated, corrupt or wrong-version file is refused with a message.
+ * model_save() writes a temporary file beside the target, fsyncs it and renames
+ * it over the target, so readers see the old or the new model, never a mix.
+ */
+#ifndef SPAMSHIFT_MODEL_H
+#define SPAMSHIFT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net.h"
+
+#define MODEL_FORMAT_VERSION 1
+
+struct model_summary {
+    int64_t created;        /* not stored: the file's mtime at load (0 after
+                             * model_train), so identical training gives a
+                             * byte-identical file */
+    uint64_t seed;
+    uint32_t n_ham;         /* training messages */
+    uint32_t n_spam;
+    uint32_t n_features;    /* distinct feature ids seen in training */
+    uint32_t epochs;
+    float loss;             /* final training loss */
+    float train_seconds;    /* not stored: set by model_train() only */
+};
+
+struct model {
+    struct net net;
+    float threshold;        /* spam iff probability >= threshold */
+    uint32_t feature_version;
+    struct model_summary summary;
+    /* Source pool: a seeded sample of the training mail as representations.
+     * pool_rep holds pool_n rows of (hidden + 1) floats: h then z. */
+    uint32_t pool_n;
+    const float *pool_rep;
+    const uint8_t *pool_label;  /* 1 = spam */
+    char id[17];            /* hex of the checksum: names this exact model */
+    /* private */
+    void *map;
+    size_t map_len;
+    float *pool_rep_owned;
+    uint8_t *pool_label_owned;
+};
+
+/* Load and verify path.  On success returns 0 and *out (free with model_free()).
+ * On failure returns -1, *out = NULL and a one-line reason in err. */
+int model_load(const char *path, struct model **out, char *err, size_t errlen);
+
+/* Write m to path atomically (temp file in the same directory, fsync, rename,
+ * fsync of the directory).  Returns 0, or -1 with a reason in err; on failure the
+ * previous file at path is untouched. */
+int model_save(const struct model *m, const char *path, char *err, size_t errlen);
+
+/* Free a model from model_load() or model_train(); accepts NULL; returns NULL. */
+struct model *model_free(struct model *m);
+
+/* Spam probability of one message's features under the global head.  Writes the
+ * representation (h: hidden floats, z) when non-NULL, for per-user heads.
+ * Reentrant. */
+float model_score(const struct model *m, const uint32_t *ids, size_t n,
+                  float *h, float *z);
+
+struct model_train_opts {
+    struct net_dims dims;
+    struct net_train_opts net;
+    uint32_t pool_max;      /* source pool size cap */
+    float threshold;        /* stored verdict threshold */
+};
+
+void model_train_opts_default(struct model_train_opts *o);
+
+/* Train a new model on ex[0..n_ex) and fill its summary and source pool.
+ * Deterministic: the same examples (in the same order) and options give a model
+ * that model_save() writes byte for byte identically.  May use both cores.
+ * Returns NULL with a reason in err. */
+struct model *model_train(const struct net_example *ex, size_t n_ex,
+                          const struct model_train_opts *o, char *err, size_t errlen);
+
+#endif
