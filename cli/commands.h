@@ -1,0 +1,39 @@
+/*
+ * commands.h - the subcommands of `spamshift` and their shared exit codes.
+ *
+ * Exit codes (documented in spamshift(1); scripts rely on them):
+ *   0   success: every input was processed
+ *   1   some inputs could not be read or parsed; the others were processed
+ *   64  usage error (EX_USAGE)
+ *   65  bad input data, e.g. no ham or no spam to train on (EX_DATAERR)
+ *   66  a model or input named on the command line is missing (EX_NOINPUT)
+ *   70  internal error, e.g. out of memory (EX_SOFTWARE)
+ *   73  the output could not be written (EX_CANTCREAT)
+ *   78  bad configuration or a refused model file (EX_CONFIG)
+ * `classify --status` on one message answers like bogofilter instead:
+ *   0 spam, 1 ham, 3 error.
+ */
+#ifndef SPAMSHIFT_COMMANDS_H
+#define SPAMSHIFT_COMMANDS_H
+
+#include <sysexits.h>
+
+#define EXIT_PARTIAL 1
+
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+int cmd_train(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+
+/* Write s as a JSON string literal (with quotes) to fp. */
+#include <stdio.h>
+void cli_json_string(FILE *fp, const char *s);
+
+/* Number of worker threads to use when the user gave none: the online cores. */
+unsigned cli_default_jobs(void);
+
+#endif

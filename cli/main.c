@@ -1,0 +1,89 @@
+/*
+ * main.c - `spamshift COMMAND [OPTIONS]`: dispatches to one subcommand.
+ *
+ * Each command lives in cli/cmd_*.c, parses its own options (GOptionContext) and
+ * returns an exit code from commands.h.  Commands are thin: the work is in
+ * model/ and adapt/.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "features.h"
+#include "log.h"
+
+static const struct cli_command commands[] = {
+    { "train",    cmd_train,    "train a base model from ham and spam" },
+    { "classify", cmd_classify, "score messages and print verdicts" },
+};
+
+static void
+usage(FILE *fp)
+{
+    fprintf(fp, "usage: spamshift COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(fp, "\n`spamshift COMMAND --help` describes a command; see spamshift(1).\n");
+}
+
+void
+cli_json_string(FILE *fp, const char *s)
+{
+    putc('"', fp);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':  fputs("\\\"", fp); break;
+        case '\\': fputs("\\\\", fp); break;
+        case '\n': fputs("\\n", fp); break;
+        case '\r': fputs("\\r", fp); break;
+        case '\t': fputs("\\t", fp); break;
+        default:
+            if (*p < 0x20)
+                fprintf(fp, "\\u%04x", *p);
+            else
+                putc(*p, fp);
+        }
+    }
+    putc('"', fp);
+}
+
+unsigned
+cli_default_jobs(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
+
+int
+main(int argc, char **argv)
+{
+    log_open("spamshift", LOG_TARGET_STDERR, 0);
+    if (argc < 2) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
+            || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("spamshift %s (features version %d)\n", PACKAGE_VERSION, FEATURES_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            if (features_global_init() != 0) {
+                log_err("cannot initialise the MIME and HTML parsers");
+                return EX_SOFTWARE;
+            }
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    log_err("unknown command \"%s\"", argv[1]);
+    usage(stderr);
+    return EX_USAGE;
+}
