@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "input.h"
 #include "log.h"
 
@@ -237,11 +239,23 @@ read_all(int fd, size_t *len)
     return buf;
 }
 
-/* Is p (inside buf[0..len)) the start of an mbox separator line? */
+/* Is p (inside buf[0..len)) the start of an mbox separator line?  Besides
+ * "From " it must carry the time of the envelope date ("... Mon Jan  1 00:00:00
+ * 2024"), so an unescaped "From here on" in a body (mboxo) does not split. */
 static int
 is_from_line(const char *buf, size_t len, size_t p)
 {
-    return len - p >= 5 && memcmp(buf + p, "From ", 5) == 0;
+    const char *nl, *end;
+
+    if (len - p < 5 || memcmp(buf + p, "From ", 5) != 0)
+        return 0;
+    nl = memchr(buf + p, '\n', len - p);
+    end = nl ? nl : buf + len;
+    for (const char *q = buf + p + 5; q + 5 <= end; q++)
+        if (q[0] == ' ' && g_ascii_isdigit(q[1]) && g_ascii_isdigit(q[2]) && q[3] == ':'
+                && g_ascii_isdigit(q[4]))
+            return 1;
+    return 0;
 }
 
 static int
