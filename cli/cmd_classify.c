@@ -1,7 +1,7 @@
 /*
  * cmd_classify.c - `spamshift classify`: score messages with a model.
  *
- *   spamshift classify -m MODEL [--json] [--status] [-j N] [PATH...|-]
+ *   spamshift classify -m MODEL [--json] [--status] [-j N] [--list FILE] [PATH...|-]
  *
  * One line per message, in input order: "name<TAB>score<TAB>verdict", score the
  * spam probability printed with %.6f (the milter's X-Spam-Score prints the same),
@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,10 @@ cmd_classify(int argc, char **argv)
     gchar *model_path = NULL;
     gboolean json = FALSE, status = FALSE;
     gint jobs = 1;
+    gchar *list_file = NULL;
     GOptionEntry entries[] = {
+        { "list", 0, 0, G_OPTION_ARG_FILENAME, &list_file,
+          "read the paths to classify from FILE, one per line (- for stdin)", "FILE" },
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "the model file", "MODEL" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "one JSON object per line", NULL },
         { "status", 0, 0, G_OPTION_ARG_NONE, &status,
@@ -83,7 +87,29 @@ cmd_classify(int argc, char **argv)
         rc = status ? 3 : (access(model_path, F_OK) != 0 ? EX_NOINPUT : EX_CONFIG);
         goto done;
     }
-    if (argc < 2) {
+    if (list_file != NULL) {
+        FILE *fp = strcmp(list_file, "-") == 0 ? stdin : fopen(list_file, "r");
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+
+        if (fp == NULL) {
+            log_err("classify: %s: %s", list_file, strerror(errno));
+            rc = status ? 3 : EX_NOINPUT;
+            goto done;
+        }
+        while ((len = getline(&line, &cap, fp)) >= 0) {
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                line[--len] = '\0';
+            if (len > 0 && input_collect(&list, line, INPUT_LABEL_NONE) != 0) {
+                free(line);
+                goto oom;
+            }
+        }
+        free(line);
+        if (fp != stdin)
+            fclose(fp);
+    } else if (argc < 2) {
         if (input_collect(&list, "-", INPUT_LABEL_NONE) != 0)
             goto oom;
     }
@@ -145,6 +171,7 @@ done:
     model_free(m);
     input_list_free(&list);
     g_free(model_path);
+    g_free(list_file);
     g_option_context_free(ctx);
     return rc;
 }
