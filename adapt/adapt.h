@@ -32,6 +32,7 @@ struct user_model {
     uint32_t hidden;                        /* must equal the model's */
     float head[NET_HEAD_LEN(NET_MAX_HIDDEN)];
     uint32_t seed;                          /* residual hash seed, from the user key */
+    uint32_t resid_bits;                    /* slot = XXH32(id, seed) & (2^bits - 1) */
     uint32_t n_resid;                       /* residual entries, sorted by slot */
     uint32_t *resid_slot;
     float *resid_w;
@@ -39,13 +40,19 @@ struct user_model {
 };
 
 struct adapt_opts {
-    float clip;             /* max instance weight before normalisation */
+    float clip;             /* max instance weight (weights have mean 1), >= 1 */
     float domain_l2;        /* domain classifier regularisation */
     float lambda;           /* weight of the user's feedback loss; <0: cross-validate */
     float mu;               /* pull of the user head toward the global head; <0: CV */
     float resid_l2;         /* residual regularisation toward zero */
     uint32_t resid_bits;    /* residual hash space: 2^resid_bits slots */
-    int use_reweight;       /* ablations: each part can be switched off */
+    uint32_t cv_min;        /* feedback needed before lambda/mu are cross-validated */
+    uint32_t cv_pool_max;   /* pool rows used inside cross-validation fits */
+    /* Ablations.  use_reweight: the pool is weighted by beta (else uniformly) and,
+     * with unlabelled mail, the head is refitted on it.  use_head: the head is
+     * fitted to the user's feedback.  use_resid: the residual is fitted.  With
+     * none of them (or no data) the user model is the global head. */
+    int use_reweight;
     int use_head;
     int use_resid;
 };
@@ -57,11 +64,62 @@ struct adapt_fit_stats {
     double cv_err_before;   /* cross-validated error on feedback, global head */
     double cv_err_after;    /* ... with the fitted user model */
     float lambda, mu;       /* values used */
+    int cross_validated;    /* 1 if lambda/mu came from cross-validation */
     double head_distance;   /* ||v_user - v_global|| */
+    uint32_t n_resid;       /* residual entries fitted */
     double seconds;
 };
 
+/*
+ * The objective adapt_fit() minimises, over the head v (d+2 floats) and the
+ * residual r (one float per slot touched by the feedback):
+ *
+ *   F(v, r) = sum_i a_i beta_i l(y_i, v.[h_i; z_i; 1])              source pool
+ *           + lambda sum_j l(y_j, v.[h_j; z_j; 1] + sum_{id in j} r[slot(id)])
+ *           + mu |v - v_global|^2 + lambda resid_l2 |r|^2
+ *
+ * l is the logistic loss; beta has mean 1 over the pool (all 1 without
+ * reweighting); a_i = 1 / (2 n_class(y_i)) makes the pool a class-balanced mean
+ * (each class carries 1/2), like base training.  So lambda is the weight of one
+ * feedback message relative to the whole pool, and resid_l2 is relative to it.
+ */
 void adapt_opts_default(struct adapt_opts *o);
+
+/* Dense weighted logistic regression, the solver behind both the domain
+ * classifier and the head: minimises
+ *   sum_i w[i] l(y[i], theta.[x_i; 1] + off[i]) + sum_k pen[k] (theta[k] - c[k])^2
+ * over theta (p + 1 values, the last the bias) by Newton's method with a
+ * backtracking line search, starting from theta as given.  x is n rows of p
+ * floats (row stride p); off may be NULL; pen[k] >= 0 and the Hessian must be
+ * positive definite (some pen > 0 or enough data).  Returns the number of
+ * iterations, or -1 on allocation failure (theta untouched).  Deterministic. */
+int adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
+                 const double *w, const double *off, const double *pen,
+                 const double *c, double *theta, int max_iter);
+
+/* What the domain classifier measured. */
+struct adapt_domain {
+    double auc;             /* held-out AUC source vs target; 0.5 when unknown */
+    double ess;             /* (sum beta)^2 / sum beta^2 */
+    uint32_t n_clipped;     /* weights that hit the clip */
+};
+
+/*
+ * Instance weights of n_src source rows against n_tgt target rows (each row
+ * hidden + 1 floats: h then z, like model->pool_rep).  A logistic regression on
+ * the standardised rows (L2 l2 on the slopes) is fitted on 4/5 of each side and
+ * its AUC measured on the other 1/5; then beta[i] = (n_s/n_t) p(T|x)/p(S|x) for
+ * every source row, scaled and clipped so that max beta <= clip and mean 1.
+ * With fewer than 2 target rows every beta is 1 and dom->auc = 0.5.
+ * Returns 0, or -1 on allocation failure (beta untouched).  Deterministic.
+ */
+int adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
+                   uint32_t hidden, float l2, float clip, float *beta,
+                   struct adapt_domain *dom);
+
+/* ROC AUC of scores against labels (1 = positive), ties counted half.
+ * Returns 0.5 when either class is empty; -1 on allocation failure. */
+double adapt_auc(const double *score, const uint8_t *label, size_t n);
 
 /* Compute ex->h and ex->z from ex->ids with the base body. */
 void adapt_represent(const struct model *m, struct adapt_example *ex);
@@ -79,6 +137,15 @@ int adapt_fit(const struct model *m, const char *user_key,
 /* Spam probability of a message for a user: um == NULL means the global head. */
 float adapt_score(const struct model *m, const struct user_model *um,
                   const uint32_t *ids, size_t n);
+
+/* The same as a logit, from a representation already computed (adapt_represent
+ * or model_score); um == NULL means the global head. */
+float adapt_logit(const struct model *m, const struct user_model *um,
+                  const float *h, float z, const uint32_t *ids, size_t n);
+
+/* The residual slot of a feature id for a seed (XXH32 of the id's 4
+ * little-endian bytes, masked to bits). */
+uint32_t adapt_resid_slot(uint32_t id, uint32_t seed, uint32_t bits);
 
 /* The residual hash seed of a user key (lowercased address). */
 uint32_t adapt_user_seed(const char *user_key);

@@ -1,0 +1,1038 @@
+/*
+ * fit.c - one user's model over the base model: the head refitted on the
+ * beta-weighted source pool and the user's feedback, jointly with a sparse
+ * residual over user-hashed feature ids; scoring with it; its blob form.
+ *
+ * The objective is written out in adapt.h.  It is convex and small: the head
+ * has hidden + 2 parameters (exact Newton, adapt_logreg), the residual one per
+ * slot the feedback touches (Newton with conjugate gradients: its Hessian is
+ * X'DX + c I with X the sparse message-by-slot incidence).  The two blocks are
+ * minimised alternately until the objective stops moving; block coordinate
+ * descent on a smooth convex function reaches the joint optimum, which the
+ * oracle test checks against plain gradient descent.
+ *
+ * lambda and mu are chosen by k-fold cross-validation on the feedback (held-out
+ * log loss) once there are opts->cv_min labels; the CV fits use a fixed stride
+ * subsample of the pool to stay within milliseconds.
+ *
+ * Everything here is pure computation: reentrant, deterministic (fixed loop
+ * orders, no randomness), allocation failure reported as -1.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <xxhash.h>
+
+#include "adapt.h"
+
+#define UM_MAGIC 0x4d555053u       /* "SPUM" little-endian */
+#define UM_BLOB_VERSION 1u
+#define UM_HEADER_LEN 32           /* magic, version, hidden, bits, seed, n, version64 */
+#define CV_FOLDS 5
+#define OUTER_MAX 60
+#define RESID_NEWTON_MAX 30
+#define CG_MAX 60
+
+void
+adapt_opts_default(struct adapt_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->clip = 10.0f;
+    o->domain_l2 = 1e-3f;
+    o->lambda = -1.0f;
+    o->mu = -1.0f;
+    o->resid_l2 = 4.0f;
+    o->resid_bits = 20;
+    o->cv_min = 20;
+    o->cv_pool_max = 2000;
+    o->use_reweight = 1;
+    o->use_head = 1;
+    o->use_resid = 1;
+}
+
+/* Defaults used when lambda/mu are not given and cannot be cross-validated. */
+#define LAMBDA_DEFAULT 0.05f
+#define MU_DEFAULT 0.01f
+static const float cv_scale[] = { 0.25f, 1.0f, 4.0f };
+#define N_SCALE (sizeof(cv_scale) / sizeof(cv_scale[0]))
+
+/* log(1 + exp(-m)): the logistic loss at margin m, without overflow. */
+static double
+logloss_margin(double m)
+{
+    return m > 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
+}
+
+static double
+sigmoid(double t)
+{
+    return t >= 0 ? 1.0 / (1.0 + exp(-t)) : exp(t) / (1.0 + exp(t));
+}
+
+/* ---- the dense solver --------------------------------------------------- */
+
+/* In-place Cholesky of the q x q SPD matrix a (row-major, lower triangle
+ * used); then solve a x = b into b.  Returns -1 if a is not positive definite. */
+static int
+chol_solve(double *a, uint32_t q, double *b)
+{
+    uint32_t i, j, k;
+
+    for (j = 0; j < q; j++) {
+        double d = a[j * q + j];
+
+        for (k = 0; k < j; k++)
+            d -= a[j * q + k] * a[j * q + k];
+        if (!(d > 0))
+            return -1;
+        d = sqrt(d);
+        a[j * q + j] = d;
+        for (i = j + 1; i < q; i++) {
+            double s = a[i * q + j];
+
+            for (k = 0; k < j; k++)
+                s -= a[i * q + k] * a[j * q + k];
+            a[i * q + j] = s / d;
+        }
+    }
+    for (i = 0; i < q; i++) {
+        double s = b[i];
+
+        for (k = 0; k < i; k++)
+            s -= a[i * q + k] * b[k];
+        b[i] = s / a[i * q + i];
+    }
+    for (i = q; i-- > 0;) {
+        double s = b[i];
+
+        for (k = i + 1; k < q; k++)
+            s -= a[k * q + i] * b[k];
+        b[i] = s / a[i * q + i];
+    }
+    return 0;
+}
+
+static double
+lr_objective(const float *x, size_t n, uint32_t p, const uint8_t *y, const double *w,
+             const double *off, const double *pen, const double *c, const double *th)
+{
+    double f = 0;
+    size_t i;
+    uint32_t k;
+
+    for (i = 0; i < n; i++) {
+        const float *r = x + i * p;
+        double t = th[p] + (off != NULL ? off[i] : 0);
+
+        if (w[i] == 0)
+            continue;
+        for (k = 0; k < p; k++)
+            t += th[k] * r[k];
+        f += w[i] * logloss_margin(y[i] ? t : -t);
+    }
+    for (k = 0; k <= p; k++)
+        f += pen[k] * (th[k] - c[k]) * (th[k] - c[k]);
+    return f;
+}
+
+int
+adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
+             const double *w, const double *off, const double *pen,
+             const double *c, double *theta, int max_iter)
+{
+    uint32_t q = p + 1, j, k;
+    double *hess, *g, *d, *tr, xr[NET_MAX_HIDDEN + 2];
+    double f;
+    int it;
+
+    assert(p <= NET_MAX_HIDDEN + 1);
+    hess = malloc((size_t) q * q * sizeof(double));
+    g = malloc(q * sizeof(double));
+    d = malloc(q * sizeof(double));
+    tr = malloc(q * sizeof(double));
+    if (hess == NULL || g == NULL || d == NULL || tr == NULL) {
+        free(hess);
+        free(g);
+        free(d);
+        free(tr);
+        return -1;
+    }
+    f = lr_objective(x, n, p, y, w, off, pen, c, theta);
+    for (it = 0; it < max_iter; it++) {
+        double dec = 0, step = 1, fn = f;
+        size_t i;
+
+        memset(hess, 0, (size_t) q * q * sizeof(double));
+        memset(g, 0, q * sizeof(double));
+        for (i = 0; i < n; i++) {
+            const float *r = x + i * p;
+            double t = theta[p] + (off != NULL ? off[i] : 0), pr, gi, hi;
+
+            if (w[i] == 0)
+                continue;
+            for (k = 0; k < p; k++) {
+                xr[k] = r[k];
+                t += theta[k] * xr[k];
+            }
+            xr[p] = 1.0;
+            pr = sigmoid(t);
+            gi = w[i] * (pr - (y[i] ? 1.0 : 0.0));
+            hi = w[i] * pr * (1 - pr);
+            for (j = 0; j < q; j++) {
+                double hj = hi * xr[j];
+                double *row = hess + (size_t) j * q;
+
+                g[j] += gi * xr[j];
+                for (k = 0; k <= j; k++)
+                    row[k] += hj * xr[k];
+            }
+        }
+        for (j = 0; j < q; j++) {
+            g[j] += 2 * pen[j] * (theta[j] - c[j]);
+            hess[(size_t) j * q + j] += 2 * pen[j] + 1e-12;
+            d[j] = -g[j];
+        }
+        if (chol_solve(hess, q, d) < 0)
+            break;
+        for (j = 0; j < q; j++)
+            dec -= g[j] * d[j];
+        if (dec < 1e-14 * (1 + fabs(f)))
+            break;
+        /* Backtracking (Armijo) so that every step lowers the objective. */
+        for (;;) {
+            for (j = 0; j < q; j++)
+                tr[j] = theta[j] + step * d[j];
+            fn = lr_objective(x, n, p, y, w, off, pen, c, tr);
+            if (fn <= f - 0.25 * step * dec || step < 1e-10)
+                break;
+            step *= 0.5;
+        }
+        if (!(fn <= f))
+            break;
+        memcpy(theta, tr, q * sizeof(double));
+        f = fn;
+    }
+    free(hess);
+    free(g);
+    free(d);
+    free(tr);
+    return it;
+}
+
+/* ---- user keys, slots, scoring ------------------------------------------ */
+
+uint32_t
+adapt_user_seed(const char *user_key)
+{
+    return XXH32(user_key, strlen(user_key), 0x53505348u);
+}
+
+uint32_t
+adapt_resid_slot(uint32_t id, uint32_t seed, uint32_t bits)
+{
+    uint8_t le[4] = { (uint8_t) id, (uint8_t) (id >> 8), (uint8_t) (id >> 16),
+                      (uint8_t) (id >> 24) };
+    uint32_t mask = bits >= 32 ? UINT32_MAX : ((uint32_t) 1 << bits) - 1;
+
+    return XXH32(le, sizeof(le), seed) & mask;
+}
+
+void
+adapt_represent(const struct model *m, struct adapt_example *ex)
+{
+    (void) net_forward(&m->net, ex->ids, ex->n, ex->h, &ex->z);
+}
+
+static float
+resid_lookup(const struct user_model *um, uint32_t slot)
+{
+    uint32_t lo = 0, hi = um->n_resid;
+
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+
+        if (um->resid_slot[mid] < slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < um->n_resid && um->resid_slot[lo] == slot ? um->resid_w[lo] : 0.0f;
+}
+
+float
+adapt_logit(const struct model *m, const struct user_model *um, const float *h,
+            float z, const uint32_t *ids, size_t n)
+{
+    float s;
+    size_t i;
+
+    /* A user model fitted against other dimensions cannot apply: the global
+     * head is the safe answer (the store refits it). */
+    if (um == NULL || um->hidden != m->net.dims.hidden)
+        return net_head(m->net.head, m->net.dims.hidden, h, z);
+    s = net_head(um->head, um->hidden, h, z);
+    if (um->n_resid > 0)
+        for (i = 0; i < n; i++)
+            s += resid_lookup(um, adapt_resid_slot(ids[i], um->seed, um->resid_bits));
+    return s;
+}
+
+float
+adapt_score(const struct model *m, const struct user_model *um,
+            const uint32_t *ids, size_t n)
+{
+    float h[NET_MAX_HIDDEN], z;
+
+    (void) net_forward(&m->net, ids, n, h, &z);
+    return net_sigmoid(adapt_logit(m, um, h, z, ids, n));
+}
+
+/* ---- the blob ----------------------------------------------------------- */
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) v;
+    p[1] = (uint8_t) (v >> 8);
+    p[2] = (uint8_t) (v >> 16);
+    p[3] = (uint8_t) (v >> 24);
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16
+        | (uint32_t) p[3] << 24;
+}
+
+static void
+putf(uint8_t *p, float f)
+{
+    uint32_t v;
+
+    memcpy(&v, &f, 4);
+    put32(p, v);
+}
+
+static float
+getf(const uint8_t *p)
+{
+    uint32_t v = get32(p);
+    float f;
+
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+/*
+ * Layout (little-endian): magic, blob version, hidden, resid_bits, seed,
+ * n_resid, version (u64), head (hidden + 2 floats), n_resid (slot, weight)
+ * pairs, XXH32 of everything before it.
+ */
+void *
+user_model_encode(const struct user_model *um, size_t *len)
+{
+    uint32_t nh = NET_HEAD_LEN(um->hidden), k;
+    size_t n = UM_HEADER_LEN + (size_t) nh * 4 + (size_t) um->n_resid * 8 + 4;
+    uint8_t *b, *p;
+
+    if ((b = malloc(n)) == NULL)
+        return NULL;
+    put32(b, UM_MAGIC);
+    put32(b + 4, UM_BLOB_VERSION);
+    put32(b + 8, um->hidden);
+    put32(b + 12, um->resid_bits);
+    put32(b + 16, um->seed);
+    put32(b + 20, um->n_resid);
+    put32(b + 24, (uint32_t) um->version);
+    put32(b + 28, (uint32_t) (um->version >> 32));
+    p = b + UM_HEADER_LEN;
+    for (k = 0; k < nh; k++, p += 4)
+        putf(p, um->head[k]);
+    for (k = 0; k < um->n_resid; k++, p += 8) {
+        put32(p, um->resid_slot[k]);
+        putf(p + 4, um->resid_w[k]);
+    }
+    put32(p, XXH32(b, n - 4, 0));
+    *len = n;
+    return b;
+}
+
+struct user_model *
+user_model_decode(const void *blob, size_t len)
+{
+    const uint8_t *b = blob, *p;
+    struct user_model *um;
+    uint32_t hidden, bits, n_resid, k;
+
+    if (blob == NULL || len < UM_HEADER_LEN + 4 || get32(b) != UM_MAGIC
+        || get32(b + 4) != UM_BLOB_VERSION)
+        return NULL;
+    hidden = get32(b + 8);
+    bits = get32(b + 12);
+    n_resid = get32(b + 20);
+    if (hidden > NET_MAX_HIDDEN || bits > 31 || (n_resid > 0 && bits == 0)
+        || (uint64_t) n_resid > ((uint64_t) 1 << bits))
+        return NULL;
+    if ((uint64_t) len != UM_HEADER_LEN + (uint64_t) NET_HEAD_LEN(hidden) * 4
+        + (uint64_t) n_resid * 8 + 4)
+        return NULL;
+    if (XXH32(b, len - 4, 0) != get32(b + len - 4))
+        return NULL;
+    if ((um = calloc(1, sizeof(*um))) == NULL)
+        return NULL;
+    um->hidden = hidden;
+    um->resid_bits = bits;
+    um->seed = get32(b + 16);
+    um->version = (uint64_t) get32(b + 24) | (uint64_t) get32(b + 28) << 32;
+    p = b + UM_HEADER_LEN;
+    for (k = 0; k < NET_HEAD_LEN(hidden); k++, p += 4)
+        if (!isfinite(um->head[k] = getf(p)))
+            return user_model_free(um);
+    if (n_resid > 0) {
+        um->resid_slot = malloc(n_resid * sizeof(uint32_t));
+        um->resid_w = malloc(n_resid * sizeof(float));
+        if (um->resid_slot == NULL || um->resid_w == NULL)
+            return user_model_free(um);
+        um->n_resid = n_resid;
+        for (k = 0; k < n_resid; k++, p += 8) {
+            um->resid_slot[k] = get32(p);
+            um->resid_w[k] = getf(p + 4);
+            if ((k > 0 && um->resid_slot[k] <= um->resid_slot[k - 1])
+                || (bits < 32 && um->resid_slot[k] >> bits != 0)
+                || !isfinite(um->resid_w[k]))
+                return user_model_free(um);
+        }
+    }
+    return um;
+}
+
+struct user_model *
+user_model_free(struct user_model *um)
+{
+    if (um != NULL) {
+        free(um->resid_slot);
+        free(um->resid_w);
+        free(um);
+    }
+    return NULL;
+}
+
+/* ---- fitting ------------------------------------------------------------ */
+
+/*
+ * Everything one user's fit needs, built once.  x holds the rows used by the
+ * head solver: the pool rows (all, or a subsample in CV) then the feedback rows
+ * (hidden + 1 floats each).  Feedback j's residual slots are compact indices
+ * into slots[] (sorted unique), in fb_slot[fb_off[j] .. fb_off[j+1]).
+ */
+struct fit_ctx {
+    uint32_t hidden, p;
+    const struct adapt_opts *o;
+    const float *vg;            /* the global head */
+    size_t n_pool, n_fb;
+    float *x;
+    uint8_t *y;
+    double *pool_w;             /* a_i beta_i per pool row */
+    uint32_t *slots;            /* user slot numbers */
+    size_t n_slots;
+    uint32_t *fb_slot;
+    size_t *fb_off;
+    /* scratch, sized for the full problem */
+    double *w, *off, *r, *s, *gr, *dr, *hd, *tmp, *rr, *hl;
+    int refit_pool;             /* the head is refitted (reweighted or use_head) */
+};
+
+/* Weight of each pool row: beta times the class-balancing factor. */
+static void
+pool_weights(const uint8_t *label, const float *beta, size_t n, size_t stride,
+             double *out)
+{
+    double cnt[2] = { 0, 0 };
+    size_t i, m = 0;
+
+    for (i = 0; i < n; i += stride)
+        cnt[label[i] ? 1 : 0] += beta != NULL ? beta[i] : 1.0;
+    for (i = 0; i < n; i += stride, m++) {
+        double c = cnt[label[i] ? 1 : 0];
+
+        out[m] = c > 0 ? (beta != NULL ? beta[i] : 1.0) / (2 * c) : 0;
+    }
+}
+
+/* Residual score of feedback j under r. */
+static double
+fb_resid(const struct fit_ctx *c, const double *r, size_t j)
+{
+    double s = 0;
+    size_t k;
+
+    for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
+        s += r[c->fb_slot[k]];
+    return s;
+}
+
+/* Head logit of row i of x. */
+static double
+head_logit(const struct fit_ctx *c, const double *th, size_t i)
+{
+    const float *row = c->x + i * c->p;
+    double t = th[c->p];
+    uint32_t k;
+
+    for (k = 0; k < c->p; k++)
+        t += th[k] * row[k];
+    return t;
+}
+
+/* The residual block: minimise sum_{j in mask} l(y_j, a_j + s_j(r)) + rho |r|^2
+ * (the objective divided by lambda) by Newton-CG; a[] are the head logits of the
+ * feedback rows.  mask[j] == 0 excludes feedback j (CV). */
+static void
+fit_resid(struct fit_ctx *c, const double *a, const uint8_t *mask, double rho,
+          double *r)
+{
+    size_t m = c->n_slots, j, k;
+    const uint8_t *y = c->y + c->n_pool;
+    double *s = c->s, *g = c->gr, *d = c->dr, *hd = c->hd, *q = c->tmp, *rr = c->rr;
+    int it, cg;
+
+    for (it = 0; it < RESID_NEWTON_MAX; it++) {
+        double f = 0, gmax = 0, rs, fn, step = 1, dec = 0;
+
+        memset(g, 0, m * sizeof(double));
+        for (j = 0; j < c->n_fb; j++) {
+            double t, pr;
+
+            if (!mask[j])
+                continue;
+            t = a[j] + fb_resid(c, r, j);
+            pr = sigmoid(t);
+            f += logloss_margin(y[j] ? t : -t);
+            s[j] = pr * (1 - pr);
+            for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
+                g[c->fb_slot[k]] += pr - y[j];
+        }
+        for (k = 0; k < m; k++) {
+            f += rho * r[k] * r[k];
+            g[k] += 2 * rho * r[k];
+            if (fabs(g[k]) > gmax)
+                gmax = fabs(g[k]);
+        }
+        if (gmax < 1e-9)
+            break;
+        /* CG on (X'DX + 2 rho I) d = -g, from d = 0. */
+        memset(d, 0, m * sizeof(double));
+        for (k = 0; k < m; k++)
+            rr[k] = -g[k];
+        memcpy(q, rr, m * sizeof(double));
+        rs = 0;
+        for (k = 0; k < m; k++)
+            rs += rr[k] * rr[k];
+        for (cg = 0; cg < CG_MAX && rs > 1e-24; cg++) {
+            double pq = 0, alpha, rs2 = 0;
+
+            memset(hd, 0, m * sizeof(double));
+            for (j = 0; j < c->n_fb; j++) {
+                double v;
+
+                if (!mask[j])
+                    continue;
+                v = s[j] * fb_resid(c, q, j);
+                for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
+                    hd[c->fb_slot[k]] += v;
+            }
+            for (k = 0; k < m; k++) {
+                hd[k] += 2 * rho * q[k];
+                pq += q[k] * hd[k];
+            }
+            alpha = rs / pq;
+            for (k = 0; k < m; k++) {
+                d[k] += alpha * q[k];
+                rr[k] -= alpha * hd[k];
+                rs2 += rr[k] * rr[k];
+            }
+            for (k = 0; k < m; k++)
+                q[k] = rr[k] + (rs2 / rs) * q[k];
+            rs = rs2;
+        }
+        for (k = 0; k < m; k++)
+            dec -= g[k] * d[k];
+        if (!(dec > 1e-15 * (1 + f)))
+            break;
+        for (;;) {
+            fn = 0;
+            for (k = 0; k < m; k++) {
+                double v = r[k] + step * d[k];
+
+                fn += rho * v * v;
+            }
+            for (j = 0; j < c->n_fb; j++) {
+                double t = a[j];
+
+                if (!mask[j])
+                    continue;
+                for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
+                    t += r[c->fb_slot[k]] + step * d[c->fb_slot[k]];
+                fn += logloss_margin(y[j] ? t : -t);
+            }
+            if (fn <= f - 0.25 * step * dec || step < 1e-10)
+                break;
+            step *= 0.5;
+        }
+        if (!(fn <= f))
+            break;
+        for (k = 0; k < m; k++)
+            r[k] += step * d[k];
+    }
+}
+
+/* The full objective (adapt.h) at (th, r) over the rows c->x with weights w
+ * (pool rows) and lambda on masked-in feedback. */
+static double
+full_objective(const struct fit_ctx *c, size_t n_rows_pool, const double *w,
+               const uint8_t *mask, double lambda, double mu, double rho,
+               const double *th, const double *r)
+{
+    double f = 0;
+    size_t i, j;
+    uint32_t k;
+
+    for (i = 0; i < n_rows_pool; i++) {
+        double t = head_logit(c, th, i);
+
+        f += w[i] * logloss_margin(c->y[i] ? t : -t);
+    }
+    for (j = 0; j < c->n_fb; j++) {
+        double t;
+
+        if (!mask[j])
+            continue;
+        t = head_logit(c, th, c->n_pool + j) + fb_resid(c, r, j);
+        f += lambda * logloss_margin(c->y[c->n_pool + j] ? t : -t);
+    }
+    for (k = 0; k < c->p + 1; k++)
+        f += mu * (th[k] - c->vg[k]) * (th[k] - c->vg[k]);
+    for (k = 0; k < c->n_slots; k++)
+        f += lambda * rho * r[k] * r[k];
+    return f;
+}
+
+/*
+ * One fit: head th (starts at the global head) and residual r (starts at 0).
+ * The solver sees rows [0, n_rows_pool) of the pool part of x (CV passes a
+ * subsample copied to the front) and the masked-in feedback rows.
+ * Returns 0, or -1 on allocation failure.
+ */
+static int
+fit_once(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
+         const uint8_t *mask, double lambda, double mu, double *th, double *r)
+{
+    const struct adapt_opts *o = c->o;
+    uint32_t q = c->p + 1, k;
+    double pen[NET_MAX_HIDDEN + 2], cen[NET_MAX_HIDDEN + 2];
+    double rho = o->resid_l2, *a = c->off;
+    size_t j, n_rows = c->n_pool + c->n_fb;
+    int use_fb_head = o->use_head, outer;
+    double f_prev = HUGE_VAL;
+
+    for (k = 0; k < q; k++) {
+        th[k] = c->vg[k];
+        pen[k] = mu;
+        cen[k] = c->vg[k];
+    }
+    memset(r, 0, c->n_slots * sizeof(double));
+    /* Row weights: pool rows beyond n_rows_pool and feedback rows not used by
+     * the head carry weight 0. */
+    memset(c->w, 0, n_rows * sizeof(double));
+    if (c->refit_pool)
+        memcpy(c->w, pw, n_rows_pool * sizeof(double));
+    if (use_fb_head)
+        for (j = 0; j < c->n_fb; j++)
+            c->w[c->n_pool + j] = mask[j] ? lambda : 0;
+    memset(a, 0, n_rows * sizeof(double));
+
+    for (outer = 0; outer < OUTER_MAX; outer++) {
+        double f;
+
+        if (c->refit_pool) {
+            /* The head row offsets are the feedback's residual scores. */
+            for (j = 0; j < c->n_fb; j++)
+                a[c->n_pool + j] = fb_resid(c, r, j);
+            if (adapt_logreg(c->x, n_rows, c->p, c->y, c->w, a, pen, cen, th, 50) < 0)
+                return -1;
+        }
+        if (!o->use_resid || c->n_slots == 0 || lambda <= 0)
+            break;
+        for (j = 0; j < c->n_fb; j++)
+            c->hl[j] = head_logit(c, th, c->n_pool + j);
+        fit_resid(c, c->hl, mask, rho, r);
+        if (!use_fb_head)
+            break;      /* the head does not see the feedback: one pass is exact */
+        f = full_objective(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
+        if (f_prev - f < 1e-10 * (1 + fabs(f)))
+            break;
+        f_prev = f;
+    }
+    return 0;
+}
+
+static void
+ctx_free(struct fit_ctx *c)
+{
+    free(c->x);
+    free(c->y);
+    free(c->pool_w);
+    free(c->slots);
+    free(c->fb_slot);
+    free(c->fb_off);
+    free(c->w);
+    free(c->off);
+    free(c->r);
+    free(c->s);
+    free(c->gr);
+    free(c->dr);
+    free(c->hd);
+    free(c->tmp);
+    free(c->rr);
+    free(c->hl);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+    return (x > y) - (x < y);
+}
+
+static size_t
+find_slot(const uint32_t *slots, size_t n, uint32_t s)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (slots[mid] < s)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    assert(lo < n && slots[lo] == s);
+    return lo;
+}
+
+/* Build the context: rows, labels, slots.  Returns -1 on allocation failure. */
+static int
+ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
+          const struct adapt_example *fb, size_t n_fb, const struct adapt_opts *o)
+{
+    size_t n_rows, i, j, n_ids = 0, scratch;
+    uint32_t p = m->net.dims.hidden + 1;
+
+    memset(c, 0, sizeof(*c));
+    c->hidden = m->net.dims.hidden;
+    c->p = p;
+    c->o = o;
+    c->vg = m->net.head;
+    c->n_pool = m->pool_n;
+    c->n_fb = n_fb;
+    n_rows = c->n_pool + n_fb;
+    for (j = 0; j < n_fb; j++)
+        n_ids += fb[j].n;
+    c->x = malloc((n_rows ? n_rows : 1) * p * sizeof(float));
+    c->y = malloc(n_rows ? n_rows : 1);
+    c->pool_w = malloc((c->n_pool ? c->n_pool : 1) * sizeof(double));
+    c->fb_off = malloc((n_fb + 1) * sizeof(size_t));
+    c->fb_slot = malloc((n_ids ? n_ids : 1) * sizeof(uint32_t));
+    c->slots = malloc((n_ids ? n_ids : 1) * sizeof(uint32_t));
+    c->w = malloc((n_rows ? n_rows : 1) * sizeof(double));
+    c->off = malloc((n_rows ? n_rows : 1) * sizeof(double));
+    if (c->x == NULL || c->y == NULL || c->pool_w == NULL || c->fb_off == NULL
+        || c->fb_slot == NULL || c->slots == NULL || c->w == NULL || c->off == NULL)
+        return -1;
+    if (c->n_pool > 0)
+        memcpy(c->x, m->pool_rep, c->n_pool * p * sizeof(float));
+    for (i = 0; i < c->n_pool; i++)
+        c->y[i] = m->pool_label[i] ? 1 : 0;
+    for (j = 0; j < n_fb; j++) {
+        float *row = c->x + (c->n_pool + j) * p;
+
+        memcpy(row, fb[j].h, c->hidden * sizeof(float));
+        row[c->hidden] = fb[j].z;
+        c->y[c->n_pool + j] = fb[j].spam ? 1 : 0;
+    }
+    /* Slots: every (feedback, id) pair's user slot; then compact them. */
+    c->fb_off[0] = 0;
+    for (j = 0, i = 0; j < n_fb; j++) {
+        uint32_t k;
+
+        for (k = 0; k < fb[j].n; k++, i++)
+            c->slots[i] = adapt_resid_slot(fb[j].ids[k], seed, o->resid_bits);
+        c->fb_off[j + 1] = i;
+    }
+    memcpy(c->fb_slot, c->slots, n_ids * sizeof(uint32_t));
+    qsort(c->slots, n_ids, sizeof(uint32_t), cmp_u32);
+    for (i = 0, j = 0; i < n_ids; i++)
+        if (j == 0 || c->slots[i] != c->slots[j - 1])
+            c->slots[j++] = c->slots[i];
+    c->n_slots = j;
+    for (i = 0; i < n_ids; i++)
+        c->fb_slot[i] = (uint32_t) find_slot(c->slots, c->n_slots, c->fb_slot[i]);
+    scratch = (c->n_slots > n_fb ? c->n_slots : n_fb) + 1;
+    c->hl = malloc(scratch * sizeof(double));
+    c->r = malloc(scratch * sizeof(double));
+    c->s = malloc(scratch * sizeof(double));
+    c->gr = malloc(scratch * sizeof(double));
+    c->dr = malloc(scratch * sizeof(double));
+    c->hd = malloc(scratch * sizeof(double));
+    c->tmp = malloc(scratch * sizeof(double));
+    c->rr = malloc(scratch * sizeof(double));
+    if (c->r == NULL || c->s == NULL || c->gr == NULL || c->dr == NULL || c->hd == NULL
+        || c->tmp == NULL || c->rr == NULL || c->hl == NULL)
+        return -1;
+    return 0;
+}
+
+/* Error rate and mean log loss of feedback j under (th, r), at threshold thr. */
+static void
+fb_eval(const struct fit_ctx *c, const double *th, const double *r, size_t j,
+        double thr_logit, double *err, double *loss)
+{
+    double t = head_logit(c, th, c->n_pool + j) + (r != NULL ? fb_resid(c, r, j) : 0);
+    int y = c->y[c->n_pool + j];
+
+    *err += (t >= thr_logit) != y;
+    *loss += logloss_margin(y ? t : -t);
+}
+
+/*
+ * K-fold CV over the (lambda, mu) grid on a pool subsample moved to the front
+ * of x.  Fills the chosen values and the CV error rate.  The pool rows of x
+ * are restored before returning.
+ */
+static int
+cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
+               double lam0, double mu0, int cv_lambda, int cv_mu, double thr_logit,
+               double *lam_out, double *mu_out, double *err_out)
+{
+    size_t stride, n_sub, i, j, f, li, mi;
+    uint32_t p = c->p;
+    uint8_t *mask = malloc(c->n_fb);
+    double *pw = malloc((c->n_pool ? c->n_pool : 1) * sizeof(double));
+    double th[NET_MAX_HIDDEN + 2], best = HUGE_VAL;
+    int rc = -1;
+
+    if (mask == NULL || pw == NULL)
+        goto out;
+    stride = c->o->cv_pool_max > 0 && c->n_pool > c->o->cv_pool_max
+        ? (c->n_pool + c->o->cv_pool_max - 1) / c->o->cv_pool_max : 1;
+    n_sub = 0;
+    for (i = 0; i < c->n_pool; i += stride, n_sub++)
+        if (n_sub != i)
+            memcpy(c->x + n_sub * p, c->x + i * p, p * sizeof(float));
+    /* labels of the subsample, moved the same way (restored below) */
+    for (i = 0, n_sub = 0; i < c->n_pool; i += stride, n_sub++)
+        c->y[n_sub] = c->y[i];
+    pool_weights(m->pool_label, beta, c->n_pool, stride, pw);
+    *lam_out = lam0;
+    *mu_out = mu0;
+    *err_out = -1;
+    for (li = 0; li < (cv_lambda ? N_SCALE : 1); li++)
+        for (mi = 0; mi < (cv_mu ? N_SCALE : 1); mi++) {
+            double lam = cv_lambda ? lam0 * cv_scale[li] : lam0;
+            double mu = cv_mu ? mu0 * cv_scale[mi] : mu0;
+            double err = 0, loss = 0;
+
+            for (f = 0; f < CV_FOLDS; f++) {
+                for (j = 0; j < c->n_fb; j++)
+                    mask[j] = j % CV_FOLDS != f;
+                if (fit_once(c, n_sub, pw, mask, lam, mu, th, c->r) < 0)
+                    goto restore;
+                for (j = f; j < c->n_fb; j += CV_FOLDS)
+                    fb_eval(c, th, c->r, j, thr_logit, &err, &loss);
+            }
+            if (loss < best) {
+                best = loss;
+                *lam_out = lam;
+                *mu_out = mu;
+                *err_out = err / (double) c->n_fb;
+            }
+        }
+    rc = 0;
+restore:
+    if (c->n_pool > 0) {
+        memcpy(c->x, m->pool_rep, c->n_pool * p * sizeof(float));
+        for (i = 0; i < c->n_pool; i++)
+            c->y[i] = m->pool_label[i] ? 1 : 0;
+    }
+out:
+    free(mask);
+    free(pw);
+    return rc;
+}
+
+static struct user_model *
+global_model(const struct model *m, uint32_t seed, uint32_t bits)
+{
+    struct user_model *um = calloc(1, sizeof(*um));
+
+    if (um == NULL)
+        return NULL;
+    um->hidden = m->net.dims.hidden;
+    memcpy(um->head, m->net.head, NET_HEAD_LEN(um->hidden) * sizeof(float));
+    um->seed = seed;
+    um->resid_bits = bits;
+    return um;
+}
+
+static double
+now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int
+adapt_fit(const struct model *m, const char *user_key,
+          const struct adapt_example *fb, size_t n_fb,
+          const struct adapt_example *unl, size_t n_unl,
+          const struct adapt_opts *o, struct user_model **out,
+          struct adapt_fit_stats *st)
+{
+    uint32_t hidden = m->net.dims.hidden, p = hidden + 1, seed, k;
+    struct fit_ctx c;
+    struct user_model *um = NULL;
+    float *beta = NULL, *tgt = NULL;
+    uint8_t *mask = NULL;
+    double th[NET_MAX_HIDDEN + 2], lam, mu, thr_logit, t0 = now_seconds(), dist = 0;
+    size_t i, j;
+    int rc = -1, need_head, need_resid;
+    struct adapt_domain dom;
+    struct adapt_fit_stats s;
+
+    assert(hidden <= NET_MAX_HIDDEN && o->resid_bits >= 1 && o->resid_bits <= 31);
+    memset(&s, 0, sizeof(s));
+    memset(&c, 0, sizeof(c));
+    s.n_feedback = (uint32_t) n_fb;
+    s.n_unlabelled = (uint32_t) n_unl;
+    s.n_pool = m->pool_n;
+    s.domain_auc = 0.5;
+    s.ess = m->pool_n;
+    s.cv_err_before = s.cv_err_after = -1;
+    seed = adapt_user_seed(user_key);
+    *out = NULL;
+    thr_logit = m->threshold > 0 && m->threshold < 1
+        ? log(m->threshold / (1 - m->threshold)) : 0;
+
+    lam = o->lambda >= 0 ? o->lambda : LAMBDA_DEFAULT;
+    mu = o->mu >= 0 ? o->mu : MU_DEFAULT;
+    /* What has anything to learn from: the pool reweighted (needs unlabelled
+     * mail), the head and residual (need feedback). */
+    need_head = (o->use_reweight && n_unl >= 2 && m->pool_n > 0)
+        || (o->use_head && n_fb > 0);
+    need_resid = o->use_resid && n_fb > 0;
+    if (!need_head && !need_resid) {
+        if ((um = global_model(m, seed, o->resid_bits)) == NULL)
+            return -1;
+        goto done;
+    }
+
+    if ((beta = malloc((m->pool_n ? m->pool_n : 1) * sizeof(float))) == NULL)
+        goto fail;
+    for (i = 0; i < m->pool_n; i++)
+        beta[i] = 1.0f;
+    if (o->use_reweight && n_unl >= 2 && m->pool_n > 0) {
+        if ((tgt = malloc(n_unl * p * sizeof(float))) == NULL)
+            goto fail;
+        for (j = 0; j < n_unl; j++) {
+            memcpy(tgt + j * p, unl[j].h, hidden * sizeof(float));
+            tgt[j * p + hidden] = unl[j].z;
+        }
+        if (adapt_reweight(m->pool_rep, m->pool_n, tgt, n_unl, hidden, o->domain_l2,
+                           o->clip, beta, &dom) < 0)
+            goto fail;
+        s.domain_auc = dom.auc;
+        s.ess = dom.ess;
+    }
+    if (ctx_build(&c, m, seed, fb, n_fb, o) < 0)
+        goto fail;
+    c.refit_pool = (o->use_reweight && tgt != NULL) || (o->use_head && n_fb > 0);
+    if ((mask = malloc(n_fb ? n_fb : 1)) == NULL)
+        goto fail;
+    for (j = 0; j < n_fb; j++)
+        mask[j] = 1;
+
+    if (n_fb >= o->cv_min && n_fb >= CV_FOLDS && (o->lambda < 0 || o->mu < 0)
+        && (o->use_head || o->use_resid)) {
+        if (cross_validate(&c, o->use_reweight ? beta : NULL, m, lam, mu, o->lambda < 0,
+                           o->mu < 0 && (o->use_head || o->use_reweight),
+                           thr_logit, &lam, &mu, &s.cv_err_after) < 0)
+            goto fail;
+        s.cross_validated = 1;
+    }
+    pool_weights(m->pool_label, o->use_reweight ? beta : NULL, m->pool_n, 1, c.pool_w);
+    if (fit_once(&c, c.n_pool, c.pool_w, mask, lam, mu, th, c.r) < 0)
+        goto fail;
+
+    if ((um = global_model(m, seed, o->resid_bits)) == NULL)
+        goto fail;
+    for (k = 0; k < NET_HEAD_LEN(hidden); k++) {
+        um->head[k] = (float) th[k];
+        dist += (th[k] - m->net.head[k]) * (th[k] - m->net.head[k]);
+    }
+    s.head_distance = sqrt(dist);
+    if (o->use_resid && c.n_slots > 0) {
+        size_t n_nz = 0;
+
+        for (i = 0; i < c.n_slots; i++)
+            n_nz += (float) c.r[i] != 0.0f;
+        if (n_nz > 0) {
+            um->resid_slot = malloc(n_nz * sizeof(uint32_t));
+            um->resid_w = malloc(n_nz * sizeof(float));
+            if (um->resid_slot == NULL || um->resid_w == NULL)
+                goto fail;
+            for (i = 0; i < c.n_slots; i++)
+                if ((float) c.r[i] != 0.0f) {
+                    um->resid_slot[um->n_resid] = c.slots[i];
+                    um->resid_w[um->n_resid++] = (float) c.r[i];
+                }
+        }
+    }
+    s.n_resid = um->n_resid;
+done:
+    s.lambda = (float) lam;
+    s.mu = (float) mu;
+    if (n_fb > 0) {
+        /* Error of the global head on the feedback (it never saw it). */
+        size_t wrong = 0;
+
+        for (j = 0; j < n_fb; j++) {
+            float l = net_head(m->net.head, hidden, fb[j].h, fb[j].z);
+
+            wrong += (l >= thr_logit) != (fb[j].spam != 0);
+        }
+        s.cv_err_before = (double) wrong / (double) n_fb;
+    }
+    *out = um;
+    um = NULL;
+    rc = 0;
+fail:
+    s.seconds = now_seconds() - t0;
+    if (st != NULL)
+        *st = s;
+    user_model_free(um);
+    ctx_free(&c);
+    free(beta);
+    free(tgt);
+    free(mask);
+    return rc;
+}

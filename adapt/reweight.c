@@ -1,0 +1,262 @@
+/*
+ * reweight.c - instance weights for covariate shift: a domain classifier
+ * separates the model's source pool from a user's unlabelled mail, and each
+ * source row gets beta = (n_s/n_t) p(T|x)/p(S|x), the density ratio the
+ * classifier implies (Bickel, Brueckner and Scheffer 2007).  Also the ROC AUC
+ * used to report how far a user's mail is from the source (0.5 = no shift).
+ *
+ * The classifier is a logistic regression on [h; z] standardised over both
+ * sides (z is a logit sum of tens of units, h lives in (-1, 1); without
+ * standardising, one L2 strength would not suit both).  It has hidden + 2
+ * parameters, so exact Newton (adapt_logreg in fit.c) is cheap.
+ *
+ * Pure computation on caller arrays; scratch memory is allocated and freed
+ * here; reentrant.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt.h"
+
+/* One row in every HOLDOUT_EVERY is held out to measure the domain AUC. */
+#define HOLDOUT_EVERY 5
+#define LOGIT_CAP 30.0
+
+struct rank_item {
+    double s;
+    uint8_t y;
+};
+
+static int
+rank_cmp(const void *a, const void *b)
+{
+    double x = ((const struct rank_item *) a)->s, y = ((const struct rank_item *) b)->s;
+
+    return (x > y) - (x < y);
+}
+
+double
+adapt_auc(const double *score, const uint8_t *label, size_t n)
+{
+    struct rank_item *it;
+    double n_pos = 0, n_neg = 0, rank_sum = 0;
+    size_t i, j;
+
+    for (i = 0; i < n; i++) {
+        if (label[i])
+            n_pos++;
+        else
+            n_neg++;
+    }
+    if (n_pos == 0 || n_neg == 0)
+        return 0.5;
+    if ((it = malloc(n * sizeof(*it))) == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        it[i].s = score[i];
+        it[i].y = label[i] ? 1 : 0;
+    }
+    qsort(it, n, sizeof(*it), rank_cmp);
+    /* Mann-Whitney: sum of the positives' ranks, ties given their mean rank. */
+    for (i = 0; i < n; i = j) {
+        double mid, pos = 0;
+
+        for (j = i; j < n && it[j].s == it[i].s; j++)
+            pos += it[j].y;
+        mid = 0.5 * ((double) i + 1 + (double) j);
+        rank_sum += pos * mid;
+    }
+    free(it);
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg);
+}
+
+/* Standardise src and tgt rows (p floats each) into x: src first, then tgt. */
+static void
+standardise(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
+            uint32_t p, float *x)
+{
+    double mean[NET_MAX_HIDDEN + 1], var[NET_MAX_HIDDEN + 1];
+    size_t n = n_src + n_tgt, i;
+    uint32_t k;
+
+    memset(mean, 0, sizeof(mean));
+    memset(var, 0, sizeof(var));
+    memcpy(x, src, n_src * p * sizeof(float));
+    memcpy(x + n_src * p, tgt, n_tgt * p * sizeof(float));
+    for (i = 0; i < n; i++)
+        for (k = 0; k < p; k++)
+            mean[k] += x[i * p + k];
+    for (k = 0; k < p; k++)
+        mean[k] /= (double) n;
+    for (i = 0; i < n; i++)
+        for (k = 0; k < p; k++) {
+            double d = x[i * p + k] - mean[k];
+
+            var[k] += d * d;
+        }
+    for (k = 0; k < p; k++) {
+        double sd = sqrt(var[k] / (double) n);
+
+        var[k] = sd > 1e-6 ? 1.0 / sd : 1.0;
+    }
+    for (i = 0; i < n; i++)
+        for (k = 0; k < p; k++)
+            x[i * p + k] = (float) ((x[i * p + k] - mean[k]) * var[k]);
+}
+
+static double
+row_logit(const float *row, uint32_t p, const double *theta)
+{
+    double s = theta[p];
+    uint32_t k;
+
+    for (k = 0; k < p; k++)
+        s += theta[k] * row[k];
+    return s;
+}
+
+int
+adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
+               uint32_t hidden, float l2, float clip, float *beta,
+               struct adapt_domain *dom)
+{
+    uint32_t p = hidden + 1, k;
+    size_t n = n_src + n_tgt, i, n_fit = 0, n_fs = 0, n_ft = 0, n_ho = 0;
+    float *x = NULL, *xf = NULL;
+    uint8_t *y = NULL, *yh = NULL;
+    double *w = NULL, *sh = NULL, *b = NULL;
+    double pen[NET_MAX_HIDDEN + 2], c[NET_MAX_HIDDEN + 2], theta[NET_MAX_HIDDEN + 2];
+    double sum, sum2, ratio;
+    int round, rc = -1;
+
+    assert(hidden <= NET_MAX_HIDDEN && clip >= 1.0f);
+    memset(dom, 0, sizeof(*dom));
+    dom->auc = 0.5;
+    if (n_tgt < 2 || n_src < 2) {
+        for (i = 0; i < n_src; i++)
+            beta[i] = 1.0f;
+        dom->ess = (double) n_src;
+        return 0;
+    }
+    x = malloc(n * p * sizeof(float));
+    xf = malloc(n * p * sizeof(float));
+    y = malloc(n);
+    yh = malloc(n);
+    w = malloc(n * sizeof(double));
+    sh = malloc(n * sizeof(double));
+    b = malloc(n_src * sizeof(double));
+    if (x == NULL || xf == NULL || y == NULL || yh == NULL || w == NULL || sh == NULL
+        || b == NULL)
+        goto out;
+    standardise(src, n_src, tgt, n_tgt, p, x);
+
+    /* Fitting rows: all but every HOLDOUT_EVERY-th of each side (when a side is
+     * too small to spare rows, all of it; the AUC is then optimistic). */
+    for (i = 0; i < n; i++) {
+        int is_tgt = i >= n_src;
+        size_t local = is_tgt ? i - n_src : i;
+        size_t side_n = is_tgt ? n_tgt : n_src;
+        int held = side_n >= 2 * HOLDOUT_EVERY && local % HOLDOUT_EVERY == HOLDOUT_EVERY - 1;
+
+        if (held)
+            continue;
+        memcpy(xf + n_fit * p, x + i * p, p * sizeof(float));
+        y[n_fit] = (uint8_t) is_tgt;
+        if (is_tgt)
+            n_ft++;
+        else
+            n_fs++;
+        n_fit++;
+    }
+    /* Mean loss over the fitting rows; the L2 on slopes is then independent of n. */
+    for (i = 0; i < n_fit; i++)
+        w[i] = 1.0 / (double) n_fit;
+    for (k = 0; k < p; k++) {
+        pen[k] = l2;
+        c[k] = 0;
+        theta[k] = 0;
+    }
+    pen[p] = 0;
+    c[p] = 0;
+    theta[p] = log((double) n_ft / (double) n_fs);
+    if (adapt_logreg(xf, n_fit, p, y, w, NULL, pen, c, theta, 50) < 0)
+        goto out;
+
+    /* Held-out AUC (or in-sample when nothing was held out). */
+    for (i = 0; i < n; i++) {
+        int is_tgt = i >= n_src;
+        size_t local = is_tgt ? i - n_src : i;
+        size_t side_n = is_tgt ? n_tgt : n_src;
+
+        if (side_n >= 2 * HOLDOUT_EVERY && local % HOLDOUT_EVERY != HOLDOUT_EVERY - 1)
+            continue;
+        sh[n_ho] = row_logit(x + i * p, p, theta);
+        yh[n_ho] = (uint8_t) is_tgt;
+        n_ho++;
+    }
+    dom->auc = adapt_auc(sh, yh, n_ho);
+    if (dom->auc < 0)
+        goto out;
+
+    /* beta = (n_s/n_t) odds(T|x), with the fitting counts. */
+    ratio = (double) n_fs / (double) n_ft;
+    sum = 0;
+    for (i = 0; i < n_src; i++) {
+        double l = row_logit(x + i * p, p, theta);
+
+        l = l > LOGIT_CAP ? LOGIT_CAP : l < -LOGIT_CAP ? -LOGIT_CAP : l;
+        b[i] = ratio * exp(l);
+        sum += b[i];
+    }
+    /* Normalise to mean 1 under the clip: find the scale s with
+     * mean(min(s b, clip)) = 1 by bisection (the mean is increasing in s and
+     * reaches clip >= 1), so the weights are exactly clipped and of mean 1. */
+    {
+        double lo = 0, hi = (double) n_src / sum, mid, mean;
+
+        for (;;) {              /* grow hi until the clipped mean reaches 1 */
+            mean = 0;
+            for (i = 0; i < n_src; i++)
+                mean += fmin(hi * b[i], clip);
+            if (mean >= (double) n_src || hi > 1e300)
+                break;
+            lo = hi;
+            hi *= 2;
+        }
+        for (round = 0; round < 100; round++) {
+            mid = 0.5 * (lo + hi);
+            mean = 0;
+            for (i = 0; i < n_src; i++)
+                mean += fmin(mid * b[i], clip);
+            if (mean < (double) n_src)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        sum = 0;
+        sum2 = 0;
+        for (i = 0; i < n_src; i++) {
+            double v = fmin(hi * b[i], clip);
+
+            dom->n_clipped += v >= clip;
+            beta[i] = (float) v;
+            sum += v;
+            sum2 += v * v;
+        }
+    }
+    dom->ess = sum * sum / sum2;
+    rc = 0;
+out:
+    free(x);
+    free(xf);
+    free(y);
+    free(yh);
+    free(w);
+    free(sh);
+    free(b);
+    return rc;
+}
