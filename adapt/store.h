@@ -1,0 +1,257 @@
+/*
+ * store.h - the per-user store: users, labelled feedback, the unlabelled
+ * reservoir, published user models (heads) with versions, refit records and
+ * counters.
+ *
+ * Backend-neutral, after bogofilter's datastore.h: callers see only these
+ * functions and an opaque struct store; adapt/store_sqlite.c is the one backend
+ * today (and the only file with SQL), a PostgreSQL backend would implement the
+ * same functions.  Messages are kept as feature ids (idpack.h), never as mail.
+ *
+ * Threads: a struct store is one connection and belongs to one thread at a time;
+ * open one per thread.  Processes and threads share the database file safely.
+ *
+ * Transactions: every function that writes runs in a transaction.  Called
+ * outside store_begin()/store_commit() it opens and commits its own; called
+ * inside, it joins the caller's, so a writer (the milter's writer thread,
+ * `spamshift learn`) can batch many writes in one commit.  A write that meets a
+ * lock held by another connection waits up to the busy timeout, then fails with
+ * STORE_BUSY and a clear message; nothing is half-written.
+ *
+ * Errors: functions return STORE_OK (0) or a negative STORE_E*; the message of the
+ * last failure is store_errmsg().  Lookups that find nothing return
+ * STORE_NOTFOUND (1), which is not an error.
+ */
+#ifndef SPAMSHIFT_STORE_H
+#define SPAMSHIFT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+enum store_status {
+    STORE_OK = 0,
+    STORE_NOTFOUND = 1,
+    STORE_ERR = -1,         /* I/O, corruption, bad argument, out of memory */
+    STORE_BUSY = -2,        /* another connection held the lock past the timeout */
+    STORE_STALE = -3        /* a publish lost to a newer one (see store_head_publish) */
+};
+
+/* store_open() flags */
+#define STORE_RDONLY    0x01u   /* never write; the file must exist */
+#define STORE_CREATE    0x02u   /* create the file (and schema) when missing */
+
+struct store_opts {
+    unsigned busy_ms;           /* wait this long for a lock; default 5000 */
+    /* Used only when the store is created; afterwards read from the database. */
+    uint32_t reservoir_size;    /* unlabelled samples kept per user; default 2000 */
+    uint32_t dirty_samples;     /* new samples since the last refit that make a
+                                 * user dirty; default 200 */
+    uint64_t seed;              /* reservoir RNG seed; default a fixed constant */
+};
+
+void store_opts_default(struct store_opts *o);
+
+/*
+ * Open (and with STORE_CREATE create) the store at path; opts may be NULL for the
+ * defaults.  Brings an older schema up to date in place (in one transaction) and
+ * refuses a schema newer than this program or a store written with another
+ * FEATURES_VERSION.  Returns STORE_OK and *out (close with store_close()), or an
+ * error with *out = NULL and a one-line reason in err.  May block up to busy_ms.
+ */
+int store_open(const char *path, unsigned flags, const struct store_opts *opts,
+               struct store **out, char *err, size_t errlen);
+
+/* Close; rolls back an open transaction.  Accepts NULL; returns NULL. */
+struct store *store_close(struct store *s);
+
+/* The message of the last failure on this connection ("" if none). */
+const char *store_errmsg(const struct store *s);
+
+/* Current settings (see store_opts). */
+uint32_t store_reservoir_size(const struct store *s);
+uint32_t store_dirty_samples(const struct store *s);
+
+/* Change a setting stored in the database.  Shrinking the reservoir drops the
+ * samples above the new size. */
+int store_set_reservoir_size(struct store *s, uint32_t n);
+int store_set_dirty_samples(struct store *s, uint32_t n);
+
+/* Explicit write transaction: takes the write lock now (waiting up to busy_ms).
+ * Transactions do not nest: store_begin() inside one fails with STORE_ERR. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+/* Accepts a store with no open transaction (then a no-op). */
+void store_rollback(struct store *s);
+
+/* Read snapshot: everything read until store_end_read() sees one consistent
+ * state of the database even while other connections write. */
+int store_begin_read(struct store *s);
+void store_end_read(struct store *s);
+
+/* ---- users ---- */
+
+/* The user key is the lowercased address (the milter's and learn's job); the store
+ * compares it byte for byte.  Keys are 1..320 bytes with no control characters. */
+int store_user_get_or_create(struct store *s, const char *user, int64_t *uid);
+/* STORE_OK and *uid, or STORE_NOTFOUND. */
+int store_user_lookup(struct store *s, const char *user, int64_t *uid);
+
+/* ---- labelled feedback ---- */
+
+#define STORE_DIGEST_LEN 16
+
+enum store_change {
+    STORE_UNCHANGED = 0,    /* already there with that label / not there to forget */
+    STORE_LEARNED,          /* new */
+    STORE_MOVED,            /* was there with the other label */
+    STORE_FORGOTTEN         /* removed */
+};
+
+/* Record message digest as spam (1) or ham (0) for user, with its feature ids
+ * (sorted, unique).  Idempotent: the same digest and label again changes
+ * nothing; the other label moves it.  Any change marks the user dirty.
+ * *chg (may be NULL) says what happened. */
+int store_feedback_put(struct store *s, const char *user,
+                       const uint8_t digest[STORE_DIGEST_LEN], int spam,
+                       const uint32_t *ids, size_t n, enum store_change *chg);
+
+/* Forget digest for user: STORE_FORGOTTEN if it was there, else STORE_UNCHANGED. */
+int store_feedback_forget(struct store *s, const char *user,
+                          const uint8_t digest[STORE_DIGEST_LEN],
+                          enum store_change *chg);
+
+/* ---- unlabelled reservoir ---- */
+
+/*
+ * Offer one scanned message to user's reservoir: Algorithm R (Vitter 1985) over
+ * the distinct messages offered to this user, with a per-user counter and a
+ * deterministic RNG (the store seed, the user and the counter), so the reservoir
+ * is a uniform sample of everything offered.  A digest already in the reservoir
+ * is not counted again.  Enough new samples since the last refit mark the user
+ * dirty.  *kept (may be NULL) is 1 when the sample entered the reservoir.
+ */
+int store_reservoir_offer(struct store *s, const char *user,
+                          const uint8_t digest[STORE_DIGEST_LEN],
+                          const uint32_t *ids, size_t n, int *kept);
+
+/* ---- reading a user's data ---- */
+
+struct store_sample {
+    uint32_t *ids;          /* points into the owning set's arena */
+    uint32_t n;
+    uint8_t spam;           /* feedback label; 0 for reservoir samples */
+    uint8_t digest[STORE_DIGEST_LEN];
+};
+
+/* A list of samples and one arena holding all their ids. */
+struct store_samples {
+    struct store_sample *v;
+    size_t n;
+    uint32_t *arena;
+};
+
+/* A user's refit state at one moment: what a refit loads and then publishes. */
+struct store_user_state {
+    int64_t uid;
+    uint64_t fb_gen;        /* bumped by every feedback change */
+    uint64_t seen;          /* distinct samples ever offered */
+    uint64_t refit_fb_gen;  /* fb_gen and seen covered by the published head */
+    uint64_t refit_seen;
+    uint64_t head_version;  /* 0 = no head */
+    uint32_t n_spam, n_ham; /* feedback counts */
+    uint32_t n_reservoir;
+};
+
+/* State of user (STORE_NOTFOUND for an unknown user). */
+int store_user_state(struct store *s, const char *user, struct store_user_state *st);
+
+/* All of user's feedback, or all its reservoir samples, ordered by digest.
+ * An unknown user gives an empty list.  Free with store_samples_free(). */
+int store_feedback_list(struct store *s, const char *user, struct store_samples *out);
+int store_reservoir_list(struct store *s, const char *user, struct store_samples *out);
+void store_samples_free(struct store_samples *ss);
+
+/* ---- published user models ---- */
+
+/*
+ * user's published model blob for the base model model_id (hex id of the model
+ * file).  A head fitted against another base model is not returned.  If
+ * have_version equals the stored version, returns STORE_OK with *blob = NULL
+ * (the caller's copy is current: the cheap check a scorer cache makes).
+ * Otherwise *blob is malloc'd (caller frees), *len and *version are set.
+ * STORE_NOTFOUND when the user or a head for model_id does not exist.
+ */
+int store_head_get(struct store *s, const char *user, const char *model_id,
+                   uint64_t have_version, void **blob, size_t *len,
+                   uint64_t *version);
+
+/* What a refit measured, kept in the refit log. */
+struct store_refit {
+    uint32_t n_feedback, n_unlabelled;
+    double domain_auc, ess, cv_err_before, cv_err_after;
+    double ms;
+};
+
+/*
+ * Publish a user model fitted from the state loaded in *from (its fb_gen and
+ * seen): in one transaction the head is replaced with version = previous + 1,
+ * the user's refit marks advance to *from, and a refit record is appended.  If a
+ * head from a newer state was published meanwhile, nothing is written and
+ * STORE_STALE is returned.  *version (may be NULL) gets the new version.
+ */
+int store_head_publish(struct store *s, const char *user, const char *model_id,
+                       const void *blob, size_t len,
+                       const struct store_user_state *from,
+                       const struct store_refit *rec, uint64_t *version);
+
+/* Users to refit: feedback changed or at least dirty_samples new samples since
+ * the last published head, or their head was fitted against a base model other
+ * than model_id (NULL: ignore the model).  *users is a NULL-terminated malloc'd
+ * array of malloc'd keys (free with store_strv_free()); at most max (0: all). */
+int store_dirty_list(struct store *s, const char *model_id, size_t max,
+                     char ***users, size_t *n);
+/* Every user key, sorted. */
+int store_user_list(struct store *s, char ***users, size_t *n);
+char **store_strv_free(char **v);
+
+/* ---- counters ---- */
+
+/* Add delta to user's counter name (created at 0). */
+int store_counter_add(struct store *s, const char *user, const char *name,
+                      int64_t delta);
+/* STORE_OK and *value, or STORE_NOTFOUND. */
+int store_counter_get(struct store *s, const char *user, const char *name,
+                      int64_t *value);
+
+/* ---- the writer's batch ---- */
+
+enum store_op_kind { STORE_OP_FEEDBACK, STORE_OP_FORGET, STORE_OP_OFFER,
+                     STORE_OP_COUNTER };
+
+/* One queued write.  All pointers are borrowed until store_apply() returns. */
+struct store_op {
+    enum store_op_kind kind;
+    const char *user;
+    uint8_t digest[STORE_DIGEST_LEN];
+    const uint32_t *ids;
+    size_t n;
+    int spam;               /* FEEDBACK */
+    const char *counter;    /* COUNTER */
+    int64_t delta;          /* COUNTER */
+    /* results */
+    enum store_change chg;  /* FEEDBACK, FORGET */
+    int kept;               /* OFFER */
+};
+
+/* Apply ops[0..n) in one transaction: all or none.  Retries the whole batch once
+ * when the lock cannot be had within the busy timeout, then fails with
+ * STORE_BUSY.  On failure the database is unchanged and the results undefined. */
+int store_apply(struct store *s, struct store_op *ops, size_t n);
+
+/* PRAGMA integrity_check: STORE_OK when the database is sound, else STORE_ERR with
+ * the first problem in store_errmsg(). */
+int store_check(struct store *s);
+
+#endif

@@ -1,0 +1,1340 @@
+/*
+ * store_sqlite.c - the SQLite backend of store.h, and the only file with SQL.
+ *
+ * Tuned for many small writes from one writer per process (the milter's writer
+ * thread or `spamshift learn`) next to many readers (scorers loading heads):
+ * WAL journal so readers never wait for the writer, synchronous=FULL so a
+ * commit that returned survives a crash or power loss, BEGIN IMMEDIATE so a
+ * writer waits for the lock up front (busy timeout) instead of failing half-way,
+ * and a SAVEPOINT around each operation so one failed operation inside a batch
+ * leaves nothing half-done.  Statements are prepared once per connection; every
+ * value is a bound parameter.
+ *
+ * Schema history (PRAGMA user_version), upgraded in place by store_open():
+ *   1  users, feedback, heads, meta
+ *   2  reservoir, users.seen/refit_seen, refits, counters
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "features.h"
+#include "idpack.h"
+#include "store.h"
+
+#define SCHEMA_VERSION 2
+
+enum stmt_id {
+    Q_USER_GET, Q_USER_INSERT, Q_FB_GET, Q_FB_INSERT, Q_FB_MOVE, Q_FB_DELETE,
+    Q_USER_BUMP_FB, Q_RES_HAS, Q_USER_SEEN, Q_USER_SET_SEEN, Q_RES_PUT,
+    Q_STATE, Q_FB_LIST, Q_RES_LIST, Q_HEAD_GET, Q_REFIT_MARKS, Q_HEAD_VERSION,
+    Q_HEAD_PUT, Q_USER_SET_REFIT, Q_REFIT_INSERT, Q_DIRTY, Q_USERS,
+    Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM,
+    Q_N
+};
+
+static const char *const stmt_sql[Q_N] = {
+    [Q_USER_GET] = "SELECT id FROM users WHERE key = ?1",
+    [Q_USER_INSERT] = "INSERT INTO users(key, created) VALUES (?1, ?2)",
+    [Q_FB_GET] = "SELECT spam FROM feedback WHERE user_id = ?1 AND digest = ?2",
+    [Q_FB_INSERT] = "INSERT INTO feedback(user_id, digest, spam, n, ids, updated) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_FB_MOVE] = "UPDATE feedback SET spam = ?3, n = ?4, ids = ?5, updated = ?6 "
+                  "WHERE user_id = ?1 AND digest = ?2",
+    [Q_FB_DELETE] = "DELETE FROM feedback WHERE user_id = ?1 AND digest = ?2",
+    [Q_USER_BUMP_FB] = "UPDATE users SET fb_gen = fb_gen + 1 WHERE id = ?1",
+    [Q_RES_HAS] = "SELECT 1 FROM reservoir WHERE user_id = ?1 AND digest = ?2",
+    [Q_USER_SEEN] = "SELECT seen FROM users WHERE id = ?1",
+    [Q_USER_SET_SEEN] = "UPDATE users SET seen = ?2 WHERE id = ?1",
+    [Q_RES_PUT] = "INSERT OR REPLACE INTO reservoir(user_id, slot, digest, n, ids, added) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_STATE] = "SELECT u.id, u.fb_gen, u.seen, u.refit_fb_gen, u.refit_seen, "
+                "  coalesce((SELECT version FROM heads WHERE user_id = u.id), 0), "
+                "  (SELECT count(*) FROM feedback WHERE user_id = u.id AND spam = 1), "
+                "  (SELECT count(*) FROM feedback WHERE user_id = u.id AND spam = 0), "
+                "  (SELECT count(*) FROM reservoir WHERE user_id = u.id) "
+                "FROM users u WHERE u.key = ?1",
+    [Q_FB_LIST] = "SELECT digest, spam, n, ids FROM feedback f JOIN users u "
+                  "ON f.user_id = u.id WHERE u.key = ?1 ORDER BY digest",
+    [Q_RES_LIST] = "SELECT digest, 0, n, ids FROM reservoir r JOIN users u "
+                   "ON r.user_id = u.id WHERE u.key = ?1 ORDER BY digest",
+    [Q_HEAD_GET] = "SELECT h.version, h.model_id, h.blob FROM heads h JOIN users u "
+                   "ON h.user_id = u.id WHERE u.key = ?1",
+    [Q_REFIT_MARKS] = "SELECT refit_fb_gen, refit_seen FROM users WHERE id = ?1",
+    [Q_HEAD_VERSION] = "SELECT version FROM heads WHERE user_id = ?1",
+    [Q_HEAD_PUT] = "INSERT INTO heads(user_id, version, model_id, blob, updated) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(user_id) DO UPDATE SET "
+                   "version = excluded.version, model_id = excluded.model_id, "
+                   "blob = excluded.blob, updated = excluded.updated",
+    [Q_USER_SET_REFIT] = "UPDATE users SET refit_fb_gen = ?2, refit_seen = ?3 WHERE id = ?1",
+    [Q_REFIT_INSERT] = "INSERT INTO refits(user_id, at, version, model_id, n_feedback, "
+                       "n_unlabelled, domain_auc, ess, cv_before, cv_after, ms) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [Q_DIRTY] = "SELECT u.key FROM users u LEFT JOIN heads h ON h.user_id = u.id "
+                "WHERE u.fb_gen != u.refit_fb_gen OR u.seen - u.refit_seen >= ?1 "
+                "   OR (?2 IS NOT NULL AND h.model_id IS NOT NULL AND h.model_id != ?2) "
+                "ORDER BY u.key LIMIT ?3",
+    [Q_USERS] = "SELECT key FROM users ORDER BY key",
+    [Q_COUNTER_ADD] = "INSERT INTO counters(user_id, name, value) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT(user_id, name) DO UPDATE SET value = value + excluded.value",
+    [Q_COUNTER_GET] = "SELECT c.value FROM counters c JOIN users u ON c.user_id = u.id "
+                      "WHERE u.key = ?1 AND c.name = ?2",
+    [Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+    [Q_RES_TRIM] = "DELETE FROM reservoir WHERE slot >= ?1",
+};
+
+/* Each step upgrades from version i to i + 1.  Never edit a shipped step: add one. */
+static const char *const migrations[SCHEMA_VERSION] = {
+    /* 0 -> 1 */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+    "  created INTEGER NOT NULL, fb_gen INTEGER NOT NULL DEFAULT 0,"
+    "  refit_fb_gen INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE feedback(user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  digest BLOB NOT NULL, spam INTEGER NOT NULL, n INTEGER NOT NULL,"
+    "  ids BLOB NOT NULL, updated INTEGER NOT NULL,"
+    "  PRIMARY KEY(user_id, digest)) WITHOUT ROWID;"
+    "CREATE TABLE heads(user_id INTEGER PRIMARY KEY REFERENCES users(id),"
+    "  version INTEGER NOT NULL, model_id TEXT NOT NULL, blob BLOB NOT NULL,"
+    "  updated INTEGER NOT NULL);",
+    /* 1 -> 2 */
+    "ALTER TABLE users ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN refit_seen INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE reservoir(user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  slot INTEGER NOT NULL, digest BLOB NOT NULL, n INTEGER NOT NULL,"
+    "  ids BLOB NOT NULL, added INTEGER NOT NULL,"
+    "  PRIMARY KEY(user_id, slot)) WITHOUT ROWID;"
+    "CREATE INDEX reservoir_digest ON reservoir(user_id, digest);"
+    "CREATE TABLE refits(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL"
+    "  REFERENCES users(id), at INTEGER NOT NULL, version INTEGER NOT NULL,"
+    "  model_id TEXT NOT NULL, n_feedback INTEGER NOT NULL,"
+    "  n_unlabelled INTEGER NOT NULL, domain_auc REAL, ess REAL,"
+    "  cv_before REAL, cv_after REAL, ms REAL);"
+    "CREATE INDEX refits_user ON refits(user_id, at);"
+    "CREATE TABLE counters(user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  name TEXT NOT NULL, value INTEGER NOT NULL,"
+    "  PRIMARY KEY(user_id, name)) WITHOUT ROWID;",
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    unsigned flags;
+    unsigned busy_ms;
+    int in_txn;             /* inside store_begin()/store_commit() */
+    int in_read;            /* inside store_begin_read() */
+    uint32_t reservoir_size;
+    uint32_t dirty_samples;
+    uint64_t seed;
+    sqlite3_stmt *stmt[Q_N];
+    char err[512];
+};
+
+/* ---- errors ---- */
+
+static int
+fail(struct store *s, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct store *s, int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof(s->err), fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* Map the connection's last SQLite error to a status and a message naming what
+ * was being done and the file. */
+static int
+fail_db(struct store *s, int rc, const char *what)
+{
+    int prim = rc & 0xff;
+
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+        return fail(s, STORE_BUSY, "%s: %s: database is locked by another connection "
+                    "(waited %u ms)", s->path, what, s->busy_ms);
+    if (prim == SQLITE_NOMEM)
+        return fail(s, STORE_ERR, "%s: %s: out of memory", s->path, what);
+    return fail(s, STORE_ERR, "%s: %s: %s", s->path, what,
+                s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+}
+
+const char *
+store_errmsg(const struct store *s)
+{
+    return s != NULL ? s->err : "no store";
+}
+
+/* ---- statements ---- */
+
+static sqlite3_stmt *
+stmt(struct store *s, enum stmt_id id)
+{
+    sqlite3_stmt *st = s->stmt[id];
+
+    if (st == NULL) {
+        int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmt[id], NULL);
+        if (rc != SQLITE_OK) {
+            fail_db(s, rc, "prepare");
+            return NULL;
+        }
+        st = s->stmt[id];
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+static int
+exec(struct store *s, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? STORE_OK : fail_db(s, rc, what);
+}
+
+/* Step a statement that returns no row. */
+static int
+step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? STORE_OK : fail_db(s, rc, what);
+}
+
+/* Step a statement for at most one integer: STORE_OK and *v, STORE_NOTFOUND. */
+static int
+step_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW) {
+        *v = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return STORE_OK;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? STORE_NOTFOUND : fail_db(s, rc, what);
+}
+
+/* ---- transactions ---- */
+
+/* Start one operation's writes: its own transaction outside a batch, a savepoint
+ * inside one.  *own tells op_end() which. */
+static int
+op_begin(struct store *s, int *own)
+{
+    if (s->flags & STORE_RDONLY)
+        return fail(s, STORE_ERR, "%s: store opened read-only", s->path);
+    if (s->in_read)
+        return fail(s, STORE_ERR, "%s: write inside a read snapshot", s->path);
+    *own = !s->in_txn;
+    return exec(s, *own ? "BEGIN IMMEDIATE" : "SAVEPOINT op", "begin");
+}
+
+static int
+op_end(struct store *s, int own, int status)
+{
+    int ok = status >= 0;
+    int rc;
+
+    if (own) {
+        if (!ok) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return status;
+        }
+        rc = exec(s, "COMMIT", "commit");
+        if (rc != STORE_OK)
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc != STORE_OK ? rc : status;
+    }
+    if (!ok)
+        sqlite3_exec(s->db, "ROLLBACK TO op", NULL, NULL, NULL);
+    rc = exec(s, "RELEASE op", "release savepoint");
+    return rc != STORE_OK ? rc : status;
+}
+
+int
+store_begin(struct store *s)
+{
+    int rc;
+
+    if (s->flags & STORE_RDONLY)
+        return fail(s, STORE_ERR, "%s: store opened read-only", s->path);
+    if (s->in_txn || s->in_read)
+        return fail(s, STORE_ERR, "%s: transaction already open", s->path);
+    rc = exec(s, "BEGIN IMMEDIATE", "begin");
+    if (rc == STORE_OK)
+        s->in_txn = 1;
+    return rc;
+}
+
+int
+store_commit(struct store *s)
+{
+    int rc;
+
+    if (!s->in_txn)
+        return fail(s, STORE_ERR, "%s: commit without a transaction", s->path);
+    rc = exec(s, "COMMIT", "commit");
+    if (rc != STORE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    s->in_txn = 0;
+    return rc;
+}
+
+void
+store_rollback(struct store *s)
+{
+    if (s->in_txn)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->in_txn = 0;
+}
+
+int
+store_begin_read(struct store *s)
+{
+    int rc;
+
+    if (s->in_txn || s->in_read)
+        return fail(s, STORE_ERR, "%s: transaction already open", s->path);
+    /* BEGIN DEFERRED takes the snapshot at the first read: do one now. */
+    rc = exec(s, "BEGIN DEFERRED; SELECT count(*) FROM meta", "begin read");
+    if (rc != STORE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    s->in_read = 1;
+    return STORE_OK;
+}
+
+void
+store_end_read(struct store *s)
+{
+    if (s->in_read)
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    s->in_read = 0;
+}
+
+/* ---- open, schema ---- */
+
+void
+store_opts_default(struct store_opts *o)
+{
+    o->busy_ms = 5000;
+    o->reservoir_size = 2000;
+    o->dirty_samples = 200;
+    o->seed = 0x5eed5a17f00dULL;
+}
+
+static int
+meta_get(struct store *s, const char *key, char *buf, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1,
+                                &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return fail_db(s, rc, "read settings");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return STORE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? STORE_NOTFOUND : fail_db(s, rc, "read settings");
+}
+
+static int
+meta_set(struct store *s, const char *key, uint64_t v)
+{
+    sqlite3_stmt *st = stmt(s, Q_META_SET);
+    char buf[32];
+
+    if (st == NULL)
+        return STORE_ERR;
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, buf, -1, SQLITE_TRANSIENT);
+    return step_done(s, st, "write settings");
+}
+
+/* Read a numeric setting, writing def first when it is missing (a new store or
+ * one from an older schema).  Called inside the open transaction. */
+static int
+meta_uint(struct store *s, const char *key, uint64_t def, uint64_t max, uint64_t *v)
+{
+    char buf[64], *end;
+    int rc = meta_get(s, key, buf, sizeof(buf));
+
+    if (rc == STORE_NOTFOUND) {
+        if (s->flags & STORE_RDONLY) {
+            *v = def;
+            return STORE_OK;
+        }
+        *v = def;
+        return meta_set(s, key, def);
+    }
+    if (rc != STORE_OK)
+        return rc;
+    errno = 0;
+    *v = strtoull(buf, &end, 10);
+    if (errno != 0 || end == buf || *end != '\0' || *v > max)
+        return fail(s, STORE_ERR, "%s: bad setting %s = \"%s\" in meta", s->path,
+                    key, buf);
+    return STORE_OK;
+}
+
+/* Bring the schema to SCHEMA_VERSION and load the settings, in one transaction
+ * (writers) or one read snapshot (read-only). */
+static int
+schema_init(struct store *s, const struct store_opts *o)
+{
+    int64_t ver;
+    uint64_t fv, v;
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = exec(s, (s->flags & STORE_RDONLY) ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE",
+              "open");
+    if (rc != STORE_OK)
+        return rc;
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = fail_db(s, rc, "read schema version");
+        goto out;
+    }
+    rc = step_int(s, st, &ver, "read schema version");
+    sqlite3_finalize(st);
+    if (rc != STORE_OK)
+        goto out;
+    if (ver > SCHEMA_VERSION) {
+        rc = fail(s, STORE_ERR, "%s: schema version %" PRId64 " is newer than this "
+                  "spamshift understands (%d); upgrade spamshift", s->path, ver,
+                  SCHEMA_VERSION);
+        goto out;
+    }
+    if (ver < SCHEMA_VERSION) {
+        char sql[64];
+
+        if (s->flags & STORE_RDONLY) {
+            rc = fail(s, STORE_ERR, "%s: schema version %" PRId64 " is older than %d; "
+                      "open it once for writing to upgrade it", s->path, ver,
+                      SCHEMA_VERSION);
+            goto out;
+        }
+        for (int64_t i = ver; i < SCHEMA_VERSION; i++) {
+            rc = exec(s, migrations[i], "upgrade schema");
+            if (rc != STORE_OK)
+                goto out;
+        }
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+        if ((rc = exec(s, sql, "upgrade schema")) != STORE_OK)
+            goto out;
+    }
+    if ((rc = meta_uint(s, "features_version", FEATURES_VERSION, UINT32_MAX, &fv)) != 0)
+        goto out;
+    if (fv != FEATURES_VERSION) {
+        rc = fail(s, STORE_ERR, "%s: feedback was stored with feature version %" PRIu64
+                  ", this spamshift extracts version %d; the stored ids cannot be "
+                  "reused: start a new store", s->path, fv, FEATURES_VERSION);
+        goto out;
+    }
+    if ((rc = meta_uint(s, "reservoir_size", o->reservoir_size, 1u << 24, &v)) != 0)
+        goto out;
+    s->reservoir_size = (uint32_t)v;
+    if ((rc = meta_uint(s, "dirty_samples", o->dirty_samples, UINT32_MAX, &v)) != 0)
+        goto out;
+    s->dirty_samples = v > 0 ? (uint32_t)v : 1;
+    if ((rc = meta_uint(s, "seed", o->seed, UINT64_MAX, &s->seed)) != 0)
+        goto out;
+out:
+    if (rc == STORE_OK)
+        return exec(s, "COMMIT", "open");
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int
+store_open(const char *path, unsigned flags, const struct store_opts *opts,
+           struct store **out, char *err, size_t errlen)
+{
+    struct store_opts def;
+    struct store *s;
+    struct stat sb;
+    int oflags, rc;
+
+    *out = NULL;
+    if (opts == NULL) {
+        store_opts_default(&def);
+        opts = &def;
+    }
+    if (path == NULL || *path == '\0') {
+        snprintf(err, errlen, "no store path given");
+        return STORE_ERR;
+    }
+    if (stat(path, &sb) != 0) {
+        if (errno != ENOENT || !(flags & STORE_CREATE) || (flags & STORE_RDONLY)) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            return STORE_ERR;
+        }
+    } else if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        return STORE_ERR;
+    }
+    if ((s = calloc(1, sizeof(*s))) == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return STORE_ERR;
+    }
+    s->flags = flags;
+    s->busy_ms = opts->busy_ms;
+    oflags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    if (flags & STORE_RDONLY)
+        oflags |= SQLITE_OPEN_READONLY;
+    else
+        oflags |= SQLITE_OPEN_READWRITE | ((flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
+    rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+    if (rc != SQLITE_OK) {
+        int e = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
+
+        snprintf(err, errlen, "%s: cannot open: %s%s%s", path,
+                 s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc),
+                 e ? ": " : "", e ? strerror(e) : "");
+        store_close(s);
+        return STORE_ERR;
+    }
+    sqlite3_busy_timeout(s->db, (int)s->busy_ms);
+    sqlite3_extended_result_codes(s->db, 1);
+    rc = exec(s, "PRAGMA foreign_keys = ON", "open");
+    if (rc == STORE_OK && !(flags & STORE_RDONLY))
+        rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL", "open");
+    if (rc == STORE_OK)
+        rc = schema_init(s, opts);
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "%s", s->err);
+        store_close(s);
+        return rc;
+    }
+    *out = s;
+    return STORE_OK;
+}
+
+struct store *
+store_close(struct store *s)
+{
+    if (s == NULL)
+        return NULL;
+    if (s->db != NULL) {
+        if (s->in_txn || s->in_read)
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        for (int i = 0; i < Q_N; i++)
+            sqlite3_finalize(s->stmt[i]);
+        sqlite3_close(s->db);
+    }
+    free(s->path);
+    free(s);
+    return NULL;
+}
+
+uint32_t
+store_reservoir_size(const struct store *s)
+{
+    return s->reservoir_size;
+}
+
+uint32_t
+store_dirty_samples(const struct store *s)
+{
+    return s->dirty_samples;
+}
+
+int
+store_set_reservoir_size(struct store *s, uint32_t n)
+{
+    sqlite3_stmt *st;
+    int own, rc;
+
+    if (n == 0 || n > (1u << 24))
+        return fail(s, STORE_ERR, "reservoir size %u out of range 1..%u", n, 1u << 24);
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    rc = meta_set(s, "reservoir_size", n);
+    if (rc == STORE_OK && (st = stmt(s, Q_RES_TRIM)) == NULL)
+        rc = STORE_ERR;
+    else if (rc == STORE_OK) {
+        sqlite3_bind_int64(st, 1, n);
+        rc = step_done(s, st, "shrink reservoir");
+    }
+    rc = op_end(s, own, rc);
+    if (rc == STORE_OK)
+        s->reservoir_size = n;
+    return rc;
+}
+
+int
+store_set_dirty_samples(struct store *s, uint32_t n)
+{
+    int own, rc;
+
+    if (n == 0)
+        return fail(s, STORE_ERR, "dirty sample threshold must be at least 1");
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    rc = op_end(s, own, meta_set(s, "dirty_samples", n));
+    if (rc == STORE_OK)
+        s->dirty_samples = n;
+    return rc;
+}
+
+/* ---- users ---- */
+
+static int
+check_user(struct store *s, const char *user)
+{
+    size_t len;
+
+    if (user == NULL || (len = strlen(user)) == 0 || len > 320)
+        return fail(s, STORE_ERR, "user key must be 1..320 bytes");
+    for (const unsigned char *p = (const unsigned char *)user; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return fail(s, STORE_ERR, "user key contains a control character");
+    return STORE_OK;
+}
+
+int
+store_user_lookup(struct store *s, const char *user, int64_t *uid)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_USER_GET)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    return step_int(s, st, uid, "look up user");
+}
+
+/* Inside a write transaction. */
+static int
+user_get_or_create(struct store *s, const char *user, int64_t *uid)
+{
+    sqlite3_stmt *st;
+    int rc = store_user_lookup(s, user, uid);
+
+    if (rc != STORE_NOTFOUND)
+        return rc;
+    if ((st = stmt(s, Q_USER_INSERT)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+    if ((rc = step_done(s, st, "create user")) != STORE_OK)
+        return rc;
+    *uid = sqlite3_last_insert_rowid(s->db);
+    return STORE_OK;
+}
+
+int
+store_user_get_or_create(struct store *s, const char *user, int64_t *uid)
+{
+    int own, rc;
+
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    return op_end(s, own, user_get_or_create(s, user, uid));
+}
+
+/* ---- feedback ---- */
+
+/* Bind ids as (n, blob) at parameters col, col + 1. */
+static int
+bind_ids(struct store *s, sqlite3_stmt *st, int col, const uint32_t *ids, size_t n)
+{
+    uint8_t *buf;
+    size_t len;
+
+    if (n > UINT32_MAX / 8)
+        return fail(s, STORE_ERR, "too many feature ids (%zu)", n);
+    if ((buf = malloc(IDPACK_MAX_LEN(n) + 1)) == NULL)
+        return fail(s, STORE_ERR, "out of memory");
+    len = idpack_encode(ids, n, buf);
+    if (len == (size_t)-1) {
+        free(buf);
+        return fail(s, STORE_ERR, "feature ids are not sorted and unique");
+    }
+    sqlite3_bind_int64(st, col, (int64_t)n);
+    sqlite3_bind_blob(st, col + 1, buf, (int)len, free);
+    return STORE_OK;
+}
+
+static int
+bump_fb_gen(struct store *s, int64_t uid)
+{
+    sqlite3_stmt *st = stmt(s, Q_USER_BUMP_FB);
+
+    if (st == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    return step_done(s, st, "mark user dirty");
+}
+
+static int
+feedback_put(struct store *s, const char *user, const uint8_t *digest, int spam,
+             const uint32_t *ids, size_t n, enum store_change *chg)
+{
+    sqlite3_stmt *st;
+    int64_t uid, old;
+    int rc;
+
+    if ((rc = user_get_or_create(s, user, &uid)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_FB_GET)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_blob(st, 2, digest, STORE_DIGEST_LEN, SQLITE_STATIC);
+    rc = step_int(s, st, &old, "read feedback");
+    if (rc < 0)
+        return rc;
+    if (rc == STORE_OK && old == spam) {
+        *chg = STORE_UNCHANGED;
+        return STORE_OK;
+    }
+    *chg = rc == STORE_OK ? STORE_MOVED : STORE_LEARNED;
+    if ((st = stmt(s, rc == STORE_OK ? Q_FB_MOVE : Q_FB_INSERT)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_blob(st, 2, digest, STORE_DIGEST_LEN, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, spam);
+    if ((rc = bind_ids(s, st, 4, ids, n)) != STORE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 6, (int64_t)time(NULL));
+    if ((rc = step_done(s, st, "write feedback")) != STORE_OK)
+        return rc;
+    return bump_fb_gen(s, uid);
+}
+
+int
+store_feedback_put(struct store *s, const char *user,
+                   const uint8_t digest[STORE_DIGEST_LEN], int spam,
+                   const uint32_t *ids, size_t n, enum store_change *chg)
+{
+    enum store_change c = STORE_UNCHANGED;
+    int own, rc;
+
+    if (spam != 0 && spam != 1)
+        return fail(s, STORE_ERR, "label must be 0 (ham) or 1 (spam), got %d", spam);
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    rc = op_end(s, own, feedback_put(s, user, digest, spam, ids, n, &c));
+    if (chg != NULL)
+        *chg = c;
+    return rc;
+}
+
+static int
+feedback_forget(struct store *s, const char *user, const uint8_t *digest,
+                enum store_change *chg)
+{
+    sqlite3_stmt *st;
+    int64_t uid;
+    int rc = store_user_lookup(s, user, &uid);
+
+    *chg = STORE_UNCHANGED;
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_FB_DELETE)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_blob(st, 2, digest, STORE_DIGEST_LEN, SQLITE_STATIC);
+    if ((rc = step_done(s, st, "forget feedback")) != STORE_OK)
+        return rc;
+    if (sqlite3_changes(s->db) == 0)
+        return STORE_OK;
+    *chg = STORE_FORGOTTEN;
+    return bump_fb_gen(s, uid);
+}
+
+int
+store_feedback_forget(struct store *s, const char *user,
+                      const uint8_t digest[STORE_DIGEST_LEN], enum store_change *chg)
+{
+    enum store_change c = STORE_UNCHANGED;
+    int own, rc;
+
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    rc = op_end(s, own, feedback_forget(s, user, digest, &c));
+    if (chg != NULL)
+        *chg = c;
+    return rc;
+}
+
+/* ---- reservoir ---- */
+
+static uint64_t
+splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static int
+reservoir_offer(struct store *s, const char *user, const uint8_t *digest,
+                const uint32_t *ids, size_t n, int *kept)
+{
+    sqlite3_stmt *st;
+    int64_t uid, seen, dummy, slot;
+    int rc;
+
+    *kept = 0;
+    if ((rc = user_get_or_create(s, user, &uid)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_RES_HAS)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_blob(st, 2, digest, STORE_DIGEST_LEN, SQLITE_STATIC);
+    rc = step_int(s, st, &dummy, "read reservoir");
+    if (rc != STORE_NOTFOUND)
+        return rc;              /* already sampled (STORE_OK), or an error */
+    if ((st = stmt(s, Q_USER_SEEN)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    if ((rc = step_int(s, st, &seen, "read user")) != STORE_OK)
+        return rc < 0 ? rc : fail(s, STORE_ERR, "user vanished");
+    seen++;
+    if ((st = stmt(s, Q_USER_SET_SEEN)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_int64(st, 2, seen);
+    if ((rc = step_done(s, st, "count sample")) != STORE_OK)
+        return rc;
+    /* Algorithm R: the first k fill the slots; the i-th replaces a random slot with
+     * probability k/i. */
+    if (seen <= (int64_t)s->reservoir_size)
+        slot = seen - 1;
+    else {
+        uint64_t r = splitmix64(s->seed ^ splitmix64((uint64_t)uid) ^
+                                splitmix64((uint64_t)seen * 0x2545f4914f6cdd1dULL));
+        slot = (int64_t)(r % (uint64_t)seen);
+        if (slot >= (int64_t)s->reservoir_size)
+            return STORE_OK;
+    }
+    if ((st = stmt(s, Q_RES_PUT)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_int64(st, 2, slot);
+    sqlite3_bind_blob(st, 3, digest, STORE_DIGEST_LEN, SQLITE_STATIC);
+    if ((rc = bind_ids(s, st, 4, ids, n)) != STORE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 6, (int64_t)time(NULL));
+    if ((rc = step_done(s, st, "write sample")) != STORE_OK)
+        return rc;
+    *kept = 1;
+    return STORE_OK;
+}
+
+int
+store_reservoir_offer(struct store *s, const char *user,
+                      const uint8_t digest[STORE_DIGEST_LEN],
+                      const uint32_t *ids, size_t n, int *kept)
+{
+    int own, rc, k = 0;
+
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    rc = op_end(s, own, reservoir_offer(s, user, digest, ids, n, &k));
+    if (kept != NULL)
+        *kept = rc == STORE_OK ? k : 0;
+    return rc;
+}
+
+/* ---- reading ---- */
+
+int
+store_user_state(struct store *s, const char *user, struct store_user_state *us)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    memset(us, 0, sizeof(*us));
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_STATE)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        us->uid = sqlite3_column_int64(st, 0);
+        us->fb_gen = (uint64_t)sqlite3_column_int64(st, 1);
+        us->seen = (uint64_t)sqlite3_column_int64(st, 2);
+        us->refit_fb_gen = (uint64_t)sqlite3_column_int64(st, 3);
+        us->refit_seen = (uint64_t)sqlite3_column_int64(st, 4);
+        us->head_version = (uint64_t)sqlite3_column_int64(st, 5);
+        us->n_spam = (uint32_t)sqlite3_column_int64(st, 6);
+        us->n_ham = (uint32_t)sqlite3_column_int64(st, 7);
+        us->n_reservoir = (uint32_t)sqlite3_column_int64(st, 8);
+        sqlite3_reset(st);
+        return STORE_OK;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? STORE_NOTFOUND : fail_db(s, rc, "read user");
+}
+
+void
+store_samples_free(struct store_samples *ss)
+{
+    if (ss == NULL)
+        return;
+    free(ss->v);
+    free(ss->arena);
+    memset(ss, 0, sizeof(*ss));
+}
+
+/* Read (digest, spam, n, ids) rows into *out.  The arena grows while reading, so
+ * samples record offsets first and become pointers at the end. */
+static int
+list_samples(struct store *s, enum stmt_id id, const char *user,
+             struct store_samples *out)
+{
+    size_t cap = 0, acap = 0, aused = 0;
+    sqlite3_stmt *st;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, id)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_sample *sm;
+        const void *dg = sqlite3_column_blob(st, 0);
+        int dlen = sqlite3_column_bytes(st, 0);
+        int64_t n = sqlite3_column_int64(st, 2);
+        const uint8_t *blob = sqlite3_column_blob(st, 3);
+        int blen = sqlite3_column_bytes(st, 3);
+
+        if (dlen != STORE_DIGEST_LEN || n < 0 || n > blen) {
+            rc = fail(s, STORE_ERR, "%s: corrupt row for user %s", s->path, user);
+            goto fail;
+        }
+        if (out->n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            void *p = realloc(out->v, nc * sizeof(*out->v));
+
+            if (p == NULL)
+                goto nomem;
+            out->v = p;
+            cap = nc;
+        }
+        if (aused + (size_t)n > acap) {
+            size_t nc = acap ? acap * 2 : 4096;
+            void *p;
+
+            while (nc < aused + (size_t)n)
+                nc *= 2;
+            if ((p = realloc(out->arena, nc * sizeof(uint32_t))) == NULL)
+                goto nomem;
+            out->arena = p;
+            acap = nc;
+        }
+        if (idpack_decode(blob, (size_t)blen, out->arena + aused, (size_t)n) != 0) {
+            rc = fail(s, STORE_ERR, "%s: corrupt feature ids for user %s", s->path, user);
+            goto fail;
+        }
+        sm = &out->v[out->n++];
+        memcpy(sm->digest, dg, STORE_DIGEST_LEN);
+        sm->spam = (uint8_t)sqlite3_column_int(st, 1);
+        sm->n = (uint32_t)n;
+        sm->ids = (uint32_t *)(uintptr_t)aused;     /* an offset until the end */
+        aused += (size_t)n;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        rc = fail_db(s, rc, "read samples");
+        store_samples_free(out);
+        return rc;
+    }
+    for (size_t i = 0; i < out->n; i++)
+        out->v[i].ids = out->arena + (uintptr_t)out->v[i].ids;
+    return STORE_OK;
+nomem:
+    rc = fail(s, STORE_ERR, "out of memory reading samples");
+fail:
+    sqlite3_reset(st);
+    store_samples_free(out);
+    return rc;
+}
+
+int
+store_feedback_list(struct store *s, const char *user, struct store_samples *out)
+{
+    return list_samples(s, Q_FB_LIST, user, out);
+}
+
+int
+store_reservoir_list(struct store *s, const char *user, struct store_samples *out)
+{
+    return list_samples(s, Q_RES_LIST, user, out);
+}
+
+/* ---- heads ---- */
+
+int
+store_head_get(struct store *s, const char *user, const char *model_id,
+               uint64_t have_version, void **blob, size_t *len, uint64_t *version)
+{
+    sqlite3_stmt *st;
+    const char *mid;
+    int rc;
+
+    *blob = NULL;
+    *len = 0;
+    *version = 0;
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_HEAD_GET)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? STORE_NOTFOUND : fail_db(s, rc, "read head");
+    }
+    mid = (const char *)sqlite3_column_text(st, 1);
+    if (model_id != NULL && (mid == NULL || strcmp(mid, model_id) != 0)) {
+        sqlite3_reset(st);
+        return STORE_NOTFOUND;
+    }
+    *version = (uint64_t)sqlite3_column_int64(st, 0);
+    if (*version != have_version) {
+        const void *b = sqlite3_column_blob(st, 2);
+        int n = sqlite3_column_bytes(st, 2);
+
+        if ((*blob = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
+            sqlite3_reset(st);
+            return fail(s, STORE_ERR, "out of memory reading head");
+        }
+        if (n > 0)
+            memcpy(*blob, b, (size_t)n);
+        *len = (size_t)n;
+    }
+    sqlite3_reset(st);
+    return STORE_OK;
+}
+
+static int
+head_publish(struct store *s, const char *user, const char *model_id,
+             const void *blob, size_t len, const struct store_user_state *from,
+             const struct store_refit *rec, uint64_t *version)
+{
+    sqlite3_stmt *st;
+    int64_t uid, v, fbg, seen;
+    int rc = store_user_lookup(s, user, &uid);
+
+    if (rc == STORE_NOTFOUND)
+        return fail(s, STORE_ERR, "%s: no user %s to publish for", s->path, user);
+    if (rc != STORE_OK)
+        return rc;
+    if (uid != from->uid)
+        return fail(s, STORE_ERR, "%s: user %s does not match the loaded state",
+                    s->path, user);
+    if ((st = stmt(s, Q_REFIT_MARKS)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return fail_db(s, rc, "read refit marks");
+    }
+    fbg = sqlite3_column_int64(st, 0);
+    seen = sqlite3_column_int64(st, 1);
+    sqlite3_reset(st);
+    if ((uint64_t)fbg > from->fb_gen || (uint64_t)seen > from->seen)
+        return fail(s, STORE_STALE, "%s: a newer model of %s was published meanwhile",
+                    s->path, user);
+    if ((st = stmt(s, Q_HEAD_VERSION)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    rc = step_int(s, st, &v, "read head version");
+    if (rc < 0)
+        return rc;
+    v = rc == STORE_NOTFOUND ? 1 : v + 1;
+    if ((st = stmt(s, Q_HEAD_PUT)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_int64(st, 2, v);
+    sqlite3_bind_text(st, 3, model_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, blob, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
+    if ((rc = step_done(s, st, "write head")) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_USER_SET_REFIT)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_int64(st, 2, (int64_t)from->fb_gen);
+    sqlite3_bind_int64(st, 3, (int64_t)from->seen);
+    if ((rc = step_done(s, st, "write refit marks")) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_REFIT_INSERT)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+    sqlite3_bind_int64(st, 3, v);
+    sqlite3_bind_text(st, 4, model_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, rec != NULL ? rec->n_feedback : 0);
+    sqlite3_bind_int64(st, 6, rec != NULL ? rec->n_unlabelled : 0);
+    if (rec != NULL) {
+        sqlite3_bind_double(st, 7, rec->domain_auc);
+        sqlite3_bind_double(st, 8, rec->ess);
+        sqlite3_bind_double(st, 9, rec->cv_err_before);
+        sqlite3_bind_double(st, 10, rec->cv_err_after);
+        sqlite3_bind_double(st, 11, rec->ms);
+    }
+    if ((rc = step_done(s, st, "write refit record")) != STORE_OK)
+        return rc;
+    if (version != NULL)
+        *version = (uint64_t)v;
+    return STORE_OK;
+}
+
+int
+store_head_publish(struct store *s, const char *user, const char *model_id,
+                   const void *blob, size_t len, const struct store_user_state *from,
+                   const struct store_refit *rec, uint64_t *version)
+{
+    int own, rc;
+
+    if (model_id == NULL || blob == NULL || len == 0 || len > INT32_MAX)
+        return fail(s, STORE_ERR, "publish: no model id or empty blob");
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    return op_end(s, own, head_publish(s, user, model_id, blob, len, from, rec, version));
+}
+
+/* ---- user lists ---- */
+
+char **
+store_strv_free(char **v)
+{
+    if (v != NULL) {
+        for (char **p = v; *p != NULL; p++)
+            free(*p);
+        free(v);
+    }
+    return NULL;
+}
+
+static int
+collect_keys(struct store *s, sqlite3_stmt *st, char ***users, size_t *n)
+{
+    size_t cap = 16, k = 0;
+    char **v = malloc(cap * sizeof(*v));
+    int rc;
+
+    if (v == NULL) {
+        sqlite3_reset(st);
+        return fail(s, STORE_ERR, "out of memory");
+    }
+    v[0] = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+
+        if (k + 1 == cap) {
+            char **p = realloc(v, cap * 2 * sizeof(*v));
+
+            if (p == NULL)
+                break;
+            v = p;
+            cap *= 2;
+        }
+        if ((v[k] = strdup(key != NULL ? key : "")) == NULL)
+            break;
+        v[++k] = NULL;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) {
+        store_strv_free(v);
+        return fail(s, STORE_ERR, "out of memory listing users");
+    }
+    if (rc != SQLITE_DONE) {
+        store_strv_free(v);
+        return fail_db(s, rc, "list users");
+    }
+    *users = v;
+    *n = k;
+    return STORE_OK;
+}
+
+int
+store_dirty_list(struct store *s, const char *model_id, size_t max, char ***users,
+                 size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, Q_DIRTY);
+
+    *users = NULL;
+    *n = 0;
+    if (st == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, s->dirty_samples);
+    if (model_id != NULL)
+        sqlite3_bind_text(st, 2, model_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, max == 0 || max > INT64_MAX ? -1 : (int64_t)max);
+    return collect_keys(s, st, users, n);
+}
+
+int
+store_user_list(struct store *s, char ***users, size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, Q_USERS);
+
+    *users = NULL;
+    *n = 0;
+    if (st == NULL)
+        return STORE_ERR;
+    return collect_keys(s, st, users, n);
+}
+
+/* ---- counters ---- */
+
+static int
+counter_add(struct store *s, const char *user, const char *name, int64_t delta)
+{
+    sqlite3_stmt *st;
+    int64_t uid;
+    int rc;
+
+    if (name == NULL || *name == '\0' || strlen(name) > 64)
+        return fail(s, STORE_ERR, "counter name must be 1..64 bytes");
+    if ((rc = user_get_or_create(s, user, &uid)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_COUNTER_ADD)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, delta);
+    return step_done(s, st, "update counter");
+}
+
+int
+store_counter_add(struct store *s, const char *user, const char *name, int64_t delta)
+{
+    int own, rc;
+
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    return op_end(s, own, counter_add(s, user, name, delta));
+}
+
+int
+store_counter_get(struct store *s, const char *user, const char *name, int64_t *value)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *value = 0;
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if (name == NULL)
+        return fail(s, STORE_ERR, "no counter name");
+    if ((st = stmt(s, Q_COUNTER_GET)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    return step_int(s, st, value, "read counter");
+}
+
+/* ---- batch ---- */
+
+static int
+apply_once(struct store *s, struct store_op *ops, size_t n)
+{
+    int rc = store_begin(s);
+
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        struct store_op *op = &ops[i];
+
+        switch (op->kind) {
+        case STORE_OP_FEEDBACK:
+            rc = store_feedback_put(s, op->user, op->digest, op->spam, op->ids, op->n,
+                                    &op->chg);
+            break;
+        case STORE_OP_FORGET:
+            rc = store_feedback_forget(s, op->user, op->digest, &op->chg);
+            break;
+        case STORE_OP_OFFER:
+            rc = store_reservoir_offer(s, op->user, op->digest, op->ids, op->n,
+                                       &op->kept);
+            break;
+        case STORE_OP_COUNTER:
+            rc = store_counter_add(s, op->user, op->counter, op->delta);
+            break;
+        default:
+            rc = fail(s, STORE_ERR, "unknown batch operation %d", (int)op->kind);
+        }
+    }
+    if (rc != STORE_OK) {
+        store_rollback(s);
+        return rc;
+    }
+    return store_commit(s);
+}
+
+int
+store_apply(struct store *s, struct store_op *ops, size_t n)
+{
+    int rc = apply_once(s, ops, n);
+
+    if (rc == STORE_BUSY)
+        rc = apply_once(s, ops, n);
+    return rc;
+}
+
+/* ---- integrity ---- */
+
+int
+store_check(struct store *s)
+{
+    sqlite3_stmt *st;
+    const char *msg;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check", -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return fail_db(s, rc, "integrity check");
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return fail_db(s, rc, "integrity check");
+    }
+    msg = (const char *)sqlite3_column_text(st, 0);
+    if (msg != NULL && strcmp(msg, "ok") == 0) {
+        sqlite3_finalize(st);
+        return STORE_OK;
+    }
+    rc = fail(s, STORE_ERR, "%s: integrity check: %s", s->path, msg ? msg : "?");
+    sqlite3_finalize(st);
+    return rc;
+}
