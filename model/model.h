@@ -70,11 +70,20 @@ struct model *model_free(struct model *m);
 float model_score(const struct model *m, const uint32_t *ids, size_t n,
                   float *h, float *z);
 
+/* Score ex[0..n) into prob[0..n) (ids of each example; labels ignored), on up
+ * to `threads` threads (1 or 2) working on fixed halves: prob[i] is bit for bit
+ * model_score() of ex[i].  Reentrant; cannot fail. */
+void model_score_batch(const struct model *m, const struct net_example *ex, size_t n,
+                       float *prob, unsigned threads);
+
 struct model_train_opts {
     struct net_dims dims;
     struct net_train_opts net;
     uint32_t pool_max;      /* source pool size cap */
     float threshold;        /* stored verdict threshold */
+    unsigned threads;       /* 1 or 2: the second core counts distinct features
+                             * during training and computes half of the pool;
+                             * the result is the same bytes either way */
 };
 
 void model_train_opts_default(struct model_train_opts *o);

@@ -17,6 +17,9 @@
 #include <stdint.h>
 
 #define NET_MAX_HIDDEN 256
+#define NET_MAX_EMB_DIM 256
+#define NET_MAX_LIN_BITS 28
+#define NET_MAX_EMB_BITS 24
 #define NET_HEAD_LEN(d) ((d) + 2)     /* v over h (d), v_z, bias c */
 
 struct net_dims {
@@ -47,9 +50,12 @@ struct net_example {
 
 struct net_train_opts {
     uint32_t epochs;
-    float lr;               /* AdaGrad base learning rate */
+    float lr;               /* AdaGrad base learning rate of the sparse linear path */
     float l2;               /* L2 on touched weights */
     uint64_t seed;          /* shuffling and initialisation */
+    float lr_dense;         /* AdaGrad base learning rate of emb, w1, b1 and the head */
+    float aux;              /* weight of the auxiliary loss of a head over h alone,
+                             * which keeps h predictive for per-user heads */
     /* Optional progress callback, called after each epoch with the mean loss. */
     void (*progress)(void *arg, uint32_t epoch, uint32_t epochs, double loss);
     void *arg;
@@ -64,8 +70,11 @@ struct net_train_summary {
 void net_dims_default(struct net_dims *d);
 void net_train_opts_default(struct net_train_opts *o);
 
+/* 1 if every dimension is within the NET_MAX_* limits (and >= 1), else 0. */
+int net_dims_valid(const struct net_dims *d);
+
 /* Allocate heap weights for dims, initialised deterministically from seed.
- * Returns 0, or -1 on allocation failure (n left empty). */
+ * Returns 0, or -1 on invalid dims or allocation failure (n left empty). */
 int net_alloc(struct net *n, const struct net_dims *d, uint64_t seed);
 
 /* Free heap-owned weights; a no-op for mapped weights.  Accepts an empty net. */
