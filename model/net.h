@@ -25,7 +25,7 @@
 struct net_dims {
     uint32_t lin_bits;      /* sparse linear table has 2^lin_bits weights */
     uint32_t emb_bits;      /* embedding table has 2^emb_bits rows */
-    uint32_t emb_dim;       /* width of one embedding row */
+    uint32_t emb_dim;       /* width of one embedding row, a multiple of 4 */
     uint32_t hidden;        /* d, width of h; <= NET_MAX_HIDDEN */
 };
 

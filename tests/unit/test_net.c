@@ -149,6 +149,7 @@ static const struct dims_case dims_cases[] = {
     { "lin_bits too large", { NET_MAX_LIN_BITS + 1, 6, 8, 5 }, 0 },
     { "emb_bits too large", { 10, NET_MAX_EMB_BITS + 1, 8, 5 }, 0 },
     { "emb_dim 0", { 10, 6, 0, 5 }, 0 },
+    { "emb_dim not a multiple of 4", { 10, 6, 10, 5 }, 0 },
     { "emb_dim too wide", { 10, 6, NET_MAX_EMB_DIM + 1, 5 }, 0 },
     { "hidden 0", { 10, 6, 8, 0 }, 0 },
     { "hidden too wide", { 10, 6, 8, NET_MAX_HIDDEN + 1 }, 0 },
