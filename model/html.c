@@ -1,0 +1,403 @@
+/*
+ * html.c - visible text, links and spam markers of an HTML part (see html.h).
+ *
+ * libxml2 builds a tree with its recovering HTML parser; the tree is walked
+ * without recursion (hostile nesting cannot exhaust the stack), carrying for each
+ * depth whether the text there is hidden and which colours apply.  The tree is
+ * the caller's only for the duration of html_extract().
+ *
+ * HTML_PARSE_NOBLANKS is deliberately not used: it drops whitespace-only text
+ * nodes, which glues "<b>free</b> <i>money</i>" into one word.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <libxml/HTMLparser.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+
+#include "html.h"
+
+#define MAX_STATE_DEPTH 64      /* deeper elements share the deepest state */
+#define NO_COLOR (-1)
+#define WHITE 0xFFFFFF
+
+struct walk_state {
+    int hidden;                 /* display:none, visibility:hidden, size 0, fg == bg */
+    int tiny;                   /* font size 1, font-size <= 3px */
+    long fg;                    /* text colour, NO_COLOR if not set */
+    long bg;                    /* background colour */
+};
+
+static void silent_generic(void *ctx, const char *msg, ...)
+{
+    (void) ctx;
+    (void) msg;
+}
+
+static void silent_structured(void *ctx, xmlErrorPtr err)
+{
+    (void) ctx;
+    (void) err;
+}
+
+void html_global_init(void)
+{
+    xmlInitParser();
+    xmlSetGenericErrorFunc(NULL, silent_generic);
+    xmlSetStructuredErrorFunc(NULL, silent_structured);
+}
+
+void html_global_shutdown(void)
+{
+    xmlCleanupParser();
+}
+
+/* The value of attribute name of element n, without copying; NULL if absent. */
+static const char *attr(const xmlNode *n, const char *name)
+{
+    const xmlAttr *a;
+
+    for (a = n->properties; a != NULL; a = a->next) {
+        if (a->name != NULL && strcmp((const char *) a->name, name) == 0) {
+            if (a->children != NULL && a->children->content != NULL)
+                return (const char *) a->children->content;
+            return "";
+        }
+    }
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* "#fff", "#ffffff", "ffffff", "white", "rgb(...)" is not handled: NO_COLOR. */
+static long parse_color(const char *s, size_t n)
+{
+    static const struct { const char *name; long rgb; } names[] = {
+        { "white", 0xFFFFFF }, { "black", 0 }, { "red", 0xFF0000 }, { "yellow", 0xFFFF00 },
+        { "blue", 0x0000FF }, { "green", 0x008000 }, { "silver", 0xC0C0C0 },
+        { "gray", 0x808080 }, { "grey", 0x808080 }, { "snow", 0xFFFAFA },
+        { "ivory", 0xFFFFF0 }, { "whitesmoke", 0xF5F5F5 }, { NULL, 0 }
+    };
+    size_t i;
+    long v = 0;
+
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n > 0 && *s == '#') {
+        s++;
+        n--;
+    }
+    if (n == 3 || n == 6) {
+        for (i = 0; i < n && hexval((unsigned char) s[i]) >= 0; i++)
+            v = v * (n == 3 ? 256 : 16) + hexval((unsigned char) s[i]) * (n == 3 ? 17 : 1);
+        if (i == n)
+            return v;
+    }
+    for (i = 0; names[i].name != NULL; i++)
+        if (strlen(names[i].name) == n && g_ascii_strncasecmp(s, names[i].name, n) == 0)
+            return names[i].rgb;
+    return NO_COLOR;
+}
+
+static int near_color(long a, long b)
+{
+    int shift;
+
+    for (shift = 0; shift < 24; shift += 8) {
+        long d = ((a >> shift) & 0xFF) - ((b >> shift) & 0xFF);
+        if (d > 24 || d < -24)
+            return 0;
+    }
+    return 1;
+}
+
+/* A CSS length of at most 1px/1pt (or 0 in any unit) hides text; up to 3px is tiny. */
+static void font_size_css(const char *v, size_t n, struct walk_state *st)
+{
+    char buf[32];
+    double d;
+    char *end;
+
+    if (n >= sizeof(buf))
+        return;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    d = g_ascii_strtod(buf, &end);
+    if (end == buf)
+        return;
+    if (d <= 1.0)
+        st->hidden = 1;
+    else if (d <= 3.0 && (strncmp(end, "px", 2) == 0 || strncmp(end, "pt", 2) == 0))
+        st->tiny = 1;
+}
+
+/* Apply an inline style="..." to st: only the properties that hide text. */
+static void apply_style(const char *style, struct walk_state *st)
+{
+    const char *p = style, *colon, *semi, *v;
+    size_t nlen, vlen;
+
+    while (*p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';')
+            p++;
+        semi = strchr(p, ';');
+        if (semi == NULL)
+            semi = p + strlen(p);
+        colon = memchr(p, ':', (size_t) (semi - p));
+        if (colon != NULL) {
+            nlen = (size_t) (colon - p);
+            while (nlen > 0 && (p[nlen - 1] == ' ' || p[nlen - 1] == '\t'))
+                nlen--;
+            v = colon + 1;
+            while (v < semi && (*v == ' ' || *v == '\t'))
+                v++;
+            vlen = (size_t) (semi - v);
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            if (nlen == 7 && g_ascii_strncasecmp(p, "display", 7) == 0 &&
+                vlen >= 4 && g_ascii_strncasecmp(v, "none", 4) == 0)
+                st->hidden = 1;
+            else if (nlen == 10 && g_ascii_strncasecmp(p, "visibility", 10) == 0 &&
+                     vlen >= 6 && g_ascii_strncasecmp(v, "hidden", 6) == 0)
+                st->hidden = 1;
+            else if (nlen == 9 && g_ascii_strncasecmp(p, "font-size", 9) == 0)
+                font_size_css(v, vlen, st);
+            else if (nlen == 5 && g_ascii_strncasecmp(p, "color", 5) == 0)
+                st->fg = parse_color(v, vlen);
+            else if ((nlen == 16 && g_ascii_strncasecmp(p, "background-color", 16) == 0) ||
+                     (nlen == 10 && g_ascii_strncasecmp(p, "background", 10) == 0)) {
+                long c = parse_color(v, vlen);
+                if (c != NO_COLOR)
+                    st->bg = c;
+            }
+        }
+        p = semi;
+    }
+}
+
+static int is_block(const char *name)
+{
+    static const char *const blocks[] = {
+        "br", "p", "div", "td", "th", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3",
+        "h4", "h5", "h6", "blockquote", "pre", "hr", "dd", "dt", "dl", "center", "form",
+        "address", "tbody", "body", "option", "caption", NULL
+    };
+    const char *const *b;
+
+    for (b = blocks; *b != NULL; b++)
+        if (strcmp(name, *b) == 0)
+            return 1;
+    return 0;
+}
+
+struct walker {
+    html_text_fn text;
+    html_link_fn link;
+    void *arg;
+    struct html_info *info;
+};
+
+static void report_link(struct walker *w, const char *url)
+{
+    if (url != NULL && *url != '\0' && w->link != NULL) {
+        w->info->links++;
+        w->link(w->arg, url, strlen(url));
+    }
+}
+
+/* Element n at parent state *in: fills *out for its children.  Returns 1 to
+ * descend into the children, 0 to skip them. */
+static int enter_element(struct walker *w, const xmlNode *n, const struct walk_state *in,
+                         struct walk_state *out)
+{
+    const char *name = (const char *) n->name, *v;
+
+    if (out != in)
+        *out = *in;
+    if (name == NULL)
+        return 1;
+    switch (name[0]) {
+    case 'a':
+        if (strcmp(name, "a") == 0 || strcmp(name, "area") == 0)
+            report_link(w, attr(n, "href"));
+        else if (strcmp(name, "applet") == 0) {
+            w->info->scripts++;
+            return 0;
+        }
+        break;
+    case 'e':
+        if (strcmp(name, "embed") == 0) {
+            w->info->scripts++;
+            return 0;
+        }
+        break;
+    case 'f':
+        if (strcmp(name, "form") == 0) {
+            w->info->forms++;
+            report_link(w, attr(n, "action"));
+        } else if (strcmp(name, "frame") == 0) {
+            w->info->iframes++;
+            report_link(w, attr(n, "src"));
+        } else if (strcmp(name, "font") == 0) {
+            if ((v = attr(n, "color")) != NULL)
+                out->fg = parse_color(v, strlen(v));
+            if ((v = attr(n, "size")) != NULL) {
+                /* size="0" hides, size="1" and relative "-n" sizes are tiny */
+                if (*v == '-' || atoi(v) == 1)
+                    out->tiny = 1;
+                else if (*v != '+' && atoi(v) <= 0 && *v >= '0' && *v <= '9')
+                    out->hidden = 1;
+            }
+        }
+        break;
+    case 'h':
+        if (strcmp(name, "head") == 0)
+            return 0;
+        break;
+    case 'i':
+        if (strcmp(name, "img") == 0) {
+            w->info->images++;
+            report_link(w, attr(n, "src"));
+        } else if (strcmp(name, "iframe") == 0) {
+            w->info->iframes++;
+            report_link(w, attr(n, "src"));
+            return 0;
+        }
+        break;
+    case 'n':
+        if (strcmp(name, "noscript") == 0 || strcmp(name, "noframes") == 0)
+            return 0;
+        break;
+    case 'o':
+        if (strcmp(name, "object") == 0) {
+            w->info->scripts++;
+            return 0;
+        }
+        break;
+    case 's':
+        if (strcmp(name, "script") == 0) {
+            w->info->scripts++;
+            return 0;
+        }
+        if (strcmp(name, "style") == 0)
+            return 0;
+        break;
+    case 't':
+        if (strcmp(name, "title") == 0 || strcmp(name, "template") == 0)
+            return 0;
+        break;
+    case 'x':
+        if (strcmp(name, "xml") == 0)
+            return 0;
+        break;
+    default:
+        break;
+    }
+    if ((v = attr(n, "bgcolor")) != NULL) {
+        long c = parse_color(v, strlen(v));
+        if (c != NO_COLOR)
+            out->bg = c;
+    }
+    if ((v = attr(n, "style")) != NULL)
+        apply_style(v, out);
+    if ((v = attr(n, "hidden")) != NULL)
+        out->hidden = 1;
+    return 1;
+}
+
+static void text_node(struct walker *w, const xmlNode *n, const struct walk_state *st)
+{
+    const char *s = (const char *) n->content;
+    size_t len, i;
+    int blank = 1;
+
+    if (s == NULL)
+        return;
+    len = strlen(s);
+    for (i = 0; i < len && blank; i++)
+        if (!(s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
+            blank = 0;
+    if (!blank && (st->hidden || (st->fg != NO_COLOR && near_color(st->fg, st->bg)))) {
+        w->info->invisible += len;
+        return;
+    }
+    if (!blank && st->tiny)
+        w->info->tiny++;
+    w->info->visible += len;
+    w->text(w->arg, s, len);
+}
+
+int html_extract(const char *html, size_t len, html_text_fn text, html_link_fn link,
+                 void *arg, struct html_info *info)
+{
+    struct walk_state st[MAX_STATE_DEPTH];
+    struct walker w = { text, link, arg, info };
+    htmlDocPtr doc;
+    xmlNode *n;
+    size_t depth = 0, di, ci;
+    int descend;
+
+    memset(info, 0, sizeof(*info));
+    if (len > HTML_MAX_BYTES) {
+        len = HTML_MAX_BYTES;
+        info->truncated = 1;
+    }
+    if (len == 0)
+        return -1;
+    doc = htmlReadMemory(html, (int) len, NULL, "UTF-8",
+                         HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                         HTML_PARSE_NONET | HTML_PARSE_IGNORE_ENC | HTML_PARSE_COMPACT);
+    if (doc == NULL)
+        return -1;
+    st[0].hidden = 0;
+    st[0].tiny = 0;
+    st[0].fg = NO_COLOR;
+    st[0].bg = WHITE;
+    n = doc->children;
+    while (n != NULL) {
+        di = depth < MAX_STATE_DEPTH ? depth : MAX_STATE_DEPTH - 1;
+        ci = depth + 1 < MAX_STATE_DEPTH ? depth + 1 : MAX_STATE_DEPTH - 1;
+        descend = 0;
+        if (n->type == XML_ELEMENT_NODE) {
+            descend = enter_element(&w, n, &st[di], &st[ci]);
+            if (n->name != NULL && is_block((const char *) n->name))
+                text(arg, "\n", 1);
+        } else if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
+            text_node(&w, n, &st[di]);
+        }
+        if (descend && n->children != NULL) {
+            n = n->children;
+            depth++;
+            continue;
+        }
+        while (n->next == NULL) {
+            n = n->parent;
+            if (n == NULL || n == (xmlNode *) doc)
+                goto done;
+            depth--;
+            if (n->type == XML_ELEMENT_NODE && n->name != NULL &&
+                is_block((const char *) n->name))
+                text(arg, "\n", 1);
+        }
+        n = n->next;
+    }
+done:
+    xmlFreeDoc(doc);
+    return 0;
+}
