@@ -377,20 +377,22 @@ meta_set(struct store *s, const char *key, uint64_t v)
     return step_done(s, st, "write settings");
 }
 
-/* Read a numeric setting, writing def first when it is missing (a new store or
- * one from an older schema).  Called inside the open transaction. */
+/* Read a numeric setting.  When it is missing (a new store, or one from an older
+ * schema) def is used and, in a write pass, stored; in a read pass *need_write is
+ * set instead. */
 static int
-meta_uint(struct store *s, const char *key, uint64_t def, uint64_t max, uint64_t *v)
+meta_uint(struct store *s, const char *key, uint64_t def, uint64_t max, int write,
+          int *need_write, uint64_t *v)
 {
     char buf[64], *end;
     int rc = meta_get(s, key, buf, sizeof(buf));
 
     if (rc == STORE_NOTFOUND) {
-        if (s->flags & STORE_RDONLY) {
-            *v = def;
+        *v = def;
+        if (!write) {
+            *need_write = 1;
             return STORE_OK;
         }
-        *v = def;
         return meta_set(s, key, def);
     }
     if (rc != STORE_OK)
@@ -403,70 +405,81 @@ meta_uint(struct store *s, const char *key, uint64_t def, uint64_t max, uint64_t
     return STORE_OK;
 }
 
-/* Bring the schema to SCHEMA_VERSION and load the settings, in one transaction
- * (writers) or one read snapshot (read-only). */
+/* One pass of schema_init(): in a read transaction (write == 0) it only checks
+ * and loads, setting *need_write when the schema or a setting must be written;
+ * in a write transaction it upgrades and fills in what is missing. */
 static int
-schema_init(struct store *s, const struct store_opts *o)
+schema_pass(struct store *s, const struct store_opts *o, int write, int *need_write)
 {
     int64_t ver;
     uint64_t fv, v;
     sqlite3_stmt *st;
     int rc;
 
-    rc = exec(s, (s->flags & STORE_RDONLY) ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE",
-              "open");
-    if (rc != STORE_OK)
-        return rc;
+    *need_write = 0;
     rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = fail_db(s, rc, "read schema version");
-        goto out;
-    }
+    if (rc != SQLITE_OK)
+        return fail_db(s, rc, "read schema version");
     rc = step_int(s, st, &ver, "read schema version");
     sqlite3_finalize(st);
     if (rc != STORE_OK)
-        goto out;
-    if (ver > SCHEMA_VERSION) {
-        rc = fail(s, STORE_ERR, "%s: schema version %" PRId64 " is newer than this "
-                  "spamshift understands (%d); upgrade spamshift", s->path, ver,
-                  SCHEMA_VERSION);
-        goto out;
-    }
+        return rc;
+    if (ver > SCHEMA_VERSION)
+        return fail(s, STORE_ERR, "%s: schema version %" PRId64 " is newer than this "
+                    "spamshift understands (%d); upgrade spamshift", s->path, ver,
+                    SCHEMA_VERSION);
     if (ver < SCHEMA_VERSION) {
         char sql[64];
 
-        if (s->flags & STORE_RDONLY) {
-            rc = fail(s, STORE_ERR, "%s: schema version %" PRId64 " is older than %d; "
-                      "open it once for writing to upgrade it", s->path, ver,
-                      SCHEMA_VERSION);
-            goto out;
+        if (!write) {
+            *need_write = 1;
+            return STORE_OK;
         }
-        for (int64_t i = ver; i < SCHEMA_VERSION; i++) {
-            rc = exec(s, migrations[i], "upgrade schema");
-            if (rc != STORE_OK)
-                goto out;
-        }
+        for (int64_t i = ver; i < SCHEMA_VERSION; i++)
+            if ((rc = exec(s, migrations[i], "upgrade schema")) != STORE_OK)
+                return rc;
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
         if ((rc = exec(s, sql, "upgrade schema")) != STORE_OK)
-            goto out;
+            return rc;
     }
-    if ((rc = meta_uint(s, "features_version", FEATURES_VERSION, UINT32_MAX, &fv)) != 0)
-        goto out;
-    if (fv != FEATURES_VERSION) {
-        rc = fail(s, STORE_ERR, "%s: feedback was stored with feature version %" PRIu64
-                  ", this spamshift extracts version %d; the stored ids cannot be "
-                  "reused: start a new store", s->path, fv, FEATURES_VERSION);
-        goto out;
-    }
-    if ((rc = meta_uint(s, "reservoir_size", o->reservoir_size, 1u << 24, &v)) != 0)
-        goto out;
-    s->reservoir_size = (uint32_t)v;
-    if ((rc = meta_uint(s, "dirty_samples", o->dirty_samples, UINT32_MAX, &v)) != 0)
-        goto out;
+    if ((rc = meta_uint(s, "features_version", FEATURES_VERSION, UINT32_MAX, write,
+                        need_write, &fv)) != STORE_OK)
+        return rc;
+    if (fv != FEATURES_VERSION)
+        return fail(s, STORE_ERR, "%s: feedback was stored with feature version %" PRIu64
+                    ", this spamshift extracts version %d; the stored ids cannot be "
+                    "reused: start a new store", s->path, fv, FEATURES_VERSION);
+    if ((rc = meta_uint(s, "reservoir_size", o->reservoir_size, 1u << 24, write,
+                        need_write, &v)) != STORE_OK)
+        return rc;
+    s->reservoir_size = v > 0 ? (uint32_t)v : 1;
+    if ((rc = meta_uint(s, "dirty_samples", o->dirty_samples, UINT32_MAX, write,
+                        need_write, &v)) != STORE_OK)
+        return rc;
     s->dirty_samples = v > 0 ? (uint32_t)v : 1;
-    if ((rc = meta_uint(s, "seed", o->seed, UINT64_MAX, &s->seed)) != 0)
-        goto out;
-out:
+    return meta_uint(s, "seed", o->seed, UINT64_MAX, write, need_write, &s->seed);
+}
+
+/* Bring the schema to SCHEMA_VERSION and load the settings.  An up-to-date store
+ * is only read, so opening never waits for another process's write lock; an
+ * older or new one is upgraded in one write transaction. */
+static int
+schema_init(struct store *s, const struct store_opts *o)
+{
+    int need_write, rc;
+
+    if ((rc = exec(s, "BEGIN DEFERRED", "open")) != STORE_OK)
+        return rc;
+    rc = schema_pass(s, o, 0, &need_write);
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != STORE_OK || !need_write)
+        return rc;
+    if (s->flags & STORE_RDONLY)
+        return fail(s, STORE_ERR, "%s: schema is older than version %d; open it once "
+                    "for writing to upgrade it", s->path, SCHEMA_VERSION);
+    if ((rc = exec(s, "BEGIN IMMEDIATE", "open")) != STORE_OK)
+        return rc;
+    rc = schema_pass(s, o, 1, &need_write);
     if (rc == STORE_OK)
         return exec(s, "COMMIT", "open");
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);

@@ -1,0 +1,216 @@
+/*
+ * refit.c - continual adaptation over the store; see refit.h.
+ *
+ * A refit reads the user's state, feedback and reservoir in one read snapshot,
+ * so the fitted model corresponds exactly to the generation it publishes with:
+ * feedback that arrives while the fit runs leaves the user dirty for the next
+ * round, and a slower refit from an older snapshot cannot overwrite a newer
+ * head (store_head_publish() answers STORE_STALE).
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "adapt.h"
+#include "refit.h"
+#include "store.h"
+
+_Static_assert(STORE_DIGEST_LEN == sizeof(((struct features *)0)->digest),
+               "the store keys messages by features_extract()'s digest");
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* adapt_example rows for samples ss, represented under m.  NULL on allocation
+ * failure (or an empty set: then *ok is still 1). */
+static struct adapt_example *
+examples(const struct model *m, const struct store_samples *ss, int *ok)
+{
+    struct adapt_example *ex;
+
+    *ok = 1;
+    if (ss->n == 0)
+        return NULL;
+    if ((ex = calloc(ss->n, sizeof(*ex))) == NULL) {
+        *ok = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < ss->n; i++) {
+        ex[i].ids = ss->v[i].ids;
+        ex[i].n = ss->v[i].n;
+        ex[i].spam = ss->v[i].spam;
+        adapt_represent(m, &ex[i]);
+    }
+    return ex;
+}
+
+int
+refit_user(struct store *s, const struct model *m, const char *user,
+           const struct adapt_opts *o, int dry_run, struct refit_result *r,
+           char *err, size_t errlen)
+{
+    struct store_samples fb = { 0 }, res = { 0 };
+    struct store_user_state us;
+    struct adapt_example *efb = NULL, *eres = NULL;
+    struct user_model *um = NULL;
+    void *blob = NULL;
+    size_t len = 0;
+    double t0 = now_ms();
+    int rc, known, ok1, ok2;
+
+    memset(r, 0, sizeof(*r));
+    if ((rc = store_begin_read(s)) != STORE_OK)
+        goto fail;
+    rc = store_user_state(s, user, &us);
+    known = rc == STORE_OK;
+    if (rc == STORE_OK || rc == STORE_NOTFOUND)
+        rc = store_feedback_list(s, user, &fb);
+    if (rc == STORE_OK)
+        rc = store_reservoir_list(s, user, &res);
+    store_end_read(s);
+    if (rc != STORE_OK)
+        goto fail;
+
+    efb = examples(m, &fb, &ok1);
+    eres = examples(m, &res, &ok2);
+    if (!ok1 || !ok2) {
+        snprintf(err, errlen, "%s: out of memory", user);
+        rc = STORE_ERR;
+        goto out;
+    }
+    for (size_t i = 0; i < fb.n; i++)
+        fb.v[i].spam ? r->n_spam++ : r->n_ham++;
+    r->n_reservoir = (uint32_t)res.n;
+    if (adapt_fit(m, user, efb, fb.n, eres, res.n, o, &um, &r->fit) != 0) {
+        snprintf(err, errlen, "%s: out of memory fitting", user);
+        rc = STORE_ERR;
+        goto out;
+    }
+    if (dry_run || !known) {
+        r->published = 0;
+        rc = STORE_OK;
+        goto out;
+    }
+    if ((blob = user_model_encode(um, &len)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory encoding the model", user);
+        rc = STORE_ERR;
+        goto out;
+    }
+    {
+        struct store_refit rec = {
+            .n_feedback = (uint32_t)fb.n, .n_unlabelled = (uint32_t)res.n,
+            .domain_auc = r->fit.domain_auc, .ess = r->fit.ess,
+            .cv_err_before = r->fit.cv_err_before, .cv_err_after = r->fit.cv_err_after,
+            .ms = now_ms() - t0,
+        };
+
+        rc = store_head_publish(s, user, m->id, blob, len, &us, &rec, &r->version);
+    }
+    if (rc == STORE_STALE) {
+        r->published = -1;
+        rc = STORE_OK;
+    } else if (rc == STORE_OK)
+        r->published = 1;
+    else
+        goto fail;
+    goto out;
+fail:
+    snprintf(err, errlen, "%s", store_errmsg(s));
+out:
+    r->ms = now_ms() - t0;
+    free(blob);
+    user_model_free(um);
+    free(efb);
+    free(eres);
+    store_samples_free(&fb);
+    store_samples_free(&res);
+    return rc;
+}
+
+long
+refit_dirty(struct store *s, const struct model *m, const struct adapt_opts *o,
+            size_t max, int dry_run, refit_report_fn fn, void *arg,
+            size_t *n_failed, char *err, size_t errlen)
+{
+    char **users = NULL;
+    size_t n = 0, failed = 0;
+    long done = 0;
+
+    if (n_failed != NULL)
+        *n_failed = 0;
+    if (store_dirty_list(s, m->id, max, &users, &n) != STORE_OK) {
+        snprintf(err, errlen, "%s", store_errmsg(s));
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct refit_result r;
+        char uerr[512] = "";
+        int rc = refit_user(s, m, users[i], o, dry_run, &r, uerr, sizeof(uerr));
+
+        if (rc == STORE_OK)
+            done++;
+        else
+            failed++;
+        if (fn != NULL)
+            fn(arg, users[i], rc, &r, uerr);
+    }
+    store_strv_free(users);
+    if (n_failed != NULL)
+        *n_failed = failed;
+    return done;
+}
+
+int
+refit_load_user_model(struct store *s, const struct model *m, const char *user,
+                      struct user_model **um, char *err, size_t errlen)
+{
+    struct user_model *fresh;
+    uint64_t have = *um != NULL ? (*um)->version : 0, version;
+    void *blob;
+    size_t len;
+    int rc = store_head_get(s, user, m->id, have, &blob, &len, &version);
+
+    if (rc == STORE_NOTFOUND) {
+        *um = user_model_free(*um);
+        return STORE_NOTFOUND;
+    }
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "%s", store_errmsg(s));
+        return rc;
+    }
+    if (blob == NULL)
+        return STORE_OK;                /* the cached copy is current */
+    fresh = user_model_decode(blob, len);
+    free(blob);
+    if (fresh == NULL) {
+        snprintf(err, errlen, "user %s: stored model (version %llu) is corrupt",
+                 user, (unsigned long long)version);
+        return STORE_ERR;
+    }
+    if (fresh->hidden != m->net.dims.hidden) {
+        snprintf(err, errlen, "user %s: stored model has %u hidden units, the base "
+                 "model %u", user, fresh->hidden, m->net.dims.hidden);
+        user_model_free(fresh);
+        return STORE_ERR;
+    }
+    fresh->version = version;
+    user_model_free(*um);
+    *um = fresh;
+    return STORE_OK;
+}
+
+int
+refit_observe(struct store *s, const char *user, const struct features *f, int *kept)
+{
+    return store_reservoir_offer(s, user, f->digest, f->ids, f->n, kept);
+}

@@ -1,0 +1,79 @@
+/*
+ * refit.h - continual adaptation: refit a user's model from what the store holds
+ * (feedback and reservoir) and publish it with a new version; refit every dirty
+ * user; and the two calls scorers make (load a user's current model, offer a
+ * scanned message to the user's reservoir).
+ *
+ * Glue between store.h and adapt.h: no SQL here, no libmilter.  Every function
+ * takes the caller's store connection (one per thread) and blocks on the store
+ * at most for its busy timeout.
+ */
+#ifndef SPAMSHIFT_REFIT_H
+#define SPAMSHIFT_REFIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapt.h"
+#include "features.h"
+#include "model.h"
+#include "store.h"
+
+struct refit_result {
+    uint32_t n_spam, n_ham;     /* feedback used */
+    uint32_t n_reservoir;       /* unlabelled samples used */
+    struct adapt_fit_stats fit; /* what adapt_fit() measured */
+    uint64_t version;           /* published version (0 on a dry run or when stale) */
+    int published;              /* 1 published, 0 dry run, -1 lost to a newer refit */
+    double ms;                  /* load + fit + publish, wall clock */
+};
+
+/*
+ * Refit user against base model m with options o: one read snapshot of the
+ * user's feedback and reservoir, adapt_fit(), then (unless dry_run) publish the
+ * model under m->id with the state it was fitted from.  A user unknown to the
+ * store is fitted with no data (the global head) and not published.
+ * Returns STORE_OK with *r filled (r->published = -1 if a newer refit won, which
+ * is not an error), or a STORE_E* status with a reason in err.
+ */
+int refit_user(struct store *s, const struct model *m, const char *user,
+               const struct adapt_opts *o, int dry_run, struct refit_result *r,
+               char *err, size_t errlen);
+
+/* Called after each user by refit_dirty(): status is refit_user()'s, err its
+ * message when status < 0. */
+typedef void (*refit_report_fn)(void *arg, const char *user, int status,
+                                const struct refit_result *r, const char *err);
+
+/*
+ * Refit up to max (0: all) dirty users (new feedback, enough new samples, or a
+ * head fitted against another base model; see store_dirty_list()), in key order.
+ * This is what the milter's background thread calls periodically, on its own
+ * connection.  A failure for one user is reported and the others still run.
+ * Returns the number of users refitted, or -1 if the dirty list could not be
+ * read (reason in err); *n_failed (may be NULL) counts the users that failed.
+ */
+long refit_dirty(struct store *s, const struct model *m, const struct adapt_opts *o,
+                 size_t max, int dry_run, refit_report_fn fn, void *arg,
+                 size_t *n_failed, char *err, size_t errlen);
+
+/*
+ * The user's published model for base model m, for scoring with adapt_score().
+ * *um may hold the caller's cached copy: when the stored version is the same it
+ * is kept (one indexed read, no decode); otherwise it is freed and replaced.
+ * Returns STORE_OK with *um set, STORE_NOTFOUND with *um = NULL when the user has
+ * no model for m (score with the global head), or an error (*um left as it was,
+ * reason in err).  A stored blob that does not decode or does not fit m is an
+ * error, never a crash.
+ */
+int refit_load_user_model(struct store *s, const struct model *m, const char *user,
+                          struct user_model **um, char *err, size_t errlen);
+
+/* Offer one scanned message (features_extract()'s ids and digest) to user's
+ * reservoir; *kept (may be NULL) says whether it entered.  See
+ * store_reservoir_offer(); inside store_begin()/store_commit() it joins the
+ * batch. */
+int refit_observe(struct store *s, const char *user, const struct features *f,
+                  int *kept);
+
+#endif
