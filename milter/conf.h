@@ -1,0 +1,70 @@
+/*
+ * conf.h - spamshift.conf(5): the milter's "key = value" configuration file.
+ *
+ * conf_load() parses and validates a whole file and reports every bad line
+ * with its number, so that `spamshift-milter -n` names all mistakes at once.
+ * A struct conf is immutable after loading: the runtime (runtime.h) shares one
+ * between milter threads and replaces it as a whole on SIGHUP.
+ */
+#ifndef SPAMSHIFT_MILTER_CONF_H
+#define SPAMSHIFT_MILTER_CONF_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <glib.h>
+
+#define CONF_DEFAULT_PATH SYSCONFDIR "/spamshift/spamshift.conf"
+
+/* Threshold value meaning "this action is off". */
+#define CONF_THRESHOLD_OFF 2.0f
+/* spam_threshold value meaning "the model's own threshold" (the default). */
+#define CONF_THRESHOLD_MODEL -1.0f
+
+enum conf_on_error { CONF_ON_ERROR_ACCEPT, CONF_ON_ERROR_TEMPFAIL };
+enum conf_multi { CONF_MULTI_LEAST, CONF_MULTI_STRICTEST, CONF_MULTI_SPLIT };
+enum conf_oversize { CONF_OVERSIZE_TRUNCATE, CONF_OVERSIZE_SKIP };
+enum conf_log_target { CONF_LOG_SYSLOG, CONF_LOG_STDERR };
+
+struct conf {
+    char *path;                 /* the file this was read from */
+    char *socket;               /* libmilter spec: unix:/path, local:/path, inet:port@host */
+    mode_t socket_mode;         /* for unix sockets */
+    char *socket_owner;         /* "user" or "user:group"; NULL = leave as created */
+    char *model;                /* model file (required) */
+    char *database;             /* per-user store (issue 4); may be NULL */
+    float spam_threshold;       /* CONF_THRESHOLD_MODEL until resolved by the runtime */
+    float quarantine_threshold; /* CONF_THRESHOLD_OFF = off */
+    float reject_threshold;     /* CONF_THRESHOLD_OFF = off */
+    char *reject_text;          /* text after "550 5.7.1 " */
+    enum conf_on_error on_error;
+    enum conf_multi multi_recipient;
+    size_t max_message_size;    /* bytes buffered for scanning (headers + body) */
+    enum conf_oversize oversize;
+    char *alias_map;            /* NULL = none */
+    char *trusted_networks;     /* the raw list; parsed by netlist.h */
+    int skip_authenticated;
+    char *subject_prefix;       /* NULL = leave Subject alone */
+    char **nonsmtp_daemon_names;  /* {daemon_name} values of non-SMTP submissions */
+    char *user;                 /* drop privileges to this user; NULL = stay */
+    char *pid_file;             /* NULL = none */
+    int log_level;              /* LOG_* */
+    enum conf_log_target log_target;
+};
+
+/*
+ * Read and validate path.  On success returns 0 and *out (free with
+ * conf_free()).  On failure returns -1, *out = NULL and appends one message
+ * per problem to errors ("path:LINE: message"), never stopping at the first.
+ * Checks syntax and values only: whether the model loads is the runtime's job.
+ */
+int conf_load(const char *path, struct conf **out, GPtrArray *errors);
+
+/* Accepts NULL; returns NULL. */
+struct conf *conf_free(struct conf *c);
+
+/* Parsers shared with tests: return 0 and the value, or -1. */
+int conf_parse_size(const char *s, size_t *out);      /* 1048576, 512k, 10M */
+int conf_parse_bool(const char *s, int *out);         /* yes/no/true/false/1/0/on/off */
+
+#endif

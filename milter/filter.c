@@ -1,0 +1,575 @@
+/*
+ * filter.c - libmilter callbacks; see filter.h.
+ *
+ * Memory: a struct conn hangs off the SMFICTX from connect to close; a struct
+ * msg hangs off the conn from MAIL FROM to the end of that message and owns
+ * everything the message needs (buffer, recipients, a runtime reference).
+ * msg_free() is the one place it is released: at eom, abort, the next MAIL
+ * FROM (defensively: abort does not come after ACCEPT/REJECT) and close.
+ *
+ * Nothing here exits, aborts or blocks without bound; every internal failure
+ * goes through filter_fail(), which answers as on_error says.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <glib.h>
+#include <libmilter/mfapi.h>
+
+#include "features.h"
+#include "filter.h"
+#include "log.h"
+#include "policy.h"
+#include "runtime.h"
+#include "score.h"
+#include "userkey.h"
+
+/* Headers we add; the same names arriving from outside are removed so that a
+ * sender cannot pre-label its own mail for the recipients' Sieve rules. */
+static const char *const filter_own_headers[] = {
+    "X-Spam-Flag", "X-Spam-Score", "X-Spam-Status", "X-Spamshift-Result", "X-Spamshift-Scan",
+};
+#define N_OWN_HEADERS G_N_ELEMENTS(filter_own_headers)
+
+struct rcpt {
+    char *addr;                 /* as given, without angle brackets */
+    char *user;                 /* user key */
+};
+
+struct msg {
+    struct runtime *rt;         /* reference held for the whole message */
+    struct timespec start;
+    char *skip;                 /* reason not to scan, or NULL */
+    GPtrArray *rcpts;           /* struct rcpt * */
+    unsigned char *buf;         /* raw header + body, at most cap bytes */
+    size_t len, alloc, cap;     /* used, allocated, limit (max_message_size) */
+    size_t total;               /* bytes the message really has */
+    int oversize;
+    int failed;                 /* buffering failed: filter_fail() at eom */
+    unsigned own_count[N_OWN_HEADERS];  /* occurrences of our headers in the input */
+    char *subject;              /* first Subject value, for subject_prefix */
+};
+
+struct conn {
+    char addr[64];              /* client address as text, "" when none */
+    int nonsmtp;                /* local submission: never reject recipients */
+    int trusted;                /* client in trusted_networks (of the runtime at connect) */
+    int can_skip;               /* MTA understands SMFIS_SKIP */
+    struct msg *msg;
+};
+
+static gint filter_in_flight;
+
+int
+filter_messages_in_flight(void)
+{
+    return g_atomic_int_get(&filter_in_flight);
+}
+
+static void
+rcpt_free(gpointer p)
+{
+    struct rcpt *r = p;
+
+    g_free(r->addr);
+    g_free(r->user);
+    g_free(r);
+}
+
+/* Release a message and everything it owns; accepts NULL; returns NULL. */
+static struct msg *
+msg_free(struct msg *m)
+{
+    if (m == NULL)
+        return NULL;
+    runtime_unref(m->rt);
+    g_free(m->skip);
+    if (m->rcpts != NULL)
+        g_ptr_array_unref(m->rcpts);
+    free(m->buf);
+    g_free(m->subject);
+    g_free(m);
+    g_atomic_int_add(&filter_in_flight, -1);
+    return NULL;
+}
+
+static void
+conn_end_message(struct conn *c)
+{
+    if (c != NULL)
+        c->msg = msg_free(c->msg);
+}
+
+static double
+filter_ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static const char *
+filter_qid(SMFICTX *ctx)
+{
+    const char *q = smfi_getsymval(ctx, "i");
+
+    return q != NULL ? q : "NOQUEUE";
+}
+
+/*
+ * The one mapping from an internal failure to the milter's answer: log it,
+ * end the message, and accept it or ask the client to retry, as on_error
+ * says (accept when no configuration is at hand).  A message is never lost:
+ * accepted unscanned, or refused with a 4xx the client retries.
+ */
+static sfsistat
+filter_fail(SMFICTX *ctx, struct conn *c, const char *what)
+{
+    struct runtime *rt = c != NULL && c->msg != NULL ? runtime_ref(c->msg->rt) : runtime_acquire();
+    int tempfail = rt != NULL && rt->conf->on_error == CONF_ON_ERROR_TEMPFAIL;
+
+    runtime_unref(rt);
+    log_msg(LOG_ERR, filter_qid(ctx), "internal error: %s; message %s unscanned", what,
+            tempfail ? "deferred" : "accepted");
+    conn_end_message(c);
+    if (tempfail) {
+        smfi_setreply(ctx, "451", "4.3.0", "Temporary spam filter failure, try again later");
+        return SMFIS_TEMPFAIL;
+    }
+    return SMFIS_ACCEPT;
+}
+
+static sfsistat
+filter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+                 unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+                 unsigned long *pf2, unsigned long *pf3)
+{
+    const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
+    /* Steps we do not use: the MTA need not send them. */
+    const unsigned long nosteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+    struct conn *c;
+
+    if ((f0 & SMFIF_ADDHDRS) == 0) {
+        log_err("MTA offers no header changes (actions 0x%lx); cannot filter", f0);
+        return SMFIS_REJECT;
+    }
+    *pf0 = f0 & actions;
+    *pf1 = f1 & (nosteps | SMFIP_SKIP);
+    *pf2 = 0;
+    *pf3 = 0;
+    c = g_new0(struct conn, 1);
+    c->can_skip = (f1 & SMFIP_SKIP) != 0;
+    smfi_setpriv(ctx, c);
+    return SMFIS_CONTINUE;
+}
+
+static int
+filter_name_in(const char *name, char **list)
+{
+    for (; name != NULL && list != NULL && *list != NULL; list++)
+        if (strcmp(name, *list) == 0)
+            return 1;
+    return 0;
+}
+
+static sfsistat
+filter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    struct runtime *rt = runtime_acquire();
+    const char *daemon = smfi_getsymval(ctx, "{daemon_name}");
+
+    if (c == NULL) {            /* an MTA that skipped negotiation */
+        c = g_new0(struct conn, 1);
+        smfi_setpriv(ctx, c);
+    }
+    if (rt == NULL)
+        return SMFIS_CONTINUE;
+    c->addr[0] = '\0';
+    if (hostaddr != NULL && hostaddr->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)hostaddr)->sin_addr,
+                  c->addr, sizeof(c->addr));
+    } else if (hostaddr != NULL && hostaddr->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)hostaddr)->sin6_addr,
+                  c->addr, sizeof(c->addr));
+    }
+    /* Sendmail gives no address for command-line submissions; Postfix's
+     * cleanup reports {daemon_name} = milter_macro_daemon_name, which the
+     * contrib master.cf sets for the non-SMTP path. */
+    c->nonsmtp = hostaddr == NULL || filter_name_in(daemon, rt->conf->nonsmtp_daemon_names);
+    c->trusted = netlist_match(rt->trusted, hostaddr);
+    log_msg(LOG_DEBUG, NULL, "connect from %s [%s]%s%s", hostname != NULL ? hostname : "?",
+            c->addr, c->nonsmtp ? " non-SMTP" : "", c->trusted ? " trusted" : "");
+    runtime_unref(rt);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_envfrom(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+    struct msg *m;
+
+    if (c == NULL)
+        return filter_fail(ctx, NULL, "no connection context at MAIL FROM");
+    conn_end_message(c);
+    m = g_new0(struct msg, 1);
+    g_atomic_int_inc(&filter_in_flight);
+    c->msg = m;
+    clock_gettime(CLOCK_MONOTONIC, &m->start);
+    if ((m->rt = runtime_acquire()) == NULL)
+        return filter_fail(ctx, c, "no configuration loaded");
+    m->rcpts = g_ptr_array_new_with_free_func(rcpt_free);
+    m->cap = m->rt->conf->max_message_size;
+    if (auth != NULL && *auth != '\0' && m->rt->conf->skip_authenticated)
+        m->skip = g_strdup_printf("authenticated as %s", auth);
+    else if (c->trusted)
+        m->skip = g_strdup_printf("trusted network %s", c->addr);
+    if (m->skip != NULL) {
+        log_msg(LOG_INFO, filter_qid(ctx), "from=%s verdict=skipped (%s) elapsed_ms=%.3f",
+                argv[0] != NULL ? argv[0] : "", m->skip, filter_ms_since(&m->start));
+        conn_end_message(c);
+        return SMFIS_ACCEPT;
+    }
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    struct rcpt *r;
+    char *user;
+
+    if (c == NULL || c->msg == NULL)
+        return filter_fail(ctx, c, "no message context at RCPT TO");
+    if ((user = userkey_from_rcpt(argv[0], c->msg->rt->aliases)) == NULL)
+        return SMFIS_CONTINUE;          /* "<>" cannot be a recipient; the MTA says so */
+    if (c->msg->rt->conf->multi_recipient == CONF_MULTI_SPLIT && !c->nonsmtp
+        && c->msg->rcpts->len > 0) {
+        const struct rcpt *first = g_ptr_array_index(c->msg->rcpts, 0);
+
+        if (strcmp(first->user, user) != 0) {
+            log_msg(LOG_INFO, filter_qid(ctx), "rcpt=%s user=%s deferred: split from %s",
+                    argv[0], user, first->user);
+            g_free(user);
+            smfi_setreply(ctx, "452", "4.5.3",
+                          "Too many recipients in one transaction, send the rest separately");
+            return SMFIS_TEMPFAIL;      /* this recipient only */
+        }
+    }
+    r = g_new0(struct rcpt, 1);
+    r->user = user;
+    {   /* keep the address as given, brackets removed, for the result header */
+        char *a = g_strstrip(g_strdup(argv[0]));
+        size_t n = strlen(a);
+
+        if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
+            memmove(a, a + 1, n - 2);
+            a[n - 2] = '\0';
+        }
+        r->addr = a;
+    }
+    g_ptr_array_add(c->msg->rcpts, r);
+    return SMFIS_CONTINUE;
+}
+
+/* Append len bytes to the capped buffer; past the cap, only count them. */
+static void
+msg_append(struct msg *m, const void *data, size_t len)
+{
+    size_t room;
+
+    m->total += len;
+    if (m->failed)
+        return;
+    if (m->len + len > m->cap)
+        m->oversize = 1;
+    room = m->cap - m->len;
+    if (len > room)
+        len = room;
+    if (len == 0)
+        return;
+    if (m->len + len > m->alloc) {
+        size_t want = m->alloc == 0 ? 16384 : m->alloc;
+        unsigned char *nb;
+
+        while (want < m->len + len)
+            want *= 2;
+        if (want > m->cap)
+            want = m->cap;
+        if ((nb = realloc(m->buf, want)) == NULL) {
+            m->failed = 1;
+            return;
+        }
+        m->buf = nb;
+        m->alloc = want;
+    }
+    memcpy(m->buf + m->len, data, len);
+    m->len += len;
+}
+
+static sfsistat
+filter_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    struct msg *m;
+
+    if (c == NULL || (m = c->msg) == NULL)
+        return filter_fail(ctx, c, "no message context at header");
+    for (size_t i = 0; i < N_OWN_HEADERS; i++)
+        if (strcasecmp(name, filter_own_headers[i]) == 0)
+            m->own_count[i]++;
+    if (m->subject == NULL && strcasecmp(name, "Subject") == 0)
+        m->subject = g_strdup(value);
+    msg_append(m, name, strlen(name));
+    msg_append(m, ": ", 2);
+    msg_append(m, value, strlen(value));
+    msg_append(m, "\n", 1);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_eoh(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+
+    if (c == NULL || c->msg == NULL)
+        return filter_fail(ctx, c, "no message context at end of headers");
+    msg_append(c->msg, "\n", 1);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    struct msg *m;
+
+    if (c == NULL || (m = c->msg) == NULL)
+        return filter_fail(ctx, c, "no message context at body");
+    msg_append(m, chunk, len);
+    /* Past the cap the rest only counts toward the size the header reports;
+     * an MTA that understands SKIP need not send it at all. */
+    if ((m->oversize || m->failed) && c->can_skip)
+        return SMFIS_SKIP;
+    return SMFIS_CONTINUE;
+}
+
+/*
+ * SMTP carries CRLF; the same message in a mailbox file has LF.  Scoring the
+ * LF form makes X-Spam-Score equal what `spamshift classify` prints for the
+ * delivered file.  In place, once, at eom (a CR and its LF may arrive in two
+ * body chunks); returns the new length.
+ */
+static size_t
+msg_crlf_to_lf(unsigned char *buf, size_t len)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++)
+        if (!(buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n'))
+            buf[o++] = buf[i];
+    return o;
+}
+
+/* Remove every copy of our own headers that came with the message. */
+static int
+filter_strip_own(SMFICTX *ctx, const struct msg *m)
+{
+    for (size_t i = 0; i < N_OWN_HEADERS; i++)
+        for (unsigned k = m->own_count[i]; k > 0; k--)
+            if (smfi_chgheader(ctx, (char *)filter_own_headers[i], (int)k, NULL) != MI_SUCCESS)
+                return -1;
+    return 0;
+}
+
+static int
+filter_add(SMFICTX *ctx, const char *name, const char *value)
+{
+    return smfi_addheader(ctx, (char *)name, (char *)value) == MI_SUCCESS ? 0 : -1;
+}
+
+static sfsistat
+filter_eom(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    struct msg *m;
+    struct features f;
+    struct score_msg sm;
+    enum verdict *verdict;
+    float *score;
+    GString *line;
+    char scanhdr[128] = "", sbuf[32];
+    const char *qid = filter_qid(ctx);
+    struct timespec t_eom;
+    size_t n, pick;
+    sfsistat ret = SMFIS_ACCEPT;
+    const struct runtime *rt;
+    enum verdict v;
+    int hdr_err = 0;
+
+    if (c == NULL || (m = c->msg) == NULL)
+        return filter_fail(ctx, c, "no message context at end of message");
+    if (m->failed)
+        return filter_fail(ctx, c, "out of memory buffering the message");
+    rt = m->rt;
+    clock_gettime(CLOCK_MONOTONIC, &t_eom);
+    n = m->rcpts->len;
+    if (m->oversize)
+        snprintf(scanhdr, sizeof(scanhdr), "%s, message of %zu bytes is larger than %zu",
+                 rt->conf->oversize == CONF_OVERSIZE_SKIP ? "skipped" : "truncated",
+                 m->total, m->cap);
+    if (n == 0 || (m->oversize && rt->conf->oversize == CONF_OVERSIZE_SKIP)) {
+        if (filter_strip_own(ctx, m) != 0
+            || (scanhdr[0] != '\0' && filter_add(ctx, "X-Spamshift-Scan", scanhdr) != 0))
+            return filter_fail(ctx, c, "cannot change headers");
+        log_msg(LOG_INFO, qid, "rcpts=%zu size=%zu verdict=unscanned (%s) elapsed_ms=%.3f",
+                n, m->total, n == 0 ? "no recipients" : "oversize", filter_ms_since(&m->start));
+        conn_end_message(c);
+        return SMFIS_ACCEPT;
+    }
+
+    /* One parse and one body pass, then one head per recipient. */
+    features_init(&f);
+    m->len = msg_crlf_to_lf(m->buf, m->len);
+    if (features_extract((const char *)m->buf, m->len, &f, NULL, NULL) != 0) {
+        features_clear(&f);
+        return filter_fail(ctx, c, "feature extraction failed");
+    }
+    score_message(rt, &f, &sm);
+    verdict = g_new(enum verdict, n);
+    score = g_new(float, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct rcpt *r = g_ptr_array_index(m->rcpts, i);
+        struct thresholds t;
+
+        score[i] = score_for_user(rt, r->user, &sm);
+        score_thresholds_for_user(rt, r->user, &t);
+        verdict[i] = policy_verdict(score[i], &t);
+        score_record_scan(rt, r->user, &sm);
+    }
+    pick = policy_pick(verdict, score, n, rt->conf->multi_recipient);
+    v = verdict[pick];
+
+    if (v == VERDICT_REJECT) {
+        if (smfi_setreply(ctx, "550", "5.7.1", rt->conf->reject_text) != MI_SUCCESS)
+            hdr_err = 1;
+        ret = SMFIS_REJECT;
+    } else {
+        struct thresholds t;
+        char *status;
+
+        score_thresholds_for_user(rt, ((struct rcpt *)g_ptr_array_index(m->rcpts, pick))->user,
+                                  &t);
+        policy_format_score(sbuf, sizeof(sbuf), score[pick]);
+        status = policy_status_header(v, score[pick], t.spam);
+        hdr_err |= filter_strip_own(ctx, m);
+        if (v >= VERDICT_TAG)
+            hdr_err |= filter_add(ctx, "X-Spam-Flag", "YES");
+        hdr_err |= filter_add(ctx, "X-Spam-Score", sbuf);
+        hdr_err |= filter_add(ctx, "X-Spam-Status", status);
+        g_free(status);
+        for (size_t i = 0; i < n; i++) {
+            const struct rcpt *r = g_ptr_array_index(m->rcpts, i);
+            char *res = policy_result_header(r->addr, score[i], verdict[i]);
+
+            hdr_err |= filter_add(ctx, "X-Spamshift-Result", res);
+            g_free(res);
+        }
+        if (scanhdr[0] != '\0')
+            hdr_err |= filter_add(ctx, "X-Spamshift-Scan", scanhdr);
+        if (v >= VERDICT_TAG && rt->conf->subject_prefix != NULL) {
+            char *subj = g_strdup_printf("%s %s", rt->conf->subject_prefix,
+                                         m->subject != NULL ? m->subject : "");
+            if (m->subject != NULL)
+                hdr_err |= smfi_chgheader(ctx, "Subject", 1, subj) == MI_SUCCESS ? 0 : -1;
+            else
+                hdr_err |= filter_add(ctx, "Subject", subj);
+            g_free(subj);
+        }
+        if (v == VERDICT_QUARANTINE) {
+            char *why = g_strdup_printf("spamshift: score=%s", sbuf);
+            if (smfi_quarantine(ctx, why) != MI_SUCCESS)
+                hdr_err = 1;
+            g_free(why);
+        }
+    }
+
+    line = g_string_new(NULL);
+    for (size_t i = 0; i < n; i++) {
+        const struct rcpt *r = g_ptr_array_index(m->rcpts, i);
+
+        policy_format_score(sbuf, sizeof(sbuf), score[i]);
+        g_string_append_printf(line, "%s%s(user=%s score=%s %s)", i ? "," : "", r->addr,
+                               r->user, sbuf, policy_verdict_name(verdict[i]));
+    }
+    log_msg(LOG_INFO, qid, "rcpts=%s size=%zu%s%s verdict=%s model=%s scan_ms=%.3f "
+            "elapsed_ms=%.3f", line->str, m->total, m->oversize ? " truncated" : "",
+            (f.flags & FEATURES_F_MIME_ERROR) ? " mime_error" : "", policy_verdict_name(v),
+            rt->model->id, filter_ms_since(&t_eom), filter_ms_since(&m->start));
+    g_string_free(line, TRUE);
+    g_free(verdict);
+    g_free(score);
+    features_clear(&f);
+    if (hdr_err)
+        return filter_fail(ctx, c, "the MTA refused a header change or reply");
+    conn_end_message(c);
+    return ret;
+}
+
+static sfsistat
+filter_abort(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+
+    if (c != NULL && c->msg != NULL) {
+        log_msg(LOG_DEBUG, filter_qid(ctx), "message aborted after %zu bytes", c->msg->total);
+        conn_end_message(c);
+    }
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_close(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+
+    if (c != NULL) {
+        conn_end_message(c);
+        g_free(c);
+        smfi_setpriv(ctx, NULL);
+    }
+    return SMFIS_CONTINUE;
+}
+
+struct smfiDesc filter_desc = {
+    .xxfi_name = "spamshift",
+    .xxfi_version = SMFI_VERSION,
+    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE,
+    .xxfi_connect = filter_connect,
+    .xxfi_helo = NULL,
+    .xxfi_envfrom = filter_envfrom,
+    .xxfi_envrcpt = filter_envrcpt,
+    .xxfi_header = filter_header,
+    .xxfi_eoh = filter_eoh,
+    .xxfi_body = filter_body,
+    .xxfi_eom = filter_eom,
+    .xxfi_abort = filter_abort,
+    .xxfi_close = filter_close,
+    .xxfi_unknown = NULL,
+    .xxfi_data = NULL,
+    .xxfi_negotiate = filter_negotiate,
+};

@@ -1,0 +1,287 @@
+/*
+ * main.c - spamshift-milter(8): start-up, daemon, privileges, signals.
+ *
+ *   spamshift-milter [-c CONFIG] [-f] [-n]
+ *
+ * Start-up errors (bad config lines, unreadable model, unknown user) are
+ * printed on stderr and exit EX_CONFIG before anything listens.  After start:
+ * SIGHUP reloads config and model (runtime_reload(), on a thread of its own so
+ * no milter callback ever waits for a model load); SIGTERM and SIGINT go to
+ * libmilter, which stops accepting connections, after which we wait (bounded)
+ * for the messages in flight before exiting.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <libmilter/mfapi.h>
+
+#include "features.h"
+#include "filter.h"
+#include "log.h"
+#include "runtime.h"
+
+#define MAIN_DRAIN_SECONDS 30
+
+static void
+main_usage(FILE *fp)
+{
+    fprintf(fp, "usage: spamshift-milter [-c CONFIG] [-f] [-n]\n"
+            "  -c CONFIG  configuration file (default %s)\n"
+            "  -f         stay in the foreground\n"
+            "  -n         check the configuration and the model, then exit\n",
+            CONF_DEFAULT_PATH);
+}
+
+/* The path of a unix-domain socket spec, or NULL for inet sockets. */
+static const char *
+main_socket_path(const char *spec)
+{
+    if (g_str_has_prefix(spec, "unix:"))
+        return spec + 5;
+    if (g_str_has_prefix(spec, "local:"))
+        return spec + 6;
+    return NULL;
+}
+
+/* Resolve "user" or "user:group" (numeric ids allowed).  Returns 0 or -1. */
+static int
+main_resolve_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+    char *u = g_strdup(spec), *g = strchr(u, ':');
+    struct passwd *pw;
+    struct group *gr;
+    int rc = -1;
+
+    if (g != NULL)
+        *g++ = '\0';
+    if ((pw = getpwnam(u)) == NULL) {
+        snprintf(err, errlen, "unknown user \"%s\"", u);
+        goto out;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    if (g != NULL) {
+        if ((gr = getgrnam(g)) == NULL) {
+            snprintf(err, errlen, "unknown group \"%s\"", g);
+            goto out;
+        }
+        *gid = gr->gr_gid;
+    }
+    rc = 0;
+out:
+    g_free(u);
+    return rc;
+}
+
+/* Checks that need the system, not just the file: accounts named in the config. */
+static void
+main_check_accounts(const struct conf *c, GPtrArray *errors)
+{
+    char err[256];
+    uid_t uid;
+    gid_t gid;
+
+    if (c->user != NULL && main_resolve_owner(c->user, &uid, &gid, err, sizeof(err)) != 0)
+        g_ptr_array_add(errors, g_strdup_printf("%s: user: %s", c->path, err));
+    if (c->socket_owner != NULL
+        && main_resolve_owner(c->socket_owner, &uid, &gid, err, sizeof(err)) != 0)
+        g_ptr_array_add(errors, g_strdup_printf("%s: socket_owner: %s", c->path, err));
+}
+
+static int
+main_drop_privileges(const char *user)
+{
+    char err[256];
+    uid_t uid;
+    gid_t gid;
+
+    if (main_resolve_owner(user, &uid, &gid, err, sizeof(err)) != 0) {
+        log_err("user: %s", err);
+        return -1;
+    }
+    if (getuid() == uid && geteuid() == uid)
+        return 0;
+    if (geteuid() != 0) {
+        log_err("user = %s: must be started as root to switch users", user);
+        return -1;
+    }
+    if (initgroups(user, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+        log_err("cannot switch to user %s: %s", user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) {
+        log_err("privileges were not dropped: setuid(0) still succeeds");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+main_write_pid(const char *path)
+{
+    FILE *fp = fopen(path, "w");
+
+    if (fp == NULL || fprintf(fp, "%ld\n", (long)getpid()) < 0 || fclose(fp) != 0) {
+        log_err("pid_file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void *
+main_reloader(void *arg)
+{
+    sigset_t hup;
+
+    (void)arg;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    for (;;) {
+        if (sigwaitinfo(&hup, NULL) == SIGHUP) {
+            log_msg(LOG_NOTICE, NULL, "SIGHUP: reloading");
+            runtime_reload();
+        }
+    }
+    return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *conf_path = CONF_DEFAULT_PATH;
+    int foreground = 0, check_only = 0, opt;
+    GPtrArray *errors;
+    struct runtime *rt;
+    const struct conf *c;
+    const char *sock_path;
+    sigset_t hup;
+    pthread_t reloader;
+
+    while ((opt = getopt(argc, argv, "c:fnh")) != -1) {
+        switch (opt) {
+        case 'c': conf_path = optarg; break;
+        case 'f': foreground = 1; break;
+        case 'n': check_only = 1; break;
+        case 'h': main_usage(stdout); return EX_OK;
+        default: main_usage(stderr); return EX_USAGE;
+        }
+    }
+    if (optind != argc) {
+        main_usage(stderr);
+        return EX_USAGE;
+    }
+    log_open("spamshift-milter", LOG_TARGET_STDERR, LOG_MAIL);
+
+    /* Before any thread exists, so that every thread inherits the mask: only
+     * main_reloader() takes SIGHUP, and only libmilter's signal thread takes
+     * SIGTERM and SIGINT (see sigwait.c); a thread with them unblocked would
+     * let their default action kill the process mid-message. */
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sigaddset(&hup, SIGTERM);
+    sigaddset(&hup, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
+
+    if (features_global_init() != 0) {
+        log_err("cannot initialise the MIME and HTML parsers");
+        return EX_SOFTWARE;
+    }
+    errors = g_ptr_array_new_with_free_func(g_free);
+    if (runtime_build(conf_path, &rt, errors) == 0)
+        main_check_accounts(rt->conf, errors);
+    if (errors->len > 0) {
+        for (guint i = 0; i < errors->len; i++)
+            fprintf(stderr, "spamshift-milter: %s\n", (const char *)errors->pdata[i]);
+        fprintf(stderr, "spamshift-milter: %u error%s in %s\n", errors->len,
+                errors->len == 1 ? "" : "s", conf_path);
+        return EX_CONFIG;
+    }
+    g_ptr_array_unref(errors);
+    c = rt->conf;
+    if (check_only) {
+        printf("%s: OK; model %s (id %s, %u ham + %u spam), spam_threshold %.6f\n",
+               conf_path, c->model, rt->model->id, rt->model->summary.n_ham,
+               rt->model->summary.n_spam, (double)rt->thr.spam);
+        runtime_unref(rt);
+        return EX_OK;
+    }
+    log_set_level(c->log_level);
+
+    if (smfi_register(filter_desc) != MI_SUCCESS || smfi_setconn(c->socket) != MI_SUCCESS) {
+        log_err("cannot register the filter on %s", c->socket);
+        return EX_SOFTWARE;
+    }
+    if (smfi_opensocket(1) != MI_SUCCESS) {
+        log_err("cannot listen on %s", c->socket);
+        return EX_UNAVAILABLE;
+    }
+    if ((sock_path = main_socket_path(c->socket)) != NULL) {
+        if (chmod(sock_path, c->socket_mode) != 0) {
+            log_err("chmod %s: %s", sock_path, strerror(errno));
+            return EX_OSERR;
+        }
+        if (c->socket_owner != NULL) {
+            char err[256];
+            uid_t uid;
+            gid_t gid;
+
+            if (main_resolve_owner(c->socket_owner, &uid, &gid, err, sizeof(err)) != 0
+                || chown(sock_path, uid, gid) != 0) {
+                log_err("socket_owner %s: %s", c->socket_owner,
+                        err[0] ? err : strerror(errno));
+                return EX_OSERR;
+            }
+        }
+    }
+    if (!foreground && daemon(0, 0) != 0) {
+        log_err("cannot become a daemon: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    if (c->log_target == CONF_LOG_SYSLOG)
+        log_open("spamshift-milter", LOG_TARGET_SYSLOG, LOG_MAIL);
+    if (c->pid_file != NULL && main_write_pid(c->pid_file) != 0)
+        return EX_CANTCREAT;
+    if (c->user != NULL && main_drop_privileges(c->user) != 0)
+        return EX_NOPERM;
+
+    runtime_install(rt);
+    if (pthread_create(&reloader, NULL, main_reloader, NULL) != 0) {
+        log_err("cannot start the reload thread");
+        return EX_OSERR;
+    }
+    pthread_detach(reloader);
+    rt = runtime_acquire();
+    log_msg(LOG_NOTICE, NULL, "listening on %s; model %s (%s), spam_threshold %.6f, "
+            "multi_recipient %s", rt->conf->socket, rt->model->id, rt->conf->model,
+            (double)rt->thr.spam, rt->conf->multi_recipient == CONF_MULTI_SPLIT ? "split"
+            : rt->conf->multi_recipient == CONF_MULTI_STRICTEST ? "strictest" : "least");
+    runtime_unref(rt);
+
+    if (smfi_main() != MI_SUCCESS)
+        log_err("the milter library stopped with an error");
+
+    /* smfi_main() returns once the listener is closed; sessions still run. */
+    for (int i = 0; i < MAIN_DRAIN_SECONDS * 10 && filter_messages_in_flight() > 0; i++)
+        usleep(100 * 1000);
+    if (filter_messages_in_flight() > 0)
+        log_warn("stopping with %d messages in flight", filter_messages_in_flight());
+    rt = runtime_acquire();
+    if (rt != NULL && rt->conf->pid_file != NULL)
+        unlink(rt->conf->pid_file);
+    runtime_unref(rt);
+    log_msg(LOG_NOTICE, NULL, "stopped");
+    return EX_OK;
+}

@@ -1,0 +1,61 @@
+/*
+ * runtime.h - everything a message is scored with, as one reference-counted
+ * unit: the configuration, the model, the alias map, the trusted networks and
+ * the resolved thresholds.
+ *
+ * Callbacks take a reference when a message starts (runtime_acquire()) and
+ * drop it when the message ends, so a message in flight finishes on the
+ * runtime it started with even when SIGHUP installs a new one (OpenDKIM's
+ * curconf).  A runtime is immutable once built; only the "current" pointer
+ * changes, under a mutex held for a pointer swap.
+ */
+#ifndef SPAMSHIFT_MILTER_RUNTIME_H
+#define SPAMSHIFT_MILTER_RUNTIME_H
+
+#include <glib.h>
+
+#include "conf.h"
+#include "model.h"
+#include "netlist.h"
+#include "policy.h"
+
+struct runtime {
+    gint refs;
+    unsigned generation;        /* 1 for the first, +1 per successful reload */
+    struct conf *conf;
+    struct model *model;
+    GHashTable *aliases;        /* may be NULL */
+    struct netlist *trusted;    /* never NULL (maybe empty) */
+    struct thresholds thr;      /* global thresholds, spam_threshold resolved */
+};
+
+/*
+ * Read conf_path, load the model and the alias map and resolve thresholds.
+ * Returns 0 and *out with one reference, or -1 with one message per problem in
+ * errors (config lines with their numbers, then the model's reason).
+ */
+int runtime_build(const char *conf_path, struct runtime **out, GPtrArray *errors);
+
+struct runtime *runtime_ref(struct runtime *rt);
+/* Drops one reference, freeing on the last; accepts NULL; returns NULL. */
+struct runtime *runtime_unref(struct runtime *rt);
+
+/* Make rt current, taking over the caller's reference; the previous runtime
+ * is released (freed once its last message finishes). */
+void runtime_install(struct runtime *rt);
+
+/* A new reference to the current runtime (NULL before the first install). */
+struct runtime *runtime_acquire(void);
+
+/*
+ * Rebuild from the current runtime's config path and install the result.
+ * On any error the current runtime stays and the errors are logged; returns
+ * 0 on success, -1 otherwise.  Blocks for the time a model load takes; never
+ * called from a milter callback.
+ */
+int runtime_reload(void);
+
+/* Drop the current runtime at shutdown. */
+void runtime_shutdown(void);
+
+#endif

@@ -1,0 +1,108 @@
+#!/bin/sh
+# run.sh - run one miltertest script against a real spamshift-milter.
+#
+#   run.sh tests/milter/NAME.lua        (make check runs it as LUA_LOG_COMPILER)
+#
+# Trains a model on tests/milter/data/{ham,spam} with `spamshift train`, scores
+# the two probe messages with `spamshift classify`, writes a config made of a
+# base (unix socket in a temp dir, log_target = stderr) plus the script's
+# "-- conf: key = value" lines, in which @HAM@, @SPAM@ and @MID@ stand for the
+# probes' scores and their midpoint, starts the milter in the foreground,
+# runs miltertest, stops the milter with SIGTERM, then checks that every
+# "-- log: REGEX" line of the script matches the milter's log (grep -E) and
+# every "-- nolog: REGEX" does not.  Exit 77 (skip) without miltertest.
+set -u
+script=$1
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=.}"
+name=$(basename "$script" .lua)
+data=$top_srcdir/tests/milter/data
+milter=$top_builddir/spamshift-milter
+cli=$top_builddir/spamshift
+
+command -v miltertest >/dev/null 2>&1 || { echo "SKIP: miltertest not installed"; exit 77; }
+for b in "$milter" "$cli"; do
+	[ -x "$b" ] || { echo "FAIL: $b is not built"; exit 99; }
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/spamshift-mt-$name.XXXXXX") || exit 99
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $name: $*"
+	if [ -f "$tmp/milter.log" ]; then echo "--- milter log:"; cat "$tmp/milter.log"; fi
+	exit 1
+}
+
+"$cli" train -q -o "$tmp/model.bin" --ham "$data/ham" --spam "$data/spam" --seed 1 \
+	>"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "spamshift train failed"; }
+cp "$tmp/model.bin" "$tmp/model2.bin"
+ham=$("$cli" classify -m "$tmp/model.bin" "$data/probe-ham.eml" | cut -f2)
+spam=$("$cli" classify -m "$tmp/model.bin" "$data/probe-spam.eml" | cut -f2)
+[ -n "$ham" ] && [ -n "$spam" ] || fail "spamshift classify printed no score"
+mid=$(awk -v h="$ham" -v s="$spam" 'BEGIN { if (s - h < 0.02) exit 1; printf "%.6f", (h + s) / 2 }') \
+	|| fail "the probes are not separated: ham $ham, spam $spam"
+echo "probe scores: ham $ham spam $spam mid $mid"
+
+sock=$tmp/milter.sock
+conf=$tmp/spamshift.conf
+{
+	echo "socket = unix:$sock"
+	echo "model = $tmp/model.bin"
+	echo "log_target = stderr"
+	echo "log_level = debug"
+	echo "pid_file = $tmp/milter.pid"
+	sed -n 's/^-- conf: //p' "$script"
+} | sed -e "s|@HAM@|$ham|g" -e "s|@SPAM@|$spam|g" -e "s|@MID@|$mid|g" -e "s|@TMP@|$tmp|g" \
+	-e "s|@DATA@|$data|g" >"$conf"
+# Variants a script may switch to with reload_with(N): the base lines plus its
+# "-- confN: key = value" lines, in $tmp/spamshift.confN.
+for n in 2 3 4; do
+	grep -q "^-- conf$n: " "$script" || continue
+	sed -n "s/^-- conf$n: //p" "$script" >"$tmp/variant"
+	{	# the base lines whose keys the variant does not set, then the variant
+		awk -F' *= *' 'NR == FNR { set[$1] = 1; next } !($1 in set)' \
+			"$tmp/variant" "$conf"
+		cat "$tmp/variant"
+	} | sed -e "s|@HAM@|$ham|g" -e "s|@SPAM@|$spam|g" -e "s|@MID@|$mid|g" \
+		-e "s|@TMP@|$tmp|g" -e "s|@DATA@|$data|g" >"$tmp/spamshift.conf$n"
+done
+
+"$milter" -n -c "$conf" >"$tmp/check.out" 2>&1 || { cat "$tmp/check.out"; fail "-n rejects the config"; }
+"$milter" -f -c "$conf" 2>"$tmp/milter.log" &
+pid=$!
+i=0
+while [ ! -S "$sock" ]; do
+	i=$((i + 1))
+	[ $i -le 100 ] || fail "the milter did not create $sock"
+	kill -0 "$pid" 2>/dev/null || fail "the milter exited at start"
+	sleep 0.05
+done
+
+miltertest -s "$script" -D socket="unix:$sock" -D datadir="$data" -D tmpdir="$tmp" \
+	-D milter_pid="$pid" -D conf="$conf" -D score_ham="$ham" -D score_spam="$spam" \
+	-D srcdir="$top_srcdir/tests/milter" >"$tmp/mt.out" 2>&1
+rc=$?
+cat "$tmp/mt.out"
+[ $rc -eq 0 ] || fail "miltertest exit $rc"
+
+kill -TERM "$pid"
+wait "$pid"
+mrc=$?
+pid=
+[ $mrc -eq 0 ] || fail "the milter exited $mrc after SIGTERM"
+grep -q 'stopped' "$tmp/milter.log" || fail "no clean stop in the log"
+
+# Log expectations.
+sed -n 's/^-- log: //p' "$script" | while IFS= read -r re; do
+	grep -Eq -- "$re" "$tmp/milter.log" || { echo "log lacks /$re/"; exit 1; }
+done || fail "log expectations"
+sed -n 's/^-- nolog: //p' "$script" | while IFS= read -r re; do
+	if grep -Eq -- "$re" "$tmp/milter.log"; then echo "log has /$re/"; exit 1; fi
+done || fail "log expectations"
+echo "PASS: $name"
+exit 0

@@ -1,0 +1,421 @@
+/*
+ * test_milter_units.c - the milter's pure parts without an MTA: config
+ * parsing and validation (line numbers in messages), CIDR matching, user keys
+ * and alias maps, verdicts, multi-recipient picks and header text.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <glib.h>
+
+#include "conf.h"
+#include "netlist.h"
+#include "policy.h"
+#include "userkey.h"
+
+/* Write text to a fresh temporary file; returns its path (g_free). */
+static char *
+write_temp(const char *text)
+{
+    char *path = g_strdup("/tmp/spamshift-test-XXXXXX");
+    int fd = g_mkstemp(path);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+/* The errors joined with '\n', for messages. */
+static char *
+join_errors(GPtrArray *e)
+{
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < e->len; i++)
+        g_string_append_printf(s, "%s%s", i ? "\n" : "", (const char *)e->pdata[i]);
+    return g_string_free(s, FALSE);
+}
+
+static void
+test_conf_good(void **state)
+{
+    char *path = write_temp(
+        "# a comment\n"
+        "model = /var/lib/spamshift/model.bin\n"
+        "\n"
+        "  socket = inet:8893@127.0.0.1  \n"
+        "spam_threshold = 0.4\n"
+        "quarantine_threshold = 0.8\n"
+        "reject_threshold = 0.95\n"
+        "reject_text = Go away # not a comment\n"
+        "on_error = tempfail\n"
+        "multi_recipient = split\n"
+        "max_message_size = 512k\n"
+        "oversize = skip\n"
+        "trusted_networks = 192.0.2.0/24, 2001:db8::/32\n"
+        "skip_authenticated = no\n"
+        "subject_prefix = [SPAM]\n"
+        "nonsmtp_daemon_names = NONSMTP,, pickup\n"
+        "log_level = debug\n"
+        "log_target = stderr\n");
+    GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
+    struct conf *c;
+    char *msg;
+
+    (void)state;
+    if (conf_load(path, &c, e) != 0) {
+        msg = join_errors(e);
+        fail_msg("conf_load: got errors:\n%s\nwant none", msg);
+    }
+    assert_string_equal(c->model, "/var/lib/spamshift/model.bin");
+    assert_string_equal(c->socket, "inet:8893@127.0.0.1");
+    assert_float_equal(c->spam_threshold, 0.4, 1e-6);
+    assert_float_equal(c->quarantine_threshold, 0.8, 1e-6);
+    assert_float_equal(c->reject_threshold, 0.95, 1e-6);
+    assert_string_equal(c->reject_text, "Go away # not a comment");
+    assert_int_equal(c->on_error, CONF_ON_ERROR_TEMPFAIL);
+    assert_int_equal(c->multi_recipient, CONF_MULTI_SPLIT);
+    assert_int_equal(c->max_message_size, 512 * 1024);
+    assert_int_equal(c->oversize, CONF_OVERSIZE_SKIP);
+    assert_int_equal(c->skip_authenticated, 0);
+    assert_string_equal(c->subject_prefix, "[SPAM]");
+    assert_int_equal(g_strv_length(c->nonsmtp_daemon_names), 2);
+    assert_string_equal(c->nonsmtp_daemon_names[1], "pickup");
+    assert_int_equal(c->log_target, CONF_LOG_STDERR);
+    conf_free(c);
+    unlink(path);
+    g_free(path);
+    g_ptr_array_unref(e);
+}
+
+static void
+test_conf_defaults(void **state)
+{
+    char *path = write_temp("model = m.bin\n");
+    GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
+    struct conf *c;
+
+    (void)state;
+    assert_int_equal(conf_load(path, &c, e), 0);
+    assert_true(c->spam_threshold == CONF_THRESHOLD_MODEL);
+    assert_true(c->reject_threshold > 1 && c->quarantine_threshold > 1);
+    assert_int_equal(c->on_error, CONF_ON_ERROR_ACCEPT);
+    assert_int_equal(c->multi_recipient, CONF_MULTI_LEAST);
+    assert_int_equal(c->oversize, CONF_OVERSIZE_TRUNCATE);
+    assert_int_equal(c->skip_authenticated, 1);
+    assert_null(c->subject_prefix);
+    conf_free(c);
+    unlink(path);
+    g_free(path);
+    g_ptr_array_unref(e);
+}
+
+/* Each bad config must fail and name the line (and key) it is about. */
+static void
+test_conf_bad(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *text;
+        const char *want;       /* substring of the joined errors */
+    } cases[] = {
+        { "unknown key", "model = m\nspam_treshold = 0.5\n", ":2: unknown key \"spam_treshold\"" },
+        { "no equals", "model = m\njust words\n", ":2: want \"key = value\"" },
+        { "threshold range", "model = m\nspam_threshold = 1.5\n", ":2: spam_threshold = 1.5" },
+        { "threshold junk", "model = m\nreject_threshold = high\n", ":2: reject_threshold" },
+        { "duplicate", "model = m\non_error = accept\non_error = tempfail\n",
+          ":3: on_error: duplicate key (first set on line 2)" },
+        { "enum", "model = m\nmulti_recipient = all\n", ":2: multi_recipient = all: want least" },
+        { "size", "model = m\nmax_message_size = 10X\n", ":2: max_message_size" },
+        { "size too small", "model = m\nmax_message_size = 10\n", ":2: max_message_size" },
+        { "bool", "model = m\nskip_authenticated = perhaps\n", ":2: skip_authenticated" },
+        { "cidr", "model = m\ntrusted_networks = 10.0.0.0/33\n", "\"10.0.0.0/33\" is not" },
+        { "cidr v6", "model = m\ntrusted_networks = ::1/129\n", "\"::1/129\" is not" },
+        { "socket", "model = m\nsocket = /tmp/x.sock\n", ":2: socket = /tmp/x.sock" },
+        { "mode", "model = m\nsocket_mode = 999\n", ":2: socket_mode" },
+        { "log level", "model = m\nlog_level = loud\n", ":2: log_level" },
+        { "reject text", "model = m\nreject_text = 100%\n", ":2: reject_text" },
+        { "missing model", "on_error = accept\n", "model: required key is missing" },
+        { "order", "model = m\nspam_threshold = 0.9\nreject_threshold = 0.5\n",
+          ":3: reject_threshold 0.5 is below spam_threshold 0.9" },
+        { "order q/r", "model = m\nquarantine_threshold = 0.9\nreject_threshold = 0.8\n",
+          ":3: reject_threshold 0.8 is below quarantine_threshold 0.9" },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *path = write_temp(cases[i].text);
+        GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
+        struct conf *c = (struct conf *)1;
+        char *all;
+        int rc = conf_load(path, &c, e);
+
+        all = join_errors(e);
+        if (rc != -1 || c != NULL)
+            fail_msg("%s: conf_load got rc %d, want -1 and NULL", cases[i].name, rc);
+        if (strstr(all, cases[i].want) == NULL)
+            fail_msg("%s: got errors \"%s\", want one containing \"%s\"", cases[i].name,
+                     all, cases[i].want);
+        g_free(all);
+        unlink(path);
+        g_free(path);
+        g_ptr_array_unref(e);
+    }
+}
+
+/* All bad lines are reported, not just the first. */
+static void
+test_conf_all_errors(void **state)
+{
+    char *path = write_temp("model = m\nfoo = 1\non_error = maybe\nbar\n");
+    GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
+    struct conf *c;
+
+    (void)state;
+    assert_int_equal(conf_load(path, &c, e), -1);
+    if (e->len != 3)
+        fail_msg("got %u errors, want 3 (lines 2, 3, 4)", e->len);
+    conf_free(c);
+    unlink(path);
+    g_free(path);
+    g_ptr_array_unref(e);
+}
+
+static void
+test_conf_missing_file(void **state)
+{
+    GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
+    struct conf *c;
+
+    (void)state;
+    assert_int_equal(conf_load("/nonexistent/spamshift.conf", &c, e), -1);
+    assert_int_equal(e->len, 1);
+    assert_non_null(strstr(e->pdata[0], "cannot open"));
+    g_ptr_array_unref(e);
+}
+
+static void
+test_sizes(void **state)
+{
+    static const struct { const char *in; int rc; size_t want; } cases[] = {
+        { "1024", 0, 1024 }, { "4k", 0, 4096 }, { "2M", 0, 2097152 }, { "1G", 0, 1073741824 },
+        { "", -1, 0 }, { "-1", -1, 0 }, { "1kb", -1, 0 }, { "k", -1, 0 },
+        { "99999999999999999999", -1, 0 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t got = 0;
+        int rc = conf_parse_size(cases[i].in, &got);
+
+        if (rc != cases[i].rc || (rc == 0 && got != cases[i].want))
+            fail_msg("conf_parse_size(\"%s\"): got rc %d value %zu, want rc %d value %zu",
+                     cases[i].in, rc, got, cases[i].rc, cases[i].want);
+    }
+}
+
+static void
+test_netlist(void **state)
+{
+    static const struct { const char *addr; int want; } cases[] = {
+        { "192.0.2.1", 1 }, { "192.0.2.255", 1 }, { "192.0.3.1", 0 },
+        { "10.1.2.3", 1 }, { "10.1.2.4", 0 },
+        { "2001:db8::1", 1 }, { "2001:db9::1", 0 },
+        { "::ffff:192.0.2.7", 1 },      /* v4-mapped matches the v4 entry */
+        { "::1", 1 }, { "::2", 0 },
+        { "127.0.0.1", 0 }, { "not an address", 0 },
+    };
+    char err[256];
+    struct netlist *nl = netlist_parse("192.0.2.0/24,10.1.2.3 2001:db8::/32 ::1", err,
+                                       sizeof(err));
+
+    (void)state;
+    assert_non_null(nl);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = netlist_match_text(nl, cases[i].addr);
+
+        if (got != cases[i].want)
+            fail_msg("netlist_match(%s): got %d, want %d", cases[i].addr, got, cases[i].want);
+    }
+    netlist_free(nl);
+
+    /* /0 matches everything of its family; an empty list nothing. */
+    nl = netlist_parse("0.0.0.0/0", err, sizeof(err));
+    assert_int_equal(netlist_match_text(nl, "203.0.113.9"), 1);
+    assert_int_equal(netlist_match_text(nl, "2001:db8::1"), 0);
+    netlist_free(nl);
+    nl = netlist_parse("", err, sizeof(err));
+    assert_non_null(nl);
+    assert_int_equal(netlist_match_text(nl, "127.0.0.1"), 0);
+    netlist_free(nl);
+    assert_null(netlist_parse("10.0.0.0/8 bogus", err, sizeof(err)));
+    assert_non_null(strstr(err, "\"bogus\""));
+}
+
+static void
+test_userkey(void **state)
+{
+    static const struct { const char *in; const char *want; } cases[] = {
+        { "<Bob@Example.ORG>", "bob@example.org" },
+        { "bob+lists@example.org", "bob@example.org" },
+        { "<bob+a+b@example.org>", "bob@example.org" },
+        { "+only@example.org", "+only@example.org" },
+        { " <Alice@Example.org> ", "alice@example.org" },
+        { "postmaster", "postmaster" },
+        { "user+detail", "user" },
+        { "<Émile@Exemple.fr>", "émile@exemple.fr" },
+        { "<>", NULL },
+        { "", NULL },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = userkey_normalize(cases[i].in);
+
+        if (g_strcmp0(got, cases[i].want) != 0)
+            fail_msg("userkey_normalize(\"%s\"): got \"%s\", want \"%s\"", cases[i].in,
+                     got ? got : "(null)", cases[i].want ? cases[i].want : "(null)");
+        g_free(got);
+    }
+}
+
+static void
+test_alias_map(void **state)
+{
+    char *path = write_temp("# aliases\nRobert@example.org   bob@example.org\n"
+                            "sales@example.org\tcarol+work@Example.org\n");
+    GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
+    GHashTable *t = userkey_alias_load(path, e);
+    static const struct { const char *rcpt; const char *want; } cases[] = {
+        { "<robert+x@EXAMPLE.org>", "bob@example.org" },
+        { "sales@example.org", "carol@example.org" },
+        { "dave@example.org", "dave@example.org" },
+    };
+
+    (void)state;
+    assert_non_null(t);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = userkey_from_rcpt(cases[i].rcpt, t);
+
+        if (g_strcmp0(got, cases[i].want) != 0)
+            fail_msg("userkey_from_rcpt(\"%s\"): got \"%s\", want \"%s\"", cases[i].rcpt,
+                     got ? got : "(null)", cases[i].want);
+        g_free(got);
+    }
+    g_hash_table_unref(t);
+    unlink(path);
+    g_free(path);
+
+    path = write_temp("a@x b@x\nonly-one-field\nc@x d@x\nA@x e@x\n");
+    assert_null(userkey_alias_load(path, e));
+    {
+        char *all = join_errors(e);
+        if (strstr(all, ":2: want \"address user\"") == NULL || strstr(all, ":4: a@x: duplicate")
+            == NULL)
+            fail_msg("got errors \"%s\", want line 2 (fields) and line 4 (duplicate)", all);
+        g_free(all);
+    }
+    unlink(path);
+    g_free(path);
+    g_ptr_array_unref(e);
+}
+
+static void
+test_verdicts(void **state)
+{
+    static const struct thresholds all = { 0.5f, 0.8f, 0.95f };
+    static const struct thresholds tag_only = { 0.5f, CONF_THRESHOLD_OFF, CONF_THRESHOLD_OFF };
+    static const struct {
+        const char *name;
+        const struct thresholds *t;
+        float score;
+        enum verdict want;
+    } cases[] = {
+        { "below", &all, 0.49f, VERDICT_HAM },
+        { "at spam threshold tags", &all, 0.5f, VERDICT_TAG },
+        { "between", &all, 0.79f, VERDICT_TAG },
+        { "at quarantine", &all, 0.8f, VERDICT_QUARANTINE },
+        { "at reject", &all, 0.95f, VERDICT_REJECT },
+        { "max", &all, 1.0f, VERDICT_REJECT },
+        { "off actions never fire", &tag_only, 1.0f, VERDICT_TAG },
+        { "zero", &tag_only, 0.0f, VERDICT_HAM },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum verdict got = policy_verdict(cases[i].score, cases[i].t);
+
+        if (got != cases[i].want)
+            fail_msg("%s: policy_verdict(%g): got %s, want %s", cases[i].name,
+                     (double)cases[i].score, policy_verdict_name(got),
+                     policy_verdict_name(cases[i].want));
+    }
+}
+
+static void
+test_pick(void **state)
+{
+    static const enum verdict v[] = { VERDICT_TAG, VERDICT_HAM, VERDICT_REJECT, VERDICT_HAM };
+    static const float s[] = { 0.6f, 0.2f, 0.99f, 0.1f };
+    static const struct { enum conf_multi m; size_t want; } cases[] = {
+        { CONF_MULTI_LEAST, 3 },        /* ham, and the lower of the two ham scores */
+        { CONF_MULTI_SPLIT, 3 },
+        { CONF_MULTI_STRICTEST, 2 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t got = policy_pick(v, s, 4, cases[i].m);
+
+        if (got != cases[i].want)
+            fail_msg("policy_pick(multi %d): got %zu, want %zu", cases[i].m, got, cases[i].want);
+    }
+    assert_int_equal(policy_pick(v, s, 1, CONF_MULTI_STRICTEST), 0);
+}
+
+static void
+test_headers(void **state)
+{
+    char *h;
+
+    (void)state;
+    h = policy_status_header(VERDICT_TAG, 0.987654f, 0.5f);
+    assert_string_equal(h, "Yes, score=0.987654 required=0.500000");
+    g_free(h);
+    h = policy_status_header(VERDICT_HAM, 0.0123f, 0.5f);
+    assert_string_equal(h, "No, score=0.012300 required=0.500000");
+    g_free(h);
+    h = policy_result_header("bob@example.org", 0.25f, VERDICT_HAM);
+    assert_string_equal(h, "bob@example.org; score=0.250000; verdict=ham");
+    g_free(h);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conf_good),
+        cmocka_unit_test(test_conf_defaults),
+        cmocka_unit_test(test_conf_bad),
+        cmocka_unit_test(test_conf_all_errors),
+        cmocka_unit_test(test_conf_missing_file),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_netlist),
+        cmocka_unit_test(test_userkey),
+        cmocka_unit_test(test_alias_map),
+        cmocka_unit_test(test_verdicts),
+        cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_headers),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
