@@ -28,6 +28,8 @@ struct cli_command {
 
 int cmd_train(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
+int cmd_learn(int argc, char **argv);
+int cmd_adapt(int argc, char **argv);
 
 /* Write s as a JSON string literal (with quotes) to fp. */
 #include <stdio.h>

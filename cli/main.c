@@ -18,6 +18,8 @@
 static const struct cli_command commands[] = {
     { "train",    cmd_train,    "train a base model from ham and spam" },
     { "classify", cmd_classify, "score messages and print verdicts" },
+    { "learn",    cmd_learn,    "teach a user's filter: --spam, --ham or --forget" },
+    { "adapt",    cmd_adapt,    "refit users' models now (--user U or --all)" },
 };
 
 static void

@@ -1,0 +1,58 @@
+/*
+ * userdb.c - shared pieces of the per-user commands; see userdb.h.
+ */
+#include "config.h"
+
+#include <glib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "log.h"
+#include "milter/userkey.h"
+#include "store.h"
+#include "userdb.h"
+
+int
+userdb_open(const char *cmd, const char *path, unsigned flags, int busy_ms,
+            struct store **s)
+{
+    struct store_opts o;
+    char err[512];
+    int rc;
+
+    store_opts_default(&o);
+    if (busy_ms >= 0)
+        o.busy_ms = (unsigned)busy_ms;
+    if ((rc = store_open(path, flags, &o, s, err, sizeof(err))) != STORE_OK) {
+        log_err("%s: %s", cmd, err);
+        if (rc == STORE_BUSY)
+            return EX_TEMPFAIL;
+        if (strstr(err, "version") != NULL)
+            return EX_CONFIG;
+        return (flags & STORE_CREATE) ? EX_CANTCREAT : EX_NOINPUT;
+    }
+    return 0;
+}
+
+char *
+userdb_user_key(const char *cmd, const char *user)
+{
+    char *key;
+
+    if (user == NULL) {
+        log_err("%s: no user: use --user ADDRESS", cmd);
+        return NULL;
+    }
+    if ((key = userkey_normalize(user)) == NULL || *key == '\0') {
+        log_err("%s: --user \"%s\" is not an address", cmd, user);
+        g_free(key);
+        return NULL;
+    }
+    return key;
+}
+
+int
+userdb_exit(int store_status)
+{
+    return store_status == STORE_BUSY ? EX_TEMPFAIL : EX_IOERR;
+}
