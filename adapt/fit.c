@@ -76,10 +76,10 @@ sigmoid(double t)
 
 /* ---- the dense solver --------------------------------------------------- */
 
-/* In-place Cholesky of the q x q SPD matrix a (row-major, lower triangle
- * used); then solve a x = b into b.  Returns -1 if a is not positive definite. */
+/* In-place Cholesky factor L (lower triangle) of the q x q SPD matrix a
+ * (row-major).  Returns -1 if a is not positive definite. */
 static int
-chol_solve(double *a, uint32_t q, double *b)
+chol_factor(double *a, uint32_t q)
 {
     uint32_t i, j, k;
 
@@ -100,6 +100,15 @@ chol_solve(double *a, uint32_t q, double *b)
             a[i * q + j] = s / d;
         }
     }
+    return 0;
+}
+
+/* Solve L L' x = b in place, L from chol_factor(). */
+static void
+chol_apply(const double *a, uint32_t q, double *b)
+{
+    uint32_t i, k;
+
     for (i = 0; i < q; i++) {
         double s = b[i];
 
@@ -114,7 +123,6 @@ chol_solve(double *a, uint32_t q, double *b)
             s -= a[k * q + i] * b[k];
         b[i] = s / a[i * q + i];
     }
-    return 0;
 }
 
 static double
@@ -197,8 +205,9 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
             hess[(size_t) j * q + j] += 2 * pen[j] + 1e-12;
             d[j] = -g[j];
         }
-        if (chol_solve(hess, q, d) < 0)
+        if (chol_factor(hess, q) < 0)
             break;
+        chol_apply(hess, q, d);
         for (j = 0; j < q; j++)
             dec -= g[j] * d[j];
         if (dec < 1e-14 * (1 + fabs(f)))
@@ -624,6 +633,210 @@ full_objective(const struct fit_ctx *c, size_t n_rows_pool, const double *w,
 }
 
 /*
+ * Head and residual together (the head sees the feedback and the residual is
+ * on): Newton's method on the joint objective.  Each iteration makes one pass
+ * over the pool rows for the gradient and the q x q pool Hessian; the Newton
+ * system is then solved by conjugate gradients preconditioned with the exact
+ * head block and the residual diagonal, where a Hessian-vector product costs
+ * only q^2 plus the feedback's nonzeros.  (Alternating the two blocks is
+ * slow when feedback is strong: the bias and the residual trade off.)
+ * Returns 0, or -1 on allocation failure.
+ */
+static int
+fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const uint8_t *mask,
+          double lambda, double mu, double rho, double *th, double *r)
+{
+    uint32_t q = c->p + 1, p = c->p, a, b;
+    size_t m = c->n_slots, nv = q + m, i, j, k;
+    double *hp = malloc((size_t) q * q * sizeof(double));
+    double *hf = malloc((size_t) q * q * sizeof(double));
+    double *g = malloc(nv * sizeof(double)), *d = malloc(nv * sizeof(double));
+    double *res = malloc(nv * sizeof(double)), *z = malloc(nv * sizeof(double));
+    double *dir = malloc(nv * sizeof(double)), *hv = malloc(nv * sizeof(double));
+    double *diag = malloc((m ? m : 1) * sizeof(double));
+    double *dj = malloc((c->n_fb ? c->n_fb : 1) * sizeof(double));
+    double *tv = malloc(nv * sizeof(double));
+    double xr[NET_MAX_HIDDEN + 2], f;
+    const uint8_t *yf = c->y + c->n_pool;
+    int it, rc = -1;
+
+    if (hp == NULL || hf == NULL || g == NULL || d == NULL || res == NULL || z == NULL
+        || dir == NULL || hv == NULL || diag == NULL || dj == NULL || tv == NULL)
+        goto out;
+    f = full_objective(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
+    for (it = 0; it < 50; it++) {
+        double rz, dec = 0, step = 1, fn;
+        int cg;
+
+        /* Gradient and the dense head block (pool + mu), then feedback rows. */
+        memset(hp, 0, (size_t) q * q * sizeof(double));
+        memset(g, 0, nv * sizeof(double));
+        for (i = 0; i < n_rows_pool; i++) {
+            const float *row = c->x + i * p;
+            double t = th[p], pr, gi, hi;
+
+            for (a = 0; a < p; a++) {
+                xr[a] = row[a];
+                t += th[a] * xr[a];
+            }
+            xr[p] = 1;
+            pr = sigmoid(t);
+            gi = pw[i] * (pr - c->y[i]);
+            hi = pw[i] * pr * (1 - pr);
+            for (a = 0; a < q; a++) {
+                g[a] += gi * xr[a];
+                for (b = 0; b <= a; b++)
+                    hp[a * q + b] += hi * xr[a] * xr[b];
+            }
+        }
+        for (a = 0; a < q; a++) {
+            g[a] += 2 * mu * (th[a] - c->vg[a]);
+            hp[a * q + a] += 2 * mu;
+            for (b = 0; b < a; b++)
+                hp[b * q + a] = hp[a * q + b];
+        }
+        memcpy(hf, hp, (size_t) q * q * sizeof(double));
+        for (k = 0; k < m; k++) {
+            g[q + k] = 2 * lambda * rho * r[k];
+            diag[k] = 2 * lambda * rho;
+        }
+        for (j = 0; j < c->n_fb; j++) {
+            const float *row = c->x + (c->n_pool + j) * p;
+            double t, pr, e;
+
+            dj[j] = 0;
+            if (!mask[j])
+                continue;
+            t = head_logit(c, th, c->n_pool + j) + fb_resid(c, r, j);
+            pr = sigmoid(t);
+            e = lambda * (pr - yf[j]);
+            dj[j] = lambda * pr * (1 - pr);
+            for (a = 0; a < p; a++)
+                xr[a] = row[a];
+            xr[p] = 1;
+            for (a = 0; a < q; a++) {
+                g[a] += e * xr[a];
+                for (b = 0; b < q; b++)
+                    hf[a * q + b] += dj[j] * xr[a] * xr[b];
+            }
+            for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++) {
+                g[q + c->fb_slot[k]] += e;
+                diag[c->fb_slot[k]] += dj[j];   /* exact unless a slot repeats */
+            }
+        }
+        if (chol_factor(hf, q) < 0) {
+            /* Only without pool and mu; a tiny ridge keeps the preconditioner. */
+            for (a = 0; a < q; a++)
+                hp[a * q + a] += 1e-9;
+            memcpy(hf, hp, (size_t) q * q * sizeof(double));
+            for (a = 0; a < q; a++)
+                hf[a * q + a] += 1e-6;
+            if (chol_factor(hf, q) < 0)
+                break;
+        }
+
+        /* PCG on H d = -g from d = 0. */
+        memset(d, 0, nv * sizeof(double));
+        for (k = 0; k < nv; k++)
+            res[k] = -g[k];
+#define PRECOND(src, dst) do { \
+            memcpy(dst, src, q * sizeof(double)); \
+            chol_apply(hf, q, dst); \
+            for (k = 0; k < m; k++) \
+                (dst)[q + k] = (src)[q + k] / diag[k]; \
+        } while (0)
+        PRECOND(res, z);
+        memcpy(dir, z, nv * sizeof(double));
+        rz = 0;
+        for (k = 0; k < nv; k++)
+            rz += res[k] * z[k];
+        for (cg = 0; cg < 200 && rz > 1e-30; cg++) {
+            double pq = 0, alpha, rz2 = 0, rn = 0;
+
+            /* hv = H dir: pool block, then feedback rows through u_j. */
+            for (a = 0; a < q; a++) {
+                double sacc = 0;
+
+                for (b = 0; b < q; b++)
+                    sacc += hp[a * q + b] * dir[b];
+                hv[a] = sacc;
+            }
+            for (k = 0; k < m; k++)
+                hv[q + k] = 2 * lambda * rho * dir[q + k];
+            for (j = 0; j < c->n_fb; j++) {
+                const float *row = c->x + (c->n_pool + j) * p;
+                double u = dir[p];
+
+                if (dj[j] == 0)
+                    continue;
+                for (a = 0; a < p; a++)
+                    u += row[a] * dir[a];
+                for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
+                    u += dir[q + c->fb_slot[k]];
+                u *= dj[j];
+                for (a = 0; a < p; a++)
+                    hv[a] += u * row[a];
+                hv[p] += u;
+                for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
+                    hv[q + c->fb_slot[k]] += u;
+            }
+            for (k = 0; k < nv; k++)
+                pq += dir[k] * hv[k];
+            if (!(pq > 0))
+                break;
+            alpha = rz / pq;
+            for (k = 0; k < nv; k++) {
+                d[k] += alpha * dir[k];
+                res[k] -= alpha * hv[k];
+                rn += res[k] * res[k];
+            }
+            if (rn < 1e-28)
+                break;
+            PRECOND(res, z);
+            for (k = 0; k < nv; k++)
+                rz2 += res[k] * z[k];
+            for (k = 0; k < nv; k++)
+                dir[k] = z[k] + (rz2 / rz) * dir[k];
+            rz = rz2;
+        }
+#undef PRECOND
+        for (k = 0; k < nv; k++)
+            dec -= g[k] * d[k];
+        if (!(dec > 1e-15 * (1 + fabs(f))))
+            break;
+        for (;;) {
+            for (k = 0; k < q; k++)
+                tv[k] = th[k] + step * d[k];
+            for (k = 0; k < m; k++)
+                tv[q + k] = r[k] + step * d[q + k];
+            fn = full_objective(c, n_rows_pool, pw, mask, lambda, mu, rho, tv, tv + q);
+            if (fn <= f - 0.25 * step * dec || step < 1e-10)
+                break;
+            step *= 0.5;
+        }
+        if (!(fn <= f))
+            break;
+        memcpy(th, tv, q * sizeof(double));
+        memcpy(r, tv + q, m * sizeof(double));
+        f = fn;
+    }
+    rc = 0;
+out:
+    free(hp);
+    free(hf);
+    free(g);
+    free(d);
+    free(res);
+    free(z);
+    free(dir);
+    free(hv);
+    free(diag);
+    free(dj);
+    free(tv);
+    return rc;
+}
+
+/*
  * One fit: head th (starts at the global head) and residual r (starts at 0).
  * The solver sees rows [0, n_rows_pool) of the pool part of x (CV passes a
  * subsample copied to the front) and the masked-in feedback rows.
@@ -656,6 +869,8 @@ fit_once(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
         for (j = 0; j < c->n_fb; j++)
             c->w[c->n_pool + j] = mask[j] ? lambda : 0;
     memset(a, 0, n_rows * sizeof(double));
+    if (use_fb_head && o->use_resid && c->n_slots > 0 && lambda > 0)
+        return fit_joint(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
 
     for (outer = 0; outer < OUTER_MAX; outer++) {
         double f;

@@ -1,0 +1,667 @@
+/*
+ * test_fit.c - a user's head and hashed residual (adapt/fit.c), on a small
+ * synthetic model built by hand (net_alloc weights, our own source pool).
+ *
+ * Oracles: the fitted head and residual against plain gradient descent on the
+ * objective written in adapt.h (computed here from scratch, slots hashed here
+ * with XXH32); no data gives the global head bit for bit; the blob round-trips
+ * and every truncation or flipped byte is refused; one user's feedback never
+ * reaches another user's residual.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <xxhash.h>
+
+#include "adapt.h"
+
+#define HID 4
+#define P (HID + 1)
+#define Q (HID + 2)
+#define N_POOL 300
+#define IDS_PER 8
+#define MAX_FB 64
+
+static double
+urand(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return ((double) (*s >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double
+gauss(uint64_t *s)
+{
+    return sqrt(-2 * log(urand(s))) * cos(2 * M_PI * urand(s));
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+    return (x > y) - (x < y);
+}
+
+/* A hand-built model: random body, a fixed global head, a synthetic pool
+ * labelled by a logistic rule that differs from the global head. */
+struct fixture {
+    struct model m;
+    float pool[N_POOL * P];
+    uint8_t label[N_POOL];
+    /* feedback and unlabelled messages */
+    uint32_t ids[2 * MAX_FB][IDS_PER];
+    struct adapt_example fb[MAX_FB], unl[MAX_FB];
+};
+
+static struct fixture *
+fixture_new(uint64_t seed)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    struct net_dims d = { 10, 8, 4, HID };
+    uint64_t s = seed;
+    size_t i, k;
+
+    assert_non_null(fx);
+    assert_int_equal(net_alloc(&fx->m.net, &d, seed), 0);
+    for (i = 0; i < ((size_t) 1 << d.lin_bits); i++)
+        fx->m.net.lin[i] = (float) (0.3 * gauss(&s));
+    for (k = 0; k < HID; k++)
+        fx->m.net.head[k] = (float) (0.5 * ((int) (k % 3) - 1));
+    fx->m.net.head[HID] = 0.8f;
+    fx->m.net.head[HID + 1] = -0.1f;
+    for (i = 0; i < N_POOL; i++) {
+        float *row = fx->pool + i * P;
+        double t = 0.2;
+
+        for (k = 0; k < HID; k++) {
+            row[k] = (float) tanh(gauss(&s));
+            t += (k == 0 ? 1.2 : -0.4) * row[k];
+        }
+        row[HID] = (float) (1.5 * gauss(&s));
+        t += 0.6 * row[HID] + 0.8 * gauss(&s);
+        fx->label[i] = t > 0;
+    }
+    fx->m.pool_n = N_POOL;
+    fx->m.pool_rep = fx->pool;
+    fx->m.pool_label = fx->label;
+    fx->m.threshold = 0.5f;
+    /* Messages: IDS_PER ids out of a small vocabulary, so slots are shared;
+     * ids below 1030 lean spam.  Unlabelled ones come from a shifted range. */
+    for (i = 0; i < 2 * MAX_FB; i++) {
+        uint32_t *ids = fx->ids[i], base = i < MAX_FB ? 1000 : 1020;
+        size_t n = 0;
+        int spamish = 0;
+
+        while (n < IDS_PER) {
+            uint32_t id = base + (uint32_t) (urand(&s) * 60), j;
+            int dup = 0;
+
+            for (j = 0; j < n; j++)
+                dup |= ids[j] == id;
+            if (!dup)
+                ids[n++] = id;
+        }
+        qsort(ids, IDS_PER, sizeof(uint32_t), cmp_u32);
+        for (k = 0; k < IDS_PER; k++)
+            spamish += ids[k] < 1030 ? 1 : -1;
+        if (i < MAX_FB) {
+            fx->fb[i].ids = ids;
+            fx->fb[i].n = IDS_PER;
+            fx->fb[i].spam = spamish > 0 || (spamish == 0 && i % 2);
+            adapt_represent(&fx->m, &fx->fb[i]);
+        } else {
+            fx->unl[i - MAX_FB].ids = ids;
+            fx->unl[i - MAX_FB].n = IDS_PER;
+            adapt_represent(&fx->m, &fx->unl[i - MAX_FB]);
+        }
+    }
+    return fx;
+}
+
+static void
+fixture_free(struct fixture *fx)
+{
+    net_release(&fx->m.net);
+    free(fx);
+}
+
+static uint32_t
+oracle_slot(uint32_t id, uint32_t seed, uint32_t bits)
+{
+    uint8_t le[4] = { id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, id >> 24 };
+
+    return XXH32(le, 4, seed) & ((1u << bits) - 1);
+}
+
+/* ---- the oracle: plain gradient descent on the adapt.h objective ---------- */
+
+struct oracle {
+    uint32_t slots[MAX_FB * IDS_PER];
+    size_t n_slots;
+    uint32_t fbs[MAX_FB][IDS_PER];  /* index into slots */
+    double v[Q], r[MAX_FB * IDS_PER];
+};
+
+static size_t
+slot_index(struct oracle *or, uint32_t slot)
+{
+    size_t i;
+
+    for (i = 0; i < or->n_slots; i++)
+        if (or->slots[i] == slot)
+            return i;
+    or->slots[or->n_slots] = slot;
+    return or->n_slots++;
+}
+
+static double
+rowlogit(const double *v, const float *h, float z)
+{
+    double t = v[HID + 1] + v[HID] * z;
+    int k;
+
+    for (k = 0; k < HID; k++)
+        t += v[k] * h[k];
+    return t;
+}
+
+/* Gradient of F at (v, r) into gv, gr; returns F.  pool_on: the pool term is
+ * present; head_fb: the feedback term reaches v; resid: r is present. */
+static double
+oracle_grad(const struct fixture *fx, const struct oracle *or, const double *pw,
+            size_t n_fb, double lam, double mu, double rho, int pool_on, int head_fb,
+            int resid, const double *v, const double *r, double *gv, double *gr)
+{
+    const float *vg = fx->m.net.head;
+    double f = 0;
+    size_t i, j, k;
+
+    memset(gv, 0, Q * sizeof(double));
+    memset(gr, 0, or->n_slots * sizeof(double));
+    for (i = 0; pool_on && i < N_POOL; i++) {
+        const float *row = fx->pool + i * P;
+        double t = rowlogit(v, row, row[HID]), pr = 1 / (1 + exp(-t)), e;
+        int y = fx->label[i];
+
+        f += pw[i] * (y ? log1p(exp(-t)) : log1p(exp(t)));
+        e = pw[i] * (pr - y);
+        for (k = 0; k < HID; k++)
+            gv[k] += e * row[k];
+        gv[HID] += e * row[HID];
+        gv[HID + 1] += e;
+    }
+    for (j = 0; j < n_fb; j++) {
+        const struct adapt_example *ex = &fx->fb[j];
+        double t = rowlogit(v, ex->h, ex->z), pr, e;
+
+        for (k = 0; resid && k < IDS_PER; k++)
+            t += r[or->fbs[j][k]];
+        pr = 1 / (1 + exp(-t));
+        f += lam * (ex->spam ? log1p(exp(-t)) : log1p(exp(t)));
+        e = lam * (pr - ex->spam);
+        if (head_fb) {
+            for (k = 0; k < HID; k++)
+                gv[k] += e * ex->h[k];
+            gv[HID] += e * ex->z;
+            gv[HID + 1] += e;
+        }
+        for (k = 0; resid && k < IDS_PER; k++)
+            gr[or->fbs[j][k]] += e;
+    }
+    for (k = 0; k < Q; k++) {
+        f += mu * (v[k] - vg[k]) * (v[k] - vg[k]);
+        gv[k] += 2 * mu * (v[k] - vg[k]);
+    }
+    for (k = 0; resid && k < or->n_slots; k++) {
+        f += lam * rho * r[k] * r[k];
+        gr[k] += 2 * lam * rho * r[k];
+    }
+    return f;
+}
+
+struct fit_case {
+    const char *name;
+    int use_reweight, use_head, use_resid;
+    size_t n_fb, n_unl;
+    float lambda, mu, resid_l2;
+};
+
+static const struct fit_case fit_cases[] = {
+    { "head and residual", 0, 1, 1, 40, 0, 0.05f, 0.1f, 0.5f },
+    { "head only", 0, 1, 0, 40, 0, 0.05f, 0.1f, 0.5f },
+    { "residual only", 0, 0, 1, 40, 0, 0.05f, 0.1f, 0.5f },
+    { "reweighted, head and residual", 1, 1, 1, 30, 60, 0.1f, 0.05f, 1.0f },
+    { "reweighted pool alone", 1, 0, 0, 0, 60, 0.1f, 0.05f, 1.0f },
+    { "strong feedback", 0, 1, 1, 64, 0, 0.3f, 0.05f, 0.3f },
+};
+
+static void
+test_fit_vs_gradient_descent(void **state)
+{
+    const char *user = "carol@example.org";
+    size_t ci;
+
+    (void) state;
+    for (ci = 0; ci < sizeof(fit_cases) / sizeof(fit_cases[0]); ci++) {
+        const struct fit_case *fc = &fit_cases[ci];
+        struct fixture *fx = fixture_new(42 + ci);
+        struct oracle *or = calloc(1, sizeof(*or));
+        struct adapt_opts o;
+        struct adapt_fit_stats st;
+        struct user_model *um = NULL;
+        uint32_t seed = XXH32(user, strlen(user), 0x53505348u);
+        double pw[N_POOL], cnt[2] = { 0, 0 }, gv[Q], *gr, lip = 0;
+        float beta[N_POOL];
+        int pool_on = fc->use_head || (fc->use_reweight && fc->n_unl >= 2);
+        size_t i, j, k, it;
+
+        assert_non_null(or);
+        adapt_opts_default(&o);
+        o.use_reweight = fc->use_reweight;
+        o.use_head = fc->use_head;
+        o.use_resid = fc->use_resid;
+        o.lambda = fc->lambda;
+        o.mu = fc->mu;
+        o.resid_l2 = fc->resid_l2;
+        o.resid_bits = 12;
+        assert_int_equal(adapt_fit(&fx->m, user, fx->fb, fc->n_fb, fx->unl, fc->n_unl, &o,
+                                   &um, &st), 0);
+        assert_non_null(um);
+
+        /* beta: the same deterministic estimator (tested in test_reweight). */
+        for (i = 0; i < N_POOL; i++)
+            beta[i] = 1.0f;
+        if (fc->use_reweight && fc->n_unl >= 2) {
+            float tgt[MAX_FB * P];
+            struct adapt_domain dom;
+
+            for (j = 0; j < fc->n_unl; j++) {
+                memcpy(tgt + j * P, fx->unl[j].h, HID * sizeof(float));
+                tgt[j * P + HID] = fx->unl[j].z;
+            }
+            assert_int_equal(adapt_reweight(fx->pool, N_POOL, tgt, fc->n_unl, HID,
+                                            o.domain_l2, o.clip, beta, &dom), 0);
+        }
+        for (i = 0; i < N_POOL; i++)
+            cnt[fx->label[i]] += beta[i];
+        for (i = 0; i < N_POOL; i++)
+            pw[i] = beta[i] / (2 * cnt[fx->label[i]]);
+        for (j = 0; j < fc->n_fb; j++)
+            for (k = 0; k < IDS_PER; k++)
+                or->fbs[j][k] = (uint32_t) slot_index(or, oracle_slot(fx->fb[j].ids[k], seed, 12));
+        if (!fc->use_resid)
+            or->n_slots = 0;
+        gr = calloc(or->n_slots + 1, sizeof(double));
+        assert_non_null(gr);
+
+        /* Step 1/L with L bounding the Hessian of the joint objective. */
+        for (i = 0; pool_on && i < N_POOL; i++) {
+            double xx = 1;
+
+            for (k = 0; k < P; k++)
+                xx += (double) fx->pool[i * P + k] * fx->pool[i * P + k];
+            lip += pw[i] * xx / 4;
+        }
+        for (j = 0; j < fc->n_fb; j++) {
+            double xx = 1 + (double) fx->fb[j].z * fx->fb[j].z;
+            size_t a, b;
+
+            /* |phi_j|^2: the squared count of each slot in the message */
+            for (a = 0; fc->use_resid && a < IDS_PER; a++) {
+                size_t same = 0;
+
+                for (b = 0; b < IDS_PER; b++)
+                    same += or->fbs[j][a] == or->fbs[j][b];
+                xx += (double) same;
+            }
+
+            for (k = 0; k < HID; k++)
+                xx += (double) fx->fb[j].h[k] * fx->fb[j].h[k];
+            lip += fc->lambda * xx / 4;
+        }
+        lip += 2 * (fc->mu + fc->lambda * fc->resid_l2);
+        for (k = 0; k < Q; k++)
+            or->v[k] = fx->m.net.head[k];
+        for (it = 0; it < 2000000; it++) {
+            double gn = 0;
+
+            (void) oracle_grad(fx, or, pw, fc->n_fb, fc->lambda, fc->mu, fc->resid_l2,
+                               pool_on, fc->use_head, fc->use_resid, or->v, or->r, gv, gr);
+            for (k = 0; k < Q; k++)
+                gn += pool_on || fc->use_head ? gv[k] * gv[k] : 0;
+            for (k = 0; k < or->n_slots; k++)
+                gn += gr[k] * gr[k];
+            if (gn < 1e-24)
+                break;
+            for (k = 0; (pool_on || fc->use_head) && k < Q; k++)
+                or->v[k] -= gv[k] / lip;
+            for (k = 0; k < or->n_slots; k++)
+                or->r[k] -= gr[k] / lip;
+        }
+        if (it == 2000000)
+            fail_msg("%s: gradient descent did not converge", fc->name);
+
+        for (k = 0; k < Q; k++)
+            if (fabs(um->head[k] - or->v[k]) > 2e-5 * (1 + fabs(or->v[k])))
+                fail_msg("%s: head[%zu] got %.7f, want %.7f (gradient descent)", fc->name, k,
+                         um->head[k], or->v[k]);
+        if (um->n_resid != or->n_slots)
+            fail_msg("%s: got %u residual entries, want %zu", fc->name, um->n_resid,
+                     or->n_slots);
+        for (k = 0; k < or->n_slots; k++) {
+            uint32_t m;
+            int found = 0;
+
+            for (m = 0; m < um->n_resid; m++)
+                if (um->resid_slot[m] == or->slots[k]) {
+                    found = 1;
+                    if (fabs(um->resid_w[m] - or->r[k]) > 2e-5 * (1 + fabs(or->r[k])))
+                        fail_msg("%s: residual of slot %u got %.7f, want %.7f", fc->name,
+                                 or->slots[k], um->resid_w[m], or->r[k]);
+                }
+            if (!found)
+                fail_msg("%s: slot %u missing from the residual", fc->name, or->slots[k]);
+        }
+        for (k = 1; k < um->n_resid; k++)
+            if (um->resid_slot[k] <= um->resid_slot[k - 1])
+                fail_msg("%s: residual slots not ascending at %zu", fc->name, k);
+        free(gr);
+        free(or);
+        user_model_free(um);
+        fixture_free(fx);
+    }
+}
+
+/* ---- no data, switches off: the global head, bit for bit ------------------ */
+
+struct global_case {
+    const char *name;
+    size_t n_fb, n_unl;
+    int use_reweight, use_head, use_resid;
+};
+
+static const struct global_case global_cases[] = {
+    { "no data at all", 0, 0, 1, 1, 1 },
+    { "one unlabelled message", 0, 1, 1, 1, 1 },
+    { "unlabelled only, reweighting off", 0, 50, 0, 1, 1 },
+    { "feedback, every part off", 20, 50, 0, 0, 0 },
+};
+
+static void
+test_no_data_is_global_head(void **state)
+{
+    struct fixture *fx = fixture_new(7);
+    size_t ci;
+
+    (void) state;
+    for (ci = 0; ci < sizeof(global_cases) / sizeof(global_cases[0]); ci++) {
+        const struct global_case *gc = &global_cases[ci];
+        struct adapt_opts o;
+        struct user_model *um = NULL;
+        struct adapt_fit_stats st;
+        size_t j;
+
+        adapt_opts_default(&o);
+        o.use_reweight = gc->use_reweight;
+        o.use_head = gc->use_head;
+        o.use_resid = gc->use_resid;
+        assert_int_equal(adapt_fit(&fx->m, "dave@example.org", fx->fb, gc->n_fb, fx->unl,
+                                   gc->n_unl, &o, &um, &st), 0);
+        if (memcmp(um->head, fx->m.net.head, Q * sizeof(float)) != 0)
+            fail_msg("%s: got a head different from the global head", gc->name);
+        if (um->n_resid != 0)
+            fail_msg("%s: got %u residual entries, want 0", gc->name, um->n_resid);
+        for (j = 0; j < MAX_FB; j++) {
+            float a = adapt_score(&fx->m, um, fx->fb[j].ids, fx->fb[j].n);
+            float b = adapt_score(&fx->m, NULL, fx->fb[j].ids, fx->fb[j].n);
+
+            if (memcmp(&a, &b, sizeof(a)) != 0)
+                fail_msg("%s: message %zu scored %.9g, global head %.9g", gc->name, j, a, b);
+        }
+        user_model_free(um);
+    }
+    fixture_free(fx);
+}
+
+/* ---- scoring: adapt_score against a naive sum ---------------------------- */
+
+static void
+test_score_is_head_plus_residual(void **state)
+{
+    struct fixture *fx = fixture_new(8);
+    struct adapt_opts o;
+    struct user_model *um = NULL;
+    size_t j, k, m;
+
+    (void) state;
+    adapt_opts_default(&o);
+    o.lambda = 0.2f;
+    o.mu = 0.05f;
+    assert_int_equal(adapt_fit(&fx->m, "erin@example.org", fx->fb, 32, fx->unl, 32, &o, &um,
+                               NULL), 0);
+    assert_true(um->n_resid > 0);
+    for (j = 0; j < MAX_FB; j++) {
+        const struct adapt_example *ex = j < 32 ? &fx->fb[j] : &fx->unl[j];
+        double t = um->head[HID + 1] + um->head[HID] * ex->z, want;
+        float got;
+
+        for (k = 0; k < HID; k++)
+            t += um->head[k] * ex->h[k];
+        for (k = 0; k < ex->n; k++)
+            for (m = 0; m < um->n_resid; m++)
+                if (um->resid_slot[m] == oracle_slot(ex->ids[k], um->seed, um->resid_bits))
+                    t += um->resid_w[m];
+        want = 1 / (1 + exp(-t));
+        got = adapt_score(&fx->m, um, ex->ids, ex->n);
+        if (fabs(got - want) > 1e-5)
+            fail_msg("message %zu: got %.7f, want %.7f", j, got, want);
+    }
+    user_model_free(um);
+    fixture_free(fx);
+}
+
+/* ---- feedback moves the user's scores toward its labels ------------------- */
+
+static void
+test_feedback_is_learned(void **state)
+{
+    struct fixture *fx = fixture_new(9);
+    struct adapt_opts o;
+    struct user_model *um = NULL;
+    struct adapt_fit_stats st;
+    double before = 0, after = 0;
+    size_t j;
+
+    (void) state;
+    adapt_opts_default(&o);
+    assert_int_equal(adapt_fit(&fx->m, "frank@example.org", fx->fb, MAX_FB, fx->unl, MAX_FB,
+                               &o, &um, &st), 0);
+    for (j = 0; j < MAX_FB; j++) {
+        double g = adapt_score(&fx->m, NULL, fx->fb[j].ids, fx->fb[j].n);
+        double u = adapt_score(&fx->m, um, fx->fb[j].ids, fx->fb[j].n);
+
+        before += fx->fb[j].spam ? -log(g) : -log(1 - g);
+        after += fx->fb[j].spam ? -log(u) : -log(1 - u);
+    }
+    if (!(after < 0.8 * before))
+        fail_msg("feedback log loss got %.3f after fitting, want < 0.8 x %.3f before", after,
+                 before);
+    /* 64 labels >= cv_min: lambda and mu come from the CV grid. */
+    if (!st.cross_validated)
+        fail_msg("64 labels: got no cross-validation, want it");
+    if (!(st.lambda == 0.0125f || st.lambda == 0.05f || st.lambda == 0.2f))
+        fail_msg("got lambda %g, want one of the grid 0.0125, 0.05, 0.2", st.lambda);
+    if (!(st.cv_err_after >= 0 && st.cv_err_after <= 1 && st.cv_err_before >= 0
+          && st.cv_err_before <= 1))
+        fail_msg("got CV errors %g / %g, want rates in [0, 1]", st.cv_err_before,
+                 st.cv_err_after);
+    if (!(st.domain_auc > 0.5))
+        fail_msg("unlabelled mail from another id range: got domain AUC %.3f, want > 0.5",
+                 st.domain_auc);
+    user_model_free(um);
+    fixture_free(fx);
+}
+
+/* ---- the blob ------------------------------------------------------------- */
+
+static void
+test_blob_round_trip(void **state)
+{
+    struct fixture *fx = fixture_new(10);
+    struct adapt_opts o;
+    struct user_model *um = NULL, *back, *again = NULL;
+    uint8_t *blob, *blob2, *bad;
+    size_t len, len2, cut, j;
+
+    (void) state;
+    adapt_opts_default(&o);
+    o.lambda = 0.1f;
+    o.mu = 0.05f;
+    assert_int_equal(adapt_fit(&fx->m, "gina@example.org", fx->fb, 20, fx->unl, 20, &o, &um,
+                               NULL), 0);
+    um->version = 0x100000002ULL;
+    blob = user_model_encode(um, &len);
+    assert_non_null(blob);
+    back = user_model_decode(blob, len);
+    assert_non_null(back);
+    if (back->hidden != um->hidden || back->seed != um->seed
+        || back->resid_bits != um->resid_bits || back->n_resid != um->n_resid
+        || back->version != um->version
+        || memcmp(back->head, um->head, Q * sizeof(float)) != 0
+        || memcmp(back->resid_slot, um->resid_slot, um->n_resid * 4) != 0
+        || memcmp(back->resid_w, um->resid_w, um->n_resid * 4) != 0)
+        fail_msg("decode(encode(m)) differs from m");
+    for (j = 0; j < MAX_FB; j++)
+        assert_true(adapt_score(&fx->m, um, fx->fb[j].ids, IDS_PER)
+                    == adapt_score(&fx->m, back, fx->fb[j].ids, IDS_PER));
+    /* Deterministic: the same fit again is the same bytes. */
+    assert_int_equal(adapt_fit(&fx->m, "gina@example.org", fx->fb, 20, fx->unl, 20, &o, &again,
+                               NULL), 0);
+    again->version = um->version;
+    blob2 = user_model_encode(again, &len2);
+    if (len2 != len || memcmp(blob, blob2, len) != 0)
+        fail_msg("refitting the same data: got a different blob");
+    /* Every truncation, and a blob with one trailing byte, is refused. */
+    for (cut = 0; cut < len; cut++)
+        if (user_model_decode(blob, cut) != NULL)
+            fail_msg("blob cut to %zu of %zu bytes: got a model, want NULL", cut, len);
+    bad = malloc(len + 1);
+    assert_non_null(bad);
+    memcpy(bad, blob, len);
+    bad[len] = 0;
+    if (user_model_decode(bad, len + 1) != NULL)
+        fail_msg("blob with a trailing byte: got a model, want NULL");
+    /* Any one flipped byte is refused (checksum, or a header check first). */
+    for (cut = 0; cut < len; cut++) {
+        struct user_model *x;
+
+        memcpy(bad, blob, len);
+        bad[cut] ^= 0x5a;
+        if ((x = user_model_decode(bad, len)) != NULL) {
+            user_model_free(x);
+            fail_msg("byte %zu flipped: got a model, want NULL", cut);
+        }
+    }
+    assert_null(user_model_decode(NULL, 0));
+    free(bad);
+    free(blob);
+    free(blob2);
+    user_model_free(back);
+    user_model_free(again);
+    user_model_free(um);
+    assert_null(user_model_free(NULL));
+    fixture_free(fx);
+}
+
+/* ---- users are isolated ---------------------------------------------------- */
+
+static void
+test_users_isolated(void **state)
+{
+    struct fixture *fx = fixture_new(11);
+    struct adapt_opts o;
+    struct user_model *alice = NULL, *bob = NULL, *bob2 = NULL;
+    uint32_t sa = adapt_user_seed("alice@example.org"), sb = adapt_user_seed("bob@example.org");
+    uint32_t want[MAX_FB * IDS_PER];
+    size_t n_want = 0, i, k, shared = 0;
+    uint8_t *b1, *b2;
+    size_t l1, l2;
+
+    (void) state;
+    assert_true(sa != sb);
+    adapt_opts_default(&o);
+    o.lambda = 0.1f;
+    o.mu = 0.05f;
+    o.resid_bits = 16;
+    /* Bob with his own feedback, fitted before and after Alice learns. */
+    assert_int_equal(adapt_fit(&fx->m, "bob@example.org", fx->fb + 40, 20, NULL, 0, &o, &bob,
+                               NULL), 0);
+    assert_int_equal(adapt_fit(&fx->m, "alice@example.org", fx->fb, 40, NULL, 0, &o, &alice,
+                               NULL), 0);
+    assert_int_equal(adapt_fit(&fx->m, "bob@example.org", fx->fb + 40, 20, NULL, 0, &o, &bob2,
+                               NULL), 0);
+    b1 = user_model_encode(bob, &l1);
+    b2 = user_model_encode(bob2, &l2);
+    if (l1 != l2 || memcmp(b1, b2, l1) != 0)
+        fail_msg("Alice's feedback changed Bob's model");
+    /* Alice's residual covers exactly her ids hashed with her seed. */
+    for (i = 0; i < 40; i++)
+        for (k = 0; k < IDS_PER; k++)
+            want[n_want++] = oracle_slot(fx->fb[i].ids[k], sa, 16);
+    qsort(want, n_want, sizeof(uint32_t), cmp_u32);
+    for (i = 0, k = 0; i < n_want; i++)
+        if (k == 0 || want[i] != want[k - 1])
+            want[k++] = want[i];
+    n_want = k;
+    if (alice->n_resid != n_want)
+        fail_msg("Alice: got %u residual slots, want %zu", alice->n_resid, n_want);
+    for (i = 0; i < alice->n_resid && i < n_want; i++)
+        if (alice->resid_slot[i] != want[i])
+            fail_msg("Alice: slot %zu got %u, want %u", i, alice->resid_slot[i], want[i]);
+    /* The same ids under Bob's seed land elsewhere: of her ~60 slots in 2^16,
+     * chance overlap with Bob's is a slot or two. */
+    for (i = 0; i < bob->n_resid; i++)
+        for (k = 0; k < alice->n_resid; k++)
+            shared += bob->resid_slot[i] == alice->resid_slot[k];
+    if (shared > 3)
+        fail_msg("got %zu slots shared by Alice and Bob, want <= 3", shared);
+    free(b1);
+    free(b2);
+    user_model_free(alice);
+    user_model_free(bob);
+    user_model_free(bob2);
+    fixture_free(fx);
+}
+
+static void
+test_user_seed(void **state)
+{
+    (void) state;
+    assert_int_equal(adapt_user_seed("x@example.org"),
+                     XXH32("x@example.org", strlen("x@example.org"), 0x53505348u));
+    assert_int_equal(adapt_resid_slot(0x01020304u, 77, 12), oracle_slot(0x01020304u, 77, 12));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_user_seed),
+        cmocka_unit_test(test_fit_vs_gradient_descent),
+        cmocka_unit_test(test_no_data_is_global_head),
+        cmocka_unit_test(test_score_is_head_plus_residual),
+        cmocka_unit_test(test_feedback_is_learned),
+        cmocka_unit_test(test_blob_round_trip),
+        cmocka_unit_test(test_users_isolated),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
