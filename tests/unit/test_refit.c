@@ -1,0 +1,359 @@
+/*
+ * test_refit.c - continual refits over the store (adapt/refit.h) with a real,
+ * small model trained on synthetic id bags (synth.h) and a temporary store:
+ * publishing and versions, dry runs, dirty users, the scorer's cached load,
+ * a corrupt stored model, and one user's refit leaving another's scores alone.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "adapt.h"
+#include "model.h"
+#include "refit.h"
+#include "store.h"
+#include "synth.h"
+
+struct fixture {
+    char dir[64];
+    char db[128];
+    struct model *m;
+    struct store *s;
+    struct synth data;      /* 60 ham + 60 spam bags for feedback and samples */
+    struct adapt_opts o;
+};
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct model_train_opts to;
+    struct synth train;
+    struct model *m;
+    char path[160], err[512];
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "%s/test_refit.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(synth_make(&train, 200, 200, 12, 12, 400, 1), 0);
+    model_train_opts_default(&to);
+    to.dims.lin_bits = 12;
+    to.dims.emb_bits = 10;
+    to.dims.emb_dim = 8;
+    to.dims.hidden = 8;
+    to.net.epochs = 3;
+    to.pool_max = 300;
+    m = model_train(train.ex, train.n, &to, err, sizeof(err));
+    if (m == NULL)
+        fail_msg("model_train: %s", err);
+    synth_free(&train);
+    /* Saved and loaded so that the model has its id, as in production. */
+    snprintf(path, sizeof(path), "%s/m.model", f->dir);
+    if (model_save(m, path, err, sizeof(err)) != 0)
+        fail_msg("model_save: %s", err);
+    model_free(m);
+    if (model_load(path, &f->m, err, sizeof(err)) != 0)
+        fail_msg("model_load: %s", err);
+    snprintf(f->db, sizeof(f->db), "%s/s.db", f->dir);
+    if (store_open(f->db, STORE_CREATE, NULL, &f->s, err, sizeof(err)) != STORE_OK)
+        fail_msg("store_open: %s", err);
+    /* The user's mail: another seed, and ham/spam ranges partly inverted by
+     * feedback below, so the user's model must differ from the global head. */
+    assert_int_equal(synth_make(&f->data, 60, 60, 12, 12, 400, 7), 0);
+    adapt_opts_default(&f->o);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[128];
+
+    store_close(f->s);
+    model_free(f->m);
+    synth_free(&f->data);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", f->dir);
+    free(f);
+    return 0;
+}
+
+static void
+digest_of(size_t k, const char *tag, uint8_t d[STORE_DIGEST_LEN])
+{
+    memset(d, 0, STORE_DIGEST_LEN);
+    memcpy(d, &k, sizeof(k) < 8 ? sizeof(k) : 8);
+    d[8] = (uint8_t)tag[0];
+}
+
+/* Learn data[from..to) for user, each labelled by its synthetic class, or the
+ * opposite when flip. */
+static void
+learn(struct fixture *f, const char *user, size_t from, size_t to, int flip)
+{
+    assert_int_equal(store_begin(f->s), STORE_OK);
+    for (size_t i = from; i < to; i++) {
+        uint8_t dg[STORE_DIGEST_LEN];
+        const struct net_example *x = &f->data.ex[i];
+
+        digest_of(i, "f", dg);
+        if (store_feedback_put(f->s, user, dg, flip ? !x->spam : x->spam, x->ids, x->n,
+                               NULL) != STORE_OK)
+            fail_msg("feedback: %s", store_errmsg(f->s));
+    }
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void
+test_refit_publish(void **state)
+{
+    struct fixture *f = *state;
+    struct refit_result r;
+    struct user_model *um = NULL, *cached;
+    char err[512] = "";
+
+    /* Unknown user: fitted with no data, nothing published, global head. */
+    assert_int_equal(refit_user(f->s, f->m, "ghost@x", &f->o, 0, &r, err, sizeof(err)),
+                     STORE_OK);
+    if (r.published != 0 || r.n_spam + r.n_ham + r.n_reservoir != 0)
+        fail_msg("unknown user: published %d with %u/%u/%u, want nothing", r.published,
+                 r.n_spam, r.n_ham, r.n_reservoir);
+    assert_int_equal(refit_load_user_model(f->s, f->m, "ghost@x", &um, err, sizeof(err)),
+                     STORE_NOTFOUND);
+    assert_null(um);
+
+    learn(f, "u@x", 0, 40, 0);
+    /* A dry run fits and publishes nothing. */
+    assert_int_equal(refit_user(f->s, f->m, "u@x", &f->o, 1, &r, err, sizeof(err)), STORE_OK);
+    if (r.published != 0 || r.version != 0 || r.n_spam + r.n_ham != 40)
+        fail_msg("dry run: published %d version %llu from %u feedback", r.published,
+                 (unsigned long long)r.version, r.n_spam + r.n_ham);
+    assert_int_equal(refit_load_user_model(f->s, f->m, "u@x", &um, err, sizeof(err)),
+                     STORE_NOTFOUND);
+
+    assert_int_equal(refit_user(f->s, f->m, "u@x", &f->o, 0, &r, err, sizeof(err)), STORE_OK);
+    if (r.published != 1 || r.version != 1)
+        fail_msg("refit: published %d version %llu, want 1 and 1", r.published,
+                 (unsigned long long)r.version);
+    if (r.fit.n_feedback != 40)
+        fail_msg("fit saw %u feedback, want 40", r.fit.n_feedback);
+    assert_int_equal(refit_load_user_model(f->s, f->m, "u@x", &um, err, sizeof(err)),
+                     STORE_OK);
+    assert_non_null(um);
+    if (um->version != 1 || um->hidden != f->m->net.dims.hidden)
+        fail_msg("loaded version %llu hidden %u, want 1 and %u",
+                 (unsigned long long)um->version, um->hidden, f->m->net.dims.hidden);
+    /* Same version: the cached copy is kept as is (no decode). */
+    cached = um;
+    assert_int_equal(refit_load_user_model(f->s, f->m, "u@x", &um, err, sizeof(err)),
+                     STORE_OK);
+    if (um != cached)
+        fail_msg("current cached model was replaced");
+    /* A newer version replaces it. */
+    assert_int_equal(refit_user(f->s, f->m, "u@x", &f->o, 0, &r, err, sizeof(err)), STORE_OK);
+    assert_int_equal(refit_load_user_model(f->s, f->m, "u@x", &um, err, sizeof(err)),
+                     STORE_OK);
+    if (um->version != 2)
+        fail_msg("after a second refit: version %llu, want 2", (unsigned long long)um->version);
+    user_model_free(um);
+}
+
+/* The stored model is what adapt_fit() computed: scores with the loaded model
+ * equal scores with a direct fit on the same data. */
+static void
+test_refit_matches_direct_fit(void **state)
+{
+    struct fixture *f = *state;
+    struct adapt_example *ex = calloc(30, sizeof(*ex));
+    struct user_model *direct = NULL, *um = NULL;
+    struct adapt_fit_stats st;
+    struct refit_result r;
+    struct store_samples ss;
+    char err[512];
+
+    assert_non_null(ex);
+    learn(f, "d@x", 0, 30, 1);
+    /* adapt_fit in the store's order (by digest), as refit_user() feeds it. */
+    assert_int_equal(store_feedback_list(f->s, "d@x", &ss), STORE_OK);
+    assert_int_equal(ss.n, 30);
+    for (size_t i = 0; i < ss.n; i++) {
+        ex[i].ids = ss.v[i].ids;
+        ex[i].n = ss.v[i].n;
+        ex[i].spam = ss.v[i].spam;
+        adapt_represent(f->m, &ex[i]);
+    }
+    assert_int_equal(adapt_fit(f->m, "d@x", ex, ss.n, NULL, 0, &f->o, &direct, &st), 0);
+    assert_int_equal(refit_user(f->s, f->m, "d@x", &f->o, 0, &r, err, sizeof(err)), STORE_OK);
+    assert_int_equal(refit_load_user_model(f->s, f->m, "d@x", &um, err, sizeof(err)),
+                     STORE_OK);
+    for (size_t i = 0; i < f->data.n; i++) {
+        const struct net_example *x = &f->data.ex[i];
+        float a = adapt_score(f->m, direct, x->ids, x->n);
+        float b = adapt_score(f->m, um, x->ids, x->n);
+
+        if (a != b)
+            fail_msg("message %zu: stored model scores %.9g, direct fit %.9g", i,
+                     (double)b, (double)a);
+    }
+    /* The user taught the opposite of the synthetic classes: on the user's mail,
+     * ranked against the synthetic labels, the user's model must do worse than
+     * the global head (its AUC moves toward the user's labels). */
+    {
+        float sg[30], su[30];
+        double ag, au;
+
+        for (size_t i = 0; i < 30; i++) {
+            const struct net_example *x = &f->data.ex[i];
+
+            sg[i] = adapt_score(f->m, NULL, x->ids, x->n);
+            su[i] = adapt_score(f->m, um, x->ids, x->n);
+        }
+        ag = synth_auc(sg, f->data.ex, 30);
+        au = synth_auc(su, f->data.ex, 30);
+        if (!(au < ag))
+            fail_msg("AUC against the classes the user reversed: user model %.3f, "
+                     "global head %.3f; want the user model lower", au, ag);
+    }
+    store_samples_free(&ss);
+    user_model_free(direct);
+    user_model_free(um);
+    free(ex);
+}
+
+struct tally {
+    size_t calls, ok;
+    char users[8][32];
+};
+
+static void
+tally_fn(void *arg, const char *user, int status, const struct refit_result *r,
+         const char *err)
+{
+    struct tally *t = arg;
+
+    (void)r;
+    (void)err;
+    if (t->calls < 8)
+        snprintf(t->users[t->calls], sizeof(t->users[0]), "%s", user);
+    t->calls++;
+    t->ok += status == STORE_OK;
+}
+
+/* refit_dirty() refits exactly the dirty users; one user's refit leaves the other
+ * users' scores bit for bit. */
+static void
+test_refit_dirty_and_isolation(void **state)
+{
+    struct fixture *f = *state;
+    struct user_model *v = NULL, *v2 = NULL;
+    struct tally t = { 0 };
+    float before[120];
+    char err[512];
+    size_t failed;
+    long n;
+
+    learn(f, "v@x", 0, 20, 0);
+    learn(f, "w@x", 20, 40, 1);
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    if (n != 2 || failed != 0 || t.calls != 2 || strcmp(t.users[0], "v@x") != 0 ||
+        strcmp(t.users[1], "w@x") != 0)
+        fail_msg("first round: %ld refitted, %zu failed, calls %zu (%s, %s), want v@x "
+                 "and w@x", n, failed, t.calls, t.users[0], t.users[1]);
+    memset(&t, 0, sizeof(t));
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    if (n != 0 || t.calls != 0)
+        fail_msg("second round: %ld refitted, want 0", n);
+
+    assert_int_equal(refit_load_user_model(f->s, f->m, "v@x", &v, err, sizeof(err)), STORE_OK);
+    for (size_t i = 0; i < f->data.n; i++)
+        before[i] = adapt_score(f->m, v, f->data.ex[i].ids, f->data.ex[i].n);
+    /* w learns more and is refitted; unlabelled mail for w as well. */
+    learn(f, "w@x", 40, 80, 1);
+    for (size_t i = 80; i < 120; i++) {
+        uint8_t dg[STORE_DIGEST_LEN];
+
+        digest_of(i, "u", dg);
+        assert_int_equal(store_reservoir_offer(f->s, "w@x", dg, f->data.ex[i].ids,
+                                               f->data.ex[i].n, NULL), STORE_OK);
+    }
+    memset(&t, 0, sizeof(t));
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    if (n != 1 || strcmp(t.users[0], "w@x") != 0)
+        fail_msg("third round: %ld refitted (%s), want w@x alone", n, t.users[0]);
+    assert_int_equal(refit_load_user_model(f->s, f->m, "v@x", &v2, err, sizeof(err)),
+                     STORE_OK);
+    if (v2->version != v->version)
+        fail_msg("v's version moved from %llu to %llu", (unsigned long long)v->version,
+                 (unsigned long long)v2->version);
+    for (size_t i = 0; i < f->data.n; i++) {
+        float after = adapt_score(f->m, v2, f->data.ex[i].ids, f->data.ex[i].n);
+
+        if (after != before[i])
+            fail_msg("message %zu: v's score %.9g became %.9g after w's refit", i,
+                     (double)before[i], (double)after);
+    }
+    user_model_free(v);
+    user_model_free(v2);
+}
+
+/* A stored model that does not decode is an error with a message, never a crash,
+ * and the caller's cached copy stays. */
+static void
+test_corrupt_head(void **state)
+{
+    struct fixture *f = *state;
+    struct user_model *um = NULL, *keep;
+    struct store_user_state st;
+    struct refit_result r;
+    char err[512] = "";
+    static const char junk[] = "definitely not a user model blob";
+
+    learn(f, "c@x", 0, 10, 0);
+    assert_int_equal(refit_user(f->s, f->m, "c@x", &f->o, 0, &r, err, sizeof(err)), STORE_OK);
+    assert_int_equal(refit_load_user_model(f->s, f->m, "c@x", &um, err, sizeof(err)), STORE_OK);
+    keep = um;
+    assert_int_equal(store_user_state(f->s, "c@x", &st), STORE_OK);
+    assert_int_equal(store_head_publish(f->s, "c@x", f->m->id, junk, sizeof(junk), &st,
+                                        NULL, NULL), STORE_OK);
+    if (refit_load_user_model(f->s, f->m, "c@x", &um, err, sizeof(err)) != STORE_ERR)
+        fail_msg("corrupt stored model: got accepted");
+    if (strstr(err, "corrupt") == NULL || strstr(err, "c@x") == NULL)
+        fail_msg("message \"%s\", want it to name the user and say corrupt", err);
+    if (um != keep)
+        fail_msg("the cached model was dropped on error");
+    user_model_free(um);
+    /* A head for another base model is not served: the user scores with the
+     * global head until refitted. */
+    um = NULL;
+    assert_int_equal(store_head_publish(f->s, "c@x", "0123456789abcdef", junk,
+                                        sizeof(junk), &st, NULL, NULL), STORE_OK);
+    assert_int_equal(refit_load_user_model(f->s, f->m, "c@x", &um, err, sizeof(err)),
+                     STORE_NOTFOUND);
+    assert_null(um);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_refit_publish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refit_matches_direct_fit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refit_dirty_and_isolation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_head, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
