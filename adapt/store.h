@@ -206,6 +206,11 @@ int store_head_publish(struct store *s, const char *user, const char *model_id,
                        const struct store_user_state *from,
                        const struct store_refit *rec, uint64_t *version);
 
+/* The last refit record of user (what `spamshift stats` shows): STORE_OK with *rec,
+ * *version and *at (Unix time), or STORE_NOTFOUND when user was never refitted. */
+int store_refit_last(struct store *s, const char *user, struct store_refit *rec,
+                     uint64_t *version, int64_t *at);
+
 /* Users to refit: feedback changed or at least dirty_samples new samples since
  * the last published head, or their head was fitted against a base model other
  * than model_id (NULL: ignore the model).  *users is a NULL-terminated malloc'd

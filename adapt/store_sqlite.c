@@ -38,7 +38,7 @@ enum stmt_id {
     Q_USER_BUMP_FB, Q_RES_HAS, Q_USER_SEEN, Q_USER_SET_SEEN, Q_RES_PUT,
     Q_STATE, Q_FB_LIST, Q_RES_LIST, Q_HEAD_GET, Q_REFIT_MARKS, Q_HEAD_VERSION,
     Q_HEAD_PUT, Q_USER_SET_REFIT, Q_REFIT_INSERT, Q_DIRTY, Q_USERS,
-    Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM,
+    Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM, Q_REFIT_LAST,
     Q_N
 };
 
@@ -90,6 +90,9 @@ static const char *const stmt_sql[Q_N] = {
                       "WHERE u.key = ?1 AND c.name = ?2",
     [Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
     [Q_RES_TRIM] = "DELETE FROM reservoir WHERE slot >= ?1",
+    [Q_REFIT_LAST] = "SELECT r.version, r.at, r.n_feedback, r.n_unlabelled, r.domain_auc, "
+                     "r.ess, r.cv_before, r.cv_after, r.ms FROM refits r JOIN users u "
+                     "ON r.user_id = u.id WHERE u.key = ?1 ORDER BY r.id DESC LIMIT 1",
 };
 
 /* Each step upgrades from version i to i + 1.  Never edit a shipped step: add one. */
@@ -1146,6 +1149,39 @@ store_head_publish(struct store *s, const char *user, const char *model_id,
     if ((rc = op_begin(s, &own)) != STORE_OK)
         return rc;
     return op_end(s, own, head_publish(s, user, model_id, blob, len, from, rec, version));
+}
+
+int
+store_refit_last(struct store *s, const char *user, struct store_refit *rec,
+                 uint64_t *version, int64_t *at)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    memset(rec, 0, sizeof(*rec));
+    *version = 0;
+    *at = 0;
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_REFIT_LAST)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? STORE_NOTFOUND : fail_db(s, rc, "read refit log");
+    }
+    *version = (uint64_t)sqlite3_column_int64(st, 0);
+    *at = sqlite3_column_int64(st, 1);
+    rec->n_feedback = (uint32_t)sqlite3_column_int64(st, 2);
+    rec->n_unlabelled = (uint32_t)sqlite3_column_int64(st, 3);
+    rec->domain_auc = sqlite3_column_double(st, 4);
+    rec->ess = sqlite3_column_double(st, 5);
+    rec->cv_err_before = sqlite3_column_double(st, 6);
+    rec->cv_err_after = sqlite3_column_double(st, 7);
+    rec->ms = sqlite3_column_double(st, 8);
+    sqlite3_reset(st);
+    return STORE_OK;
 }
 
 /* ---- user lists ---- */

@@ -1,8 +1,8 @@
 /*
  * cmd_adapt.c - `spamshift adapt`: refit users' models now and publish them.
  *
- *   spamshift adapt -m MODEL --db DB (--user U | --all) [--dry-run] [--json]
- *                   [--max N] [--no-reweight] [--no-head] [--no-resid]
+ *   spamshift adapt -m MODEL --db DB (--user U | --all [-j N] [--max N])
+ *                   [--dry-run] [--json] [--no-reweight] [--no-head] [--no-resid]
  *
  * --user refits U whether or not it is dirty; --all refits every dirty user (new
  * feedback, enough new unlabelled mail, or a model fitted on another base model),
@@ -22,6 +22,8 @@
 #include "config.h"
 
 #include <glib.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,6 +41,23 @@ struct report {
     int dry_run;
     size_t published, stale, failed, unknown;
     int last_status;
+    pthread_mutex_t lock;       /* serialises print_result() between workers */
+};
+
+/* adapt --all -j N: workers take the next dirty user from a shared index, each on
+ * its own store connection (one connection per thread). */
+struct pool {
+    const char *db_path;
+    int busy_ms;
+    int dry_run;
+    const struct model *m;
+    const struct adapt_opts *ao;
+    char **users;
+    size_t n_users;
+    atomic_size_t next;
+    atomic_size_t done, failed;
+    int open_failed;
+    struct report *rp;
 };
 
 static void
@@ -49,10 +68,12 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
     const struct adapt_fit_stats *f = &r->fit;
     const char *what;
 
+    pthread_mutex_lock(&rp->lock);
     rp->last_status = status;
     if (status != STORE_OK) {
         rp->failed++;
         log_err("adapt: %s: %s", user, err);
+        pthread_mutex_unlock(&rp->lock);
         return;
     }
     if (r->published == 1) {
@@ -80,8 +101,10 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
     } else {
         printf("%s: %u spam, %u ham, %u unlabelled; domain AUC %.3f, ESS %.0f; ",
                user, r->n_spam, r->n_ham, r->n_reservoir, f->domain_auc, f->ess);
-        if (f->cv_err_before >= 0)
+        if (f->cv_err_before >= 0 && f->cv_err_after >= 0)
             printf("cv error %.3f -> %.3f; ", f->cv_err_before, f->cv_err_after);
+        else if (f->cv_err_before >= 0)
+            printf("cv error %.3f -> n/a (too little feedback); ", f->cv_err_before);
         else
             printf("cv error n/a; ");
         if (r->published == 1)
@@ -95,6 +118,66 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
         printf(" (%.1f ms)\n", r->ms);
     }
     fflush(stdout);
+    pthread_mutex_unlock(&rp->lock);
+}
+
+static void *
+worker(void *arg)
+{
+    struct pool *p = arg;
+    struct store *s;
+    size_t i;
+
+    if (userdb_open("adapt", p->db_path, p->dry_run ? STORE_RDONLY : 0, p->busy_ms,
+                    &s) != 0) {
+        p->open_failed = 1;
+        return NULL;
+    }
+    while ((i = atomic_fetch_add(&p->next, 1)) < p->n_users) {
+        struct refit_result r;
+        char err[512] = "";
+        int st = refit_user(s, p->m, p->users[i], p->ao, p->dry_run, &r, err,
+                            sizeof(err));
+
+        atomic_fetch_add(st == STORE_OK ? &p->done : &p->failed, 1);
+        print_result(p->rp, p->users[i], st, &r, err);
+    }
+    store_close(s);
+    return NULL;
+}
+
+/* Refit the dirty users on jobs threads.  Returns the number refitted, or -1
+ * (reported) if the list could not be read or no worker could open the store. */
+static long
+refit_dirty_jobs(struct store *s, const char *db_path, int busy_ms, int dry_run,
+                 const struct model *m, const struct adapt_opts *ao, size_t max,
+                 unsigned jobs, struct report *rp, size_t *n_failed)
+{
+    struct pool p = { .db_path = db_path, .busy_ms = busy_ms, .dry_run = dry_run,
+                      .m = m, .ao = ao, .rp = rp };
+    pthread_t tid[64];
+    unsigned started = 0;
+
+    if (store_dirty_list(s, m->id, max, &p.users, &p.n_users) != STORE_OK) {
+        log_err("adapt: %s", store_errmsg(s));
+        return -1;
+    }
+    atomic_init(&p.next, 0);
+    atomic_init(&p.done, 0);
+    atomic_init(&p.failed, 0);
+    for (unsigned j = 0; j < jobs && j < 64 && j < p.n_users; j++)
+        if (pthread_create(&tid[started], NULL, worker, &p) == 0)
+            started++;
+    for (unsigned j = 0; j < started; j++)
+        pthread_join(tid[j], NULL);
+    store_strv_free(p.users);
+    if (p.n_users > 0 && (started == 0 || atomic_load(&p.next) < p.n_users)) {
+        log_err("adapt: %s", started == 0 ? "cannot start worker threads"
+                                          : "workers could not open the store");
+        return -1;
+    }
+    *n_failed = atomic_load(&p.failed);
+    return (long)atomic_load(&p.done);
 }
 
 int
@@ -103,13 +186,15 @@ cmd_adapt(int argc, char **argv)
     gchar *model_path = NULL, *db_path = NULL, *user = NULL;
     gboolean all = FALSE, dry_run = FALSE, json = FALSE;
     gboolean no_reweight = FALSE, no_head = FALSE, no_resid = FALSE;
-    gint max = 0, busy_ms = -1;
+    gint max = 0, busy_ms = -1, jobs = 1;
     GOptionEntry entries[] = {
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "the base model", "MODEL" },
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &db_path, "the per-user store", "DB" },
         { "user", 'u', 0, G_OPTION_ARG_STRING, &user, "refit this user", "ADDRESS" },
         { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "refit every dirty user", NULL },
         { "max", 0, 0, G_OPTION_ARG_INT, &max, "with --all, at most N users", "N" },
+        { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "with --all, refit N users at a "
+          "time, each thread on its own connection (default 1)", "N" },
         { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "fit and report, publish "
           "nothing", NULL },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "one JSON object per user", NULL },
@@ -155,8 +240,8 @@ cmd_adapt(int argc, char **argv)
         rc = EX_USAGE;
         goto done;
     }
-    if (max < 0) {
-        log_err("adapt: --max must be >= 0, got %d", max);
+    if (max < 0 || jobs < 1 || jobs > 64) {
+        log_err("adapt: --max must be >= 0 and -j 1..64, got %d and %d", max, jobs);
         rc = EX_USAGE;
         goto done;
     }
@@ -179,6 +264,7 @@ cmd_adapt(int argc, char **argv)
     ao.use_resid = !no_resid;
     rp.json = json;
     rp.dry_run = dry_run;
+    pthread_mutex_init(&rp.lock, NULL);
     if (key != NULL) {
         struct refit_result r;
         int st = refit_user(s, m, key, &ao, dry_run, &r, err, sizeof(err));
@@ -188,11 +274,18 @@ cmd_adapt(int argc, char **argv)
             rc = userdb_exit(st);
     } else {
         size_t failed = 0;
-        long n = refit_dirty(s, m, &ao, (size_t)max, dry_run, print_result, &rp,
-                             &failed, err, sizeof(err));
+        long n;
 
+        if (jobs > 1) {
+            n = refit_dirty_jobs(s, db_path, busy_ms, dry_run, m, &ao, (size_t)max,
+                                 (unsigned)jobs, &rp, &failed);
+        } else {
+            n = refit_dirty(s, m, &ao, (size_t)max, dry_run, print_result, &rp, &failed,
+                            err, sizeof(err));
+            if (n < 0)
+                log_err("adapt: %s", err);
+        }
         if (n < 0) {
-            log_err("adapt: %s", err);
             rc = EX_IOERR;
             goto done;
         }

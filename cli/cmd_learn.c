@@ -186,10 +186,12 @@ cmd_learn(int argc, char **argv)
         if (st != STORE_OK) {
             log_err("learn: refit: %s", err);
             rc = userdb_exit(st);
-        } else if (r.published == 1)
-            printf("refitted %s: version %llu, cv error %.3f -> %.3f\n", key,
-                   (unsigned long long)r.version, r.fit.cv_err_before,
-                   r.fit.cv_err_after);
+        } else if (r.published == 1) {
+            printf("refitted %s: version %llu", key, (unsigned long long)r.version);
+            if (r.fit.cv_err_before >= 0 && r.fit.cv_err_after >= 0)
+                printf(", cv error %.3f -> %.3f", r.fit.cv_err_before, r.fit.cv_err_after);
+            printf(" (%.1f ms)\n", r.ms);
+        }
     }
 summary:
     printf("learned %zu, moved %zu, unchanged %zu, forgotten %zu\n",

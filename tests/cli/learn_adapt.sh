@@ -161,6 +161,16 @@ expect "200 samples: dirty" 0 "refitted 1 users: 1 published, 0 stale, 0 failed"
 grep -q "^dave@example.org: 0 spam, 0 ham, 200 unlabelled" "$T/out" && ok "dave refitted on 200 samples" \
     || fail "refit: $(cat "$T/out")"
 
+# ---- adapt --all -j 2: two workers, one connection each, every user once ----
+for u in e1 e2 e3 e4 e5; do
+    "$SS" learn --db "$DB" --user "$u@example.org" --spam "$DATA/spam/0$(echo $u | cut -c2).eml" \
+        > /dev/null || fail "learn for $u"
+done
+expect "adapt --all -j 2" 0 "refitted 5 users: 5 published, 0 stale, 0 failed" \
+    "$SS" adapt -m "$T/m" --db "$DB" --all -j 2
+[ "$(grep -c '^e[1-5]@example.org: 1 spam, 0 ham, .*; version 1 (' "$T/out")" -eq 5 ] \
+    && ok "one line per user" || fail "-j 2 output: $(cat "$T/out")"
+
 # ---- learn -m refits at once ----
 expect "learn -m refits the user" 0 "learned 1, moved 0, unchanged 0, forgotten 0" \
     "$SS" learn -m "$T/m" --db "$DB" --user carol@example.org --spam "$DATA/spam/11.eml"

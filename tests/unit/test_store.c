@@ -467,6 +467,17 @@ test_head_publish(void **state)
     if (v != 3 || len != 2 || memcmp(blob, "CC", 2) != 0)
         fail_msg("after a stale publish: version %llu, want 3 \"CC\"", (unsigned long long)v);
     free(blob);
+    {
+        struct store_refit last;
+        uint64_t lv;
+        int64_t at;
+
+        assert_int_equal(store_refit_last(f->s, "dave", &last, &lv, &at), STORE_OK);
+        if (lv != 3 || last.n_feedback != 3 || last.cv_err_after != 0.1 || at <= 0)
+            fail_msg("last refit: version %llu n_feedback %u cv_after %g, want 3, 3, 0.1",
+                     (unsigned long long)lv, last.n_feedback, last.cv_err_after);
+        assert_int_equal(store_refit_last(f->s, "nobody", &last, &lv, &at), STORE_NOTFOUND);
+    }
     if (query_int(f->path, "SELECT count(*) FROM refits") != 3)
         fail_msg("refit records got %lld, want 3",
                  (long long)query_int(f->path, "SELECT count(*) FROM refits"));
