@@ -5,6 +5,7 @@
 -- log: message aborted after [0-9]+ bytes
 -- log: AFTER: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ ham\) size=[0-9]+ verdict=ham
 -- nolog: stopping with [0-9]+ messages in flight
+-- graceful: SIGTERM at the end must drain and exit 0
 dofile(srcdir .. "/common.lua")
 
 local conn = connect()

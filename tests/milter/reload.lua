@@ -13,6 +13,7 @@
 -- log: reload failed, keeping model [0-9a-f]+: .*truncated.bin
 -- log: INFLIGHT: .*verdict=tag
 -- log: NEWCONF: .*verdict=ham
+-- graceful: SIGTERM at the end must drain and exit 0
 dofile(srcdir .. "/common.lua")
 
 local mid = string.format("%.6f", tonumber(score_ham + (score_spam - score_ham) / 2))
