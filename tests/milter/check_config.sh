@@ -53,6 +53,11 @@ expect "truncated model" 78 "model $tmp/short.bin: "
 printf 'model = %s\nreject_threshold = 0.0001\n' "$tmp/model.bin" >"$tmp/c.conf"
 expect "reject under the model threshold" 78 "must not be below the model's threshold"
 
+# The commented sample in contrib/ is a valid config (paths made local).
+sed -e "s|^model = .*|model = $tmp/model.bin|" -e "s|^socket_owner = .*|socket_owner = root|" \
+	"$top_srcdir/contrib/spamshift.conf" >"$tmp/c.conf"
+expect "contrib/spamshift.conf" 0 "OK; model"
+
 rm -f "$tmp/c.conf"
 expect "missing config" 78 "c.conf: cannot open"
 
