@@ -278,6 +278,23 @@ static int ci_prefix(const char *s, size_t n, const char *prefix)
     return n >= k && g_ascii_strncasecmp(s, prefix, k) == 0;
 }
 
+int mime_header_line(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n > 0 && (s[0] == ' ' || s[0] == '\t'))
+        return 1;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        if (c == ':')
+            return i > 0;
+        if (c <= ' ' || c >= 0x7f)
+            return 0;
+    }
+    return 0;
+}
+
 /*
  * Copy the message for GMime (see the file comment).  Returns the g_malloc'd copy
  * and its length; or's FEATURES_F_DEEP into *flags if it was cut short.
@@ -287,18 +304,29 @@ static char *prepare(const char *buf, size_t len, size_t *outlen, uint32_t *flag
     const char *s = buf, *end = buf + len, *nl;
     char *out, *o;
     unsigned containers = 0;
+    int in_headers = 1;
 
     if (len >= 5 && memcmp(buf, "From ", 5) == 0) {
         nl = memchr(buf, '\n', len);
         s = nl != NULL ? nl + 1 : end;
     }
-    out = g_malloc((size_t) (end - s) + 1);
+    out = g_malloc((size_t) (end - s) + 2);
     o = out;
     while (s < end) {
         size_t n;
 
         nl = memchr(s, '\n', (size_t) (end - s));
         n = nl != NULL ? (size_t) (nl - s) + 1 : (size_t) (end - s);
+        if (in_headers) {
+            if (s[0] == '\n' || (s[0] == '\r' && n >= 2 && s[1] == '\n')) {
+                in_headers = 0;
+            } else if (!mime_header_line(s, n)) {
+                /* Mail without the blank line after its headers (the Enron corpus
+                 * puts the body right under "Subject:"): the body starts here. */
+                *o++ = '\n';
+                in_headers = 0;
+            }
+        }
         if ((*s == 'c' || *s == 'C') && ci_prefix(s, n, "content-type:")) {
             size_t look = n < 96 ? n : 96;
             /* the value may be folded onto the next line */

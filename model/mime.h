@@ -61,6 +61,14 @@ uint32_t mime_walk(const char *buf, size_t len, size_t text_budget,
 char *mime_to_utf8(const char *s, size_t len, const char *charset, size_t *outlen,
                    uint32_t *flags);
 
+/*
+ * Nonzero if the line s[0..n) can be a header line: a field name of printable
+ * characters ending in ':' (RFC 5322 ftext), or a folded continuation.  The
+ * first line of the header block that is neither starts the body, as if a blank
+ * line preceded it (the Enron corpus writes the body right under "Subject:").
+ */
+int mime_header_line(const char *s, size_t n);
+
 /* GMime set-up, called by features_global_init() once per process.
  * Returns 0, or -1 if GMime cannot be initialised. */
 int mime_global_init(void);

@@ -5,6 +5,8 @@
  *   bench_features DIR...        extract every file under the DIRs (one message
  *                                per file) three times; print messages/s
  *   bench_features -d FILE       print the tokens of FILE, one per line
+ *   bench_features -t DIR...     print "file<TAB>token" for every distinct token
+ *                                of every message (for feature analysis)
  *
  * Files are read into memory first, so the number is extraction alone; time is
  * the process CPU time (the machine is shared), best of three rounds.
@@ -22,6 +24,49 @@ static void print_token(void *arg, uint32_t id, const char *token, size_t len)
 {
     (void) arg;
     printf("%08x %.*s\n", id, (int) len, token);
+}
+
+struct dump {
+    const char *file;
+    GHashTable *seen;
+};
+
+static void dump_token(void *arg, uint32_t id, const char *token, size_t len)
+{
+    struct dump *d = arg;
+
+    if (!g_hash_table_contains(d->seen, GUINT_TO_POINTER(id))) {
+        g_hash_table_add(d->seen, GUINT_TO_POINTER(id));
+        printf("%s\t%.*s\n", d->file, (int) len, token);
+    }
+}
+
+static void dump_dir(const char *dir, struct features *f)
+{
+    GDir *dh = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    if (dh == NULL) {
+        fprintf(stderr, "bench_features: cannot open %s\n", dir);
+        exit(2);
+    }
+    while ((name = g_dir_read_name(dh)) != NULL) {
+        char *path = g_build_filename(dir, name, NULL), *buf;
+        gsize len;
+        struct dump d;
+
+        if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+            dump_dir(path, f);
+        } else if (!g_str_has_suffix(name, ".json") && g_file_get_contents(path, &buf, &len, NULL)) {
+            d.file = path;
+            d.seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+            features_extract(buf, len, f, dump_token, &d);
+            g_hash_table_destroy(d.seen);
+            g_free(buf);
+        }
+        g_free(path);
+    }
+    g_dir_close(dh);
 }
 
 static double now(void)
@@ -89,8 +134,14 @@ int main(int argc, char **argv)
         g_free(buf);
         return 0;
     }
+    if (argc >= 3 && strcmp(argv[1], "-t") == 0) {
+        for (a = 2; a < argc; a++)
+            dump_dir(argv[a], &f);
+        features_clear(&f);
+        return 0;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_features DIR... | -d FILE\n");
+        fprintf(stderr, "usage: bench_features DIR... | -d FILE | -t DIR...\n");
         return 64;
     }
     bufs = g_ptr_array_new_with_free_func(g_free);

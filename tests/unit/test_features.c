@@ -97,7 +97,7 @@ static char *to_crlf(const char *buf, size_t len, size_t *outlen)
 static const char *const fixtures[] = {
     "nested.eml", "subject-utf8-b64.eml", "subject-latin1-qp.eml", "bad-charset.eml",
     "missing-charset.eml", "html-only.eml", "nul-bytes.eml", "empty-body.eml", "plain.eml",
-    "mbox-from.eml",
+    "mbox-from.eml", "no-blank-line.eml",
 };
 
 /* ---- expected tokens of each fixture ---- */
@@ -119,12 +119,12 @@ static const struct token_case token_cases[] = {
       { "pdfsecretword", "meta:html-only" }, 0, FEATURES_F_CHARSET | FEATURES_F_DEEP },
     { "UTF-8 base64 subject", "subject-utf8-b64.eml",
       { "subj:viagra", "subj:cheap", "subj:now", "from:dom:example.biz", "from:name:pharmacy",
-        "msgid:dom:example.biz", "order" },
-      { "subj:=?utf-8?b?" }, 0, FEATURES_F_CHARSET },
+        "msgid:from-dom", "order" },
+      { "subj:=?utf-8?b?", "msgid:dom:example.biz" }, 0, FEATURES_F_CHARSET },
     { "latin-1 QP subject and 8bit body", "subject-latin1-qp.eml",
       { "subj:caf\xc3\xa9", "subj:cr\xc3\xa8me", "from:name:andr\xc3\xa9", "pla\xc3\xaet",
-        "ct:charset:iso-8859-1" },
-      { 0 }, 0, FEATURES_F_CHARSET },
+        "ct:charset:iso-8859-1", "msgid:other-dom" },
+      { "msgid:dom:example.net", "msgid:from-dom" }, 0, FEATURES_F_CHARSET },
     { "unknown charset read as windows-1252", "bad-charset.eml",
       { "gr\xc3\xbcsse", "k\xc3\xb6ln", "meta:bad-charset" }, { 0 }, FEATURES_F_CHARSET, 0 },
     { "8-bit text without a charset", "missing-charset.eml",
@@ -137,7 +137,11 @@ static const struct token_case token_cases[] = {
     { "NUL bytes in the body", "nul-bytes.eml",
       { "before", "after", "nulword", "end", "meta:nul" }, { 0 }, 0, FEATURES_F_EMPTY },
     { "empty body", "empty-body.eml",
-      { "subj:nothing", "meta:no-words", "msgid:dom:example.com" }, { 0 }, 0,
+      { "subj:nothing", "meta:no-words", "msgid:from-dom" }, { 0 }, 0,
+      FEATURES_F_EMPTY },
+    { "body right under the headers, no blank line (Enron)", "no-blank-line.eml",
+      { "subj:re", "subj:quasi", "morning", "coffee", "afternoon" },
+      { "meta:no-words", "hdr:good morning , i ' d love to go get some coffee" }, 0,
       FEATURES_F_EMPTY },
     { "plain text with a URL", "plain.eml",
       { "lunch", "tomorrow", "url:www.example.org", "url:dom:example.org", "osb:shall we",
@@ -314,6 +318,27 @@ static const struct digest_case digest_cases[] = {
     { "subject changed", "", "", "Subject: lunch tomorrow", "Subject: lunch today", 0 },
     { "Message-ID changed", "", "", "<lunch@example.org>", "<lunch2@example.org>", 0 },
 };
+
+/* Regression: the digest once stopped only at a blank line, so Enron-style mail
+ * (no blank line) hashed its Subject alone and distinct messages collided. */
+static void test_digest_no_blank_line(void **state)
+{
+    struct features a, b;
+    size_t la, lb;
+    char *pa = load("no-blank-line.eml", &la), *pb = load("no-blank-line-2.eml", &lb);
+
+    (void) state;
+    features_init(&a);
+    features_init(&b);
+    assert_int_equal(features_extract(pa, la, &a, NULL, NULL), 0);
+    assert_int_equal(features_extract(pb, lb, &b, NULL, NULL), 0);
+    if (memcmp(a.digest, b.digest, sizeof(a.digest)) == 0)
+        fail_msg("same Subject, different bodies: got equal digests, want different");
+    features_clear(&a);
+    features_clear(&b);
+    g_free(pa);
+    g_free(pb);
+}
 
 static void test_digest(void **state)
 {
@@ -537,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_mbox_from_line),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_digest),
+        cmocka_unit_test(test_digest_no_blank_line),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_huge_message),
         cmocka_unit_test(test_odd_input),
