@@ -211,6 +211,14 @@ int store_head_publish(struct store *s, const char *user, const char *model_id,
 int store_refit_last(struct store *s, const char *user, struct store_refit *rec,
                      uint64_t *version, int64_t *at);
 
+/* Users whose model was republished after refit log position after (anyone's
+ * refit: this process's, another milter's, `spamshift adapt`), each once, and in
+ * *last the position to pass next time.  after < 0 asks only for the current
+ * position (no users): where a new reader starts.  Free *users with
+ * store_strv_free(). */
+int store_refits_since(struct store *s, int64_t after, char ***users, size_t *n,
+                       int64_t *last);
+
 /* Users to refit: feedback changed or at least dirty_samples new samples since
  * the last published head, or their head was fitted against a base model other
  * than model_id (NULL: ignore the model).  *users is a NULL-terminated malloc'd

@@ -39,6 +39,7 @@ enum stmt_id {
     Q_STATE, Q_FB_LIST, Q_RES_LIST, Q_HEAD_GET, Q_REFIT_MARKS, Q_HEAD_VERSION,
     Q_HEAD_PUT, Q_USER_SET_REFIT, Q_REFIT_INSERT, Q_DIRTY, Q_USERS,
     Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM, Q_REFIT_LAST,
+    Q_REFIT_MAX, Q_REFIT_SINCE,
     Q_N
 };
 
@@ -90,6 +91,9 @@ static const char *const stmt_sql[Q_N] = {
                       "WHERE u.key = ?1 AND c.name = ?2",
     [Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
     [Q_RES_TRIM] = "DELETE FROM reservoir WHERE slot >= ?1",
+    [Q_REFIT_MAX] = "SELECT coalesce(max(id), 0) FROM refits",
+    [Q_REFIT_SINCE] = "SELECT DISTINCT u.key FROM refits r JOIN users u ON r.user_id = u.id "
+                      "WHERE r.id > ?1 AND r.id <= ?2 ORDER BY u.key",
     [Q_REFIT_LAST] = "SELECT r.version, r.at, r.n_feedback, r.n_unlabelled, r.domain_auc, "
                      "r.ess, r.cv_before, r.cv_after, r.ms FROM refits r JOIN users u "
                      "ON r.user_id = u.id WHERE u.key = ?1 ORDER BY r.id DESC LIMIT 1",
@@ -1182,6 +1186,40 @@ store_refit_last(struct store *s, const char *user, struct store_refit *rec,
     rec->ms = sqlite3_column_double(st, 8);
     sqlite3_reset(st);
     return STORE_OK;
+}
+
+static int collect_keys(struct store *s, sqlite3_stmt *st, char ***users, size_t *n);
+
+int
+store_refits_since(struct store *s, int64_t after, char ***users, size_t *n,
+                   int64_t *last)
+{
+    sqlite3_stmt *st;
+    int64_t max;
+    int rc;
+
+    *users = NULL;
+    *n = 0;
+    /* The upper bound read first keeps the list and *last consistent when refits
+     * are appended meanwhile: those are picked up next time. */
+    if ((st = stmt(s, Q_REFIT_MAX)) == NULL)
+        return STORE_ERR;
+    if ((rc = step_int(s, st, &max, "read refit log")) != STORE_OK)
+        return rc < 0 ? rc : fail(s, STORE_ERR, "read refit log: no row");
+    *last = max;
+    if (after < 0 || after >= max) {
+        char **v = calloc(1, sizeof(*v));
+
+        if (v == NULL)
+            return fail(s, STORE_ERR, "out of memory");
+        *users = v;
+        return STORE_OK;
+    }
+    if ((st = stmt(s, Q_REFIT_SINCE)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, max);
+    return collect_keys(s, st, users, n);
 }
 
 /* ---- user lists ---- */

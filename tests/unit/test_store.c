@@ -478,8 +478,33 @@ test_head_publish(void **state)
                      (unsigned long long)lv, last.n_feedback, last.cv_err_after);
         assert_int_equal(store_refit_last(f->s, "nobody", &last, &lv, &at), STORE_NOTFOUND);
     }
-    if (query_int(f->path, "SELECT count(*) FROM refits") != 3)
-        fail_msg("refit records got %lld, want 3",
+    /* The refit log as a change feed: a reader starting now sees nothing, then
+     * each republished user once. */
+    {
+        char **users;
+        size_t nu;
+        int64_t mark, mark2;
+
+        assert_int_equal(store_refits_since(f->s, -1, &users, &nu, &mark), STORE_OK);
+        if (nu != 0 || mark != 3)
+            fail_msg("start: %zu users, position %lld, want 0 and 3", nu, (long long)mark);
+        store_strv_free(users);
+        assert_int_equal(store_head_publish(f->s, "dave", "m1", "D", 1, &st, &rec, &v),
+                         STORE_OK);
+        assert_int_equal(store_head_publish(f->s, "dave", "m1", "E", 1, &st, &rec, &v),
+                         STORE_OK);
+        assert_int_equal(store_refits_since(f->s, mark, &users, &nu, &mark2), STORE_OK);
+        if (nu != 1 || strcmp(users[0], "dave") != 0 || mark2 != 5)
+            fail_msg("after two publishes: %zu users, position %lld, want dave once and 5",
+                     nu, (long long)mark2);
+        store_strv_free(users);
+        assert_int_equal(store_refits_since(f->s, mark2, &users, &nu, &mark), STORE_OK);
+        if (nu != 0 || mark != 5)
+            fail_msg("nothing new: %zu users, want 0", nu);
+        store_strv_free(users);
+    }
+    if (query_int(f->path, "SELECT count(*) FROM refits") != 5)
+        fail_msg("refit records got %lld, want 5",
                  (long long)query_int(f->path, "SELECT count(*) FROM refits"));
 }
 

@@ -1,0 +1,58 @@
+/*
+ * headcache.h - users' published models in memory, for scorers that must never
+ * wait on the store (the milter's SMTP threads).
+ *
+ * Scoring threads only read the cache: headcache_score() takes a read lock for
+ * the microseconds of one head evaluation and never touches the store.  A user
+ * it does not hold is scored with the global head and queued; one maintenance
+ * thread (the milter's refit thread, with its own store connection) calls
+ * headcache_sync() periodically, which loads the queued users and reloads the
+ * users whose model was republished since the last sync (by anyone: the milter's
+ * own refits or `spamshift adapt`), so new versions reach scorers without a
+ * restart.  Users unseen for a while are evicted beyond max_users.
+ *
+ * The cache belongs to one base model: on a model swap (SIGHUP) make a new one.
+ */
+#ifndef SPAMSHIFT_HEADCACHE_H
+#define SPAMSHIFT_HEADCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapt.h"
+#include "model.h"
+#include "store.h"
+
+struct headcache;
+
+/* A cache for base model m (borrowed; must outlive the cache) holding at most
+ * max_users users (0: 100000).  NULL on allocation failure. */
+struct headcache *headcache_new(const struct model *m, size_t max_users);
+
+/* Free the cache and every model in it.  No thread may be scoring.  Accepts
+ * NULL; returns NULL. */
+struct headcache *headcache_free(struct headcache *c);
+
+/*
+ * Spam probability of a message for user from its representation (h, z from
+ * model_score()) and ids: the user's cached model, or the global head when the
+ * user has none or is not cached yet (then queued for the next sync).
+ * *version (may be NULL) gets the model version used, 0 for the global head.
+ * Reentrant; takes the cache's read lock briefly; never blocks on I/O.
+ */
+float headcache_score(struct headcache *c, const char *user, const float *h, float z,
+                      const uint32_t *ids, size_t n, uint64_t *version);
+
+/*
+ * Maintenance: load the queued users and reload those republished since the last
+ * sync, from store s (the caller's connection); evict the least recently scored
+ * users beyond max_users.  Store reads happen outside the lock; only pointer
+ * swaps are under it.  Returns the number of users loaded or reloaded, or -1 with
+ * a reason in err (the cache stays usable and a later sync retries).
+ */
+long headcache_sync(struct headcache *c, struct store *s, char *err, size_t errlen);
+
+/* Users held (with or without a model of their own). */
+size_t headcache_size(struct headcache *c);
+
+#endif
