@@ -283,5 +283,7 @@ main(int argc, char **argv)
         unlink(rt->conf->pid_file);
     runtime_unref(rt);
     log_msg(LOG_NOTICE, NULL, "stopped");
+    runtime_shutdown();
+    features_global_shutdown();
     return EX_OK;
 }

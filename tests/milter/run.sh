@@ -106,6 +106,12 @@ else
 	pid=
 fi
 
+# Sanitizer reports (--enable-sanitizers builds) fail the test even when the
+# milter kept answering.
+if grep -Eq 'runtime error:|AddressSanitizer|LeakSanitizer' "$tmp/milter.log"; then
+	fail "sanitizer report in the milter log"
+fi
+
 # Log expectations.
 sed -n 's/^-- log: //p' "$script" | while IFS= read -r re; do
 	grep -Eq -- "$re" "$tmp/milter.log" || { echo "log lacks /$re/"; exit 1; }

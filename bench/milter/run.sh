@@ -1,0 +1,208 @@
+#!/bin/bash
+# run.sh - milter throughput benchmark (issue 3, item 9):
+#   load client -> Postfix -> spamshift-milter -> smtp-sink
+# side by side with the same Postfix instance without a milter (a second smtpd
+# port with smtpd_milters empty), so that queue, disk and delivery are shared.
+#
+#   bench/milter/run.sh -B BUILDDIR -m MODEL [-n MESSAGES] [-s SESSIONS]
+#                       [-l MSGLEN] [-o RESULT.md] [CORPUS_DIR...]
+#
+# Loads: smtp-source (fixed-size generated mail, -l bytes) and, when corpus
+# directories are given, bench/milter/replay.py replaying their messages.
+# For each load and each path it measures: client throughput (messages/s until
+# the last message is accepted), time until the sink has every message,
+# messages counted at the sink (0 lost = sink count equals accepted), the
+# milter's end-of-message latency (scan_ms from its log: p50/p99/max), the
+# client-side end-of-DATA latency (replay.py), and the milter's RSS sampled
+# every 0.5 s (start, max, end).  Must run as root (own Postfix instance,
+# nothing of the system's touched).  Everything runs under nice(1).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+builddir= model= n=10000 sessions=20 msglen=4096 out=
+while getopts "B:m:n:s:l:o:" o; do
+	case $o in
+	B) builddir=$OPTARG ;; m) model=$OPTARG ;; n) n=$OPTARG ;; s) sessions=$OPTARG ;;
+	l) msglen=$OPTARG ;; o) out=$OPTARG ;;
+	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [CORPUS...]" >&2
+	   exit 64 ;;
+	esac
+done
+shift $((OPTIND - 1))
+corpora=("$@")
+[ -n "$builddir" ] && [ -n "$model" ] || { echo "need -B BUILDDIR and -m MODEL" >&2; exit 64; }
+[ "$(id -u)" -eq 0 ] || { echo "must run as root" >&2; exit 77; }
+milter=$builddir/spamshift-milter
+NICE="nice -n 10"
+
+tmp=$(mktemp -d /tmp/spamshift-bench.XXXXXX)
+chmod 755 "$tmp"
+mpid= spid= rpid=
+cleanup() {
+	postfix -c "$tmp/etc" stop >/dev/null 2>&1 || true
+	for p in $mpid $spid $rpid; do kill "$p" 2>/dev/null || true; done
+	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+port_base=$((30000 + $$ % 20000))
+sink_port=$port_base a_port=$((port_base + 1)) b_port=$((port_base + 2))
+
+# The sink: dumps every message into its own file, so the count is exact.
+mkdir -p "$tmp/sink"
+chown nobody "$tmp/sink"
+$NICE smtp-sink -u nobody -d "$tmp/sink/m" 127.0.0.1:$sink_port 256 &
+spid=$!
+
+# The milter: the model's threshold, tags only (nothing rejected, so every
+# message must reach the sink).
+cat >"$tmp/spamshift.conf" <<EOC
+socket = unix:$tmp/milter.sock
+socket_owner = postfix:postfix
+model = $model
+log_target = stderr
+max_message_size = 1M
+EOC
+$NICE "$milter" -f -c "$tmp/spamshift.conf" 2>"$tmp/milter.log" &
+mpid=$!
+while [ ! -S "$tmp/milter.sock" ]; do kill -0 $mpid; sleep 0.05; done
+
+# Postfix: one queue, two smtpd ports.
+mkdir -p "$tmp/etc" "$tmp/spool" "$tmp/data"
+chown postfix "$tmp/data"
+cat >"$tmp/etc/main.cf" <<EOC
+compatibility_level = 3.6
+queue_directory = $tmp/spool
+data_directory = $tmp/data
+daemon_directory = $(postconf -dh daemon_directory)
+shlib_directory = $(postconf -dh shlib_directory)
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.bench.test
+mydestination =
+relay_domains = example.org
+relayhost = [127.0.0.1]:$sink_port
+smtp_dns_support_level = disabled
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+alias_maps =
+alias_database =
+in_flow_delay = 0
+smtpd_client_connection_count_limit = 0
+smtpd_client_message_rate_limit = 0
+milter_default_action = tempfail
+milter_protocol = 6
+maillog_file = $tmp/maillog
+maillog_file_prefixes = $tmp
+EOC
+cat >"$tmp/etc/master.cf" <<EOC
+127.0.0.1:$a_port inet n - n - - smtpd -o smtpd_milters=unix:$tmp/milter.sock
+127.0.0.1:$b_port inet n - n - - smtpd -o smtpd_milters=
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOC
+postfix -c "$tmp/etc" start >/dev/null
+for p in $a_port $b_port; do
+	until (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; do sleep 0.1; done
+done
+
+rss() { awk '/^VmRSS/ { print $2 }' /proc/$mpid/status; }
+sink_count() { find "$tmp/sink" -type f | wc -l; }
+
+# phase NAME PORT LOAD... : run one load against one port; appends a result row.
+rows=()
+phase() {
+	local name=$1 port=$2
+	shift 2
+	find "$tmp/sink" -type f -delete
+	local log_start rss0 t0 t1 t2 accepted sunk
+	log_start=$(wc -l <"$tmp/milter.log")
+	rss0=$(rss)
+	( while :; do rss >>"$tmp/rss.$name"; sleep 0.5; done ) &
+	rpid=$!
+	t0=$(date +%s.%N)
+	"$@" >"$tmp/load.$name" 2>&1 || true
+	t1=$(date +%s.%N)
+	# Every accepted message must reach the sink (milter only tags).
+	accepted=$n
+	if grep -q '"accepted"' "$tmp/load.$name"; then
+		accepted=$(sed 's/.*"accepted": \([0-9]*\).*/\1/' "$tmp/load.$name")
+	fi
+	for _ in $(seq 1 600); do
+		[ "$(sink_count)" -ge "$accepted" ] && break
+		sleep 0.5
+	done
+	t2=$(date +%s.%N)
+	kill $rpid; wait $rpid 2>/dev/null || true; rpid=
+	sunk=$(sink_count)
+	local lat
+	lat=$(tail -n +$((log_start + 1)) "$tmp/milter.log" | sed -n 's/.* scan_ms=\([0-9.]*\) .*/\1/p' |
+		sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "- - -"; exit }
+			i50 = int(0.50 * NR); i99 = int(0.99 * NR); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
+			printf "%.2f %.2f %.2f", v[i50], v[i99], v[NR] }')
+	local eod="-"
+	if grep -q eod_ms_p99 "$tmp/load.$name"; then
+		eod=$(sed 's/.*"eod_ms_p50": \([0-9.]*\), "eod_ms_p99": \([0-9.]*\).*/\1 \/ \2/' "$tmp/load.$name")
+	fi
+	local rssmax rss1
+	rssmax=$(sort -n "$tmp/rss.$name" | tail -1)
+	rss1=$(rss)
+	rows+=("$(awk -v name="$name" -v n="$n" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v acc="$accepted" \
+		-v sunk="$sunk" -v lat="$lat" -v eod="$eod" -v r0="$rss0" -v rm="$rssmax" -v r1="$rss1" \
+		'BEGIN { split(lat, l, " ");
+		printf "| %s | %d | %.1f | %.1f | %d / %d | %s | %s | %s | %s | %s | %d / %d / %d |",
+			name, n, n / (t1 - t0), n / (t2 - t0), sunk, acc, l[1], l[2], l[3], eod,
+			(t2 - t0), r0, rm, r1 }')")
+	echo "${rows[-1]}"
+}
+
+phase "smtp-source, no milter" $b_port $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
+	-f load@example.net -t bob@example.org 127.0.0.1:$b_port
+phase "smtp-source, spamshift" $a_port $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
+	-f load@example.net -t bob@example.org 127.0.0.1:$a_port
+if [ ${#corpora[@]} -gt 0 ]; then
+	phase "corpus replay, no milter" $b_port $NICE python3 "$here/replay.py" --port $b_port \
+		--sessions "$sessions" --messages "$n" "${corpora[@]}"
+	phase "corpus replay, spamshift" $a_port $NICE python3 "$here/replay.py" --port $a_port \
+		--sessions "$sessions" --messages "$n" "${corpora[@]}"
+fi
+
+report() {
+	echo "# spamshift-milter throughput ($(date -u +%Y-%m-%d), $(hostname))"
+	echo
+	echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
+		"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
+		"load average before the run: $load_before; Postfix $(postconf -dh mail_version)."
+	echo "Command: bench/milter/run.sh -n $n -s $sessions -l $msglen -m $model ${corpora[*]:-}"
+	echo "Model: $(sed -n 's/.*; model \([0-9a-f]*\) (.*/\1/p' "$tmp/milter.log" | head -1)" \
+		"($(stat -c %s "$model") bytes).  Everything under nice -n 10; the machine is shared."
+	echo
+	echo "| load, path | messages | accept msg/s | end-to-end msg/s | at sink / accepted |" \
+		"eom p50 ms | eom p99 ms | eom max ms | client end-of-DATA p50 / p99 ms |" \
+		"seconds | milter RSS kB start / max / end |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	printf '%s\n' "${rows[@]}"
+	echo
+	echo "eom = the milter's own end-of-message work (parse, features, score, headers),"
+	echo "from its per-message log line (scan_ms).  End-to-end = until the sink holds every"
+	echo "accepted message."
+}
+if [ -n "$out" ]; then report >"$out"; cat "$out"; else report; fi
