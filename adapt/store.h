@@ -95,6 +95,8 @@ void store_end_read(struct store *s);
 /* The user key is the lowercased address (the milter's and learn's job); the store
  * compares it byte for byte.  Keys are 1..320 bytes with no control characters. */
 int store_user_get_or_create(struct store *s, const char *user, int64_t *uid);
+/* 1 if user is an acceptable key, else 0 (what every function here checks). */
+int store_user_valid(const char *user);
 /* STORE_OK and *uid, or STORE_NOTFOUND. */
 int store_user_lookup(struct store *s, const char *user, int64_t *uid);
 

@@ -627,16 +627,25 @@ store_set_dirty_samples(struct store *s, uint32_t n)
 
 /* ---- users ---- */
 
-static int
-check_user(struct store *s, const char *user)
+int
+store_user_valid(const char *user)
 {
     size_t len;
 
     if (user == NULL || (len = strlen(user)) == 0 || len > 320)
-        return fail(s, STORE_ERR, "user key must be 1..320 bytes");
+        return 0;
     for (const unsigned char *p = (const unsigned char *)user; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
-            return fail(s, STORE_ERR, "user key contains a control character");
+            return 0;
+    return 1;
+}
+
+static int
+check_user(struct store *s, const char *user)
+{
+    if (!store_user_valid(user))
+        return fail(s, STORE_ERR, "user key must be 1..320 bytes without control "
+                    "characters");
     return STORE_OK;
 }
 

@@ -1,0 +1,67 @@
+/*
+ * writer.h - the one thread that writes scanned mail to the store for a
+ * milter, so that SMTP threads never wait on the disk or on a lock.
+ *
+ * SMTP threads hand over reservoir offers and counter increments with
+ * writer_offer()/writer_count(): a copy and a queue push, never I/O.  The writer
+ * thread, on its own store connection, applies them in batches (store_apply():
+ * one transaction per batch, up to batch_max operations or flush_ms after the
+ * first one waiting).  When the store is locked past its busy timeout the batch
+ * is kept and retried; when the queue holds queue_max operations new ones are
+ * dropped and counted rather than let memory grow: the reservoir is a sample
+ * and may miss a message, the SMTP path may not wait.
+ */
+#ifndef SPAMSHIFT_WRITER_H
+#define SPAMSHIFT_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct writer;
+
+struct writer_opts {
+    size_t batch_max;           /* operations per transaction; default 500 */
+    unsigned flush_ms;          /* longest wait before a partial batch; default 200 */
+    size_t queue_max;           /* operations waiting at most; default 100000 */
+    unsigned busy_ms;           /* the store's busy timeout; default 5000 */
+};
+
+struct writer_stats {
+    uint64_t queued;            /* accepted by writer_offer()/writer_count() */
+    uint64_t written;           /* committed */
+    uint64_t dropped;           /* refused because the queue was full */
+    uint64_t failed;            /* lost in a batch the store refused (not busy) */
+    uint64_t batches;           /* committed transactions */
+    uint64_t busy_retries;      /* batches retried after a lock timeout */
+    char last_error[256];       /* "" if none */
+};
+
+void writer_opts_default(struct writer_opts *o);
+
+/* Open db_path (created if missing) on a new thread's connection and start the
+ * writer.  Returns NULL with a reason in err if the store cannot be opened. */
+struct writer *writer_start(const char *db_path, const struct writer_opts *o,
+                            char *err, size_t errlen);
+
+/* Queue one reservoir offer of a scanned message for user (ids sorted, unique;
+ * copied).  Returns 0, or -1 if the queue is full, memory is short or the ids
+ * are not sorted and unique (the offer is dropped and counted).  Never blocks on I/O; thread-safe. */
+int writer_offer(struct writer *w, const char *user,
+                 const uint8_t digest[STORE_DIGEST_LEN], const uint32_t *ids, size_t n);
+
+/* Queue counter += delta for user; as writer_offer(). */
+int writer_count(struct writer *w, const char *user, const char *counter, int64_t delta);
+
+/* Wait until everything queued before the call is committed or given up on
+ * (for tests and for a clean reload).  Blocks. */
+void writer_flush(struct writer *w);
+
+void writer_stats(struct writer *w, struct writer_stats *st);
+
+/* Commit what is queued, stop the thread, close the store.  Accepts NULL;
+ * returns NULL. */
+struct writer *writer_stop(struct writer *w);
+
+#endif
