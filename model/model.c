@@ -806,6 +806,11 @@ model_train(const struct net_example *ex, size_t n_ex, const struct model_train_
         pthread_join(dt, NULL);
     else
         distinct_run(&dj);
+    if (rc == -2) {
+        seterr(err, errlen, "training diverged (loss not finite): lower the learning rates");
+        model_free(m);
+        return NULL;
+    }
     if (rc != 0 || dj.failed)
         goto oom;
 

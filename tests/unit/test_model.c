@@ -566,17 +566,20 @@ struct bad_train_case {
     const char *name;
     size_t n_ham, n_spam;
     uint32_t hidden, epochs;
-    float threshold;
+    float threshold, lr;
     const char *want;
 };
 
 static const struct bad_train_case bad_train_cases[] = {
-    { "no messages", 0, 0, 4, 4, 0.5f, "no training messages" },
-    { "no spam", 10, 0, 4, 4, 0.5f, "need both ham and spam" },
-    { "no ham", 0, 10, 4, 4, 0.5f, "need both ham and spam" },
-    { "hidden too wide", 10, 10, NET_MAX_HIDDEN + 1, 4, 0.5f, "invalid dims" },
-    { "zero epochs", 10, 10, 4, 0, 0.5f, "invalid training options" },
-    { "threshold above 1", 10, 10, 4, 4, 1.5f, "threshold" },
+    { "no messages", 0, 0, 4, 4, 0.5f, 0.1f, "no training messages" },
+    { "no spam", 10, 0, 4, 4, 0.5f, 0.1f, "need both ham and spam" },
+    { "no ham", 0, 10, 4, 4, 0.5f, 0.1f, "need both ham and spam" },
+    { "hidden too wide", 10, 10, NET_MAX_HIDDEN + 1, 4, 0.5f, 0.1f, "invalid dims" },
+    { "zero epochs", 10, 10, 4, 0, 0.5f, 0.1f, "invalid training options" },
+    { "negative learning rate", 10, 10, 4, 4, 0.5f, -0.1f, "invalid training options" },
+    { "threshold above 1", 10, 10, 4, 4, 1.5f, 0.1f, "threshold" },
+    { "learning rates so high that training diverges", 10, 10, 4, 4, 0.5f, 1e30f,
+      "diverged" },
 };
 
 static void
@@ -596,6 +599,8 @@ test_bad_training_input(void **state)
         o.dims.hidden = c->hidden;
         o.net.epochs = c->epochs;
         o.threshold = c->threshold;
+        o.net.lr = c->lr;
+        o.net.lr_dense = c->lr;
         m = model_train(s.ex, s.n, &o, err, sizeof(err));
         if (m != NULL)
             fail_msg("%s: got a model, want a refusal", c->name);

@@ -38,6 +38,8 @@ ref_forward(const struct net *n, const uint32_t *ids, size_t k, double *h, doubl
     }
     for (c = 0; c < d->emb_dim && k > 0; c++)
         e[c] /= (double) k;
+    if (k > 0)
+        *z /= sqrt((double) k);
     logit = n->head[d->hidden + 1] + n->head[d->hidden] * *z;
     for (j = 0; j < d->hidden; j++) {
         double a = n->b1[j];
