@@ -191,19 +191,37 @@ static void apply_style(const char *style, struct walk_state *st)
     }
 }
 
-static int is_block(const char *name)
+/* Elements that end a run of text (words on either side must not merge). */
+static int is_block(const char *n)
 {
-    static const char *const blocks[] = {
-        "br", "p", "div", "td", "th", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3",
-        "h4", "h5", "h6", "blockquote", "pre", "hr", "dd", "dt", "dl", "center", "form",
-        "address", "tbody", "body", "option", "caption", NULL
-    };
-    const char *const *b;
-
-    for (b = blocks; *b != NULL; b++)
-        if (strcmp(name, *b) == 0)
-            return 1;
-    return 0;
+    switch (n[0]) {
+    case 'a':
+        return strcmp(n, "address") == 0;
+    case 'b':
+        return strcmp(n, "br") == 0 || strcmp(n, "body") == 0 || strcmp(n, "blockquote") == 0;
+    case 'c':
+        return strcmp(n, "center") == 0 || strcmp(n, "caption") == 0;
+    case 'd':
+        return strcmp(n, "div") == 0 || strcmp(n, "dd") == 0 || strcmp(n, "dt") == 0 ||
+               strcmp(n, "dl") == 0;
+    case 'f':
+        return strcmp(n, "form") == 0;
+    case 'h':
+        return (n[1] >= '1' && n[1] <= '6' && n[2] == '\0') || strcmp(n, "hr") == 0;
+    case 'l':
+        return strcmp(n, "li") == 0;
+    case 'o':
+        return strcmp(n, "ol") == 0 || strcmp(n, "option") == 0;
+    case 'p':
+        return n[1] == '\0' || strcmp(n, "pre") == 0;
+    case 't':
+        return strcmp(n, "td") == 0 || strcmp(n, "tr") == 0 || strcmp(n, "th") == 0 ||
+               strcmp(n, "table") == 0 || strcmp(n, "tbody") == 0;
+    case 'u':
+        return strcmp(n, "ul") == 0;
+    default:
+        return 0;
+    }
 }
 
 struct walker {

@@ -72,10 +72,17 @@ static char *cp1252_to_utf8(const char *s, size_t len, size_t *outlen)
     return out;
 }
 
-static void lower_ascii(char *s)
+/* "media/sub", lowercased, cut to size bytes. */
+static void make_type(char *out, size_t size, const char *media, const char *sub)
 {
-    for (; *s != '\0'; s++)
-        *s = g_ascii_tolower(*s);
+    size_t n = 0;
+
+    for (; *media != '\0' && n + 2 < size; media++)
+        out[n++] = g_ascii_tolower(*media);
+    out[n++] = '/';
+    for (; *sub != '\0' && n + 1 < size; sub++)
+        out[n++] = g_ascii_tolower(*sub);
+    out[n] = '\0';
 }
 
 static int is_ascii(const char *s, size_t len)
@@ -176,8 +183,7 @@ static void walk_leaf(struct walk *w, GMimePart *part, unsigned depth)
     const char *sub = ct ? g_mime_content_type_get_media_subtype(ct) : NULL;
     GMimeStream *enc;
 
-    g_snprintf(type, sizeof(type), "%s/%s", media ? media : "text", sub ? sub : "plain");
-    lower_ascii(type);
+    make_type(type, sizeof(type), media ? media : "text", sub ? sub : "plain");
     memset(&info, 0, sizeof(info));
     info.type = type;
     info.charset = ct ? g_mime_content_type_get_parameter(ct, "charset") : NULL;
@@ -228,8 +234,7 @@ static void walk_object(struct walk *w, GMimeObject *obj, unsigned depth)
     ct = g_mime_object_get_content_type(obj);
     media = ct ? g_mime_content_type_get_media_type(ct) : NULL;
     sub = ct ? g_mime_content_type_get_media_subtype(ct) : NULL;
-    g_snprintf(type, sizeof(type), "%s/%s", media ? media : "multipart", sub ? sub : "mixed");
-    lower_ascii(type);
+    make_type(type, sizeof(type), media ? media : "multipart", sub ? sub : "mixed");
     memset(&info, 0, sizeof(info));
     info.type = type;
     info.depth = depth;
@@ -392,10 +397,23 @@ uint32_t mime_walk(const char *buf, size_t len, size_t text_budget,
     count = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
     for (i = 0; i < count; i++) {
         GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-        const char *name = g_mime_header_get_name(h), *value = g_mime_header_get_value(h);
+        const char *name = g_mime_header_get_name(h), *value = NULL;
 
-        if (name != NULL)
-            sink->header(arg, name, value != NULL ? value : "");
+        if (name == NULL)
+            continue;
+        switch (sink->want_value != NULL ? sink->want_value(arg, name) : MIME_VALUE_DECODED) {
+        case MIME_VALUE_DECODED:
+            value = g_mime_header_get_value(h);     /* decoded here, on demand */
+            break;
+        case MIME_VALUE_RAW:
+            value = g_mime_header_get_raw_value(h);
+            break;
+        default:
+            break;
+        }
+        if (value == NULL && sink->want_value != NULL && sink->want_value(arg, name))
+            value = "";
+        sink->header(arg, name, value);
     }
     report_addresses(&w, g_mime_message_get_from(msg), MIME_FROM, 0);
     report_addresses(&w, g_mime_message_get_reply_to(msg), MIME_REPLY_TO, 0);

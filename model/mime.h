@@ -20,6 +20,10 @@
 
 enum mime_field { MIME_FROM, MIME_REPLY_TO, MIME_TO, MIME_CC };
 
+#define MIME_VALUE_NONE    0
+#define MIME_VALUE_DECODED 1
+#define MIME_VALUE_RAW     2
+
 struct mime_part_info {
     const char *type;       /* "text/plain", lowercased */
     const char *charset;    /* declared charset or NULL */
@@ -31,7 +35,12 @@ struct mime_part_info {
 };
 
 struct mime_sink {
-    /* Each top-level header, in order; value RFC 2047-decoded, unfolded, UTF-8. */
+    /* Whether header() needs the value of the header name: MIME_VALUE_NONE,
+     * MIME_VALUE_DECODED, or MIME_VALUE_RAW (as written, folded, not decoded:
+     * cheaper).  NULL: every value is wanted decoded. */
+    int (*want_value)(void *arg, const char *name);
+    /* Each top-level header, in order; value RFC 2047-decoded, unfolded, UTF-8
+     * (or raw, or NULL, as want_value() asked). */
     void (*header)(void *arg, const char *name, const char *value);
     /* Each mailbox of From, Reply-To, To and Cc (groups are expanded); name may be "". */
     void (*address)(void *arg, enum mime_field field, const char *name, const char *addr);
