@@ -6,6 +6,11 @@
  * feedback that arrives while the fit runs leaves the user dirty for the next
  * round, and a slower refit from an older snapshot cannot overwrite a newer
  * head (store_head_publish() answers STORE_STALE).
+ *
+ * Representations (h, z) of the user's messages under the base model are the
+ * costly part of loading (a body pass per message, more than the fit itself for
+ * a full reservoir), so a refit caches in the store those it had to compute; the
+ * next refit computes only the messages that arrived since.
  */
 #include "config.h"
 
@@ -31,27 +36,64 @@ now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* adapt_example rows for samples ss, represented under m.  NULL on allocation
- * failure (or an empty set: then *ok is still 1). */
+/* Missing representations, to cache after the refit. */
+struct fresh {
+    uint8_t (*digest)[STORE_DIGEST_LEN];
+    float *rep;
+    size_t n;
+};
+
+/* adapt_example rows for samples ss under m: the cached representation when the
+ * store has one, else computed (and added to *fr).  NULL on allocation failure
+ * (or an empty set: then *ok is still 1). */
 static struct adapt_example *
-examples(const struct model *m, const struct store_samples *ss, int *ok)
+examples(const struct model *m, const struct store_samples *ss, struct fresh *fr,
+         int *ok)
 {
+    uint32_t d = m->net.dims.hidden;
     struct adapt_example *ex;
 
     *ok = 1;
+    memset(fr, 0, sizeof(*fr));
     if (ss->n == 0)
         return NULL;
-    if ((ex = calloc(ss->n, sizeof(*ex))) == NULL) {
+    ex = calloc(ss->n, sizeof(*ex));
+    fr->digest = malloc(ss->n * sizeof(*fr->digest));
+    fr->rep = malloc(ss->n * (d + 1) * sizeof(float));
+    if (ex == NULL || fr->digest == NULL || fr->rep == NULL) {
+        free(ex);
+        free(fr->digest);
+        free(fr->rep);
+        memset(fr, 0, sizeof(*fr));
         *ok = 0;
         return NULL;
     }
     for (size_t i = 0; i < ss->n; i++) {
-        ex[i].ids = ss->v[i].ids;
-        ex[i].n = ss->v[i].n;
-        ex[i].spam = ss->v[i].spam;
+        const struct store_sample *sm = &ss->v[i];
+
+        ex[i].ids = sm->ids;
+        ex[i].n = sm->n;
+        ex[i].spam = sm->spam;
+        if (sm->rep != NULL && sm->rep_len == d + 1) {
+            memcpy(ex[i].h, sm->rep, d * sizeof(float));
+            ex[i].z = sm->rep[d];
+            continue;
+        }
         adapt_represent(m, &ex[i]);
+        memcpy(fr->digest[fr->n], sm->digest, STORE_DIGEST_LEN);
+        memcpy(fr->rep + fr->n * (d + 1), ex[i].h, d * sizeof(float));
+        fr->rep[fr->n * (d + 1) + d] = ex[i].z;
+        fr->n++;
     }
     return ex;
+}
+
+static void
+fresh_free(struct fresh *fr)
+{
+    free(fr->digest);
+    free(fr->rep);
+    memset(fr, 0, sizeof(*fr));
 }
 
 int
@@ -62,6 +104,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     struct store_samples fb = { 0 }, res = { 0 };
     struct store_user_state us;
     struct adapt_example *efb = NULL, *eres = NULL;
+    struct fresh ffb = { 0 }, fres = { 0 };
     struct user_model *um = NULL;
     void *blob = NULL;
     size_t len = 0;
@@ -74,15 +117,15 @@ refit_user(struct store *s, const struct model *m, const char *user,
     rc = store_user_state(s, user, &us);
     known = rc == STORE_OK;
     if (rc == STORE_OK || rc == STORE_NOTFOUND)
-        rc = store_feedback_list(s, user, &fb);
+        rc = store_feedback_list(s, user, m->id, &fb);
     if (rc == STORE_OK)
-        rc = store_reservoir_list(s, user, &res);
+        rc = store_reservoir_list(s, user, m->id, &res);
     store_end_read(s);
     if (rc != STORE_OK)
         goto fail;
 
-    efb = examples(m, &fb, &ok1);
-    eres = examples(m, &res, &ok2);
+    efb = examples(m, &fb, &ffb, &ok1);
+    eres = examples(m, &res, &fres, &ok2);
     if (!ok1 || !ok2) {
         snprintf(err, errlen, "%s: out of memory", user);
         rc = STORE_ERR;
@@ -90,6 +133,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     }
     for (size_t i = 0; i < fb.n; i++)
         fb.v[i].spam ? r->n_spam++ : r->n_ham++;
+    r->n_represented = (uint32_t)(ffb.n + fres.n);
     r->n_reservoir = (uint32_t)res.n;
     if (adapt_fit(m, user, efb, fb.n, eres, res.n, o, &um, &r->fit) != 0) {
         snprintf(err, errlen, "%s: out of memory fitting", user);
@@ -123,6 +167,18 @@ refit_user(struct store *s, const struct model *m, const char *user,
         r->published = 1;
     else
         goto fail;
+    /* Best effort: a cache that cannot be written now is recomputed next time. */
+    if (ffb.n + fres.n > 0 && store_begin(s) == STORE_OK) {
+        uint32_t dim = m->net.dims.hidden + 1;
+
+        if (store_reps_put(s, user, STORE_FEEDBACK, m->id, ffb.digest, ffb.rep, dim,
+                           ffb.n) == STORE_OK &&
+            store_reps_put(s, user, STORE_RESERVOIR, m->id, fres.digest, fres.rep, dim,
+                           fres.n) == STORE_OK)
+            store_commit(s);
+        else
+            store_rollback(s);
+    }
     goto out;
 fail:
     snprintf(err, errlen, "%s", store_errmsg(s));
@@ -132,6 +188,8 @@ out:
     user_model_free(um);
     free(efb);
     free(eres);
+    fresh_free(&ffb);
+    fresh_free(&fres);
     store_samples_free(&fb);
     store_samples_free(&res);
     return rc;

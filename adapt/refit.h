@@ -22,6 +22,8 @@
 struct refit_result {
     uint32_t n_spam, n_ham;     /* feedback used */
     uint32_t n_reservoir;       /* unlabelled samples used */
+    uint32_t n_represented;     /* of those and the feedback, representations
+                                 * computed now rather than read from the cache */
     struct adapt_fit_stats fit; /* what adapt_fit() measured */
     uint64_t version;           /* published version (0 on a dry run or when stale) */
     int published;              /* 1 published, 0 dry run, -1 lost to a newer refit */

@@ -145,13 +145,17 @@ struct store_sample {
     uint32_t n;
     uint8_t spam;           /* feedback label; 0 for reservoir samples */
     uint8_t digest[STORE_DIGEST_LEN];
+    const float *rep;       /* cached representation under the model asked for
+                             * (rep_len floats: h then z), or NULL */
+    uint32_t rep_len;
 };
 
-/* A list of samples and one arena holding all their ids. */
+/* A list of samples and the arenas holding all their ids and representations. */
 struct store_samples {
     struct store_sample *v;
     size_t n;
     uint32_t *arena;
+    float *rep_arena;
 };
 
 /* A user's refit state at one moment: what a refit loads and then publishes. */
@@ -170,10 +174,23 @@ struct store_user_state {
 int store_user_state(struct store *s, const char *user, struct store_user_state *st);
 
 /* All of user's feedback, or all its reservoir samples, ordered by digest.
- * An unknown user gives an empty list.  Free with store_samples_free(). */
-int store_feedback_list(struct store *s, const char *user, struct store_samples *out);
-int store_reservoir_list(struct store *s, const char *user, struct store_samples *out);
+ * Each sample's cached representation is returned when it was computed under
+ * base model model_id (NULL: never).  An unknown user gives an empty list.
+ * Free with store_samples_free(). */
+int store_feedback_list(struct store *s, const char *user, const char *model_id,
+                        struct store_samples *out);
+int store_reservoir_list(struct store *s, const char *user, const char *model_id,
+                         struct store_samples *out);
 void store_samples_free(struct store_samples *ss);
+
+enum store_kind { STORE_FEEDBACK, STORE_RESERVOIR };
+
+/* Cache representations computed under model_id for user's samples: rep[i*dim ..]
+ * for digest[i], i < n (dim floats each, at most 1024).  Samples that are gone
+ * meanwhile are skipped.  One transaction (or the caller's). */
+int store_reps_put(struct store *s, const char *user, enum store_kind kind,
+                   const char *model_id, const uint8_t (*digest)[STORE_DIGEST_LEN],
+                   const float *rep, uint32_t dim, size_t n);
 
 /* ---- published user models ---- */
 

@@ -13,6 +13,7 @@
  * Schema history (PRAGMA user_version), upgraded in place by store_open():
  *   1  users, feedback, heads, meta
  *   2  reservoir, users.seen/refit_seen, refits, counters
+ *   3  feedback/reservoir.rep, rep_model: representations cached by refits
  */
 #include "config.h"
 
@@ -31,7 +32,7 @@
 #include "idpack.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 enum stmt_id {
     Q_USER_GET, Q_USER_INSERT, Q_FB_GET, Q_FB_INSERT, Q_FB_MOVE, Q_FB_DELETE,
@@ -39,7 +40,7 @@ enum stmt_id {
     Q_STATE, Q_FB_LIST, Q_RES_LIST, Q_HEAD_GET, Q_REFIT_MARKS, Q_HEAD_VERSION,
     Q_HEAD_PUT, Q_USER_SET_REFIT, Q_REFIT_INSERT, Q_DIRTY, Q_USERS,
     Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM, Q_REFIT_LAST,
-    Q_REFIT_MAX, Q_REFIT_SINCE,
+    Q_REFIT_MAX, Q_REFIT_SINCE, Q_FB_REP, Q_RES_REP,
     Q_N
 };
 
@@ -64,10 +65,16 @@ static const char *const stmt_sql[Q_N] = {
                 "  (SELECT count(*) FROM feedback WHERE user_id = u.id AND spam = 0), "
                 "  (SELECT count(*) FROM reservoir WHERE user_id = u.id) "
                 "FROM users u WHERE u.key = ?1",
-    [Q_FB_LIST] = "SELECT digest, spam, n, ids FROM feedback f JOIN users u "
+    [Q_FB_LIST] = "SELECT digest, spam, n, ids, CASE WHEN rep_model = ?2 THEN rep END "
+                  "FROM feedback f JOIN users u "
                   "ON f.user_id = u.id WHERE u.key = ?1 ORDER BY digest",
-    [Q_RES_LIST] = "SELECT digest, 0, n, ids FROM reservoir r JOIN users u "
+    [Q_RES_LIST] = "SELECT digest, 0, n, ids, CASE WHEN rep_model = ?2 THEN rep END "
+                   "FROM reservoir r JOIN users u "
                    "ON r.user_id = u.id WHERE u.key = ?1 ORDER BY digest",
+    [Q_FB_REP] = "UPDATE feedback SET rep = ?3, rep_model = ?4 "
+                 "WHERE user_id = ?1 AND digest = ?2",
+    [Q_RES_REP] = "UPDATE reservoir SET rep = ?3, rep_model = ?4 "
+                  "WHERE user_id = ?1 AND digest = ?2",
     [Q_HEAD_GET] = "SELECT h.version, h.model_id, h.blob FROM heads h JOIN users u "
                    "ON h.user_id = u.id WHERE u.key = ?1",
     [Q_REFIT_MARKS] = "SELECT refit_fb_gen, refit_seen FROM users WHERE id = ?1",
@@ -130,6 +137,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE TABLE counters(user_id INTEGER NOT NULL REFERENCES users(id),"
     "  name TEXT NOT NULL, value INTEGER NOT NULL,"
     "  PRIMARY KEY(user_id, name)) WITHOUT ROWID;",
+    /* 2 -> 3 */
+    "ALTER TABLE feedback ADD COLUMN rep BLOB;"
+    "ALTER TABLE feedback ADD COLUMN rep_model TEXT;"
+    "ALTER TABLE reservoir ADD COLUMN rep BLOB;"
+    "ALTER TABLE reservoir ADD COLUMN rep_model TEXT;",
 };
 
 struct store {
@@ -939,16 +951,45 @@ store_samples_free(struct store_samples *ss)
         return;
     free(ss->v);
     free(ss->arena);
+    free(ss->rep_arena);
     memset(ss, 0, sizeof(*ss));
 }
 
-/* Read (digest, spam, n, ids) rows into *out.  The arena grows while reading, so
- * samples record offsets first and become pointers at the end. */
+#define REP_MAX 1024            /* floats in one cached representation */
+
+/* Little-endian float32 on disk whatever the host. */
+static void
+put_f32le(uint8_t *p, float f)
+{
+    uint32_t u;
+
+    memcpy(&u, &f, 4);
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+}
+
+static float
+get_f32le(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    float f;
+
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Read (digest, spam, n, ids, rep) rows into *out.  The arenas grow while
+ * reading, so samples record offsets first and become pointers at the end.
+ * A cached representation of a bad length is ignored (recomputed by the
+ * caller), not an error. */
 static int
-list_samples(struct store *s, enum stmt_id id, const char *user,
+list_samples(struct store *s, enum stmt_id id, const char *user, const char *model_id,
              struct store_samples *out)
 {
-    size_t cap = 0, acap = 0, aused = 0;
+    size_t cap = 0, acap = 0, aused = 0, rcap = 0, rused = 0;
     sqlite3_stmt *st;
     int rc;
 
@@ -958,8 +999,12 @@ list_samples(struct store *s, enum stmt_id id, const char *user,
     if ((st = stmt(s, id)) == NULL)
         return STORE_ERR;
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    if (model_id != NULL)
+        sqlite3_bind_text(st, 2, model_id, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct store_sample *sm;
+        const uint8_t *rep = sqlite3_column_blob(st, 4);
+        int rlen = sqlite3_column_bytes(st, 4);
         const void *dg = sqlite3_column_blob(st, 0);
         int dlen = sqlite3_column_bytes(st, 0);
         int64_t n = sqlite3_column_int64(st, 2);
@@ -1000,6 +1045,28 @@ list_samples(struct store *s, enum stmt_id id, const char *user,
         sm->n = (uint32_t)n;
         sm->ids = (uint32_t *)(uintptr_t)aused;     /* an offset until the end */
         aused += (size_t)n;
+        sm->rep = NULL;
+        sm->rep_len = 0;
+        if (rep != NULL && rlen > 0 && rlen % 4 == 0 && rlen / 4 <= REP_MAX) {
+            size_t k = (size_t)rlen / 4;
+
+            if (rused + k > rcap) {
+                size_t nc = rcap ? rcap * 2 : 1024;
+                void *p;
+
+                while (nc < rused + k)
+                    nc *= 2;
+                if ((p = realloc(out->rep_arena, nc * sizeof(float))) == NULL)
+                    goto nomem;
+                out->rep_arena = p;
+                rcap = nc;
+            }
+            for (size_t j = 0; j < k; j++)
+                out->rep_arena[rused + j] = get_f32le(rep + 4 * j);
+            sm->rep = (const float *)(uintptr_t)(rused + 1);   /* offset + 1 */
+            sm->rep_len = (uint32_t)k;
+            rused += k;
+        }
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -1007,8 +1074,11 @@ list_samples(struct store *s, enum stmt_id id, const char *user,
         store_samples_free(out);
         return rc;
     }
-    for (size_t i = 0; i < out->n; i++)
+    for (size_t i = 0; i < out->n; i++) {
         out->v[i].ids = out->arena + (uintptr_t)out->v[i].ids;
+        if (out->v[i].rep != NULL)
+            out->v[i].rep = out->rep_arena + ((uintptr_t)out->v[i].rep - 1);
+    }
     return STORE_OK;
 nomem:
     rc = fail(s, STORE_ERR, "out of memory reading samples");
@@ -1019,15 +1089,65 @@ fail:
 }
 
 int
-store_feedback_list(struct store *s, const char *user, struct store_samples *out)
+store_feedback_list(struct store *s, const char *user, const char *model_id,
+                     struct store_samples *out)
 {
-    return list_samples(s, Q_FB_LIST, user, out);
+    return list_samples(s, Q_FB_LIST, user, model_id, out);
 }
 
 int
-store_reservoir_list(struct store *s, const char *user, struct store_samples *out)
+store_reservoir_list(struct store *s, const char *user, const char *model_id,
+                     struct store_samples *out)
 {
-    return list_samples(s, Q_RES_LIST, user, out);
+    return list_samples(s, Q_RES_LIST, user, model_id, out);
+}
+
+static int
+reps_put(struct store *s, const char *user, enum store_kind kind, const char *model_id,
+         const uint8_t (*digest)[STORE_DIGEST_LEN], const float *rep, uint32_t dim,
+         size_t n)
+{
+    sqlite3_stmt *st;
+    uint8_t *buf;
+    int64_t uid;
+    int rc = store_user_lookup(s, user, &uid);
+
+    if (rc != STORE_OK)
+        return rc == STORE_NOTFOUND ? STORE_OK : rc;
+    if ((buf = malloc((size_t)dim * 4)) == NULL)
+        return fail(s, STORE_ERR, "out of memory");
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        for (uint32_t j = 0; j < dim; j++)
+            put_f32le(buf + 4 * j, rep[i * dim + j]);
+        if ((st = stmt(s, kind == STORE_FEEDBACK ? Q_FB_REP : Q_RES_REP)) == NULL) {
+            rc = STORE_ERR;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, uid);
+        sqlite3_bind_blob(st, 2, digest[i], STORE_DIGEST_LEN, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, buf, (int)dim * 4, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, model_id, -1, SQLITE_STATIC);
+        rc = step_done(s, st, "cache representation");
+    }
+    free(buf);
+    return rc;
+}
+
+int
+store_reps_put(struct store *s, const char *user, enum store_kind kind,
+               const char *model_id, const uint8_t (*digest)[STORE_DIGEST_LEN],
+               const float *rep, uint32_t dim, size_t n)
+{
+    int own, rc;
+
+    if (model_id == NULL || dim == 0 || dim > REP_MAX)
+        return fail(s, STORE_ERR, "representations need a model id and 1..%d floats",
+                    REP_MAX);
+    if (n == 0)
+        return STORE_OK;
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    return op_end(s, own, reps_put(s, user, kind, model_id, digest, rep, dim, n));
 }
 
 /* ---- heads ---- */

@@ -93,10 +93,11 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
         printf(",\"spam\":%u,\"ham\":%u,\"unlabelled\":%u,\"domain_auc\":%.4f,"
                "\"ess\":%.1f,\"cv_err_before\":%.4f,\"cv_err_after\":%.4f,"
                "\"lambda\":%g,\"mu\":%g,\"cross_validated\":%s,\"residual\":%u,"
-               "\"version\":%llu,\"result\":\"%s\",\"fit_ms\":%.2f,\"ms\":%.2f}\n",
+               "\"represented\":%u,\"version\":%llu,\"result\":\"%s\",\"fit_ms\":%.2f,"
+               "\"ms\":%.2f}\n",
                r->n_spam, r->n_ham, r->n_reservoir, f->domain_auc, f->ess,
                f->cv_err_before, f->cv_err_after, (double)f->lambda, (double)f->mu,
-               f->cross_validated ? "true" : "false", f->n_resid,
+               f->cross_validated ? "true" : "false", f->n_resid, r->n_represented,
                (unsigned long long)r->version, what, f->seconds * 1e3, r->ms);
     } else {
         printf("%s: %u spam, %u ham, %u unlabelled; domain AUC %.3f, ESS %.0f; ",

@@ -260,7 +260,7 @@ test_feedback_list_roundtrip(void **state)
         assert_int_equal(store_feedback_put(f->s, "bob", dg, (int)(k % 2), ids, n, NULL),
                          STORE_OK);
     }
-    assert_int_equal(store_feedback_list(f->s, "bob", &ss), STORE_OK);
+    assert_int_equal(store_feedback_list(f->s, "bob", NULL, &ss), STORE_OK);
     if (ss.n != 30)
         fail_msg("feedback rows got %zu, want 30", ss.n);
     for (size_t i = 0; i < ss.n; i++) {
@@ -274,9 +274,57 @@ test_feedback_list_roundtrip(void **state)
     }
     store_samples_free(&ss);
     /* An unknown user has an empty list, not an error. */
-    assert_int_equal(store_feedback_list(f->s, "nobody", &ss), STORE_OK);
+    assert_int_equal(store_feedback_list(f->s, "nobody", NULL, &ss), STORE_OK);
     assert_int_equal(ss.n, 0);
     store_samples_free(&ss);
+}
+
+/* Cached representations: stored exactly per base model, returned only for that
+ * model, kept when a message moves class, and refused with a bad size. */
+static void
+test_reps(void **state)
+{
+    struct fixture *f = *state;
+    static const float rep[2][3] = { { 0.25f, -1.5f, 3.0e-7f }, { -0.0f, 1e30f, 7.125f } };
+    uint8_t dg[2][STORE_DIGEST_LEN];
+    struct store_samples ss;
+    uint32_t ids[16];
+    size_t n = ids_of(9, ids, 16);
+    static const struct { const char *name; const char *model; int want; } asks[] = {
+        { "same model", "m1", 1 }, { "other model", "m2", 0 }, { "no model", NULL, 0 },
+    };
+
+    for (int i = 0; i < 2; i++) {
+        digest_of((uint32_t)i, dg[i]);
+        assert_int_equal(store_feedback_put(f->s, "rita", dg[i], i, ids, n, NULL), STORE_OK);
+    }
+    assert_int_equal(store_reps_put(f->s, "rita", STORE_FEEDBACK, "m1",
+                                    (const uint8_t (*)[STORE_DIGEST_LEN])dg, &rep[0][0], 3, 2),
+                     STORE_OK);
+    /* A moved message is the same message: its representation stays. */
+    assert_int_equal(store_feedback_put(f->s, "rita", dg[0], 1, ids, n, NULL), STORE_OK);
+    for (size_t a = 0; a < sizeof(asks) / sizeof(asks[0]); a++) {
+        assert_int_equal(store_feedback_list(f->s, "rita", asks[a].model, &ss), STORE_OK);
+        assert_int_equal(ss.n, 2);
+        for (size_t i = 0; i < 2; i++) {
+            int k = ss.v[i].digest[0];
+
+            if ((ss.v[i].rep != NULL) != asks[a].want)
+                fail_msg("%s: message %d rep %s, want %s", asks[a].name, k,
+                         ss.v[i].rep ? "present" : "absent", asks[a].want ? "present" : "absent");
+            if (asks[a].want && (ss.v[i].rep_len != 3 ||
+                                 memcmp(ss.v[i].rep, rep[k], sizeof(rep[k])) != 0))
+                fail_msg("%s: message %d rep differs after the round trip", asks[a].name, k);
+        }
+        store_samples_free(&ss);
+    }
+    if (store_reps_put(f->s, "rita", STORE_FEEDBACK, "m1",
+                       (const uint8_t (*)[STORE_DIGEST_LEN])dg, &rep[0][0], 0, 2) != STORE_ERR)
+        fail_msg("zero-width representation: got accepted");
+    /* An unknown user or a vanished message is skipped, not an error. */
+    assert_int_equal(store_reps_put(f->s, "nobody", STORE_RESERVOIR, "m1",
+                                    (const uint8_t (*)[STORE_DIGEST_LEN])dg, &rep[0][0], 3, 2),
+                     STORE_OK);
 }
 
 static void
@@ -344,7 +392,7 @@ test_reservoir_bound(void **state)
         struct store_samples ss;
         uint8_t dg[STORE_DIGEST_LEN];
 
-        assert_int_equal(store_reservoir_list(f->s, "carol", &ss), STORE_OK);
+        assert_int_equal(store_reservoir_list(f->s, "carol", NULL, &ss), STORE_OK);
         assert_int_equal(ss.n, 50);
         memcpy(dg, ss.v[0].digest, STORE_DIGEST_LEN);
         store_samples_free(&ss);
@@ -396,7 +444,7 @@ test_reservoir_uniform(void **state)
         char user[32];
 
         snprintf(user, sizeof(user), "user%d@example.net", u);
-        assert_int_equal(store_reservoir_list(f->s, user, &ss), STORE_OK);
+        assert_int_equal(store_reservoir_list(f->s, user, NULL, &ss), STORE_OK);
         if (ss.n != K)
             fail_msg("%s: reservoir got %zu, want %d", user, ss.n, K);
         for (size_t i = 0; i < ss.n; i++) {
@@ -854,9 +902,9 @@ test_schema_upgrade(void **state)
         fail_msg("read-only open of schema 1: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 2)
-        fail_msg("user_version got %lld, want 2", (long long)query_int(path, "PRAGMA user_version"));
-    assert_int_equal(store_feedback_list(s, "old@x", &ss), STORE_OK);
+    if (query_int(path, "PRAGMA user_version") != 3)
+        fail_msg("user_version got %lld, want 3", (long long)query_int(path, "PRAGMA user_version"));
+    assert_int_equal(store_feedback_list(s, "old@x", NULL, &ss), STORE_OK);
     if (ss.n != 1 || ss.v[0].n != 3 || ss.v[0].ids[0] != 5 || ss.v[0].ids[1] != 300 ||
         ss.v[0].ids[2] != 301 || ss.v[0].spam != 1)
         fail_msg("old feedback did not survive the upgrade");
@@ -920,6 +968,7 @@ main(void)
         cmocka_unit_test(test_idpack_bad),
         cmocka_unit_test_setup_teardown(test_feedback_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_list_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reservoir_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reservoir_uniform, setup, teardown),
