@@ -1,0 +1,340 @@
+#!/bin/bash
+# dovecot.sh - end-to-end: learn-on-move through a real Dovecot with IMAPSieve.
+#
+# Runs its own Dovecot (config, base_dir, state and log in a temp dir, IMAP on
+# 127.0.0.1 at a high port, passwd-file users bob and carol with Maildirs),
+# leaving any system instance alone, with contrib/dovecot's report-spam.sieve,
+# report-ham.sieve and the built spamshift-learn-wrapper (run unchanged; the
+# only thing added is a two-line trampoline that sets SPAMSHIFT_CONF and
+# SPAMSHIFT, because Dovecot gives pipe programs a clean environment).  An IMAP
+# client (python3 imaplib) moves delivered messages (with the Received and
+# X-Spam-* headers Postfix and the milter add) and the test checks, in the store:
+#   1. INBOX -> Junk: bob's spam feedback count rises and bob's model is
+#      refitted (a refit record, a head version);
+#   2. Junk -> INBOX: the same message is learned as ham instead (moved, not
+#      added) and refitted again, to a higher version;
+#   3. the copy the milter scanned (no transit headers) has the same digest as
+#      the delivered one: `spamshift learn` of it as ham reports "unchanged";
+#   4. Junk -> Trash teaches nothing (report-ham.sieve skips Trash);
+#   5. carol's data is untouched by bob's moves and hers reach only her; the
+#      wrapper refuses to teach a user other than the invoking one ($USER) and
+#      refuses an unknown class;
+#   6. Dovecot logged no error.
+# Skips (77) unless root with dovecot, dovecot-sieve (sievec), python3, sqlite3.
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=.}"
+corpus=$top_srcdir/tests/data/corpus
+cli=$top_builddir/spamshift
+milter=$top_builddir/spamshift-milter
+wrapper=$top_builddir/contrib/dovecot/spamshift-learn-wrapper
+DOVECOT=$(command -v dovecot || echo /usr/sbin/dovecot)
+MUSER=nobody    # the mail uid of the test users (Dovecot refuses root)
+
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: must run as root to start Dovecot"; exit 77; }
+[ -x "$DOVECOT" ] || { echo "SKIP: dovecot not installed (dovecot-imapd)"; exit 77; }
+command -v sievec >/dev/null 2>&1 || { echo "SKIP: sievec missing (dovecot-sieve)"; exit 77; }
+for t in python3 sqlite3 runuser timeout; do
+	command -v $t >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
+done
+for u in $MUSER dovecot dovenull; do
+	id "$u" >/dev/null 2>&1 || { echo "SKIP: no user $u"; exit 77; }
+done
+for b in "$cli" "$wrapper"; do
+	[ -x "$b" ] || { echo "FAIL: $b is not built"; exit 99; }
+done
+
+tmp=$(mktemp -d /tmp/spamshift-dovecot.XXXXXX) || exit 99
+chmod 755 "$tmp"        # the mail uid reaches its files inside
+cleanup() {
+	if [ -f "$tmp/run/master.pid" ]; then
+		"$DOVECOT" -c "$tmp/dovecot.conf" stop >/dev/null 2>&1
+		pid=$(cat "$tmp/run/master.pid" 2>/dev/null)
+		i=0
+		while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+			i=$((i + 1)); sleep 0.1
+		done
+		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	fi
+	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: dovecot e2e: $*"
+	for f in dovecot.log imap.out wrapper.err; do
+		[ -f "$tmp/$f" ] && { echo "--- $f:"; tail -n 40 "$tmp/$f"; }
+	done
+	exit 1
+}
+as_muser() { runuser -u "$MUSER" -- "$@"; }
+
+port=
+for p in $((22000 + $$ % 18000)) $((23000 + $$ % 17000)) $((43000 + $$ % 7000)); do
+	if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
+done
+[ -n "$port" ] || port=$((22000 + $$ % 18000))
+
+# Programs, model, store.  The mail uid runs spamshift, so it gets its own copy
+# (the build tree may sit in a directory it cannot enter).
+mkdir -p "$tmp/bin" "$tmp/sieve" "$tmp/lib" "$tmp/run" "$tmp/state" "$tmp/msg"
+cp "$cli" "$tmp/bin/spamshift" && cp "$wrapper" "$tmp/bin/spamshift-learn-wrapper" \
+	|| fail "cannot copy the programs"
+"$cli" train -q -o "$tmp/lib/model.bin" --ham "$corpus/ham" --spam "$corpus/spam" --seed 1 \
+	>"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "spamshift train failed"; }
+chown "$MUSER" "$tmp/lib"
+db=$tmp/lib/users.db
+cat >"$tmp/spamshift.conf" <<EOC
+socket = unix:$tmp/milter.sock
+model = $tmp/lib/model.bin
+database = $db
+EOC
+# The wrapper reads the milter's own config: it must be one the milter accepts.
+if [ -x "$milter" ]; then
+	"$milter" -n -c "$tmp/spamshift.conf" >"$tmp/check.out" 2>&1 \
+		|| { cat "$tmp/check.out"; fail "spamshift-milter -n refuses the test config"; }
+fi
+
+# sieve_pipe_bin_dir: the trampoline, and the IMAPSieve scripts, compiled here
+# as an installation compiles them (Dovecot cannot write .svbin files there).
+cat >"$tmp/sieve/spamshift-learn-wrapper" <<EOC
+#!/bin/sh
+SPAMSHIFT_CONF=$tmp/spamshift.conf SPAMSHIFT=$tmp/bin/spamshift \\
+	exec $tmp/bin/spamshift-learn-wrapper "\$@" 2>>$tmp/wrapper.err
+EOC
+chmod 755 "$tmp/sieve/spamshift-learn-wrapper"
+: >"$tmp/wrapper.err"
+chown "$MUSER" "$tmp/wrapper.err"
+for s in report-spam report-ham; do
+	cp "$top_srcdir/contrib/dovecot/$s.sieve" "$tmp/sieve/" || fail "no $s.sieve"
+	sievec -P sieve_imapsieve -P sieve_extprograms \
+		-x '+vnd.dovecot.pipe +vnd.dovecot.environment' "$tmp/sieve/$s.sieve" \
+		>"$tmp/sievec.out" 2>&1 || { cat "$tmp/sievec.out"; fail "sievec $s.sieve"; }
+done
+
+# Users, mailboxes and their messages as Postfix delivered them: the milter's
+# headers and Postfix's Received on top of what the milter scanned
+# ($tmp/msg/*.scanned).  The classify scores fill X-Spam-Score as the milter would.
+muid=$(id -u "$MUSER"); mgid=$(id -g "$MUSER")
+: >"$tmp/passwd"
+for u in bob carol; do
+	echo "$u@example.org:{PLAIN}pw-$u:$muid:$mgid::$tmp/home/$u::" >>"$tmp/passwd"
+	mkdir -p "$tmp/home/$u/Maildir/new" "$tmp/home/$u/Maildir/cur" "$tmp/home/$u/Maildir/tmp"
+done
+n=0
+deliver() {     # deliver USER SOURCE NAME
+	local score status flag
+	n=$((n + 1))
+	cp "$2" "$tmp/msg/$3.scanned"
+	score=$("$cli" classify -m "$tmp/lib/model.bin" "$2" | cut -f2)
+	case $("$cli" classify -m "$tmp/lib/model.bin" "$2" | cut -f3) in
+	spam) status=Yes; flag="X-Spam-Flag: YES
+" ;;
+	*) status=No; flag= ;;
+	esac
+	{
+		printf 'Return-Path: <sender@example.net>\nDelivered-To: %s@example.org\n' "$1"
+		printf 'Received: from client.e2e.test (localhost [127.0.0.1])\n'
+		printf '\tby mx.e2e.test (Postfix) with ESMTP id 4E2E%04d\n' "$n"
+		printf '\tfor <%s@example.org>; Fri, 27 Nov 2026 12:00:%02d +0000 (UTC)\n' "$1" "$n"
+		printf '%sX-Spam-Score: %s\nX-Spam-Status: %s, score=%s required=0.5\n' \
+			"$flag" "$score" "$status" "$score"
+		printf 'X-Spamshift-Result: %s@example.org; score=%s; verdict=%s\n' "$1" "$score" \
+			"$([ "$status" = Yes ] && echo tag || echo accept)"
+		cat "$2"
+	} >"$tmp/home/$1/Maildir/new/17000000$(printf %02d $n).M1P$n.mx.e2e.test"
+}
+deliver bob "$corpus/spam/00.eml" spamA
+deliver bob "$corpus/ham/00.eml" hamB
+deliver bob "$corpus/spam/01.eml" spamC
+deliver carol "$corpus/spam/02.eml" spamD
+chown -R "$MUSER:$mgid" "$tmp/home"
+msgid() { sed -n 's/^Message-ID: *//Ip' "$tmp/msg/$1.scanned" | head -1 | tr -d '\r'; }
+
+cat >"$tmp/dovecot.conf" <<EOC
+base_dir = $tmp/run
+state_dir = $tmp/state
+instance_name = spamshift-e2e-$$
+log_path = $tmp/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+default_login_user = dovenull
+default_internal_user = dovecot
+first_valid_uid = 1
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN $tmp/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $tmp/passwd
+}
+mail_location = maildir:~/Maildir
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Junk {
+    special_use = \Junk
+    auto = create
+  }
+  mailbox Trash {
+    special_use = \Trash
+    auto = create
+  }
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $port
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service stats {
+  unix_listener stats-writer {
+    mode = 0666
+  }
+}
+protocol imap {
+  mail_plugins = \$mail_plugins imap_sieve
+}
+plugin {
+  sieve_plugins = sieve_imapsieve sieve_extprograms
+  sieve_global_extensions = +vnd.dovecot.pipe +vnd.dovecot.environment
+  sieve_pipe_bin_dir = $tmp/sieve
+  sieve_pipe_exec_timeout = 10s
+  imapsieve_mailbox1_name = Junk
+  imapsieve_mailbox1_causes = COPY
+  imapsieve_mailbox1_before = file:$tmp/sieve/report-spam.sieve
+  imapsieve_mailbox2_name = *
+  imapsieve_mailbox2_from = Junk
+  imapsieve_mailbox2_causes = COPY
+  imapsieve_mailbox2_before = file:$tmp/sieve/report-ham.sieve
+}
+EOC
+"$DOVECOT" -c "$tmp/dovecot.conf" >"$tmp/start.out" 2>&1 \
+	|| { cat "$tmp/start.out"; fail "dovecot did not start"; }
+i=0
+until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
+	i=$((i + 1)); [ $i -le 100 ] || fail "dovecot not listening on $port"
+	sleep 0.1
+done
+
+# move USER FROM TO MESSAGE-ID: the IMAP client moves one message (UID MOVE, or
+# COPY + \Deleted + EXPUNGE where the server lacks MOVE).
+move() {
+	timeout 30 python3 - "$port" "$@" >>"$tmp/imap.out" 2>&1 <<'EOP'
+import imaplib, sys
+port, user, src, dst, msgid = sys.argv[1:6]
+c = imaplib.IMAP4("127.0.0.1", int(port), timeout=20)
+c.login(user, "pw-" + user.split("@")[0])
+typ, _ = c.select('"%s"' % src)
+assert typ == "OK", "select %s: %s" % (src, typ)
+typ, data = c.uid("SEARCH", None, "HEADER", "Message-ID", msgid)
+uids = data[0].split()
+assert typ == "OK" and len(uids) == 1, "%s in %s: got uids %r, want one" % (msgid, src, uids)
+uid = uids[0].decode()
+if "MOVE" in c.capabilities:
+    typ, data = c.uid("MOVE", uid, '"%s"' % dst)
+else:
+    typ, data = c.uid("COPY", uid, '"%s"' % dst)
+    if typ == "OK":
+        c.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)")
+        c.expunge()
+assert typ == "OK", "move %s -> %s: %s %r" % (src, dst, typ, data)
+c.select('"%s"' % dst)
+typ, data = c.uid("SEARCH", None, "HEADER", "Message-ID", msgid)
+assert len(data[0].split()) == 1, "%s not in %s after the move" % (msgid, dst)
+c.logout()
+print("moved %s %s: %s -> %s" % (user, msgid, src, dst))
+EOP
+}
+
+# Store queries, as the mail uid (a root reader could leave root-owned WAL files).
+q() { [ -f "$db" ] || { echo 0; return; }; as_muser sqlite3 "$db" ".timeout 5000" "$1"; }
+fb() {          # fb USER SPAM: feedback rows of USER with that label
+	q "SELECT count(*) FROM feedback f JOIN users u ON u.id = f.user_id
+	   WHERE u.key = '$1' AND f.spam = $2;"
+}
+refits() { q "SELECT count(*) FROM refits r JOIN users u ON u.id = r.user_id WHERE u.key = '$1';"; }
+version() {
+	v=$(q "SELECT h.version FROM heads h JOIN users u ON u.id = h.user_id WHERE u.key = '$1';")
+	echo "${v:-0}"
+}
+wait_fb() {     # wait_fb USER SPAM N: until USER has N feedback rows labelled SPAM
+	i=0
+	while [ "$(fb "$1" "$2")" != "$3" ]; do
+		i=$((i + 1))
+		[ $i -le 100 ] || fail "$1: got $(fb "$1" "$2") feedback rows with spam=$2, want $3"
+		sleep 0.1
+	done
+}
+bob=bob@example.org carol=carol@example.org
+
+# 1. INBOX -> Junk: spam.
+[ "$(fb $bob 1)" = 0 ] && [ "$(fb $bob 0)" = 0 ] || fail "bob has feedback before any move"
+move $bob INBOX Junk "$(msgid spamA)" || fail "IMAP move of spamA into Junk"
+wait_fb $bob 1 1
+[ "$(fb $bob 0)" = 0 ] || fail "bob: got $(fb $bob 0) ham rows after a move into Junk, want 0"
+[ "$(refits $bob)" -ge 1 ] || fail "bob: no refit record after learning"
+v1=$(version $bob)
+[ "$v1" -ge 1 ] || fail "bob: got head version $v1 after the move into Junk, want >= 1"
+grep -q "bob@example.org spam: .*learned 1," "$tmp/wrapper.err" \
+	|| fail "the wrapper did not report \"learned 1\" for bob's spam"
+
+# 2. Junk -> INBOX: the same message becomes ham.
+move $bob Junk INBOX "$(msgid spamA)" || fail "IMAP move of spamA out of Junk"
+wait_fb $bob 0 1
+[ "$(fb $bob 1)" = 0 ] || fail "bob: got $(fb $bob 1) spam rows after moving it back, want 0"
+grep -q "bob@example.org ham: .*moved 1," "$tmp/wrapper.err" \
+	|| fail "the wrapper did not report \"moved 1\" for bob's ham"
+v2=$(version $bob)
+[ "$v2" -gt "$v1" ] || fail "bob: got head version $v2 after relearning, want > $v1"
+
+# 3. The scanned copy (what the milter saw) and the delivered copy (what Dovecot
+#    piped, CRLF, with transit headers) have one digest.
+out=$(as_muser "$tmp/bin/spamshift" learn --db "$db" --user $bob --ham "$tmp/msg/spamA.scanned" 2>&1) \
+	|| fail "spamshift learn of the scanned copy: $out"
+[ "$out" = "learned 0, moved 0, unchanged 1, forgotten 0" ] \
+	|| fail "learning the scanned copy as ham: got \"$out\", want unchanged 1"
+[ "$(fb $bob 0)" = 1 ] || fail "bob: got $(fb $bob 0) ham rows after relearning, want 1"
+
+# 4. Junk -> Trash teaches nothing: spamC into Junk (spam), then to Trash; then
+#    hamB into Junk, whose learning shows that the Trash move has been handled.
+move $bob INBOX Junk "$(msgid spamC)" || fail "IMAP move of spamC into Junk"
+wait_fb $bob 1 1
+move $bob Junk Trash "$(msgid spamC)" || fail "IMAP move of spamC into Trash"
+move $bob INBOX Junk "$(msgid hamB)" || fail "IMAP move of hamB into Junk"
+wait_fb $bob 1 2
+[ "$(fb $bob 0)" = 1 ] || fail "bob: a move from Junk to Trash was learned as ham"
+
+# 5. Users are kept apart.
+[ "$(fb $carol 0)" = 0 ] && [ "$(fb $carol 1)" = 0 ] || fail "bob's moves reached carol"
+move $carol INBOX Junk "$(msgid spamD)" || fail "IMAP move of carol's spamD into Junk"
+wait_fb $carol 1 1
+[ "$(fb $bob 1)" = 2 ] && [ "$(fb $bob 0)" = 1 ] || fail "carol's move changed bob's data"
+before=$(q "SELECT count(*) || '/' || sum(spam) FROM feedback;")
+rc=0
+as_muser env -i USER=$carol PATH=/usr/bin:/bin SPAMSHIFT_CONF="$tmp/spamshift.conf" \
+	SPAMSHIFT="$tmp/bin/spamshift" "$tmp/bin/spamshift-learn-wrapper" ham $bob <"$tmp/msg/hamB.scanned" 2>"$tmp/refused.err" || rc=$?
+[ $rc -eq 77 ] || fail "wrapper run by carol for bob: got exit $rc, want 77"
+grep -q "refused: asked to teach \"$bob\" but the invoking user is \"$carol\"" "$tmp/refused.err" \
+	|| fail "wrapper refusal message: got \"$(cat "$tmp/refused.err")\""
+rc=0
+as_muser env -i USER=$bob PATH=/usr/bin:/bin SPAMSHIFT_CONF="$tmp/spamshift.conf" \
+	SPAMSHIFT="$tmp/bin/spamshift" "$tmp/bin/spamshift-learn-wrapper" --forget $bob <"$tmp/msg/hamB.scanned" 2>/dev/null || rc=$?
+[ $rc -eq 64 ] || fail "wrapper with class --forget: got exit $rc, want 64"
+after=$(q "SELECT count(*) || '/' || sum(spam) FROM feedback;")
+[ "$before" = "$after" ] || fail "refused wrapper calls changed the store: $before -> $after"
+
+# 6. Dovecot saw no error (a failed pipe is logged as one).
+if grep -E "Error|Fatal|Panic" "$tmp/dovecot.log" >"$tmp/errors.out"; then
+	cat "$tmp/errors.out"
+	fail "dovecot logged errors"
+fi
+
+echo "PASS: dovecot e2e (port $port; bob head version $v1 -> $v2)"
+exit 0
