@@ -1,13 +1,14 @@
 /*
  * html.c - visible text, links and spam markers of an HTML part (see html.h).
  *
- * libxml2 builds a tree with its recovering HTML parser; the tree is walked
- * without recursion (hostile nesting cannot exhaust the stack), carrying for each
- * depth whether the text there is hidden and which colours apply.  The tree is
- * the caller's only for the duration of html_extract().
+ * libxml2's recovering HTML parser runs in SAX mode: no tree is built (building
+ * and freeing one was most of the cost on HTML-heavy mail).  The handlers keep,
+ * for each open element, whether the text inside is hidden and which colours
+ * apply, in a fixed stack (deeper elements share the deepest entry, so hostile
+ * nesting costs no memory).
  *
- * HTML_PARSE_NOBLANKS is deliberately not used: it drops whitespace-only text
- * nodes, which glues "<b>free</b> <i>money</i>" into one word.
+ * Whitespace-only text is kept (it arrives as "ignorable whitespace"): dropping
+ * it would glue "<b>free</b> <i>money</i>" into one word.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #include <glib.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
-#include <libxml/tree.h>
+#include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
 
 #include "html.h"
@@ -55,18 +56,17 @@ void html_global_shutdown(void)
     xmlCleanupParser();
 }
 
-/* The value of attribute name of element n, without copying; NULL if absent. */
-static const char *attr(const xmlNode *n, const char *name)
+/* The value of attribute name in a SAX attribute array (name, value, ...,
+ * NULL); NULL if absent, "" if present without a value. */
+static const char *attr(const xmlChar **attrs, const char *name)
 {
-    const xmlAttr *a;
+    size_t i;
 
-    for (a = n->properties; a != NULL; a = a->next) {
-        if (a->name != NULL && strcmp((const char *) a->name, name) == 0) {
-            if (a->children != NULL && a->children->content != NULL)
-                return (const char *) a->children->content;
-            return "";
-        }
-    }
+    if (attrs == NULL)
+        return NULL;
+    for (i = 0; attrs[i] != NULL; i += 2)
+        if (strcmp((const char *) attrs[i], name) == 0)
+            return attrs[i + 1] != NULL ? (const char *) attrs[i + 1] : "";
     return NULL;
 }
 
@@ -229,6 +229,9 @@ struct walker {
     html_link_fn link;
     void *arg;
     struct html_info *info;
+    struct walk_state st[MAX_STATE_DEPTH];
+    size_t depth;           /* open elements */
+    size_t skip;            /* > 0: inside a skipped element opened at depth skip */
 };
 
 static void report_link(struct walker *w, const char *url)
@@ -239,12 +242,12 @@ static void report_link(struct walker *w, const char *url)
     }
 }
 
-/* Element n at parent state *in: fills *out for its children.  Returns 1 to
- * descend into the children, 0 to skip them. */
-static int enter_element(struct walker *w, const xmlNode *n, const struct walk_state *in,
-                         struct walk_state *out)
+/* Element name with attributes n at parent state *in: fills *out for its
+ * children.  Returns 1 to read the children, 0 to skip them. */
+static int enter_element(struct walker *w, const char *name, const xmlChar **n,
+                         const struct walk_state *in, struct walk_state *out)
 {
-    const char *name = (const char *) n->name, *v;
+    const char *v;
 
     if (out != in)
         *out = *in;
@@ -284,10 +287,9 @@ static int enter_element(struct walker *w, const xmlNode *n, const struct walk_s
             }
         }
         break;
-    case 'h':
-        if (strcmp(name, "head") == 0)
-            return 0;
-        break;
+    /* <head> is not skipped as a whole: its text lives in title, style and
+     * script, skipped below, and a stray second <head> inside the body gets no
+     * end tag in SAX mode, which would hide the rest of the document. */
     case 'i':
         if (strcmp(name, "img") == 0) {
             w->info->images++;
@@ -339,37 +341,76 @@ static int enter_element(struct walker *w, const xmlNode *n, const struct walk_s
     return 1;
 }
 
-static void text_node(struct walker *w, const xmlNode *n, const struct walk_state *st)
+static struct walk_state *state_at(struct walker *w, size_t depth)
 {
-    const char *s = (const char *) n->content;
-    size_t len, i;
+    return &w->st[depth < MAX_STATE_DEPTH ? depth : MAX_STATE_DEPTH - 1];
+}
+
+static void sax_start(void *ctx, const xmlChar *name, const xmlChar **attrs)
+{
+    struct walker *w = ctx;
+    struct walk_state *in = state_at(w, w->depth), *out = state_at(w, w->depth + 1);
+    int read;
+
+    w->depth++;
+    if (w->skip > 0 || name == NULL)
+        return;
+    read = enter_element(w, (const char *) name, attrs, in, out);
+    if (is_block((const char *) name))
+        w->text(w->arg, "\n", 1);
+    if (!read)
+        w->skip = w->depth;
+}
+
+static void sax_end(void *ctx, const xmlChar *name)
+{
+    struct walker *w = ctx;
+
+    if (w->depth == 0)
+        return;
+    if (w->skip == w->depth)
+        w->skip = 0;
+    else if (w->skip == 0 && name != NULL && is_block((const char *) name))
+        w->text(w->arg, "\n", 1);
+    w->depth--;
+}
+
+static void sax_text(void *ctx, const xmlChar *ch, int len)
+{
+    struct walker *w = ctx;
+    const struct walk_state *st = state_at(w, w->depth);
+    const char *s = (const char *) ch;
+    size_t n = len > 0 ? (size_t) len : 0, i;
     int blank = 1;
 
-    if (s == NULL)
+    if (w->skip > 0 || n == 0)
         return;
-    len = strlen(s);
-    for (i = 0; i < len && blank; i++)
+    for (i = 0; i < n && blank; i++)
         if (!(s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
             blank = 0;
     if (!blank && (st->hidden || (st->fg != NO_COLOR && near_color(st->fg, st->bg)))) {
-        w->info->invisible += len;
+        w->info->invisible += n;
         return;
     }
     if (!blank && st->tiny)
         w->info->tiny++;
-    w->info->visible += len;
-    w->text(w->arg, s, len);
+    w->info->visible += n;
+    w->text(w->arg, s, n);
+}
+
+static void sax_ignore(void *ctx, const xmlChar *ch, int len)
+{
+    (void) ctx;
+    (void) ch;
+    (void) len;
 }
 
 int html_extract(const char *html, size_t len, html_text_fn text, html_link_fn link,
                  void *arg, struct html_info *info)
 {
-    struct walk_state st[MAX_STATE_DEPTH];
-    struct walker w = { text, link, arg, info };
-    htmlDocPtr doc;
-    xmlNode *n;
-    size_t depth = 0, di, ci;
-    int descend;
+    htmlSAXHandler sax;
+    htmlParserCtxtPtr ctxt;
+    struct walker *w;
 
     memset(info, 0, sizeof(*info));
     if (len > HTML_MAX_BYTES) {
@@ -378,44 +419,38 @@ int html_extract(const char *html, size_t len, html_text_fn text, html_link_fn l
     }
     if (len == 0)
         return -1;
-    doc = htmlReadMemory(html, (int) len, NULL, "UTF-8",
-                         HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                         HTML_PARSE_NONET | HTML_PARSE_IGNORE_ENC | HTML_PARSE_COMPACT);
-    if (doc == NULL)
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
         return -1;
-    st[0].hidden = 0;
-    st[0].tiny = 0;
-    st[0].fg = NO_COLOR;
-    st[0].bg = WHITE;
-    n = doc->children;
-    while (n != NULL) {
-        di = depth < MAX_STATE_DEPTH ? depth : MAX_STATE_DEPTH - 1;
-        ci = depth + 1 < MAX_STATE_DEPTH ? depth + 1 : MAX_STATE_DEPTH - 1;
-        descend = 0;
-        if (n->type == XML_ELEMENT_NODE) {
-            descend = enter_element(&w, n, &st[di], &st[ci]);
-            if (n->name != NULL && is_block((const char *) n->name))
-                text(arg, "\n", 1);
-        } else if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
-            text_node(&w, n, &st[di]);
-        }
-        if (descend && n->children != NULL) {
-            n = n->children;
-            depth++;
-            continue;
-        }
-        while (n->next == NULL) {
-            n = n->parent;
-            if (n == NULL || n == (xmlNode *) doc)
-                goto done;
-            depth--;
-            if (n->type == XML_ELEMENT_NODE && n->name != NULL &&
-                is_block((const char *) n->name))
-                text(arg, "\n", 1);
-        }
-        n = n->next;
+    w->text = text;
+    w->link = link;
+    w->arg = arg;
+    w->info = info;
+    w->st[0].fg = NO_COLOR;
+    w->st[0].bg = WHITE;
+    memset(&sax, 0, sizeof(sax));
+    sax.startElement = sax_start;
+    sax.endElement = sax_end;
+    sax.characters = sax_text;
+    sax.ignorableWhitespace = sax_text;
+    sax.cdataBlock = sax_ignore;        /* script and style bodies */
+    /* The pull parser, as htmlReadMemory() uses, with our handlers: unlike the
+     * push parser it keeps reading after the first </html> (mail often holds
+     * two documents back to back). */
+    ctxt = htmlCreateMemoryParserCtxt(html, (int) len);
+    if (ctxt == NULL) {
+        free(w);
+        return -1;
     }
-done:
-    xmlFreeDoc(doc);
+    memcpy(ctxt->sax, &sax, sizeof(sax));
+    ctxt->userData = w;
+    xmlSwitchEncoding(ctxt, XML_CHAR_ENCODING_UTF8);
+    htmlCtxtUseOptions(ctxt, HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                       HTML_PARSE_NONET | HTML_PARSE_IGNORE_ENC);
+    htmlParseDocument(ctxt);
+    if (ctxt->myDoc != NULL)            /* not built with these handlers; defensive */
+        xmlFreeDoc(ctxt->myDoc);
+    htmlFreeParserCtxt(ctxt);
+    free(w);
     return 0;
 }

@@ -33,9 +33,8 @@ typedef void (*html_link_fn)(void *arg, const char *url, size_t len);
 /*
  * Parse len bytes of UTF-8 HTML (NUL bytes should have been removed: libxml2
  * stops at them).  Text inside script, style, head, comments and invisible
- * elements is not reported.  *info is filled.  Returns 0, or -1 if libxml2 could
- * not build any document (empty input, out of memory); *info is then zeroed
- * except for truncated.
+ * elements is not reported.  *info is filled.  Returns 0, or -1 for empty input
+ * or when out of memory (*info is then zeroed).
  */
 int html_extract(const char *html, size_t len, html_text_fn text, html_link_fn link,
                  void *arg, struct html_info *info);
