@@ -6,7 +6,8 @@
 # leaving any system instance alone, with contrib/dovecot's report-spam.sieve,
 # report-ham.sieve and the built spamshift-learn-wrapper (run unchanged; the
 # only thing added is a two-line trampoline that sets SPAMSHIFT_CONF and
-# SPAMSHIFT, because Dovecot gives pipe programs a clean environment).  An IMAP
+# SPAMSHIFT, because Dovecot gives pipe programs a clean environment, and keeps
+# the wrapper's stdout; its stderr goes to Dovecot's log, as in production).  An IMAP
 # client (python3 imaplib) moves delivered messages (with the Received and
 # X-Spam-* headers Postfix and the milter add) and the test checks, in the store:
 #   1. INBOX -> Junk: bob's spam feedback count rises and bob's model is
@@ -61,7 +62,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
 	echo "FAIL: dovecot e2e: $*"
-	for f in dovecot.log imap.out wrapper.err; do
+	for f in dovecot.log imap.out wrapper.out; do
 		[ -f "$tmp/$f" ] && { echo "--- $f:"; tail -n 40 "$tmp/$f"; }
 	done
 	exit 1
@@ -99,11 +100,11 @@ fi
 cat >"$tmp/sieve/spamshift-learn-wrapper" <<EOC
 #!/bin/sh
 SPAMSHIFT_CONF=$tmp/spamshift.conf SPAMSHIFT=$tmp/bin/spamshift \\
-	exec $tmp/bin/spamshift-learn-wrapper "\$@" 2>>$tmp/wrapper.err
+	exec $tmp/bin/spamshift-learn-wrapper "\$@" >>$tmp/wrapper.out
 EOC
 chmod 755 "$tmp/sieve/spamshift-learn-wrapper"
-: >"$tmp/wrapper.err"
-chown "$MUSER" "$tmp/wrapper.err"
+: >"$tmp/wrapper.out"
+chown "$MUSER" "$tmp/wrapper.out"
 for s in report-spam report-ham; do
 	cp "$top_srcdir/contrib/dovecot/$s.sieve" "$tmp/sieve/" || fail "no $s.sieve"
 	sievec -P sieve_imapsieve -P sieve_extprograms \
@@ -282,14 +283,14 @@ wait_fb $bob 1 1
 [ "$(refits $bob)" -ge 1 ] || fail "bob: no refit record after learning"
 v1=$(version $bob)
 [ "$v1" -ge 1 ] || fail "bob: got head version $v1 after the move into Junk, want >= 1"
-grep -q "bob@example.org spam: .*learned 1," "$tmp/wrapper.err" \
+grep -q "bob@example.org spam: .*learned 1," "$tmp/wrapper.out" \
 	|| fail "the wrapper did not report \"learned 1\" for bob's spam"
 
 # 2. Junk -> INBOX: the same message becomes ham.
 move $bob Junk INBOX "$(msgid spamA)" || fail "IMAP move of spamA out of Junk"
 wait_fb $bob 0 1
 [ "$(fb $bob 1)" = 0 ] || fail "bob: got $(fb $bob 1) spam rows after moving it back, want 0"
-grep -q "bob@example.org ham: .*moved 1," "$tmp/wrapper.err" \
+grep -q "bob@example.org ham: .*moved 1," "$tmp/wrapper.out" \
 	|| fail "the wrapper did not report \"moved 1\" for bob's ham"
 v2=$(version $bob)
 [ "$v2" -gt "$v1" ] || fail "bob: got head version $v2 after relearning, want > $v1"
@@ -330,7 +331,8 @@ as_muser env -i USER=$bob PATH=/usr/bin:/bin SPAMSHIFT_CONF="$tmp/spamshift.conf
 after=$(q "SELECT count(*) || '/' || sum(spam) FROM feedback;")
 [ "$before" = "$after" ] || fail "refused wrapper calls changed the store: $before -> $after"
 
-# 6. Dovecot saw no error (a failed pipe is logged as one).
+# 6. Dovecot saw no error (a failed pipe, or anything the wrapper wrote to
+#    stderr, is logged as one).
 if grep -E "Error|Fatal|Panic" "$tmp/dovecot.log" >"$tmp/errors.out"; then
 	cat "$tmp/errors.out"
 	fail "dovecot logged errors"
