@@ -18,13 +18,15 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -524,10 +526,22 @@ store_open(const char *path, unsigned flags, const struct store_opts *opts,
         return STORE_ERR;
     }
     if (stat(path, &sb) != 0) {
+        int fd;
+
         if (errno != ENOENT || !(flags & STORE_CREATE) || (flags & STORE_RDONLY)) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             return STORE_ERR;
         }
+        /* Users' addresses and message features are nobody else's business:
+         * the file (and the -wal/-shm files SQLite derives from it) is made
+         * 0660, for the milter's user and group, not SQLite's 0644. */
+        if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660)) < 0 &&
+            errno != EEXIST) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            return STORE_ERR;
+        }
+        if (fd >= 0)
+            close(fd);
     } else if (!S_ISREG(sb.st_mode)) {
         snprintf(err, errlen, "%s: not a regular file", path);
         return STORE_ERR;

@@ -54,6 +54,15 @@ setup(void **state)
     o.busy_ms = 200;
     if (store_open(f->path, STORE_CREATE, &o, &f->s, err, sizeof(err)) != STORE_OK)
         fail_msg("store_open: %s", err);
+    {
+        struct stat sb;
+
+        /* Created private to owner and group whatever SQLite's default. */
+        assert_int_equal(stat(f->path, &sb), 0);
+        if ((sb.st_mode & 0007) != 0)
+            fail_msg("store created with mode %o, want no access for others",
+                     (unsigned)(sb.st_mode & 0777));
+    }
     *state = f;
     return 0;
 }
