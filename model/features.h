@@ -3,10 +3,17 @@
  * feature ids, used by training, scoring, learning and explaining alike.
  *
  * The bag is a set: ids are sorted ascending and unique (presence, not counts).
- * Ids are 32-bit xxHash values of the prefixed token text ("subj:viagra",
- * "url:example.biz", "osb:click here", ...); a model reduces them modulo its own
- * table sizes.  Extraction never fails on bad mail: broken MIME, unknown charsets,
- * invalid UTF-8 and NUL bytes are handled best-effort and flagged.
+ * Ids are the low 32 bits of XXH3-64 over the prefixed token text; a model
+ * reduces them modulo its own table sizes.  The token texts (`spamshift explain`
+ * shows them): body words bare ("viagra"), "subj:", "from:addr:", "from:dom:",
+ * "from:name:", "replyto:dom:", "to:count:", "cc:count:", "rcvd:hops:",
+ * "rcvd:relay:" (first accepting server's registered domain), "msgid:" (from-dom,
+ * other-dom, missing), "mailer:", "hdr:" (header names present, transit headers
+ * excluded), "ct:", "cte:", "prio:", "url:host", "url:dom:", "meta:" (size, parts,
+ * attachments, html-only, flags), "html:" (img, links, invisible, ratio, ...).
+ * OSB word pairs are implemented but off (see features.c for the measurements).
+ * Extraction never fails on bad mail: broken MIME, unknown charsets, invalid
+ * UTF-8 and NUL bytes are handled best-effort and flagged.
  *
  * Thread-safety: features_extract() is reentrant once features_global_init() has
  * run (GMime and libxml2 are initialised there, once, in main()).
@@ -56,10 +63,15 @@ void features_clear(struct features *f);
  * Extract the features of one message of len bytes (need not be NUL-terminated,
  * may contain NUL bytes and CRLF).  A leading mbox "From " line is ignored.
  * On success the bag is replaced (previous ids dropped), flags set, and digest
- * filled: 128-bit xxHash over the Message-ID, Date, From and Subject header values
- * and the body with line endings normalised to LF and trailing blank lines
- * dropped, so headers added in transit (Received, X-Spam-*, X-Spamshift-*,
- * Delivered-To, Return-Path, ...) do not change it.
+ * filled: 128-bit xxHash (XXH3-128) over the Message-ID, Date, From and Subject
+ * header values (whitespace runs made one space) and the body with line endings
+ * normalised to LF and trailing blank lines dropped, so headers added in transit
+ * (Received, X-Spam-*, X-Spamshift-*, Delivered-To, Return-Path, ...) do not
+ * change it.  The body starts after the first blank line, or at the first line
+ * that cannot be a header (mail written without the blank line).
+ * Per message at most 512 KiB of decoded text and 65,536 token occurrences are
+ * used (FEATURES_F_TRUNCATED beyond).  Keeps a few scratch buffers per thread
+ * between calls (freed when the thread ends).
  * If tok is non-NULL it is called for every token (explain).
  * Returns 0, or -1 on allocation failure (bag left empty).
  */

@@ -3,7 +3,7 @@
  * over hostile messages generated here: expected tokens and flags, CRLF = LF,
  * the mbox From_ line, the digest's invariance to transit headers, determinism,
  * the sorted unique bag against a naive qsort reference, deep nesting and a
- * 20 MB message in bounded time.
+ * 20 MB message in bounded time, and extraction on several threads at once.
  */
 #include "config.h"
 
@@ -544,6 +544,65 @@ static void test_odd_input(void **state)
     }
 }
 
+/* ---- threads: the milter extracts on many threads at once ---- */
+
+#define N_THREADS 4
+#define N_ROUNDS 25
+
+struct thread_job {
+    char *bufs[sizeof(fixtures) / sizeof(fixtures[0])];
+    size_t lens[sizeof(fixtures) / sizeof(fixtures[0])];
+    struct features want[sizeof(fixtures) / sizeof(fixtures[0])];
+};
+
+static gpointer extract_thread(gpointer data)
+{
+    const struct thread_job *job = data;
+    struct features f;
+    size_t r, i;
+    gpointer bad = NULL;
+
+    features_init(&f);
+    for (r = 0; r < N_ROUNDS && bad == NULL; r++) {
+        for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+            if (features_extract(job->bufs[i], job->lens[i], &f, NULL, NULL) != 0 ||
+                !same_bag(&f, &job->want[i])) {
+                bad = (gpointer) fixtures[i];
+                break;
+            }
+        }
+    }
+    features_clear(&f);
+    return bad;
+}
+
+static void test_threads(void **state)
+{
+    struct thread_job job;
+    GThread *th[N_THREADS];
+    size_t i;
+    int t;
+
+    (void) state;
+    for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        job.bufs[i] = load(fixtures[i], &job.lens[i]);
+        features_init(&job.want[i]);
+        assert_int_equal(features_extract(job.bufs[i], job.lens[i], &job.want[i], NULL, NULL), 0);
+    }
+    for (t = 0; t < N_THREADS; t++)
+        th[t] = g_thread_new("extract", extract_thread, &job);
+    for (t = 0; t < N_THREADS; t++) {
+        const char *bad = g_thread_join(th[t]);
+
+        if (bad != NULL)
+            fail_msg("thread %d: %s gave a different bag, want the single-thread one", t, bad);
+    }
+    for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        features_clear(&job.want[i]);
+        g_free(job.bufs[i]);
+    }
+}
+
 static void test_clear_twice(void **state)
 {
     struct features f;
@@ -570,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_huge_message),
         cmocka_unit_test(test_odd_input),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_clear_twice),
     };
     int rc;

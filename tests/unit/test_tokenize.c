@@ -171,6 +171,13 @@ static const struct html_case html_cases[] = {
       "<form action=\"http://f.example.com/\"></form>", "", "", 1, 3, 0 },
     { "block elements separate words", "<td>left</td><td>right</td>", "left", "leftright",
       0, 0, 0 },
+    /* Regression: the first SAX version used libxml2's push parser, which stops
+     * at the first </html>, and skipped <head> whole, which a stray second
+     * <head> never closes: the rest of such mail was lost. */
+    { "two documents back to back", "<html><body>first</body></html>\n<html><head>"
+      "<title>t</title></head><body>secondword</body></html>", "secondword", "", 0, 0, 0 },
+    { "stray head inside the body", "<html><body>one<head><title>x</title></head>"
+      "<p>afterhead</p></body></html>", "afterhead", "", 0, 0, 0 },
     { "broken markup recovered", "<p><b>unclosed <i>tags <table><tr>cellword", "cellword", "",
       0, 0, 0 },
 };
