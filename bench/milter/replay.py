@@ -15,6 +15,7 @@ milter's end-of-message work).
 import argparse
 import json
 import os
+import re
 import smtplib
 import sys
 import threading
@@ -32,6 +33,10 @@ def load(paths):
                 data = fh.read()
             if data.startswith(b"From "):
                 data = data.split(b"\n", 1)[1] if b"\n" in data else b""
+            data = re.sub(rb"\r?\n", b"\r\n", data)     # CRLF line ends
+            data = re.sub(rb"(?m)^\.", b"..", data)          # dot-stuffing
+            if not data.endswith(b"\r\n"):
+                data += b"\r\n"
             msgs.append(data)
     if not msgs:
         sys.exit("replay.py: no messages found")
@@ -85,10 +90,7 @@ def main():
                 code, _ = smtp.docmd("DATA")
                 if code != 354:
                     raise smtplib.SMTPDataError(code, b"")
-                body = smtplib._fix_eols(msgs[i % len(msgs)])
-                body = smtplib._quote_periods(body)
-                if not body.endswith(b"\r\n"):
-                    body += b"\r\n"
+                body = msgs[i % len(msgs)]
                 smtp.send(body)
                 t0 = time.monotonic()
                 smtp.send(b".\r\n")
