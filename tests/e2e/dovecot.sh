@@ -3,7 +3,8 @@
 #
 # Runs its own Dovecot (config, base_dir, state and log in a temp dir, IMAP on
 # 127.0.0.1 at a high port, passwd-file users bob and carol with Maildirs),
-# leaving any system instance alone, with contrib/dovecot's report-spam.sieve,
+# leaving any system instance alone, with contrib/dovecot's 90-spamshift.conf
+# (included as built; only its installed paths are overridden), report-spam.sieve,
 # report-ham.sieve and the built spamshift-learn-wrapper (run unchanged; the
 # only thing added is a two-line trampoline that sets SPAMSHIFT_CONF and
 # SPAMSHIFT, because Dovecot gives pipe programs a clean environment, and keeps
@@ -29,6 +30,7 @@ corpus=$top_srcdir/tests/data/corpus
 cli=$top_builddir/spamshift
 milter=$top_builddir/spamshift-milter
 wrapper=$top_builddir/contrib/dovecot/spamshift-learn-wrapper
+snippet=$top_builddir/contrib/dovecot/90-spamshift.conf
 DOVECOT=$(command -v dovecot || echo /usr/sbin/dovecot)
 MUSER=nobody    # the mail uid of the test users (Dovecot refuses root)
 
@@ -44,6 +46,7 @@ done
 for b in "$cli" "$wrapper"; do
 	[ -x "$b" ] || { echo "FAIL: $b is not built"; exit 99; }
 done
+[ -f "$snippet" ] || { echo "FAIL: $snippet is not built"; exit 99; }
 
 tmp=$(mktemp -d /tmp/spamshift-dovecot.XXXXXX) || exit 99
 chmod 755 "$tmp"        # the mail uid reaches its files inside
@@ -199,23 +202,15 @@ service stats {
     mode = 0666
   }
 }
-protocol imap {
-  mail_plugins = \$mail_plugins imap_sieve
-}
+# The shipped snippet, with only its installed paths pointed into $tmp.
+!include $tmp/90-spamshift.conf
 plugin {
-  sieve_plugins = sieve_imapsieve sieve_extprograms
-  sieve_global_extensions = +vnd.dovecot.pipe +vnd.dovecot.environment
   sieve_pipe_bin_dir = $tmp/sieve
-  sieve_pipe_exec_timeout = 10s
-  imapsieve_mailbox1_name = Junk
-  imapsieve_mailbox1_causes = COPY
   imapsieve_mailbox1_before = file:$tmp/sieve/report-spam.sieve
-  imapsieve_mailbox2_name = *
-  imapsieve_mailbox2_from = Junk
-  imapsieve_mailbox2_causes = COPY
   imapsieve_mailbox2_before = file:$tmp/sieve/report-ham.sieve
 }
 EOC
+cp "$snippet" "$tmp/90-spamshift.conf" || fail "no $snippet"
 "$DOVECOT" -c "$tmp/dovecot.conf" >"$tmp/start.out" 2>&1 \
 	|| { cat "$tmp/start.out"; fail "dovecot did not start"; }
 i=0
