@@ -15,6 +15,9 @@
 #include <stdint.h>
 
 #define MIME_MAX_DEPTH 32        /* parts nested deeper are not walked (FEATURES_F_DEEP) */
+#define MIME_MAX_HEADER_LINES 1000  /* per header block; the rest is dropped
+                                       (FEATURES_F_TRUNCATED): GMime keeps every
+                                       header in memory */
 #define MIME_MAX_CONTAINERS 256  /* more multipart/message declarations are cut off, so
                                     GMime's recursive parser stays shallow */
 

@@ -502,6 +502,58 @@ static void test_huge_message(void **state)
     }
 }
 
+/* Regression: 1.5 million header lines took GMime 12 s and 780 MB before header
+ * blocks were capped (MIME_MAX_HEADER_LINES). */
+struct bomb_case {
+    const char *name;
+    int in_part;                /* 1: the header lines open a MIME part */
+};
+
+static const struct bomb_case bomb_cases[] = {
+    { "1.5 million message header lines", 0 },
+    { "1.5 million part header lines", 1 },
+};
+
+static void test_header_bomb(void **state)
+{
+    size_t i;
+    unsigned k;
+
+    (void) state;
+    for (i = 0; i < sizeof(bomb_cases) / sizeof(bomb_cases[0]); i++) {
+        const struct bomb_case *c = &bomb_cases[i];
+        GString *m = g_string_sized_new(24u << 20);
+        struct features f;
+        struct seen s;
+        double t;
+
+        g_string_append(m, "From: a@example.com\nSubject: bomb\n");
+        if (c->in_part)
+            g_string_append(m, "Content-Type: multipart/mixed; boundary=b\n\n--b\n");
+        for (k = 0; k < 1500000; k++)
+            g_string_append_printf(m, "X-H%u: v\n", k % 5000);
+        g_string_append(m, "\nbodyword\n");
+        if (c->in_part)
+            g_string_append(m, "--b--\n");
+        features_init(&f);
+        seen_init(&s);
+        t = cpu_seconds();
+        assert_int_equal(features_extract(m->str, m->len, &f, seen_token, &s), 0);
+        t = cpu_seconds() - t;
+        if (t > 2.0)
+            fail_msg("%s: took %.2f s of CPU, want < 2 s", c->name, t);
+        if (!(f.flags & FEATURES_F_TRUNCATED))
+            fail_msg("%s: flags got 0x%x, want TRUNCATED", c->name, f.flags);
+        if (!g_hash_table_contains(s.tokens, "bodyword"))
+            fail_msg("%s: body text after the headers not reached", c->name);
+        if (!g_hash_table_contains(s.tokens, "subj:bomb"))
+            fail_msg("%s: Subject before the bomb lost", c->name);
+        seen_free(&s);
+        features_clear(&f);
+        g_string_free(m, TRUE);
+    }
+}
+
 struct odd_case {
     const char *name;
     const char *bytes;
@@ -628,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_digest_no_blank_line),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_huge_message),
+        cmocka_unit_test(test_header_bomb),
         cmocka_unit_test(test_odd_input),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_clear_twice),
