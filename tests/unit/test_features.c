@@ -502,19 +502,24 @@ static void test_huge_message(void **state)
     }
 }
 
-/* Regression: 1.5 million header lines took GMime 12 s and 780 MB before header
- * blocks were capped (MIME_MAX_HEADER_LINES). */
+/* Regressions: before the caps of mime.h, 1.5 million header lines took GMime
+ * 12 s and 780 MB, 200,000 sibling parts 9 s and 400 MB, and a To: of 300,000
+ * addresses 1.5 s and 120 MB. */
+enum bomb { BOMB_HEADERS, BOMB_PART_HEADERS, BOMB_PARTS, BOMB_ADDRESSES };
+
 struct bomb_case {
     const char *name;
-    int in_part;                /* 1: the header lines open a MIME part */
+    enum bomb kind;
 };
 
 static const struct bomb_case bomb_cases[] = {
-    { "1.5 million message header lines", 0 },
-    { "1.5 million part header lines", 1 },
+    { "1.5 million message header lines", BOMB_HEADERS },
+    { "1.5 million part header lines", BOMB_PART_HEADERS },
+    { "200,000 sibling parts", BOMB_PARTS },
+    { "300,000 addresses in To", BOMB_ADDRESSES },
 };
 
-static void test_header_bomb(void **state)
+static void test_bombs(void **state)
 {
     size_t i;
     unsigned k;
@@ -528,13 +533,31 @@ static void test_header_bomb(void **state)
         double t;
 
         g_string_append(m, "From: a@example.com\nSubject: bomb\n");
-        if (c->in_part)
-            g_string_append(m, "Content-Type: multipart/mixed; boundary=b\n\n--b\n");
-        for (k = 0; k < 1500000; k++)
-            g_string_append_printf(m, "X-H%u: v\n", k % 5000);
-        g_string_append(m, "\nbodyword\n");
-        if (c->in_part)
+        switch (c->kind) {
+        case BOMB_HEADERS:
+        case BOMB_PART_HEADERS:
+            if (c->kind == BOMB_PART_HEADERS)
+                g_string_append(m, "Content-Type: multipart/mixed; boundary=b\n\n--b\n");
+            for (k = 0; k < 1500000; k++)
+                g_string_append_printf(m, "X-H%u: v\n", k % 5000);
+            g_string_append(m, "\nbodyword\n");
+            if (c->kind == BOMB_PART_HEADERS)
+                g_string_append(m, "--b--\n");
+            break;
+        case BOMB_PARTS:
+            g_string_append(m, "Content-Type: multipart/mixed; boundary=b\n\n"
+                            "--b\nContent-Type: text/plain\n\nbodyword\n");
+            for (k = 0; k < 200000; k++)
+                g_string_append_printf(m, "--b\nContent-Type: text/plain\n\nw%u\n", k);
             g_string_append(m, "--b--\n");
+            break;
+        case BOMB_ADDRESSES:
+            g_string_append(m, "To: ");
+            for (k = 0; k < 300000; k++)
+                g_string_append_printf(m, "u%u@example.com, ", k);
+            g_string_append(m, "last@example.com\n\nbodyword\n");
+            break;
+        }
         features_init(&f);
         seen_init(&s);
         t = cpu_seconds();
@@ -680,7 +703,7 @@ int main(void)
         cmocka_unit_test(test_digest_no_blank_line),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_huge_message),
-        cmocka_unit_test(test_header_bomb),
+        cmocka_unit_test(test_bombs),
         cmocka_unit_test(test_odd_input),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_clear_twice),
