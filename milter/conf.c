@@ -132,7 +132,8 @@ enum conf_key {
     K_QUARANTINE_THRESHOLD, K_REJECT_THRESHOLD, K_REJECT_TEXT, K_ON_ERROR,
     K_MULTI_RECIPIENT, K_MAX_MESSAGE_SIZE, K_OVERSIZE, K_ALIAS_MAP,
     K_TRUSTED_NETWORKS, K_SKIP_AUTHENTICATED, K_SUBJECT_PREFIX,
-    K_NONSMTP_DAEMON_NAMES, K_USER, K_PID_FILE, K_LOG_LEVEL, K_LOG_TARGET, K_COUNT
+    K_NONSMTP_DAEMON_NAMES, K_USER, K_PID_FILE, K_LOG_LEVEL, K_LOG_TARGET,
+    K_REFIT_INTERVAL, K_COUNT
 };
 
 static const char *const conf_key_names[K_COUNT] = {
@@ -141,6 +142,7 @@ static const char *const conf_key_names[K_COUNT] = {
     "multi_recipient", "max_message_size", "oversize", "alias_map",
     "trusted_networks", "skip_authenticated", "subject_prefix",
     "nonsmtp_daemon_names", "user", "pid_file", "log_level", "log_target",
+    "refit_interval",
 };
 
 static struct conf *
@@ -158,6 +160,7 @@ conf_defaults(const char *path)
     c->on_error = CONF_ON_ERROR_ACCEPT;
     c->multi_recipient = CONF_MULTI_LEAST;
     c->max_message_size = 1024 * 1024;
+    c->refit_interval = 60;
     c->oversize = CONF_OVERSIZE_TRUNCATE;
     c->skip_authenticated = 1;
     c->nonsmtp_daemon_names = g_new0(char *, 1);
@@ -322,6 +325,16 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
             return "want syslog or stderr";
         c->log_target = (enum conf_log_target)i;
         return NULL;
+    case K_REFIT_INTERVAL: {
+        unsigned long secs;
+
+        errno = 0;
+        secs = strtoul(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || *v == '-' || secs > 86400 * 7)
+            return "want seconds from 0 (never) to 604800";
+        c->refit_interval = (unsigned)secs;
+        return NULL;
+    }
     case K_COUNT:
         break;
     }

@@ -32,7 +32,8 @@ struct conf {
     mode_t socket_mode;         /* for unix sockets */
     char *socket_owner;         /* "user" or "user:group"; NULL = leave as created */
     char *model;                /* model file (required) */
-    char *database;             /* per-user store (issue 4); may be NULL */
+    char *database;             /* per-user store; NULL = global head for everyone */
+    unsigned refit_interval;    /* seconds between refits of dirty users; 0 = never */
     float spam_threshold;       /* CONF_THRESHOLD_MODEL until resolved by the runtime */
     float quarantine_threshold; /* CONF_THRESHOLD_OFF = off */
     float reject_threshold;     /* CONF_THRESHOLD_OFF = off */

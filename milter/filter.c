@@ -411,6 +411,7 @@ filter_eom(SMFICTX *ctx)
     struct score_msg sm;
     enum verdict *verdict;
     float *score;
+    uint64_t *version;          /* of each recipient's user model, 0 = global */
     GString *line;
     char scanhdr[128] = "", sbuf[32];
     const char *qid = filter_qid(ctx);
@@ -452,11 +453,12 @@ filter_eom(SMFICTX *ctx)
     score_message(rt, &f, &sm);
     verdict = g_new(enum verdict, n);
     score = g_new(float, n);
+    version = g_new(uint64_t, n);
     for (size_t i = 0; i < n; i++) {
         const struct rcpt *r = g_ptr_array_index(m->rcpts, i);
         struct thresholds t;
 
-        score[i] = score_for_user(rt, r->user, &sm);
+        score[i] = score_for_user(rt, r->user, &sm, &version[i]);
         score_thresholds_for_user(rt, r->user, &t);
         verdict[i] = policy_verdict(score[i], &t);
         score_record_scan(rt, r->user, &sm);
@@ -513,8 +515,11 @@ filter_eom(SMFICTX *ctx)
         const struct rcpt *r = g_ptr_array_index(m->rcpts, i);
 
         policy_format_score(sbuf, sizeof(sbuf), score[i]);
-        g_string_append_printf(line, "%s%s(user=%s score=%s %s)", i ? "," : "", r->addr,
+        g_string_append_printf(line, "%s%s(user=%s score=%s %s", i ? "," : "", r->addr,
                                r->user, sbuf, policy_verdict_name(verdict[i]));
+        if (version[i] != 0)
+            g_string_append_printf(line, " user_model=%llu", (unsigned long long)version[i]);
+        g_string_append_c(line, ')');
     }
     log_msg(LOG_INFO, qid, "rcpts=%s size=%zu%s%s verdict=%s model=%s scan_ms=%.3f "
             "elapsed_ms=%.3f", line->str, m->total, m->oversize ? " truncated" : "",
@@ -523,6 +528,7 @@ filter_eom(SMFICTX *ctx)
     g_string_free(line, TRUE);
     g_free(verdict);
     g_free(score);
+    g_free(version);
     features_clear(&f);
     if (hdr_err)
         return filter_fail(ctx, c, "the MTA refused a header change or reply");

@@ -32,6 +32,7 @@
 #include "filter.h"
 #include "log.h"
 #include "runtime.h"
+#include "users.h"
 
 #define MAIN_DRAIN_SECONDS 30
 
@@ -258,6 +259,14 @@ main(int argc, char **argv)
         return EX_NOPERM;
 
     runtime_install(rt);
+    {
+        char err[512];
+
+        if (users_start(c, err, sizeof(err)) != 0) {
+            log_err("database %s: %s", c->database, err);
+            return EX_CONFIG;
+        }
+    }
     if (pthread_create(&reloader, NULL, main_reloader, NULL) != 0) {
         log_err("cannot start the reload thread");
         return EX_OSERR;
@@ -283,6 +292,7 @@ main(int argc, char **argv)
         unlink(rt->conf->pid_file);
     runtime_unref(rt);
     log_msg(LOG_NOTICE, NULL, "stopped");
+    users_stop();
     runtime_shutdown();
     features_global_shutdown();
     return EX_OK;

@@ -20,6 +20,7 @@ static unsigned runtime_generation;         /* guarded by runtime_lock */
 static void
 runtime_free(struct runtime *rt)
 {
+    headcache_free(rt->cache);      /* before the model it borrows */
     model_free(rt->model);
     if (rt->aliases != NULL)
         g_hash_table_unref(rt->aliases);
@@ -55,6 +56,12 @@ runtime_build(const char *conf_path, struct runtime **out, GPtrArray *errors)
     rt->trusted = netlist_parse(c->trusted_networks, err, sizeof(err));
     g_assert(rt->trusted != NULL);
 
+    if (c->database != NULL && (rt->cache = headcache_new(rt->model, 0)) == NULL) {
+        g_ptr_array_add(errors, g_strdup_printf("%s: out of memory for the head cache",
+                                                conf_path));
+        runtime_free(rt);
+        return -1;
+    }
     rt->thr.spam = c->spam_threshold >= 0 ? c->spam_threshold : rt->model->threshold;
     rt->thr.quarantine = c->quarantine_threshold;
     rt->thr.reject = c->reject_threshold;
@@ -120,6 +127,7 @@ runtime_warn_static(const struct conf *old, const struct conf *new)
         { "socket_owner", offsetof(struct conf, socket_owner) },
         { "user", offsetof(struct conf, user) },
         { "pid_file", offsetof(struct conf, pid_file) },
+        { "database", offsetof(struct conf, database) },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
@@ -128,9 +136,10 @@ runtime_warn_static(const struct conf *old, const struct conf *new)
         if (g_strcmp0(a, b) != 0)
             log_warn("reload: %s changed; it takes effect at the next restart", keys[i].name);
     }
-    if (old->socket_mode != new->socket_mode || old->log_target != new->log_target)
-        log_warn("reload: socket_mode or log_target changed; they take effect at the next "
-                 "restart");
+    if (old->socket_mode != new->socket_mode || old->log_target != new->log_target
+        || old->refit_interval != new->refit_interval)
+        log_warn("reload: socket_mode, log_target or refit_interval changed; they take "
+                 "effect at the next restart");
 }
 
 int

@@ -15,6 +15,7 @@
 #include <glib.h>
 
 #include "conf.h"
+#include "headcache.h"
 #include "model.h"
 #include "netlist.h"
 #include "policy.h"
@@ -27,6 +28,7 @@ struct runtime {
     GHashTable *aliases;        /* may be NULL */
     struct netlist *trusted;    /* never NULL (maybe empty) */
     struct thresholds thr;      /* global thresholds, spam_threshold resolved */
+    struct headcache *cache;    /* users' models for this model; NULL without a store */
 };
 
 /*

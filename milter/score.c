@@ -3,8 +3,10 @@
  */
 #include "config.h"
 
+#include "headcache.h"
 #include "model.h"
 #include "score.h"
+#include "users.h"
 
 void
 score_message(const struct runtime *rt, const struct features *f, struct score_msg *sm)
@@ -14,13 +16,15 @@ score_message(const struct runtime *rt, const struct features *f, struct score_m
 }
 
 float
-score_for_user(const struct runtime *rt, const char *user_key, const struct score_msg *sm)
+score_for_user(const struct runtime *rt, const char *user_key, const struct score_msg *sm,
+               uint64_t *version)
 {
-    (void)rt;
-    (void)user_key;
-    /* Issue 4: look up user_key's published user_model and return
-     * adapt_score(rt->model, um, sm->f->ids, sm->f->n) (um == NULL: global). */
-    return sm->p_global;
+    if (rt->cache == NULL) {
+        if (version != NULL)
+            *version = 0;
+        return sm->p_global;
+    }
+    return headcache_score(rt->cache, user_key, sm->h, sm->z, sm->f->ids, sm->f->n, version);
 }
 
 void
@@ -34,7 +38,6 @@ score_thresholds_for_user(const struct runtime *rt, const char *user_key,
 void
 score_record_scan(const struct runtime *rt, const char *user_key, const struct score_msg *sm)
 {
-    (void)rt;
-    (void)user_key;
-    (void)sm;
+    if (rt->cache != NULL)
+        users_offer(user_key, sm->f);
 }

@@ -3,13 +3,16 @@
  *
  * A message is parsed and run through the model's body once (score_message());
  * each recipient's user then gets a score from its own head (score_for_user()).
- * Per-user heads and thresholds come from the store of issue 4 (adapt/): when
- * it exists, score_for_user() and score_thresholds_for_user() look the user up
- * and call adapt_score(); until then every user gets the global head, whose
- * result equals `spamshift classify`'s.
+ * Per-user models come from the store (adapt/) through the runtime's head
+ * cache: a user with a published model is scored with it, any other user (and
+ * every user when no `database` is configured) with the global head, whose
+ * result equals `spamshift classify`'s.  Thresholds are global for now; per-user
+ * thresholds would be read in score_thresholds_for_user().
  */
 #ifndef SPAMSHIFT_MILTER_SCORE_H
 #define SPAMSHIFT_MILTER_SCORE_H
+
+#include <stdint.h>
 
 #include "features.h"
 #include "net.h"
@@ -27,18 +30,22 @@ struct score_msg {
 /* Run the body (and the global head) over f.  Reentrant; can't fail. */
 void score_message(const struct runtime *rt, const struct features *f, struct score_msg *sm);
 
-/* Spam probability of the message for user_key.  Reentrant; never blocks. */
-float score_for_user(const struct runtime *rt, const char *user_key, const struct score_msg *sm);
+/* Spam probability of the message for user_key; *version (may be NULL) gets
+ * the version of the user's model, 0 for the global head.  Reentrant; never
+ * blocks on I/O (a user not yet cached is scored globally and loaded by the
+ * maintenance thread, users.h). */
+float score_for_user(const struct runtime *rt, const char *user_key,
+                     const struct score_msg *sm, uint64_t *version);
 
 /* The thresholds that apply to user_key (today the global ones). */
 void score_thresholds_for_user(const struct runtime *rt, const char *user_key,
                                struct thresholds *out);
 
 /*
- * Hand a scanned message's features to the per-user store (reservoir sample
- * for adaptation, scan counters).  The store is issue 4's; its writer thread
- * will take these through a GAsyncQueue so the SMTP path never waits on the
- * disk.  Until the store exists nothing is recorded; this is the seam.
+ * Hand a scanned message's features to the per-user store: an offer to the
+ * user's reservoir (the unlabelled sample adaptation reweights toward), queued
+ * for the writer thread (users.h) so the SMTP path never waits on the disk.
+ * Per-day scan records for statistics (issue 5) belong here too.
  */
 void score_record_scan(const struct runtime *rt, const char *user_key,
                        const struct score_msg *sm);

@@ -49,6 +49,13 @@ mid=$(awk -v h="$ham" -v s="$spam" 'BEGIN { if (s - h < 0.02) exit 1; printf "%.
 	|| fail "the probes are not separated: ham $ham, spam $spam"
 echo "probe scores: ham $ham spam $spam mid $mid"
 
+# "-- setup: COMMAND" lines run before the milter starts, with $CLI, $TMP,
+# $DATA and $MODEL set (e.g. to teach a user with spamshift learn/adapt).
+sed -n 's/^-- setup: //p' "$script" | while IFS= read -r cmd; do
+	CLI=$cli TMP=$tmp DATA=$data MODEL=$tmp/model.bin sh -c "$cmd" >>"$tmp/setup.log" 2>&1 \
+		|| { cat "$tmp/setup.log"; echo "setup failed: $cmd"; exit 1; }
+done || fail "setup"
+
 sock=$tmp/milter.sock
 conf=$tmp/spamshift.conf
 {

@@ -66,7 +66,9 @@ test_conf_good(void **state)
         "subject_prefix = [SPAM]\n"
         "nonsmtp_daemon_names = NONSMTP,, pickup\n"
         "log_level = debug\n"
-        "log_target = stderr\n");
+        "log_target = stderr\n"
+        "database = /var/lib/spamshift/users.db\n"
+        "refit_interval = 0\n");
     GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
     struct conf *c;
     char *msg;
@@ -91,6 +93,8 @@ test_conf_good(void **state)
     assert_int_equal(g_strv_length(c->nonsmtp_daemon_names), 2);
     assert_string_equal(c->nonsmtp_daemon_names[1], "pickup");
     assert_int_equal(c->log_target, CONF_LOG_STDERR);
+    assert_string_equal(c->database, "/var/lib/spamshift/users.db");
+    assert_int_equal(c->refit_interval, 0);
     conf_free(c);
     unlink(path);
     g_free(path);
@@ -113,6 +117,8 @@ test_conf_defaults(void **state)
     assert_int_equal(c->oversize, CONF_OVERSIZE_TRUNCATE);
     assert_int_equal(c->skip_authenticated, 1);
     assert_null(c->subject_prefix);
+    assert_null(c->database);
+    assert_int_equal(c->refit_interval, 60);
     conf_free(c);
     unlink(path);
     g_free(path);
@@ -143,6 +149,7 @@ test_conf_bad(void **state)
         { "socket", "model = m\nsocket = /tmp/x.sock\n", ":2: socket = /tmp/x.sock" },
         { "mode", "model = m\nsocket_mode = 999\n", ":2: socket_mode" },
         { "log level", "model = m\nlog_level = loud\n", ":2: log_level" },
+        { "refit interval", "model = m\nrefit_interval = -5\n", ":2: refit_interval = -5" },
         { "reject text", "model = m\nreject_text = 100%\n", ":2: reject_text" },
         { "missing model", "on_error = accept\n", "model: required key is missing" },
         { "order", "model = m\nspam_threshold = 0.9\nreject_threshold = 0.5\n",

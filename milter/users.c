@@ -1,0 +1,151 @@
+/*
+ * users.c - the milter's store writer and maintenance thread; see users.h.
+ *
+ * The maintenance thread wakes every second: it syncs the current runtime's
+ * head cache (users scored since the last sync are loaded, republished users
+ * reloaded) and, every refit_interval seconds, refits the dirty users against
+ * the current model.  It takes a runtime reference for the duration of one
+ * round, so a reload in the middle only retires the old cache afterwards.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <glib.h>
+
+#include "adapt.h"
+#include "headcache.h"
+#include "log.h"
+#include "refit.h"
+#include "runtime.h"
+#include "store.h"
+#include "users.h"
+#include "writer.h"
+
+#define USERS_SYNC_SECONDS 1
+#define USERS_REFIT_MAX 100         /* users refitted per round at most */
+
+static struct writer *users_writer;
+static pthread_t users_thread;
+static int users_thread_running;
+static char *users_db;
+static unsigned users_refit_interval;
+static GMutex users_lock;           /* guards users_stopping */
+static GCond users_wake;
+static int users_stopping;
+
+static void
+users_report(void *arg, const char *user, int status, const struct refit_result *r,
+             const char *err)
+{
+    (void)arg;
+    if (status < 0)
+        log_warn("refit %s failed: %s", user, err);
+    else
+        log_msg(LOG_INFO, NULL, "refit %s: %u spam, %u ham, %u unlabelled; version %llu "
+                "(%.1f ms)", user, r->n_spam, r->n_ham, r->n_reservoir,
+                (unsigned long long)r->version, r->ms);
+}
+
+static void *
+users_main(void *arg)
+{
+    struct store *s = NULL;
+    struct adapt_opts opts;
+    time_t last_refit = time(NULL);
+    char err[512];
+    int warned = 0;
+
+    (void)arg;
+    adapt_opts_default(&opts);
+    g_mutex_lock(&users_lock);
+    while (!users_stopping) {
+        struct runtime *rt;
+        gint64 until;
+
+        g_mutex_unlock(&users_lock);
+        if (s == NULL && store_open(users_db, 0, NULL, &s, err, sizeof(err)) != STORE_OK) {
+            if (!warned++)
+                log_warn("store %s: %s; per-user models are not loaded until it opens",
+                         users_db, err);
+            s = NULL;
+        }
+        rt = runtime_acquire();
+        if (s != NULL && rt != NULL && rt->cache != NULL
+            && headcache_sync(rt->cache, s, err, sizeof(err)) < 0)
+            log_warn("store %s: head cache sync: %s", users_db, err);
+        if (s != NULL && rt != NULL && users_refit_interval > 0
+            && time(NULL) - last_refit >= (time_t)users_refit_interval) {
+            size_t failed = 0;
+
+            last_refit = time(NULL);
+            if (refit_dirty(s, rt->model, &opts, USERS_REFIT_MAX, 0, users_report, NULL,
+                            &failed, err, sizeof(err)) < 0)
+                log_warn("store %s: refit: %s", users_db, err);
+        }
+        runtime_unref(rt);
+
+        g_mutex_lock(&users_lock);
+        until = g_get_monotonic_time() + USERS_SYNC_SECONDS * G_TIME_SPAN_SECOND;
+        while (!users_stopping && g_cond_wait_until(&users_wake, &users_lock, until))
+            ;
+    }
+    g_mutex_unlock(&users_lock);
+    store_close(s);
+    return NULL;
+}
+
+int
+users_start(const struct conf *c, char *err, size_t errlen)
+{
+    struct writer_opts wo;
+
+    if (c->database == NULL)
+        return 0;
+    writer_opts_default(&wo);
+    if ((users_writer = writer_start(c->database, &wo, err, errlen)) == NULL)
+        return -1;
+    users_db = g_strdup(c->database);
+    users_refit_interval = c->refit_interval;
+    if (pthread_create(&users_thread, NULL, users_main, NULL) != 0) {
+        snprintf(err, errlen, "cannot start the store maintenance thread");
+        users_writer = writer_stop(users_writer);
+        return -1;
+    }
+    users_thread_running = 1;
+    return 0;
+}
+
+void
+users_offer(const char *user, const struct features *f)
+{
+    if (users_writer != NULL && f->n > 0)
+        writer_offer(users_writer, user, f->digest, f->ids, f->n);
+}
+
+void
+users_stop(void)
+{
+    if (users_thread_running) {
+        g_mutex_lock(&users_lock);
+        users_stopping = 1;
+        g_cond_signal(&users_wake);
+        g_mutex_unlock(&users_lock);
+        pthread_join(users_thread, NULL);
+        users_thread_running = 0;
+    }
+    if (users_writer != NULL) {
+        struct writer_stats st;
+
+        writer_stats(users_writer, &st);
+        users_writer = writer_stop(users_writer);
+        log_msg(LOG_INFO, NULL, "store writer: %llu offers written, %llu dropped, %llu failed",
+                (unsigned long long)st.written, (unsigned long long)st.dropped,
+                (unsigned long long)st.failed);
+    }
+    g_free(users_db);
+    users_db = NULL;
+}

@@ -1,0 +1,33 @@
+/*
+ * users.h - per-user state for the milter: the store's writer thread (scanned
+ * messages offered to each user's reservoir) and one maintenance thread that
+ * keeps the runtime's head cache current (headcache_sync) and refits dirty
+ * users (refit_dirty), each on its own store connection.
+ *
+ * SMTP threads never touch the store: they read the head cache (runtime.h,
+ * score.c) and hand offers to the writer, which copies and queues (adapt/writer.h).
+ * With no `database` in the config all of this is off and every user is scored
+ * with the global head.
+ */
+#ifndef SPAMSHIFT_MILTER_USERS_H
+#define SPAMSHIFT_MILTER_USERS_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "features.h"
+
+/* Start the writer and the maintenance thread for c->database (a no-op
+ * returning 0 when it is unset).  Call after dropping privileges, since the
+ * store's files are created as the running user.  Returns 0, or -1 with a
+ * reason in err (the store cannot be opened or created). */
+int users_start(const struct conf *c, char *err, size_t errlen);
+
+/* Offer a scanned message to user's reservoir.  Never blocks on I/O; a full
+ * queue drops the offer (the reservoir is a sample).  A no-op without a store. */
+void users_offer(const char *user, const struct features *f);
+
+/* Stop the maintenance thread, commit what the writer holds and close. */
+void users_stop(void);
+
+#endif

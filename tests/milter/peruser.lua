@@ -1,0 +1,61 @@
+-- per-user models: carol taught spamshift that mail like the spam probe is
+-- ham (spamshift learn + adapt into the store); bob did not.  The same message
+-- to both is scored with carol's published model for carol and the global head
+-- for bob, so least takes carol's verdict and strictest bob's; scanned mail is
+-- offered to the users' reservoirs through the writer thread.
+-- setup: "$CLI" learn --db "$TMP/users.db" --user carol@example.org --ham "$DATA"/spam/*.eml
+-- setup: "$CLI" adapt -m "$MODEL" --db "$TMP/users.db" --user carol@example.org
+-- conf: database = @TMP@/users.db
+-- conf: spam_threshold = @MID@
+-- conf: multi_recipient = least
+-- conf2: database = @TMP@/users.db
+-- conf2: spam_threshold = @MID@
+-- conf2: multi_recipient = strictest
+-- log: LEAST: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ tag\),carol@example.org\(user=carol@example.org score=[0-9.]+ ham user_model=1\) .*verdict=ham
+-- log: STRICT: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ tag\),carol@example.org\(user=carol@example.org score=[0-9.]+ ham user_model=1\) .*verdict=tag
+-- log: store writer: [1-9][0-9]* offers written, 0 dropped, 0 failed
+-- graceful: the writer commits its queue at SIGTERM
+dofile(srcdir .. "/common.lua")
+
+local mid = string.format("%.6f", tonumber(score_ham + (score_spam - score_ham) / 2))
+
+-- The first message for a user is scored globally while the maintenance
+-- thread loads the user's model (at most a second later).
+local function warm_up(qid)
+	local conn = spam_to({ "<bob@example.org>", "<carol@example.org>" }, { qid = qid })
+	mt.disconnect(conn)
+	mt.sleep(1.5)
+end
+
+-- Result headers come back last first: index 1 = bob, 0 = carol.
+local function result_score(conn, n)
+	local v = mt.getheader(conn, "X-Spamshift-Result", n)
+	check(v ~= nil, "missing X-Spamshift-Result " .. n)
+	return v:match("score=([0-9.]+); verdict=(%a+)")
+end
+
+warm_up("WARM1")
+local conn, reply = spam_to({ "<bob@example.org>", "<carol@example.org>" }, { qid = "LEAST" })
+check(reply == SMFIR_ACCEPT, "least: want ACCEPT")
+local bob, bob_v = result_score(conn, 1)
+local carol, carol_v = result_score(conn, 0)
+check(bob == score_spam, "bob (global head): got " .. tostring(bob) .. ", want " .. score_spam)
+check(bob_v == "tag", "bob: got verdict " .. tostring(bob_v) .. ", want tag")
+check(tonumber(carol) < tonumber(mid),
+      "carol (her own model): got " .. tostring(carol) .. ", want below " .. mid)
+check(carol_v == "ham", "carol: got verdict " .. tostring(carol_v) .. ", want ham")
+-- least: the message takes carol's (least invasive) result.
+expect_header(conn, "X-Spam-Flag", nil)
+expect_header(conn, "X-Spam-Score", carol)
+expect_header(conn, "X-Spam-Status", status_value("No", carol, mid))
+mt.disconnect(conn)
+
+-- strictest (after a reload, whose fresh head cache warms up again).
+reload_with(2)
+warm_up("WARM2")
+conn, reply = spam_to({ "<bob@example.org>", "<carol@example.org>" }, { qid = "STRICT" })
+check(reply == SMFIR_ACCEPT, "strictest: want ACCEPT")
+expect_header(conn, "X-Spam-Flag", "YES")
+expect_header(conn, "X-Spam-Score", score_spam)
+check(select(1, result_score(conn, 0)) == carol, "carol's score changed across the reload")
+mt.disconnect(conn)
