@@ -1,7 +1,9 @@
 #!/bin/sh
-# check_config.sh - spamshift-milter -n and start-up failures: every bad line
-# is named with its number and the exit status is EX_CONFIG (78); a missing
-# or corrupt model is a clear error, not a crash; a good config passes.
+# check_config.sh - spamshift-milter -n and start-up: every bad line is named
+# with its number and the exit status is EX_CONFIG (78); a missing or corrupt
+# model is a clear error, not a crash; a good config passes; as root, the
+# daemon detaches, writes its pid file, sets the socket's owner and mode and
+# drops to `user`.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=.}"
@@ -71,6 +73,39 @@ got=$?
 "$milter" -x >/dev/null 2>&1
 got=$?
 [ "$got" -eq 64 ] || fail "unknown option: got exit $got, want 64 (EX_USAGE)"
+
+# As root: the daemon detaches, writes its pid file, hands the socket to
+# socket_owner with socket_mode, and runs as `user`.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	mkdir -p "$tmp/run"
+	chmod 755 "$tmp"
+	cat >"$tmp/c.conf" <<EOC
+model = $tmp/model.bin
+socket = unix:$tmp/run/d.sock
+socket_mode = 0600
+socket_owner = nobody
+pid_file = $tmp/run/d.pid
+user = nobody
+log_target = stderr
+EOC
+	chmod 644 "$tmp/model.bin" "$tmp/c.conf"
+	"$milter" -c "$tmp/c.conf" >"$tmp/out" 2>&1
+	got=$?
+	[ "$got" -eq 0 ] || { fail "daemon start: got exit $got, want 0"; cat "$tmp/out"; }
+	i=0
+	while [ ! -s "$tmp/run/d.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	dpid=$(cat "$tmp/run/d.pid" 2>/dev/null)
+	if [ -z "$dpid" ] || ! kill -0 "$dpid" 2>/dev/null; then
+		fail "daemon: no live process in the pid file"
+	else
+		uid=$(awk '/^Uid:/ { print $2 $3 $4 $5 }' /proc/$dpid/status)
+		want=$(id -u nobody)
+		[ "$uid" = "$want$want$want$want" ] || fail "daemon: got uids $uid, want all $want"
+		[ "$(stat -c '%U %a' "$tmp/run/d.sock")" = "nobody 600" ] \
+			|| fail "socket: got $(stat -c '%U %a' "$tmp/run/d.sock"), want nobody 600"
+		kill -KILL "$dpid"
+	fi
+fi
 
 [ $failures -eq 0 ] || exit 1
 echo "PASS: check_config"
