@@ -5,7 +5,7 @@
  * mime.c walks the message and calls back here with headers, addresses, parts
  * and UTF-8 text; html.c turns HTML into visible text and links; tokenize.c
  * splits text into words.  This file chooses the features: prefixed token texts
- * ("subj:free", "url:dom:example.biz", "osb:click _ here", ...), each hashed with
+ * ("subj:free", "url:dom:example.biz", "html:invisible", ...), each hashed with
  * XXH3 to a 32-bit id.  Ids are pushed into the bag's own array (grown by
  * doubling, never per token), then radix-sorted and de-duplicated.  (A hash set
  * that drops repeats as they come was tried: it cost more than the sort saves.)
@@ -35,8 +35,9 @@
 #define HEADER_TEXT   4096          /* bytes of one header value tokenized */
 /*
  * OSB pairs ("osb:a _ b", window 5) are off: measured with spamshift train and
- * classify (2026-11-27), they made the model worse on both shifted splits, since
- * the 1.4 million pair features learn the training year's phrasing:
+ * classify (2026-11-27, commit 5d0319d), they made the model worse on both
+ * shifted splits, since the 1.5 million pair features learn the training year's
+ * phrasing:
  *   SpamAssassin, trained on the older groups, tested on the newer:
  *     (1-AUC)% 0.074 without pairs, 0.184 with bigrams only, 0.759 with OSB-5
  *   Enron, trained on enron1-3, tested on enron4-6:
