@@ -36,7 +36,8 @@ gen() {
 # wait_for FILE PATTERN COUNT: until FILE has COUNT lines matching PATTERN (10 s max).
 wait_for() {
     i=0
-    while [ "$(grep -c "$2" "$1" 2>/dev/null || true)" -lt "$3" ]; do
+    # (a file not created yet counts as no match, not as an error)
+    while n=$(grep -c "$2" "$1" 2>/dev/null); [ "${n:-0}" -lt "$3" ]; do
         i=$((i + 1))
         [ "$i" -gt 1000 ] && return 1
         sleep 0.01
@@ -87,9 +88,9 @@ fi
 
 # ---- a locked database ----
 gen "$T/few" 20 lock
-"$TOOL" lock "$DB" 1500 > "$T/lock.out" 2>&1 &
+"$TOOL" lock "$DB" 1500 > "$T/lock1.out" 2>&1 &
 bg="$!"
-wait_for "$T/lock.out" '^locked' 1 || fail "the lock holder did not get the lock"
+wait_for "$T/lock1.out" '^locked' 1 || fail "the lock holder did not get the lock"
 start=$(date +%s%N)
 "$SS" learn --db "$DB" --user l@example.org --ham "$T/few" > "$T/l1.out" 2>&1
 rc=$?
@@ -101,9 +102,9 @@ else
     fail "learn under a 1.5 s lock: exit $rc after ${waited} ms: $(cat "$T/l1.out")"
 fi
 wait
-"$TOOL" lock "$DB" 1000 > "$T/lock.out" 2>&1 &
+"$TOOL" lock "$DB" 10000 > "$T/lock2.out" 2>&1 &
 bg="$!"
-wait_for "$T/lock.out" '^locked' 1 || fail "the lock holder did not get the lock"
+wait_for "$T/lock2.out" '^locked' 1 || fail "the lock holder did not get the lock"
 "$SS" learn --db "$DB" --user l@example.org --spam --busy-timeout 200 "$T/few" > "$T/l2.out" 2> "$T/l2.err"
 rc=$?
 if [ "$rc" -eq 75 ] && grep -q "locked" "$T/l2.err"; then
@@ -113,6 +114,7 @@ else
 fi
 grep -q "^learned 0, moved 0, unchanged 0, forgotten 0$" "$T/l2.out" \
     && ok "and reports nothing learned" || fail "output: $(cat "$T/l2.out")"
+kill "$bg" 2>/dev/null      # the lock holder dies; its lock goes with it
 wait
 bg=""
 "$TOOL" check "$DB" > "$T/check.out" 2>&1 && ok "integrity_check ok after the lock" \
@@ -125,8 +127,8 @@ esac
 # ---- a scorer reads while learn and adapt write ----
 "$SS" train -q -o "$T/m" --ham "$DATA/ham" --spam "$DATA/spam" --seed 3 \
     || { echo "FAIL: cannot train the fixture model"; exit 1; }
-"$TOOL" score "$DB" "$T/m" s@example.org 3 "$DATA/ham/00.eml" "$DATA/spam/00.eml" \
-    > "$T/score.out" 2> "$T/score.err" &
+STORE_TOOL_STOP="$T/stop" "$TOOL" score "$DB" "$T/m" s@example.org 60 \
+    "$DATA/ham/00.eml" "$DATA/spam/00.eml" > "$T/score.out" 2> "$T/score.err" &
 scorer=$!
 bg="$scorer"
 round=0
@@ -139,6 +141,7 @@ while [ "$round" -lt 6 ]; do
     round=$((round + 1))
     sleep 0.2
 done
+touch "$T/stop"
 wait "$scorer"
 rc=$?
 bg=""
@@ -149,7 +152,7 @@ else
 fi
 vmax=$(sed -n 's/.* versions [0-9]*\.\.\([0-9]*\) .*/\1/p' "$T/score.out")
 [ "${vmax:-0}" -ge 5 ] && ok "scorer picked up new versions without a restart (up to $vmax)" \
-    || fail "scorer saw versions up to ${vmax:-none}, want 6"
+    || fail "scorer saw versions up to ${vmax:-none}, want 5 or 6 (6 published)"
 "$TOOL" check "$DB" > /dev/null 2>&1 && ok "integrity_check ok at the end" || fail "integrity_check"
 
 [ "$fails" -eq 0 ] || { echo "$fails failures"; exit 1; }

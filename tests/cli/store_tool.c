@@ -7,9 +7,11 @@
  *   store_tool lock DB MS               hold the write lock MS ms ("locked" once held)
  *   store_tool offer DB USER PATH...    offer each message file to USER's reservoir
  *   store_tool score DB MODEL USER SECONDS PATH...
- *                                       a scorer: for SECONDS, reload USER's model
- *                                       (cached by version) and score every PATH;
- *                                       prints "loads L versions A..B scores N"
+ *                                       a scorer: for SECONDS (or until the file
+ *                                       named by $STORE_TOOL_STOP exists), reload
+ *                                       USER's model (cached by version) and score
+ *                                       every PATH; prints "loads L versions A..B
+ *                                       scores N"
  *   store_tool populate DB USERS FEEDBACK SAMPLES
  *                                       synthetic users (for timing adapt --all):
  *                                       each gets FEEDBACK labelled and SAMPLES
@@ -154,7 +156,9 @@ main(int argc, char **argv)
                 rc = 1;
             free(buf);
         }
-        while (rc == 0 && now_s() < until) {
+        const char *stop = getenv("STORE_TOOL_STOP");
+
+        while (rc == 0 && now_s() < until && (stop == NULL || access(stop, F_OK) != 0)) {
             int r = refit_load_user_model(s, m, argv[4], &um, err, sizeof(err));
 
             loads++;
