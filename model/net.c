@@ -77,9 +77,12 @@ net_train_opts_default(struct net_train_opts *o)
 {
     memset(o, 0, sizeof(*o));
     /* Tuned on the SpamAssassin temporal split (train easy-ham-1, hard-ham-1,
-     * spam-1; test easy-ham-2, spam-2), mean of four seeds; see the commit
-     * log for the numbers.  L2 from 1e-6 to 1e-3: 1-AUC 0.085% -> 0.062%. */
-    o->epochs = 8;
+     * spam-1; test easy-ham-2, spam-2) and Enron (train 1-3, test 4-6), mean
+     * of four seeds; see the commit log for the numbers.  Most settings are
+     * within seed noise of each other; L2 matters (1e-4: 0.083%/0.138%,
+     * 1e-3: 0.059%/0.124% (1-AUC) on SA/Enron) and 4 epochs are as good as 8
+     * at half the time. */
+    o->epochs = 4;
     o->lr = 0.1f;
     o->l2 = 1e-3f;
     o->seed = 1;
