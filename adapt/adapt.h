@@ -48,6 +48,12 @@ struct adapt_opts {
     uint32_t resid_bits;    /* residual hash space: 2^resid_bits slots */
     uint32_t cv_min;        /* feedback needed before lambda/mu are cross-validated */
     uint32_t cv_pool_max;   /* pool rows used inside cross-validation fits */
+    /* Pseudo-labels: up to pseudo_max unlabelled messages that the global head
+     * scores beyond pseudo_conf (or below 1 - pseudo_conf) join the feedback
+     * with that label and weight pseudo (relative to a real label; 0 = off). */
+    float pseudo;
+    float pseudo_conf;
+    uint32_t pseudo_max;
     /* Ablations.  use_reweight: the pool is weighted by beta (else uniformly) and,
      * with unlabelled mail, the head is refitted on it.  use_head: the head is
      * fitted to the user's feedback.  use_resid: the residual is fitted.  With
@@ -67,6 +73,7 @@ struct adapt_fit_stats {
     int cross_validated;    /* 1 if lambda/mu came from cross-validation */
     double head_distance;   /* ||v_user - v_global|| */
     uint32_t n_resid;       /* residual entries fitted */
+    uint32_t n_pseudo;      /* pseudo-labelled messages used */
     double seconds;
 };
 
@@ -75,12 +82,13 @@ struct adapt_fit_stats {
  * residual r (one float per slot touched by the feedback):
  *
  *   F(v, r) = sum_i a_i beta_i l(y_i, v.[h_i; z_i; 1])              source pool
- *           + lambda sum_j l(y_j, v.[h_j; z_j; 1] + sum_{id in j} r[slot(id)])
+ *           + lambda sum_j c_j l(y_j, v.[h_j; z_j; 1] + sum_{id in j} r[slot(id)])
  *           + mu |v - v_global|^2 + lambda resid_l2 |r|^2
  *
  * l is the logistic loss; beta has mean 1 over the pool (all 1 without
  * reweighting); a_i = 1 / (2 n_class(y_i)) makes the pool a class-balanced mean
- * (each class carries 1/2), like base training.  So lambda is the weight of one
+ * (each class carries 1/2), like base training.  c_j is 1 for feedback and
+ * opts->pseudo for pseudo-labelled mail.  So lambda is the weight of one
  * feedback message relative to the whole pool, and resid_l2 is relative to it.
  */
 void adapt_opts_default(struct adapt_opts *o);

@@ -37,6 +37,7 @@
 #define OUTER_MAX 60
 #define RESID_NEWTON_MAX 30
 #define CG_MAX 60
+#define DUAL_MAX 1000
 
 void
 adapt_opts_default(struct adapt_opts *o)
@@ -46,10 +47,13 @@ adapt_opts_default(struct adapt_opts *o)
     o->domain_l2 = 1e-3f;
     o->lambda = -1.0f;
     o->mu = -1.0f;
-    o->resid_l2 = 4.0f;
+    o->resid_l2 = 0.5f;
     o->resid_bits = 20;
     o->cv_min = 20;
     o->cv_pool_max = 2000;
+    o->pseudo = 0.5f;
+    o->pseudo_conf = 0.99f;
+    o->pseudo_max = 300;
     o->use_reweight = 1;
     o->use_head = 1;
     o->use_resid = 1;
@@ -57,7 +61,7 @@ adapt_opts_default(struct adapt_opts *o)
 
 /* Defaults used when lambda/mu are not given and cannot be cross-validated. */
 #define LAMBDA_DEFAULT 0.05f
-#define MU_DEFAULT 0.01f
+#define MU_DEFAULT 1.0f
 static const float cv_scale[] = { 0.25f, 1.0f, 4.0f };
 #define N_SCALE (sizeof(cv_scale) / sizeof(cv_scale[0]))
 
@@ -455,6 +459,7 @@ struct fit_ctx {
     /* scratch, sized for the full problem */
     double *w, *off, *r, *s, *gr, *dr, *hd, *tmp, *rr, *hl;
     int refit_pool;             /* the head is refitted (reweighted or use_head) */
+    double *gram;               /* n_fb x n_fb: K[i][j] = phi_i . phi_j */
 };
 
 /* Weight of each pool row: beta times the class-balancing factor. */
@@ -503,7 +508,7 @@ head_logit(const struct fit_ctx *c, const double *th, size_t i)
  * (the objective divided by lambda) by Newton-CG; a[] are the head logits of the
  * feedback rows.  mask[j] == 0 excludes feedback j (CV). */
 static void
-fit_resid(struct fit_ctx *c, const double *a, const uint8_t *mask, double rho,
+fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
           double *r)
 {
     size_t m = c->n_slots, j, k;
@@ -522,10 +527,10 @@ fit_resid(struct fit_ctx *c, const double *a, const uint8_t *mask, double rho,
                 continue;
             t = a[j] + fb_resid(c, r, j);
             pr = sigmoid(t);
-            f += logloss_margin(y[j] ? t : -t);
-            s[j] = pr * (1 - pr);
+            f += mask[j] * logloss_margin(y[j] ? t : -t);
+            s[j] = mask[j] * pr * (1 - pr);
             for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                g[c->fb_slot[k]] += pr - y[j];
+                g[c->fb_slot[k]] += mask[j] * (pr - y[j]);
         }
         for (k = 0; k < m; k++) {
             f += rho * r[k] * r[k];
@@ -588,7 +593,7 @@ fit_resid(struct fit_ctx *c, const double *a, const uint8_t *mask, double rho,
                     continue;
                 for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
                     t += r[c->fb_slot[k]] + step * d[c->fb_slot[k]];
-                fn += logloss_margin(y[j] ? t : -t);
+                fn += mask[j] * logloss_margin(y[j] ? t : -t);
             }
             if (fn <= f - 0.25 * step * dec || step < 1e-10)
                 break;
@@ -605,7 +610,7 @@ fit_resid(struct fit_ctx *c, const double *a, const uint8_t *mask, double rho,
  * (pool rows) and lambda on masked-in feedback. */
 static double
 full_objective(const struct fit_ctx *c, size_t n_rows_pool, const double *w,
-               const uint8_t *mask, double lambda, double mu, double rho,
+               const double *mask, double lambda, double mu, double rho,
                const double *th, const double *r)
 {
     double f = 0;
@@ -623,7 +628,7 @@ full_objective(const struct fit_ctx *c, size_t n_rows_pool, const double *w,
         if (!mask[j])
             continue;
         t = head_logit(c, th, c->n_pool + j) + fb_resid(c, r, j);
-        f += lambda * logloss_margin(c->y[c->n_pool + j] ? t : -t);
+        f += lambda * mask[j] * logloss_margin(c->y[c->n_pool + j] ? t : -t);
     }
     for (k = 0; k < c->p + 1; k++)
         f += mu * (th[k] - c->vg[k]) * (th[k] - c->vg[k]);
@@ -643,7 +648,7 @@ full_objective(const struct fit_ctx *c, size_t n_rows_pool, const double *w,
  * Returns 0, or -1 on allocation failure.
  */
 static int
-fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const uint8_t *mask,
+fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *mask,
           double lambda, double mu, double rho, double *th, double *r)
 {
     uint32_t q = c->p + 1, p = c->p, a, b;
@@ -709,8 +714,8 @@ fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const uint8_t
                 continue;
             t = head_logit(c, th, c->n_pool + j) + fb_resid(c, r, j);
             pr = sigmoid(t);
-            e = lambda * (pr - yf[j]);
-            dj[j] = lambda * pr * (1 - pr);
+            e = lambda * mask[j] * (pr - yf[j]);
+            dj[j] = lambda * mask[j] * pr * (1 - pr);
             for (a = 0; a < p; a++)
                 xr[a] = row[a];
             xr[p] = 1;
@@ -836,6 +841,302 @@ out:
     return rc;
 }
 
+/* Solve the n x n system a x = b in place (b becomes x) by Gaussian
+ * elimination with partial pivoting; a is destroyed.  -1 if singular. */
+static int
+lu_solve(double *a, size_t n, double *b)
+{
+    size_t i, j, k;
+
+    for (k = 0; k < n; k++) {
+        size_t piv = k;
+        double best = fabs(a[k * n + k]);
+
+        for (i = k + 1; i < n; i++)
+            if (fabs(a[i * n + k]) > best) {
+                best = fabs(a[i * n + k]);
+                piv = i;
+            }
+        if (!(best > 1e-300))
+            return -1;
+        if (piv != k) {
+            for (j = 0; j < n; j++) {
+                double t = a[k * n + j];
+
+                a[k * n + j] = a[piv * n + j];
+                a[piv * n + j] = t;
+            }
+            {
+                double t = b[k];
+
+                b[k] = b[piv];
+                b[piv] = t;
+            }
+        }
+        for (i = k + 1; i < n; i++) {
+            double f = a[i * n + k] / a[k * n + k];
+
+            if (f == 0)
+                continue;
+            for (j = k + 1; j < n; j++)
+                a[i * n + j] -= f * a[k * n + j];
+            b[i] -= f * b[k];
+        }
+    }
+    for (k = n; k-- > 0;) {
+        double sacc = b[k];
+
+        for (j = k + 1; j < n; j++)
+            sacc -= a[k * n + j] * b[j];
+        b[k] = sacc / a[k * n + k];
+    }
+    return 0;
+}
+
+/* The Gram matrix of the feedback's slot vectors, through an inverted index
+ * (cost: the sum over slots of the squared number of messages holding it). */
+static int
+gram_build(struct fit_ctx *c)
+{
+    size_t n = c->n_fb, m = c->n_slots, nnz = c->fb_off[n], j, k, a, b;
+    size_t *start = calloc(m + 1, sizeof(size_t));
+    uint32_t *who = malloc((nnz ? nnz : 1) * sizeof(uint32_t));
+
+    c->gram = calloc(n > 0 ? n * n : 1, sizeof(double));
+    if (start == NULL || who == NULL || c->gram == NULL) {
+        free(start);
+        free(who);
+        return -1;
+    }
+    for (k = 0; k < nnz; k++)
+        start[c->fb_slot[k] + 1]++;
+    for (k = 0; k < m; k++)
+        start[k + 1] += start[k];
+    for (j = 0; j < n; j++)
+        for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
+            who[start[c->fb_slot[k]]++] = (uint32_t) j;
+    for (k = m; k > 0; k--)
+        start[k] = start[k - 1];
+    start[0] = 0;
+    for (k = 0; k < m; k++)
+        for (a = start[k]; a < start[k + 1]; a++)
+            for (b = start[k]; b < start[k + 1]; b++)
+                c->gram[(size_t) who[a] * n + who[b]] += 1;
+    free(start);
+    free(who);
+    return 0;
+}
+
+/*
+ * The residual through its dual: at the optimum 2 rho r = -sum_j e_j phi_j,
+ * so r = sum_j alpha_j phi_j and the residual score of message i is
+ * (K alpha)_i with K the Gram matrix of the slot vectors.  The unknowns are
+ * the head (when head_free) and one alpha per feedback message, however many
+ * slots the messages touch, and Newton's system is dense and small:
+ *
+ *   [ H_vv          lambda A'DK      ] [dv]   [ -g_v               ]
+ *   [ D A           D K + 2 rho I    ] [da] = [ -(e + 2 rho alpha) ]
+ *
+ * (the alpha rows of the true Hessian are these rows multiplied by lambda K,
+ * so a solution here solves Newton's equations).  Only masked-in feedback
+ * takes part.  On return r holds the primal residual.
+ * Returns 0, or -1 on allocation failure.
+ */
+static int
+fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *mask,
+         double lambda, double mu, double rho, int head_free, double *th, double *r)
+{
+    uint32_t q = c->p + 1, p = c->p, a, b;
+    size_t n = 0, nv, i, j, k, l;
+    size_t *act = malloc((c->n_fb ? c->n_fb : 1) * sizeof(size_t));
+    double *al = NULL, *ka = NULL, *e = NULL, *dd = NULL, *mat = NULL, *rhs = NULL;
+    double *hv = NULL, *gv = NULL, *kd = NULL, *tal = NULL, *tka = NULL;
+    double xr[NET_MAX_HIDDEN + 2], tv[NET_MAX_HIDDEN + 2], f = 0;
+    const uint8_t *yf = c->y + c->n_pool;
+    int it, rc = -1;
+
+    if (act == NULL)
+        goto out;
+    for (j = 0; j < c->n_fb; j++)
+        if (mask[j] > 0)
+            act[n++] = j;
+    nv = (head_free ? q : 0) + n;
+    al = calloc(n + 1, sizeof(double));
+    ka = calloc(n + 1, sizeof(double));
+    tal = calloc(n + 1, sizeof(double));
+    tka = calloc(n + 1, sizeof(double));
+    e = calloc(n + 1, sizeof(double));
+    dd = calloc(n + 1, sizeof(double));
+    kd = calloc(n + 1, sizeof(double));
+    mat = malloc((nv > 0 ? nv * nv : 1) * sizeof(double));
+    rhs = malloc((nv ? nv : 1) * sizeof(double));
+    hv = malloc((size_t) q * q * sizeof(double));
+    gv = malloc(q * sizeof(double));
+    if (al == NULL || ka == NULL || tal == NULL || tka == NULL || e == NULL || dd == NULL
+        || kd == NULL || mat == NULL || rhs == NULL || hv == NULL || gv == NULL)
+        goto out;
+
+#define K(i_, j_) c->gram[act[i_] * c->n_fb + act[j_]]
+#define FB_T(thv, kav, i_) (head_logit(c, thv, c->n_pool + act[i_]) + (kav)[i_])
+    /* F restricted to what moves: pool (when the head is free), feedback, both
+     * penalties.  r' r = alpha' K alpha = alpha . (K alpha). */
+#define OBJECTIVE(thv, alv, kav, out_) do { \
+        double f_ = 0; \
+        if (head_free) { \
+            for (i = 0; i < n_rows_pool; i++) { \
+                double t_ = head_logit(c, thv, i); \
+                f_ += pw[i] * logloss_margin(c->y[i] ? t_ : -t_); \
+            } \
+            for (a = 0; a < q; a++) \
+                f_ += mu * ((thv)[a] - c->vg[a]) * ((thv)[a] - c->vg[a]); \
+        } \
+        for (i = 0; i < n; i++) { \
+            double t_ = FB_T(thv, kav, i); \
+            f_ += lambda * mask[act[i]] * logloss_margin(yf[act[i]] ? t_ : -t_); \
+            f_ += lambda * rho * (alv)[i] * (kav)[i]; \
+        } \
+        out_ = f_; \
+    } while (0)
+
+    OBJECTIVE(th, al, ka, f);
+    for (it = 0; it < 100; it++) {
+        double dec = 0, step = 1, fn = f;
+        size_t off = head_free ? q : 0;
+
+        /* e, D at the current point */
+        for (i = 0; i < n; i++) {
+            double t = FB_T(th, ka, i), pr = sigmoid(t);
+
+            /* the row weight enters e and D, so the system below is as written */
+            e[i] = mask[act[i]] * (pr - yf[act[i]]);
+            dd[i] = mask[act[i]] * pr * (1 - pr);
+        }
+        memset(mat, 0, nv * nv * sizeof(double));
+        if (head_free) {
+            memset(hv, 0, (size_t) q * q * sizeof(double));
+            memset(gv, 0, q * sizeof(double));
+            for (i = 0; i < n_rows_pool; i++) {
+                const float *row = c->x + i * p;
+                double t = th[p], pr, gi, hi;
+
+                for (a = 0; a < p; a++) {
+                    xr[a] = row[a];
+                    t += th[a] * xr[a];
+                }
+                xr[p] = 1;
+                pr = sigmoid(t);
+                gi = pw[i] * (pr - c->y[i]);
+                hi = pw[i] * pr * (1 - pr);
+                for (a = 0; a < q; a++) {
+                    gv[a] += gi * xr[a];
+                    for (b = 0; b <= a; b++)
+                        hv[a * q + b] += hi * xr[a] * xr[b];
+                }
+            }
+            for (i = 0; i < n; i++) {
+                const float *row = c->x + (c->n_pool + act[i]) * p;
+
+                for (a = 0; a < p; a++)
+                    xr[a] = row[a];
+                xr[p] = 1;
+                for (a = 0; a < q; a++) {
+                    gv[a] += lambda * e[i] * xr[a];
+                    for (b = 0; b <= a; b++)
+                        hv[a * q + b] += lambda * dd[i] * xr[a] * xr[b];
+                }
+            }
+            for (a = 0; a < q; a++) {
+                gv[a] += 2 * mu * (th[a] - c->vg[a]);
+                hv[a * q + a] += 2 * mu;
+                for (b = 0; b <= a; b++)
+                    mat[a * nv + b] = mat[b * nv + a] = hv[a * q + b];
+                rhs[a] = -gv[a];
+            }
+            /* top right: lambda A' D K; bottom left: D A */
+            for (i = 0; i < n; i++) {
+                const float *row = c->x + (c->n_pool + act[i]) * p;
+
+                for (a = 0; a < p; a++)
+                    xr[a] = row[a];
+                xr[p] = 1;
+                for (a = 0; a < q; a++)
+                    mat[(off + i) * nv + a] = dd[i] * xr[a];
+                for (l = 0; l < n; l++) {
+                    double w = lambda * dd[i] * K(i, l);
+
+                    if (w != 0)
+                        for (a = 0; a < q; a++)
+                            mat[a * nv + off + l] += w * xr[a];
+                }
+            }
+        }
+        for (i = 0; i < n; i++) {
+            for (l = 0; l < n; l++)
+                mat[(off + i) * nv + off + l] = dd[i] * K(i, l);
+            mat[(off + i) * nv + off + i] += 2 * rho;
+            rhs[off + i] = -(e[i] + 2 * rho * al[i]);
+        }
+        /* Directional derivative of F along (dv, dalpha), for the line search:
+         * g_v . dv + lambda (e + 2 rho alpha)' K dalpha. */
+        if (lu_solve(mat, nv, rhs) < 0)
+            break;
+        for (i = 0; i < n; i++) {
+            double sacc = 0;
+
+            for (l = 0; l < n; l++)
+                sacc += K(i, l) * rhs[off + l];
+            kd[i] = sacc;
+            dec -= lambda * (e[i] + 2 * rho * al[i]) * kd[i];
+        }
+        if (head_free)
+            for (a = 0; a < q; a++)
+                dec -= gv[a] * rhs[a];
+        if (!(dec > 1e-15 * (1 + fabs(f))))
+            break;
+        for (;;) {
+            for (a = 0; a < q; a++)
+                tv[a] = th[a] + (head_free ? step * rhs[a] : 0);
+            for (i = 0; i < n; i++) {
+                tal[i] = al[i] + step * rhs[off + i];
+                tka[i] = ka[i] + step * kd[i];
+            }
+            OBJECTIVE(tv, tal, tka, fn);
+            if (fn <= f - 0.25 * step * dec || step < 1e-10)
+                break;
+            step *= 0.5;
+        }
+        if (!(fn <= f))
+            break;
+        memcpy(th, tv, q * sizeof(double));
+        memcpy(al, tal, n * sizeof(double));
+        memcpy(ka, tka, n * sizeof(double));
+        f = fn;
+    }
+#undef OBJECTIVE
+#undef FB_T
+#undef K
+    /* The primal residual: r = sum_j alpha_j phi_j. */
+    memset(r, 0, c->n_slots * sizeof(double));
+    for (i = 0; i < n; i++)
+        for (k = c->fb_off[act[i]]; k < c->fb_off[act[i] + 1]; k++)
+            r[c->fb_slot[k]] += al[i];
+    rc = 0;
+out:
+    free(act);
+    free(al);
+    free(ka);
+    free(tal);
+    free(tka);
+    free(e);
+    free(dd);
+    free(kd);
+    free(mat);
+    free(rhs);
+    free(hv);
+    free(gv);
+    return rc;
+}
+
 /*
  * One fit: head th (starts at the global head) and residual r (starts at 0).
  * The solver sees rows [0, n_rows_pool) of the pool part of x (CV passes a
@@ -844,7 +1145,7 @@ out:
  */
 static int
 fit_once(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
-         const uint8_t *mask, double lambda, double mu, double *th, double *r)
+         const double *mask, double lambda, double mu, double *th, double *r)
 {
     const struct adapt_opts *o = c->o;
     uint32_t q = c->p + 1, k;
@@ -867,8 +1168,14 @@ fit_once(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
         memcpy(c->w, pw, n_rows_pool * sizeof(double));
     if (use_fb_head)
         for (j = 0; j < c->n_fb; j++)
-            c->w[c->n_pool + j] = mask[j] ? lambda : 0;
+            c->w[c->n_pool + j] = lambda * mask[j];
     memset(a, 0, n_rows * sizeof(double));
+    if (o->use_resid && c->n_slots > 0 && lambda > 0 && c->gram != NULL) {
+        if (!use_fb_head && c->refit_pool
+            && adapt_logreg(c->x, n_rows, c->p, c->y, c->w, a, pen, cen, th, 50) < 0)
+            return -1;
+        return fit_dual(c, n_rows_pool, pw, mask, lambda, mu, rho, use_fb_head, th, r);
+    }
     if (use_fb_head && o->use_resid && c->n_slots > 0 && lambda > 0)
         return fit_joint(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
 
@@ -916,6 +1223,7 @@ ctx_free(struct fit_ctx *c)
     free(c->tmp);
     free(c->rr);
     free(c->hl);
+    free(c->gram);
 }
 
 static int
@@ -1012,6 +1320,10 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
     if (c->r == NULL || c->s == NULL || c->gr == NULL || c->dr == NULL || c->hd == NULL
         || c->tmp == NULL || c->rr == NULL || c->hl == NULL)
         return -1;
+    /* The dual needs an n_fb^2 Gram matrix and an (n_fb + q)^2 solve: beyond
+     * DUAL_MAX messages the primal Newton-CG (fit_joint/fit_resid) takes over. */
+    if (o->use_resid && n_fb > 0 && n_fb <= DUAL_MAX && gram_build(c) < 0)
+        return -1;
     return 0;
 }
 
@@ -1029,17 +1341,19 @@ fb_eval(const struct fit_ctx *c, const double *th, const double *r, size_t j,
 
 /*
  * K-fold CV over the (lambda, mu) grid on a pool subsample moved to the front
- * of x.  Fills the chosen values and the CV error rate.  The pool rows of x
- * are restored before returning.
+ * of x, on the real feedback only (pseudo-labelled rows would make each of the
+ * grid's fits an order of magnitude slower).  Fills the chosen values and the
+ * CV error rate.  The pool rows of x are restored before returning.
  */
 static int
 cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
-               double lam0, double mu0, int cv_lambda, int cv_mu, double thr_logit,
-               double *lam_out, double *mu_out, double *err_out)
+               size_t n_real, double lam0, double mu0, int cv_lambda,
+               int cv_mu, double thr_logit, double *lam_out, double *mu_out,
+               double *err_out)
 {
     size_t stride, n_sub, i, j, f, li, mi;
     uint32_t p = c->p;
-    uint8_t *mask = malloc(c->n_fb);
+    double *mask = malloc((c->n_fb ? c->n_fb : 1) * sizeof(double));
     double *pw = malloc((c->n_pool ? c->n_pool : 1) * sizeof(double));
     double th[NET_MAX_HIDDEN + 2], best = HUGE_VAL;
     int rc = -1;
@@ -1067,17 +1381,17 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
 
             for (f = 0; f < CV_FOLDS; f++) {
                 for (j = 0; j < c->n_fb; j++)
-                    mask[j] = j % CV_FOLDS != f;
+                    mask[j] = j >= n_real ? 0 : j % CV_FOLDS != f;
                 if (fit_once(c, n_sub, pw, mask, lam, mu, th, c->r) < 0)
                     goto restore;
-                for (j = f; j < c->n_fb; j += CV_FOLDS)
+                for (j = f; j < n_real; j += CV_FOLDS)
                     fb_eval(c, th, c->r, j, thr_logit, &err, &loss);
             }
             if (loss < best) {
                 best = loss;
                 *lam_out = lam;
                 *mu_out = mu;
-                *err_out = err / (double) c->n_fb;
+                *err_out = err / (double) n_real;
             }
         }
     rc = 0;
@@ -1127,9 +1441,10 @@ adapt_fit(const struct model *m, const char *user_key,
     struct fit_ctx c;
     struct user_model *um = NULL;
     float *beta = NULL, *tgt = NULL;
-    uint8_t *mask = NULL;
+    double *mask = NULL;
+    struct adapt_example *all = NULL;
     double th[NET_MAX_HIDDEN + 2], lam, mu, thr_logit, t0 = now_seconds(), dist = 0;
-    size_t i, j;
+    size_t i, j, n_ps = 0;
     int rc = -1, need_head, need_resid;
     struct adapt_domain dom;
     struct adapt_fit_stats s;
@@ -1154,7 +1469,7 @@ adapt_fit(const struct model *m, const char *user_key,
      * mail), the head and residual (need feedback). */
     need_head = (o->use_reweight && n_unl >= 2 && m->pool_n > 0)
         || (o->use_head && n_fb > 0);
-    need_resid = o->use_resid && n_fb > 0;
+    need_resid = o->use_resid && (n_fb > 0 || (o->pseudo > 0 && n_unl > 0));
     if (!need_head && !need_resid) {
         if ((um = global_model(m, seed, o->resid_bits)) == NULL)
             return -1;
@@ -1178,18 +1493,55 @@ adapt_fit(const struct model *m, const char *user_key,
         s.domain_auc = dom.auc;
         s.ess = dom.ess;
     }
-    if (ctx_build(&c, m, seed, fb, n_fb, o) < 0)
+    /* Pseudo-labels: unlabelled messages the global head is sure about join
+     * the feedback at weight pseudo, evenly spread over the sample, so that the
+     * residual learns this user's own vocabulary before any label arrives. */
+    if (o->pseudo > 0 && o->pseudo_max > 0 && n_unl > 0 && (o->use_resid || o->use_head)) {
+        double conf = log(o->pseudo_conf / (1 - o->pseudo_conf));
+        size_t n_cand = 0;
+
+        for (j = 0; j < n_unl; j++)
+            n_cand += fabs(net_head(m->net.head, hidden, unl[j].h, unl[j].z)) >= conf;
+        n_ps = n_cand < o->pseudo_max ? n_cand : o->pseudo_max;
+    }
+    if ((all = malloc((n_fb + n_ps + 1) * sizeof(*all))) == NULL)
         goto fail;
-    c.refit_pool = (o->use_reweight && tgt != NULL) || (o->use_head && n_fb > 0);
-    if ((mask = malloc(n_fb ? n_fb : 1)) == NULL)
+    if (n_fb > 0)
+        memcpy(all, fb, n_fb * sizeof(*all));
+    if (n_ps > 0) {
+        double conf = log(o->pseudo_conf / (1 - o->pseudo_conf));
+        size_t n_cand = 0, seen = 0, taken = 0;
+
+        for (j = 0; j < n_unl; j++)
+            n_cand += fabs(net_head(m->net.head, hidden, unl[j].h, unl[j].z)) >= conf;
+        /* candidate number seen is taken when it crosses the next multiple of
+         * n_cand / n_ps: an even spread, deterministic */
+        for (j = 0; j < n_unl && taken < n_ps; j++) {
+            float l = net_head(m->net.head, hidden, unl[j].h, unl[j].z);
+
+            if (fabs(l) < conf)
+                continue;
+            if ((seen++ * n_ps) / n_cand == taken) {
+                all[n_fb + taken] = unl[j];
+                all[n_fb + taken].spam = l > 0;
+                taken++;
+            }
+        }
+        n_ps = taken;
+    }
+    s.n_pseudo = (uint32_t) n_ps;
+    if (ctx_build(&c, m, seed, all, n_fb + n_ps, o) < 0)
         goto fail;
-    for (j = 0; j < n_fb; j++)
-        mask[j] = 1;
+    c.refit_pool = (o->use_reweight && tgt != NULL) || (o->use_head && n_fb + n_ps > 0);
+    if ((mask = malloc((n_fb + n_ps + 1) * sizeof(double))) == NULL)
+        goto fail;
+    for (j = 0; j < n_fb + n_ps; j++)
+        mask[j] = j < n_fb ? 1.0 : o->pseudo;
 
     if (n_fb >= o->cv_min && n_fb >= CV_FOLDS && (o->lambda < 0 || o->mu < 0)
         && (o->use_head || o->use_resid)) {
-        if (cross_validate(&c, o->use_reweight ? beta : NULL, m, lam, mu, o->lambda < 0,
-                           o->mu < 0 && (o->use_head || o->use_reweight),
+        if (cross_validate(&c, o->use_reweight ? beta : NULL, m, n_fb, lam, mu,
+                           o->lambda < 0, o->mu < 0 && (o->use_head || o->use_reweight),
                            thr_logit, &lam, &mu, &s.cv_err_after) < 0)
             goto fail;
         s.cross_validated = 1;
@@ -1249,5 +1601,6 @@ fail:
     free(beta);
     free(tgt);
     free(mask);
+    free(all);
     return rc;
 }

@@ -272,6 +272,7 @@ test_fit_vs_gradient_descent(void **state)
         o.mu = fc->mu;
         o.resid_l2 = fc->resid_l2;
         o.resid_bits = 12;
+        o.pseudo = 0;           /* tested on its own below */
         assert_int_equal(adapt_fit(&fx->m, user, fx->fb, fc->n_fb, fx->unl, fc->n_unl, &o,
                                    &um, &st), 0);
         assert_non_null(um);
@@ -641,6 +642,69 @@ test_users_isolated(void **state)
     fixture_free(fx);
 }
 
+/* ---- pseudo-labels are feedback at weight opts->pseudo --------------------- */
+
+static void
+test_pseudo_labels_are_feedback(void **state)
+{
+    struct fixture *fx = fixture_new(12);
+    struct adapt_example chosen[MAX_FB];
+    struct adapt_opts o;
+    struct adapt_fit_stats st;
+    struct user_model *a = NULL, *b = NULL;
+    double conf = log(0.99 / 0.01);
+    size_t j, n = 0, la, lb;
+    uint8_t *ba, *bb;
+
+    (void) state;
+    /* A sharper global head, so that some unlabelled mail is scored beyond 0.99. */
+    for (j = 0; j < Q; j++)
+        fx->m.net.head[j] *= 30;
+    for (j = 0; j < MAX_FB; j++) {
+        float l = net_head(fx->m.net.head, HID, fx->unl[j].h, fx->unl[j].z);
+
+        if (fabs(l) >= conf) {
+            chosen[n] = fx->unl[j];
+            chosen[n++].spam = l > 0;
+        }
+    }
+    if (n < 5)
+        fail_msg("fixture: got %zu confident messages, want >= 5", n);
+    adapt_opts_default(&o);
+    o.use_reweight = 0;
+    o.lambda = 0.1f;
+    o.mu = 0.5f;
+    o.pseudo = 1.0f;
+    o.pseudo_conf = 0.99f;
+    o.pseudo_max = 1000;
+    assert_int_equal(adapt_fit(&fx->m, "hal@example.org", NULL, 0, fx->unl, MAX_FB, &o, &a,
+                               &st), 0);
+    if (st.n_pseudo != n)
+        fail_msg("got %u pseudo-labels, want %zu", st.n_pseudo, n);
+    o.pseudo = 0;
+    assert_int_equal(adapt_fit(&fx->m, "hal@example.org", chosen, n, NULL, 0, &o, &b, NULL), 0);
+    ba = user_model_encode(a, &la);
+    bb = user_model_encode(b, &lb);
+    if (la != lb || memcmp(ba, bb, la) != 0)
+        fail_msg("pseudo-labels at weight 1: got a model different from the same "
+                 "messages given as feedback");
+    if (a->n_resid == 0)
+        fail_msg("pseudo-labels only: got an empty residual, want the messages' slots");
+    /* pseudo_max caps them, evenly spread */
+    o.pseudo = 1.0f;
+    o.pseudo_max = 3;
+    user_model_free(a);
+    assert_int_equal(adapt_fit(&fx->m, "hal@example.org", NULL, 0, fx->unl, MAX_FB, &o, &a,
+                               &st), 0);
+    if (st.n_pseudo != 3)
+        fail_msg("pseudo_max 3: got %u pseudo-labels, want 3", st.n_pseudo);
+    free(ba);
+    free(bb);
+    user_model_free(a);
+    user_model_free(b);
+    fixture_free(fx);
+}
+
 static void
 test_user_seed(void **state)
 {
@@ -661,6 +725,7 @@ main(void)
         cmocka_unit_test(test_feedback_is_learned),
         cmocka_unit_test(test_blob_round_trip),
         cmocka_unit_test(test_users_isolated),
+        cmocka_unit_test(test_pseudo_labels_are_feedback),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,491 @@
+/*
+ * loo.c - the adaptation benchmark's scorer: leave one user out on Enron-Spam,
+ * and old-vs-new on the SpamAssassin corpus.  For every held-out user it trains
+ * the base model on the other users' mail, splits the user's mail in arrival
+ * order into history (first half: all of it unlabelled, its first k labelled)
+ * and test (second half), fits the user's model for each k and writes one line
+ * per (user, k, row, test message): the score as a logit, so that the metrics
+ * script (bench/adapt/run.py) computes AUC without float ties.  It also writes
+ * the file lists the script feeds to bogofilter, so every filter sees the same
+ * split.
+ *
+ *   loo --enron DIR | --sa DIR  --out DIR  [--ks 0,10,50,200] [--users 1,3]
+ *       [--lambda L --mu M --resid-l2 R --clip C --pseudo W --pseudo-conf P
+ *        --pseudo-max N --unl-max N]
+ *
+ * Rows: base, target-only (a model trained on the k labels alone), adapted,
+ * adapted-no-pseudo (the same without pseudo-labels), reweight-only, head-only,
+ * resid-only.  Not part of `make check`: it reads the
+ * corpora given on the command line and takes minutes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <dirent.h>
+
+#include "adapt.h"
+#include "features.h"
+#include "model.h"
+
+#define MAX_USERS 6
+
+struct msg {
+    char *path;
+    int user;               /* Enron set 0..5; SA: 0 = old (source), 1 = new */
+    uint8_t spam;
+    long order;             /* arrival order within the user */
+    uint32_t *ids;
+    uint32_t n;
+};
+
+static struct msg *msgs;
+static size_t n_msgs, cap_msgs;
+
+static void
+die(const char *what)
+{
+    fprintf(stderr, "loo: %s\n", what);
+    exit(1);
+}
+
+static double
+now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t) n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = 0;
+    *len = (size_t) n;
+    return buf;
+}
+
+/* Arrival order of an SA message: the time on its mbox "From " line. */
+static long
+mbox_time(const char *buf)
+{
+    const char *sp;
+    struct tm tm;
+    int i;
+
+    if (strncmp(buf, "From ", 5) != 0)
+        return 0;
+    sp = buf + 5;
+    while (*sp && *sp != ' ')
+        sp++;
+    while (*sp == ' ')
+        sp++;
+    memset(&tm, 0, sizeof(tm));
+    for (i = 0; i < 1; i++)
+        if (strptime(sp, "%a %b %d %H:%M:%S %Y", &tm) == NULL)
+            return 0;
+    return (long) timegm(&tm);
+}
+
+static void
+add_dir(const char *dir, int user, uint8_t spam, int sa)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL) {
+        fprintf(stderr, "loo: %s: %s\n", dir, strerror(errno));
+        exit(1);
+    }
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        struct msg *m;
+
+        if (e->d_name[0] == '.' || l < 5 || strcmp(e->d_name + l - 4, ".txt") != 0)
+            continue;
+        if (n_msgs == cap_msgs) {
+            cap_msgs = cap_msgs ? 2 * cap_msgs : 4096;
+            if ((msgs = realloc(msgs, cap_msgs * sizeof(*msgs))) == NULL)
+                die("out of memory");
+        }
+        m = &msgs[n_msgs++];
+        memset(m, 0, sizeof(*m));
+        if (asprintf(&m->path, "%s/%s", dir, e->d_name) < 0)
+            die("out of memory");
+        m->user = user;
+        m->spam = spam;
+        m->order = sa ? 0 : strtol(e->d_name, NULL, 10);
+    }
+    closedir(d);
+}
+
+static void
+extract_all(void)
+{
+    struct features f;
+    double t0 = now();
+    size_t i;
+
+    features_init(&f);
+    for (i = 0; i < n_msgs; i++) {
+        size_t len;
+        char *buf = slurp(msgs[i].path, &len);
+
+        if (buf == NULL) {
+            fprintf(stderr, "loo: %s: cannot read\n", msgs[i].path);
+            exit(1);
+        }
+        if (msgs[i].order == 0)
+            msgs[i].order = mbox_time(buf);
+        if (features_extract(buf, len, &f, NULL, NULL) < 0)
+            die("feature extraction: out of memory");
+        msgs[i].n = (uint32_t) f.n;
+        msgs[i].ids = malloc((f.n ? f.n : 1) * sizeof(uint32_t));
+        if (msgs[i].ids == NULL)
+            die("out of memory");
+        memcpy(msgs[i].ids, f.ids, f.n * sizeof(uint32_t));
+        free(buf);
+    }
+    features_clear(&f);
+    fprintf(stderr, "loo: extracted %zu messages in %.1f s\n", n_msgs, now() - t0);
+}
+
+static int
+cmp_order(const void *a, const void *b)
+{
+    const struct msg *x = *(const struct msg *const *) a, *y = *(const struct msg *const *) b;
+
+    if (x->order != y->order)
+        return x->order < y->order ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+static struct model *
+train(struct msg **set, size_t n, uint64_t seed)
+{
+    struct net_example *ex = malloc((n ? n : 1) * sizeof(*ex));
+    struct model_train_opts o;
+    struct model *m;
+    char err[256];
+    size_t i;
+
+    if (ex == NULL)
+        die("out of memory");
+    for (i = 0; i < n; i++) {
+        ex[i].ids = set[i]->ids;
+        ex[i].n = set[i]->n;
+        ex[i].spam = set[i]->spam;
+    }
+    model_train_opts_default(&o);
+    o.threads = 1;
+    o.net.seed = seed;
+    m = model_train(ex, n, &o, err, sizeof(err));
+    if (m == NULL)
+        fprintf(stderr, "loo: training on %zu messages failed: %s\n", n, err);
+    free(ex);
+    return m;
+}
+
+static void
+write_list(const char *dir, const char *name, struct msg **set, size_t n, int spam)
+{
+    char path[8192];
+    FILE *f;
+    size_t i;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if ((f = fopen(path, "w")) == NULL)
+        die("cannot write a list file");
+    for (i = 0; i < n; i++)
+        if (spam < 0 || set[i]->spam == spam)
+            fprintf(f, "%s\n", set[i]->path);
+    fclose(f);
+}
+
+static int
+parse_list(const char *s, long *out, int max)
+{
+    int n = 0;
+    char *end;
+
+    while (*s && n < max) {
+        out[n++] = strtol(s, &end, 10);
+        if (end == s)
+            return -1;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+struct row {
+    const char *name;
+    int reweight, head, resid, pseudo;
+};
+
+/* pseudo: pseudo-labelled unlabelled mail joins the feedback (adapt.h). */
+static const struct row rows[] = {
+    { "adapted", 1, 1, 1, 1 },
+    { "adapted-no-pseudo", 1, 1, 1, 0 },
+    { "reweight-only", 1, 0, 0, 0 },
+    { "head-only", 0, 1, 0, 0 },
+    { "resid-only", 0, 0, 1, 0 },
+};
+
+int
+main(int argc, char **argv)
+{
+    const char *enron = NULL, *sa = NULL, *out = NULL;
+    long ks[16] = { 0, 10, 50, 200 }, users[MAX_USERS];
+    int n_ks = 4, n_users = 0, u, a;
+    struct adapt_opts base_opts;
+    long unl_max = 0;
+    FILE *scores;
+    char path[8192];
+
+    adapt_opts_default(&base_opts);
+    for (a = 1; a < argc; a++) {
+        const char *v = a + 1 < argc ? argv[a + 1] : NULL;
+
+        if (v == NULL)
+            die("usage: loo --enron DIR | --sa DIR --out DIR [--ks 0,10] [--users 1,2] "
+                "[--lambda L] [--mu M] [--resid-l2 R] [--clip C] [--pseudo W] [--pseudo-conf P] "
+                "[--pseudo-max N] [--unl-max N]");
+        if (strcmp(argv[a], "--enron") == 0)
+            enron = v;
+        else if (strcmp(argv[a], "--sa") == 0)
+            sa = v;
+        else if (strcmp(argv[a], "--out") == 0)
+            out = v;
+        else if (strcmp(argv[a], "--ks") == 0) {
+            if ((n_ks = parse_list(v, ks, 16)) <= 0)
+                die("--ks: a comma-separated list of numbers");
+        } else if (strcmp(argv[a], "--users") == 0) {
+            if ((n_users = parse_list(v, users, MAX_USERS)) <= 0)
+                die("--users: a comma-separated list of 1..6");
+        } else if (strcmp(argv[a], "--lambda") == 0)
+            base_opts.lambda = strtof(v, NULL);
+        else if (strcmp(argv[a], "--mu") == 0)
+            base_opts.mu = strtof(v, NULL);
+        else if (strcmp(argv[a], "--resid-l2") == 0)
+            base_opts.resid_l2 = strtof(v, NULL);
+        else if (strcmp(argv[a], "--clip") == 0)
+            base_opts.clip = strtof(v, NULL);
+        else if (strcmp(argv[a], "--pseudo") == 0)
+            base_opts.pseudo = strtof(v, NULL);
+        else if (strcmp(argv[a], "--pseudo-conf") == 0)
+            base_opts.pseudo_conf = strtof(v, NULL);
+        else if (strcmp(argv[a], "--pseudo-max") == 0)
+            base_opts.pseudo_max = (uint32_t) strtoul(v, NULL, 10);
+        else if (strcmp(argv[a], "--unl-max") == 0)
+            unl_max = strtol(v, NULL, 10);
+        else
+            die("unknown option (see the comment at the top of bench/adapt/loo.c)");
+        a++;
+    }
+    if ((enron == NULL) == (sa == NULL) || out == NULL)
+        die("give exactly one of --enron DIR and --sa DIR, and --out DIR");
+    mkdir(out, 0777);
+    if (features_global_init() < 0)
+        die("cannot initialise GMime/libxml2");
+
+    if (enron != NULL) {
+        for (u = 0; u < MAX_USERS; u++) {
+            snprintf(path, sizeof(path), "%s/enron%d/ham", enron, u + 1);
+            add_dir(path, u, 0, 0);
+            snprintf(path, sizeof(path), "%s/enron%d/spam", enron, u + 1);
+            add_dir(path, u, 1, 0);
+        }
+        if (n_users == 0)
+            for (n_users = 0; n_users < MAX_USERS; n_users++)
+                users[n_users] = n_users + 1;
+    } else {
+        static const char *const old[] = { "easy-ham-1", "hard-ham-1", "spam-1" };
+        static const char *const new[] = { "easy-ham-2", "spam-2" };
+
+        for (u = 0; u < 3; u++) {
+            snprintf(path, sizeof(path), "%s/%s", sa, old[u]);
+            add_dir(path, 0, u == 2, 1);
+        }
+        for (u = 0; u < 2; u++) {
+            snprintf(path, sizeof(path), "%s/%s", sa, new[u]);
+            add_dir(path, 1, u == 1, 1);
+        }
+        n_users = 1;
+        users[0] = 2;       /* the new group is the held-out "user" */
+    }
+    extract_all();
+    snprintf(path, sizeof(path), "%s/scores.tsv", out);
+    if ((scores = fopen(path, "w")) == NULL)
+        die("cannot write scores.tsv");
+    fprintf(scores, "user\tk\trow\tspam\tlogit\n");
+
+    for (u = 0; u < n_users; u++) {
+        int held = (int) users[u] - 1;
+        struct msg **src = malloc(n_msgs * sizeof(*src)), **tgt = malloc(n_msgs * sizeof(*tgt));
+        struct adapt_example *hist, *test;
+        size_t n_src = 0, n_tgt = 0, n_hist, n_test, n_unl, i, ki;
+        struct model *base;
+        char udir[4096], uname[64];
+        double t0;
+
+        if (src == NULL || tgt == NULL)
+            die("out of memory");
+        if (held < 0 || held >= MAX_USERS)
+            die("--users: numbers 1..6");
+        for (i = 0; i < n_msgs; i++) {
+            if (msgs[i].user == held)
+                tgt[n_tgt++] = &msgs[i];
+            else
+                src[n_src++] = &msgs[i];
+        }
+        qsort(tgt, n_tgt, sizeof(*tgt), cmp_order);
+        n_hist = n_tgt / 2;
+        n_test = n_tgt - n_hist;
+        snprintf(uname, sizeof(uname), enron != NULL ? "enron%d" : "sa-new", held + 1);
+        snprintf(udir, sizeof(udir), "%s/%s", out, uname);
+        mkdir(udir, 0777);
+        write_list(udir, "source.spam", src, n_src, 1);
+        write_list(udir, "source.ham", src, n_src, 0);
+        write_list(udir, "history", tgt, n_hist, -1);
+        write_list(udir, "test", tgt + n_hist, n_test, -1);
+        snprintf(path, sizeof(path), "%s/test.labels", udir);
+        {
+            FILE *f = fopen(path, "w");
+
+            if (f == NULL)
+                die("cannot write test.labels");
+            for (i = n_hist; i < n_tgt; i++)
+                fprintf(f, "%d\t%s\n", tgt[i]->spam, tgt[i]->path);
+            fclose(f);
+        }
+        snprintf(path, sizeof(path), "%s/history.labels", udir);
+        {
+            FILE *f = fopen(path, "w");
+
+            if (f == NULL)
+                die("cannot write history.labels");
+            for (i = 0; i < n_hist; i++)
+                fprintf(f, "%d\t%s\n", tgt[i]->spam, tgt[i]->path);
+            fclose(f);
+        }
+
+        /* The base model depends only on the source: kept in OUT/USER/base.model
+         * so that reruns (other adaptation settings) skip training. */
+        t0 = now();
+        snprintf(path, sizeof(path), "%s/base.model", udir);
+        {
+            char err[256];
+
+            if (model_load(path, &base, err, sizeof(err)) < 0) {
+                if ((base = train(src, n_src, 1)) == NULL)
+                    die("base model training failed");
+                if (model_save(base, path, err, sizeof(err)) < 0)
+                    fprintf(stderr, "loo: %s: %s (not cached)\n", path, err);
+            }
+        }
+        fprintf(stderr, "loo: %s: base model on %zu source messages, %.1f s; pool %u\n",
+                uname, n_src, now() - t0, base->pool_n);
+        hist = calloc(n_hist, sizeof(*hist));
+        test = calloc(n_test, sizeof(*test));
+        if (hist == NULL || test == NULL)
+            die("out of memory");
+        for (i = 0; i < n_hist; i++) {
+            hist[i].ids = tgt[i]->ids;
+            hist[i].n = tgt[i]->n;
+            hist[i].spam = tgt[i]->spam;
+            adapt_represent(base, &hist[i]);
+        }
+        for (i = 0; i < n_test; i++) {
+            test[i].ids = tgt[n_hist + i]->ids;
+            test[i].n = tgt[n_hist + i]->n;
+            test[i].spam = tgt[n_hist + i]->spam;
+            adapt_represent(base, &test[i]);
+        }
+        /* The unlabelled sample: the whole history, or its most recent unl_max
+         * (a reservoir of that size in production). */
+        n_unl = unl_max > 0 && (size_t) unl_max < n_hist ? (size_t) unl_max : n_hist;
+
+        for (ki = 0; ki < (size_t) n_ks; ki++) {
+            size_t k = (size_t) ks[ki] < n_hist ? (size_t) ks[ki] : n_hist;
+            struct model *own = NULL;
+            size_t r;
+
+            for (i = 0; i < n_test; i++)
+                fprintf(scores, "%s\t%zu\tbase\t%d\t%.9g\n", uname, k, test[i].spam,
+                        (double) adapt_logit(base, NULL, test[i].h, test[i].z, test[i].ids,
+                                             test[i].n));
+            /* target-only: needs both classes among the k labels */
+            if (k > 0) {
+                size_t ns = 0;
+
+                for (i = 0; i < k; i++)
+                    ns += tgt[i]->spam;
+                if (ns > 0 && ns < k)
+                    own = train(tgt, k, 1);
+            }
+            for (i = 0; own != NULL && i < n_test; i++) {
+                float h[NET_MAX_HIDDEN], z;
+                float l = net_forward(&own->net, test[i].ids, test[i].n, h, &z);
+
+                fprintf(scores, "%s\t%zu\ttarget-only\t%d\t%.9g\n", uname, k, test[i].spam,
+                        (double) l);
+            }
+            model_free(own);
+            for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+                struct adapt_opts o = base_opts;
+                struct adapt_fit_stats st;
+                struct user_model *um = NULL;
+
+                o.use_reweight = rows[r].reweight;
+                o.use_head = rows[r].head;
+                o.use_resid = rows[r].resid;
+                if (!rows[r].pseudo)
+                    o.pseudo = 0;
+                if (adapt_fit(base, uname, hist, k, hist + (n_hist - n_unl), n_unl, &o, &um,
+                              &st) < 0)
+                    die("adapt_fit: out of memory");
+                for (i = 0; i < n_test; i++)
+                    fprintf(scores, "%s\t%zu\t%s\t%d\t%.9g\n", uname, k, rows[r].name,
+                            test[i].spam,
+                            (double) adapt_logit(base, um, test[i].h, test[i].z, test[i].ids,
+                                                 test[i].n));
+                fprintf(stderr, "loo: %s k=%zu %-17s domain AUC %.3f ESS %.0f/%u lambda %g "
+                        "mu %g%s resid %u pseudo %u |dv| %.3f  %.1f ms\n", uname, k,
+                        rows[r].name, st.domain_auc, st.ess, st.n_pool, st.lambda, st.mu,
+                        st.cross_validated ? " (CV)" : "", st.n_resid, st.n_pseudo,
+                        st.head_distance, st.seconds * 1e3);
+                user_model_free(um);
+            }
+            fflush(scores);
+        }
+        model_free(base);
+        free(hist);
+        free(test);
+        free(src);
+        free(tgt);
+    }
+    fclose(scores);
+    return 0;
+}
