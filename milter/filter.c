@@ -65,6 +65,7 @@ struct conn {
     int nonsmtp;                /* local submission: never reject recipients */
     int trusted;                /* client in trusted_networks (of the runtime at connect) */
     int can_skip;               /* MTA understands SMFIS_SKIP */
+    int hdr_noreply;            /* SMFIP_NR_HDR: header callbacks answer nothing */
     struct msg *msg;
 };
 
@@ -165,11 +166,14 @@ filter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long
         return SMFIS_REJECT;
     }
     *pf0 = f0 & actions;
-    *pf1 = f1 & (nosteps | SMFIP_SKIP);
+    /* No reply per header: a message has dozens, each a round trip to the MTA
+     * that the SMTP client waits for at end of data. */
+    *pf1 = f1 & (nosteps | SMFIP_SKIP | SMFIP_NR_HDR);
     *pf2 = 0;
     *pf3 = 0;
     c = g_new0(struct conn, 1);
     c->can_skip = (f1 & SMFIP_SKIP) != 0;
+    c->hdr_noreply = (f1 & SMFIP_NR_HDR) != 0;
     smfi_setpriv(ctx, c);
     return SMFIS_CONTINUE;
 }
@@ -327,8 +331,8 @@ filter_header(SMFICTX *ctx, char *name, char *value)
     struct conn *c = smfi_getpriv(ctx);
     struct msg *m;
 
-    if (c == NULL || (m = c->msg) == NULL)
-        return filter_fail(ctx, c, "no message context at header");
+    if (c == NULL || (m = c->msg) == NULL)     /* eom will say it */
+        return c != NULL && c->hdr_noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
     for (size_t i = 0; i < N_OWN_HEADERS; i++)
         if (strcasecmp(name, filter_own_headers[i]) == 0)
             m->own_count[i]++;
@@ -338,7 +342,7 @@ filter_header(SMFICTX *ctx, char *name, char *value)
     msg_append(m, ": ", 2);
     msg_append(m, value, strlen(value));
     msg_append(m, "\n", 1);
-    return SMFIS_CONTINUE;
+    return c->hdr_noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -430,9 +434,9 @@ filter_eom(SMFICTX *ctx)
     clock_gettime(CLOCK_MONOTONIC, &t_eom);
     n = m->rcpts->len;
     if (m->oversize)
-        snprintf(scanhdr, sizeof(scanhdr), "%s, message of %zu bytes is larger than %zu",
-                 rt->conf->oversize == CONF_OVERSIZE_SKIP ? "skipped" : "truncated",
-                 m->total, m->cap);
+        /* Not the full size: an MTA that understands SKIP stops sending. */
+        snprintf(scanhdr, sizeof(scanhdr), "%s, message larger than %zu bytes",
+                 rt->conf->oversize == CONF_OVERSIZE_SKIP ? "skipped" : "truncated", m->cap);
     if (n == 0 || (m->oversize && rt->conf->oversize == CONF_OVERSIZE_SKIP)) {
         if (filter_strip_own(ctx, m) != 0
             || (scanhdr[0] != '\0' && filter_add(ctx, "X-Spamshift-Scan", scanhdr) != 0))

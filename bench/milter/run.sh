@@ -124,7 +124,10 @@ for p in $a_port $b_port; do
 	until (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; do sleep 0.1; done
 done
 
-rss() { awk '/^VmRSS/ { print $2 }' /proc/$mpid/status; }
+# Anonymous memory (heap, stacks) is what would grow with a leak; file-backed
+# RSS is mostly the model's mapped pages, touched as features hit them.
+rss() { awk '/^RssAnon/ { print $2 }' /proc/$mpid/status; }
+rss_file() { awk '/^RssFile/ { print $2 }' /proc/$mpid/status; }
 sink_count() { find "$tmp/sink" -type f | wc -l; }
 
 # phase NAME PORT LOAD... : run one load against one port; appends a result row.
@@ -136,7 +139,7 @@ phase() {
 	local log_start rss0 t0 t1 t2 accepted sunk
 	log_start=$(wc -l <"$tmp/milter.log")
 	rss0=$(rss)
-	( while :; do rss >>"$tmp/rss.$name"; sleep 0.5; done ) &
+	( while :; do rss >>"$tmp/rss.$name"; rss_file >>"$tmp/rssf.$name"; sleep 0.5; done ) &
 	rpid=$!
 	t0=$(date +%s.%N)
 	"$@" >"$tmp/load.$name" 2>&1 || true
@@ -171,12 +174,18 @@ phase() {
 	local rssmax rss1
 	rssmax=$(sort -n "$tmp/rss.$name" | tail -1)
 	rss1=$(rss)
+	# Anonymous RSS a tenth into the run (after warm-up) against the end: growth
+	# per message shows as a difference that scales with the message count.
+	local rss10 rssf
+	rss10=$(awk -v k="$(($(wc -l <"$tmp/rss.$name") / 10 + 1))" 'NR == k' "$tmp/rss.$name")
+	rssf=$(sort -n "$tmp/rssf.$name" | tail -1)
 	rows+=("$(awk -v name="$name" -v n="$n" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v acc="$accepted" \
 		-v sunk="$sunk" -v lat="$lat" -v eod="$eod" -v r0="$rss0" -v rm="$rssmax" -v r1="$rss1" \
+		-v r10="$rss10" -v rf="$rssf" \
 		'BEGIN { split(lat, l, " ");
-		printf "| %s | %d | %.1f | %.1f | %d / %d | %s | %s | %s | %s | %s | %d / %d / %d |",
+		printf "| %s | %d | %.1f | %.1f | %d / %d | %s | %s | %s | %s | %.1f | %d / %d / %d / %d | %d |",
 			name, n, n / (t1 - t0), n / (t2 - t0), sunk, acc, l[1], l[2], l[3], eod,
-			(t2 - t0), r0, rm, r1 }')")
+			(t2 - t0), r0, r10, rm, r1, rf }')")
 	echo "${rows[-1]}"
 }
 
@@ -203,8 +212,8 @@ report() {
 	echo
 	echo "| load, path | messages | accept msg/s | end-to-end msg/s | at sink / accepted |" \
 		"eom p50 ms | eom p99 ms | eom max ms | client end-of-DATA p50 / p99 ms |" \
-		"seconds | milter RSS kB start / max / end |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+		"seconds | milter anon RSS kB start / at 10% / max / end | milter file RSS kB max |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${rows[@]}"
 	echo
 	echo "eom = the milter's own end-of-message work (parse, features, score, headers),"

@@ -9,8 +9,8 @@ local filler = string.rep("filler line of an oversized message body 0123456789\r
 local conn, reply = spam_to({ "<bob@example.org>" }, { qid = "BIG", extra_body = filler })
 check(reply == SMFIR_ACCEPT, "want ACCEPT")
 local scan = mt.getheader(conn, "X-Spamshift-Scan", 0)
-check(scan ~= nil and scan:match("^skipped, message of %d+ bytes is larger than 4096$"),
-      "X-Spamshift-Scan: got \"" .. tostring(scan) .. "\", want skipped ... larger than 4096")
+check(scan ~= nil and scan == "skipped, message larger than 4096 bytes",
+      "X-Spamshift-Scan: got \"" .. tostring(scan) .. "\", want \"skipped, message larger than 4096 bytes\"")
 expect_header(conn, "X-Spam-Score", nil)
 expect_header(conn, "X-Spam-Flag", nil)
 mt.disconnect(conn)

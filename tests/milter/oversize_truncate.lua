@@ -10,8 +10,8 @@ local filler = string.rep("filler line of an oversized message body 0123456789\r
 local conn, reply = spam_to({ "<bob@example.org>" }, { qid = "BIG", extra_body = filler })
 check(reply == SMFIR_ACCEPT, "want ACCEPT")
 local scan = mt.getheader(conn, "X-Spamshift-Scan", 0)
-check(scan ~= nil and scan:match("^truncated, message of %d+ bytes is larger than 4096$"),
-      "X-Spamshift-Scan: got \"" .. tostring(scan) .. "\", want truncated ... larger than 4096")
+check(scan ~= nil and scan == "truncated, message larger than 4096 bytes",
+      "X-Spamshift-Scan: got \"" .. tostring(scan) .. "\", want \"truncated, message larger than 4096 bytes\"")
 check(mt.getheader(conn, "X-Spam-Score", 0) ~= nil, "a truncated message is still scored")
 mt.disconnect(conn)
 
