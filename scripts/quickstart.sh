@@ -32,3 +32,25 @@ echo "classifying a sample (path, spam probability, verdict):"
 ls "$DATA"/sa/easy-ham-2/*.txt | head -n 3 > "$DATA/sample.list"
 ls "$DATA"/sa/spam-2/*.txt | head -n 3 >> "$DATA/sample.list"
 ./spamshift classify -m "$MODEL" --list "$DATA/sample.list"
+
+# Start the milter in front of a private Postfix on 127.0.0.1:2525 (as root).
+if [ "$(id -u)" -eq 0 ]; then
+    DEMO=$DATA/demo
+    ./scripts/demo.sh stop "$DEMO" 2>/dev/null || true
+    ./scripts/demo.sh start "$DEMO" "$MODEL"
+    SPAM=$(ls "$DATA"/sa/spam-2/*.txt | head -n 1)
+    cat <<EOT
+
+spamshift-milter is running with $MODEL.  Prove it (a sample spam through Postfix):
+
+    ./scripts/demo.sh prove $DEMO $SPAM
+
+To put it in front of your own Postfix, install (make install), point the config's
+model at $MODEL, start spamshift-milter and add to /etc/postfix/main.cf:
+
+$(sed 's/^/    /' contrib/postfix/main.cf | grep -v '^    #' | grep -v '^    $')
+
+Stop the demo with: ./scripts/demo.sh stop $DEMO
+EOT
+    ./scripts/demo.sh prove "$DEMO" "$SPAM"
+fi
