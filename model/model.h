@@ -40,7 +40,11 @@ struct model {
     uint32_t feature_version;
     struct model_summary summary;
     /* Source pool: a seeded sample of the training mail as representations.
-     * pool_rep holds pool_n rows of (hidden + 1) floats: h then z. */
+     * pool_rep holds pool_n rows of (hidden + 1) floats: h then z.  They are
+     * computed by the final body on messages it was trained on, so they are
+     * somewhat more confident than on new mail (SpamAssassin temporal split:
+     * mean z of spam 0.86 in the pool, 0.35 on the later test mail; ham -1.39
+     * and -1.26). */
     uint32_t pool_n;
     const float *pool_rep;
     const uint8_t *pool_label;  /* 1 = spam */
