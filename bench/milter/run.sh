@@ -5,7 +5,8 @@
 # port with smtpd_milters empty), so that queue, disk and delivery are shared.
 #
 #   bench/milter/run.sh -B BUILDDIR -m MODEL [-n MESSAGES] [-s SESSIONS]
-#                       [-l MSGLEN] [-o RESULT.md] [CORPUS_DIR...]
+#                       [-l MSGLEN] [-o RESULT.md] [-C] [CORPUS_DIR...]
+# (-C: corpus replay only, no smtp-source phases)
 #
 # Loads: smtp-source (fixed-size generated mail, -l bytes) and, when corpus
 # directories are given, bench/milter/replay.py replaying their messages.
@@ -18,11 +19,11 @@
 # nothing of the system's touched).  Everything runs under nice(1).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-builddir= model= n=10000 sessions=20 msglen=4096 out=
-while getopts "B:m:n:s:l:o:" o; do
+builddir= model= n=10000 sessions=20 msglen=4096 out= corpus_only=
+while getopts "B:m:n:s:l:o:C" o; do
 	case $o in
 	B) builddir=$OPTARG ;; m) model=$OPTARG ;; n) n=$OPTARG ;; s) sessions=$OPTARG ;;
-	l) msglen=$OPTARG ;; o) out=$OPTARG ;;
+	l) msglen=$OPTARG ;; o) out=$OPTARG ;; C) corpus_only=1 ;;
 	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [CORPUS...]" >&2
 	   exit 64 ;;
 	esac
@@ -128,10 +129,13 @@ done
 # RSS is mostly the model's mapped pages, touched as features hit them.
 rss() { awk '/^RssAnon/ { print $2 }' /proc/$mpid/status; }
 rss_file() { awk '/^RssFile/ { print $2 }' /proc/$mpid/status; }
+# CPU time of the milter (user + system), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' /proc/$mpid/stat; }
 sink_count() { find "$tmp/sink" -type f | wc -l; }
 
 # phase NAME PORT LOAD... : run one load against one port; appends a result row.
 rows=()
+quarts=()
 phase() {
 	local name=$1 port=$2
 	shift 2
@@ -139,6 +143,8 @@ phase() {
 	local log_start rss0 t0 t1 t2 accepted sunk
 	log_start=$(wc -l <"$tmp/milter.log")
 	rss0=$(rss)
+	local cpu0
+	cpu0=$(cpu_ticks)
 	( while :; do rss >>"$tmp/rss.$name"; rss_file >>"$tmp/rssf.$name"; sleep 0.5; done ) &
 	rpid=$!
 	t0=$(date +%s.%N)
@@ -179,19 +185,25 @@ phase() {
 	local rss10 rssf
 	rss10=$(awk -v k="$(($(wc -l <"$tmp/rss.$name") / 10 + 1))" 'NR == k' "$tmp/rss.$name")
 	rssf=$(sort -n "$tmp/rssf.$name" | tail -1)
+	local cpums quart
+	cpums=$(awk -v a="$cpu0" -v b="$(cpu_ticks)" -v hz="$(getconf CLK_TCK)" -v n="$n" \
+		'BEGIN { printf "%.3f", (b - a) * 1000 / hz / n }')
+	quart=$(awk '{ v[NR] = $1 } END { printf "%d / %d / %d / %d", v[int(NR / 4) + 1],
+		v[int(NR / 2) + 1], v[int(3 * NR / 4) + 1], v[NR] }' "$tmp/rss.$name")
+	quarts+=("| $name | $quart |")
 	rows+=("$(awk -v name="$name" -v n="$n" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v acc="$accepted" \
 		-v sunk="$sunk" -v lat="$lat" -v eod="$eod" -v r0="$rss0" -v rm="$rssmax" -v r1="$rss1" \
-		-v r10="$rss10" -v rf="$rssf" \
+		-v r10="$rss10" -v rf="$rssf" -v cpums="$cpums" \
 		'BEGIN { split(lat, l, " ");
-		printf "| %s | %d | %.1f | %.1f | %d / %d | %s | %s | %s | %s | %.1f | %d / %d / %d / %d | %d |",
+		printf "| %s | %d | %.1f | %.1f | %d / %d | %s | %s | %s | %s | %.1f | %s | %d / %d / %d / %d | %d |",
 			name, n, n / (t1 - t0), n / (t2 - t0), sunk, acc, l[1], l[2], l[3], eod,
-			(t2 - t0), r0, r10, rm, r1, rf }')")
+			(t2 - t0), cpums, r0, r10, rm, r1, rf }')")
 	echo "${rows[-1]}"
 }
 
-phase "smtp-source, no milter" $b_port $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
+[ -z "$corpus_only" ] && phase "smtp-source, no milter" $b_port $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
 	-f load@example.net -t bob@example.org 127.0.0.1:$b_port
-phase "smtp-source, spamshift" $a_port $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
+[ -z "$corpus_only" ] && phase "smtp-source, spamshift" $a_port $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
 	-f load@example.net -t bob@example.org 127.0.0.1:$a_port
 if [ ${#corpora[@]} -gt 0 ]; then
 	phase "corpus replay, no milter" $b_port $NICE python3 "$here/replay.py" --port $b_port \
@@ -212,10 +224,19 @@ report() {
 	echo
 	echo "| load, path | messages | accept msg/s | end-to-end msg/s | at sink / accepted |" \
 		"eom p50 ms | eom p99 ms | eom max ms | client end-of-DATA p50 / p99 ms |" \
-		"seconds | milter anon RSS kB start / at 10% / max / end | milter file RSS kB max |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+		"seconds | milter CPU ms/msg | milter anon RSS kB start / at 10% / max / end |" \
+		"milter file RSS kB max |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${rows[@]}"
 	echo
+	echo "Milter anonymous RSS (kB) at a quarter, half, three quarters and the end of each phase:"
+	echo
+	echo "| phase | 25% / 50% / 75% / 100% |"
+	echo "|---|---|"
+	printf '%s\n' "${quarts[@]}"
+	echo
+	echo "CPU ms/msg = the milter process's user + system time over the phase / messages"
+	echo "(0 in the no-milter phases, where it idles)."
 	echo "eom = the milter's own end-of-message work (parse, features, score, headers),"
 	echo "from its per-message log line (scan_ms).  End-to-end = until the sink holds every"
 	echo "accepted message."
