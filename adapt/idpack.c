@@ -48,6 +48,11 @@ idpack_decode(const uint8_t *buf, size_t len, uint32_t *out, size_t n)
             if ((b & 0x80) == 0)
                 break;
         }
+        /* A last byte of zero after a continuation is a zero-padded varint:
+         * the same ids would have two encodings.  Found by tests/fuzz/fuzz_blob
+         * (regression: tests/fuzz/regress/blob/overlong-varint). */
+        if (shift > 7 && buf[pos - 1] == 0)
+            return -1;
         if (i > 0 && v == 0)
             return -1;                  /* duplicate id */
         v += i == 0 ? 0 : prev;

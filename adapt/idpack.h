@@ -20,8 +20,9 @@
 size_t idpack_encode(const uint32_t *ids, size_t n, uint8_t *out);
 
 /* Decode len bytes into exactly n ids (out has room for n).  Returns 0, or -1 on
- * a truncated, overlong or trailing-garbage blob, a gap of zero (not strictly
- * ascending) or an id above UINT32_MAX; out is then undefined. */
+ * a truncated, overlong (over 5 bytes, or zero-padded) or trailing-garbage
+ * blob, a gap of zero (not strictly ascending) or an id above UINT32_MAX; out
+ * is then undefined.  A blob that decodes is the one idpack_encode() writes. */
 int idpack_decode(const uint8_t *buf, size_t len, uint32_t *out, size_t n);
 
 #endif
