@@ -3,7 +3,10 @@
  * for the source pool (density-ratio by a domain classifier), the user's head,
  * and the user's sparse residual over hashed features ("token memory").
  *
- *   user logit = net_head(user head, h, z) + sum over ids of residual[uhash(ids)]
+ *   user logit = net_head(user head, h, z) + sum over ids of residual[uhash(id)] / sqrt(n)
+ *
+ * (the residual is normalised by the square root of the message's id count like
+ * the body's linear path, so one weight is one token's pull for this user).
  *
  * Pure computation on arrays: knows nothing of SQL, files or libmilter.  The store
  * (store.h) persists what adapt_fit() returns; scorers call adapt_score().
@@ -82,7 +85,7 @@ struct adapt_fit_stats {
  * residual r (one float per slot touched by the feedback):
  *
  *   F(v, r) = sum_i a_i beta_i l(y_i, v.[h_i; z_i; 1])              source pool
- *           + lambda sum_j c_j l(y_j, v.[h_j; z_j; 1] + sum_{id in j} r[slot(id)])
+ *           + lambda sum_j c_j l(y_j, v.[h_j; z_j; 1] + sum_{id in j} r[slot(id)] / sqrt(n_j))
  *           + mu |v - v_global|^2 + lambda resid_l2 |r|^2
  *
  * l is the logistic loss; beta has mean 1 over the pool (all 1 without

@@ -47,7 +47,7 @@ adapt_opts_default(struct adapt_opts *o)
     o->domain_l2 = 1e-3f;
     o->lambda = -1.0f;
     o->mu = -1.0f;
-    o->resid_l2 = 0.5f;
+    o->resid_l2 = 1.0f;
     o->resid_bits = 20;
     o->cv_min = 20;
     o->cv_pool_max = 2000;
@@ -289,9 +289,13 @@ adapt_logit(const struct model *m, const struct user_model *um, const float *h,
     if (um == NULL || um->hidden != m->net.dims.hidden)
         return net_head(m->net.head, m->net.dims.hidden, h, z);
     s = net_head(um->head, um->hidden, h, z);
-    if (um->n_resid > 0)
+    if (um->n_resid > 0 && n > 0) {
+        float rs = 0;
+
         for (i = 0; i < n; i++)
-            s += resid_lookup(um, adapt_resid_slot(ids[i], um->seed, um->resid_bits));
+            rs += resid_lookup(um, adapt_resid_slot(ids[i], um->seed, um->resid_bits));
+        s += rs / sqrtf((float) n);
+    }
     return s;
 }
 
@@ -460,6 +464,7 @@ struct fit_ctx {
     double *w, *off, *r, *s, *gr, *dr, *hd, *tmp, *rr, *hl;
     int refit_pool;             /* the head is refitted (reweighted or use_head) */
     double *gram;               /* n_fb x n_fb: K[i][j] = phi_i . phi_j */
+    double *fb_scale;           /* 1/sqrt(ids) of each feedback message */
 };
 
 /* Weight of each pool row: beta times the class-balancing factor. */
@@ -488,7 +493,7 @@ fb_resid(const struct fit_ctx *c, const double *r, size_t j)
 
     for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
         s += r[c->fb_slot[k]];
-    return s;
+    return s * c->fb_scale[j];
 }
 
 /* Head logit of row i of x. */
@@ -530,7 +535,7 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
             f += mask[j] * logloss_margin(y[j] ? t : -t);
             s[j] = mask[j] * pr * (1 - pr);
             for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                g[c->fb_slot[k]] += mask[j] * (pr - y[j]);
+                g[c->fb_slot[k]] += mask[j] * (pr - y[j]) * c->fb_scale[j];
         }
         for (k = 0; k < m; k++) {
             f += rho * r[k] * r[k];
@@ -559,7 +564,7 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
                     continue;
                 v = s[j] * fb_resid(c, q, j);
                 for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                    hd[c->fb_slot[k]] += v;
+                    hd[c->fb_slot[k]] += v * c->fb_scale[j];
             }
             for (k = 0; k < m; k++) {
                 hd[k] += 2 * rho * q[k];
@@ -587,12 +592,13 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
                 fn += rho * v * v;
             }
             for (j = 0; j < c->n_fb; j++) {
-                double t = a[j];
+                double t = 0;
 
                 if (!mask[j])
                     continue;
                 for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
                     t += r[c->fb_slot[k]] + step * d[c->fb_slot[k]];
+                t = a[j] + t * c->fb_scale[j];
                 fn += mask[j] * logloss_margin(y[j] ? t : -t);
             }
             if (fn <= f - 0.25 * step * dec || step < 1e-10)
@@ -725,8 +731,9 @@ fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double 
                     hf[a * q + b] += dj[j] * xr[a] * xr[b];
             }
             for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++) {
-                g[q + c->fb_slot[k]] += e;
-                diag[c->fb_slot[k]] += dj[j];   /* exact unless a slot repeats */
+                g[q + c->fb_slot[k]] += e * c->fb_scale[j];
+                /* exact unless a slot repeats */
+                diag[c->fb_slot[k]] += dj[j] * c->fb_scale[j] * c->fb_scale[j];
             }
         }
         if (chol_factor(hf, q) < 0) {
@@ -770,20 +777,20 @@ fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double 
                 hv[q + k] = 2 * lambda * rho * dir[q + k];
             for (j = 0; j < c->n_fb; j++) {
                 const float *row = c->x + (c->n_pool + j) * p;
-                double u = dir[p];
+                double u = dir[p], ur = 0, sc = c->fb_scale[j];
 
                 if (dj[j] == 0)
                     continue;
                 for (a = 0; a < p; a++)
                     u += row[a] * dir[a];
                 for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                    u += dir[q + c->fb_slot[k]];
-                u *= dj[j];
+                    ur += dir[q + c->fb_slot[k]];
+                u = (u + sc * ur) * dj[j];
                 for (a = 0; a < p; a++)
                     hv[a] += u * row[a];
                 hv[p] += u;
                 for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                    hv[q + c->fb_slot[k]] += u;
+                    hv[q + c->fb_slot[k]] += u * sc;
             }
             for (k = 0; k < nv; k++)
                 pq += dir[k] * hv[k];
@@ -922,6 +929,9 @@ gram_build(struct fit_ctx *c)
         for (a = start[k]; a < start[k + 1]; a++)
             for (b = start[k]; b < start[k + 1]; b++)
                 c->gram[(size_t) who[a] * n + who[b]] += 1;
+    for (a = 0; a < n; a++)
+        for (b = 0; b < n; b++)
+            c->gram[a * n + b] *= c->fb_scale[a] * c->fb_scale[b];
     free(start);
     free(who);
     return 0;
@@ -1119,7 +1129,7 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
     memset(r, 0, c->n_slots * sizeof(double));
     for (i = 0; i < n; i++)
         for (k = c->fb_off[act[i]]; k < c->fb_off[act[i] + 1]; k++)
-            r[c->fb_slot[k]] += al[i];
+            r[c->fb_slot[k]] += al[i] * c->fb_scale[act[i]];
     rc = 0;
 out:
     free(act);
@@ -1224,6 +1234,7 @@ ctx_free(struct fit_ctx *c)
     free(c->rr);
     free(c->hl);
     free(c->gram);
+    free(c->fb_scale);
 }
 
 static int
@@ -1292,6 +1303,10 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
         c->y[c->n_pool + j] = fb[j].spam ? 1 : 0;
     }
     /* Slots: every (feedback, id) pair's user slot; then compact them. */
+    if ((c->fb_scale = malloc((n_fb ? n_fb : 1) * sizeof(double))) == NULL)
+        return -1;
+    for (j = 0; j < n_fb; j++)
+        c->fb_scale[j] = fb[j].n > 0 ? 1.0 / sqrt((double) fb[j].n) : 0;
     c->fb_off[0] = 0;
     for (j = 0, i = 0; j < n_fb; j++) {
         uint32_t k;

@@ -4,7 +4,7 @@
  *
  * Oracles: the fitted head and residual against plain gradient descent on the
  * objective written in adapt.h (computed here from scratch, slots hashed here
- * with XXH32); no data gives the global head bit for bit; the blob round-trips
+ * with XXH32, the residual scaled by 1/sqrt(ids)); no data gives the global head bit for bit; the blob round-trips
  * and every truncation or flipped byte is refused; one user's feedback never
  * reaches another user's residual.
  */
@@ -203,7 +203,7 @@ oracle_grad(const struct fixture *fx, const struct oracle *or, const double *pw,
         double t = rowlogit(v, ex->h, ex->z), pr, e;
 
         for (k = 0; resid && k < IDS_PER; k++)
-            t += r[or->fbs[j][k]];
+            t += r[or->fbs[j][k]] / sqrt(IDS_PER);
         pr = 1 / (1 + exp(-t));
         f += lam * (ex->spam ? log1p(exp(-t)) : log1p(exp(t)));
         e = lam * (pr - ex->spam);
@@ -214,7 +214,7 @@ oracle_grad(const struct fixture *fx, const struct oracle *or, const double *pw,
             gv[HID + 1] += e;
         }
         for (k = 0; resid && k < IDS_PER; k++)
-            gr[or->fbs[j][k]] += e;
+            gr[or->fbs[j][k]] += e / sqrt(IDS_PER);
     }
     for (k = 0; k < Q; k++) {
         f += mu * (v[k] - vg[k]) * (v[k] - vg[k]);
@@ -321,7 +321,7 @@ test_fit_vs_gradient_descent(void **state)
 
                 for (b = 0; b < IDS_PER; b++)
                     same += or->fbs[j][a] == or->fbs[j][b];
-                xx += (double) same;
+                xx += (double) same / IDS_PER;
             }
 
             for (k = 0; k < HID; k++)
@@ -451,7 +451,7 @@ test_score_is_head_plus_residual(void **state)
     assert_true(um->n_resid > 0);
     for (j = 0; j < MAX_FB; j++) {
         const struct adapt_example *ex = j < 32 ? &fx->fb[j] : &fx->unl[j];
-        double t = um->head[HID + 1] + um->head[HID] * ex->z, want;
+        double t = um->head[HID + 1] + um->head[HID] * ex->z, want, rs = 0;
         float got;
 
         for (k = 0; k < HID; k++)
@@ -459,8 +459,8 @@ test_score_is_head_plus_residual(void **state)
         for (k = 0; k < ex->n; k++)
             for (m = 0; m < um->n_resid; m++)
                 if (um->resid_slot[m] == oracle_slot(ex->ids[k], um->seed, um->resid_bits))
-                    t += um->resid_w[m];
-        want = 1 / (1 + exp(-t));
+                    rs += um->resid_w[m];
+        want = 1 / (1 + exp(-(t + rs / sqrt((double) ex->n))));
         got = adapt_score(&fx->m, um, ex->ids, ex->n);
         if (fabs(got - want) > 1e-5)
             fail_msg("message %zu: got %.7f, want %.7f", j, got, want);
