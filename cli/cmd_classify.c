@@ -1,12 +1,16 @@
 /*
  * cmd_classify.c - `spamshift classify`: score messages with a model.
  *
- *   spamshift classify -m MODEL [--json] [--status] [-j N] [--list FILE] [PATH...|-]
+ *   spamshift classify -m MODEL [--db DB --user U [--observe]] [--json] [--status]
+ *                      [-j N] [--list FILE] [PATH...|-]
  *
  * One line per message, in input order: "name<TAB>score<TAB>verdict", score the
  * spam probability printed with %.6f (the milter's X-Spam-Score prints the same),
  * verdict "spam" at or above the model's threshold.  Sources are processed in
  * chunks so output streams and memory stays flat over any number of paths.
+ * With --db and --user the user's published model scores (the global head when
+ * the user has none); --observe also offers each message to the user's
+ * reservoir of unlabelled mail, as the milter does, one transaction per chunk.
  */
 #include "config.h"
 
@@ -23,6 +27,10 @@
 #include "input.h"
 #include "log.h"
 #include "model.h"
+#include "adapt.h"
+#include "refit.h"
+#include "store.h"
+#include "userdb.h"
 
 #define CHUNK 512
 
@@ -51,8 +59,13 @@ cmd_classify(int argc, char **argv)
     gchar *model_path = NULL;
     gboolean json = FALSE, status = FALSE;
     gint jobs = 1;
-    gchar *list_file = NULL;
+    gchar *list_file = NULL, *db_path = NULL, *user = NULL;
+    gboolean observe = FALSE;
     GOptionEntry entries[] = {
+        { "db", 0, 0, G_OPTION_ARG_FILENAME, &db_path, "the per-user store", "DB" },
+        { "user", 0, 0, G_OPTION_ARG_STRING, &user, "score with this user's model", "U" },
+        { "observe", 0, 0, G_OPTION_ARG_NONE, &observe,
+          "offer each message to the user's reservoir of unlabelled mail", NULL },
         { "list", 0, 0, G_OPTION_ARG_FILENAME, &list_file,
           "read the paths to classify from FILE, one per line (- for stdin)", "FILE" },
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "the model file", "MODEL" },
@@ -66,6 +79,9 @@ cmd_classify(int argc, char **argv)
     GError *gerr = NULL;
     struct input_list list = { 0 };
     struct model *m = NULL;
+    struct store *st = NULL;
+    struct user_model *um = NULL;
+    char *key = NULL;
     char err[256];
     size_t n_msgs = 0, n_failed = 0, n_spam = 0;
     int rc = 0;
@@ -86,6 +102,30 @@ cmd_classify(int argc, char **argv)
         log_err("classify: %s", err);
         rc = status ? 3 : (access(model_path, F_OK) != 0 ? EX_NOINPUT : EX_CONFIG);
         goto done;
+    }
+    if ((db_path == NULL) != (user == NULL) || (observe && db_path == NULL)) {
+        log_err("classify: --db and --user go together (and --observe needs both)");
+        rc = status ? 3 : EX_USAGE;
+        goto done;
+    }
+    if (db_path != NULL) {
+        int st_rc;
+
+        if ((key = userdb_user_key("classify", user)) == NULL) {
+            rc = status ? 3 : EX_USAGE;
+            goto done;
+        }
+        if ((rc = userdb_open("classify", db_path, observe ? STORE_CREATE : STORE_RDONLY,
+                              -1, &st)) != 0) {
+            rc = status ? 3 : rc;
+            goto done;
+        }
+        st_rc = refit_load_user_model(st, m, key, &um, err, sizeof(err));
+        if (st_rc != STORE_OK && st_rc != STORE_NOTFOUND) {
+            log_err("classify: %s: %s", key, err);
+            rc = status ? 3 : userdb_exit(st_rc);
+            goto done;
+        }
     }
     if (list_file != NULL) {
         FILE *fp = strcmp(list_file, "-") == 0 ? stdin : fopen(list_file, "r");
@@ -126,10 +166,21 @@ cmd_classify(int argc, char **argv)
             goto oom;
         }
         n_failed += set.failed;
+        if (observe && store_begin(st) != STORE_OK) {
+            log_err("classify: %s: cannot write the store", db_path);
+            extract_set_clear(&set);
+            rc = status ? 3 : EX_IOERR;
+            goto done;
+        }
         for (size_t i = 0; i < set.n; i++) {
             const struct extract_msg *x = &set.v[i];
-            float p = model_score(m, x->ids, x->n, NULL, NULL);
+            float p = adapt_score(m, um, x->ids, x->n);
             int is_spam = p >= m->threshold;
+
+            if (observe && store_reservoir_offer(st, key, x->digest, x->ids, x->n, NULL) != STORE_OK) {
+                log_err("classify: %s: cannot add %s to the reservoir", db_path, x->name);
+                n_failed++;
+            }
 
             n_msgs++;
             n_spam += is_spam;
@@ -145,6 +196,11 @@ cmd_classify(int argc, char **argv)
             }
         }
         extract_set_clear(&set);
+        if (observe && store_commit(st) != STORE_OK) {
+            log_err("classify: %s: cannot commit the reservoir samples", db_path);
+            rc = status ? 3 : EX_IOERR;
+            goto done;
+        }
     }
     n_failed += list.errors;
     if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -168,9 +224,14 @@ oom:
     log_err("classify: out of memory");
     rc = status ? 3 : EX_SOFTWARE;
 done:
+    user_model_free(um);
+    store_close(st);
+    g_free(key);
     model_free(m);
     input_list_free(&list);
     g_free(model_path);
+    g_free(db_path);
+    g_free(user);
     g_free(list_file);
     g_option_context_free(ctx);
     return rc;

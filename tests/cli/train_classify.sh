@@ -101,5 +101,27 @@ head -c 1000 "$T/m1" > "$T/trunc"
     && ok "train with a missing input: named, model written, exit 1" \
     || fail "train with a missing input: exit $rc: $(cat "$T/e4")"
 
+# Per user: --observe fills the user's reservoir; once the user has a published
+# model, --db/--user scores with it (here: two spams learned as ham score lower).
+"$SS" classify -m "$T/m1" --db "$T/users.db" --user 'Bob+x@Example.ORG' --observe "$DATA/ham" \
+    > "$T/obs.out" 2> "$T/obs.err"; rc=$?
+[ "$rc" -eq 0 ] && ok "--observe exit 0" || fail "--observe exit $rc: $(cat "$T/obs.err")"
+if command -v sqlite3 >/dev/null; then
+    n=$(sqlite3 "$T/users.db" "select count(*) from reservoir r join users u on u.id = r.user_id where u.key = 'bob@example.org'")
+    [ "$n" -eq 12 ] && ok "12 messages in bob's reservoir" || fail "bob's reservoir holds $n, want 12"
+fi
+g=$("$SS" classify -m "$T/m1" "$DATA/spam/00.eml" | cut -f2)
+u0=$("$SS" classify -m "$T/m1" --db "$T/users.db" --user bob@example.org "$DATA/spam/00.eml" | cut -f2)
+[ "$g" = "$u0" ] && ok "no published model yet: user score = global score" || fail "user $u0, global $g"
+"$SS" learn -m "$T/m1" --db "$T/users.db" --user bob@example.org --ham "$DATA/spam/00.eml" "$DATA/spam/01.eml" >/dev/null 2>&1
+"$SS" adapt -m "$T/m1" --db "$T/users.db" --user bob@example.org > /dev/null 2>&1
+u1=$("$SS" classify -m "$T/m1" --db "$T/users.db" --user bob@example.org "$DATA/spam/00.eml" | cut -f2)
+awk -v u="$u1" -v g="$g" 'BEGIN { exit !(u < g) }' && ok "bob's model scores his ham-learned spam lower ($u1 < $g)" \
+    || fail "bob's score $u1 not below global $g"
+o=$("$SS" classify -m "$T/m1" --db "$T/users.db" --user carol@example.org "$DATA/spam/00.eml" | cut -f2)
+[ "$o" = "$g" ] && ok "carol (no data) keeps the global score" || fail "carol $o, global $g"
+"$SS" classify -m "$T/m1" --user bob@example.org "$f" >/dev/null 2>&1; rc=$?
+[ "$rc" -eq 64 ] && ok "--user without --db exit 64" || fail "--user without --db exit $rc"
+
 echo "$fails failed"
 [ "$fails" -eq 0 ]
