@@ -8,7 +8,9 @@
  *   65  bad input data, e.g. no ham or no spam to train on (EX_DATAERR)
  *   66  a model or input named on the command line is missing (EX_NOINPUT)
  *   70  internal error, e.g. out of memory (EX_SOFTWARE)
- *   73  the output could not be written (EX_CANTCREAT)
+ *   73  the output or the store could not be created (EX_CANTCREAT)
+ *   74  the per-user store could not be written (EX_IOERR)
+ *   75  the per-user store stayed locked past the busy timeout (EX_TEMPFAIL)
  *   78  bad configuration or a refused model file (EX_CONFIG)
  * `classify --status` on one message answers like bogofilter instead:
  *   0 spam, 1 ham, 3 error.
@@ -30,6 +32,10 @@ int cmd_train(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_learn(int argc, char **argv);
 int cmd_adapt(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_trec(int argc, char **argv);
 
 /* Write s as a JSON string literal (with quotes) to fp. */
 #include <stdio.h>
