@@ -118,8 +118,8 @@ struct adapt_domain {
 /*
  * Instance weights of n_src source rows against n_tgt target rows (each row
  * hidden + 1 floats: h then z, like model->pool_rep).  A logistic regression on
- * the standardised rows (L2 l2 on the slopes) is fitted on 4/5 of each side and
- * its AUC measured on the other 1/5; then beta[i] = (n_s/n_t) p(T|x)/p(S|x) for
+ * the standardised rows (L2 l2 on the slopes) is fitted on 4/5 of each side (of
+ * at most 4000 source rows, an even stride) and its AUC measured on the other 1/5; then beta[i] = (n_s/n_t) p(T|x)/p(S|x) for
  * every source row, scaled and clipped so that max beta <= clip and mean 1.
  * With fewer than 2 target rows every beta is 1 and dom->auc = 0.5.
  * Returns 0, or -1 on allocation failure (beta untouched).  Deterministic.

@@ -11,7 +11,7 @@
  *
  *   loo --enron DIR | --sa DIR  --out DIR  [--ks 0,10,50,200] [--users 1,3]
  *       [--lambda L --mu M --resid-l2 R --clip C --pseudo W --pseudo-conf P
- *        --pseudo-max N --unl-max N]
+ *        --pseudo-max N --unl-max N] [--time-refit 1]
  *
  * Rows: base, target-only (a model trained on the k labels alone), adapted,
  * adapted-no-pseudo (the same without pseudo-labels), reweight-only, head-only,
@@ -245,6 +245,57 @@ struct row {
 };
 
 /* pseudo: pseudo-labelled unlabelled mail joins the feedback (adapt.h). */
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+
+    return (x > y) - (x < y);
+}
+
+/* --time-refit: median wall time of adapt_fit over 7 runs for the issue's
+ * sizing (the model's pool, up to 2000 unlabelled messages, k labels), with
+ * lambda and mu given (no cross-validation) and with them cross-validated. */
+static void
+time_refit(const struct model *base, const char *uname, const struct adapt_example *hist,
+           size_t n_hist, const struct adapt_opts *defaults)
+{
+    static const size_t tk[] = { 0, 50, 200 };
+    size_t n_unl = n_hist < 2000 ? n_hist : 2000, ki;
+    int variant;
+
+    for (variant = 0; variant < 3; variant++)
+        for (ki = 0; ki < sizeof(tk) / sizeof(tk[0]); ki++) {
+            struct adapt_opts o = *defaults;
+            double ms[7];
+            int rep;
+
+            if (variant < 2) {
+                o.lambda = 0.05f;
+                o.mu = 1.0f;
+            }
+            if (variant == 0)
+                o.pseudo = 0;
+            for (rep = 0; rep < 7; rep++) {
+                struct user_model *um = NULL;
+                struct adapt_fit_stats st;
+                double t0 = now();
+
+                if (adapt_fit(base, uname, hist, tk[ki], hist + (n_hist - n_unl), n_unl, &o,
+                              &um, &st) < 0)
+                    die("adapt_fit: out of memory");
+                ms[rep] = (now() - t0) * 1e3;
+                user_model_free(um);
+            }
+            qsort(ms, 7, sizeof(double), cmp_double);
+            fprintf(stderr, "loo: refit %s pool %u unlabelled %zu k=%zu %s: median %.1f ms "
+                    "(min %.1f, max %.1f)\n", uname, base->pool_n, n_unl, tk[ki],
+                    variant == 0 ? "fixed lambda/mu, no pseudo" : variant == 1
+                    ? "fixed lambda/mu, pseudo" : "defaults (CV from 20 labels, pseudo)",
+                    ms[3], ms[0], ms[6]);
+        }
+}
+
 static const struct row rows[] = {
     { "adapted", 1, 1, 1, 1 },
     { "adapted-no-pseudo", 1, 1, 1, 0 },
@@ -260,7 +311,7 @@ main(int argc, char **argv)
     long ks[16] = { 0, 10, 50, 200 }, users[MAX_USERS];
     int n_ks = 4, n_users = 0, u, a;
     struct adapt_opts base_opts;
-    long unl_max = 0;
+    long unl_max = 0, timing = 0;
     FILE *scores;
     char path[8192];
 
@@ -298,6 +349,8 @@ main(int argc, char **argv)
             base_opts.pseudo_conf = strtof(v, NULL);
         else if (strcmp(argv[a], "--pseudo-max") == 0)
             base_opts.pseudo_max = (uint32_t) strtoul(v, NULL, 10);
+        else if (strcmp(argv[a], "--time-refit") == 0)
+            timing = strtol(v, NULL, 10);
         else if (strcmp(argv[a], "--unl-max") == 0)
             unl_max = strtol(v, NULL, 10);
         else
@@ -422,6 +475,15 @@ main(int argc, char **argv)
             test[i].n = tgt[n_hist + i]->n;
             test[i].spam = tgt[n_hist + i]->spam;
             adapt_represent(base, &test[i]);
+        }
+        if (timing) {
+            time_refit(base, uname, hist, n_hist, &base_opts);
+            model_free(base);
+            free(hist);
+            free(test);
+            free(src);
+            free(tgt);
+            continue;
         }
         /* The unlabelled sample: the whole history, or its most recent unl_max
          * (a reservoir of that size in production). */
