@@ -257,10 +257,76 @@ int store_counter_add(struct store *s, const char *user, const char *name,
 int store_counter_get(struct store *s, const char *user, const char *name,
                       int64_t *value);
 
+/* ---- scan records: what the milter decided ---- */
+
+/* Verdicts as recorded (the milter's, plus the two ways a message is not scored). */
+enum store_verdict {
+    STORE_V_PASS = 0, STORE_V_TAG, STORE_V_QUARANTINE, STORE_V_REJECT,
+    STORE_V_SKIPPED, STORE_V_ERROR, STORE_V_N
+};
+
+#define STORE_SCAN_HIST 48          /* scan-time histogram buckets per user and day */
+#define STORE_SCAN_KEEP_DAYS 30     /* per-message scan records older are dropped */
+
+/* Upper edge in ms of scan-time bucket b: 0.05 ms * 1.3^(b+1); the last bucket
+ * is open. */
+double store_scan_bucket_ms(int b);
+
+/*
+ * Record that user's copy of a message got verdict (a store_verdict) with score
+ * after ms of scanning, at Unix time at: the user's counters for that UTC day
+ * (scanned = pass + tag + quarantine + reject; skipped; errors; total and
+ * histogram of scan times) and, for a scored message (digest non-NULL), the
+ * per-message record (user, digest, score, verdict) that later feedback is
+ * matched against.  Per-message records expire after STORE_SCAN_KEEP_DAYS
+ * (checked at most once an hour per connection); one per user and digest (the
+ * latest wins).  Joins the caller's transaction.
+ */
+int store_scan_record(struct store *s, const char *user, const uint8_t *digest,
+                      float score, int verdict, double ms, int64_t at);
+
+/* One user's activity since a moment, as `spamshift stats` shows it. */
+struct store_user_stats {
+    char *user;                     /* owned by the array (store_user_stats_free) */
+    uint64_t scanned, tagged, quarantined, rejected, skipped, errors;
+    double ms_sum;                  /* over scanned messages */
+    uint32_t hist[STORE_SCAN_HIST];
+    uint64_t learned_spam, learned_ham;     /* feedback changed in the period */
+    uint64_t fb_spam, fb_ham;               /* feedback held now */
+    /* Feedback (changed in the period) matched to a scan record: the verdict at
+     * scan time was contradicted (fp: learned ham, was tagged or worse; fn:
+     * learned spam, was passed). */
+    uint64_t matched_ham, matched_spam, fp, fn;
+    uint64_t refits;                /* refits in the period */
+    int has_refit;                  /* last refit, whenever it was: */
+    uint64_t version;
+    int64_t refit_at;
+    struct store_refit last;
+};
+
+/*
+ * Per-user statistics since Unix time since, for user (NULL: every user), in
+ * user-key order.  A handful of aggregate queries in one read snapshot
+ * (indexed by day and time), whatever the number of users.  *out is malloc'd,
+ * free with store_user_stats_free().
+ */
+int store_user_stats(struct store *s, const char *user, int64_t since,
+                     struct store_user_stats **out, size_t *n);
+void store_user_stats_free(struct store_user_stats *v, size_t n);
+
+struct store_overview {
+    uint64_t users, feedback, scan_records, refits_since;
+    int64_t oldest_scan;            /* Unix time of the oldest per-message record, 0 */
+    int64_t oldest_day;             /* first day with counters (Unix time), 0 */
+    int64_t bytes;                  /* database size (pages in use x page size) */
+};
+
+int store_overview(struct store *s, int64_t since, struct store_overview *o);
+
 /* ---- the writer's batch ---- */
 
 enum store_op_kind { STORE_OP_FEEDBACK, STORE_OP_FORGET, STORE_OP_OFFER,
-                     STORE_OP_COUNTER };
+                     STORE_OP_COUNTER, STORE_OP_SCAN };
 
 /* One queued write.  All pointers are borrowed until store_apply() returns. */
 struct store_op {
@@ -272,6 +338,9 @@ struct store_op {
     int spam;               /* FEEDBACK */
     const char *counter;    /* COUNTER */
     int64_t delta;          /* COUNTER */
+    float score;            /* SCAN: the user's score, verdict and scan time */
+    int verdict;
+    double ms;
     /* results */
     enum store_change chg;  /* FEEDBACK, FORGET */
     int kept;               /* OFFER */

@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -34,7 +35,7 @@
 #include "idpack.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 enum stmt_id {
     Q_USER_GET, Q_USER_INSERT, Q_FB_GET, Q_FB_INSERT, Q_FB_MOVE, Q_FB_DELETE,
@@ -144,6 +145,19 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "ALTER TABLE feedback ADD COLUMN rep_model TEXT;"
     "ALTER TABLE reservoir ADD COLUMN rep BLOB;"
     "ALTER TABLE reservoir ADD COLUMN rep_model TEXT;",
+    /* 3 -> 4: scan records (store_scan_record) and the indexes stats reads by */
+    "CREATE TABLE scans(user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  digest BLOB NOT NULL, at INTEGER NOT NULL, score REAL NOT NULL,"
+    "  verdict INTEGER NOT NULL, PRIMARY KEY(user_id, digest)) WITHOUT ROWID;"
+    "CREATE INDEX scans_at ON scans(at);"
+    "CREATE TABLE scan_days(user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  day INTEGER NOT NULL, scanned INTEGER NOT NULL, tagged INTEGER NOT NULL,"
+    "  quarantined INTEGER NOT NULL, rejected INTEGER NOT NULL,"
+    "  skipped INTEGER NOT NULL, errors INTEGER NOT NULL, ms_sum REAL NOT NULL,"
+    "  hist BLOB NOT NULL, PRIMARY KEY(user_id, day)) WITHOUT ROWID;"
+    "CREATE INDEX scan_days_day ON scan_days(day);"
+    "CREATE INDEX feedback_updated ON feedback(updated);"
+    "CREATE INDEX refits_at ON refits(at);",
 };
 
 struct store {
@@ -157,6 +171,7 @@ struct store {
     uint32_t dirty_samples;
     uint64_t seed;
     sqlite3_stmt *stmt[Q_N];
+    int64_t scans_expired;  /* when this connection last expired scan records */
     char err[512];
 };
 
@@ -1497,6 +1512,351 @@ store_counter_get(struct store *s, const char *user, const char *name, int64_t *
     return step_int(s, st, value, "read counter");
 }
 
+/* ---- scan records and statistics ---- */
+
+#define DAY 86400
+
+double
+store_scan_bucket_ms(int b)
+{
+    return 0.05 * pow(1.3, b + 1);
+}
+
+static int
+scan_bucket(double ms)
+{
+    int b = 0;
+
+    while (b < STORE_SCAN_HIST - 1 && ms > store_scan_bucket_ms(b))
+        b++;
+    return b;
+}
+
+static void
+hist_read(const void *blob, int len, uint32_t *hist)
+{
+    const unsigned char *p = blob;
+
+    memset(hist, 0, STORE_SCAN_HIST * sizeof(*hist));
+    for (int b = 0; p != NULL && b < STORE_SCAN_HIST && 4 * (b + 1) <= len; b++)
+        hist[b] = (uint32_t)p[4 * b] | (uint32_t)p[4 * b + 1] << 8
+                  | (uint32_t)p[4 * b + 2] << 16 | (uint32_t)p[4 * b + 3] << 24;
+}
+
+static int
+scan_record(struct store *s, const char *user, const uint8_t *digest, float score,
+            int verdict, double ms, int64_t at)
+{
+    static const char *const day_sql =
+        "SELECT hist FROM scan_days WHERE user_id = ?1 AND day = ?2";
+    static const char *const day_put =
+        "INSERT INTO scan_days(user_id, day, scanned, tagged, quarantined, rejected,"
+        " skipped, errors, ms_sum, hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        " ON CONFLICT(user_id, day) DO UPDATE SET scanned = scanned + excluded.scanned,"
+        " tagged = tagged + excluded.tagged, quarantined = quarantined + excluded.quarantined,"
+        " rejected = rejected + excluded.rejected, skipped = skipped + excluded.skipped,"
+        " errors = errors + excluded.errors, ms_sum = ms_sum + excluded.ms_sum,"
+        " hist = excluded.hist";
+    static const char *const scan_put =
+        "INSERT OR REPLACE INTO scans(user_id, digest, at, score, verdict)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)";
+    uint32_t hist[STORE_SCAN_HIST];
+    unsigned char blob[4 * STORE_SCAN_HIST];
+    int scored = verdict >= STORE_V_PASS && verdict <= STORE_V_REJECT;
+    int64_t uid, day = at - at % DAY;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (verdict < 0 || verdict >= STORE_V_N)
+        return fail(s, STORE_ERR, "unknown verdict %d", verdict);
+    if (!(ms >= 0) || !(score >= 0 && score <= 1))
+        return fail(s, STORE_ERR, "scan time or score out of range");
+    if ((rc = user_get_or_create(s, user, &uid)) != STORE_OK)
+        return rc;
+    if (sqlite3_prepare_v2(s->db, day_sql, -1, &st, NULL) != SQLITE_OK)
+        return fail_db(s, sqlite3_errcode(s->db), "read scan counters");
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_int64(st, 2, day);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        hist_read(sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0), hist);
+    else if (rc == SQLITE_DONE)
+        memset(hist, 0, sizeof(hist));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail_db(s, rc, "read scan counters");
+    if (scored)
+        hist[scan_bucket(ms)]++;
+    for (int b = 0; b < STORE_SCAN_HIST; b++) {
+        blob[4 * b] = (unsigned char)hist[b];
+        blob[4 * b + 1] = (unsigned char)(hist[b] >> 8);
+        blob[4 * b + 2] = (unsigned char)(hist[b] >> 16);
+        blob[4 * b + 3] = (unsigned char)(hist[b] >> 24);
+    }
+    if (sqlite3_prepare_v2(s->db, day_put, -1, &st, NULL) != SQLITE_OK)
+        return fail_db(s, sqlite3_errcode(s->db), "write scan counters");
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_int64(st, 2, day);
+    sqlite3_bind_int(st, 3, scored);
+    sqlite3_bind_int(st, 4, verdict == STORE_V_TAG);
+    sqlite3_bind_int(st, 5, verdict == STORE_V_QUARANTINE);
+    sqlite3_bind_int(st, 6, verdict == STORE_V_REJECT);
+    sqlite3_bind_int(st, 7, verdict == STORE_V_SKIPPED);
+    sqlite3_bind_int(st, 8, verdict == STORE_V_ERROR);
+    sqlite3_bind_double(st, 9, scored ? ms : 0);
+    sqlite3_bind_blob(st, 10, blob, sizeof(blob), SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail_db(s, rc, "write scan counters");
+    if (digest != NULL && scored) {
+        if (sqlite3_prepare_v2(s->db, scan_put, -1, &st, NULL) != SQLITE_OK)
+            return fail_db(s, sqlite3_errcode(s->db), "write scan record");
+        sqlite3_bind_int64(st, 1, uid);
+        sqlite3_bind_blob(st, 2, digest, STORE_DIGEST_LEN, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, at);
+        sqlite3_bind_double(st, 4, score);
+        sqlite3_bind_int(st, 5, verdict);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return fail_db(s, rc, "write scan record");
+    }
+    if (at - s->scans_expired >= 3600) {
+        if (sqlite3_prepare_v2(s->db, "DELETE FROM scans WHERE at < ?1", -1, &st, NULL)
+                != SQLITE_OK)
+            return fail_db(s, sqlite3_errcode(s->db), "expire scan records");
+        sqlite3_bind_int64(st, 1, at - (int64_t)STORE_SCAN_KEEP_DAYS * DAY);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return fail_db(s, rc, "expire scan records");
+        s->scans_expired = at;
+    }
+    return STORE_OK;
+}
+
+int
+store_scan_record(struct store *s, const char *user, const uint8_t *digest, float score,
+                  int verdict, double ms, int64_t at)
+{
+    int own, rc;
+
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    return op_end(s, own, scan_record(s, user, digest, score, verdict, ms, at));
+}
+
+void
+store_user_stats_free(struct store_user_stats *v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        free(v[i].user);
+    free(v);
+}
+
+/* Index of user id uid in v[0..n) (sorted by ids[]), or -1. */
+static long
+stats_find(const int64_t *ids, size_t n, int64_t uid)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == uid ? (long)lo : -1;
+}
+
+int
+store_user_stats(struct store *s, const char *user, int64_t since,
+                 struct store_user_stats **out, size_t *n_out)
+{
+    static const char *const q[] = {
+        "SELECT id, key FROM users WHERE ?1 IS NULL OR key = ?1 ORDER BY id",
+        "SELECT user_id, scanned, tagged, quarantined, rejected, skipped, errors, ms_sum,"
+        " hist FROM scan_days WHERE day >= ?2 - ?2 % 86400"
+        " AND (?1 IS NULL OR user_id = (SELECT id FROM users WHERE key = ?1))",
+        "SELECT user_id, spam, count(*), sum(updated >= ?2) FROM feedback"
+        " WHERE ?1 IS NULL OR user_id = (SELECT id FROM users WHERE key = ?1)"
+        " GROUP BY user_id, spam",
+        "SELECT f.user_id, f.spam, count(*), sum(f.spam = 0 AND s.verdict IN (1, 2, 3)),"
+        " sum(f.spam = 1 AND s.verdict = 0) FROM feedback f JOIN scans s"
+        " ON s.user_id = f.user_id AND s.digest = f.digest WHERE f.updated >= ?2"
+        " AND (?1 IS NULL OR f.user_id = (SELECT id FROM users WHERE key = ?1))"
+        " GROUP BY f.user_id, f.spam",
+        "SELECT user_id, count(*) FROM refits WHERE at >= ?2"
+        " AND (?1 IS NULL OR user_id = (SELECT id FROM users WHERE key = ?1))"
+        " GROUP BY user_id",
+        "SELECT user_id, version, at, n_feedback, n_unlabelled, domain_auc, ess,"
+        " cv_before, cv_after, ms FROM refits WHERE id IN (SELECT max(id) FROM refits"
+        " WHERE ?1 IS NULL OR user_id = (SELECT id FROM users WHERE key = ?1)"
+        " GROUP BY user_id)",
+    };
+    struct store_user_stats *v = NULL;
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = STORE_OK, r;
+
+    *out = NULL;
+    *n_out = 0;
+    if (user != NULL && (rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((rc = store_begin_read(s)) != STORE_OK)
+        return rc;
+    for (size_t k = 0; k < sizeof(q) / sizeof(q[0]) && rc == STORE_OK; k++) {
+        sqlite3_stmt *st;
+
+        if (sqlite3_prepare_v2(s->db, q[k], -1, &st, NULL) != SQLITE_OK) {
+            rc = fail_db(s, sqlite3_errcode(s->db), "read statistics");
+            break;
+        }
+        if (user != NULL)
+            sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+        if (k > 0)
+            sqlite3_bind_int64(st, 2, since);
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t uid = sqlite3_column_int64(st, 0);
+            struct store_user_stats *u;
+            long i;
+
+            if (k == 0) {
+                if (n == cap) {
+                    size_t nc = cap ? 2 * cap : 256;
+                    void *nv = realloc(v, nc * sizeof(*v)), *ni;
+                    if (nv == NULL) {
+                        rc = fail(s, STORE_ERR, "out of memory");
+                        break;
+                    }
+                    v = nv;
+                    if ((ni = realloc(ids, nc * sizeof(*ids))) == NULL) {
+                        rc = fail(s, STORE_ERR, "out of memory");
+                        break;
+                    }
+                    ids = ni;
+                    cap = nc;
+                }
+                memset(&v[n], 0, sizeof(v[n]));
+                if ((v[n].user = strdup((const char *)sqlite3_column_text(st, 1))) == NULL) {
+                    rc = fail(s, STORE_ERR, "out of memory");
+                    break;
+                }
+                ids[n++] = uid;
+                continue;
+            }
+            if ((i = stats_find(ids, n, uid)) < 0)
+                continue;
+            u = &v[i];
+            switch (k) {
+            case 1: {
+                uint32_t h[STORE_SCAN_HIST];
+
+                u->scanned += sqlite3_column_int64(st, 1);
+                u->tagged += sqlite3_column_int64(st, 2);
+                u->quarantined += sqlite3_column_int64(st, 3);
+                u->rejected += sqlite3_column_int64(st, 4);
+                u->skipped += sqlite3_column_int64(st, 5);
+                u->errors += sqlite3_column_int64(st, 6);
+                u->ms_sum += sqlite3_column_double(st, 7);
+                hist_read(sqlite3_column_blob(st, 8), sqlite3_column_bytes(st, 8), h);
+                for (int b = 0; b < STORE_SCAN_HIST; b++)
+                    u->hist[b] += h[b];
+                break;
+            }
+            case 2:
+                if (sqlite3_column_int(st, 1)) {
+                    u->fb_spam = sqlite3_column_int64(st, 2);
+                    u->learned_spam = sqlite3_column_int64(st, 3);
+                } else {
+                    u->fb_ham = sqlite3_column_int64(st, 2);
+                    u->learned_ham = sqlite3_column_int64(st, 3);
+                }
+                break;
+            case 3:
+                if (sqlite3_column_int(st, 1))
+                    u->matched_spam = sqlite3_column_int64(st, 2);
+                else
+                    u->matched_ham = sqlite3_column_int64(st, 2);
+                u->fp += sqlite3_column_int64(st, 3);
+                u->fn += sqlite3_column_int64(st, 4);
+                break;
+            case 4:
+                u->refits = sqlite3_column_int64(st, 1);
+                break;
+            case 5:
+                u->has_refit = 1;
+                u->version = (uint64_t)sqlite3_column_int64(st, 1);
+                u->refit_at = sqlite3_column_int64(st, 2);
+                u->last.n_feedback = (uint32_t)sqlite3_column_int64(st, 3);
+                u->last.n_unlabelled = (uint32_t)sqlite3_column_int64(st, 4);
+                u->last.domain_auc = sqlite3_column_double(st, 5);
+                u->last.ess = sqlite3_column_double(st, 6);
+                u->last.cv_err_before = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1
+                                        : sqlite3_column_double(st, 7);
+                u->last.cv_err_after = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1
+                                       : sqlite3_column_double(st, 8);
+                u->last.ms = sqlite3_column_double(st, 9);
+                break;
+            }
+        }
+        if (rc == STORE_OK && r != SQLITE_DONE)
+            rc = fail_db(s, r, "read statistics");
+        sqlite3_finalize(st);
+    }
+    store_end_read(s);
+    free(ids);
+    if (rc != STORE_OK) {
+        store_user_stats_free(v, n);
+        return rc;
+    }
+    /* Key order for the reader; ids were only for joining. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(v[j - 1].user, v[j].user) > 0; j--) {
+            struct store_user_stats t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    *out = v;
+    *n_out = n;
+    return STORE_OK;
+}
+
+int
+store_overview(struct store *s, int64_t since, struct store_overview *o)
+{
+    static const char *const sql =
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM feedback),"
+        " (SELECT count(*) FROM scans), (SELECT count(*) FROM refits WHERE at >= ?1),"
+        " coalesce((SELECT min(at) FROM scans), 0),"
+        " coalesce((SELECT min(day) FROM scan_days), 0),"
+        " (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM"
+        " pragma_freelist_count), (SELECT page_size FROM pragma_page_size)";
+    sqlite3_stmt *st;
+    int rc;
+
+    memset(o, 0, sizeof(*o));
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return fail_db(s, sqlite3_errcode(s->db), "read overview");
+    sqlite3_bind_int64(st, 1, since);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        o->users = (uint64_t)sqlite3_column_int64(st, 0);
+        o->feedback = (uint64_t)sqlite3_column_int64(st, 1);
+        o->scan_records = (uint64_t)sqlite3_column_int64(st, 2);
+        o->refits_since = (uint64_t)sqlite3_column_int64(st, 3);
+        o->oldest_scan = sqlite3_column_int64(st, 4);
+        o->oldest_day = sqlite3_column_int64(st, 5);
+        o->bytes = sqlite3_column_int64(st, 6) * sqlite3_column_int64(st, 7);
+        rc = STORE_OK;
+    } else
+        rc = fail_db(s, rc, "read overview");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- batch ---- */
 
 static int
@@ -1521,6 +1881,11 @@ apply_once(struct store *s, struct store_op *ops, size_t n)
             break;
         case STORE_OP_COUNTER:
             rc = store_counter_add(s, op->user, op->counter, op->delta);
+            break;
+        case STORE_OP_SCAN:
+            rc = store_scan_record(s, op->user, op->verdict <= STORE_V_REJECT ? op->digest
+                                   : NULL, op->score, op->verdict, op->ms,
+                                   (int64_t)time(NULL));
             break;
         default:
             rc = fail(s, STORE_ERR, "unknown batch operation %d", (int)op->kind);

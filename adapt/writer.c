@@ -278,6 +278,30 @@ writer_count(struct writer *w, const char *user, const char *counter, int64_t de
     return push(w, j);
 }
 
+int
+writer_scan(struct writer *w, const char *user, const uint8_t digest[STORE_DIGEST_LEN],
+            float score, int verdict, double ms)
+{
+    struct job *j = calloc(1, sizeof(*j));
+
+    if (j == NULL || !store_user_valid(user) || verdict < 0 || verdict >= STORE_V_N
+        || !(score >= 0 && score <= 1) || !(ms >= 0))
+        return dropped(w, j);
+    j->kind = JOB_OP;
+    j->op.kind = STORE_OP_SCAN;
+    j->op.user = strdup(user);
+    if (digest != NULL)
+        memcpy(j->op.digest, digest, STORE_DIGEST_LEN);
+    else if (verdict <= STORE_V_REJECT)
+        verdict = STORE_V_ERROR;    /* a verdict without its message cannot be matched */
+    j->op.score = score;
+    j->op.verdict = verdict;
+    j->op.ms = ms;
+    if (j->op.user == NULL)
+        return dropped(w, j);
+    return push(w, j);
+}
+
 void
 writer_flush(struct writer *w)
 {

@@ -54,6 +54,12 @@ int writer_offer(struct writer *w, const char *user,
 /* Queue counter += delta for user; as writer_offer(). */
 int writer_count(struct writer *w, const char *user, const char *counter, int64_t delta);
 
+/* Queue a scan record (store_scan_record(): the user's day counters and, for
+ * a scored message, the per-message record); digest may be NULL for a skipped
+ * or failed scan.  As writer_offer(). */
+int writer_scan(struct writer *w, const char *user, const uint8_t digest[STORE_DIGEST_LEN],
+                float score, int verdict, double ms);
+
 /* Wait until everything queued before the call is committed or given up on
  * (for tests and for a clean reload).  Blocks. */
 void writer_flush(struct writer *w);

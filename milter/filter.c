@@ -30,6 +30,8 @@
 #include "filter.h"
 #include "log.h"
 #include "policy.h"
+#include "store.h"
+#include "users.h"
 #include "runtime.h"
 #include "score.h"
 #include "userkey.h"
@@ -406,6 +408,11 @@ filter_add(SMFICTX *ctx, const char *name, const char *value)
     return smfi_addheader(ctx, (char *)name, (char *)value) == MI_SUCCESS ? 0 : -1;
 }
 
+_Static_assert((int)VERDICT_HAM == STORE_V_PASS && (int)VERDICT_TAG == STORE_V_TAG
+               && (int)VERDICT_QUARANTINE == STORE_V_QUARANTINE
+               && (int)VERDICT_REJECT == STORE_V_REJECT,
+               "scan records store the milter's verdicts as they are");
+
 static sfsistat
 filter_eom(SMFICTX *ctx)
 {
@@ -441,6 +448,9 @@ filter_eom(SMFICTX *ctx)
         if (filter_strip_own(ctx, m) != 0
             || (scanhdr[0] != '\0' && filter_add(ctx, "X-Spamshift-Scan", scanhdr) != 0))
             return filter_fail(ctx, c, "cannot change headers");
+        for (size_t i = 0; n > 0 && i < n; i++)
+            users_scan(((struct rcpt *)g_ptr_array_index(m->rcpts, i))->user, NULL, 0,
+                       STORE_V_SKIPPED, 0);
         log_msg(LOG_INFO, qid, "rcpts=%zu size=%zu verdict=unscanned (%s) elapsed_ms=%.3f",
                 n, m->total, n == 0 ? "no recipients" : "oversize", filter_ms_since(&m->start));
         conn_end_message(c);
@@ -466,6 +476,14 @@ filter_eom(SMFICTX *ctx)
         score_thresholds_for_user(rt, r->user, &t);
         verdict[i] = policy_verdict(score[i], &t);
         score_record_scan(rt, r->user, &sm);
+    }
+    {
+        /* Scan records for stats and for matching feedback to the verdict. */
+        double scan_ms = filter_ms_since(&t_eom);
+
+        for (size_t i = 0; i < n; i++)
+            users_scan(((struct rcpt *)g_ptr_array_index(m->rcpts, i))->user, f.digest,
+                       score[i], (int)verdict[i], scan_ms);
     }
     pick = policy_pick(verdict, score, n, rt->conf->multi_recipient);
     v = verdict[pick];

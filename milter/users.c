@@ -127,6 +127,13 @@ users_offer(const char *user, const struct features *f)
 }
 
 void
+users_scan(const char *user, const uint8_t *digest, float score, int verdict, double ms)
+{
+    if (users_writer != NULL)
+        writer_scan(users_writer, user, digest, score, verdict, ms);
+}
+
+void
 users_stop(void)
 {
     if (users_thread_running) {

@@ -13,6 +13,7 @@
 #define SPAMSHIFT_MILTER_USERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "features.h"
@@ -26,6 +27,13 @@ int users_start(const struct conf *c, char *err, size_t errlen);
 /* Offer a scanned message to user's reservoir.  Never blocks on I/O; a full
  * queue drops the offer (the reservoir is a sample).  A no-op without a store. */
 void users_offer(const char *user, const struct features *f);
+
+/* Record what was decided for user's copy of a message (a store_verdict:
+ * pass/tag/quarantine/reject with the score and scan time, or skipped/error
+ * with digest NULL) for `spamshift stats` and for matching later feedback.
+ * Never blocks on I/O; a no-op without a store. */
+void users_scan(const char *user, const uint8_t *digest, float score, int verdict,
+                double ms);
 
 /* Stop the maintenance thread, commit what the writer holds and close. */
 void users_stop(void);

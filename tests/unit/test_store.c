@@ -911,8 +911,8 @@ test_schema_upgrade(void **state)
         fail_msg("read-only open of schema 1: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 3)
-        fail_msg("user_version got %lld, want 3", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 4)
+        fail_msg("user_version got %lld, want 4", (long long)query_int(path, "PRAGMA user_version"));
     assert_int_equal(store_feedback_list(s, "old@x", NULL, &ss), STORE_OK);
     if (ss.n != 1 || ss.v[0].n != 3 || ss.v[0].ids[0] != 5 || ss.v[0].ids[1] != 300 ||
         ss.v[0].ids[2] != 301 || ss.v[0].spam != 1)
