@@ -42,7 +42,9 @@ runtime_build(const char *conf_path, struct runtime **out, GPtrArray *errors)
     rt = g_new0(struct runtime, 1);
     rt->refs = 1;
     rt->conf = c;
-    if (model_load(c->model, &rt->model, err, sizeof(err)) != 0) {
+    /* Private memory, not a shared mapping: an operator's `cp` onto the model
+     * file would otherwise kill the milter with SIGBUS (faults.lua). */
+    if (model_load_private(c->model, &rt->model, err, sizeof(err)) != 0) {
         g_ptr_array_add(errors, g_strdup_printf("%s: model %s: %s", conf_path, c->model, err));
         runtime_free(rt);
         return -1;

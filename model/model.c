@@ -28,6 +28,10 @@
  * one copy in memory for every thread and process, and the kernel faults in only
  * the rows the scored messages touch.  The checksum is computed with read(), not
  * through the mapping, so loading does not make the whole table resident.
+ * A shared mapping dies with SIGBUS when the file is truncated or rewritten in
+ * place under it (`cp new.bin model.bin` truncates first): model_load_private()
+ * reads the file into private memory instead, for long-running processes (the
+ * milter; tests/hostile/faults.lua pins it).
  * Only little-endian hosts are supported (checked at compile time).
  */
 #include "config.h"
@@ -235,8 +239,55 @@ out:
     return ret;
 }
 
+/* Read fd's first len bytes into a fresh anonymous mapping, left read-only.
+ * Returns the mapping, or MAP_FAILED with errno set (EIO if the file shrank). */
+static void *
+read_private(int fd, size_t len)
+{
+    unsigned char *buf;
+    size_t pos = 0;
+
+    buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        return MAP_FAILED;
+    while (pos < len) {
+        ssize_t r = pread(fd, buf + pos, len - pos, (off_t) pos);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EIO;
+            munmap(buf, len);
+            return MAP_FAILED;
+        }
+        pos += (size_t) r;
+    }
+    if (mprotect(buf, len, PROT_READ) != 0) {
+        munmap(buf, len);
+        return MAP_FAILED;
+    }
+    return buf;
+}
+
+static int model_load_as(const char *path, int private_copy, struct model **out,
+                         char *err, size_t errlen);
+
 int
 model_load(const char *path, struct model **out, char *err, size_t errlen)
+{
+    return model_load_as(path, 0, out, err, errlen);
+}
+
+int
+model_load_private(const char *path, struct model **out, char *err, size_t errlen)
+{
+    return model_load_as(path, 1, out, err, errlen);
+}
+
+static int
+model_load_as(const char *path, int private_copy, struct model **out, char *err,
+              size_t errlen)
 {
     struct model *m = NULL;
     const unsigned char *p;
@@ -266,7 +317,10 @@ model_load(const char *path, struct model **out, char *err, size_t errlen)
                path, (long long) sb.st_size, MODEL_HEADER_LEN);
         goto fail;
     }
-    map = mmap(NULL, (size_t) sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (private_copy)
+        map = read_private(fd, (size_t) sb.st_size);
+    else
+        map = mmap(NULL, (size_t) sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
         seterr(err, errlen, "%s: cannot map model: %s", path, strerror(errno));
         goto fail;
@@ -331,7 +385,11 @@ model_load(const char *path, struct model **out, char *err, size_t errlen)
             goto fail;
         }
     }
-    if (checksum_fd(fd, l.sum_off, &sum) != 0) {
+    /* A private copy is checked as read (the file may change after); a shared
+     * mapping through read() so the checksum does not fault in every page. */
+    if (private_copy)
+        sum = XXH64(p, (size_t) l.sum_off, 0);
+    else if (checksum_fd(fd, l.sum_off, &sum) != 0) {
         seterr(err, errlen, "%s: cannot read model: %s", path, strerror(errno));
         goto fail;
     }

@@ -60,6 +60,12 @@ struct model {
  * On failure returns -1, *out = NULL and a one-line reason in err. */
 int model_load(const char *path, struct model **out, char *err, size_t errlen);
 
+/* As model_load(), but the file is read into private read-only memory (all of
+ * it resident, not shared with other processes) instead of mapped: the loaded
+ * model survives the file being truncated or overwritten in place, which kills
+ * a process scoring through a shared mapping with SIGBUS.  For the milter. */
+int model_load_private(const char *path, struct model **out, char *err, size_t errlen);
+
 /* Write m to path atomically (temp file in the same directory, fsync, rename,
  * fsync of the directory).  Returns 0, or -1 with a reason in err; on failure the
  * previous file at path is untouched. */
