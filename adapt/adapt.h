@@ -57,6 +57,9 @@ struct adapt_opts {
     float pseudo;
     float pseudo_conf;
     uint32_t pseudo_max;
+    /* Up to dual_max feedback (+ pseudo) messages the residual is solved through
+     * its dual (one unknown per message); beyond, by primal Newton-CG. */
+    uint32_t dual_max;
     /* Ablations.  use_reweight: the pool is weighted by beta (else uniformly) and,
      * with unlabelled mail, the head is refitted on it.  use_head: the head is
      * fitted to the user's feedback.  use_resid: the residual is fitted.  With

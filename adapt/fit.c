@@ -37,7 +37,6 @@
 #define OUTER_MAX 60
 #define RESID_NEWTON_MAX 30
 #define CG_MAX 60
-#define DUAL_MAX 1000
 
 void
 adapt_opts_default(struct adapt_opts *o)
@@ -54,6 +53,7 @@ adapt_opts_default(struct adapt_opts *o)
     o->pseudo = 0.5f;
     o->pseudo_conf = 0.99f;
     o->pseudo_max = 300;
+    o->dual_max = 1000;
     o->use_reweight = 1;
     o->use_head = 1;
     o->use_resid = 1;
@@ -1336,8 +1336,8 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
         || c->tmp == NULL || c->rr == NULL || c->hl == NULL)
         return -1;
     /* The dual needs an n_fb^2 Gram matrix and an (n_fb + q)^2 solve: beyond
-     * DUAL_MAX messages the primal Newton-CG (fit_joint/fit_resid) takes over. */
-    if (o->use_resid && n_fb > 0 && n_fb <= DUAL_MAX && gram_build(c) < 0)
+     * opts->dual_max messages the primal Newton-CG (fit_joint/fit_resid) takes over. */
+    if (o->use_resid && n_fb > 0 && n_fb <= o->dual_max && gram_build(c) < 0)
         return -1;
     return 0;
 }

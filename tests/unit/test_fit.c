@@ -250,9 +250,11 @@ test_fit_vs_gradient_descent(void **state)
     size_t ci;
 
     (void) state;
-    for (ci = 0; ci < sizeof(fit_cases) / sizeof(fit_cases[0]); ci++) {
-        const struct fit_case *fc = &fit_cases[ci];
-        struct fixture *fx = fixture_new(42 + ci);
+    /* every case twice: residual through the dual, then through primal Newton-CG */
+    for (ci = 0; ci < 2 * sizeof(fit_cases) / sizeof(fit_cases[0]); ci++) {
+        const struct fit_case *fc = &fit_cases[ci % (sizeof(fit_cases) / sizeof(fit_cases[0]))];
+        int primal = ci >= sizeof(fit_cases) / sizeof(fit_cases[0]);
+        struct fixture *fx = fixture_new(42 + ci % (sizeof(fit_cases) / sizeof(fit_cases[0])));
         struct oracle *or = calloc(1, sizeof(*or));
         struct adapt_opts o;
         struct adapt_fit_stats st;
@@ -273,6 +275,7 @@ test_fit_vs_gradient_descent(void **state)
         o.resid_l2 = fc->resid_l2;
         o.resid_bits = 12;
         o.pseudo = 0;           /* tested on its own below */
+        o.dual_max = primal ? 0 : 1000;
         assert_int_equal(adapt_fit(&fx->m, user, fx->fb, fc->n_fb, fx->unl, fc->n_unl, &o,
                                    &um, &st), 0);
         assert_non_null(um);
@@ -352,8 +355,8 @@ test_fit_vs_gradient_descent(void **state)
 
         for (k = 0; k < Q; k++)
             if (fabs(um->head[k] - or->v[k]) > 2e-5 * (1 + fabs(or->v[k])))
-                fail_msg("%s: head[%zu] got %.7f, want %.7f (gradient descent)", fc->name, k,
-                         um->head[k], or->v[k]);
+                fail_msg("%s (%s): head[%zu] got %.7f, want %.7f (gradient descent)", fc->name,
+                         primal ? "primal" : "dual", k, um->head[k], or->v[k]);
         if (um->n_resid != or->n_slots)
             fail_msg("%s: got %u residual entries, want %zu", fc->name, um->n_resid,
                      or->n_slots);
@@ -365,8 +368,9 @@ test_fit_vs_gradient_descent(void **state)
                 if (um->resid_slot[m] == or->slots[k]) {
                     found = 1;
                     if (fabs(um->resid_w[m] - or->r[k]) > 2e-5 * (1 + fabs(or->r[k])))
-                        fail_msg("%s: residual of slot %u got %.7f, want %.7f", fc->name,
-                                 or->slots[k], um->resid_w[m], or->r[k]);
+                        fail_msg("%s (%s): residual of slot %u got %.7f, want %.7f", fc->name,
+                                 primal ? "primal" : "dual", or->slots[k], um->resid_w[m],
+                                 or->r[k]);
                 }
             if (!found)
                 fail_msg("%s: slot %u missing from the residual", fc->name, or->slots[k]);
