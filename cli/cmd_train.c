@@ -2,7 +2,7 @@
  * cmd_train.c - `spamshift train`: build a base model from labelled mail.
  *
  *   spamshift train -o MODEL --ham PATH... --spam PATH... [--index FILE]...
- *                   [--seed N] [--epochs N] [-j N] [-q]
+ *                   [--from-db DB] [--seed N] [--epochs N] [-j N] [-q]
  *
  * Reads and extracts on all cores (order-preserving, so the model depends only
  * on the inputs and the seed), trains, and writes the model atomically.
@@ -18,9 +18,11 @@
 
 #include "commands.h"
 #include "extract.h"
+#include "fbpool.h"
 #include "input.h"
 #include "log.h"
 #include "model.h"
+#include "userdb.h"
 
 static double
 now_seconds(void)
@@ -41,7 +43,7 @@ on_epoch(void *arg, uint32_t epoch, uint32_t epochs, double loss)
 int
 cmd_train(int argc, char **argv)
 {
-    gchar *out = NULL;
+    gchar *out = NULL, *from_db = NULL;
     gchar **ham = NULL, **spam = NULL, **index = NULL;
     gint64 seed = 1;
     gint epochs = 0, jobs = 0;
@@ -54,6 +56,8 @@ cmd_train(int argc, char **argv)
           "spam: a message file, directory or mbox; repeatable", "PATH" },
         { "index", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &index,
           "TREC index file (\"spam PATH\" lines, paths relative to it); repeatable", "FILE" },
+        { "from-db", 0, 0, G_OPTION_ARG_FILENAME, &from_db,
+          "also train on every user's labelled feedback in this store", "DB" },
         { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "random seed (default 1)", "N" },
         { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "training epochs (default: the model's)", "N" },
         { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "reader threads (default: all cores)", "N" },
@@ -65,6 +69,8 @@ cmd_train(int argc, char **argv)
     struct input_list list = { 0 };
     struct extract_set set = { 0 };
     struct net_example *ex = NULL;
+    struct fbpool pool = { 0 };
+    struct store *db = NULL;
     struct model_train_opts opts;
     struct model *m = NULL;
     size_t n_ham = 0, n_spam = 0, n_bad = 0;
@@ -89,8 +95,9 @@ cmd_train(int argc, char **argv)
         rc = EX_USAGE;
         goto done;
     }
-    if (ham == NULL && spam == NULL && index == NULL) {
-        log_err("train: nothing to train on: give --ham PATH and --spam PATH, or --index FILE");
+    if (ham == NULL && spam == NULL && index == NULL && from_db == NULL) {
+        log_err("train: nothing to train on: give --ham PATH and --spam PATH, --index FILE "
+                "or --from-db DB");
         rc = EX_USAGE;
         goto done;
     }
@@ -109,7 +116,18 @@ cmd_train(int argc, char **argv)
         goto oom;
     t_read = now_seconds() - t0;
 
-    if ((ex = calloc(set.n ? set.n : 1, sizeof(*ex))) == NULL)
+    if (from_db != NULL) {
+        int st;
+
+        if ((rc = userdb_open("train", from_db, STORE_RDONLY, -1, &db)) != 0)
+            goto done;
+        if ((st = fbpool_load(db, &pool)) != STORE_OK) {
+            log_err("train: %s", store_errmsg(db));
+            rc = userdb_exit(st);
+            goto done;
+        }
+    }
+    if ((ex = calloc(set.n + pool.n ? set.n + pool.n : 1, sizeof(*ex))) == NULL)
         goto oom;
     for (size_t i = 0; i < set.n; i++) {
         ex[i].ids = set.v[i].ids;
@@ -120,6 +138,12 @@ cmd_train(int argc, char **argv)
         else
             n_ham++;
     }
+    /* Feedback after the corpus: the order is part of what makes training
+     * deterministic, and both orders are fixed. */
+    for (size_t i = 0; i < pool.n; i++)
+        ex[set.n + i] = pool.ex[i];
+    n_ham += pool.n_ham;
+    n_spam += pool.n_spam;
     n_bad = set.failed + list.errors;
     if (n_ham == 0 || n_spam == 0) {
         log_err("train: need both ham and spam, got %zu ham and %zu spam messages", n_ham, n_spam);
@@ -133,7 +157,7 @@ cmd_train(int argc, char **argv)
         opts.net.epochs = (uint32_t)epochs;
     if (!quiet)
         opts.net.progress = on_epoch;
-    if ((m = model_train(ex, set.n, &opts, err, sizeof(err))) == NULL) {
+    if ((m = model_train(ex, set.n + pool.n, &opts, err, sizeof(err))) == NULL) {
         log_err("train: %s", err);
         rc = EX_SOFTWARE;
         goto done;
@@ -157,10 +181,13 @@ cmd_train(int argc, char **argv)
     if (!quiet) {
         printf("trained %s: %zu messages (%zu ham, %zu spam), %u distinct features, "
                "%u epochs, loss %.5f\n",
-               out, set.n, n_ham, n_spam, m->summary.n_features, m->summary.epochs,
+               out, set.n + pool.n, n_ham, n_spam, m->summary.n_features, m->summary.epochs,
                (double)m->summary.loss);
         printf("model %s, threshold %.3f, source pool %u; %.1f s (reading %.1f s)\n",
                m->id, (double)m->threshold, m->pool_n, now_seconds() - t0, t_read);
+        if (from_db != NULL)
+            printf("of which %zu from the feedback of %zu users in %s\n", pool.n,
+                   pool.n_users, from_db);
         if (list.skipped)
             printf("skipped %zu files that are not mail (hidden, .json, archives)\n", list.skipped);
     }
@@ -175,6 +202,9 @@ oom:
 done:
     model_free(m);
     free(ex);
+    fbpool_free(&pool);
+    store_close(db);
+    g_free(from_db);
     extract_set_clear(&set);
     input_list_free(&list);
     g_free(out);

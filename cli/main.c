@@ -20,6 +20,10 @@ static const struct cli_command commands[] = {
     { "classify", cmd_classify, "score messages and print verdicts" },
     { "learn",    cmd_learn,    "teach a user's filter: --spam, --ham or --forget" },
     { "adapt",    cmd_adapt,    "refit users' models now (--user U or --all)" },
+    { "explain",  cmd_explain,  "why a message scores as it does: the tokens that count" },
+    { "eval",     cmd_eval,     "measure accuracy and speed, offline or online" },
+    { "stats",    cmd_stats,    "admin statistics from the store (tables, JSON, prometheus)" },
+    { "trec",     cmd_trec,     "the TREC spam filter toolkit's commands (contrib/trec)" },
 };
 
 static void

@@ -1,0 +1,224 @@
+/*
+ * online.c - classify-then-learn for one user over the store (online.h).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fbpool.h"
+#include "online.h"
+#include "refit.h"
+
+#define COUNTER "online_learned"
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void
+online_opts_default(struct online_opts *o)
+{
+    o->refit_every = 10;
+    o->retrain_first = 50;
+    o->retrain_growth = 1.1;
+    o->seed = 1;
+    o->save_base = 1;
+}
+
+static uint64_t
+next_after(const struct online_opts *o, uint64_t n)
+{
+    uint64_t next = o->retrain_first ? o->retrain_first : 1;
+
+    while (next <= n) {
+        uint64_t grown = (uint64_t) ceil((double) next * o->retrain_growth);
+        next = grown > next ? grown : next + 1;
+    }
+    return next;
+}
+
+static int
+load_user(struct online *ol, char *err, size_t errlen)
+{
+    int rc;
+
+    if (ol->base == NULL)
+        return 0;
+    rc = refit_load_user_model(ol->s, ol->base, ol->user, &ol->um, err, errlen);
+    return rc == STORE_OK || rc == STORE_NOTFOUND ? 0 : -1;
+}
+
+int
+online_open(struct online *ol, struct store *s, const char *user,
+            const char *fixed_base, const char *own_base_path,
+            const struct online_opts *o, char *err, size_t errlen)
+{
+    int64_t v = 0;
+    const char *path = fixed_base ? fixed_base : own_base_path;
+
+    memset(ol, 0, sizeof(*ol));
+    ol->s = s;
+    ol->o = *o;
+    adapt_opts_default(&ol->ao);
+    if ((ol->user = strdup(user)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (fixed_base == NULL && (ol->base_path = strdup(own_base_path)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if ((fixed_base != NULL || access(path, F_OK) == 0)
+            && model_load(path, &ol->base, err, errlen) != 0)
+        goto fail;
+    if (store_counter_get(s, user, COUNTER, &v) == STORE_OK && v > 0)
+        ol->n_learned = (uint64_t) v;
+    ol->next_retrain = next_after(o, ol->n_learned);
+    if (load_user(ol, err, errlen) != 0)
+        goto fail;
+    return 0;
+fail:
+    online_close(ol);
+    return -1;
+}
+
+float
+online_score(struct online *ol, const uint32_t *ids, size_t n)
+{
+    if (ol->base == NULL)
+        return 0.5f;
+    return adapt_score(ol->base, ol->um, ids, n);
+}
+
+int
+online_flush(struct online *ol, char *err, size_t errlen)
+{
+    if (!ol->in_txn)
+        return 0;
+    ol->in_txn = 0;
+    if (store_commit(ol->s) != STORE_OK) {
+        snprintf(err, errlen, "%s", store_errmsg(ol->s));
+        return -1;
+    }
+    return 0;
+}
+
+/* Retrain the own base from every user's feedback and load it. */
+static int
+retrain(struct online *ol, char *err, size_t errlen)
+{
+    struct fbpool pool;
+    struct model_train_opts mo;
+    struct model *m, *loaded = NULL;
+    double t0 = now_s();
+
+    if (fbpool_load(ol->s, &pool) != STORE_OK) {
+        snprintf(err, errlen, "reading feedback: %s", store_errmsg(ol->s));
+        return -1;
+    }
+    if (pool.n_spam == 0 || pool.n_ham == 0) {
+        /* Nothing to separate yet: try again at the next step. */
+        fbpool_free(&pool);
+        return 0;
+    }
+    model_train_opts_default(&mo);
+    mo.net.seed = ol->o.seed;
+    m = model_train(pool.ex, pool.n, &mo, err, errlen);
+    fbpool_free(&pool);
+    if (m == NULL)
+        return -1;
+    if (ol->o.save_base) {
+        if (model_save(m, ol->base_path, err, errlen) != 0) {
+            model_free(m);
+            return -1;
+        }
+        model_free(m);
+        if (model_load(ol->base_path, &loaded, err, errlen) != 0)
+            return -1;
+    } else {
+        /* Not in a file, so no checksum to name it: the store keys heads and
+         * cached representations by this name, which no file id can take (ids
+         * are 16 hex digits). */
+        snprintf(m->id, sizeof(m->id), "mem%llu", (unsigned long long) ol->n_learned);
+        loaded = m;
+    }
+    model_free(ol->base);
+    ol->base = loaded;
+    ol->um = user_model_free(ol->um);
+    ol->n_retrains++;
+    ol->retrain_s += now_s() - t0;
+    return 0;
+}
+
+static int
+refit(struct online *ol, char *err, size_t errlen)
+{
+    struct refit_result r;
+    double t0 = now_s();
+
+    if (ol->base == NULL)
+        return 0;
+    if (refit_user(ol->s, ol->base, ol->user, &ol->ao, 0, &r, err, errlen) != STORE_OK)
+        return -1;
+    ol->since_refit = 0;
+    ol->n_refits++;
+    ol->refit_s += now_s() - t0;
+    return load_user(ol, err, errlen);
+}
+
+int
+online_learn(struct online *ol, const uint8_t digest[STORE_DIGEST_LEN],
+             const uint32_t *ids, size_t n, int spam, char *err, size_t errlen)
+{
+    int rc;
+
+    if (!ol->in_txn) {
+        if ((rc = store_begin(ol->s)) != STORE_OK) {
+            snprintf(err, errlen, "%s", store_errmsg(ol->s));
+            return -1;
+        }
+        ol->in_txn = 1;
+    }
+    if ((rc = store_feedback_put(ol->s, ol->user, digest, spam, ids, n, NULL)) != STORE_OK
+            || (rc = store_counter_add(ol->s, ol->user, COUNTER, 1)) != STORE_OK) {
+        snprintf(err, errlen, "%s", store_errmsg(ol->s));
+        store_rollback(ol->s);
+        ol->in_txn = 0;
+        return -1;
+    }
+    ol->n_learned++;
+    ol->since_refit++;
+    if (ol->base_path != NULL && ol->n_learned >= ol->next_retrain) {
+        ol->next_retrain = next_after(&ol->o, ol->n_learned);
+        if (online_flush(ol, err, errlen) != 0 || retrain(ol, err, errlen) != 0
+                || (ol->o.refit_every && refit(ol, err, errlen) != 0))
+            return -1;
+    } else if (ol->o.refit_every && ol->since_refit >= ol->o.refit_every) {
+        if (online_flush(ol, err, errlen) != 0 || refit(ol, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void
+online_close(struct online *ol)
+{
+    char err[256];
+
+    online_flush(ol, err, sizeof(err));
+    model_free(ol->base);
+    user_model_free(ol->um);
+    free(ol->user);
+    free(ol->base_path);
+    memset(ol, 0, sizeof(*ol));
+}
