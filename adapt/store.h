@@ -46,6 +46,9 @@ struct store_opts {
     unsigned busy_ms;           /* wait this long for a lock; default 5000 */
     /* Used only when the store is created; afterwards read from the database. */
     uint32_t reservoir_size;    /* unlabelled samples kept per user; default 2000 */
+    uint32_t feedback_max;      /* per-user quota of feedback rows; default
+                                 * 20000: beyond it the least recently updated
+                                 * are dropped (store_feedback_put) */
     uint32_t dirty_samples;     /* new samples since the last refit that make a
                                  * user dirty; default 200 */
     uint64_t seed;              /* reservoir RNG seed; default a fixed constant */
@@ -76,6 +79,15 @@ uint32_t store_dirty_samples(const struct store *s);
 /* Change a setting stored in the database.  Shrinking the reservoir drops the
  * samples above the new size. */
 int store_set_reservoir_size(struct store *s, uint32_t n);
+
+/* The per-user feedback quota (stored in the database; a store made before it
+ * existed reads the default).  Setting it drops every user's least recently
+ * updated rows beyond n at once; *dropped (may be NULL) says how many.
+ * store_feedback_dropped() counts the rows this connection's
+ * store_feedback_put() calls dropped, for the caller to report. */
+uint32_t store_feedback_max(const struct store *s);
+int store_set_feedback_max(struct store *s, uint32_t n, uint64_t *dropped);
+uint64_t store_feedback_dropped(const struct store *s);
 int store_set_dirty_samples(struct store *s, uint32_t n);
 
 /* Explicit write transaction: takes the write lock now (waiting up to busy_ms).
@@ -113,7 +125,9 @@ enum store_change {
 
 /* Record message digest as spam (1) or ham (0) for user, with its feature ids
  * (sorted, unique).  Idempotent: the same digest and label again changes
- * nothing; the other label moves it.  Any change marks the user dirty.
+ * nothing; the other label moves it.  Any change marks the user dirty.  A new
+ * row beyond the user's quota (store_feedback_max) drops the user's least
+ * recently updated other row, never the one just written.
  * *chg (may be NULL) says what happened. */
 int store_feedback_put(struct store *s, const char *user,
                        const uint8_t digest[STORE_DIGEST_LEN], int spam,

@@ -43,7 +43,7 @@ enum stmt_id {
     Q_STATE, Q_FB_LIST, Q_RES_LIST, Q_HEAD_GET, Q_REFIT_MARKS, Q_HEAD_VERSION,
     Q_HEAD_PUT, Q_USER_SET_REFIT, Q_REFIT_INSERT, Q_DIRTY, Q_USERS,
     Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM, Q_REFIT_LAST,
-    Q_REFIT_MAX, Q_REFIT_SINCE, Q_FB_REP, Q_RES_REP,
+    Q_REFIT_MAX, Q_REFIT_SINCE, Q_FB_REP, Q_RES_REP, Q_FB_QUOTA, Q_FB_QUOTA_ALL,
     Q_N
 };
 
@@ -101,6 +101,15 @@ static const char *const stmt_sql[Q_N] = {
                       "WHERE u.key = ?1 AND c.name = ?2",
     [Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
     [Q_RES_TRIM] = "DELETE FROM reservoir WHERE slot >= ?1",
+    /* Per-user feedback quota: keep the ?2 most recently updated rows of user ?1
+     * (ties within a second by digest) and always the row ?3 just written. */
+    [Q_FB_QUOTA] = "DELETE FROM feedback WHERE user_id = ?1 AND digest != ?3 AND digest IN"
+        " (SELECT digest FROM feedback WHERE user_id = ?1 AND digest != ?3"
+        " ORDER BY updated DESC, digest DESC LIMIT -1 OFFSET ?2 - 1)",
+    [Q_FB_QUOTA_ALL] = "DELETE FROM feedback WHERE (user_id, digest) IN"
+        " (SELECT user_id, digest FROM (SELECT user_id, digest, row_number() OVER"
+        " (PARTITION BY user_id ORDER BY updated DESC, digest DESC) AS r FROM feedback)"
+        " WHERE r > ?1)",
     [Q_REFIT_MAX] = "SELECT coalesce(max(id), 0) FROM refits",
     [Q_REFIT_SINCE] = "SELECT DISTINCT u.key FROM refits r JOIN users u ON r.user_id = u.id "
                       "WHERE r.id > ?1 AND r.id <= ?2 ORDER BY u.key",
@@ -168,8 +177,10 @@ struct store {
     int in_txn;             /* inside store_begin()/store_commit() */
     int in_read;            /* inside store_begin_read() */
     uint32_t reservoir_size;
+    uint32_t feedback_max;
     uint32_t dirty_samples;
     uint64_t seed;
+    uint64_t fb_dropped;    /* feedback rows this connection dropped for quota */
     sqlite3_stmt *stmt[Q_N];
     int64_t scans_expired;  /* when this connection last expired scan records */
     char err[512];
@@ -375,6 +386,7 @@ store_opts_default(struct store_opts *o)
 {
     o->busy_ms = 5000;
     o->reservoir_size = 2000;
+    o->feedback_max = 20000;
     o->dirty_samples = 200;
     o->seed = 0x5eed5a17f00dULL;
 }
@@ -489,6 +501,17 @@ schema_pass(struct store *s, const struct store_opts *o, int write, int *need_wr
                         need_write, &v)) != STORE_OK)
         return rc;
     s->reservoir_size = v > 0 ? (uint32_t)v : 1;
+    /* Added after schema 4 without a migration: a store that lacks the
+     * setting uses the default (written the next time the store is upgraded
+     * or the quota set), so read-only opens of older stores keep working. */
+    {
+        int ignored;
+
+        if ((rc = meta_uint(s, "feedback_max", o->feedback_max, 1u << 24, write,
+                            &ignored, &v)) != STORE_OK)
+            return rc;
+        s->feedback_max = v > 0 ? (uint32_t)v : 1;
+    }
     if ((rc = meta_uint(s, "dirty_samples", o->dirty_samples, UINT32_MAX, write,
                         need_write, &v)) != STORE_OK)
         return rc;
@@ -651,6 +674,45 @@ store_set_reservoir_size(struct store *s, uint32_t n)
     return rc;
 }
 
+uint32_t
+store_feedback_max(const struct store *s)
+{
+    return s->feedback_max;
+}
+
+uint64_t
+store_feedback_dropped(const struct store *s)
+{
+    return s->fb_dropped;
+}
+
+int
+store_set_feedback_max(struct store *s, uint32_t n, uint64_t *dropped)
+{
+    sqlite3_stmt *st;
+    int own, rc;
+
+    if (dropped != NULL)
+        *dropped = 0;
+    if (n == 0 || n > (1u << 24))
+        return fail(s, STORE_ERR, "feedback quota %u out of range 1..%u", n, 1u << 24);
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    rc = meta_set(s, "feedback_max", n);
+    if (rc == STORE_OK && (st = stmt(s, Q_FB_QUOTA_ALL)) == NULL)
+        rc = STORE_ERR;
+    else if (rc == STORE_OK) {
+        sqlite3_bind_int64(st, 1, n);
+        rc = step_done(s, st, "apply feedback quota");
+        if (rc == STORE_OK && dropped != NULL)
+            *dropped = (uint64_t)sqlite3_changes(s->db);
+    }
+    rc = op_end(s, own, rc);
+    if (rc == STORE_OK)
+        s->feedback_max = n;
+    return rc;
+}
+
 int
 store_set_dirty_samples(struct store *s, uint32_t n)
 {
@@ -799,6 +861,18 @@ feedback_put(struct store *s, const char *user, const uint8_t *digest, int spam,
     sqlite3_bind_int64(st, 6, (int64_t)time(NULL));
     if ((rc = step_done(s, st, "write feedback")) != STORE_OK)
         return rc;
+    if (*chg == STORE_LEARNED) {
+        /* The user's quota: the oldest feedback goes, never the row just
+         * written (issue 6: no user grows the store without bound). */
+        if ((st = stmt(s, Q_FB_QUOTA)) == NULL)
+            return STORE_ERR;
+        sqlite3_bind_int64(st, 1, uid);
+        sqlite3_bind_int64(st, 2, s->feedback_max);
+        sqlite3_bind_blob(st, 3, digest, STORE_DIGEST_LEN, SQLITE_STATIC);
+        if ((rc = step_done(s, st, "apply feedback quota")) != STORE_OK)
+            return rc;
+        s->fb_dropped += (uint64_t)sqlite3_changes(s->db);
+    }
     return bump_fb_gen(s, uid);
 }
 
