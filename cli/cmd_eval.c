@@ -108,10 +108,15 @@ learning_curve(const struct results *r, double thr, size_t *n_steps)
         size_t to = from + block < r->n ? from + block : r->n, wrong = 0;
         double auc = metrics_auc(r->score + from, r->spam + from, to - from);
 
-        for (size_t i = from; i < to; i++)
+        size_t n_spam = 0;
+
+        for (size_t i = from; i < to; i++) {
             wrong += (r->score[i] >= thr) != r->spam[i];
+            n_spam += r->spam[i];
+        }
         v[k].k = (double) to;
-        v[k].one_minus_auc_pct = 100 * (1 - auc);
+        /* A block of one class has no AUC (not 0.5: nothing was ranked). */
+        v[k].one_minus_auc_pct = n_spam == 0 || n_spam == to - from ? -1 : 100 * (1 - auc);
         v[k].err_pct = 100.0 * wrong / (to - from);
         k++;
     }

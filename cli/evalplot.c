@@ -131,7 +131,7 @@ curve_panel(FILE *fp, const struct evalplot *p, int x0)
     fprintf(fp, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">messages learned so far, k "
             "(log scale)</text>\n", px + PW / 2, py + PH + 42);
     fprintf(fp, "<text transform=\"translate(%d,%d) rotate(-90)\" text-anchor=\"middle\">"
-            "error on the next block (%%)</text>\n", px - 48, py + PH / 2);
+            "error on the block ending at k (%%)</text>\n", px - 48, py + PH / 2);
     fprintf(fp, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-weight=\"bold\">"
             "Learning curve</text>\n", px + PW / 2, py - 14);
     for (int s = 0; s < 2; s++) {
@@ -139,6 +139,9 @@ curve_panel(FILE *fp, const struct evalplot *p, int x0)
                 s ? "#2c3e50" : "#2980b9");
         for (size_t i = 0; i < p->n_curve; i++) {
             double v = s ? p->curve[i].err_pct : p->curve[i].one_minus_auc_pct;
+
+            if (v < 0)
+                continue;       /* not measurable on that block */
             fprintf(fp, "%.1f,%.1f ", X(p->curve[i].k), Y(v > ymax ? ymax : v));
         }
         fprintf(fp, "\"/>\n");
@@ -185,7 +188,10 @@ evalplot_tsv(FILE *fp, const struct evalplot *p)
     for (size_t i = 0; i < p->n_roc; i++)
         fprintf(fp, "roc\t%.6g\t%.6g\t%.6g\n", p->roc[i].fpr, p->roc[i].tpr, p->roc[i].thr);
     for (size_t i = 0; i < p->n_curve; i++)
-        fprintf(fp, "curve\t%.0f\t%.6g\t%.6g\n", p->curve[i].k,
-                p->curve[i].one_minus_auc_pct, p->curve[i].err_pct);
+        if (p->curve[i].one_minus_auc_pct < 0)
+            fprintf(fp, "curve\t%.0f\tnan\t%.6g\n", p->curve[i].k, p->curve[i].err_pct);
+        else
+            fprintf(fp, "curve\t%.0f\t%.6g\t%.6g\n", p->curve[i].k,
+                    p->curve[i].one_minus_auc_pct, p->curve[i].err_pct);
     return ferror(fp) ? -1 : 0;
 }

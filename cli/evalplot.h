@@ -15,7 +15,8 @@
  * block of messages that ended there. */
 struct evalplot_step {
     double k;                   /* messages learned so far */
-    double one_minus_auc_pct;   /* (1-AUC)% on the block */
+    double one_minus_auc_pct;   /* (1-AUC)% on the block; < 0 when the block
+                                 * holds one class only (not plotted, "nan") */
     double err_pct;             /* misclassified % at the threshold on the block */
 };
 
