@@ -13,7 +13,7 @@
  * first), scores each and then learns its true label through online.h: the
  * user's feedback in a store (--db, or a temporary one removed afterwards) with
  * refits, and with no -m a base retrained from that feedback at growing
- * intervals.  Prints (1-AUC)%, lam%, spam recall at 0.1% and 1% FPR, FPR/FNR at
+ * intervals and stepped online in between (online.h).  Prints (1-AUC)%, lam%, spam recall at 0.1% and 1% FPR, FPR/FNR at
  * the threshold and messages per second (everything included: reading,
  * extraction, scoring, learning).
  */
@@ -133,7 +133,7 @@ cmd_eval(int argc, char **argv)
     gboolean online = FALSE, json = FALSE, quiet = FALSE;
     gint jobs = 0, refit_every = -1, retrain_first = -1;
     gint64 seed = 1;
-    gdouble growth = 0;
+    gdouble growth = 0, step = -1;
     GOptionEntry entries[] = {
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
           "score with this base model (offline: instead of training one)", "MODEL" },
@@ -160,6 +160,9 @@ cmd_eval(int argc, char **argv)
         { "retrain-growth", 0, 0, G_OPTION_ARG_DOUBLE, &growth,
           "online without -m: each base retrain after this many times the messages "
           "of the last (default 2)", "X" },
+        { "step", 0, 0, G_OPTION_ARG_DOUBLE, &step,
+          "online without -m: between retrains, a learning step of this rate on the "
+          "linear weights of each message not already right (default 0.1; 0 off)", "LR" },
         { "svg", 0, 0, G_OPTION_ARG_FILENAME, &svg, "write the ROC (and learning) curve", "FILE" },
         { "tsv", 0, 0, G_OPTION_ARG_FILENAME, &tsv, "write the raw curve points", "FILE" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print the results as one JSON object", NULL },
@@ -332,6 +335,12 @@ cmd_eval(int argc, char **argv)
         }
         oo.seed = (uint64_t) seed;
         oo.save_base = 0;
+        if (step > 1) {
+            log_err("eval: --step must be from 0 to 1, got %g", step);
+            rc = EX_USAGE;
+            goto done;
+        }
+        oo.step_lr = step >= 0 ? (float) step : 0.1f;
         if (m == NULL)
             own = tmpdir ? g_build_filename(tmpdir, "base.bin", NULL)
                          : g_strdup_printf("%s.base.bin", db_path);
@@ -408,8 +417,8 @@ cmd_eval(int argc, char **argv)
                ms.fnr, ms.fp, ms.fn, elapsed, ms.n / elapsed);
         if (online)
             printf(",\"retrains\":%u,\"retrain_seconds\":%.3f,\"refits\":%u,"
-                   "\"refit_seconds\":%.3f", ol.n_retrains, ol.retrain_s, ol.n_refits,
-                   ol.refit_s);
+                   "\"refit_seconds\":%.3f,\"steps\":%llu", ol.n_retrains, ol.retrain_s,
+                   ol.n_refits, ol.refit_s, (unsigned long long) ol.n_steps);
         printf("}\n");
     } else {
         printf("%s evaluation: %zu messages (%zu ham, %zu spam)\n",
@@ -423,8 +432,9 @@ cmd_eval(int argc, char **argv)
         printf("  %.1f s, %.0f messages/s (reading, extraction, scoring%s)\n", elapsed,
                ms.n / elapsed, online ? ", learning" : "");
         if (online)
-            printf("  learning: %u base retrains (%.1f s), %u user refits (%.1f s)\n",
-                   ol.n_retrains, ol.retrain_s, ol.n_refits, ol.refit_s);
+            printf("  learning: %u base retrains (%.1f s), %llu online steps, %u user "
+                   "refits (%.1f s)\n", ol.n_retrains, ol.retrain_s,
+                   (unsigned long long) ol.n_steps, ol.n_refits, ol.refit_s);
     }
     {
         char title[256];

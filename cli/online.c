@@ -33,6 +33,8 @@ online_opts_default(struct online_opts *o)
     o->retrain_growth = 1.1;
     o->seed = 1;
     o->save_base = 1;
+    o->step_lr = 0;
+    o->step_margin = 0.25f;
 }
 
 static uint64_t
@@ -198,6 +200,30 @@ online_learn(struct online *ol, const uint8_t digest[STORE_DIGEST_LEN],
     }
     ol->n_learned++;
     ol->since_refit++;
+    if (ol->o.step_lr > 0 && ol->base != NULL && ol->base->net.owned) {
+        /* Between retrains an in-memory own base learns this message at once:
+         * one AdaGrad step on the sparse linear weights of its ids (the dense
+         * path and the head stay as trained), only when the message was not
+         * already confidently right (train on error and near-errors, as the
+         * TREC online filters do), so that easy mail does not drift it. */
+        float p = adapt_score(ol->base, NULL, ids, n);
+
+        if (spam ? p < 1.0f - ol->o.step_margin : p > ol->o.step_margin) {
+            struct net_example ex = { ids, (uint32_t) n, (uint8_t) (spam != 0) };
+            struct net_train_opts to;
+
+            net_train_opts_default(&to);
+            to.epochs = 1;
+            to.lr = ol->o.step_lr;
+            to.lr_dense = 0;
+            to.aux = 0;
+            if (net_train(&ol->base->net, &ex, 1, &to, NULL) == -1) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            ol->n_steps++;
+        }
+    }
     if (ol->base_path != NULL && ol->n_learned >= ol->next_retrain) {
         ol->next_retrain = next_after(&ol->o, ol->n_learned);
         if (online_flush(ol, err, errlen) != 0 || retrain(ol, err, errlen) != 0

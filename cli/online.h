@@ -8,7 +8,10 @@
  * the filter starts from nothing (every score 0.5) and retrains its own base
  * from all feedback in the store at growing intervals (retrain_first messages,
  * then each time retrain_growth times as many; default 50 and 1.1), the way a site without a corpus
- * bootstraps with `spamshift train --from-db`.  The count of learned messages is
+ * bootstraps with `spamshift train --from-db`.  An own base kept in memory
+ * (eval) also takes one small step on its linear weights after each message it
+ * did not get right by a margin (step_lr; measured on the SpamAssassin corpus in
+ * Date order: (1-AUC)% 0.72 without, 0.26 with rate 0.1).  The count of learned messages is
  * kept in the store (counter "online_learned"), so the schedule survives
  * between processes (contrib/trec runs one process per message).
  *
@@ -32,6 +35,11 @@ struct online_opts {
     int save_base;              /* own base: write it to own_base_path after each
                                  * retrain (a later process loads it); else it
                                  * lives in memory under a name of its own */
+    float step_lr;              /* own base in memory: after each message not
+                                 * already right by step_margin, one AdaGrad
+                                 * step of this rate on its linear weights
+                                 * (0: off; default off) */
+    float step_margin;          /* default 0.25 */
 };
 
 void online_opts_default(struct online_opts *o);
@@ -48,6 +56,7 @@ struct online {
     int in_txn;
     /* what it cost */
     unsigned n_retrains, n_refits;
+    uint64_t n_steps;           /* online steps taken (step_lr) */
     double retrain_s, refit_s;
 };
 
