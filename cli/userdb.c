@@ -8,7 +8,7 @@
 #include <sysexits.h>
 
 #include "log.h"
-#include "milter/userkey.h"
+#include "userkey.h"
 #include "store.h"
 #include "userdb.h"
 

@@ -3,8 +3,8 @@
  * scores the message: "<Bob+lists@Example.ORG>" -> "bob@example.org", then
  * through the optional alias map (alias_map in spamshift.conf(5)).
  */
-#ifndef SPAMSHIFT_MILTER_USERKEY_H
-#define SPAMSHIFT_MILTER_USERKEY_H
+#ifndef SPAMSHIFT_USERKEY_H
+#define SPAMSHIFT_USERKEY_H
 
 #include <glib.h>
 
