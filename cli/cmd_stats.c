@@ -429,7 +429,7 @@ cmd_stats(int argc, char **argv)
         printf("records     %" PRIu64 " scan records (oldest %s), daily counters since %s, "
                "%" PRIu64 " feedback messages held\n\n", ov.scan_records, tbuf, tbuf2,
                ov.feedback);
-        printf("%-32s %8s %7s %6s %6s %6s %4s %-16s %4s %-16s %7s %7s %6s %7s %6s %-16s %s\n",
+        printf("%-32s %8s %7s %6s %6s %6s %4s %-20s %4s %-20s %7s %7s %6s %7s %6s %-16s %s\n",
                "user", "scanned", "tagged", "reject", "l.spam", "l.ham", "FP", "FP% (95% CI)",
                "FN", "FN% (95% CI)", "mean.ms", "p99.ms", "shift", "ESS", "h.dist",
                "last refit", "cv before>after");
@@ -452,7 +452,7 @@ cmd_stats(int argc, char **argv)
             snprintf(shift, sizeof(shift), u->has_refit ? "%.3f" : "-", u->last.domain_auc);
             snprintf(ess, sizeof(ess), u->has_refit ? "%.0f" : "-", u->last.ess);
             printf("%-32s %8" PRIu64 " %7" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64
-                   " %4" PRIu64 " %-16s %4" PRIu64 " %-16s %7.2f %7.2f %6s %7s %6s %-16s %s>%s\n",
+                   " %4" PRIu64 " %-20s %4" PRIu64 " %-20s %7.2f %7.2f %6s %7s %6s %-16s %s>%s\n",
                    u->user, u->scanned, u->tagged, u->rejected, u->learned_spam,
                    u->learned_ham, u->fp, fpc, u->fn, fnc,
                    u->scanned ? u->ms_sum / u->scanned : 0, p99_ms(u->hist), shift, ess,
