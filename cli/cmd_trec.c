@@ -13,7 +13,9 @@
  * filter starts from that base model and refits the user every 10 messages
  * (SPAMSHIFT_REFIT_EVERY), otherwise it starts from nothing and retrains its own
  * base (./spamshift-trec/base.bin) from the feedback at growing intervals
- * (after 50 messages, then each time 1.1 times as many; SPAMSHIFT_RETRAIN_GROWTH).
+ * (after 50 messages, then each time 1.1 times as many; SPAMSHIFT_RETRAIN_GROWTH)
+ * and in between steps its linear weights after each message it did not get
+ * right by 0.25 (SPAMSHIFT_STEP, default 0.1; kept in base.bin.steps).
  * The score printed is the spam probability (higher = spammier).
  */
 #include "config.h"
@@ -104,7 +106,7 @@ start(struct store **s, struct online *ol, char *err, size_t errlen)
     struct online_opts oo;
     char base[4096];
     const char *fixed = NULL;
-    double every, growth;
+    double every, growth, step;
     ssize_t n;
     int rc;
 
@@ -115,8 +117,10 @@ start(struct store **s, struct online *ol, char *err, size_t errlen)
     }
     online_opts_default(&oo);
     if (env_num("SPAMSHIFT_REFIT_EVERY", fixed ? 10 : 0, 0, 1e6, &every) != 0
-            || env_num("SPAMSHIFT_RETRAIN_GROWTH", 1.1, 1.01, 100, &growth) != 0)
+            || env_num("SPAMSHIFT_RETRAIN_GROWTH", 1.1, 1.01, 100, &growth) != 0
+            || env_num("SPAMSHIFT_STEP", 0.1, 0, 1, &step) != 0)
         return EX_USAGE;
+    oo.step_lr = (float) step;
     oo.refit_every = (unsigned) every;
     oo.retrain_growth = growth;
     if ((rc = userdb_open("trec", DIR_NAME "/store.db", 0, -1, s)) != 0)
@@ -146,7 +150,7 @@ cmd_trec(int argc, char **argv)
     if (strcmp(argv[1], "initialize") == 0 && argc == 2) {
         const char *base = getenv("SPAMSHIFT_BASE_MODEL");
         const char *files[] = { "store.db", "store.db-wal", "store.db-shm", "base.bin",
-                                "fixed-base" };
+                                "base.bin.steps", "fixed-base" };
 
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
             char *p = g_build_filename(DIR_NAME, files[i], NULL);

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,72 @@ load_user(struct online *ol, char *err, size_t errlen)
     return rc == STORE_OK || rc == STORE_NOTFOUND ? 0 : -1;
 }
 
+/* A writable heap copy of m (weights copied; the source pool still points into
+ * m, which must outlive it); NULL when memory is short.  Free with model_free(). */
+static struct model *
+model_rw_copy(const struct model *m)
+{
+    const struct net_dims *d = &m->net.dims;
+    size_t n_lin = (size_t) 1 << d->lin_bits;
+    size_t n_emb = ((size_t) 1 << d->emb_bits) * d->emb_dim;
+    size_t n_w1 = (size_t) d->hidden * d->emb_dim;
+    struct model *c = malloc(sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    *c = *m;
+    c->map = NULL;
+    c->map_len = 0;
+    c->pool_rep_owned = NULL;
+    c->pool_label_owned = NULL;
+    memset(&c->net, 0, sizeof(c->net));
+    c->net.dims = *d;
+    c->net.owned = 1;
+    c->net.lin = malloc(n_lin * sizeof(float));
+    c->net.emb = malloc(n_emb * sizeof(float));
+    c->net.w1 = malloc(n_w1 * sizeof(float));
+    c->net.b1 = malloc(d->hidden * sizeof(float));
+    c->net.head = malloc(NET_HEAD_LEN(d->hidden) * sizeof(float));
+    if (c->net.lin == NULL || c->net.emb == NULL || c->net.w1 == NULL
+        || c->net.b1 == NULL || c->net.head == NULL)
+        return model_free(c);
+    memcpy(c->net.lin, m->net.lin, n_lin * sizeof(float));
+    memcpy(c->net.emb, m->net.emb, n_emb * sizeof(float));
+    memcpy(c->net.w1, m->net.w1, n_w1 * sizeof(float));
+    memcpy(c->net.b1, m->net.b1, d->hidden * sizeof(float));
+    memcpy(c->net.head, m->net.head, NET_HEAD_LEN(d->hidden) * sizeof(float));
+    return c;
+}
+
+/* Saved own base: the online steps since it was written live in steps_path as
+ * (slot, value) pairs of the linear table, replayed onto a writable copy. */
+static int
+steps_replay(struct online *ol, char *err, size_t errlen)
+{
+    FILE *fp;
+    uint32_t rec[2];
+    uint32_t mask;
+
+    ol->rw = model_free(ol->rw);
+    if (ol->base == NULL || ol->o.step_lr <= 0 || ol->steps_path == NULL)
+        return 0;
+    if ((ol->rw = model_rw_copy(ol->base)) == NULL) {
+        snprintf(err, errlen, "out of memory copying the base model");
+        return -1;
+    }
+    mask = (uint32_t) (((uint64_t) 1 << ol->rw->net.dims.lin_bits) - 1);
+    if ((fp = fopen(ol->steps_path, "rb")) == NULL)
+        return 0;
+    while (fread(rec, sizeof(rec), 1, fp) == 1) {
+        float v;
+
+        memcpy(&v, &rec[1], sizeof(v));
+        ol->rw->net.lin[rec[0] & mask] = v;
+    }
+    fclose(fp);
+    return 0;
+}
+
 int
 online_open(struct online *ol, struct store *s, const char *user,
             const char *fixed_base, const char *own_base_path,
@@ -83,6 +150,15 @@ online_open(struct online *ol, struct store *s, const char *user,
     if ((fixed_base != NULL || access(path, F_OK) == 0)
             && model_load(path, &ol->base, err, errlen) != 0)
         goto fail;
+    if (fixed_base == NULL && o->save_base && o->step_lr > 0) {
+        if ((ol->steps_path = malloc(strlen(own_base_path) + 7)) == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        sprintf(ol->steps_path, "%s.steps", own_base_path);
+        if (steps_replay(ol, err, errlen) != 0)
+            goto fail;
+    }
     if (store_counter_get(s, user, COUNTER, &v) == STORE_OK && v > 0)
         ol->n_learned = (uint64_t) v;
     ol->next_retrain = next_after(o, ol->n_learned);
@@ -99,7 +175,7 @@ online_score(struct online *ol, const uint32_t *ids, size_t n)
 {
     if (ol->base == NULL)
         return 0.5f;
-    return adapt_score(ol->base, ol->um, ids, n);
+    return adapt_score(ol->rw ? ol->rw : ol->base, ol->um, ids, n);
 }
 
 int
@@ -154,9 +230,19 @@ retrain(struct online *ol, char *err, size_t errlen)
         snprintf(m->id, sizeof(m->id), "mem%llu", (unsigned long long) ol->n_learned);
         loaded = m;
     }
+    ol->rw = model_free(ol->rw);
     model_free(ol->base);
     ol->base = loaded;
     ol->um = user_model_free(ol->um);
+    if (ol->steps_path != NULL) {
+        /* The new base has learned everything so far: start the steps afresh. */
+        if (unlink(ol->steps_path) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "%s: %s", ol->steps_path, strerror(errno));
+            return -1;
+        }
+        if (steps_replay(ol, err, errlen) != 0)
+            return -1;
+    }
     ol->n_retrains++;
     ol->retrain_s += now_s() - t0;
     return 0;
@@ -176,6 +262,31 @@ refit(struct online *ol, char *err, size_t errlen)
     ol->n_refits++;
     ol->refit_s += now_s() - t0;
     return load_user(ol, err, errlen);
+}
+
+/* Append the linear weights of ids after a step to the steps file. */
+static int
+steps_append(struct online *ol, const struct model *cur, const uint32_t *ids, size_t n,
+             char *err, size_t errlen)
+{
+    uint32_t mask = (uint32_t) (((uint64_t) 1 << cur->net.dims.lin_bits) - 1);
+    FILE *fp = fopen(ol->steps_path, "ab");
+
+    if (fp == NULL) {
+        snprintf(err, errlen, "%s: %s", ol->steps_path, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t rec[2] = { ids[i] & mask, 0 };
+
+        memcpy(&rec[1], &cur->net.lin[ids[i] & mask], sizeof(float));
+        fwrite(rec, sizeof(rec), 1, fp);
+    }
+    if (fclose(fp) != 0) {
+        snprintf(err, errlen, "%s: %s", ol->steps_path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -200,13 +311,14 @@ online_learn(struct online *ol, const uint8_t digest[STORE_DIGEST_LEN],
     }
     ol->n_learned++;
     ol->since_refit++;
-    if (ol->o.step_lr > 0 && ol->base != NULL && ol->base->net.owned) {
+    if (ol->o.step_lr > 0 && ol->base != NULL && (ol->rw != NULL || ol->base->net.owned)) {
+        struct model *cur = ol->rw ? ol->rw : ol->base;
         /* Between retrains an in-memory own base learns this message at once:
          * one AdaGrad step on the sparse linear weights of its ids (the dense
          * path and the head stay as trained), only when the message was not
          * already confidently right (train on error and near-errors, as the
          * TREC online filters do), so that easy mail does not drift it. */
-        float p = adapt_score(ol->base, NULL, ids, n);
+        float p = adapt_score(cur, NULL, ids, n);
 
         if (spam ? p < 1.0f - ol->o.step_margin : p > ol->o.step_margin) {
             struct net_example ex = { ids, (uint32_t) n, (uint8_t) (spam != 0) };
@@ -217,11 +329,13 @@ online_learn(struct online *ol, const uint8_t digest[STORE_DIGEST_LEN],
             to.lr = ol->o.step_lr;
             to.lr_dense = 0;
             to.aux = 0;
-            if (net_train(&ol->base->net, &ex, 1, &to, NULL) == -1) {
+            if (net_train(&cur->net, &ex, 1, &to, NULL) == -1) {
                 snprintf(err, errlen, "out of memory");
                 return -1;
             }
             ol->n_steps++;
+            if (ol->steps_path != NULL && steps_append(ol, cur, ids, n, err, errlen) != 0)
+                return -1;
         }
     }
     if (ol->base_path != NULL && ol->n_learned >= ol->next_retrain) {
@@ -242,8 +356,10 @@ online_close(struct online *ol)
     char err[256];
 
     online_flush(ol, err, sizeof(err));
+    model_free(ol->rw);
     model_free(ol->base);
     user_model_free(ol->um);
+    free(ol->steps_path);
     free(ol->user);
     free(ol->base_path);
     memset(ol, 0, sizeof(*ol));

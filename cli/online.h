@@ -49,6 +49,9 @@ struct online {
     char *user;
     char *base_path;            /* own base: where it is written; else NULL */
     struct model *base;         /* NULL until an own base is first trained */
+    struct model *rw;           /* saved own base with steps: a writable copy
+                                 * with the steps replayed (scored instead) */
+    char *steps_path;           /* saved own base with steps: base_path.steps */
     struct user_model *um;      /* the user's published model, or NULL */
     struct adapt_opts ao;
     struct online_opts o;

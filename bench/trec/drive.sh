@@ -15,6 +15,7 @@ filter=$1 index=$2 work=$3
 here=$(cd "$(dirname "$0")" && pwd)
 contrib=$(cd "$here/../../contrib/trec" && pwd)
 indexdir=$(cd "$(dirname "$index")" && pwd)
+index=$indexdir/$(basename "$index")
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 case $filter in
 spamshift)
