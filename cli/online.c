@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,44 @@ load_user(struct online *ol, char *err, size_t errlen)
         return 0;
     rc = refit_load_user_model(ol->s, ol->base, ol->user, &ol->um, err, errlen);
     return rc == STORE_OK || rc == STORE_NOTFOUND ? 0 : -1;
+}
+
+/* A learned message kept in memory (struct online.mem), keyed by its digest. */
+struct mem_ex {
+    uint8_t digest[STORE_DIGEST_LEN];
+    uint32_t *ids;
+    uint32_t n;
+    uint8_t spam;
+};
+
+static void
+mem_ex_free(gpointer p)
+{
+    struct mem_ex *x = p;
+
+    free(x->ids);
+    free(x);
+}
+
+static guint
+digest_hash(gconstpointer k)
+{
+    guint h;
+
+    memcpy(&h, k, sizeof(h));
+    return h;
+}
+
+static gboolean
+digest_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, STORE_DIGEST_LEN) == 0;
+}
+
+static gint
+cmp_digest(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, STORE_DIGEST_LEN);
 }
 
 /* A writable heap copy of m (weights copied; the source pool still points into
@@ -162,6 +201,21 @@ online_open(struct online *ol, struct store *s, const char *user,
     if (store_counter_get(s, user, COUNTER, &v) == STORE_OK && v > 0)
         ol->n_learned = (uint64_t) v;
     ol->next_retrain = next_after(o, ol->n_learned);
+    if (fixed_base == NULL && !o->save_base) {
+        /* An own base in memory over a store without any feedback yet (eval's
+         * temporary store): everything to retrain from is what this run
+         * learns, so keep it in memory rather than read the store back at each
+         * retrain (the retrains were half of eval --online's time). */
+        struct fbpool p;
+
+        if (fbpool_load(s, &p) != STORE_OK) {
+            snprintf(err, errlen, "reading feedback: %s", store_errmsg(s));
+            goto fail;
+        }
+        if (p.n == 0)
+            ol->mem = g_hash_table_new_full(digest_hash, digest_equal, NULL, mem_ex_free);
+        fbpool_free(&p);
+    }
     if (load_user(ol, err, errlen) != 0)
         goto fail;
     return 0;
@@ -200,7 +254,28 @@ retrain(struct online *ol, char *err, size_t errlen)
     struct model *m, *loaded = NULL;
     double t0 = now_s();
 
-    if (fbpool_load(ol->s, &pool) != STORE_OK) {
+    if (ol->mem != NULL) {
+        /* The same examples in the same order as fbpool_load() would read:
+         * the run's one user, by digest. */
+        GList *keys = g_list_sort(g_hash_table_get_keys(ol->mem), cmp_digest);
+        size_t k = 0;
+
+        memset(&pool, 0, sizeof(pool));
+        pool.ex = calloc(g_hash_table_size(ol->mem) + 1, sizeof(*pool.ex));
+        if (pool.ex == NULL) {
+            g_list_free(keys);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        for (GList *l = keys; l != NULL; l = l->next) {
+            const struct mem_ex *x = g_hash_table_lookup(ol->mem, l->data);
+
+            pool.ex[k++] = (struct net_example) { x->ids, x->n, x->spam };
+            x->spam ? pool.n_spam++ : pool.n_ham++;
+        }
+        pool.n = k;
+        g_list_free(keys);
+    } else if (fbpool_load(ol->s, &pool) != STORE_OK) {
         snprintf(err, errlen, "reading feedback: %s", store_errmsg(ol->s));
         return -1;
     }
@@ -309,6 +384,27 @@ online_learn(struct online *ol, const uint8_t digest[STORE_DIGEST_LEN],
         ol->in_txn = 0;
         return -1;
     }
+    if (ol->mem != NULL) {
+        struct mem_ex *x = g_hash_table_lookup(ol->mem, digest);
+
+        if (x == NULL) {
+            if ((x = calloc(1, sizeof(*x))) == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            memcpy(x->digest, digest, STORE_DIGEST_LEN);
+            g_hash_table_insert(ol->mem, x->digest, x);
+        }
+        free(x->ids);
+        if ((x->ids = malloc((n ? n : 1) * sizeof(*ids))) == NULL) {
+            x->n = 0;
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        memcpy(x->ids, ids, n * sizeof(*ids));
+        x->n = (uint32_t) n;
+        x->spam = (uint8_t) (spam != 0);
+    }
     ol->n_learned++;
     ol->since_refit++;
     if (ol->o.step_lr > 0 && ol->base != NULL && (ol->rw != NULL || ol->base->net.owned)) {
@@ -356,6 +452,8 @@ online_close(struct online *ol)
     char err[256];
 
     online_flush(ol, err, sizeof(err));
+    if (ol->mem != NULL)
+        g_hash_table_destroy(ol->mem);
     model_free(ol->rw);
     model_free(ol->base);
     user_model_free(ol->um);

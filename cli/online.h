@@ -52,6 +52,8 @@ struct online {
     struct model *rw;           /* saved own base with steps: a writable copy
                                  * with the steps replayed (scored instead) */
     char *steps_path;           /* saved own base with steps: base_path.steps */
+    struct _GHashTable *mem;    /* own base in memory over a store that held no
+                                 * feedback: what was learned, by digest */
     struct user_model *um;      /* the user's published model, or NULL */
     struct adapt_opts ao;
     struct online_opts o;
