@@ -558,8 +558,14 @@ static void on_text(void *arg, const char *s, size_t len, int html)
         return;
     }
     x->hlen = 0;
-    if (html_extract(s, len, on_html_text, on_html_link, x, &hi) != 0)
+    if (html_extract(s, len, on_html_text, on_html_link, x, &hi) != 0) {
+        /* -1 on non-empty input is out of memory: fail the extraction rather
+         * than score the message without its HTML (found by injecting
+         * allocation failures, tests/hardening/failmalloc.sh). */
+        if (len > 0)
+            x->oom = 1;
         return;
+    }
     if (hi.truncated)
         x->flags |= FEATURES_F_TRUNCATED;
     x->body_words += words(x, "", 1, x->hbuf, x->hlen);
