@@ -197,6 +197,9 @@ summary:
     printf("learned %zu, moved %zu, unchanged %zu, forgotten %zu\n",
            count[STORE_LEARNED], count[STORE_MOVED], count[STORE_UNCHANGED],
            count[STORE_FORGOTTEN]);
+    if (store_feedback_dropped(s) > 0)
+        printf("dropped %llu oldest feedback (quota %u per user)\n",
+               (unsigned long long)store_feedback_dropped(s), store_feedback_max(s));
     if (fflush(stdout) != 0 || ferror(stdout)) {
         log_err("learn: cannot write the results");
         if (rc == 0)
