@@ -33,7 +33,7 @@ tmp=$(mktemp -d /tmp/spamshift-soak.XXXXXX)
 mpid=
 cleanup() {
 	[ -n "$mpid" ] && kill "$mpid" 2>/dev/null
-	jobs -p | xargs -r kill 2>/dev/null
+	jobs -p | xargs -r kill 2>/dev/null || true
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
