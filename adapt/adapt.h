@@ -4,6 +4,7 @@
  * and the user's sparse residual over hashed features ("token memory").
  *
  *   user logit = net_head(user head, h, z) + sum over ids of residual[uhash(id)] / sqrt(n)
+ *                + residual[learned slot of the whole message] * ceil(G sqrt(n)) / sqrt(n)
  *
  * (the residual is normalised by the square root of the message's id count like
  * the body's linear path, so one weight is one token's pull for this user).
@@ -57,6 +58,19 @@ struct adapt_opts {
     float pseudo;
     float pseudo_conf;
     uint32_t pseudo_max;
+    /* Self-training (pseudo_self > 0): the pseudo-labelled mail is not
+     * feedback but fits a token memory of its own first (the residual alone,
+     * against pseudo_self times the global head's logit, with pseudo_l2);
+     * the real feedback is then fitted on top of it, and the user's residual
+     * is the sum of both (see adapt_fit). */
+    float pseudo_self;
+    float pseudo_l2;
+    uint32_t pseudo_keep;   /* self-trained memory: keep its largest weights; 0 = all */
+    /* Learned messages: each feedback message also owns one residual slot of
+     * its own (adapt_learned_slot), regularised ADAPT_LEARNED_GAIN^2 times
+     * less than a token's, so that a message the user learned scores as
+     * learned even when its tokens say otherwise (1 = on). */
+    int learned;
     /* Up to dual_max feedback (+ pseudo) messages the residual is solved through
      * its dual (one unknown per message); beyond, by primal Newton-CG. */
     uint32_t dual_max;
@@ -96,6 +110,19 @@ struct adapt_fit_stats {
  * (each class carries 1/2), like base training.  c_j is 1 for feedback and
  * opts->pseudo for pseudo-labelled mail.  So lambda is the weight of one
  * feedback message relative to the whole pool, and resid_l2 is relative to it.
+ * The learned-message slots (opts->learned) are residual slots like the
+ * others, each entering its message's sum ceil(G sqrt(n_j)) times.
+ *
+ * With opts->pseudo_self > 0 the pseudo-labelled messages P leave F and are
+ * fitted first, alone: a token memory m (their slots, no learned slots)
+ * minimising
+ *
+ *   sum_{j in P} pseudo l(y_j, pseudo_self v_global.[h_j; z_j; 1] + sum_{id in j} m[slot(id)] / sqrt(n_j))
+ *           + pseudo_l2 |m|^2
+ *
+ * keeping its pseudo_keep largest weights; F is then minimised on the real
+ * feedback with m's score added to each feedback logit, and the user's
+ * residual is r + m.
  */
 void adapt_opts_default(struct adapt_opts *o);
 
@@ -160,6 +187,15 @@ float adapt_logit(const struct model *m, const struct user_model *um,
 /* The residual slot of a feature id for a seed (XXH32 of the id's 4
  * little-endian bytes, masked to bits). */
 uint32_t adapt_resid_slot(uint32_t id, uint32_t seed, uint32_t bits);
+
+/* The learned-message slot of a message (its sorted unique ids): XXH32 of
+ * the ids' little-endian bytes with a seed derived from the user's, in the
+ * upper half of the slot space (ADAPT_LEARNED_BIT set), apart from the token
+ * slots.  Its weight counts ceil(ADAPT_LEARNED_GAIN sqrt(n)) / sqrt(n) times
+ * in the message's logit.  Only with resid_bits < 31. */
+#define ADAPT_LEARNED_BIT 0x80000000u
+#define ADAPT_LEARNED_GAIN 32.0
+uint32_t adapt_learned_slot(const uint32_t *ids, size_t n, uint32_t seed);
 
 /* The residual hash seed of a user key (lowercased address). */
 uint32_t adapt_user_seed(const char *user_key);

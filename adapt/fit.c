@@ -46,13 +46,17 @@ adapt_opts_default(struct adapt_opts *o)
     o->domain_l2 = 1e-3f;
     o->lambda = -1.0f;
     o->mu = -1.0f;
-    o->resid_l2 = 1.0f;
+    o->resid_l2 = 10.0f;
     o->resid_bits = 20;
     o->cv_min = 20;
     o->cv_pool_max = 2000;
-    o->pseudo = 0.5f;
-    o->pseudo_conf = 0.99f;
-    o->pseudo_max = 300;
+    o->pseudo = 1.0f;
+    o->pseudo_conf = 0.999f;
+    o->pseudo_max = 5000;
+    o->pseudo_self = 0.3f;
+    o->learned = 1;
+    o->pseudo_keep = 2000;
+    o->pseudo_l2 = 1.0f;
     o->dual_max = 1000;
     o->use_reweight = 1;
     o->use_head = 1;
@@ -255,6 +259,33 @@ adapt_resid_slot(uint32_t id, uint32_t seed, uint32_t bits)
     return XXH32(le, sizeof(le), seed) & mask;
 }
 
+uint32_t
+adapt_learned_slot(const uint32_t *ids, size_t n, uint32_t seed)
+{
+    uint32_t h = seed ^ 0x4c524e44u;
+    uint8_t le[4];
+    size_t i;
+
+    /* chained: each id's bytes hashed with the previous hash as the seed */
+    for (i = 0; i < n; i++) {
+        le[0] = (uint8_t) ids[i];
+        le[1] = (uint8_t) (ids[i] >> 8);
+        le[2] = (uint8_t) (ids[i] >> 16);
+        le[3] = (uint8_t) (ids[i] >> 24);
+        h = XXH32(le, sizeof(le), h);
+    }
+    return ADAPT_LEARNED_BIT | (h & (ADAPT_LEARNED_BIT - 1));
+}
+
+/* How many times a message of n ids carries its learned slot in the residual
+ * fit: its pull is then reps / sqrt(n) ~ ADAPT_LEARNED_GAIN times the slot's
+ * weight, so the slot's L2 is the residual's divided by the gain squared. */
+static uint32_t
+learned_reps(size_t n)
+{
+    return n > 0 ? (uint32_t) ceil(ADAPT_LEARNED_GAIN * sqrt((double) n)) : 0;
+}
+
 void
 adapt_represent(const struct model *m, struct adapt_example *ex)
 {
@@ -294,6 +325,9 @@ adapt_logit(const struct model *m, const struct user_model *um, const float *h,
 
         for (i = 0; i < n; i++)
             rs += resid_lookup(um, adapt_resid_slot(ids[i], um->seed, um->resid_bits));
+        if (um->resid_bits < 31)
+            rs += (float) learned_reps(n)
+                * resid_lookup(um, adapt_learned_slot(ids, n, um->seed));
         s += rs / sqrtf((float) n);
     }
     return s;
@@ -394,7 +428,7 @@ user_model_decode(const void *blob, size_t len)
     bits = get32(b + 12);
     n_resid = get32(b + 20);
     if (hidden > NET_MAX_HIDDEN || bits > 31 || (n_resid > 0 && bits == 0)
-        || (uint64_t) n_resid > ((uint64_t) 1 << bits))
+        || (uint64_t) n_resid > ((uint64_t) 1 << bits) + ADAPT_LEARNED_BIT)
         return NULL;
     if ((uint64_t) len != UM_HEADER_LEN + (uint64_t) NET_HEAD_LEN(hidden) * 4
         + (uint64_t) n_resid * 8 + 4)
@@ -421,7 +455,8 @@ user_model_decode(const void *blob, size_t len)
             um->resid_slot[k] = get32(p);
             um->resid_w[k] = getf(p + 4);
             if ((k > 0 && um->resid_slot[k] <= um->resid_slot[k - 1])
-                || (bits < 32 && um->resid_slot[k] >> bits != 0)
+                || (um->resid_slot[k] >> bits != 0
+                    && (bits >= 31 || um->resid_slot[k] < ADAPT_LEARNED_BIT))
                 || !isfinite(um->resid_w[k]))
                 return user_model_free(um);
         }
@@ -464,6 +499,7 @@ struct fit_ctx {
     double *w, *off, *r, *s, *gr, *dr, *hd, *tmp, *rr, *hl;
     int refit_pool;             /* the head is refitted (reweighted or use_head) */
     double *gram;               /* n_fb x n_fb: K[i][j] = phi_i . phi_j */
+    const double *fb_base;      /* fixed logit added to each feedback row, or NULL */
     double *fb_scale;           /* 1/sqrt(ids) of each feedback message */
 };
 
@@ -506,6 +542,8 @@ head_logit(const struct fit_ctx *c, const double *th, size_t i)
 
     for (k = 0; k < c->p; k++)
         t += th[k] * row[k];
+    if (c->fb_base != NULL && i >= c->n_pool)
+        t += c->fb_base[i - c->n_pool];
     return t;
 }
 
@@ -905,7 +943,7 @@ lu_solve(double *a, size_t n, double *b)
 static int
 gram_build(struct fit_ctx *c)
 {
-    size_t n = c->n_fb, m = c->n_slots, nnz = c->fb_off[n], j, k, a, b;
+    size_t n = c->n_fb, m = c->n_slots, nnz = c->fb_off[n], j, k, a, b, ra, rb;
     size_t *start = calloc(m + 1, sizeof(size_t));
     uint32_t *who = malloc((nnz ? nnz : 1) * sizeof(uint32_t));
 
@@ -925,10 +963,18 @@ gram_build(struct fit_ctx *c)
     for (k = m; k > 0; k--)
         start[k] = start[k - 1];
     start[0] = 0;
+    /* A message holding a slot several times (the learned slot) lists it in a
+     * run: pairs of runs add the product of their lengths. */
     for (k = 0; k < m; k++)
-        for (a = start[k]; a < start[k + 1]; a++)
-            for (b = start[k]; b < start[k + 1]; b++)
-                c->gram[(size_t) who[a] * n + who[b]] += 1;
+        for (a = start[k]; a < start[k + 1]; a += ra) {
+            for (ra = 1; a + ra < start[k + 1] && who[a + ra] == who[a]; ra++)
+                ;
+            for (b = start[k]; b < start[k + 1]; b += rb) {
+                for (rb = 1; b + rb < start[k + 1] && who[b + rb] == who[b]; rb++)
+                    ;
+                c->gram[(size_t) who[a] * n + who[b]] += (double) ra * (double) rb;
+            }
+        }
     for (a = 0; a < n; a++)
         for (b = 0; b < n; b++)
             c->gram[a * n + b] *= c->fb_scale[a] * c->fb_scale[b];
@@ -1195,7 +1241,8 @@ fit_once(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
         if (c->refit_pool) {
             /* The head row offsets are the feedback's residual scores. */
             for (j = 0; j < c->n_fb; j++)
-                a[c->n_pool + j] = fb_resid(c, r, j);
+                a[c->n_pool + j] = fb_resid(c, r, j)
+                    + (c->fb_base != NULL ? c->fb_base[j] : 0);
             if (adapt_logreg(c->x, n_rows, c->p, c->y, c->w, a, pen, cen, th, 50) < 0)
                 return -1;
         }
@@ -1279,7 +1326,7 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
     c->n_fb = n_fb;
     n_rows = c->n_pool + n_fb;
     for (j = 0; j < n_fb; j++)
-        n_ids += fb[j].n;
+        n_ids += fb[j].n + (o->learned && o->resid_bits < 31 ? learned_reps(fb[j].n) : 0);
     c->x = malloc((n_rows ? n_rows : 1) * p * sizeof(float));
     c->y = malloc(n_rows ? n_rows : 1);
     c->pool_w = malloc((c->n_pool ? c->n_pool : 1) * sizeof(double));
@@ -1313,6 +1360,12 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
 
         for (k = 0; k < fb[j].n; k++, i++)
             c->slots[i] = adapt_resid_slot(fb[j].ids[k], seed, o->resid_bits);
+        if (o->learned && o->resid_bits < 31) {
+            uint32_t ls = adapt_learned_slot(fb[j].ids, fb[j].n, seed), reps;
+
+            for (reps = learned_reps(fb[j].n); reps > 0; reps--, i++)
+                c->slots[i] = ls;
+        }
         c->fb_off[j + 1] = i;
     }
     memcpy(c->fb_slot, c->slots, n_ids * sizeof(uint32_t));
@@ -1422,6 +1475,131 @@ out:
     return rc;
 }
 
+static int
+cmp_double_desc(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+
+    return (x < y) - (x > y);
+}
+
+/*
+ * Self-training: the residual alone, fitted on n pseudo-labelled messages
+ * against offsets pseudo_self times the global head's logit (each message at
+ * weight opts->pseudo, L2 opts->pseudo_l2), by Newton-CG.  With pseudo_self
+ * below 1 the confident messages still carry a gradient, so the memory learns
+ * which tokens this user's ham and spam carry.  Fills mem's residual (slots
+ * sorted, seed and bits set).  Returns 0, or -1 on allocation failure.
+ */
+static int
+self_train(const struct model *m, uint32_t seed, const struct adapt_example *ex, size_t n,
+           const struct adapt_opts *o, struct user_model *mem)
+{
+    struct adapt_opts po = *o;
+    struct fit_ctx c;
+    double *a = NULL, *mask = NULL;
+    size_t j, k, nz = 0;
+    int rc = -1;
+
+    po.dual_max = 0;                    /* no Gram matrix: Newton-CG */
+    po.learned = 0;                     /* pseudo-labels are not learned messages */
+    if (ctx_build(&c, m, seed, ex, n, &po) < 0)
+        goto out;
+    a = malloc((n + 1) * sizeof(double));
+    mask = malloc((n + 1) * sizeof(double));
+    if (a == NULL || mask == NULL)
+        goto out;
+    for (j = 0; j < n; j++) {
+        a[j] = o->pseudo_self * net_head(m->net.head, c.hidden, ex[j].h, ex[j].z);
+        mask[j] = o->pseudo;
+    }
+    memset(c.r, 0, c.n_slots * sizeof(double));
+    fit_resid(&c, a, mask, o->pseudo_l2, c.r);
+    if (o->pseudo_keep > 0 && c.n_slots > o->pseudo_keep) {
+        /* keep the pseudo_keep largest weights: the cut is the pseudo_keep-th
+         * largest |r| (ties kept) */
+        double *mag = malloc(c.n_slots * sizeof(double)), cut;
+
+        if (mag == NULL)
+            goto out;
+        for (k = 0; k < c.n_slots; k++)
+            mag[k] = fabs(c.r[k]);
+        qsort(mag, c.n_slots, sizeof(double), cmp_double_desc);
+        cut = mag[o->pseudo_keep - 1];
+        free(mag);
+        for (k = 0; k < c.n_slots; k++)
+            if (fabs(c.r[k]) < cut)
+                c.r[k] = 0;
+    }
+    for (k = 0; k < c.n_slots; k++)
+        nz += (float) c.r[k] != 0.0f;
+    mem->seed = seed;
+    mem->resid_bits = o->resid_bits;
+    mem->resid_slot = malloc((nz ? nz : 1) * sizeof(uint32_t));
+    mem->resid_w = malloc((nz ? nz : 1) * sizeof(float));
+    if (mem->resid_slot == NULL || mem->resid_w == NULL)
+        goto out;
+    for (k = 0; k < c.n_slots; k++)
+        if ((float) c.r[k] != 0.0f) {
+            mem->resid_slot[mem->n_resid] = c.slots[k];
+            mem->resid_w[mem->n_resid++] = (float) c.r[k];
+        }
+    rc = 0;
+out:
+    ctx_free(&c);
+    free(a);
+    free(mask);
+    return rc;
+}
+
+/* The residual part of a message's logit under mem. */
+static double
+mem_logit(const struct user_model *mem, const uint32_t *ids, size_t n)
+{
+    double t = 0;
+    size_t i;
+
+    if (mem->n_resid == 0 || n == 0)
+        return 0;
+    for (i = 0; i < n; i++)
+        t += resid_lookup(mem, adapt_resid_slot(ids[i], mem->seed, mem->resid_bits));
+    return t / sqrt((double) n);
+}
+
+/* um's residual += add's (same seed and bits): a merge of two sorted lists. */
+static int
+merge_resid(struct user_model *um, const struct user_model *add)
+{
+    size_t n = um->n_resid + add->n_resid, i = 0, j = 0, k = 0;
+    uint32_t *slot = malloc((n ? n : 1) * sizeof(uint32_t));
+    float *w = malloc((n ? n : 1) * sizeof(float));
+
+    if (slot == NULL || w == NULL) {
+        free(slot);
+        free(w);
+        return -1;
+    }
+    while (i < um->n_resid || j < add->n_resid) {
+        if (j == add->n_resid || (i < um->n_resid && um->resid_slot[i] < add->resid_slot[j])) {
+            slot[k] = um->resid_slot[i];
+            w[k] = um->resid_w[i++];
+        } else if (i == um->n_resid || add->resid_slot[j] < um->resid_slot[i]) {
+            slot[k] = add->resid_slot[j];
+            w[k] = add->resid_w[j++];
+        } else {
+            slot[k] = um->resid_slot[i];
+            w[k] = um->resid_w[i++] + add->resid_w[j++];
+        }
+        k++;
+    }
+    free(um->resid_slot);
+    free(um->resid_w);
+    um->resid_slot = slot;
+    um->resid_w = w;
+    um->n_resid = (uint32_t) k;
+    return 0;
+}
+
 static struct user_model *
 global_model(const struct model *m, uint32_t seed, uint32_t bits)
 {
@@ -1463,10 +1641,13 @@ adapt_fit(const struct model *m, const char *user_key,
     int rc = -1, need_head, need_resid;
     struct adapt_domain dom;
     struct adapt_fit_stats s;
+    struct user_model ps;       /* the self-trained token memory (residual only) */
+    double *fb_base = NULL;
 
     assert(hidden <= NET_MAX_HIDDEN && o->resid_bits >= 1 && o->resid_bits <= 31);
     memset(&s, 0, sizeof(s));
     memset(&c, 0, sizeof(c));
+    memset(&ps, 0, sizeof(ps));
     s.n_feedback = (uint32_t) n_fb;
     s.n_unlabelled = (uint32_t) n_unl;
     s.n_pool = m->pool_n;
@@ -1545,8 +1726,20 @@ adapt_fit(const struct model *m, const char *user_key,
         n_ps = taken;
     }
     s.n_pseudo = (uint32_t) n_ps;
+    if (o->pseudo_self > 0 && n_ps > 0 && o->use_resid) {
+        /* Self-training: the pseudo-labelled mail's own token memory, then the
+         * real feedback on top of it (fb_base); the pseudo rows leave all[]. */
+        if (self_train(m, seed, all + n_fb, n_ps, o, &ps) < 0)
+            goto fail;
+        if ((fb_base = malloc((n_fb + 1) * sizeof(double))) == NULL)
+            goto fail;
+        for (j = 0; j < n_fb; j++)
+            fb_base[j] = mem_logit(&ps, fb[j].ids, fb[j].n);
+        n_ps = 0;
+    }
     if (ctx_build(&c, m, seed, all, n_fb + n_ps, o) < 0)
         goto fail;
+    c.fb_base = fb_base;
     c.refit_pool = (o->use_reweight && tgt != NULL) || (o->use_head && n_fb + n_ps > 0);
     if ((mask = malloc((n_fb + n_ps + 1) * sizeof(double))) == NULL)
         goto fail;
@@ -1589,6 +1782,8 @@ adapt_fit(const struct model *m, const char *user_key,
                 }
         }
     }
+    if (ps.n_resid > 0 && merge_resid(um, &ps) < 0)
+        goto fail;
     s.n_resid = um->n_resid;
 done:
     s.lambda = (float) lam;
@@ -1617,5 +1812,8 @@ fail:
     free(tgt);
     free(mask);
     free(all);
+    free(fb_base);
+    free(ps.resid_slot);
+    free(ps.resid_w);
     return rc;
 }

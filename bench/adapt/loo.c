@@ -11,7 +11,13 @@
  *
  *   loo --enron DIR | --sa DIR  --out DIR  [--ks 0,10,50,200] [--users 1,3]
  *       [--lambda L --mu M --resid-l2 R --clip C --pseudo W --pseudo-conf P
- *        --pseudo-max N --unl-max N] [--time-refit 1]
+ *        --pseudo-max N --pseudo-self G --pseudo-l2 R --pseudo-keep N --dual-max N
+ *        --unl-max N] [--rows adapted,target-only,...] [--time-refit 1]
+ *
+ * --rows restricts the output to the rows named (base is always written), for
+ * quick parameter sweeps.  For every k > 0 it also reports on stderr how many
+ * of the k learned messages the base and the user's model misclassify (a
+ * learned message should score as learned).
  *
  * Rows: base, target-only (a model trained on the k labels alone), adapted,
  * adapted-no-pseudo (the same without pseudo-labels), reweight-only, head-only,
@@ -296,6 +302,21 @@ time_refit(const struct model *base, const char *uname, const struct adapt_examp
         }
 }
 
+/* Whether name is one of the comma-separated names in list. */
+static int
+in_list(const char *list, const char *name)
+{
+    size_t l = strlen(name);
+
+    for (;;) {
+        if (strncmp(list, name, l) == 0 && (list[l] == ',' || list[l] == 0))
+            return 1;
+        if ((list = strchr(list, ',')) == NULL)
+            return 0;
+        list++;
+    }
+}
+
 static const struct row rows[] = {
     { "adapted", 1, 1, 1, 1 },
     { "adapted-no-pseudo", 1, 1, 1, 0 },
@@ -312,6 +333,7 @@ main(int argc, char **argv)
     int n_ks = 4, n_users = 0, u, a;
     struct adapt_opts base_opts;
     long unl_max = 0, timing = 0;
+    const char *only = NULL;
     FILE *scores;
     char path[8192];
 
@@ -322,7 +344,8 @@ main(int argc, char **argv)
         if (v == NULL)
             die("usage: loo --enron DIR | --sa DIR --out DIR [--ks 0,10] [--users 1,2] "
                 "[--lambda L] [--mu M] [--resid-l2 R] [--clip C] [--pseudo W] [--pseudo-conf P] "
-                "[--pseudo-max N] [--unl-max N]");
+                "[--pseudo-max N] [--pseudo-self G] [--pseudo-l2 R] [--pseudo-keep N] "
+                "[--dual-max N] [--unl-max N] [--rows R1,R2] [--time-refit 1]");
         if (strcmp(argv[a], "--enron") == 0)
             enron = v;
         else if (strcmp(argv[a], "--sa") == 0)
@@ -353,6 +376,16 @@ main(int argc, char **argv)
             timing = strtol(v, NULL, 10);
         else if (strcmp(argv[a], "--unl-max") == 0)
             unl_max = strtol(v, NULL, 10);
+        else if (strcmp(argv[a], "--pseudo-self") == 0)
+            base_opts.pseudo_self = strtof(v, NULL);
+        else if (strcmp(argv[a], "--pseudo-keep") == 0)
+            base_opts.pseudo_keep = (uint32_t) strtoul(v, NULL, 10);
+        else if (strcmp(argv[a], "--pseudo-l2") == 0)
+            base_opts.pseudo_l2 = strtof(v, NULL);
+        else if (strcmp(argv[a], "--rows") == 0)
+            only = v;
+        else if (strcmp(argv[a], "--dual-max") == 0)
+            base_opts.dual_max = (uint32_t) strtoul(v, NULL, 10);
         else
             die("unknown option (see the comment at the top of bench/adapt/loo.c)");
         a++;
@@ -499,7 +532,7 @@ main(int argc, char **argv)
                         (double) adapt_logit(base, NULL, test[i].h, test[i].z, test[i].ids,
                                              test[i].n));
             /* target-only: needs both classes among the k labels */
-            if (k > 0) {
+            if (k > 0 && (only == NULL || in_list(only, "target-only"))) {
                 size_t ns = 0;
 
                 for (i = 0; i < k; i++)
@@ -520,6 +553,8 @@ main(int argc, char **argv)
                 struct adapt_fit_stats st;
                 struct user_model *um = NULL;
 
+                if (only != NULL && !in_list(only, rows[r].name))
+                    continue;
                 o.use_reweight = rows[r].reweight;
                 o.use_head = rows[r].head;
                 o.use_resid = rows[r].resid;
@@ -533,6 +568,22 @@ main(int argc, char **argv)
                             test[i].spam,
                             (double) adapt_logit(base, um, test[i].h, test[i].z, test[i].ids,
                                                  test[i].n));
+                if (k > 0) {
+                    /* learned messages: wrong before (global head), wrong after */
+                    double thr = base->threshold > 0 && base->threshold < 1
+                        ? log(base->threshold / (1 - base->threshold)) : 0;
+                    size_t wb = 0, wa = 0;
+
+                    for (i = 0; i < k; i++) {
+                        wb += (adapt_logit(base, NULL, hist[i].h, hist[i].z, hist[i].ids,
+                                           hist[i].n) >= thr) != hist[i].spam;
+                        wa += (adapt_logit(base, um, hist[i].h, hist[i].z, hist[i].ids,
+                                           hist[i].n) >= thr) != hist[i].spam;
+                    }
+                    fprintf(stderr, "loo: %s k=%zu %s: learned messages misclassified: "
+                            "%zu by the base, %zu after learning\n", uname, k, rows[r].name,
+                            wb, wa);
+                }
                 fprintf(stderr, "loo: %s k=%zu %-17s domain AUC %.3f ESS %.0f/%u lambda %g "
                         "mu %g%s resid %u pseudo %u |dv| %.3f  %.1f ms\n", uname, k,
                         rows[r].name, st.domain_auc, st.ess, st.n_pool, st.lambda, st.mu,

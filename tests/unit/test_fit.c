@@ -141,6 +141,23 @@ oracle_slot(uint32_t id, uint32_t seed, uint32_t bits)
     return XXH32(le, 4, seed) & ((1u << bits) - 1);
 }
 
+/* The learned-message slot as adapt.h describes it: XXH32 chained over the
+ * ids' little-endian bytes from seed ^ "LRND", the top bit set. */
+static uint32_t
+oracle_learned_slot(const uint32_t *ids, size_t n, uint32_t seed)
+{
+    uint32_t h = seed ^ 0x4c524e44u;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        uint8_t le[4] = { ids[i] & 0xff, (ids[i] >> 8) & 0xff, (ids[i] >> 16) & 0xff,
+                          ids[i] >> 24 };
+
+        h = XXH32(le, 4, h);
+    }
+    return 0x80000000u | (h & 0x7fffffffu);
+}
+
 /* ---- the oracle: plain gradient descent on the adapt.h objective ---------- */
 
 struct oracle {
@@ -275,6 +292,7 @@ test_fit_vs_gradient_descent(void **state)
         o.resid_l2 = fc->resid_l2;
         o.resid_bits = 12;
         o.pseudo = 0;           /* tested on its own below */
+        o.learned = 0;          /* the learned-message slot too */
         o.dual_max = primal ? 0 : 1000;
         assert_int_equal(adapt_fit(&fx->m, user, fx->fb, fc->n_fb, fx->unl, fc->n_unl, &o,
                                    &um, &st), 0);
@@ -464,6 +482,10 @@ test_score_is_head_plus_residual(void **state)
             for (m = 0; m < um->n_resid; m++)
                 if (um->resid_slot[m] == oracle_slot(ex->ids[k], um->seed, um->resid_bits))
                     rs += um->resid_w[m];
+        /* the learned-message slot, ceil(32 sqrt(n)) times */
+        for (m = 0; m < um->n_resid; m++)
+            if (um->resid_slot[m] == oracle_learned_slot(ex->ids, ex->n, um->seed))
+                rs += ceil(32.0 * sqrt((double) ex->n)) * um->resid_w[m];
         want = 1 / (1 + exp(-(t + rs / sqrt((double) ex->n))));
         got = adapt_score(&fx->m, um, ex->ids, ex->n);
         if (fabs(got - want) > 1e-5)
@@ -596,7 +618,7 @@ test_users_isolated(void **state)
     struct adapt_opts o;
     struct user_model *alice = NULL, *bob = NULL, *bob2 = NULL;
     uint32_t sa = adapt_user_seed("alice@example.org"), sb = adapt_user_seed("bob@example.org");
-    uint32_t want[MAX_FB * IDS_PER];
+    uint32_t want[MAX_FB * (IDS_PER + 1)];
     size_t n_want = 0, i, k, shared = 0;
     uint8_t *b1, *b2;
     size_t l1, l2;
@@ -618,10 +640,13 @@ test_users_isolated(void **state)
     b2 = user_model_encode(bob2, &l2);
     if (l1 != l2 || memcmp(b1, b2, l1) != 0)
         fail_msg("Alice's feedback changed Bob's model");
-    /* Alice's residual covers exactly her ids hashed with her seed. */
-    for (i = 0; i < 40; i++)
+    /* Alice's residual covers exactly her ids hashed with her seed, and each
+     * of her messages' learned slot under her seed. */
+    for (i = 0; i < 40; i++) {
         for (k = 0; k < IDS_PER; k++)
             want[n_want++] = oracle_slot(fx->fb[i].ids[k], sa, 16);
+        want[n_want++] = oracle_learned_slot(fx->fb[i].ids, IDS_PER, sa);
+    }
     qsort(want, n_want, sizeof(uint32_t), cmp_u32);
     for (i = 0, k = 0; i < n_want; i++)
         if (k == 0 || want[i] != want[k - 1])
@@ -682,6 +707,7 @@ test_pseudo_labels_are_feedback(void **state)
     o.pseudo = 1.0f;
     o.pseudo_conf = 0.99f;
     o.pseudo_max = 1000;
+    o.pseudo_self = 0;      /* pseudo-labels as feedback, not self-training */
     assert_int_equal(adapt_fit(&fx->m, "hal@example.org", NULL, 0, fx->unl, MAX_FB, &o, &a,
                                &st), 0);
     if (st.n_pseudo != n)
@@ -710,6 +736,158 @@ test_pseudo_labels_are_feedback(void **state)
     fixture_free(fx);
 }
 
+/* ---- a learned message scores as learned ---------------------------------- */
+
+struct flip_case {
+    const char *name;
+    float sharpen;          /* global head multiplied by this */
+    int learned;            /* opts->learned */
+    int want_flip;          /* every learned message on its label's side after */
+};
+
+static const struct flip_case flip_cases[] = {
+    { "confident head, learned slots on", 30.0f, 1, 1 },
+    { "more confident head, learned slots on", 50.0f, 1, 1 },
+    { "confident head, learned slots off", 30.0f, 0, 0 },
+};
+
+static void
+test_learned_message_flips(void **state)
+{
+    size_t ci;
+
+    (void) state;
+    for (ci = 0; ci < sizeof(flip_cases) / sizeof(flip_cases[0]); ci++) {
+        const struct flip_case *fc = &flip_cases[ci];
+        struct fixture *fx = fixture_new(13);
+        struct adapt_example fb[4];
+        struct adapt_opts o;
+        struct user_model *um = NULL;
+        size_t j, n = 0, flipped = 0, k, n_learned = 0;
+
+        for (j = 0; j < Q; j++)
+            fx->m.net.head[j] *= fc->sharpen;
+        /* four messages, each learned as the class the global head disagrees with */
+        for (j = 0; j < MAX_FB && n < 4; j++) {
+            float g = adapt_score(&fx->m, NULL, fx->fb[j].ids, fx->fb[j].n);
+
+            if (g > 0.99f || g < 0.01f) {
+                fb[n] = fx->fb[j];
+                fb[n++].spam = g < 0.5f;
+            }
+        }
+        if (n < 4)
+            fail_msg("%s: fixture: got %zu confident messages, want 4", fc->name, n);
+        adapt_opts_default(&o);
+        o.learned = fc->learned;
+        assert_int_equal(adapt_fit(&fx->m, "ivy@example.org", fb, n, NULL, 0, &o, &um, NULL),
+                         0);
+        for (j = 0; j < n; j++) {
+            float u = adapt_score(&fx->m, um, fb[j].ids, fb[j].n);
+
+            flipped += (u >= 0.5f) == fb[j].spam;
+        }
+        if (fc->want_flip && flipped != n)
+            fail_msg("%s: got %zu of %zu learned messages on their label's side, want all",
+                     fc->name, flipped, n);
+        if (!fc->want_flip && flipped == n)
+            fail_msg("%s: got all %zu learned messages flipped by the token residual alone "
+                     "(resid_l2 %g), want the learned slots to be what flips them",
+                     fc->name, n, o.resid_l2);
+        for (k = 0; k < um->n_resid; k++)
+            n_learned += um->resid_slot[k] >= 0x80000000u;
+        if (n_learned != (fc->learned ? n : 0))
+            fail_msg("%s: got %zu learned-message slots, want %zu", fc->name, n_learned,
+                     fc->learned ? n : (size_t) 0);
+        /* the blob keeps them */
+        {
+            size_t len;
+            void *blob = user_model_encode(um, &len);
+            struct user_model *back = user_model_decode(blob, len);
+
+            if (back == NULL)
+                fail_msg("%s: a model with learned slots got refused by decode", fc->name);
+            for (j = 0; j < n; j++)
+                if (adapt_score(&fx->m, back, fb[j].ids, fb[j].n)
+                    != adapt_score(&fx->m, um, fb[j].ids, fb[j].n))
+                    fail_msg("%s: message %zu scores differently after the blob", fc->name, j);
+            user_model_free(back);
+            free(blob);
+        }
+        user_model_free(um);
+        fixture_free(fx);
+    }
+}
+
+/* ---- self-training: pseudo-labelled mail's own token memory --------------- */
+
+static void
+test_self_training(void **state)
+{
+    struct fixture *fx = fixture_new(14);
+    struct adapt_opts o;
+    struct adapt_fit_stats st;
+    struct user_model *um = NULL;
+    double conf = log(0.99 / 0.01), toward = 0;
+    size_t j, n = 0;
+
+    (void) state;
+    for (j = 0; j < Q; j++)
+        fx->m.net.head[j] *= 30;
+    adapt_opts_default(&o);
+    o.use_reweight = 0;     /* the head stays global: the residual is all that moves */
+    o.pseudo_conf = 0.99f;
+    o.pseudo_self = 0.3f;
+    assert_int_equal(adapt_fit(&fx->m, "jo@example.org", NULL, 0, fx->unl, MAX_FB, &o, &um,
+                               &st), 0);
+    for (j = 0; j < MAX_FB; j++) {
+        float l = net_head(fx->m.net.head, HID, fx->unl[j].h, fx->unl[j].z);
+        float u = adapt_logit(&fx->m, um, fx->unl[j].h, fx->unl[j].z, fx->unl[j].ids,
+                              fx->unl[j].n);
+
+        if (fabs(l) >= conf) {
+            n++;
+            toward += l > 0 ? u - l : l - u;
+        }
+    }
+    if (st.n_pseudo != n || n < 5)
+        fail_msg("got %u pseudo-labels, want the %zu (>= 5) confident messages", st.n_pseudo,
+                 n);
+    if (memcmp(um->head, fx->m.net.head, Q * sizeof(float)) != 0)
+        fail_msg("self-training alone: got a head different from the global head");
+    if (um->n_resid == 0)
+        fail_msg("self-training: got an empty residual, want the messages' token slots");
+    for (j = 0; j < um->n_resid; j++)
+        if (um->resid_slot[j] >= 0x80000000u)
+            fail_msg("self-training: got a learned-message slot, want token slots only");
+    if (!(toward > 0))
+        fail_msg("self-training: pseudo-labelled messages moved %.4f toward their "
+                 "pseudo-labels in total, want > 0", toward);
+    /* pseudo_keep: the memory keeps exactly its largest weights */
+    {
+        struct user_model *small = NULL;
+        size_t keep = 5, i, bigger;
+
+        if (um->n_resid <= keep)
+            fail_msg("fixture: got %u memory entries, want > %zu", um->n_resid, keep);
+        o.pseudo_keep = (uint32_t) keep;
+        assert_int_equal(adapt_fit(&fx->m, "jo@example.org", NULL, 0, fx->unl, MAX_FB, &o,
+                                   &small, &st), 0);
+        if (small->n_resid != keep)
+            fail_msg("pseudo_keep %zu: got %u entries", keep, small->n_resid);
+        for (i = 0; i < small->n_resid; i++) {
+            for (j = 0, bigger = 0; j < um->n_resid; j++)
+                bigger += fabsf(um->resid_w[j]) > fabsf(small->resid_w[i]);
+            if (bigger >= keep)
+                fail_msg("pseudo_keep %zu: slot %u kept with %zu larger weights dropped",
+                         keep, small->resid_slot[i], bigger);
+        }
+        user_model_free(small);
+    }
+    user_model_free(um);
+    fixture_free(fx);
+}
+
 static void
 test_user_seed(void **state)
 {
@@ -731,6 +909,8 @@ main(void)
         cmocka_unit_test(test_blob_round_trip),
         cmocka_unit_test(test_users_isolated),
         cmocka_unit_test(test_pseudo_labels_are_feedback),
+        cmocka_unit_test(test_learned_message_flips),
+        cmocka_unit_test(test_self_training),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
