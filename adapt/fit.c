@@ -560,7 +560,7 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
     int it, cg;
 
     for (it = 0; it < RESID_NEWTON_MAX; it++) {
-        double f = 0, gmax = 0, rs, fn, step = 1, dec = 0;
+        double f = 0, gmax = 0, rs, fn, step = 1, dec = 0, forcing;
 
         memset(g, 0, m * sizeof(double));
         for (j = 0; j < c->n_fb; j++) {
@@ -591,7 +591,12 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
         rs = 0;
         for (k = 0; k < m; k++)
             rs += rr[k] * rr[k];
-        for (cg = 0; cg < CG_MAX && rs > 1e-24; cg++) {
+        /* Inexact Newton: CG stops once the residual is a fraction
+         * min(0.5, sqrt|g|) of the gradient (the outer loop still runs to
+         * |g|max < 1e-9, so the optimum is the same). */
+        forcing = sqrt(rs) < 0.25 ? sqrt(rs) : 0.5;
+        forcing = forcing * forcing * rs;
+        for (cg = 0; cg < CG_MAX && rs > 1e-24 && rs > forcing; cg++) {
             double pq = 0, alpha, rs2 = 0;
 
             memset(hd, 0, m * sizeof(double));
