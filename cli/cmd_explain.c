@@ -76,14 +76,14 @@ cmp_total_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* The stored weight of one residual slot (0 when absent). */
 static double
-residual_of(const struct user_model *um, uint32_t id)
+slot_weight(const struct user_model *um, uint32_t slot)
 {
-    uint32_t slot, lo = 0, hi;
+    uint32_t lo = 0, hi;
 
     if (um == NULL || um->n_resid == 0)
         return 0;
-    slot = adapt_resid_slot(id, um->seed, um->resid_bits);
     hi = um->n_resid;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -94,6 +94,25 @@ residual_of(const struct user_model *um, uint32_t id)
             hi = mid;
     }
     return lo < um->n_resid && um->resid_slot[lo] == slot ? um->resid_w[lo] : 0;
+}
+
+static double
+residual_of(const struct user_model *um, uint32_t id)
+{
+    return um ? slot_weight(um, adapt_resid_slot(id, um->seed, um->resid_bits)) : 0;
+}
+
+/* The logit share of the message's own learned slot (adapt_learned_slot): non-zero
+ * only for a message the user taught, or an exact duplicate of one. */
+static double
+learned_of(const struct user_model *um, const uint32_t *ids, size_t n)
+{
+    double w;
+
+    if (um == NULL || n == 0 || um->resid_bits >= 31)
+        return 0;
+    w = slot_weight(um, adapt_learned_slot(ids, n, um->seed));
+    return w * ceil(ADAPT_LEARNED_GAIN * sqrt((double) n)) / sqrt((double) n);
 }
 
 /* Per-id contributions to the logit under head (d + 2 floats). */
@@ -139,7 +158,7 @@ contributions(const struct model *m, const float *head, const struct user_model 
         out[i].id = ids[i];
         out[i].lin = head[H] * net->lin[ids[i] & lmask] / sq;
         out[i].dense = vh_h - without;
-        out[i].resid = residual_of(um, ids[i]);
+        out[i].resid = residual_of(um, ids[i]) / sq;     /* as adapt_logit() */
         out[i].total = out[i].lin + out[i].dense + out[i].resid;
     }
     free(sum);
@@ -283,8 +302,13 @@ cmd_explain(int argc, char **argv)
                ? "spam" : "ham", (double) m->threshold, u, f.n);
         printf("logit = linear path %+.4f + dense path %+.4f + bias %+.4f",
                head[H] * z, vh, (double) head[H + 1]);
-        if (um)
+        if (um) {
+            double learned = learned_of(um, f.ids, f.n);
+
             printf(" + user residual %+.4f", resid);
+            if (fabs(learned) > 1e-3)
+                printf(" + learned message %+.4f (the user taught this very message)", learned);
+        }
         printf("\n");
         if (user != NULL) {
             if (um)

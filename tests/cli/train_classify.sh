@@ -118,6 +118,18 @@ u0=$("$SS" classify -m "$T/m1" --db "$T/users.db" --user bob@example.org "$DATA/
 u1=$("$SS" classify -m "$T/m1" --db "$T/users.db" --user bob@example.org "$DATA/spam/00.eml" | cut -f2)
 awk -v u="$u1" -v g="$g" 'BEGIN { exit !(u < g) }' && ok "bob's model scores his ham-learned spam lower ($u1 < $g)" \
     || fail "bob's score $u1 not below global $g"
+# explain: the parts of the logit add up to it, and the taught message shows its
+# learned slot.  (Pins a bug: the residual was shown without its 1/sqrt(n).)
+for m in 00 05; do
+    "$SS" explain -m "$T/m1" --db "$T/users.db" --user bob@example.org "$DATA/spam/$m.eml" > "$T/ex$m" 2>&1
+    awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "logit") { t = $(i + 1); sub(",", "", t) } }
+         NR == 2 { for (i = 1; i <= NF; i++) if ($i ~ /^[+-][0-9.]+$/) s += $i
+                   d = s - t; if (d < 0) d = -d; exit !(d < 0.001) }' "$T/ex$m" \
+        && ok "explain $m: the parts add up to the logit" || fail "explain $m does not add up: $(head -2 "$T/ex$m")"
+done
+grep -q "learned message" "$T/ex00" && ! grep -q "learned message" "$T/ex05" \
+    && ok "explain shows the learned slot only for the taught message" \
+    || fail "learned slot: $(sed -n 2p "$T/ex00") / $(sed -n 2p "$T/ex05")"
 o=$("$SS" classify -m "$T/m1" --db "$T/users.db" --user carol@example.org "$DATA/spam/00.eml" | cut -f2)
 [ "$o" = "$g" ] && ok "carol (no data) keeps the global score" || fail "carol $o, global $g"
 "$SS" classify -m "$T/m1" --user bob@example.org "$f" >/dev/null 2>&1; rc=$?
