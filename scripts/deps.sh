@@ -14,7 +14,7 @@ PKGS="build-essential autoconf automake pkg-config
       libgmime-3.0-dev libxml2-dev libsqlite3-dev libglib2.0-dev libxxhash-dev
       libmilter-dev libcmocka-dev sqlite3
       miltertest swaks postfix lua5.3 procps python3 ca-certificates
-      dovecot-imapd dovecot-sieve"
+      dovecot-imapd dovecot-sieve clang libclang-rt-14-dev"
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS bogofilter npm"
 fi
