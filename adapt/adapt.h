@@ -197,6 +197,10 @@ uint32_t adapt_resid_slot(uint32_t id, uint32_t seed, uint32_t bits);
 #define ADAPT_LEARNED_GAIN 32.0
 uint32_t adapt_learned_slot(const uint32_t *ids, size_t n, uint32_t seed);
 
+/* The stored weight of one residual slot of um (token or learned slot), 0 when
+ * the user model has none there.  Binary search; never fails. */
+float user_model_slot_weight(const struct user_model *um, uint32_t slot);
+
 /* The residual hash seed of a user key (lowercased address). */
 uint32_t adapt_user_seed(const char *user_key);
 

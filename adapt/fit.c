@@ -292,8 +292,8 @@ adapt_represent(const struct model *m, struct adapt_example *ex)
     (void) net_forward(&m->net, ex->ids, ex->n, ex->h, &ex->z);
 }
 
-static float
-resid_lookup(const struct user_model *um, uint32_t slot)
+float
+user_model_slot_weight(const struct user_model *um, uint32_t slot)
 {
     uint32_t lo = 0, hi = um->n_resid;
 
@@ -324,10 +324,10 @@ adapt_logit(const struct model *m, const struct user_model *um, const float *h,
         float rs = 0;
 
         for (i = 0; i < n; i++)
-            rs += resid_lookup(um, adapt_resid_slot(ids[i], um->seed, um->resid_bits));
+            rs += user_model_slot_weight(um, adapt_resid_slot(ids[i], um->seed, um->resid_bits));
         if (um->resid_bits < 31)
             rs += (float) learned_reps(n)
-                * resid_lookup(um, adapt_learned_slot(ids, n, um->seed));
+                * user_model_slot_weight(um, adapt_learned_slot(ids, n, um->seed));
         s += rs / sqrtf((float) n);
     }
     return s;
@@ -1567,7 +1567,7 @@ mem_logit(const struct user_model *mem, const uint32_t *ids, size_t n)
     if (mem->n_resid == 0 || n == 0)
         return 0;
     for (i = 0; i < n; i++)
-        t += resid_lookup(mem, adapt_resid_slot(ids[i], mem->seed, mem->resid_bits));
+        t += user_model_slot_weight(mem, adapt_resid_slot(ids[i], mem->seed, mem->resid_bits));
     return t / sqrt((double) n);
 }
 

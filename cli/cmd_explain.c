@@ -76,30 +76,10 @@ cmp_total_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* The stored weight of one residual slot (0 when absent). */
-static double
-slot_weight(const struct user_model *um, uint32_t slot)
-{
-    uint32_t lo = 0, hi;
-
-    if (um == NULL || um->n_resid == 0)
-        return 0;
-    hi = um->n_resid;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-
-        if (um->resid_slot[mid] < slot)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < um->n_resid && um->resid_slot[lo] == slot ? um->resid_w[lo] : 0;
-}
-
 static double
 residual_of(const struct user_model *um, uint32_t id)
 {
-    return um ? slot_weight(um, adapt_resid_slot(id, um->seed, um->resid_bits)) : 0;
+    return um ? user_model_slot_weight(um, adapt_resid_slot(id, um->seed, um->resid_bits)) : 0;
 }
 
 /* The logit share of the message's own learned slot (adapt_learned_slot): non-zero
@@ -111,7 +91,7 @@ learned_of(const struct user_model *um, const uint32_t *ids, size_t n)
 
     if (um == NULL || n == 0 || um->resid_bits >= 31)
         return 0;
-    w = slot_weight(um, adapt_learned_slot(ids, n, um->seed));
+    w = user_model_slot_weight(um, adapt_learned_slot(ids, n, um->seed));
     return w * ceil(ADAPT_LEARNED_GAIN * sqrt((double) n)) / sqrt((double) n);
 }
 
