@@ -696,12 +696,41 @@ full_objective(const struct fit_ctx *c, size_t n_rows_pool, const double *w,
  * slow when feedback is strong: the bias and the residual trade off.)
  * Returns 0, or -1 on allocation failure.
  */
+/* Add the weighted pool's logistic-loss gradient (g, q = p + 1 entries) and the
+ * lower triangle of its Hessian (hs, q x q) at head th; xr is scratch of q
+ * doubles.  Shared by the primal and the dual solver. */
+static void
+pool_grad_hess(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
+               const double *th, size_t p, double *xr, double *g, double *hs)
+{
+    size_t i, a, b, q = p + 1;
+
+    for (i = 0; i < n_rows_pool; i++) {
+        const float *row = c->x + i * p;
+        double t = th[p], pr, gi, hi;
+
+        for (a = 0; a < p; a++) {
+            xr[a] = row[a];
+            t += th[a] * xr[a];
+        }
+        xr[p] = 1;
+        pr = sigmoid(t);
+        gi = pw[i] * (pr - c->y[i]);
+        hi = pw[i] * pr * (1 - pr);
+        for (a = 0; a < q; a++) {
+            g[a] += gi * xr[a];
+            for (b = 0; b <= a; b++)
+                hs[a * q + b] += hi * xr[a] * xr[b];
+        }
+    }
+}
+
 static int
 fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *mask,
           double lambda, double mu, double rho, double *th, double *r)
 {
     uint32_t q = c->p + 1, p = c->p, a, b;
-    size_t m = c->n_slots, nv = q + m, i, j, k;
+    size_t m = c->n_slots, nv = q + m, j, k;
     double *hp = malloc((size_t) q * q * sizeof(double));
     double *hf = malloc((size_t) q * q * sizeof(double));
     double *g = malloc(nv * sizeof(double)), *d = malloc(nv * sizeof(double));
@@ -725,24 +754,7 @@ fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double 
         /* Gradient and the dense head block (pool + mu), then feedback rows. */
         memset(hp, 0, (size_t) q * q * sizeof(double));
         memset(g, 0, nv * sizeof(double));
-        for (i = 0; i < n_rows_pool; i++) {
-            const float *row = c->x + i * p;
-            double t = th[p], pr, gi, hi;
-
-            for (a = 0; a < p; a++) {
-                xr[a] = row[a];
-                t += th[a] * xr[a];
-            }
-            xr[p] = 1;
-            pr = sigmoid(t);
-            gi = pw[i] * (pr - c->y[i]);
-            hi = pw[i] * pr * (1 - pr);
-            for (a = 0; a < q; a++) {
-                g[a] += gi * xr[a];
-                for (b = 0; b <= a; b++)
-                    hp[a * q + b] += hi * xr[a] * xr[b];
-            }
-        }
+        pool_grad_hess(c, n_rows_pool, pw, th, p, xr, g, hp);
         for (a = 0; a < q; a++) {
             g[a] += 2 * mu * (th[a] - c->vg[a]);
             hp[a * q + a] += 2 * mu;
@@ -1076,24 +1088,7 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
         if (head_free) {
             memset(hv, 0, (size_t) q * q * sizeof(double));
             memset(gv, 0, q * sizeof(double));
-            for (i = 0; i < n_rows_pool; i++) {
-                const float *row = c->x + i * p;
-                double t = th[p], pr, gi, hi;
-
-                for (a = 0; a < p; a++) {
-                    xr[a] = row[a];
-                    t += th[a] * xr[a];
-                }
-                xr[p] = 1;
-                pr = sigmoid(t);
-                gi = pw[i] * (pr - c->y[i]);
-                hi = pw[i] * pr * (1 - pr);
-                for (a = 0; a < q; a++) {
-                    gv[a] += gi * xr[a];
-                    for (b = 0; b <= a; b++)
-                        hv[a * q + b] += hi * xr[a] * xr[b];
-                }
-            }
+            pool_grad_hess(c, n_rows_pool, pw, th, p, xr, gv, hv);
             for (i = 0; i < n; i++) {
                 const float *row = c->x + (c->n_pool + act[i]) * p;
 
