@@ -104,4 +104,44 @@ synth_auc(const float *score, const struct net_example *ex, size_t n)
     return den > 0 ? num / den : 0.0;
 }
 
+#ifdef SPAMSHIFT_MODEL_H
+#include <stdio.h>
+
+/* A small model (lin 2^12, emb 2^10 x 8, hidden 8, 3 epochs) trained on
+ * n_each ham and n_each spam synthetic bags from seed, saved as dir/m.model and
+ * loaded back (so that it has its id, as in production).  Returns 0 and *out,
+ * or -1 with a reason in err.  For the adaptation tests (include model.h first). */
+static inline int
+synth_small_model(const char *dir, size_t n_each, uint64_t seed, uint32_t pool_max,
+                  struct model **out, char *err, size_t errlen)
+{
+    struct model_train_opts to;
+    struct synth train;
+    struct model *m;
+    char path[256];
+    int rc;
+
+    *out = NULL;
+    if (synth_make(&train, n_each, n_each, 12, 12, 400, seed) != 0) {
+        snprintf(err, errlen, "synth_make: out of memory");
+        return -1;
+    }
+    model_train_opts_default(&to);
+    to.dims.lin_bits = 12;
+    to.dims.emb_bits = 10;
+    to.dims.emb_dim = 8;
+    to.dims.hidden = 8;
+    to.net.epochs = 3;
+    to.pool_max = pool_max;
+    m = model_train(train.ex, train.n, &to, err, errlen);
+    synth_free(&train);
+    if (m == NULL)
+        return -1;
+    snprintf(path, sizeof(path), "%s/m.model", dir);
+    rc = model_save(m, path, err, errlen) == 0 ? model_load(path, out, err, errlen) : -1;
+    model_free(m);
+    return rc;
+}
+#endif
+
 #endif

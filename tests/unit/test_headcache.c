@@ -40,32 +40,14 @@ static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct model_train_opts to;
-    struct synth train;
-    struct model *m;
-    char path[160], err[512];
+    char err[512];
 
     assert_non_null(f);
     snprintf(f->dir, sizeof(f->dir), "%s/test_headcache.XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(synth_make(&train, 150, 150, 12, 12, 400, 3), 0);
-    model_train_opts_default(&to);
-    to.dims.lin_bits = 12;
-    to.dims.emb_bits = 10;
-    to.dims.emb_dim = 8;
-    to.dims.hidden = 8;
-    to.net.epochs = 3;
-    to.pool_max = 200;
-    if ((m = model_train(train.ex, train.n, &to, err, sizeof(err))) == NULL)
-        fail_msg("model_train: %s", err);
-    synth_free(&train);
-    snprintf(path, sizeof(path), "%s/m.model", f->dir);
-    if (model_save(m, path, err, sizeof(err)) != 0)
-        fail_msg("model_save: %s", err);
-    model_free(m);
-    if (model_load(path, &f->m, err, sizeof(err)) != 0)
-        fail_msg("model_load: %s", err);
+    if (synth_small_model(f->dir, 150, 3, 200, &f->m, err, sizeof(err)) != 0)
+        fail_msg("small model: %s", err);
     snprintf(f->db, sizeof(f->db), "%s/s.db", f->dir);
     if (store_open(f->db, STORE_CREATE, NULL, &f->s, err, sizeof(err)) != STORE_OK)
         fail_msg("store_open: %s", err);
