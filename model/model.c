@@ -36,6 +36,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -270,6 +271,146 @@ read_private(int fd, size_t len)
     return buf;
 }
 
+/*
+ * Check the model image p[0..size) (a whole file) and build the struct model
+ * over it, pointing into p.  name is used in messages; fd >= 0 means the
+ * checksum is read back from fd with pread (p is a shared mapping of it),
+ * fd < 0 that it is computed over p.  mtime becomes summary.created.  Returns
+ * the model (its map field left NULL), or NULL with a reason in err.
+ */
+static struct model *
+model_check(const unsigned char *p, size_t size, const char *name, int fd,
+            int64_t mtime, char *err, size_t errlen)
+{
+    struct model *m = NULL;
+    struct layout l;
+    struct net_dims d;
+    uint64_t file_len, sum, stored;
+    uint32_t v, pool_n, i;
+    int s;
+
+    if ((uint64_t) size < MODEL_HEADER_LEN + 8) {
+        seterr(err, errlen, "%s: truncated model file (%zu bytes, a header alone is %d)",
+               name, size, MODEL_HEADER_LEN);
+        return NULL;
+    }
+    if (memcmp(p, MODEL_MAGIC, 8) != 0) {
+        seterr(err, errlen, "%s: not a spamshift model file (bad magic)", name);
+        return NULL;
+    }
+    if ((v = get32(p + 8)) != MODEL_FORMAT_VERSION) {
+        seterr(err, errlen, "%s: model format version %u, this program reads version %u",
+               name, v, MODEL_FORMAT_VERSION);
+        return NULL;
+    }
+    if ((v = get32(p + 12)) != FEATURES_VERSION) {
+        seterr(err, errlen, "%s: model trained with features version %u, this program "
+               "extracts version %u: retrain the model", name, v, FEATURES_VERSION);
+        return NULL;
+    }
+    if ((v = get32(p + 16)) != MODEL_HEADER_LEN) {
+        seterr(err, errlen, "%s: corrupt model header (header length %u)", name, v);
+        return NULL;
+    }
+    d.lin_bits = get32(p + 20);
+    d.emb_bits = get32(p + 24);
+    d.emb_dim = get32(p + 28);
+    d.hidden = get32(p + 32);
+    pool_n = get32(p + 36);
+    if (!net_dims_valid(&d)) {
+        seterr(err, errlen, "%s: corrupt model header (dims lin_bits %u emb_bits %u "
+               "emb_dim %u hidden %u out of range)", name, d.lin_bits, d.emb_bits,
+               d.emb_dim, d.hidden);
+        return NULL;
+    }
+    if (pool_n > MODEL_POOL_LIMIT) {
+        seterr(err, errlen, "%s: corrupt model header (pool of %u rows)", name, pool_n);
+        return NULL;
+    }
+    layout_compute(&d, pool_n, &l);
+    file_len = get64(p + 72);
+    if (file_len != l.file_len) {
+        seterr(err, errlen, "%s: corrupt model header (file length %llu, dims imply %llu)",
+               name, (unsigned long long) file_len, (unsigned long long) l.file_len);
+        return NULL;
+    }
+    if ((uint64_t) size != file_len) {
+        seterr(err, errlen, "%s: %s model file (%zu bytes, header says %llu)", name,
+               (uint64_t) size < file_len ? "truncated" : "oversized", size,
+               (unsigned long long) file_len);
+        return NULL;
+    }
+    for (s = 0; s < SEC_N; s++) {
+        if (get64(p + 80 + 16 * s) != l.off[s] || get64(p + 88 + 16 * s) != l.len[s]) {
+            seterr(err, errlen, "%s: corrupt model header (section %s out of place)",
+                   name, sec_name[s]);
+            return NULL;
+        }
+    }
+    for (i = 80 + 16 * SEC_N; i < MODEL_HEADER_LEN; i++) {
+        if (p[i] != 0) {
+            seterr(err, errlen, "%s: corrupt model header (reserved bytes set)", name);
+            return NULL;
+        }
+    }
+    /* A shared mapping is checked through read() so the checksum does not
+     * fault in every page; memory that is ours is checked as it is. */
+    if (fd < 0)
+        sum = XXH64(p, (size_t) l.sum_off, 0);
+    else if (checksum_fd(fd, l.sum_off, &sum) != 0) {
+        seterr(err, errlen, "%s: cannot read model: %s", name, strerror(errno));
+        return NULL;
+    }
+    stored = get64(p + l.sum_off);
+    if (sum != stored) {
+        seterr(err, errlen, "%s: model checksum mismatch (stored %016llx, computed "
+               "%016llx): the file is corrupt", name, (unsigned long long) stored,
+               (unsigned long long) sum);
+        return NULL;
+    }
+    if ((m = calloc(1, sizeof(*m))) == NULL) {
+        seterr(err, errlen, "%s: out of memory", name);
+        return NULL;
+    }
+    m->net.dims = d;
+    /* The weights are read-only through the mapping; struct net has non-const
+     * pointers because training writes heap copies (owned == 1). */
+    m->net.lin = (float *) (p + l.off[SEC_LIN]);
+    m->net.emb = (float *) (p + l.off[SEC_EMB]);
+    m->net.w1 = (float *) (p + l.off[SEC_W1]);
+    m->net.b1 = (float *) (p + l.off[SEC_B1]);
+    m->net.head = (float *) (p + l.off[SEC_HEAD]);
+    m->net.owned = 0;
+    m->feature_version = get32(p + 12);
+    m->threshold = getf(p + 64);
+    m->summary.created = mtime;
+    m->summary.seed = get64(p + 56);
+    m->summary.n_ham = get32(p + 40);
+    m->summary.n_spam = get32(p + 44);
+    m->summary.n_features = get32(p + 48);
+    m->summary.epochs = get32(p + 52);
+    m->summary.loss = getf(p + 68);
+    m->pool_n = pool_n;
+    m->pool_rep = (const float *) (p + l.off[SEC_POOL_REP]);
+    m->pool_label = p + l.off[SEC_POOL_LABEL];
+    snprintf(m->id, sizeof(m->id), "%016llx", (unsigned long long) sum);
+    if (!(m->threshold >= 0.0f && m->threshold <= 1.0f)) {
+        seterr(err, errlen, "%s: corrupt model (threshold %g not in [0,1])", name,
+               (double) m->threshold);
+        free(m);
+        return NULL;
+    }
+    for (i = 0; i < pool_n; i++) {
+        if (m->pool_label[i] > 1) {
+            seterr(err, errlen, "%s: corrupt model (pool label %u at row %u)", name,
+                   m->pool_label[i], i);
+            free(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
 static int model_load_as(const char *path, int private_copy, struct model **out,
                          char *err, size_t errlen);
 
@@ -285,19 +426,24 @@ model_load_private(const char *path, struct model **out, char *err, size_t errle
     return model_load_as(path, 1, out, err, errlen);
 }
 
+int
+model_load_buffer(const void *buf, size_t len, const char *name, struct model **out,
+                  char *err, size_t errlen)
+{
+    /* The weights are read as floats and u64s in place. */
+    assert(buf != NULL && (uintptr_t) buf % 8 == 0);
+    *out = model_check(buf, len, name, -1, 0, err, errlen);
+    return *out != NULL ? 0 : -1;
+}
+
 static int
 model_load_as(const char *path, int private_copy, struct model **out, char *err,
               size_t errlen)
 {
-    struct model *m = NULL;
-    const unsigned char *p;
-    struct layout l;
-    struct net_dims d;
+    struct model *m;
     struct stat sb;
-    uint64_t file_len, sum, stored;
-    uint32_t v, pool_n, i;
     void *map = MAP_FAILED;
-    int fd, s;
+    int fd;
 
     *out = NULL;
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -325,127 +471,18 @@ model_load_as(const char *path, int private_copy, struct model **out, char *err,
         seterr(err, errlen, "%s: cannot map model: %s", path, strerror(errno));
         goto fail;
     }
-    p = map;
-    if (memcmp(p, MODEL_MAGIC, 8) != 0) {
-        seterr(err, errlen, "%s: not a spamshift model file (bad magic)", path);
+    /* A private copy is checked as read (the file may change after). */
+    m = model_check(map, (size_t) sb.st_size, path, private_copy ? -1 : fd,
+                    (int64_t) sb.st_mtime, err, errlen);
+    if (m == NULL)
         goto fail;
-    }
-    if ((v = get32(p + 8)) != MODEL_FORMAT_VERSION) {
-        seterr(err, errlen, "%s: model format version %u, this program reads version %u",
-               path, v, MODEL_FORMAT_VERSION);
-        goto fail;
-    }
-    if ((v = get32(p + 12)) != FEATURES_VERSION) {
-        seterr(err, errlen, "%s: model trained with features version %u, this program "
-               "extracts version %u: retrain the model", path, v, FEATURES_VERSION);
-        goto fail;
-    }
-    if ((v = get32(p + 16)) != MODEL_HEADER_LEN) {
-        seterr(err, errlen, "%s: corrupt model header (header length %u)", path, v);
-        goto fail;
-    }
-    d.lin_bits = get32(p + 20);
-    d.emb_bits = get32(p + 24);
-    d.emb_dim = get32(p + 28);
-    d.hidden = get32(p + 32);
-    pool_n = get32(p + 36);
-    if (!net_dims_valid(&d)) {
-        seterr(err, errlen, "%s: corrupt model header (dims lin_bits %u emb_bits %u "
-               "emb_dim %u hidden %u out of range)", path, d.lin_bits, d.emb_bits,
-               d.emb_dim, d.hidden);
-        goto fail;
-    }
-    if (pool_n > MODEL_POOL_LIMIT) {
-        seterr(err, errlen, "%s: corrupt model header (pool of %u rows)", path, pool_n);
-        goto fail;
-    }
-    layout_compute(&d, pool_n, &l);
-    file_len = get64(p + 72);
-    if (file_len != l.file_len) {
-        seterr(err, errlen, "%s: corrupt model header (file length %llu, dims imply %llu)",
-               path, (unsigned long long) file_len, (unsigned long long) l.file_len);
-        goto fail;
-    }
-    if ((uint64_t) sb.st_size != file_len) {
-        seterr(err, errlen, "%s: %s model file (%lld bytes, header says %llu)", path,
-               (uint64_t) sb.st_size < file_len ? "truncated" : "oversized",
-               (long long) sb.st_size, (unsigned long long) file_len);
-        goto fail;
-    }
-    for (s = 0; s < SEC_N; s++) {
-        if (get64(p + 80 + 16 * s) != l.off[s] || get64(p + 88 + 16 * s) != l.len[s]) {
-            seterr(err, errlen, "%s: corrupt model header (section %s out of place)",
-                   path, sec_name[s]);
-            goto fail;
-        }
-    }
-    for (i = 80 + 16 * SEC_N; i < MODEL_HEADER_LEN; i++) {
-        if (p[i] != 0) {
-            seterr(err, errlen, "%s: corrupt model header (reserved bytes set)", path);
-            goto fail;
-        }
-    }
-    /* A private copy is checked as read (the file may change after); a shared
-     * mapping through read() so the checksum does not fault in every page. */
-    if (private_copy)
-        sum = XXH64(p, (size_t) l.sum_off, 0);
-    else if (checksum_fd(fd, l.sum_off, &sum) != 0) {
-        seterr(err, errlen, "%s: cannot read model: %s", path, strerror(errno));
-        goto fail;
-    }
-    stored = get64(p + l.sum_off);
-    if (sum != stored) {
-        seterr(err, errlen, "%s: model checksum mismatch (stored %016llx, computed "
-               "%016llx): the file is corrupt", path, (unsigned long long) stored,
-               (unsigned long long) sum);
-        goto fail;
-    }
-    if ((m = calloc(1, sizeof(*m))) == NULL) {
-        seterr(err, errlen, "%s: out of memory", path);
-        goto fail;
-    }
-    m->net.dims = d;
-    /* The weights are read-only through the mapping; struct net has non-const
-     * pointers because training writes heap copies (owned == 1). */
-    m->net.lin = (float *) (p + l.off[SEC_LIN]);
-    m->net.emb = (float *) (p + l.off[SEC_EMB]);
-    m->net.w1 = (float *) (p + l.off[SEC_W1]);
-    m->net.b1 = (float *) (p + l.off[SEC_B1]);
-    m->net.head = (float *) (p + l.off[SEC_HEAD]);
-    m->net.owned = 0;
-    m->feature_version = get32(p + 12);
-    m->threshold = getf(p + 64);
-    m->summary.created = (int64_t) sb.st_mtime;
-    m->summary.seed = get64(p + 56);
-    m->summary.n_ham = get32(p + 40);
-    m->summary.n_spam = get32(p + 44);
-    m->summary.n_features = get32(p + 48);
-    m->summary.epochs = get32(p + 52);
-    m->summary.loss = getf(p + 68);
-    m->pool_n = pool_n;
-    m->pool_rep = (const float *) (p + l.off[SEC_POOL_REP]);
-    m->pool_label = p + l.off[SEC_POOL_LABEL];
-    snprintf(m->id, sizeof(m->id), "%016llx", (unsigned long long) sum);
     m->map = map;
     m->map_len = (size_t) sb.st_size;
-    if (!(m->threshold >= 0.0f && m->threshold <= 1.0f)) {
-        seterr(err, errlen, "%s: corrupt model (threshold %g not in [0,1])", path,
-               (double) m->threshold);
-        goto fail;
-    }
-    for (i = 0; i < pool_n; i++) {
-        if (m->pool_label[i] > 1) {
-            seterr(err, errlen, "%s: corrupt model (pool label %u at row %u)", path,
-                   m->pool_label[i], i);
-            goto fail;
-        }
-    }
     close(fd);
     *out = m;
     return 0;
 
 fail:
-    free(m);
     if (map != MAP_FAILED)
         munmap(map, (size_t) sb.st_size);
     close(fd);

@@ -66,12 +66,20 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen);
  * a process scoring through a shared mapping with SIGBUS.  For the milter. */
 int model_load_private(const char *path, struct model **out, char *err, size_t errlen);
 
+/* As model_load(), but over a whole model file already in memory, buf[0..len),
+ * which must be 8-byte aligned (malloc's is).  The model points into buf, not
+ * into a copy: buf must stay unchanged until model_free().  name stands for the
+ * path in messages; summary.created is 0.  For callers that hold the bytes
+ * already (the fuzz target tests/fuzz/fuzz_model.c). */
+int model_load_buffer(const void *buf, size_t len, const char *name,
+                      struct model **out, char *err, size_t errlen);
+
 /* Write m to path atomically (temp file in the same directory, fsync, rename,
  * fsync of the directory).  Returns 0, or -1 with a reason in err; on failure the
  * previous file at path is untouched. */
 int model_save(const struct model *m, const char *path, char *err, size_t errlen);
 
-/* Free a model from model_load() or model_train(); accepts NULL; returns NULL. */
+/* Free a model from model_load*() or model_train(); accepts NULL; returns NULL. */
 struct model *model_free(struct model *m);
 
 /* Spam probability of one message's features under the global head.  Writes the

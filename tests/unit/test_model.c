@@ -157,6 +157,28 @@ test_round_trip(void **state)
             fail_msg("probe %zu: loaded model scores %.9g (z %.9g), want %.9g (z %.9g)",
                      i, p2, z2, p1, z1);
     }
+    /* The file's bytes loaded from memory: the same model. */
+    {
+        struct model *b = NULL;
+        unsigned char *bytes;
+        size_t blen;
+
+        bytes = slurp(path, &blen);
+        assert_non_null(bytes);
+        if (model_load_buffer(bytes, blen, "rt.bin", &b, err, sizeof(err)) != 0)
+            fail_msg("model_load_buffer: %s", err);
+        assert_string_equal(b->id, l->id);
+        assert_int_equal(b->summary.created, 0);
+        for (i = 0; i < probe.n; i++) {
+            float p1 = model_score(l, probe.ex[i].ids, probe.ex[i].n, NULL, NULL);
+            float p2 = model_score(b, probe.ex[i].ids, probe.ex[i].n, NULL, NULL);
+
+            if (memcmp(&p1, &p2, sizeof(float)) != 0)
+                fail_msg("probe %zu: model from memory scores %.9g, want %.9g", i, p2, p1);
+        }
+        model_free(b);
+        free(bytes);
+    }
     /* Saving the loaded (mapped) model again gives the same bytes. */
     {
         char path2[128];
@@ -272,6 +294,18 @@ test_corrupt_refused(void **state)
                      c->name, err, c->want);
         if (strchr(err, '\n') != NULL)
             fail_msg("%s: got a multi-line error \"%s\", want one line", c->name, err);
+        /* The same bytes from memory are refused for the same reason. */
+        {
+            char err2[256] = "";
+
+            l = (struct model *) 1;
+            if (model_load_buffer(copy, n, bad, &l, err2, sizeof(err2)) == 0 || l != NULL)
+                fail_msg("%s: model_load_buffer: got a loaded model, want a refusal",
+                         c->name);
+            if (strcmp(err2, err) != 0)
+                fail_msg("%s: model_load_buffer: got error \"%s\", want \"%s\"", c->name,
+                         err2, err);
+        }
     }
     /* A missing file and a directory are refused too. */
     assert_int_equal(model_load(tmpdir, &l, err, sizeof(err)), -1);
