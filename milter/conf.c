@@ -342,21 +342,17 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
     return "internal error";
 }
 
-int
-conf_load(const char *path, struct conf **out, GPtrArray *errors)
+/* conf_load() and conf_load_buffer() after the opening: parses fp to its end
+ * and closes it. */
+static int
+conf_parse(FILE *fp, const char *path, struct conf **out, GPtrArray *errors)
 {
     unsigned seen[K_COUNT] = { 0 };
     char line[CONF_MAX_LINE + 2];
     unsigned lineno = 0;
     guint nerr = errors->len;
     struct conf *c;
-    FILE *fp;
 
-    *out = NULL;
-    if ((fp = fopen(path, "r")) == NULL) {
-        conf_error(errors, path, 0, "cannot open: %s", g_strerror(errno));
-        return -1;
-    }
     c = conf_defaults(path);
     while (fgets(line, sizeof(line), fp) != NULL) {
         char *key, *value, *eq;
@@ -425,4 +421,33 @@ conf_load(const char *path, struct conf **out, GPtrArray *errors)
     }
     *out = c;
     return 0;
+}
+
+int
+conf_load(const char *path, struct conf **out, GPtrArray *errors)
+{
+    FILE *fp;
+
+    *out = NULL;
+    if ((fp = fopen(path, "r")) == NULL) {
+        conf_error(errors, path, 0, "cannot open: %s", g_strerror(errno));
+        return -1;
+    }
+    return conf_parse(fp, path, out, errors);
+}
+
+int
+conf_load_buffer(const char *name, const char *text, size_t len, struct conf **out,
+                 GPtrArray *errors)
+{
+    FILE *fp;
+
+    *out = NULL;
+    /* glibc's fmemopen() takes len 0 (since 2.22) and reads NUL bytes as data
+     * in mode "r", as fopen() would read them from a file. */
+    if ((fp = fmemopen((void *) text, len, "r")) == NULL) {
+        conf_error(errors, name, 0, "cannot read: %s", g_strerror(errno));
+        return -1;
+    }
+    return conf_parse(fp, name, out, errors);
 }

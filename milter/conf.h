@@ -61,6 +61,13 @@ struct conf {
  */
 int conf_load(const char *path, struct conf **out, GPtrArray *errors);
 
+/* As conf_load(), but the text is text[0..len) (need not be NUL-terminated),
+ * and name stands for the path in messages and in c->path.  For the fuzz
+ * target tests/fuzz/fuzz_conf.c, which would otherwise write every input to a
+ * file. */
+int conf_load_buffer(const char *name, const char *text, size_t len, struct conf **out,
+                     GPtrArray *errors);
+
 /* Accepts NULL; returns NULL. */
 struct conf *conf_free(struct conf *c);
 

@@ -172,6 +172,23 @@ test_conf_bad(void **state)
         if (strstr(all, cases[i].want) == NULL)
             fail_msg("%s: got errors \"%s\", want one containing \"%s\"", cases[i].name,
                      all, cases[i].want);
+        /* The same text from memory: the same errors. */
+        {
+            GPtrArray *e2 = g_ptr_array_new_with_free_func(g_free);
+            char *all2;
+
+            c = (struct conf *)1;
+            rc = conf_load_buffer(path, cases[i].text, strlen(cases[i].text), &c, e2);
+            all2 = join_errors(e2);
+            if (rc != -1 || c != NULL)
+                fail_msg("%s: conf_load_buffer got rc %d, want -1 and NULL", cases[i].name,
+                         rc);
+            if (strcmp(all2, all) != 0)
+                fail_msg("%s: conf_load_buffer got errors \"%s\", want \"%s\"",
+                         cases[i].name, all2, all);
+            g_free(all2);
+            g_ptr_array_unref(e2);
+        }
         g_free(all);
         unlink(path);
         g_free(path);
@@ -194,6 +211,30 @@ test_conf_all_errors(void **state)
     conf_free(c);
     unlink(path);
     g_free(path);
+    g_ptr_array_unref(e);
+}
+
+/* conf_load_buffer() reads exactly len bytes: no NUL needed, nothing beyond. */
+static void
+test_conf_buffer(void **state)
+{
+    static const char text[] = "model = m.bin\nfoo = 1";
+    GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
+    struct conf *c = NULL;
+
+    (void)state;
+    assert_int_equal(conf_load_buffer("mem", text, strlen("model = m.bin"), &c, e), 0);
+    assert_string_equal(c->model, "m.bin");
+    assert_string_equal(c->path, "mem");
+    c = conf_free(c);
+    assert_int_equal(conf_load_buffer("mem", text, sizeof(text) - 1, &c, e), -1);
+    assert_null(c);
+    assert_int_equal(e->len, 1);
+    assert_string_equal(e->pdata[0], "mem:2: unknown key \"foo\"");
+    g_ptr_array_set_size(e, 0);
+    assert_int_equal(conf_load_buffer("mem", text, 0, &c, e), -1);
+    assert_int_equal(e->len, 1);
+    assert_string_equal(e->pdata[0], "mem: model: required key is missing");
     g_ptr_array_unref(e);
 }
 
@@ -414,6 +455,7 @@ main(void)
         cmocka_unit_test(test_conf_defaults),
         cmocka_unit_test(test_conf_bad),
         cmocka_unit_test(test_conf_all_errors),
+        cmocka_unit_test(test_conf_buffer),
         cmocka_unit_test(test_conf_missing_file),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_netlist),
