@@ -72,6 +72,14 @@ struct store *store_close(struct store *s);
 /* The message of the last failure on this connection ("" if none). */
 const char *store_errmsg(const struct store *s);
 
+/* 1 when the path no longer names the file this connection has open (removed,
+ * renamed or replaced under it: its writes would reach no one else), else 0.
+ * A stat(2); never blocks on a lock.  (Closing such a connection leaves
+ * PATH-wal and PATH-shm alone: SQLite neither checkpoints nor deletes them for
+ * a moved file.  Replace a store by moving all three files, or a new main file
+ * replays the old one's PATH-wal.) */
+int store_moved(struct store *s);
+
 /* Current settings (see store_opts). */
 uint32_t store_reservoir_size(const struct store *s);
 uint32_t store_dirty_samples(const struct store *s);

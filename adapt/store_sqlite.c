@@ -183,6 +183,7 @@ struct store {
     uint64_t fb_dropped;    /* feedback rows this connection dropped for quota */
     sqlite3_stmt *stmt[Q_N];
     int64_t scans_expired;  /* when this connection last expired scan records */
+    int64_t busy_since;     /* busy_wait(): when the current wait began (ms) */
     char err[512];
 };
 
@@ -217,6 +218,39 @@ fail_db(struct store *s, int rc, const char *what)
         return fail(s, STORE_ERR, "%s: %s: out of memory", s->path, what);
     return fail(s, STORE_ERR, "%s: %s: %s", s->path, what,
                 s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+}
+
+int
+store_moved(struct store *s)
+{
+    int moved = 0;
+
+    if (s == NULL || s->db == NULL ||
+        sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+        return 0;
+    return moved != 0;
+}
+
+/* The busy handler.  SQLite's own (sqlite3_busy_timeout) sleeps up to 100 ms
+ * between attempts, so a lock that is free only for a few milliseconds between
+ * another writer's transactions (the milter's writer under full load) was seen
+ * free too seldom and `spamshift learn` timed out; poll every millisecond
+ * instead, up to busy_ms in all. */
+static int
+busy_wait(void *arg, int count)
+{
+    struct store *s = arg;
+    struct timespec ts;
+    int64_t now;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (count == 0)
+        s->busy_since = now;
+    if (now - s->busy_since >= (int64_t)s->busy_ms)
+        return 0;
+    usleep(1000);
+    return 1;
 }
 
 const char *
@@ -606,7 +640,7 @@ store_open(const char *path, unsigned flags, const struct store_opts *opts,
         store_close(s);
         return STORE_ERR;
     }
-    sqlite3_busy_timeout(s->db, (int)s->busy_ms);
+    sqlite3_busy_handler(s->db, busy_wait, s);
     sqlite3_extended_result_codes(s->db, 1);
     rc = exec(s, "PRAGMA foreign_keys = ON", "open");
     if (rc == STORE_OK && !(flags & STORE_RDONLY))

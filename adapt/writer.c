@@ -3,13 +3,16 @@
  *
  * Producers push heap-allocated jobs on a GAsyncQueue (its own lock, no I/O);
  * the writer thread pops them with a timeout, gathers a batch and applies it in
- * one store_apply() transaction.  Flush requests travel through the same queue
- * as marker jobs, so "everything before the marker is done" is exact.  The
- * statistics are under a mutex that no I/O is ever done under.
+ * store_apply() transactions of `chunk` operations, a number adapted after each
+ * commit so that one transaction takes about txn_ms.  Flush requests travel
+ * through the same queue as marker jobs, so "everything before the marker is
+ * done" is exact.  The statistics are under a mutex that no I/O is ever done
+ * under; the fault state (fault_*) belongs to the writer thread alone.
  */
 #include "config.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +34,29 @@ struct job {
     int *done;
 };
 
+/* After a commit with more work waiting, the write lock is left free this long
+ * so that another process's writer (`spamshift learn`, polling every
+ * millisecond: store_sqlite.c) gets it even when this one is saturated. */
+#define WRITER_GAP_US 2000
+
+enum fault { FAULT_NONE, FAULT_BUSY, FAULT_ERROR, FAULT_MOVED };
+
 struct writer {
-    struct store *s;
+    struct store *s;            /* NULL while a failed store waits to be reopened */
+    char *path;
+    struct store_opts so;
     struct writer_opts o;
     GAsyncQueue *q;
     pthread_t tid;
     pthread_mutex_t lock;       /* guards st and pending */
     struct writer_stats st;
     size_t pending;             /* operations queued and not yet taken */
+    /* the writer thread's own */
+    size_t chunk;               /* operations per transaction, adapted to txn_ms */
+    enum fault fault;           /* the episode going on */
+    gint64 fault_since;         /* when it began (monotonic us) */
+    gint64 last_open;           /* last reopen attempt */
+    uint64_t fault_lost;        /* operations given up on during the episode */
 };
 
 void
@@ -48,6 +66,10 @@ writer_opts_default(struct writer_opts *o)
     o->flush_ms = 200;
     o->queue_max = 100000;
     o->busy_ms = 5000;
+    o->txn_ms = 50;
+    o->reopen_ms = 1000;
+    o->report = NULL;
+    o->report_arg = NULL;
 }
 
 static void
@@ -71,12 +93,179 @@ signal_done(struct job *j)
     free(j);
 }
 
-/* Apply batch[0..n) until it commits or fails for good. */
+static void
+report(struct writer *w, enum writer_event ev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+report(struct writer *w, enum writer_event ev, const char *fmt, ...)
+{
+    char line[768];
+    va_list ap;
+
+    if (w->o.report == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    w->o.report(w->o.report_arg, ev, line);
+}
+
+static void
+set_error(struct writer *w, const char *msg)
+{
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->st.last_error, sizeof(w->st.last_error), "%.255s", msg);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* A fault begins (reported once per episode; a later fault of another kind in
+ * the same episode is not reported again). */
+static void
+fault_begin(struct writer *w, enum fault kind, const char *what)
+{
+    set_error(w, what);
+    if (w->fault != FAULT_NONE)
+        return;
+    w->fault = kind;
+    w->fault_since = g_get_monotonic_time();
+    w->fault_lost = 0;
+    pthread_mutex_lock(&w->lock);
+    w->st.faults++;
+    w->st.in_fault = 1;
+    pthread_mutex_unlock(&w->lock);
+    switch (kind) {
+    case FAULT_BUSY:
+        report(w, WRITER_FAULT, "store %s: locked by another connection for more than "
+               "%u ms; scan records wait in memory (up to %zu) until it is released",
+               w->path, w->o.busy_ms, w->o.queue_max);
+        break;
+    case FAULT_MOVED:
+        report(w, WRITER_FAULT, "store %s: removed or replaced under the running milter "
+               "(%s); scan records are dropped until a store at that path opens "
+               "(retried every %u ms)", w->path, what, w->o.reopen_ms);
+        break;
+    default:
+        report(w, WRITER_FAULT, "store %s: write failed: %s; scan records are dropped "
+               "until it takes writes again (reopened every %u ms)", w->path, what,
+               w->o.reopen_ms);
+    }
+}
+
+/* A batch committed: end the episode if there is one. */
+static void
+fault_end(struct writer *w)
+{
+    double s;
+
+    if (w->fault == FAULT_NONE)
+        return;
+    s = (double)(g_get_monotonic_time() - w->fault_since) / 1e6;
+    if (w->fault == FAULT_BUSY)
+        report(w, WRITER_RECOVERED, "store %s: lock released after %.1f s; the waiting "
+               "scan records are written", w->path, s);
+    else
+        report(w, WRITER_RECOVERED, "store %s: writable again after %.1f s; %llu scan "
+               "records were dropped meanwhile", w->path, s,
+               (unsigned long long)w->fault_lost);
+    w->fault = FAULT_NONE;
+    pthread_mutex_lock(&w->lock);
+    w->st.in_fault = 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Make sure w->s is the store now at w->path: a connection whose file was
+ * removed or replaced is closed (its writes would reach no one), and a closed
+ * one is reopened, at most every reopen_ms.  Returns 1 with a usable w->s. */
+static int
+ensure_store(struct writer *w)
+{
+    char err[512];
+    gint64 now;
+
+    if (w->s != NULL && store_moved(w->s)) {
+        w->s = store_close(w->s);
+        w->last_open = 0;       /* the new file may be there already: try now */
+        fault_begin(w, FAULT_MOVED, "the open file is no longer at that path");
+    }
+    if (w->s != NULL)
+        return 1;
+    now = g_get_monotonic_time();
+    if (w->last_open != 0 && now - w->last_open < (gint64)w->o.reopen_ms * 1000)
+        return 0;
+    w->last_open = now;
+    /* Never create it here: a removed store comes back when the admin restores
+     * or recreates it, not as an empty file racing the restore. */
+    if (store_open(w->path, 0, &w->so, &w->s, err, sizeof(err)) != STORE_OK) {
+        w->s = NULL;
+        fault_begin(w, FAULT_MOVED, err);
+        set_error(w, err);
+        return 0;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->st.reopens++;
+    pthread_mutex_unlock(&w->lock);
+    return 1;
+}
+
+static void
+count_failed(struct writer *w, size_t n)
+{
+    w->fault_lost += n;
+    pthread_mutex_lock(&w->lock);
+    w->st.failed += n;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Apply ops[0..n) in one transaction until it commits or fails for good.
+ * Returns 0 when committed. */
+static int
+apply_txn(struct writer *w, struct store_op *ops, size_t n)
+{
+    int rc;
+
+    for (;;) {
+        if (!ensure_store(w)) {
+            count_failed(w, n);
+            return -1;
+        }
+        if ((rc = store_apply(w->s, ops, n)) != STORE_BUSY)
+            break;
+        /* A lock held past the busy timeout (an admin's long transaction) is
+         * waited out: the queue bound protects memory meanwhile. */
+        pthread_mutex_lock(&w->lock);
+        w->st.busy_retries++;
+        pthread_mutex_unlock(&w->lock);
+        fault_begin(w, FAULT_BUSY, store_errmsg(w->s));
+        usleep(100000);
+    }
+    if (rc != STORE_OK) {
+        char msg[512];
+
+        /* Read-only, full, corrupt, I/O: reopen before the next batch (a store
+         * made writable again or replaced needs a new connection). */
+        snprintf(msg, sizeof(msg), "%s", store_errmsg(w->s));
+        w->s = store_close(w->s);
+        w->last_open = g_get_monotonic_time();
+        fault_begin(w, FAULT_ERROR, msg);
+        count_failed(w, n);
+        return -1;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->st.written += n;
+    w->st.batches++;
+    pthread_mutex_unlock(&w->lock);
+    fault_end(w);
+    return 0;
+}
+
+/* Apply batch[0..n) in transactions of w->chunk operations, adapting chunk so
+ * that one takes about txn_ms, and leaving the lock free between them. */
 static void
 apply(struct writer *w, struct job **batch, size_t n)
 {
     struct store_op *ops;
-    int rc;
+    size_t done = 0;
 
     if (n == 0)
         return;
@@ -89,24 +278,28 @@ apply(struct writer *w, struct job **batch, size_t n)
     }
     for (size_t i = 0; i < n; i++)
         ops[i] = batch[i]->op;
-    /* A lock held past the busy timeout (an admin's long transaction) is waited
-     * out: the queue bound protects memory meanwhile. */
-    while ((rc = store_apply(w->s, ops, n)) == STORE_BUSY) {
-        pthread_mutex_lock(&w->lock);
-        w->st.busy_retries++;
-        snprintf(w->st.last_error, sizeof(w->st.last_error), "%s", store_errmsg(w->s));
-        pthread_mutex_unlock(&w->lock);
-        usleep(100000);
+    while (done < n) {
+        size_t k = n - done < w->chunk ? n - done : w->chunk;
+        gint64 t0 = g_get_monotonic_time();
+        int busy_before = w->fault == FAULT_BUSY;
+
+        if (apply_txn(w, ops + done, k) == 0 && !busy_before && w->fault == FAULT_NONE) {
+            /* Scale the next transaction to txn_ms, growing at most twofold. */
+            gint64 us = g_get_monotonic_time() - t0;
+            double want = us > 0 ? (double)k * w->o.txn_ms * 1000.0 / (double)us
+                                 : (double)w->o.batch_max;
+
+            if (k == w->chunk || want < (double)w->chunk) {
+                if (want > 2.0 * (double)w->chunk)
+                    want = 2.0 * (double)w->chunk;
+                w->chunk = want < 1 ? 1 : want > (double)w->o.batch_max ? w->o.batch_max
+                         : (size_t)want;
+            }
+        }
+        done += k;
+        if (done < n || g_async_queue_length(w->q) > 0)
+            usleep(WRITER_GAP_US);
     }
-    pthread_mutex_lock(&w->lock);
-    if (rc == STORE_OK) {
-        w->st.written += n;
-        w->st.batches++;
-    } else {
-        w->st.failed += n;
-        snprintf(w->st.last_error, sizeof(w->st.last_error), "%s", store_errmsg(w->s));
-    }
-    pthread_mutex_unlock(&w->lock);
     free(ops);
 }
 
@@ -182,9 +375,19 @@ writer_start(const char *db_path, const struct writer_opts *o, char *err, size_t
         writer_opts_default(&w->o);
     if (w->o.batch_max == 0)
         w->o.batch_max = 1;
+    if (w->o.txn_ms == 0)
+        w->o.txn_ms = 1;
+    w->chunk = w->o.batch_max;
     store_opts_default(&so);
     so.busy_ms = w->o.busy_ms;
+    w->so = so;
+    if ((w->path = strdup(db_path)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(w);
+        return NULL;
+    }
     if (store_open(db_path, STORE_CREATE, &so, &w->s, err, errlen) != STORE_OK) {
+        free(w->path);
         free(w);
         return NULL;
     }
@@ -195,6 +398,7 @@ writer_start(const char *db_path, const struct writer_opts *o, char *err, size_t
         g_async_queue_unref(w->q);
         store_close(w->s);
         pthread_mutex_destroy(&w->lock);
+        free(w->path);
         free(w);
         return NULL;
     }
@@ -351,6 +555,7 @@ writer_stop(struct writer *w)
     g_async_queue_unref(w->q);
     store_close(w->s);
     pthread_mutex_destroy(&w->lock);
+    free(w->path);
     free(w);
     return NULL;
 }

@@ -4,12 +4,20 @@
  *
  * SMTP threads hand over reservoir offers and counter increments with
  * writer_offer()/writer_count(): a copy and a queue push, never I/O.  The writer
- * thread, on its own store connection, applies them in batches (store_apply():
- * one transaction per batch, up to batch_max operations or flush_ms after the
- * first one waiting).  When the store is locked past its busy timeout the batch
- * is kept and retried; when the queue holds queue_max operations new ones are
- * dropped and counted rather than let memory grow: the reservoir is a sample
- * and may miss a message, the SMTP path may not wait.
+ * thread, on its own store connection, applies them in batches (up to batch_max
+ * operations or flush_ms after the first one waiting), each in transactions of
+ * at most about txn_ms (store_apply()), with the write lock left free for a
+ * moment between them so that `spamshift learn` gets it under full load.  When
+ * the queue holds queue_max operations new ones are dropped and counted rather
+ * than let memory grow: the reservoir is a sample and may miss a message, the
+ * SMTP path may not wait.
+ *
+ * Faults: a store locked past its busy timeout is waited out, the batch kept.
+ * A store that refuses a write (read-only, full, corrupt) or that was removed or
+ * replaced under the open connection (checked before every batch) costs the
+ * batch (counted as failed); the connection is closed and the path reopened, at
+ * most every reopen_ms, until a batch commits again.  Each fault episode is
+ * reported once when it starts and once when it ends, through o.report.
  */
 #ifndef SPAMSHIFT_WRITER_H
 #define SPAMSHIFT_WRITER_H
@@ -21,11 +29,28 @@
 
 struct writer;
 
+enum writer_event {
+    WRITER_FAULT,               /* a fault episode starts: the store is locked past
+                                 * its timeout, refuses writes, or was removed or
+                                 * replaced */
+    WRITER_RECOVERED            /* the first batch after it committed */
+};
+
+/* Called on the writer thread, once per event, with a one-line description that
+ * names the store's path and the error.  Must not call back into the writer. */
+typedef void writer_report_fn(void *arg, enum writer_event ev, const char *line);
+
 struct writer_opts {
     size_t batch_max;           /* operations per transaction; default 500 */
     unsigned flush_ms;          /* longest wait before a partial batch; default 200 */
     size_t queue_max;           /* operations waiting at most; default 100000 */
     unsigned busy_ms;           /* the store's busy timeout; default 5000 */
+    unsigned txn_ms;            /* aim for transactions shorter than this (the
+                                 * operations per transaction adapt); default 50 */
+    unsigned reopen_ms;         /* least time between reopen attempts of a failed
+                                 * store; default 1000 */
+    writer_report_fn *report;   /* fault episodes; NULL: not reported */
+    void *report_arg;
 };
 
 struct writer_stats {
@@ -35,6 +60,9 @@ struct writer_stats {
     uint64_t failed;            /* lost in a batch the store refused (not busy) */
     uint64_t batches;           /* committed transactions */
     uint64_t busy_retries;      /* batches retried after a lock timeout */
+    uint64_t faults;            /* fault episodes begun (busy, error, moved) */
+    uint64_t reopens;           /* the store reopened after a fault */
+    int in_fault;               /* a fault episode is going on */
     char last_error[256];       /* "" if none */
 };
 

@@ -50,6 +50,17 @@ users_report(void *arg, const char *user, int status, const struct refit_result 
                 (unsigned long long)r->version, r->ms);
 }
 
+/* The writer's fault episodes: one line when one starts, one when it ends. */
+static void
+users_writer_report(void *arg, enum writer_event ev, const char *line)
+{
+    (void)arg;
+    if (ev == WRITER_FAULT)
+        log_warn("%s", line);
+    else
+        log_msg(LOG_NOTICE, NULL, "%s", line);
+}
+
 static void *
 users_main(void *arg)
 {
@@ -67,6 +78,12 @@ users_main(void *arg)
         gint64 until;
 
         g_mutex_unlock(&users_lock);
+        /* A store removed or replaced under us: read whatever is at the path
+         * now.  The writer reports the fault; this thread only follows. */
+        if (s != NULL && store_moved(s)) {
+            s = store_close(s);
+            warned = 1;
+        }
         if (s == NULL && store_open(users_db, 0, NULL, &s, err, sizeof(err)) != STORE_OK) {
             if (!warned++)
                 log_warn("store %s: %s; per-user models are not loaded until it opens",
@@ -106,6 +123,7 @@ users_start(const struct conf *c, char *err, size_t errlen)
     if (c->database == NULL)
         return 0;
     writer_opts_default(&wo);
+    wo.report = users_writer_report;
     if ((users_writer = writer_start(c->database, &wo, err, errlen)) == NULL)
         return -1;
     users_db = g_strdup(c->database);

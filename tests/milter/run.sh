@@ -10,8 +10,12 @@
 # probes' scores and their midpoint, starts the milter in the foreground,
 # runs miltertest, stops the milter (SIGTERM, checked, for scripts with a
 # "-- graceful" line; SIGKILL otherwise), then checks that every
-# "-- log: REGEX" line of the script matches the milter's log (grep -E) and
-# every "-- nolog: REGEX" does not.  Exit 77 (skip) without miltertest.
+# "-- log: REGEX" line of the script matches the milter's log (grep -E),
+# every "-- log1: REGEX" matches exactly one line of it and every
+# "-- nolog: REGEX" none.  Exit 77 (skip) without miltertest, or when the script
+# has a "-- requires: root" line and we are not root.  "-- cleanup: COMMAND"
+# lines run at exit (before the temp dir goes), with $TMP set.
+# SPAMSHIFT_TEST_SHOWLOG=1 prints the milter's log even when the test passes.
 set -u
 script=$1
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -22,6 +26,10 @@ milter=$top_builddir/spamshift-milter
 cli=$top_builddir/spamshift
 
 command -v miltertest >/dev/null 2>&1 || { echo "SKIP: miltertest not installed"; exit 77; }
+if grep -q '^-- requires: root' "$script" && [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: $name needs root"
+	exit 77
+fi
 for b in "$milter" "$cli"; do
 	[ -x "$b" ] || { echo "FAIL: $b is not built"; exit 99; }
 done
@@ -30,6 +38,9 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/spamshift-mt-$name.XXXXXX") || exit 99
 pid=
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	sed -n 's/^-- cleanup: //p' "$script" | while IFS= read -r cmd; do
+		TMP=$tmp sh -c "$cmd" >/dev/null 2>&1
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -125,8 +136,13 @@ fi
 sed -n 's/^-- log: //p' "$script" | while IFS= read -r re; do
 	grep -Eq -- "$re" "$tmp/milter.log" || { echo "log lacks /$re/"; exit 1; }
 done || fail "log expectations"
+sed -n 's/^-- log1: //p' "$script" | while IFS= read -r re; do
+	n=$(grep -Ec -- "$re" "$tmp/milter.log")
+	[ "$n" -eq 1 ] || { echo "log has $n lines matching /$re/, want 1"; exit 1; }
+done || fail "log expectations"
 sed -n 's/^-- nolog: //p' "$script" | while IFS= read -r re; do
 	if grep -Eq -- "$re" "$tmp/milter.log"; then echo "log has /$re/"; exit 1; fi
 done || fail "log expectations"
+if [ -n "${SPAMSHIFT_TEST_SHOWLOG:-}" ]; then echo "--- milter log:"; cat "$tmp/milter.log"; fi
 echo "PASS: $name"
 exit 0
