@@ -1284,29 +1284,42 @@ ctx_free(struct fit_ctx *c)
     free(c->fb_scale);
 }
 
+/* The positions 0..n-1 of key[] in ascending key order, equal keys in
+ * position order (an LSD radix sort, three 11-bit digits; qsort and a binary
+ * search per id cost more than the whole residual fit).  ord needs n entries.
+ * Returns 0, or -1 on allocation failure. */
 static int
-cmp_u32(const void *a, const void *b)
+slot_order(const uint32_t *key, size_t n, uint32_t *ord)
 {
-    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    uint32_t *tmp = malloc((n ? n : 1) * sizeof(uint32_t)), *src = ord, *dst = tmp;
+    size_t cnt[2048], i;
+    int shift;
 
-    return (x > y) - (x < y);
-}
+    if (tmp == NULL)
+        return -1;
+    for (i = 0; i < n; i++)
+        ord[i] = (uint32_t) i;
+    for (shift = 0; shift < 33; shift += 11) {
+        size_t sum = 0;
 
-static size_t
-find_slot(const uint32_t *slots, size_t n, uint32_t s)
-{
-    size_t lo = 0, hi = n;
+        memset(cnt, 0, sizeof(cnt));
+        for (i = 0; i < n; i++)
+            cnt[(key[i] >> shift) & 2047]++;
+        for (i = 0; i < 2048; i++) {
+            size_t t = cnt[i];
 
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (slots[mid] < s)
-            lo = mid + 1;
-        else
-            hi = mid;
+            cnt[i] = sum;
+            sum += t;
+        }
+        for (i = 0; i < n; i++)
+            dst[cnt[(key[src[i]] >> shift) & 2047]++] = src[i];
+        src = dst;
+        dst = src == ord ? tmp : ord;
     }
-    assert(lo < n && slots[lo] == s);
-    return lo;
+    /* three passes: the result is in tmp */
+    memcpy(ord, src, n * sizeof(uint32_t));
+    free(tmp);
+    return 0;
 }
 
 /* Build the context: rows, labels, slots.  Returns -1 on allocation failure. */
@@ -1315,7 +1328,7 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
           const struct adapt_example *fb, size_t n_fb, const struct adapt_opts *o)
 {
     size_t n_rows, i, j, n_ids = 0, scratch;
-    uint32_t p = m->net.dims.hidden + 1;
+    uint32_t p = m->net.dims.hidden + 1, *ord;
 
     memset(c, 0, sizeof(*c));
     c->hidden = m->net.dims.hidden;
@@ -1368,14 +1381,23 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
         }
         c->fb_off[j + 1] = i;
     }
+    /* Compact: slots[] the sorted unique slot numbers, fb_slot[] each pair's
+     * index into it. */
     memcpy(c->fb_slot, c->slots, n_ids * sizeof(uint32_t));
-    qsort(c->slots, n_ids, sizeof(uint32_t), cmp_u32);
-    for (i = 0, j = 0; i < n_ids; i++)
-        if (j == 0 || c->slots[i] != c->slots[j - 1])
-            c->slots[j++] = c->slots[i];
+    if ((ord = malloc((n_ids ? n_ids : 1) * sizeof(uint32_t))) == NULL
+        || slot_order(c->fb_slot, n_ids, ord) < 0) {
+        free(ord);
+        return -1;
+    }
+    for (i = 0, j = 0; i < n_ids; i++) {
+        uint32_t key = c->fb_slot[ord[i]];
+
+        if (j == 0 || key != c->slots[j - 1])
+            c->slots[j++] = key;
+        c->fb_slot[ord[i]] = (uint32_t) (j - 1);
+    }
     c->n_slots = j;
-    for (i = 0; i < n_ids; i++)
-        c->fb_slot[i] = (uint32_t) find_slot(c->slots, c->n_slots, c->fb_slot[i]);
+    free(ord);
     scratch = (c->n_slots > n_fb ? c->n_slots : n_fb) + 1;
     c->hl = malloc(scratch * sizeof(double));
     c->r = malloc(scratch * sizeof(double));
