@@ -1,10 +1,14 @@
 /*
- * fuzz_conf.c - libFuzzer target: configuration text -> conf_load() (the
- * milter's spamshift.conf parser), plus its value parsers conf_parse_size()
- * and conf_parse_bool() on the first line of the input.
+ * fuzz_conf.c - libFuzzer target: configuration text -> conf_load_buffer() (the
+ * milter's spamshift.conf parser, which conf_load() runs on the opened file),
+ * plus its value parsers conf_parse_size() and conf_parse_bool() on the first
+ * line of the input.
  *
  * Contract checked: a success fills *out and adds no error; a failure leaves
- * *out NULL and says at least one thing ("path:LINE: message").
+ * *out NULL and says at least one thing ("path:LINE: message").  The text is
+ * parsed from memory: writing it to a file for conf_load() (an open, a write,
+ * a close and the reopen) made an execution 3 times slower (215 against 69 us
+ * of CPU, 2026-11-27).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,7 +17,6 @@
 #include <glib.h>
 
 #include "conf.h"
-#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,13 +25,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     GPtrArray *errors = g_ptr_array_new_with_free_func(g_free);
     struct conf *c = NULL;
-    const char *path = fuzz_write_file("conf", data, size);
     char line[256];
     size_t n = 0;
     int r, b;
 
-    r = conf_load(path, &c, errors);
-    if (r == 0 && (c == NULL || c->model == NULL))
+    r = conf_load_buffer("fuzz.conf", (const char *) data, size, &c, errors);
+    if (r == 0 && (c == NULL || c->model == NULL || errors->len != 0))
         abort();
     if (r != 0 && (c != NULL || errors->len == 0))
         abort();

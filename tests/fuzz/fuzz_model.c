@@ -1,13 +1,16 @@
 /*
- * fuzz_model.c - libFuzzer target: model file bytes -> model_load(), then a
- * score of a few feature ids with whatever loaded.
+ * fuzz_model.c - libFuzzer target: model file bytes -> model_load_buffer() (the
+ * checks model_load() makes after reading the file), then a score of a few
+ * feature ids with whatever loaded.
  *
  * A model file ends in an XXH64 of everything before it; random bytes would
  * almost never get past that, so when the input is long enough the harness
  * recomputes it over the input (the file then reaches the checks behind the
  * checksum: threshold, pool labels, and the weights met while scoring).  Inputs
  * whose last byte is odd keep their checksum as given, so the mismatch path is
- * fuzzed too.
+ * fuzzed too.  The input is checked in memory: writing it to a file for
+ * model_load() (two opens, a write, a mapping) made an execution 17 times
+ * slower (143 against 8.5 us of CPU, 2026-11-27).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,7 +20,6 @@
 
 #include "features.h"
 #include "model.h"
-#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,7 +30,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct model *m = NULL;
     uint8_t *copy;
     char err[512];
-    const char *path;
     float p;
 
     if ((copy = malloc(size ? size : 1)) == NULL)
@@ -39,12 +40,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         memcpy(copy + size - 8, &sum, 8);
     }
-    path = fuzz_write_file("model", copy, size);
-    free(copy);
     err[0] = '\0';
-    if (model_load(path, &m, err, sizeof(err)) != 0) {
+    if (model_load_buffer(copy, size, "fuzz", &m, err, sizeof(err)) != 0) {
         if (m != NULL || err[0] == '\0')
             abort();            /* a refusal always says why */
+        free(copy);
         return 0;
     }
     p = model_score(m, ids, sizeof(ids) / sizeof(ids[0]), NULL, NULL);
@@ -52,5 +52,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();                /* a probability, or NaN from NaN weights */
     (void) p;
     m = model_free(m);
+    free(copy);                 /* the model pointed into it */
     return 0;
 }
