@@ -67,7 +67,7 @@ struct conn {
     int nonsmtp;                /* local submission: never reject recipients */
     int trusted;                /* client in trusted_networks (of the runtime at connect) */
     int can_skip;               /* MTA understands SMFIS_SKIP */
-    int hdr_noreply;            /* SMFIP_NR_HDR: header callbacks answer nothing */
+    unsigned long noreply;      /* SMFIP_NR_* negotiated: those callbacks answer nothing */
     struct msg *msg;
 };
 
@@ -153,6 +153,15 @@ filter_fail(SMFICTX *ctx, struct conn *c, const char *what)
     return SMFIS_ACCEPT;
 }
 
+/*
+ * Every reply the MTA waits for is a round trip on the milter socket and two
+ * thread wake-ups; at 4 KB per message they were most of the milter's CPU.  So
+ * the only steps that answer are MAIL (a skip is an ACCEPT there), RCPT under
+ * multi_recipient = split (452 per recipient) and end of message; connect,
+ * headers, end of headers and body chunks say nothing (SMFIP_NR_*) when the
+ * MTA offers it.  What goes wrong in those steps is answered at eom: the
+ * message context is missing or marked failed.
+ */
 static sfsistat
 filter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
                  unsigned long f3, unsigned long *pf0, unsigned long *pf1,
@@ -161,23 +170,37 @@ filter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long
     const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
     /* Steps we do not use: the MTA need not send them. */
     const unsigned long nosteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+    unsigned long noreply = SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+    struct runtime *rt;
     struct conn *c;
 
     if ((f0 & SMFIF_ADDHDRS) == 0) {
         log_err("MTA offers no header changes (actions 0x%lx); cannot filter", f0);
         return SMFIS_REJECT;
     }
+    /* split defers recipients one by one: RCPT must answer.  A reload that
+     * turns split on takes effect at the MTA's next connection. */
+    rt = runtime_acquire();
+    if (rt == NULL || rt->conf->multi_recipient != CONF_MULTI_SPLIT)
+        noreply |= SMFIP_NR_RCPT;
+    runtime_unref(rt);
     *pf0 = f0 & actions;
-    /* No reply per header: a message has dozens, each a round trip to the MTA
-     * that the SMTP client waits for at end of data. */
-    *pf1 = f1 & (nosteps | SMFIP_SKIP | SMFIP_NR_HDR);
+    *pf1 = f1 & (nosteps | SMFIP_SKIP | noreply);
     *pf2 = 0;
     *pf3 = 0;
     c = g_new0(struct conn, 1);
     c->can_skip = (f1 & SMFIP_SKIP) != 0;
-    c->hdr_noreply = (f1 & SMFIP_NR_HDR) != 0;
+    c->noreply = *pf1 & noreply;
     smfi_setpriv(ctx, c);
     return SMFIS_CONTINUE;
+}
+
+/* The answer of a step that has nothing to say: none at all when the MTA
+ * agreed to that (libmilter would otherwise log that we "lied"). */
+static sfsistat
+filter_quiet(const struct conn *c, unsigned long step)
+{
+    return c != NULL && (c->noreply & step) != 0 ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static int
@@ -201,7 +224,7 @@ filter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
         smfi_setpriv(ctx, c);
     }
     if (rt == NULL)
-        return SMFIS_CONTINUE;
+        return filter_quiet(c, SMFIP_NR_CONN);
     c->addr[0] = '\0';
     if (hostaddr != NULL && hostaddr->sa_family == AF_INET) {
         inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)hostaddr)->sin_addr,
@@ -218,7 +241,7 @@ filter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
     log_msg(LOG_DEBUG, NULL, "connect from %s [%s]%s%s", hostname != NULL ? hostname : "?",
             c->addr, c->nonsmtp ? " non-SMTP" : "", c->trusted ? " trusted" : "");
     runtime_unref(rt);
-    return SMFIS_CONTINUE;
+    return filter_quiet(c, SMFIP_NR_CONN);
 }
 
 static sfsistat
@@ -259,12 +282,15 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
     struct rcpt *r;
     char *user;
 
-    if (c == NULL || c->msg == NULL)
+    if (c == NULL || c->msg == NULL) {
+        if (c != NULL && (c->noreply & SMFIP_NR_RCPT) != 0)
+            return SMFIS_NOREPLY;       /* eom will say it */
         return filter_fail(ctx, c, "no message context at RCPT TO");
+    }
     if ((user = userkey_from_rcpt(argv[0], c->msg->rt->aliases)) == NULL)
-        return SMFIS_CONTINUE;          /* "<>" cannot be a recipient; the MTA says so */
+        return filter_quiet(c, SMFIP_NR_RCPT);  /* "<>" cannot be a recipient; the MTA says so */
     if (c->msg->rt->conf->multi_recipient == CONF_MULTI_SPLIT && !c->nonsmtp
-        && c->msg->rcpts->len > 0) {
+        && (c->noreply & SMFIP_NR_RCPT) == 0 && c->msg->rcpts->len > 0) {
         const struct rcpt *first = g_ptr_array_index(c->msg->rcpts, 0);
 
         if (strcmp(first->user, user) != 0) {
@@ -289,7 +315,7 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
         r->addr = a;
     }
     g_ptr_array_add(c->msg->rcpts, r);
-    return SMFIS_CONTINUE;
+    return filter_quiet(c, SMFIP_NR_RCPT);
 }
 
 /* Append len bytes to the capped buffer; past the cap, only count them. */
@@ -334,7 +360,7 @@ filter_header(SMFICTX *ctx, char *name, char *value)
     struct msg *m;
 
     if (c == NULL || (m = c->msg) == NULL)     /* eom will say it */
-        return c != NULL && c->hdr_noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+        return filter_quiet(c, SMFIP_NR_HDR);
     for (size_t i = 0; i < N_OWN_HEADERS; i++)
         if (strcasecmp(name, filter_own_headers[i]) == 0)
             m->own_count[i]++;
@@ -344,7 +370,7 @@ filter_header(SMFICTX *ctx, char *name, char *value)
     msg_append(m, ": ", 2);
     msg_append(m, value, strlen(value));
     msg_append(m, "\n", 1);
-    return c->hdr_noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+    return filter_quiet(c, SMFIP_NR_HDR);
 }
 
 static sfsistat
@@ -352,10 +378,13 @@ filter_eoh(SMFICTX *ctx)
 {
     struct conn *c = smfi_getpriv(ctx);
 
-    if (c == NULL || c->msg == NULL)
+    if (c == NULL || c->msg == NULL) {
+        if (c != NULL && (c->noreply & SMFIP_NR_EOH) != 0)
+            return SMFIS_NOREPLY;       /* eom will say it */
         return filter_fail(ctx, c, "no message context at end of headers");
+    }
     msg_append(c->msg, "\n", 1);
-    return SMFIS_CONTINUE;
+    return filter_quiet(c, SMFIP_NR_EOH);
 }
 
 static sfsistat
@@ -364,11 +393,19 @@ filter_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     struct conn *c = smfi_getpriv(ctx);
     struct msg *m;
 
-    if (c == NULL || (m = c->msg) == NULL)
+    if (c == NULL || (m = c->msg) == NULL) {
+        if (c != NULL && (c->noreply & SMFIP_NR_BODY) != 0)
+            return SMFIS_NOREPLY;       /* eom will say it */
         return filter_fail(ctx, c, "no message context at body");
+    }
     msg_append(m, chunk, len);
-    /* Past the cap the rest only counts toward the size the header reports;
-     * an MTA that understands SKIP need not send it at all. */
+    /* Past the cap the rest only counts toward the size the header reports.
+     * Without replies per chunk the MTA streams the body and SKIP cannot be
+     * said (one round trip per chunk costs more than reading the rest of a
+     * rare oversized message); otherwise an MTA that understands SKIP need
+     * not send the rest at all. */
+    if ((c->noreply & SMFIP_NR_BODY) != 0)
+        return SMFIS_NOREPLY;
     if ((m->oversize || m->failed) && c->can_skip)
         return SMFIS_SKIP;
     return SMFIS_CONTINUE;
