@@ -478,6 +478,16 @@ user_model_free(struct user_model *um)
 /* ---- fitting ------------------------------------------------------------ */
 
 /*
+ * The pool's weighted loss as its second-order model around v0:
+ *   P(v) ~ f0 + g0.(v - v0) + (v - v0)' h0 (v - v0) / 2
+ * with f0, g0, h0 (q x q, full) exact at v0.  See fit_relin().
+ */
+struct pool_quad {
+    double f0, v0[NET_MAX_HIDDEN + 2], g0[NET_MAX_HIDDEN + 2];
+    double *h0;
+};
+
+/*
  * Everything one user's fit needs, built once.  x holds the rows used by the
  * head solver: the pool rows (all, or a subsample in CV) then the feedback rows
  * (hidden + 1 floats each).  Feedback j's residual slots are compact indices
@@ -501,6 +511,8 @@ struct fit_ctx {
     double *gram;               /* n_fb x n_fb: K[i][j] = phi_i . phi_j */
     const double *fb_base;      /* fixed logit added to each feedback row, or NULL */
     double *fb_scale;           /* 1/sqrt(ids) of each feedback message */
+    const struct pool_quad *pq; /* when set, the pool's loss is this model (fit_relin) */
+    double *alpha;              /* dual warm start, one per feedback message */
 };
 
 /* Weight of each pool row: beta times the class-balancing factor. */
@@ -655,6 +667,9 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
     }
 }
 
+static double pool_value(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
+                         const double *th);
+
 /* The full objective (adapt.h) at (th, r) over the rows c->x with weights w
  * (pool rows) and lambda on masked-in feedback. */
 static double
@@ -662,15 +677,10 @@ full_objective(const struct fit_ctx *c, size_t n_rows_pool, const double *w,
                const double *mask, double lambda, double mu, double rho,
                const double *th, const double *r)
 {
-    double f = 0;
-    size_t i, j;
+    double f = pool_value(c, n_rows_pool, w, th);
+    size_t j;
     uint32_t k;
 
-    for (i = 0; i < n_rows_pool; i++) {
-        double t = head_logit(c, th, i);
-
-        f += w[i] * logloss_margin(c->y[i] ? t : -t);
-    }
     for (j = 0; j < c->n_fb; j++) {
         double t;
 
@@ -705,6 +715,18 @@ pool_grad_hess(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
 {
     size_t i, a, b, q = p + 1;
 
+    if (c->pq != NULL) {
+        for (a = 0; a < q; a++) {
+            double s = c->pq->g0[a];
+
+            for (b = 0; b < q; b++)
+                s += c->pq->h0[a * q + b] * (th[b] - c->pq->v0[b]);
+            g[a] += s;
+            for (b = 0; b <= a; b++)
+                hs[a * q + b] += c->pq->h0[a * q + b];
+        }
+        return;
+    }
     for (i = 0; i < n_rows_pool; i++) {
         const float *row = c->x + i * p;
         double t = th[p], pr, gi, hi;
@@ -723,6 +745,56 @@ pool_grad_hess(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
                 hs[a * q + b] += hi * xr[a] * xr[b];
         }
     }
+}
+
+/* The weighted pool loss at head th: exact over the rows, or c->pq's model. */
+static double
+pool_value(const struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *th)
+{
+    double f = 0;
+    size_t i, a, b, q = c->p + 1;
+
+    if (c->pq != NULL) {
+        double d[NET_MAX_HIDDEN + 2];
+
+        for (a = 0; a < q; a++)
+            d[a] = th[a] - c->pq->v0[a];
+        f = c->pq->f0;
+        for (a = 0; a < q; a++) {
+            double s = 0;
+
+            for (b = 0; b < q; b++)
+                s += c->pq->h0[a * q + b] * d[b];
+            f += (c->pq->g0[a] + 0.5 * s) * d[a];
+        }
+        return f;
+    }
+    for (i = 0; i < n_rows_pool; i++) {
+        double t = head_logit(c, th, i);
+
+        f += pw[i] * logloss_margin(c->y[i] ? t : -t);
+    }
+    return f;
+}
+
+/* pq := the exact second-order model of the pool's loss at th (one pass over
+ * the rows; c->pq must be NULL). */
+static void
+pool_quad_build(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
+                const double *th, struct pool_quad *pq)
+{
+    size_t a, b, q = c->p + 1;
+    double xr[NET_MAX_HIDDEN + 2];
+
+    assert(c->pq == NULL);
+    memcpy(pq->v0, th, q * sizeof(double));
+    memset(pq->g0, 0, q * sizeof(double));
+    memset(pq->h0, 0, q * q * sizeof(double));
+    pool_grad_hess(c, n_rows_pool, pw, th, c->p, xr, pq->g0, pq->h0);
+    for (a = 0; a < q; a++)
+        for (b = 0; b < a; b++)
+            pq->h0[b * q + a] = pq->h0[a * q + b];
+    pq->f0 = pool_value(c, n_rows_pool, pw, th);
 }
 
 static int
@@ -1056,10 +1128,7 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
 #define OBJECTIVE(thv, alv, kav, out_) do { \
         double f_ = 0; \
         if (head_free) { \
-            for (i = 0; i < n_rows_pool; i++) { \
-                double t_ = head_logit(c, thv, i); \
-                f_ += pw[i] * logloss_margin(c->y[i] ? t_ : -t_); \
-            } \
+            f_ += pool_value(c, n_rows_pool, pw, thv); \
             for (a = 0; a < q; a++) \
                 f_ += mu * ((thv)[a] - c->vg[a]) * ((thv)[a] - c->vg[a]); \
         } \
@@ -1071,6 +1140,12 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
         out_ = f_; \
     } while (0)
 
+    if (c->alpha != NULL)
+        for (i = 0; i < n; i++) {
+            al[i] = c->alpha[act[i]];
+            for (l = 0; l < n; l++)
+                ka[l] += K(l, i) * al[i];
+        }
     OBJECTIVE(th, al, ka, f);
     for (it = 0; it < 100; it++) {
         double dec = 0, step = 1, fn = f;
@@ -1171,6 +1246,9 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
 #undef OBJECTIVE
 #undef FB_T
 #undef K
+    if (c->alpha != NULL)
+        for (i = 0; i < n; i++)
+            c->alpha[act[i]] = al[i];
     /* The primal residual: r = sum_j alpha_j phi_j. */
     memset(r, 0, c->n_slots * sizeof(double));
     for (i = 0; i < n; i++)
@@ -1190,6 +1268,64 @@ out:
     free(rhs);
     free(hv);
     free(gv);
+    return rc;
+}
+
+/*
+ * The joint fit (dual or primal) with the pool's loss replaced by its exact
+ * second-order model at the current head, re-linearised after each solve, so
+ * that the pool's rows are read once per outer step instead of twice per
+ * Newton step.  At the fixed point the model's gradient is the pool's own, so
+ * the answer is the joint optimum; an outer step stops when the head moves by
+ * less than RELIN_TOL (the model's error there is of the order of its square).
+ * Should the true objective rise, or the steps not settle, the exact solver
+ * finishes from where it is.  Returns 0, or -1 on allocation failure.
+ */
+#define RELIN_MAX 8
+#define RELIN_TOL 1e-6
+static int
+fit_relin(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *mask,
+          double lambda, double mu, double rho, int dual, double *th, double *r)
+{
+    size_t q = c->p + 1, a;
+    struct pool_quad pq;
+    double f_prev = HUGE_VAL, prev[NET_MAX_HIDDEN + 2];
+    int outer, rc = 0, done = 0;
+
+    pq.h0 = malloc(q * q * sizeof(double));
+    c->alpha = dual ? calloc(c->n_fb + 1, sizeof(double)) : NULL;
+    if (pq.h0 == NULL || (dual && c->alpha == NULL)) {
+        free(pq.h0);
+        free(c->alpha);
+        c->alpha = NULL;
+        return -1;
+    }
+    for (outer = 0; outer < RELIN_MAX && rc == 0; outer++) {
+        double f, dmax = 0;
+
+        pool_quad_build(c, n_rows_pool, pw, th, &pq);
+        f = pq.f0 + full_objective(c, 0, pw, mask, lambda, mu, rho, th, r);
+        if (!(f <= f_prev + 1e-12 * (1 + fabs(f))))
+            break;
+        f_prev = f;
+        memcpy(prev, th, q * sizeof(double));
+        c->pq = &pq;
+        rc = dual ? fit_dual(c, n_rows_pool, pw, mask, lambda, mu, rho, 1, th, r)
+            : fit_joint(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
+        c->pq = NULL;
+        for (a = 0; a < q; a++)
+            dmax = fmax(dmax, fabs(th[a] - prev[a]));
+        if (dmax < RELIN_TOL) {
+            done = 1;
+            break;
+        }
+    }
+    if (rc == 0 && !done)
+        rc = dual ? fit_dual(c, n_rows_pool, pw, mask, lambda, mu, rho, 1, th, r)
+            : fit_joint(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
+    free(pq.h0);
+    free(c->alpha);
+    c->alpha = NULL;
     return rc;
 }
 
@@ -1230,10 +1366,12 @@ fit_once(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
         if (!use_fb_head && c->refit_pool
             && adapt_logreg(c->x, n_rows, c->p, c->y, c->w, a, pen, cen, th, 50) < 0)
             return -1;
-        return fit_dual(c, n_rows_pool, pw, mask, lambda, mu, rho, use_fb_head, th, r);
+        if (use_fb_head)
+            return fit_relin(c, n_rows_pool, pw, mask, lambda, mu, rho, 1, th, r);
+        return fit_dual(c, n_rows_pool, pw, mask, lambda, mu, rho, 0, th, r);
     }
     if (use_fb_head && o->use_resid && c->n_slots > 0 && lambda > 0)
-        return fit_joint(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
+        return fit_relin(c, n_rows_pool, pw, mask, lambda, mu, rho, 0, th, r);
 
     for (outer = 0; outer < OUTER_MAX; outer++) {
         double f;
