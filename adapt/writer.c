@@ -57,6 +57,8 @@ struct writer {
     gint64 fault_since;         /* when it began (monotonic us) */
     gint64 last_open;           /* last reopen attempt */
     uint64_t fault_lost;        /* operations given up on during the episode */
+    int replaced;               /* reopened on a new file at the path, not yet
+                                 * written to */
 };
 
 void
@@ -124,7 +126,12 @@ set_error(struct writer *w, const char *msg)
 static void
 fault_begin(struct writer *w, enum fault kind, const char *what)
 {
+    size_t plen = strlen(w->path);
+
     set_error(w, what);
+    /* The store's messages start with the path, which the report gives first. */
+    if (strncmp(what, w->path, plen) == 0 && what[plen] == ':' && what[plen + 1] == ' ')
+        what += plen + 2;
     if (w->fault != FAULT_NONE)
         return;
     w->fault = kind;
@@ -142,13 +149,14 @@ fault_begin(struct writer *w, enum fault kind, const char *what)
         break;
     case FAULT_MOVED:
         report(w, WRITER_FAULT, "store %s: removed or replaced under the running milter "
-               "(%s); scan records are dropped until a store at that path opens "
-               "(retried every %u ms)", w->path, what, w->o.reopen_ms);
+               "and cannot be reopened: %s; scan records are dropped until a store at "
+               "that path opens (retried every %u ms)", w->path, what, w->o.reopen_ms);
         break;
     default:
-        report(w, WRITER_FAULT, "store %s: write failed: %s; scan records are dropped "
-               "until it takes writes again (reopened every %u ms)", w->path, what,
-               w->o.reopen_ms);
+        report(w, WRITER_FAULT, "store %s: write failed%s: %s; scan records are dropped "
+               "until it takes writes again (reopened every %u ms)", w->path,
+               w->replaced ? " after it was replaced under the running milter" : "",
+               what, w->o.reopen_ms);
     }
 }
 
@@ -158,8 +166,14 @@ fault_end(struct writer *w)
 {
     double s;
 
-    if (w->fault == FAULT_NONE)
+    if (w->fault == FAULT_NONE) {
+        if (w->replaced)
+            report(w, WRITER_RECOVERED, "store %s: replaced under the running milter; "
+                   "reopened, writing to the new file", w->path);
+        w->replaced = 0;
         return;
+    }
+    w->replaced = 0;
     s = (double)(g_get_monotonic_time() - w->fault_since) / 1e6;
     if (w->fault == FAULT_BUSY)
         report(w, WRITER_RECOVERED, "store %s: lock released after %.1f s; the waiting "
@@ -184,9 +198,11 @@ ensure_store(struct writer *w)
     gint64 now;
 
     if (w->s != NULL && store_moved(w->s)) {
+        /* Reported by what happens next: the reopen failing (removed), the
+         * first write failing (say, a read-only file) or succeeding. */
         w->s = store_close(w->s);
         w->last_open = 0;       /* the new file may be there already: try now */
-        fault_begin(w, FAULT_MOVED, "the open file is no longer at that path");
+        w->replaced = 1;
     }
     if (w->s != NULL)
         return 1;
@@ -198,8 +214,7 @@ ensure_store(struct writer *w)
      * or recreates it, not as an empty file racing the restore. */
     if (store_open(w->path, 0, &w->so, &w->s, err, sizeof(err)) != STORE_OK) {
         w->s = NULL;
-        fault_begin(w, FAULT_MOVED, err);
-        set_error(w, err);
+        fault_begin(w, w->replaced ? FAULT_MOVED : FAULT_ERROR, err);
         return 0;
     }
     pthread_mutex_lock(&w->lock);

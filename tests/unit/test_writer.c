@@ -397,10 +397,15 @@ test_removed_replaced(void **state)
         assert_int_equal(rename(other, f->db), 0);
         offer_some(w, "r@x", 400, 10);
         writer_stats(w, &st);
+        reports_get(&r, &faults, &recs);
         if (seen_in(f, "r@x") != 10 || st.failed != 60 || st.reopens != 2)
             fail_msg("replaced by a good store: %llu offers in it, failed %llu, reopens "
                      "%llu; want 10, 60, 2", (unsigned long long)seen_in(f, "r@x"),
                      (unsigned long long)st.failed, (unsigned long long)st.reopens);
+        /* Not a fault: one notice that it was replaced. */
+        if (faults != 1 || recs != 2 || strstr(r.last[WRITER_RECOVERED], "replaced") == NULL)
+            fail_msg("replaced by a good store: %d faults, %d notices (\"%s\"), want 1, "
+                     "2 saying replaced", faults, recs, r.last[WRITER_RECOVERED]);
     }
     writer_stop(w);
 }
