@@ -2,7 +2,8 @@
  * cmd_learn.c - `spamshift learn`: a user's labelled feedback, like sa-learn.
  *
  *   spamshift learn --db DB --user U --spam|--ham|--forget [-m MODEL] [-v]
- *                   [--batch N] [-j N] [PATH...|-]
+ *                   [--batch N] [-j N] [--quota N] [PATH...|-]
+ *   spamshift learn --db DB --quota N
  *
  * Each message is stored as its feature ids under its digest (features.h): the
  * same message again changes nothing, the other label moves it, --forget removes
@@ -14,6 +15,11 @@
  * "committed N" line, flushed: everything printed is on disk, so a learn that is
  * killed loses at most the batch it had not acknowledged.  The last line is the
  * summary, "learned L, moved M, unchanged K, forgotten F".
+ *
+ * --quota N sets the store's per-user feedback quota (kept in the store, for
+ * every user and every later learn; default 20000): each user's least recently
+ * learned messages beyond N are dropped at once, and later learns drop the
+ * oldest to stay within it.  Alone (no --user), it only sets the quota.
  *
  * Exit: 0, 1 (some inputs unreadable or empty; the others were learned),
  * 64 usage, 66 model missing, 70 internal, 73 store cannot be opened,
@@ -44,12 +50,31 @@ static const char *const change_name[] = {
     [STORE_MOVED] = "moved", [STORE_FORGOTTEN] = "forgotten",
 };
 
+/* Set the store's per-user feedback quota and say what it dropped.  Returns an
+ * exit code. */
+static int
+learn_set_quota(struct store *s, uint32_t n)
+{
+    uint32_t was = store_feedback_max(s);
+    uint64_t dropped = 0;
+    int st = store_set_feedback_max(s, n, &dropped);
+
+    if (st != STORE_OK) {
+        log_err("learn: %s", store_errmsg(s));
+        return userdb_exit(st);
+    }
+    printf("feedback quota %u per user (was %u); dropped %llu oldest feedback\n", n, was,
+           (unsigned long long)dropped);
+    fflush(stdout);
+    return 0;
+}
+
 int
 cmd_learn(int argc, char **argv)
 {
     gchar *model_path = NULL, *db_path = NULL, *user = NULL;
     gboolean spam = FALSE, ham = FALSE, forget = FALSE, verbose = FALSE;
-    gint jobs = 1, batch = 256, busy_ms = -1;
+    gint jobs = 1, batch = 256, busy_ms = -1, quota = G_MININT;
     GOptionEntry entries[] = {
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &db_path, "the per-user store (created "
           "when missing)", "DB" },
@@ -67,6 +92,9 @@ cmd_learn(int argc, char **argv)
           "and each committed batch", NULL },
         { "busy-timeout", 0, 0, G_OPTION_ARG_INT, &busy_ms, "wait up to MS for "
           "another process's lock on the store (default 5000)", "MS" },
+        { "quota", 0, 0, G_OPTION_ARG_INT, &quota, "set the store's per-user feedback "
+          "quota: keep each user's N most recently learned messages (default 20000); "
+          "alone, without --user, only this", "N" },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
     GOptionContext *ctx = g_option_context_new("[PATH...|-] - teach a user's filter");
@@ -83,6 +111,27 @@ cmd_learn(int argc, char **argv)
         log_err("learn: %s (see spamshift learn --help)", gerr->message);
         g_error_free(gerr);
         rc = EX_USAGE;
+        goto done;
+    }
+    if (quota != G_MININT && (quota < 1 || quota > (1 << 24))) {
+        log_err("learn: --quota must be 1..%d, got %d", 1 << 24, quota);
+        rc = EX_USAGE;
+        goto done;
+    }
+    if (quota > 0 && user == NULL && !spam && !ham && !forget) {
+        if (argc > 1) {
+            log_err("learn: messages but no --user to teach");
+            rc = EX_USAGE;
+            goto done;
+        }
+        if (db_path == NULL) {
+            log_err("learn: no store: use --db DB");
+            rc = EX_USAGE;
+            goto done;
+        }
+        if ((rc = userdb_open("learn", db_path, STORE_CREATE, busy_ms, &s)) != 0)
+            goto done;
+        rc = learn_set_quota(s, (uint32_t)quota);
         goto done;
     }
     if ((spam != 0) + (ham != 0) + (forget != 0) != 1) {
@@ -111,6 +160,8 @@ cmd_learn(int argc, char **argv)
         goto done;
     }
     if ((rc = userdb_open("learn", db_path, STORE_CREATE, busy_ms, &s)) != 0)
+        goto done;
+    if (quota > 0 && (rc = learn_set_quota(s, (uint32_t)quota)) != 0)
         goto done;
 
     if (argc < 2 && input_collect(&list, "-", label) != 0)
