@@ -1,5 +1,6 @@
 #!/bin/sh
 # run.sh - run one miltertest script against a real spamshift-milter.
+# (Scripts also get cli = the spamshift command, to read the store.)
 #
 #   run.sh tests/milter/NAME.lua        (make check runs it as LUA_LOG_COMPILER)
 #
@@ -104,7 +105,7 @@ done
 
 miltertest -s "$script" -D socket="unix:$sock" -D datadir="$data" -D tmpdir="$tmp" \
 	-D milter_pid="$pid" -D conf="$conf" -D score_ham="$ham" -D score_spam="$spam" \
-	-D srcdir="$top_srcdir/tests/milter" >"$tmp/mt.out" 2>&1
+	-D srcdir="$top_srcdir/tests/milter" -D cli="$cli" >"$tmp/mt.out" 2>&1
 rc=$?
 cat "$tmp/mt.out"
 [ $rc -eq 0 ] || fail "miltertest exit $rc"
