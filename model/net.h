@@ -101,6 +101,15 @@ float net_head(const float *head, uint32_t hidden, const float *h, float z);
 int net_train(struct net *n, const struct net_example *ex, size_t n_ex,
               const struct net_train_opts *o, struct net_train_summary *sum);
 
+/* One online step on the sparse linear weights of one example: exactly what
+ * net_train() of that example alone does to them with epochs 1, aux 0 and
+ * lr_dense 0 (fresh AdaGrad accumulators, so each weight moves by about lr
+ * against its gradient's sign; the one-example class weight 1/2; ids that share
+ * a slot share its accumulator), without allocating net_train()'s table-sized
+ * accumulators or touching the dense path and the head.  Returns 0, or -1 when
+ * out of memory (the weights then unchanged).  Not reentrant on the same net. */
+int net_step_linear(struct net *n, const struct net_example *x, float lr, float l2);
+
 static inline float net_sigmoid(float x)
 {
     extern float expf(float);

@@ -1,8 +1,9 @@
 /*
  * test_net.c - the network alone: forward pass against a naive double-precision
  * reference, the head, seeded initialisation, dims validation, bit-identical
- * training, falling loss, and that h alone (without z) separates a synthetic
- * set, which per-user head retraining relies on.
+ * training, falling loss, that h alone (without z) separates a synthetic
+ * set, which per-user head retraining relies on, and the online linear step
+ * against net_train() of one example.
  */
 #include "config.h"
 
@@ -332,6 +333,78 @@ test_h_alone_predictive(void **state)
     synth_free(&probe);
 }
 
+/* net_step_linear() against its definition: net_train() of the one example
+ * with epochs 1, lr_dense 0 and aux 0 gives the same linear weights bit for bit
+ * (also when ids share a slot, which then share an accumulator), and the dense
+ * path and head stay untouched. */
+struct step_case {
+    const char *name;
+    uint32_t ids[8];
+    uint32_t n;         /* > 8: that many ids i * 7 + 1 instead */
+    uint8_t spam;
+};
+
+static const struct step_case step_cases[] = {
+    { "spam, distinct slots", { 3, 77, 500, 900 }, 4, 1 },
+    { "ham, distinct slots", { 3, 77, 500, 900 }, 4, 0 },
+    { "ids sharing a slot", { 5, 70, 1024 + 5, 2048 + 5 }, 4, 1 },
+    { "one id", { 17 }, 1, 0 },
+    { "no ids", { 0 }, 0, 1 },
+    { "300 ids (slot table grows)", { 0 }, 300, 1 },
+};
+
+static void
+test_step_linear_matches_train(void **state)
+{
+    size_t n_lin = (size_t) 1 << small.lin_bits;
+    size_t n_emb = ((size_t) 1 << small.emb_bits) * small.emb_dim;
+    size_t i, j;
+
+    for (i = 0; i < sizeof(step_cases) / sizeof(step_cases[0]); i++) {
+        const struct step_case *c = &step_cases[i];
+        uint32_t many[300];
+        struct net_example ex = { c->ids, c->n, c->spam };
+        struct net a, b, orig;
+        struct net_train_opts o;
+        size_t moved = 0;
+
+        if (c->n > 8) {
+            for (j = 0; j < c->n; j++)
+                many[j] = (uint32_t) j * 7 + 1;
+            ex.ids = many;
+        }
+        assert_int_equal(net_alloc(&a, &small, 5), 0);
+        assert_int_equal(net_alloc(&b, &small, 5), 0);
+        assert_int_equal(net_alloc(&orig, &small, 5), 0);
+        for (j = 0; j < n_lin; j++)     /* non-zero weights: the L2 term counts */
+            a.lin[j] = b.lin[j] = orig.lin[j] = (float) ((int) (j % 11) - 5) * 0.02f;
+        net_train_opts_default(&o);
+        o.epochs = 1;
+        o.lr = 0.1f;
+        o.lr_dense = 0;
+        o.aux = 0;
+        assert_int_equal(net_train(&a, &ex, 1, &o, NULL), 0);
+        assert_int_equal(net_step_linear(&b, &ex, o.lr, o.l2), 0);
+        for (j = 0; j < n_lin; j++) {
+            if (memcmp(&a.lin[j], &b.lin[j], sizeof(float)) != 0)
+                fail_msg("%s: lin[%zu] got %.9g, want %.9g (net_train)", c->name, j,
+                         b.lin[j], a.lin[j]);
+            moved += b.lin[j] != orig.lin[j];
+        }
+        if ((c->n > 0) != (moved > 0))
+            fail_msg("%s: %zu linear weights moved, want %s", c->name, moved,
+                     c->n > 0 ? "some" : "none");
+        if (memcmp(b.emb, orig.emb, n_emb * sizeof(float)) != 0
+            || memcmp(b.w1, orig.w1, (size_t) small.hidden * small.emb_dim * sizeof(float)) != 0
+            || memcmp(b.b1, orig.b1, small.hidden * sizeof(float)) != 0
+            || memcmp(b.head, orig.head, NET_HEAD_LEN(small.hidden) * sizeof(float)) != 0)
+            fail_msg("%s: the dense path or the head moved, want them untouched", c->name);
+        net_release(&a);
+        net_release(&b);
+        net_release(&orig);
+    }
+}
+
 int
 main(void)
 {
@@ -342,6 +415,7 @@ main(void)
         cmocka_unit_test(test_dims_valid),
         cmocka_unit_test(test_train_deterministic_and_learns),
         cmocka_unit_test(test_h_alone_predictive),
+        cmocka_unit_test(test_step_linear_matches_train),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
