@@ -6,13 +6,13 @@
  *                           --test-ham P --test-spam P | --test-index F
  *   online:  spamshift eval --online [-m MODEL] [--user U] [--db DB]
  *                           --test-index F | --test-ham P --test-spam P
- *            [--svg FILE] [--tsv FILE] [--json] [-j N] [--seed N]
+ *            [--svg FILE] [--tsv FILE] [--scores FILE] [--json] [-j N] [--seed N]
  *
  * Offline trains on one set (or takes -m) and scores another.  Online takes the
  * messages in order (an index's order; directories in name order, ham paths
  * first), scores each and then learns its true label through online.h: the
- * user's feedback in a store (--db, or a temporary one removed afterwards) with
- * refits, and with no -m a base retrained from that feedback at growing
+ * user's feedback in a store (--db, or a temporary one removed afterwards,
+ * which nothing writes to when no refit reads it back) with refits, and with no -m a base retrained from that feedback at growing
  * intervals and stepped online in between (online.h).  Prints (1-AUC)%, lam%, spam recall at 0.1% and 1% FPR, FPR/FNR at
  * the threshold and messages per second (everything included: reading,
  * extraction, scoring, learning).
@@ -128,6 +128,7 @@ int
 cmd_eval(int argc, char **argv)
 {
     gchar *model_path = NULL, *db_path = NULL, *user_arg = NULL, *svg = NULL, *tsv = NULL;
+    gchar *scores = NULL;
     gchar **tr_ham = NULL, **tr_spam = NULL, **tr_index = NULL;
     gchar **te_ham = NULL, **te_spam = NULL, **te_index = NULL;
     gboolean online = FALSE, json = FALSE, quiet = FALSE;
@@ -159,12 +160,15 @@ cmd_eval(int argc, char **argv)
           "(default 50)", "N" },
         { "retrain-growth", 0, 0, G_OPTION_ARG_DOUBLE, &growth,
           "online without -m: each base retrain after this many times the messages "
-          "of the last (default 2)", "X" },
+          "of the last (default 1.1)", "X" },
         { "step", 0, 0, G_OPTION_ARG_DOUBLE, &step,
           "online without -m: between retrains, a learning step of this rate on the "
           "linear weights of each message not already right (default 0.1; 0 off)", "LR" },
         { "svg", 0, 0, G_OPTION_ARG_FILENAME, &svg, "write the ROC (and learning) curve", "FILE" },
         { "tsv", 0, 0, G_OPTION_ARG_FILENAME, &tsv, "write the raw curve points", "FILE" },
+        { "scores", 0, 0, G_OPTION_ARG_FILENAME, &scores,
+          "write each test message's label and score (\"spam 0.981234\"), in the order "
+          "scored: the lines bench/trec/drive.sh writes", "FILE" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print the results as one JSON object", NULL },
         { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "training seed (default 1)", "N" },
         { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "reader threads (default: all cores)", "N" },
@@ -335,6 +339,8 @@ cmd_eval(int argc, char **argv)
         }
         oo.seed = (uint64_t) seed;
         oo.save_base = 0;
+        /* A temporary store is removed unread: what is learned stays in memory. */
+        oo.store_feedback = db_path != NULL;
         if (step > 1) {
             log_err("eval: --step must be from 0 to 1, got %g", step);
             rc = EX_USAGE;
@@ -461,6 +467,21 @@ cmd_eval(int argc, char **argv)
             }
         }
     }
+    if (scores != NULL) {
+        FILE *fp = fopen(scores, "w");
+        int bad = fp == NULL;
+
+        for (size_t i = 0; !bad && i < res.n; i++)
+            bad = fprintf(fp, "%s %.6f\n", res.spam[i] ? "spam" : "ham",
+                          (double) res.score[i]) < 0;
+        if (fp != NULL && fclose(fp) != 0)
+            bad = 1;
+        if (bad) {
+            log_err("eval: cannot write %s: %s", scores, strerror(errno));
+            rc = EX_CANTCREAT;
+            goto done;
+        }
+    }
     if (n_failed) {
         log_err("eval: %zu inputs could not be read (named above); measured without them",
                 n_failed);
@@ -495,6 +516,7 @@ done:
     free(steps);
     g_free(user);
     g_free(model_path); g_free(db_path); g_free(user_arg); g_free(svg); g_free(tsv);
+    g_free(scores);
     g_strfreev(tr_ham); g_strfreev(tr_spam); g_strfreev(tr_index);
     g_strfreev(te_ham); g_strfreev(te_spam); g_strfreev(te_index);
     g_option_context_free(ctx);

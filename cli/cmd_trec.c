@@ -13,7 +13,8 @@
  * filter starts from that base model and refits the user every 10 messages
  * (SPAMSHIFT_REFIT_EVERY), otherwise it starts from nothing and retrains its own
  * base (./spamshift-trec/base.bin) from the feedback at growing intervals
- * (after 50 messages, then each time 1.1 times as many; SPAMSHIFT_RETRAIN_GROWTH)
+ * (after 50 messages, SPAMSHIFT_RETRAIN_FIRST, then each time 1.1 times as
+ * many, SPAMSHIFT_RETRAIN_GROWTH)
  * and in between steps its linear weights after each message it did not get
  * right by 0.25 (SPAMSHIFT_STEP, default 0.1; kept in base.bin.steps).
  * The score printed is the spam probability (higher = spammier).
@@ -106,7 +107,7 @@ start(struct store **s, struct online *ol, char *err, size_t errlen)
     struct online_opts oo;
     char base[4096];
     const char *fixed = NULL;
-    double every, growth, step;
+    double every, first, growth, step;
     ssize_t n;
     int rc;
 
@@ -117,11 +118,13 @@ start(struct store **s, struct online *ol, char *err, size_t errlen)
     }
     online_opts_default(&oo);
     if (env_num("SPAMSHIFT_REFIT_EVERY", fixed ? 10 : 0, 0, 1e6, &every) != 0
+            || env_num("SPAMSHIFT_RETRAIN_FIRST", 50, 1, 1e9, &first) != 0
             || env_num("SPAMSHIFT_RETRAIN_GROWTH", 1.1, 1.01, 100, &growth) != 0
             || env_num("SPAMSHIFT_STEP", 0.1, 0, 1, &step) != 0)
         return EX_USAGE;
     oo.step_lr = (float) step;
     oo.refit_every = (unsigned) every;
+    oo.retrain_first = (uint64_t) first;
     oo.retrain_growth = growth;
     if ((rc = userdb_open("trec", DIR_NAME "/store.db", 0, -1, s)) != 0)
         return rc;

@@ -37,6 +37,7 @@ online_opts_default(struct online_opts *o)
     o->save_base = 1;
     o->step_lr = 0;
     o->step_margin = 0.25f;
+    o->store_feedback = 1;
 }
 
 static uint64_t
@@ -216,6 +217,8 @@ online_open(struct online *ol, struct store *s, const char *user,
             ol->mem = g_hash_table_new_full(digest_hash, digest_equal, NULL, mem_ex_free);
         fbpool_free(&p);
     }
+    if (ol->mem == NULL || o->refit_every)
+        ol->o.store_feedback = 1;
     if (load_user(ol, err, errlen) != 0)
         goto fail;
     return 0;
@@ -370,15 +373,17 @@ online_learn(struct online *ol, const uint8_t digest[STORE_DIGEST_LEN],
 {
     int rc;
 
-    if (!ol->in_txn) {
+    if (ol->o.store_feedback && !ol->in_txn) {
         if ((rc = store_begin(ol->s)) != STORE_OK) {
             snprintf(err, errlen, "%s", store_errmsg(ol->s));
             return -1;
         }
         ol->in_txn = 1;
     }
-    if ((rc = store_feedback_put(ol->s, ol->user, digest, spam, ids, n, NULL)) != STORE_OK
-            || (rc = store_counter_add(ol->s, ol->user, COUNTER, 1)) != STORE_OK) {
+    if (ol->o.store_feedback
+            && ((rc = store_feedback_put(ol->s, ol->user, digest, spam, ids, n, NULL))
+                    != STORE_OK
+                || (rc = store_counter_add(ol->s, ol->user, COUNTER, 1)) != STORE_OK)) {
         snprintf(err, errlen, "%s", store_errmsg(ol->s));
         store_rollback(ol->s);
         ol->in_txn = 0;
@@ -421,11 +426,7 @@ online_learn(struct online *ol, const uint8_t digest[STORE_DIGEST_LEN],
             struct net_train_opts to;
 
             net_train_opts_default(&to);
-            to.epochs = 1;
-            to.lr = ol->o.step_lr;
-            to.lr_dense = 0;
-            to.aux = 0;
-            if (net_train(&cur->net, &ex, 1, &to, NULL) == -1) {
+            if (net_step_linear(&cur->net, &ex, ol->o.step_lr, to.l2) != 0) {
                 snprintf(err, errlen, "out of memory");
                 return -1;
             }

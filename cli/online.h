@@ -4,7 +4,9 @@
  *
  * Learning goes where the milter's users' learning goes: the message's feature
  * ids become the user's feedback in the store, and the user's model (head and
- * residual) is refitted every refit_every messages.  With no fixed base model
+ * residual) is refitted every refit_every messages (eval over its temporary
+ * store keeps them in memory instead when nothing reads the store back:
+ * store_feedback).  With no fixed base model
  * the filter starts from nothing (every score 0.5) and retrains its own base
  * from all feedback in the store at growing intervals (retrain_first messages,
  * then each time retrain_growth times as many; default 50 and 1.1), the way a site without a corpus
@@ -40,6 +42,14 @@ struct online_opts {
                                  * step of this rate on its linear weights
                                  * (0: off; default off) */
     float step_margin;          /* default 0.25 */
+    int store_feedback;         /* write each learned message to the store as the
+                                 * user's feedback (default 1).  0: an own base
+                                 * kept in memory (below: mem) keeps it there
+                                 * only (eval over its temporary store: the
+                                 * store's per-user quota check made the writes
+                                 * 40% of eval --online's time); taken as 1
+                                 * wherever the store is read back (refits, a
+                                 * saved own base) */
 };
 
 void online_opts_default(struct online_opts *o);
