@@ -513,6 +513,7 @@ struct fit_ctx {
     double *fb_scale;           /* 1/sqrt(ids) of each feedback message */
     const struct pool_quad *pq; /* when set, the pool's loss is this model (fit_relin) */
     double *alpha;              /* dual warm start, one per feedback message */
+    const struct pool_quad *pq_fixed;   /* CV: the pool's model, not re-linearised */
 };
 
 /* Weight of each pool row: beta times the class-balancing factor. */
@@ -1292,6 +1293,13 @@ fit_relin(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double 
     double f_prev = HUGE_VAL, prev[NET_MAX_HIDDEN + 2];
     int outer, rc = 0, done = 0;
 
+    if (c->pq_fixed != NULL) {
+        c->pq = c->pq_fixed;
+        rc = dual ? fit_dual(c, n_rows_pool, pw, mask, lambda, mu, rho, 1, th, r)
+            : fit_joint(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
+        c->pq = NULL;
+        return rc;
+    }
     pq.h0 = malloc(q * q * sizeof(double));
     c->alpha = dual ? calloc(c->n_fb + 1, sizeof(double)) : NULL;
     if (pq.h0 == NULL || (dual && c->alpha == NULL)) {
@@ -1584,10 +1592,19 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
     double *mask = malloc((c->n_fb ? c->n_fb : 1) * sizeof(double));
     double *pw = malloc((c->n_pool ? c->n_pool : 1) * sizeof(double));
     double th[NET_MAX_HIDDEN + 2], best = HUGE_VAL;
+    struct pool_quad pq;
     int rc = -1;
 
-    if (mask == NULL || pw == NULL)
+    pq.h0 = malloc((size_t) (p + 1) * (p + 1) * sizeof(double));
+    if (mask == NULL || pw == NULL || pq.h0 == NULL)
         goto out;
+    /* The joint fits see the whole pool through its second-order model at
+     * the global head, built once (one pass); the other paths a subsample. */
+    pool_weights(m->pool_label, beta, c->n_pool, 1, pw);
+    for (i = 0; i <= p; i++)
+        th[i] = c->vg[i];
+    pool_quad_build(c, c->n_pool, pw, th, &pq);
+    c->pq_fixed = &pq;
     stride = c->o->cv_pool_max > 0 && c->n_pool > c->o->cv_pool_max
         ? (c->n_pool + c->o->cv_pool_max - 1) / c->o->cv_pool_max : 1;
     n_sub = 0;
@@ -1624,6 +1641,7 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
         }
     rc = 0;
 restore:
+    c->pq_fixed = NULL;
     if (c->n_pool > 0) {
         memcpy(c->x, m->pool_rep, c->n_pool * p * sizeof(float));
         for (i = 0; i < c->n_pool; i++)
@@ -1632,6 +1650,7 @@ restore:
 out:
     free(mask);
     free(pw);
+    free(pq.h0);
     return rc;
 }
 
