@@ -120,6 +120,25 @@ int store_user_valid(const char *user);
 /* STORE_OK and *uid, or STORE_NOTFOUND. */
 int store_user_lookup(struct store *s, const char *user, int64_t *uid);
 
+/* ---- per-user thresholds ---- */
+
+/*
+ * A user's own spam threshold (a probability in (0, 1)): the milter tags that
+ * user's copy at or above it, and `spamshift classify --user` says spam, instead
+ * of using the global threshold.  store_threshold_get(): STORE_OK and *spam, or
+ * STORE_NOTFOUND when the user is unknown or has none.  store_threshold_set():
+ * spam in (0, 1) sets it (creating the user), spam < 0 clears it (an unknown
+ * user is left alone); anything else is STORE_ERR.  Every set or clear bumps the
+ * thresholds' generation (store_thresholds_gen(), 0 before the first), which is
+ * what a reader polls to know when to read the list again.
+ */
+int store_threshold_get(struct store *s, const char *user, double *spam);
+int store_threshold_set(struct store *s, const char *user, double spam);
+int store_thresholds_gen(struct store *s, uint64_t *gen);
+/* Every user with a threshold of its own, by key: *users NULL-terminated (free
+ * with store_strv_free()), *spam malloc'd (free()), *n entries. */
+int store_threshold_list(struct store *s, char ***users, double **spam, size_t *n);
+
 /* ---- labelled feedback ---- */
 
 #define STORE_DIGEST_LEN 16

@@ -35,7 +35,7 @@
 #include "idpack.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 enum stmt_id {
     Q_USER_GET, Q_USER_INSERT, Q_FB_GET, Q_FB_INSERT, Q_FB_MOVE, Q_FB_DELETE,
@@ -44,6 +44,7 @@ enum stmt_id {
     Q_HEAD_PUT, Q_USER_SET_REFIT, Q_REFIT_INSERT, Q_DIRTY, Q_USERS,
     Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM, Q_REFIT_LAST,
     Q_REFIT_MAX, Q_REFIT_SINCE, Q_FB_REP, Q_RES_REP, Q_FB_QUOTA, Q_FB_QUOTA_ALL,
+    Q_THR_GET, Q_THR_SET, Q_THR_LIST,
     Q_N
 };
 
@@ -95,6 +96,10 @@ static const char *const stmt_sql[Q_N] = {
                 "   OR (?2 IS NOT NULL AND h.model_id IS NOT NULL AND h.model_id != ?2) "
                 "ORDER BY u.key LIMIT ?3",
     [Q_USERS] = "SELECT key FROM users ORDER BY key",
+    [Q_THR_GET] = "SELECT spam_threshold FROM users WHERE key = ?1 AND spam_threshold IS NOT NULL",
+    [Q_THR_SET] = "UPDATE users SET spam_threshold = ?2 WHERE id = ?1",
+    [Q_THR_LIST] = "SELECT key, spam_threshold FROM users WHERE spam_threshold IS NOT NULL "
+                   "ORDER BY key",
     [Q_COUNTER_ADD] = "INSERT INTO counters(user_id, name, value) VALUES (?1, ?2, ?3) "
                       "ON CONFLICT(user_id, name) DO UPDATE SET value = value + excluded.value",
     [Q_COUNTER_GET] = "SELECT c.value FROM counters c JOIN users u ON c.user_id = u.id "
@@ -167,6 +172,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE INDEX scan_days_day ON scan_days(day);"
     "CREATE INDEX feedback_updated ON feedback(updated);"
     "CREATE INDEX refits_at ON refits(at);",
+    /* 4 -> 5: a user's own spam threshold (NULL: the global one) */
+    "ALTER TABLE users ADD COLUMN spam_threshold REAL;",
 };
 
 struct store {
@@ -827,6 +834,136 @@ store_user_get_or_create(struct store *s, const char *user, int64_t *uid)
     if ((rc = op_begin(s, &own)) != STORE_OK)
         return rc;
     return op_end(s, own, user_get_or_create(s, user, uid));
+}
+
+/* ---- per-user thresholds ---- */
+
+int
+store_threshold_get(struct store *s, const char *user, double *spam)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_THR_GET)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *spam = sqlite3_column_double(st, 0);
+        sqlite3_reset(st);
+        return STORE_OK;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? STORE_NOTFOUND : fail_db(s, rc, "read threshold");
+}
+
+/* The thresholds' generation in meta: 0 until the first set. */
+static int
+threshold_gen(struct store *s, uint64_t *gen)
+{
+    char buf[32];
+    int rc = meta_get(s, "thresholds_gen", buf, sizeof(buf));
+
+    *gen = 0;
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc == STORE_OK)
+        *gen = strtoull(buf, NULL, 10);
+    return rc;
+}
+
+int
+store_threshold_set(struct store *s, const char *user, double spam)
+{
+    sqlite3_stmt *st;
+    int64_t uid;
+    uint64_t gen;
+    int own, rc;
+
+    if (!(spam < 0) && !(spam > 0 && spam < 1))
+        return fail(s, STORE_ERR, "spam threshold %g out of range (0, 1)", spam);
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    rc = spam < 0 ? store_user_lookup(s, user, &uid) : user_get_or_create(s, user, &uid);
+    if (rc == STORE_NOTFOUND)               /* nothing to clear */
+        return op_end(s, own, STORE_OK);
+    if (rc == STORE_OK && (st = stmt(s, Q_THR_SET)) == NULL)
+        rc = STORE_ERR;
+    if (rc == STORE_OK) {
+        sqlite3_bind_int64(st, 1, uid);
+        if (spam < 0)
+            sqlite3_bind_null(st, 2);
+        else
+            sqlite3_bind_double(st, 2, spam);
+        rc = step_done(s, st, "set threshold");
+    }
+    if (rc == STORE_OK)
+        rc = threshold_gen(s, &gen);
+    if (rc == STORE_OK)
+        rc = meta_set(s, "thresholds_gen", gen + 1);
+    return op_end(s, own, rc);
+}
+
+int
+store_thresholds_gen(struct store *s, uint64_t *gen)
+{
+    return threshold_gen(s, gen);
+}
+
+int
+store_threshold_list(struct store *s, char ***users, double **spam, size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, Q_THR_LIST);
+    char **k = NULL;
+    double *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+
+    *users = NULL;
+    *spam = NULL;
+    *n = 0;
+    if (st == NULL)
+        return STORE_ERR;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len + 1 >= cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            char **nk = realloc(k, nc * sizeof(*k));
+            double *nv = nk != NULL ? realloc(v, nc * sizeof(*v)) : NULL;
+
+            if (nk != NULL)
+                k = nk;
+            if (nv == NULL) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        if ((k[len] = strdup((const char *)sqlite3_column_text(st, 0))) == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        v[len++] = sqlite3_column_double(st, 1);
+        k[len] = NULL;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        if (k != NULL)
+            k[len] = NULL;
+        store_strv_free(k);
+        free(v);
+        return fail_db(s, rc, "list thresholds");
+    }
+    if (k == NULL && (k = calloc(1, sizeof(*k))) == NULL)
+        return fail(s, STORE_ERR, "list thresholds: out of memory");
+    *users = k;
+    *spam = v;
+    *n = len;
+    return STORE_OK;
 }
 
 /* ---- feedback ---- */

@@ -911,8 +911,8 @@ test_schema_upgrade(void **state)
         fail_msg("read-only open of schema 1: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 4)
-        fail_msg("user_version got %lld, want 4", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 5)
+        fail_msg("user_version got %lld, want 5", (long long)query_int(path, "PRAGMA user_version"));
     assert_int_equal(store_feedback_list(s, "old@x", NULL, &ss), STORE_OK);
     if (ss.n != 1 || ss.v[0].n != 3 || ss.v[0].ids[0] != 5 || ss.v[0].ids[1] != 300 ||
         ss.v[0].ids[2] != 301 || ss.v[0].spam != 1)
@@ -937,6 +937,117 @@ test_schema_upgrade(void **state)
     /* Opening again is a no-op upgrade. */
     if (store_open(path, STORE_RDONLY, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("reopen: %s", err);
+    store_close(s);
+}
+
+/* Per-user spam thresholds: set, read back, list, clear, bad values refused,
+ * the generation bumped by every change, and kept across a reopen. */
+static void
+test_thresholds(void **state)
+{
+    static const struct {
+        const char *name, *user;
+        double spam;            /* < 0: clear */
+        int want_rc;            /* of the set */
+        int want_get;           /* STORE_OK or STORE_NOTFOUND afterwards */
+        double want;
+    } steps[] = {
+        { "set bob", "bob@x", 0.8, STORE_OK, STORE_OK, 0.8 },
+        { "set carol", "carol@x", 0.25, STORE_OK, STORE_OK, 0.25 },
+        { "reset bob", "bob@x", 0.9, STORE_OK, STORE_OK, 0.9 },
+        { "zero refused", "bob@x", 0.0, STORE_ERR, STORE_OK, 0.9 },
+        { "one refused", "bob@x", 1.0, STORE_ERR, STORE_OK, 0.9 },
+        { "above one refused", "dave@x", 1.5, STORE_ERR, STORE_NOTFOUND, 0 },
+        { "NaN refused", "dave@x", NAN, STORE_ERR, STORE_NOTFOUND, 0 },
+        { "clear unknown user", "erin@x", -1, STORE_OK, STORE_NOTFOUND, 0 },
+        { "clear carol", "carol@x", -1, STORE_OK, STORE_NOTFOUND, 0 },
+    };
+    struct fixture *f = *state;
+    struct store *s;
+    char **users, err[512];
+    double *spam, got;
+    size_t n;
+    uint64_t gen0, gen;
+    int64_t uid;
+
+    assert_int_equal(store_thresholds_gen(f->s, &gen0), STORE_OK);
+    if (gen0 != 0)
+        fail_msg("new store: generation got %llu, want 0", (unsigned long long)gen0);
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int rc = store_threshold_set(f->s, steps[i].user, steps[i].spam);
+
+        if (rc != steps[i].want_rc)
+            fail_msg("%s: set got %d, want %d", steps[i].name, rc, steps[i].want_rc);
+        assert_int_equal(store_thresholds_gen(f->s, &gen), STORE_OK);
+        /* Every change moves the generation; a refused set or a clear of a
+         * user that has nothing to clear does not. */
+        if (gen != gen0 + (rc == STORE_OK && strcmp(steps[i].user, "erin@x") != 0))
+            fail_msg("%s: generation got %llu after %llu", steps[i].name,
+                     (unsigned long long)gen, (unsigned long long)gen0);
+        gen0 = gen;
+        rc = store_threshold_get(f->s, steps[i].user, &got);
+        if (rc != steps[i].want_get || (rc == STORE_OK && got != steps[i].want))
+            fail_msg("%s: get got %d %g, want %d %g", steps[i].name, rc, got,
+                     steps[i].want_get, steps[i].want);
+    }
+    /* Clearing never creates a user; a refused set neither. */
+    if (store_user_lookup(f->s, "erin@x", &uid) != STORE_NOTFOUND
+        || store_user_lookup(f->s, "dave@x", &uid) != STORE_NOTFOUND)
+        fail_msg("a clear or a refused set created a user");
+    assert_int_equal(store_threshold_list(f->s, &users, &spam, &n), STORE_OK);
+    if (n != 1 || strcmp(users[0], "bob@x") != 0 || spam[0] != 0.9 || users[1] != NULL)
+        fail_msg("list got %zu users (%s %g), want bob@x 0.9 alone", n,
+                 n ? users[0] : "-", n ? spam[0] : 0);
+    store_strv_free(users);
+    free(spam);
+    store_close(f->s);
+    f->s = NULL;
+    if (store_open(f->path, STORE_RDONLY, NULL, &s, err, sizeof(err)) != STORE_OK)
+        fail_msg("reopen: %s", err);
+    if (store_threshold_get(s, "bob@x", &got) != STORE_OK || got != 0.9)
+        fail_msg("after reopen: bob's threshold got %g, want 0.9", got);
+    if (store_threshold_set(s, "bob@x", 0.5) != STORE_ERR)
+        fail_msg("set through a read-only store: got accepted");
+    store_close(s);
+}
+
+/* A schema-4 store (before per-user thresholds) is upgraded in place: its users
+ * and feedback stay, they have no threshold, and one can be set. */
+static void
+test_schema_upgrade_from_4(void **state)
+{
+    struct fixture *f = *state;
+    struct store_user_state st;
+    struct store *s;
+    char path[256], err[512];
+    uint8_t dg[STORE_DIGEST_LEN];
+    uint32_t ids[16];
+    size_t n = ids_of(7, ids, 16);
+    double got;
+
+    snprintf(path, sizeof(path), "%s/v4.db", f->dir);
+    if (store_open(path, STORE_CREATE, NULL, &s, err, sizeof(err)) != STORE_OK)
+        fail_msg("create: %s", err);
+    digest_of(7, dg);
+    assert_int_equal(store_feedback_put(s, "old@x", dg, 1, ids, n, NULL), STORE_OK);
+    store_close(s);
+    /* Back to schema 4 as it shipped: no spam_threshold column. */
+    exec_sql(path, "ALTER TABLE users DROP COLUMN spam_threshold; PRAGMA user_version = 4;");
+    if (store_open(path, STORE_RDONLY, NULL, &s, err, sizeof(err)) != STORE_ERR ||
+        strstr(err, "older") == NULL)
+        fail_msg("read-only open of schema 4: got \"%s\", want a refusal", err);
+    if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
+        fail_msg("upgrade from 4: %s", err);
+    if (query_int(path, "PRAGMA user_version") != 5)
+        fail_msg("user_version got %lld, want 5", (long long)query_int(path, "PRAGMA user_version"));
+    if (store_user_state(s, "old@x", &st) != STORE_OK || st.n_spam != 1)
+        fail_msg("old user's feedback did not survive the upgrade");
+    if (store_threshold_get(s, "old@x", &got) != STORE_NOTFOUND)
+        fail_msg("upgraded user has a threshold %g, want none", got);
+    assert_int_equal(store_threshold_set(s, "old@x", 0.7), STORE_OK);
+    if (store_threshold_get(s, "old@x", &got) != STORE_OK || got != 0.7)
+        fail_msg("threshold after upgrade got %g, want 0.7", got);
+    assert_int_equal(store_check(s), STORE_OK);
     store_close(s);
 }
 
@@ -990,6 +1101,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_persist, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thresholds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade_from_4, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
