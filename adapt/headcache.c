@@ -234,6 +234,27 @@ headcache_sync(struct headcache *c, struct store *s, char *err, size_t errlen)
     return done;
 }
 
+void
+headcache_invalidate(struct headcache *c)
+{
+    GPtrArray *users = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter it;
+    gpointer k;
+
+    pthread_rwlock_rdlock(&c->map_lock);
+    g_hash_table_iter_init(&it, c->map);
+    while (g_hash_table_iter_next(&it, &k, NULL))
+        g_ptr_array_add(users, g_strdup(k));
+    pthread_rwlock_unlock(&c->map_lock);
+    pthread_mutex_lock(&c->want_lock);
+    for (guint i = 0; i < users->len; i++)
+        if (!g_hash_table_contains(c->want, users->pdata[i]))
+            g_hash_table_add(c->want, g_strdup(users->pdata[i]));
+    pthread_mutex_unlock(&c->want_lock);
+    g_ptr_array_free(users, TRUE);
+    c->mark = -1;
+}
+
 size_t
 headcache_size(struct headcache *c)
 {

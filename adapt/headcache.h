@@ -52,6 +52,12 @@ float headcache_score(struct headcache *c, const char *user, const float *h, flo
  */
 long headcache_sync(struct headcache *c, struct store *s, char *err, size_t errlen);
 
+/* The store behind the cache was replaced by another file (restored from a
+ * backup, say): its refit log is not the old one's, so at the next sync reload
+ * every cached user from it and read its log from its current position.  Call
+ * from the thread that calls headcache_sync(). */
+void headcache_invalidate(struct headcache *c);
+
 /* Users held (with or without a model of their own). */
 size_t headcache_size(struct headcache *c);
 

@@ -68,7 +68,7 @@ users_main(void *arg)
     struct adapt_opts opts;
     time_t last_refit = time(NULL);
     char err[512];
-    int warned = 0;
+    int warned = 0, moved = 0;
 
     (void)arg;
     adapt_opts_default(&opts);
@@ -83,6 +83,7 @@ users_main(void *arg)
         if (s != NULL && store_moved(s)) {
             s = store_close(s);
             warned = 1;
+            moved = 1;
         }
         if (s == NULL && store_open(users_db, 0, NULL, &s, err, sizeof(err)) != STORE_OK) {
             if (!warned++)
@@ -91,6 +92,12 @@ users_main(void *arg)
             s = NULL;
         }
         rt = runtime_acquire();
+        /* Another file: the cached models and the refit log position were the
+         * old one's. */
+        if (s != NULL && moved && rt != NULL && rt->cache != NULL) {
+            headcache_invalidate(rt->cache);
+            moved = 0;
+        }
         if (s != NULL && rt != NULL && rt->cache != NULL
             && headcache_sync(rt->cache, s, err, sizeof(err)) < 0)
             log_warn("store %s: head cache sync: %s", users_db, err);

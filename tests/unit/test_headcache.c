@@ -202,6 +202,62 @@ test_miss_sync_republish(void **state)
     headcache_free(c);
 }
 
+/* Issue 6: the store replaced under the milter (a backup restored): the new
+ * file's refit log is not the old one's, so syncing from its position missed
+ * users republished there and kept serving the old store's models.  After
+ * headcache_invalidate() every cached user comes from the new store. */
+static void
+test_store_replaced(void **state)
+{
+    struct fixture *f = *state;
+    struct headcache *c = headcache_new(f->m, 0);
+    struct store *old = f->s, *other;
+    char db2[160], err[512];
+    uint64_t v;
+    float p, want;
+
+    assert_non_null(c);
+    teach(f, "a@x", 0, 20);
+    teach(f, "b@x", 20, 30);
+    teach(f, "b@x", 30, 40);            /* b@x at version 2, the log at 3 */
+    score(f, c, "a@x", 0, &v, NULL);
+    score(f, c, "b@x", 0, &v, NULL);
+    if (headcache_sync(c, f->s, err, sizeof(err)) != 2)
+        fail_msg("first sync: %s", err);
+    /* Another store: a@x fitted on other messages, b@x unknown. */
+    snprintf(db2, sizeof(db2), "%s/s2.db", f->dir);
+    if (store_open(db2, STORE_CREATE, NULL, &other, err, sizeof(err)) != STORE_OK)
+        fail_msg("second store: %s", err);
+    f->s = other;
+    teach(f, "a@x", 40, 60);
+    if (headcache_sync(c, other, err, sizeof(err)) != 0)
+        fail_msg("without invalidating, the new store's log (at 1, the cache at 3) "
+                 "should show nothing: that was the bug");
+    headcache_invalidate(c);
+    if (headcache_sync(c, other, err, sizeof(err)) != 2)
+        fail_msg("after invalidating: want both cached users reloaded (%s)", err);
+    for (size_t i = 0; i < f->data.n; i++) {
+        p = score(f, c, "a@x", i, &v, &want);
+        if (v != 1 || p != want)
+            fail_msg("a@x message %zu: %.9g version %llu, want the new store's %.9g "
+                     "version 1", i, (double)p, (unsigned long long)v, (double)want);
+    }
+    p = score(f, c, "b@x", 0, &v, &want);
+    if (v != 0 || p != want)
+        fail_msg("b@x (not in the new store): version %llu, want the global head",
+                 (unsigned long long)v);
+    /* The log is followed from there on. */
+    teach(f, "a@x", 0, 10);
+    if (headcache_sync(c, other, err, sizeof(err)) != 1)
+        fail_msg("republished in the new store: want a@x reloaded");
+    score(f, c, "a@x", 0, &v, NULL);
+    if (v != 2)
+        fail_msg("a@x after republishing: version %llu, want 2", (unsigned long long)v);
+    f->s = old;
+    store_close(other);
+    headcache_free(c);
+}
+
 static void
 test_eviction(void **state)
 {
@@ -298,6 +354,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_miss_sync_republish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
