@@ -6,7 +6,8 @@
  *
  * One line per message, in input order: "name<TAB>score<TAB>verdict", score the
  * spam probability printed with %.6f (the milter's X-Spam-Score prints the same),
- * verdict "spam" at or above the model's threshold.  Sources are processed in
+ * verdict "spam" at or above the model's threshold (with --user, the user's own
+ * when `spamshift user` set one: the milter's rule).  Sources are processed in
  * chunks so output streams and memory stays flat over any number of paths.
  * With --db and --user the user's published model scores (the global head when
  * the user has none); --observe also offers each message to the user's
@@ -81,6 +82,7 @@ cmd_classify(int argc, char **argv)
     struct model *m = NULL;
     struct store *st = NULL;
     struct user_model *um = NULL;
+    float threshold = 0;            /* the model's, or the user's own */
     char *key = NULL;
     char err[256];
     size_t n_msgs = 0, n_failed = 0, n_spam = 0;
@@ -103,6 +105,7 @@ cmd_classify(int argc, char **argv)
         rc = status ? 3 : (access(model_path, F_OK) != 0 ? EX_NOINPUT : EX_CONFIG);
         goto done;
     }
+    threshold = m->threshold;
     if ((db_path == NULL) != (user == NULL) || (observe && db_path == NULL)) {
         log_err("classify: --db and --user go together (and --observe needs both)");
         rc = status ? 3 : EX_USAGE;
@@ -125,6 +128,19 @@ cmd_classify(int argc, char **argv)
             log_err("classify: %s: %s", key, err);
             rc = status ? 3 : userdb_exit(st_rc);
             goto done;
+        }
+        /* The user's own threshold (spamshift user), as the milter applies it. */
+        {
+            double t;
+
+            st_rc = store_threshold_get(st, key, &t);
+            if (st_rc == STORE_OK)
+                threshold = (float)t;
+            else if (st_rc != STORE_NOTFOUND) {
+                log_err("classify: %s: %s", key, store_errmsg(st));
+                rc = status ? 3 : userdb_exit(st_rc);
+                goto done;
+            }
         }
     }
     if (list_file != NULL) {
@@ -175,7 +191,7 @@ cmd_classify(int argc, char **argv)
         for (size_t i = 0; i < set.n; i++) {
             const struct extract_msg *x = &set.v[i];
             float p = adapt_score(m, um, x->ids, x->n);
-            int is_spam = p >= m->threshold;
+            int is_spam = p >= threshold;
 
             if (observe && store_reservoir_offer(st, key, x->digest, x->ids, x->n, NULL) != STORE_OK) {
                 log_err("classify: %s: cannot add %s to the reservoir", db_path, x->name);
@@ -188,7 +204,7 @@ cmd_classify(int argc, char **argv)
                 fputs("{\"path\":", stdout);
                 cli_json_string(stdout, x->name);
                 printf(",\"score\":%.6f,\"verdict\":\"%s\",\"threshold\":%.6f,\"flags\":",
-                       (double)p, is_spam ? "spam" : "ham", (double)m->threshold);
+                       (double)p, is_spam ? "spam" : "ham", (double)threshold);
                 print_flags(stdout, x->flags);
                 fputs("}\n", stdout);
             } else {

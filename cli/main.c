@@ -23,6 +23,7 @@ static const struct cli_command commands[] = {
     { "explain",  cmd_explain,  "why a message scores as it does: the tokens that count" },
     { "eval",     cmd_eval,     "measure accuracy and speed, offline or online" },
     { "stats",    cmd_stats,    "admin statistics from the store (tables, JSON, prometheus)" },
+    { "user",     cmd_user,     "a user's settings in the store: --spam-threshold P" },
     { "trec",     cmd_trec,     "the TREC spam filter toolkit's commands (contrib/trec)" },
 };
 

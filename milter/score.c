@@ -31,8 +31,18 @@ void
 score_thresholds_for_user(const struct runtime *rt, const char *user_key,
                           struct thresholds *out)
 {
-    (void)user_key;
+    float spam;
+
     *out = rt->thr;
+    /* A user who wants mail tagged only from P on is not quarantined or
+     * rejected below P either (an action that is off stays off: it is > 1). */
+    if (rt->cache != NULL && users_threshold(user_key, &spam)) {
+        out->spam = spam;
+        if (out->quarantine < spam)
+            out->quarantine = spam;
+        if (out->reject < spam)
+            out->reject = spam;
+    }
 }
 
 void

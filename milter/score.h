@@ -6,8 +6,9 @@
  * Per-user models come from the store (adapt/) through the runtime's head
  * cache: a user with a published model is scored with it, any other user (and
  * every user when no `database` is configured) with the global head, whose
- * result equals `spamshift classify`'s.  Thresholds are global for now; per-user
- * thresholds would be read in score_thresholds_for_user().
+ * result equals `spamshift classify`'s.  Thresholds are the config's, except
+ * for a user with a spam threshold of its own in the store (`spamshift user`),
+ * read in score_thresholds_for_user().
  */
 #ifndef SPAMSHIFT_MILTER_SCORE_H
 #define SPAMSHIFT_MILTER_SCORE_H
@@ -37,7 +38,9 @@ void score_message(const struct runtime *rt, const struct features *f, struct sc
 float score_for_user(const struct runtime *rt, const char *user_key,
                      const struct score_msg *sm, uint64_t *version);
 
-/* The thresholds that apply to user_key (today the global ones). */
+/* The thresholds that apply to user_key: the global ones, or with a store the
+ * user's own spam threshold, quarantine and reject raised to at least it.
+ * Reentrant; never blocks on I/O. */
 void score_thresholds_for_user(const struct runtime *rt, const char *user_key,
                                struct thresholds *out);
 

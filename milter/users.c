@@ -1,8 +1,9 @@
 /*
  * users.c - the milter's store writer and maintenance thread; see users.h.
  *
- * The maintenance thread wakes every second: it syncs the current runtime's
- * head cache (users scored since the last sync are loaded, republished users
+ * The maintenance thread wakes every second: it rereads the per-user
+ * thresholds when the store's generation of them moved, syncs the current
+ * runtime's head cache (users scored since the last sync are loaded, republished users
  * reloaded) and, every refit_interval seconds, refits the dirty users against
  * the current model.  It takes a runtime reference for the duration of one
  * round, so a reload in the middle only retires the old cache afterwards.
@@ -34,6 +35,11 @@ static int users_thread_running;
 static char *users_db;
 static unsigned users_refit_interval;
 static GMutex users_lock;           /* guards users_stopping */
+/* Per-user spam thresholds (user key -> float *), replaced whole by the
+ * maintenance thread when the store's generation moves; SMTP threads only
+ * look up under the read lock.  NULL until first read. */
+static GRWLock users_thr_lock;
+static GHashTable *users_thr;
 static GCond users_wake;
 static int users_stopping;
 
@@ -61,6 +67,60 @@ users_writer_report(void *arg, enum writer_event ev, const char *line)
         log_msg(LOG_NOTICE, NULL, "%s", line);
 }
 
+/* Reread the per-user thresholds when the store says they changed (*gen,
+ * *have: what was read last).  Logs and keeps the old table on failure. */
+static void
+users_sync_thresholds(struct store *s, uint64_t *gen, int *have)
+{
+    GHashTable *t, *old;
+    char **keys;
+    double *v;
+    uint64_t g;
+    size_t n;
+
+    if (store_thresholds_gen(s, &g) != STORE_OK) {
+        log_warn("store %s: per-user thresholds: %s", users_db, store_errmsg(s));
+        return;
+    }
+    if (*have && g == *gen)
+        return;
+    if (store_threshold_list(s, &keys, &v, &n) != STORE_OK) {
+        log_warn("store %s: per-user thresholds: %s", users_db, store_errmsg(s));
+        return;
+    }
+    t = g_hash_table_new_full(g_str_hash, g_str_equal, free, g_free);
+    for (size_t i = 0; i < n; i++) {
+        float *f = g_new(float, 1);
+
+        *f = (float)v[i];
+        g_hash_table_replace(t, keys[i], f);    /* the table owns the key now */
+    }
+    free(keys);
+    free(v);
+    g_rw_lock_writer_lock(&users_thr_lock);
+    old = users_thr;
+    users_thr = t;
+    g_rw_lock_writer_unlock(&users_thr_lock);
+    if (old != NULL)
+        g_hash_table_unref(old);
+    if (*have || n > 0)
+        log_msg(LOG_INFO, NULL, "per-user thresholds: %zu user%s", n, n == 1 ? "" : "s");
+    *gen = g;
+    *have = 1;
+}
+
+int
+users_threshold(const char *user, float *spam)
+{
+    const float *f = NULL;
+
+    g_rw_lock_reader_lock(&users_thr_lock);
+    if (users_thr != NULL && (f = g_hash_table_lookup(users_thr, user)) != NULL)
+        *spam = *f;
+    g_rw_lock_reader_unlock(&users_thr_lock);
+    return f != NULL;
+}
+
 static void *
 users_main(void *arg)
 {
@@ -68,7 +128,8 @@ users_main(void *arg)
     struct adapt_opts opts;
     time_t last_refit = time(NULL);
     char err[512];
-    int warned = 0, moved = 0;
+    int warned = 0, moved = 0, thr_have = 0;
+    uint64_t thr_gen = 0;
 
     (void)arg;
     adapt_opts_default(&opts);
@@ -91,6 +152,8 @@ users_main(void *arg)
                          users_db, err);
             s = NULL;
         }
+        if (s != NULL)
+            users_sync_thresholds(s, &thr_gen, &thr_have);
         rt = runtime_acquire();
         /* Another file: the cached models and the refit log position were the
          * old one's. */
@@ -180,4 +243,9 @@ users_stop(void)
     }
     g_free(users_db);
     users_db = NULL;
+    g_rw_lock_writer_lock(&users_thr_lock);
+    if (users_thr != NULL)
+        g_hash_table_unref(users_thr);
+    users_thr = NULL;
+    g_rw_lock_writer_unlock(&users_thr_lock);
 }

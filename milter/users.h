@@ -35,6 +35,12 @@ void users_offer(const char *user, const struct features *f);
 void users_scan(const char *user, const uint8_t *digest, float score, int verdict,
                 double ms);
 
+/* user's own spam threshold (`spamshift user --spam-threshold`): 1 and *spam,
+ * or 0 when the user has none or there is no store.  Read from memory (the
+ * maintenance thread rereads the store within a second of a change); takes a
+ * read lock briefly; never blocks on I/O. */
+int users_threshold(const char *user, float *spam);
+
 /* Stop the maintenance thread, commit what the writer holds and close. */
 void users_stop(void);
 
