@@ -515,6 +515,11 @@ struct fit_ctx {
     double *alpha;              /* dual warm start, one per feedback message */
     const struct pool_quad *pq_fixed;   /* CV: the pool's model, not re-linearised */
     int warm;                   /* fit_once starts from th, r (and alpha) as given */
+    /* fit_dual: the inverse of the Gram matrix over the feedback set kinv_act
+     * (kinv_n of them; kinv_ok 0 when that matrix is too close to singular) */
+    double *kinv;
+    size_t *kinv_act, kinv_n;
+    int kinv_ok;
 };
 
 /* Weight of each pool row: beta times the class-balancing factor. */
@@ -1089,6 +1094,51 @@ gram_build(struct fit_ctx *c)
  * takes part.  On return r holds the primal residual.
  * Returns 0, or -1 on allocation failure.
  */
+/*
+ * c->kinv := the inverse of the Gram matrix over the n feedback messages act[]
+ * (kept for the next call on the same set, as in cross-validation).  Returns
+ * 1 with it, 0 when the matrix is too close to singular (duplicate messages
+ * without learned slots; the caller falls back to LU), -1 on allocation failure.
+ */
+static int
+kinv_get(struct fit_ctx *c, const size_t *act, size_t n)
+{
+    size_t i, l;
+    double *lf, dmax = 0, pmin = HUGE_VAL;
+
+    if (c->kinv != NULL && c->kinv_n == n && memcmp(c->kinv_act, act, n * sizeof(size_t)) == 0)
+        return c->kinv_ok;
+    if (c->kinv == NULL) {
+        c->kinv = malloc((c->n_fb * c->n_fb + 1) * sizeof(double));
+        c->kinv_act = malloc((c->n_fb + 1) * sizeof(size_t));
+        if (c->kinv == NULL || c->kinv_act == NULL)
+            return -1;
+    }
+    if ((lf = malloc((n * n + 1) * sizeof(double))) == NULL)
+        return -1;
+    c->kinv_n = n;
+    memcpy(c->kinv_act, act, n * sizeof(size_t));
+    for (i = 0; i < n; i++)
+        for (l = 0; l < n; l++)
+            lf[i * n + l] = c->gram[act[i] * c->n_fb + act[l]];
+    for (i = 0; i < n; i++)
+        dmax = fmax(dmax, lf[i * n + i]);
+    c->kinv_ok = chol_factor(lf, (uint32_t) n) == 0;
+    for (i = 0; c->kinv_ok && i < n; i++)
+        pmin = fmin(pmin, lf[i * n + i] * lf[i * n + i]);
+    if (c->kinv_ok && !(pmin > 1e-9 * dmax))
+        c->kinv_ok = 0;
+    for (l = 0; c->kinv_ok && l < n; l++) {
+        double *col = c->kinv + l * n;       /* K^-1 is symmetric: column l = row l */
+
+        memset(col, 0, n * sizeof(double));
+        col[l] = 1;
+        chol_apply(lf, (uint32_t) n, col);
+    }
+    free(lf);
+    return c->kinv_ok;
+}
+
 static int
 fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *mask,
          double lambda, double mu, double rho, int head_free, double *th, double *r)
@@ -1099,8 +1149,9 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
     double *al = NULL, *ka = NULL, *e = NULL, *dd = NULL, *mat = NULL, *rhs = NULL;
     double *hv = NULL, *gv = NULL, *kd = NULL, *tal = NULL, *tka = NULL;
     double xr[NET_MAX_HIDDEN + 2], tv[NET_MAX_HIDDEN + 2], f = 0;
+    const double *ki = NULL;
     const uint8_t *yf = c->y + c->n_pool;
-    int it, rc = -1;
+    int it, rc = -1, kok;
 
     if (act == NULL)
         goto out;
@@ -1122,6 +1173,9 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
     if (al == NULL || ka == NULL || tal == NULL || tka == NULL || e == NULL || dd == NULL
         || kd == NULL || mat == NULL || rhs == NULL || hv == NULL || gv == NULL)
         goto out;
+    if ((kok = kinv_get(c, act, n)) < 0)
+        goto out;
+    ki = kok ? c->kinv : NULL;
 
 #define K(i_, j_) c->gram[act[i_] * c->n_fb + act[j_]]
 #define FB_T(thv, kav, i_) (head_logit(c, thv, c->n_pool + act[i_]) + (kav)[i_])
@@ -1193,8 +1247,8 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
                     xr[a] = row[a];
                 xr[p] = 1;
                 for (a = 0; a < q; a++)
-                    mat[(off + i) * nv + a] = dd[i] * xr[a];
-                for (l = 0; l < n; l++) {
+                    mat[(off + i) * nv + a] = (ki != NULL ? lambda : 1.0) * dd[i] * xr[a];
+                for (l = 0; ki == NULL && l < n; l++) {
                     double w = lambda * dd[i] * K(i, l);
 
                     if (w != 0)
@@ -1203,24 +1257,52 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
                 }
             }
         }
-        for (i = 0; i < n; i++) {
-            for (l = 0; l < n; l++)
-                mat[(off + i) * nv + off + l] = dd[i] * K(i, l);
-            mat[(off + i) * nv + off + i] += 2 * rho;
-            rhs[off + i] = -(e[i] + 2 * rho * al[i]);
+        if (ki != NULL) {
+            /* The same system in (dv, ds = K dalpha), multiplied through by
+             * lambda K^-1 on the alpha rows: symmetric positive definite
+             *   [ H_vv     lambda A'D               ] [dv]   [ -g_v                       ]
+             *   [ lambda DA  lambda (D + 2 rho K^-1) ] [ds] = [ -lambda (e + 2 rho alpha) ]
+             * (the Hessian in (v, s)), so a Cholesky factor replaces the LU;
+             * lower triangle only. */
+            for (i = 0; i < n; i++) {
+                for (l = 0; l <= i; l++)
+                    mat[(off + i) * nv + off + l] = lambda * 2 * rho * ki[i * n + l];
+                mat[(off + i) * nv + off + i] += lambda * dd[i];
+                rhs[off + i] = -lambda * (e[i] + 2 * rho * al[i]);
+            }
+            if (chol_factor(mat, (uint32_t) nv) < 0)
+                break;
+            chol_apply(mat, (uint32_t) nv, rhs);
+            for (i = 0; i < n; i++)
+                kd[i] = rhs[off + i];
+            for (i = 0; i < n; i++) {
+                double sacc = 0;
+
+                for (l = 0; l < n; l++)
+                    sacc += ki[i * n + l] * kd[l];
+                rhs[off + i] = sacc;
+            }
+        } else {
+            for (i = 0; i < n; i++) {
+                for (l = 0; l < n; l++)
+                    mat[(off + i) * nv + off + l] = dd[i] * K(i, l);
+                mat[(off + i) * nv + off + i] += 2 * rho;
+                rhs[off + i] = -(e[i] + 2 * rho * al[i]);
+            }
+            if (lu_solve(mat, nv, rhs) < 0)
+                break;
+            for (i = 0; i < n; i++) {
+                double sacc = 0;
+
+                for (l = 0; l < n; l++)
+                    sacc += K(i, l) * rhs[off + l];
+                kd[i] = sacc;
+            }
         }
         /* Directional derivative of F along (dv, dalpha), for the line search:
          * g_v . dv + lambda (e + 2 rho alpha)' K dalpha. */
-        if (lu_solve(mat, nv, rhs) < 0)
-            break;
-        for (i = 0; i < n; i++) {
-            double sacc = 0;
-
-            for (l = 0; l < n; l++)
-                sacc += K(i, l) * rhs[off + l];
-            kd[i] = sacc;
+        for (i = 0; i < n; i++)
             dec -= lambda * (e[i] + 2 * rho * al[i]) * kd[i];
-        }
         if (head_free)
             for (a = 0; a < q; a++)
                 dec -= gv[a] * rhs[a];
@@ -1431,6 +1513,8 @@ ctx_free(struct fit_ctx *c)
     free(c->hl);
     free(c->gram);
     free(c->fb_scale);
+    free(c->kinv);
+    free(c->kinv_act);
 }
 
 /* The positions 0..n-1 of key[] in ascending key order, equal keys in
