@@ -10,6 +10,9 @@
 #    log line for that queue id saying why), defer at most one of them (one
 #    allocation failed: the others are scored) and still be running;
 # and the feedback learned before (12 rows) is still in the store afterwards.
+# Then memory that stays short: every allocation from the N-th on fails
+# (FAILMALLOC_ALL, N at a quarter, half and three quarters of the count): the
+# milter must still answer every message (scored or 451, logged) and not die.
 # Skips (77) without miltertest and in sanitizer builds (ASan must be the
 # first DSO).
 set -u
@@ -114,8 +117,32 @@ while [ "$n" -le $((total + 5)) ]; do
     n=$((n + 1))
 done
 
+# Memory short from allocation N on.
+short=0
+for n in $((total / 4)) $((total / 2)) $((total * 3 / 4)); do
+    if ! start FAILMALLOC_AT=$n FAILMALLOC_ALL=1; then
+        grep -Eqi 'out of memory|cannot allocate memory' "$tmp/milter.log" && [ "$rc" -lt 128 ] &&
+            [ "$rc" -ne 0 ] || fail "from allocation $n on: exit $rc at start-up: $(tail -3 "$tmp/milter.log")"
+        continue
+    fi
+    if ! messages; then
+        fail "from allocation $n on: $(grep -E 'FAIL|error' "$tmp/mt.out" | head -3)"
+    elif ! kill -0 "$pid" 2>/dev/null; then
+        fail "from allocation $n on: the milter died: $(tail -3 "$tmp/milter.log")"
+    fi
+    for q in $(cat "$tmp/deferred" 2>/dev/null); do
+        short=$((short + 1))
+        grep -q "$q: .*error" "$tmp/milter.log" ||
+            fail "from allocation $n on: $q deferred without a log line saying why"
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    pid=
+done
+
 fb=$(sqlite3 -cmd '.timeout 5000' "$tmp/users.db" 'SELECT count(*) FROM feedback')
 [ "$fb" = 12 ] || fail "feedback after the sweep: $fb rows, want the 12 learned before"
 [ $fails -eq 0 ] || exit 1
 echo "PASS: failmalloc_milter: $total allocations failed in turn (+5): $started runs answered" \
-    "every message ($deferred deferred), $refused stopped at start-up with a clear message"
+    "every message ($deferred deferred), $refused stopped at start-up with a clear message;" \
+    "memory short from 3 points on: every message answered ($short deferred)"
