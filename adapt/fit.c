@@ -1518,21 +1518,24 @@ ctx_free(struct fit_ctx *c)
 }
 
 /* The positions 0..n-1 of key[] in ascending key order, equal keys in
- * position order (an LSD radix sort, three 11-bit digits; qsort and a binary
+ * position order (an LSD radix sort, up to three 11-bit digits; qsort and a binary
  * search per id cost more than the whole residual fit).  ord needs n entries.
  * Returns 0, or -1 on allocation failure. */
 static int
 slot_order(const uint32_t *key, size_t n, uint32_t *ord)
 {
-    uint32_t *tmp = malloc((n ? n : 1) * sizeof(uint32_t)), *src = ord, *dst = tmp;
+    uint32_t *tmp = malloc((n ? n : 1) * sizeof(uint32_t)), *src = ord, *dst = tmp, kmax = 0;
     size_t cnt[2048], i;
     int shift;
 
     if (tmp == NULL)
         return -1;
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         ord[i] = (uint32_t) i;
-    for (shift = 0; shift < 33; shift += 11) {
+        kmax = key[i] > kmax ? key[i] : kmax;
+    }
+    /* as many digits as the largest key has */
+    for (shift = 0; shift < 33 && (shift == 0 || (kmax >> shift) != 0); shift += 11) {
         size_t sum = 0;
 
         memset(cnt, 0, sizeof(cnt));
@@ -1549,16 +1552,18 @@ slot_order(const uint32_t *key, size_t n, uint32_t *ord)
         src = dst;
         dst = src == ord ? tmp : ord;
     }
-    /* three passes: the result is in tmp */
-    memcpy(ord, src, n * sizeof(uint32_t));
+    if (src != ord)
+        memcpy(ord, src, n * sizeof(uint32_t));
     free(tmp);
     return 0;
 }
 
-/* Build the context: rows, labels, slots.  Returns -1 on allocation failure. */
+/* Build the context: rows (the pool's unless !with_pool, then the feedback's),
+ * labels, slots.  Returns -1 on allocation failure. */
 static int
 ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
-          const struct adapt_example *fb, size_t n_fb, const struct adapt_opts *o)
+          const struct adapt_example *fb, size_t n_fb, const struct adapt_opts *o,
+          int with_pool)
 {
     size_t n_rows, i, j, n_ids = 0, scratch;
     uint32_t p = m->net.dims.hidden + 1, *ord;
@@ -1568,7 +1573,7 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
     c->p = p;
     c->o = o;
     c->vg = m->net.head;
-    c->n_pool = m->pool_n;
+    c->n_pool = with_pool ? m->pool_n : 0;
     c->n_fb = n_fb;
     n_rows = c->n_pool + n_fb;
     for (j = 0; j < n_fb; j++)
@@ -1760,12 +1765,43 @@ out:
     return rc;
 }
 
-static int
-cmp_double_desc(const void *a, const void *b)
+/* The k-th largest (from 0) of v[0..n), k < n: what v[k] would be after a
+ * descending sort, found by selection in O(n) (v is reordered). */
+static double
+kth_largest(double *v, size_t n, size_t k)
 {
-    double x = *(const double *) a, y = *(const double *) b;
+    size_t lo = 0, hi = n - 1;
 
-    return (x < y) - (x > y);
+    assert(k < n);
+    while (lo < hi) {
+        double piv = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+
+        /* Hoare partition, descending: [lo, j] >= piv >= [i, hi] */
+        while (i <= j) {
+            while (v[i] > piv)
+                i++;
+            while (v[j] < piv)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j && j != (size_t) -1)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
 }
 
 /*
@@ -1788,7 +1824,7 @@ self_train(const struct model *m, uint32_t seed, const struct adapt_example *ex,
 
     po.dual_max = 0;                    /* no Gram matrix: Newton-CG */
     po.learned = 0;                     /* pseudo-labels are not learned messages */
-    if (ctx_build(&c, m, seed, ex, n, &po) < 0)
+    if (ctx_build(&c, m, seed, ex, n, &po, 0) < 0)     /* the residual alone: no pool */
         goto out;
     a = malloc((n + 1) * sizeof(double));
     mask = malloc((n + 1) * sizeof(double));
@@ -1809,8 +1845,7 @@ self_train(const struct model *m, uint32_t seed, const struct adapt_example *ex,
             goto out;
         for (k = 0; k < c.n_slots; k++)
             mag[k] = fabs(c.r[k]);
-        qsort(mag, c.n_slots, sizeof(double), cmp_double_desc);
-        cut = mag[o->pseudo_keep - 1];
+        cut = kth_largest(mag, c.n_slots, o->pseudo_keep - 1);
         free(mag);
         for (k = 0; k < c.n_slots; k++)
             if (fabs(c.r[k]) < cut)
@@ -2022,7 +2057,7 @@ adapt_fit(const struct model *m, const char *user_key,
             fb_base[j] = mem_logit(&ps, fb[j].ids, fb[j].n);
         n_ps = 0;
     }
-    if (ctx_build(&c, m, seed, all, n_fb + n_ps, o) < 0)
+    if (ctx_build(&c, m, seed, all, n_fb + n_ps, o, 1) < 0)
         goto fail;
     c.fb_base = fb_base;
     c.refit_pool = (o->use_reweight && tgt != NULL) || (o->use_head && n_fb + n_ps > 0);

@@ -228,7 +228,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
         for (;;) {              /* grow hi until the clipped mean reaches 1 */
             mean = 0;
             for (i = 0; i < n_src; i++)
-                mean += fmin(hi * b[i], clip);
+                mean += hi * b[i] < clip ? hi * b[i] : clip;
             if (mean >= (double) n_src || hi > 1e300)
                 break;
             lo = hi;
@@ -238,7 +238,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
             mid = 0.5 * (lo + hi);
             mean = 0;
             for (i = 0; i < n_src; i++)
-                mean += fmin(mid * b[i], clip);
+                mean += mid * b[i] < clip ? mid * b[i] : clip;
             if (mean < (double) n_src)
                 lo = mid;
             else
@@ -247,7 +247,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
         sum = 0;
         sum2 = 0;
         for (i = 0; i < n_src; i++) {
-            double v = fmin(hi * b[i], clip);
+            double v = hi * b[i] < clip ? hi * b[i] : clip;
 
             dom->n_clipped += v >= clip;
             beta[i] = (float) v;
