@@ -133,23 +133,48 @@ chol_apply(const double *a, uint32_t q, double *b)
     }
 }
 
+/*
+ * One pass over the rows: the objective at th and, with g != NULL, the data
+ * part's gradient and the lower triangle of its Hessian (q x q) added to g and
+ * hess.  One exp per row serves the loss and the sigmoid (exp(-|t|) is what
+ * both logloss_margin and sigmoid take), so the values are theirs exactly.
+ */
 static double
-lr_objective(const float *x, size_t n, uint32_t p, const uint8_t *y, const double *w,
-             const double *off, const double *pen, const double *c, const double *th)
+lr_pass(const float *x, size_t n, uint32_t p, const uint8_t *y, const double *w,
+        const double *off, const double *pen, const double *c, const double *th,
+        double *g, double *hess)
 {
-    double f = 0;
+    double f = 0, xr[NET_MAX_HIDDEN + 2];
+    uint32_t q = p + 1, j, k;
     size_t i;
-    uint32_t k;
 
     for (i = 0; i < n; i++) {
         const float *r = x + i * p;
-        double t = th[p] + (off != NULL ? off[i] : 0);
+        double t = th[p] + (off != NULL ? off[i] : 0), m, e, pr, gi, hi;
 
         if (w[i] == 0)
             continue;
-        for (k = 0; k < p; k++)
-            t += th[k] * r[k];
-        f += w[i] * logloss_margin(y[i] ? t : -t);
+        for (k = 0; k < p; k++) {
+            xr[k] = r[k];
+            t += th[k] * xr[k];
+        }
+        xr[p] = 1.0;
+        m = y[i] ? t : -t;
+        e = exp(-fabs(t));
+        f += w[i] * ((m > 0 ? 0 : -m) + log1p(e));
+        if (g == NULL)
+            continue;
+        pr = t >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+        gi = w[i] * (pr - (y[i] ? 1.0 : 0.0));
+        hi = w[i] * pr * (1 - pr);
+        for (j = 0; j < q; j++) {
+            double hj = hi * xr[j];
+            double *row = hess + (size_t) j * q;
+
+            g[j] += gi * xr[j];
+            for (k = 0; k <= j; k++)
+                row[k] += hj * xr[k];
+        }
     }
     for (k = 0; k <= p; k++)
         f += pen[k] * (th[k] - c[k]) * (th[k] - c[k]);
@@ -161,53 +186,35 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
              const double *w, const double *off, const double *pen,
              const double *c, double *theta, int max_iter)
 {
-    uint32_t q = p + 1, j, k;
-    double *hess, *g, *d, *tr, xr[NET_MAX_HIDDEN + 2];
+    uint32_t q = p + 1, j;
+    double *hess, *g, *d, *tr, *hn, *gn, *sw;
     double f;
     int it;
 
     assert(p <= NET_MAX_HIDDEN + 1);
     hess = malloc((size_t) q * q * sizeof(double));
+    hn = malloc((size_t) q * q * sizeof(double));
     g = malloc(q * sizeof(double));
+    gn = malloc(q * sizeof(double));
     d = malloc(q * sizeof(double));
     tr = malloc(q * sizeof(double));
-    if (hess == NULL || g == NULL || d == NULL || tr == NULL) {
+    if (hess == NULL || hn == NULL || g == NULL || gn == NULL || d == NULL || tr == NULL) {
         free(hess);
+        free(hn);
         free(g);
+        free(gn);
         free(d);
         free(tr);
         return -1;
     }
-    f = lr_objective(x, n, p, y, w, off, pen, c, theta);
+    /* The pass that evaluates a trial point also gathers the gradient and
+     * Hessian there: an accepted step needs no second pass. */
+    memset(hess, 0, (size_t) q * q * sizeof(double));
+    memset(g, 0, q * sizeof(double));
+    f = lr_pass(x, n, p, y, w, off, pen, c, theta, g, hess);
     for (it = 0; it < max_iter; it++) {
         double dec = 0, step = 1, fn = f;
-        size_t i;
 
-        memset(hess, 0, (size_t) q * q * sizeof(double));
-        memset(g, 0, q * sizeof(double));
-        for (i = 0; i < n; i++) {
-            const float *r = x + i * p;
-            double t = theta[p] + (off != NULL ? off[i] : 0), pr, gi, hi;
-
-            if (w[i] == 0)
-                continue;
-            for (k = 0; k < p; k++) {
-                xr[k] = r[k];
-                t += theta[k] * xr[k];
-            }
-            xr[p] = 1.0;
-            pr = sigmoid(t);
-            gi = w[i] * (pr - (y[i] ? 1.0 : 0.0));
-            hi = w[i] * pr * (1 - pr);
-            for (j = 0; j < q; j++) {
-                double hj = hi * xr[j];
-                double *row = hess + (size_t) j * q;
-
-                g[j] += gi * xr[j];
-                for (k = 0; k <= j; k++)
-                    row[k] += hj * xr[k];
-            }
-        }
         for (j = 0; j < q; j++) {
             g[j] += 2 * pen[j] * (theta[j] - c[j]);
             hess[(size_t) j * q + j] += 2 * pen[j] + 1e-12;
@@ -224,7 +231,9 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
         for (;;) {
             for (j = 0; j < q; j++)
                 tr[j] = theta[j] + step * d[j];
-            fn = lr_objective(x, n, p, y, w, off, pen, c, tr);
+            memset(hn, 0, (size_t) q * q * sizeof(double));
+            memset(gn, 0, q * sizeof(double));
+            fn = lr_pass(x, n, p, y, w, off, pen, c, tr, gn, hn);
             if (fn <= f - 0.25 * step * dec || step < 1e-10)
                 break;
             step *= 0.5;
@@ -233,9 +242,13 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
             break;
         memcpy(theta, tr, q * sizeof(double));
         f = fn;
+        sw = g, g = gn, gn = sw;
+        sw = hess, hess = hn, hn = sw;
     }
     free(hess);
+    free(hn);
     free(g);
+    free(gn);
     free(d);
     free(tr);
     return it;
