@@ -166,13 +166,8 @@ fault_end(struct writer *w)
 {
     double s;
 
-    if (w->fault == FAULT_NONE) {
-        if (w->replaced)
-            report(w, WRITER_RECOVERED, "store %s: replaced under the running milter; "
-                   "reopened, writing to the new file", w->path);
-        w->replaced = 0;
-        return;
-    }
+    if (w->fault == FAULT_NONE)
+        return;                 /* (a replaced store is reported by apply()) */
     w->replaced = 0;
     s = (double)(g_get_monotonic_time() - w->fault_since) / 1e6;
     if (w->fault == FAULT_BUSY)
@@ -281,6 +276,7 @@ apply(struct writer *w, struct job **batch, size_t n)
 {
     struct store_op *ops;
     size_t done = 0;
+    int ok;
 
     if (n == 0)
         return;
@@ -293,12 +289,15 @@ apply(struct writer *w, struct job **batch, size_t n)
     }
     for (size_t i = 0; i < n; i++)
         ops[i] = batch[i]->op;
+    ok = 1;
     while (done < n) {
         size_t k = n - done < w->chunk ? n - done : w->chunk;
         gint64 t0 = g_get_monotonic_time();
         int busy_before = w->fault == FAULT_BUSY;
+        int committed = apply_txn(w, ops + done, k) == 0;
 
-        if (apply_txn(w, ops + done, k) == 0 && !busy_before && w->fault == FAULT_NONE) {
+        ok &= committed;
+        if (committed && !busy_before && w->fault == FAULT_NONE) {
             /* Scale the next transaction to txn_ms, growing at most twofold. */
             gint64 us = g_get_monotonic_time() - t0;
             double want = us > 0 ? (double)k * w->o.txn_ms * 1000.0 / (double)us
@@ -312,8 +311,16 @@ apply(struct writer *w, struct job **batch, size_t n)
             }
         }
         done += k;
-        if (done < n || g_async_queue_length(w->q) > 0)
+        if (committed && (done < n || g_async_queue_length(w->q) > 0))
             usleep(WRITER_GAP_US);
+    }
+    /* A whole batch went into a store that replaced the old one under us (a
+     * transaction that writes nothing commits even on a read-only file, so
+     * one is not enough to say so). */
+    if (ok && w->replaced && w->fault == FAULT_NONE) {
+        report(w, WRITER_RECOVERED, "store %s: replaced under the running milter; "
+               "reopened, writing to the new file", w->path);
+        w->replaced = 0;
     }
     free(ops);
 }
