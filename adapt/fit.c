@@ -134,6 +134,34 @@ chol_apply(const double *a, uint32_t q, double *b)
 }
 
 /*
+ * Backtracking (Armijo) line search of the Newton solvers over explicit
+ * parameter vectors (adapt_logreg, fit_joint): from the point x (n values,
+ * then n2 more from x2) along d, halve the step until
+ * obj(arg, trial) <= f - step dec / 4, or the step falls below 1e-10.  Fills
+ * trial[0 .. n + n2) with the last point tried and returns the objective there.
+ */
+typedef double (*ls_objective)(void *arg, const double *v);
+
+static double
+armijo(const double *x, size_t n, const double *x2, size_t n2, const double *d,
+       double f, double dec, ls_objective obj, void *arg, double *trial)
+{
+    double step = 1, fn;
+    size_t k;
+
+    for (;;) {
+        for (k = 0; k < n; k++)
+            trial[k] = x[k] + step * d[k];
+        for (k = 0; k < n2; k++)
+            trial[n + k] = x2[k] + step * d[n + k];
+        fn = obj(arg, trial);
+        if (fn <= f - 0.25 * step * dec || step < 1e-10)
+            return fn;
+        step *= 0.5;
+    }
+}
+
+/*
  * One pass over the rows: the objective at th and, with g != NULL, the data
  * part's gradient and the lower triangle of its Hessian (q x q) added to g and
  * hess.  One exp per row serves the loss and the sigmoid (exp(-|t|) is what
@@ -181,11 +209,35 @@ lr_pass(const float *x, size_t n, uint32_t p, const uint8_t *y, const double *w,
     return f;
 }
 
+/* adapt_logreg's problem, for armijo(): the objective at a trial point,
+ * gathering its gradient and Hessian into g, hess as well. */
+struct lr_problem {
+    const float *x;
+    size_t n;
+    uint32_t p;
+    const uint8_t *y;
+    const double *w, *off, *pen, *c;
+    double *g, *hess;
+};
+
+static double
+lr_trial(void *arg, const double *th)
+{
+    struct lr_problem *lp = arg;
+    uint32_t q = lp->p + 1;
+
+    memset(lp->hess, 0, (size_t) q * q * sizeof(double));
+    memset(lp->g, 0, q * sizeof(double));
+    return lr_pass(lp->x, lp->n, lp->p, lp->y, lp->w, lp->off, lp->pen, lp->c, th, lp->g,
+                   lp->hess);
+}
+
 int
 adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
              const double *w, const double *off, const double *pen,
              const double *c, double *theta, int max_iter)
 {
+    struct lr_problem lp = { x, n, p, y, w, off, pen, c, NULL, NULL };
     uint32_t q = p + 1, j;
     double *hess, *g, *d, *tr, *hn, *gn, *sw;
     double f;
@@ -213,7 +265,7 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
     memset(g, 0, q * sizeof(double));
     f = lr_pass(x, n, p, y, w, off, pen, c, theta, g, hess);
     for (it = 0; it < max_iter; it++) {
-        double dec = 0, step = 1, fn = f;
+        double dec = 0, fn;
 
         for (j = 0; j < q; j++) {
             g[j] += 2 * pen[j] * (theta[j] - c[j]);
@@ -227,17 +279,9 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
             dec -= g[j] * d[j];
         if (dec < 1e-14 * (1 + fabs(f)))
             break;
-        /* Backtracking (Armijo) so that every step lowers the objective. */
-        for (;;) {
-            for (j = 0; j < q; j++)
-                tr[j] = theta[j] + step * d[j];
-            memset(hn, 0, (size_t) q * q * sizeof(double));
-            memset(gn, 0, q * sizeof(double));
-            fn = lr_pass(x, n, p, y, w, off, pen, c, tr, gn, hn);
-            if (fn <= f - 0.25 * step * dec || step < 1e-10)
-                break;
-            step *= 0.5;
-        }
+        lp.g = gn;
+        lp.hess = hn;
+        fn = armijo(theta, q, NULL, 0, d, f, dec, lr_trial, &lp, tr);
         if (!(fn <= f))
             break;
         memcpy(theta, tr, q * sizeof(double));
@@ -817,10 +861,28 @@ pool_quad_build(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
     pq->f0 = pool_value(c, n_rows_pool, pw, th);
 }
 
+/* fit_joint's problem, for armijo(): v = [head; residual]. */
+struct joint_problem {
+    const struct fit_ctx *c;
+    size_t n_rows_pool;
+    const double *pw, *mask;
+    double lambda, mu, rho;
+};
+
+static double
+joint_trial(void *arg, const double *v)
+{
+    const struct joint_problem *jp = arg;
+
+    return full_objective(jp->c, jp->n_rows_pool, jp->pw, jp->mask, jp->lambda, jp->mu,
+                          jp->rho, v, v + jp->c->p + 1);
+}
+
 static int
 fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *mask,
           double lambda, double mu, double rho, double *th, double *r)
 {
+    struct joint_problem jp = { c, n_rows_pool, pw, mask, lambda, mu, rho };
     uint32_t q = c->p + 1, p = c->p, a, b;
     size_t m = c->n_slots, nv = q + m, j, k;
     double *hp = malloc((size_t) q * q * sizeof(double));
@@ -840,7 +902,7 @@ fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double 
         goto out;
     f = full_objective(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
     for (it = 0; it < 50; it++) {
-        double rz, dec = 0, step = 1, fn;
+        double rz, dec = 0, fn;
         int cg;
 
         /* Gradient and the dense head block (pool + mu), then feedback rows. */
@@ -963,16 +1025,7 @@ fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double 
             dec -= g[k] * d[k];
         if (!(dec > 1e-15 * (1 + fabs(f))))
             break;
-        for (;;) {
-            for (k = 0; k < q; k++)
-                tv[k] = th[k] + step * d[k];
-            for (k = 0; k < m; k++)
-                tv[q + k] = r[k] + step * d[q + k];
-            fn = full_objective(c, n_rows_pool, pw, mask, lambda, mu, rho, tv, tv + q);
-            if (fn <= f - 0.25 * step * dec || step < 1e-10)
-                break;
-            step *= 0.5;
-        }
+        fn = armijo(th, q, r, m, d, f, dec, joint_trial, &jp, tv);
         if (!(fn <= f))
             break;
         memcpy(th, tv, q * sizeof(double));
