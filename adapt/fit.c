@@ -771,11 +771,12 @@ full_objective(const struct fit_ctx *c, size_t n_rows_pool, const double *w,
  * Returns 0, or -1 on allocation failure.
  */
 /* Add the weighted pool's logistic-loss gradient (g, q = p + 1 entries) and the
- * lower triangle of its Hessian (hs, q x q) at head th; xr is scratch of q
- * doubles.  Shared by the primal and the dual solver. */
+ * lower triangle of its Hessian (hs, q x q) at head th, and with f != NULL its
+ * loss to *f (rows only; not with c->pq); xr is scratch of q doubles.  Shared
+ * by the primal and the dual solver (pool_grad_hess) and pool_quad_build. */
 static void
-pool_grad_hess(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
-               const double *th, size_t p, double *xr, double *g, double *hs)
+pool_pass(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
+          const double *th, size_t p, double *xr, double *g, double *hs, double *f)
 {
     size_t i, a, b, q = p + 1;
 
@@ -789,18 +790,27 @@ pool_grad_hess(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
             for (b = 0; b <= a; b++)
                 hs[a * q + b] += c->pq->h0[a * q + b];
         }
+        assert(f == NULL);
         return;
     }
     for (i = 0; i < n_rows_pool; i++) {
         const float *row = c->x + i * p;
-        double t = th[p], pr, gi, hi;
+        double t = th[p], pr, gi, hi, e;
 
         for (a = 0; a < p; a++) {
             xr[a] = row[a];
             t += th[a] * xr[a];
         }
         xr[p] = 1;
-        pr = sigmoid(t);
+        /* exp(-|t|) serves the sigmoid and, for pool_quad_build, the loss
+         * (the values of sigmoid() and logloss_margin() exactly) */
+        e = exp(-fabs(t));
+        pr = t >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+        if (f != NULL) {
+            double m = c->y[i] ? t : -t;
+
+            *f += pw[i] * ((m > 0 ? 0 : -m) + log1p(e));
+        }
         gi = pw[i] * (pr - c->y[i]);
         hi = pw[i] * pr * (1 - pr);
         for (a = 0; a < q; a++) {
@@ -809,6 +819,13 @@ pool_grad_hess(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
                 hs[a * q + b] += hi * xr[a] * xr[b];
         }
     }
+}
+
+static void
+pool_grad_hess(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
+               const double *th, size_t p, double *xr, double *g, double *hs)
+{
+    pool_pass(c, n_rows_pool, pw, th, p, xr, g, hs, NULL);
 }
 
 /* The weighted pool loss at head th: exact over the rows, or c->pq's model. */
@@ -842,7 +859,7 @@ pool_value(const struct fit_ctx *c, size_t n_rows_pool, const double *pw, const 
 }
 
 /* pq := the exact second-order model of the pool's loss at th (one pass over
- * the rows; c->pq must be NULL). */
+ * the rows for loss, gradient and Hessian; c->pq must be NULL). */
 static void
 pool_quad_build(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
                 const double *th, struct pool_quad *pq)
@@ -854,11 +871,11 @@ pool_quad_build(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
     memcpy(pq->v0, th, q * sizeof(double));
     memset(pq->g0, 0, q * sizeof(double));
     memset(pq->h0, 0, q * q * sizeof(double));
-    pool_grad_hess(c, n_rows_pool, pw, th, c->p, xr, pq->g0, pq->h0);
+    pq->f0 = 0;
+    pool_pass(c, n_rows_pool, pw, th, c->p, xr, pq->g0, pq->h0, &pq->f0);
     for (a = 0; a < q; a++)
         for (b = 0; b < a; b++)
             pq->h0[b * q + a] = pq->h0[a * q + b];
-    pq->f0 = pool_value(c, n_rows_pool, pw, th);
 }
 
 /* fit_joint's problem, for armijo(): v = [head; residual]. */
