@@ -144,17 +144,19 @@ fault_begin(struct writer *w, enum fault kind, const char *what)
     switch (kind) {
     case FAULT_BUSY:
         report(w, WRITER_FAULT, "store %s: locked by another connection for more than "
-               "%u ms; scan records wait in memory (up to %zu) until it is released",
+               "%u ms; scan records and samples wait in memory (at most %zu writes, "
+               "then new ones are dropped) until it is released",
                w->path, w->o.busy_ms, w->o.queue_max);
         break;
     case FAULT_MOVED:
         report(w, WRITER_FAULT, "store %s: removed or replaced under the running milter "
-               "and cannot be reopened: %s; scan records are dropped until a store at "
-               "that path opens (retried every %u ms)", w->path, what, w->o.reopen_ms);
+               "and cannot be reopened: %s; scan records and samples are dropped until "
+               "a store at that path opens (retried every %u ms)", w->path, what,
+               w->o.reopen_ms);
         break;
     default:
-        report(w, WRITER_FAULT, "store %s: write failed%s: %s; scan records are dropped "
-               "until it takes writes again (reopened every %u ms)", w->path,
+        report(w, WRITER_FAULT, "store %s: write failed%s: %s; scan records and samples "
+               "are dropped until it takes writes again (reopened every %u ms)", w->path,
                w->replaced ? " after it was replaced under the running milter" : "",
                what, w->o.reopen_ms);
     }
@@ -172,10 +174,10 @@ fault_end(struct writer *w)
     s = (double)(g_get_monotonic_time() - w->fault_since) / 1e6;
     if (w->fault == FAULT_BUSY)
         report(w, WRITER_RECOVERED, "store %s: lock released after %.1f s; the waiting "
-               "scan records are written", w->path, s);
+               "writes are done", w->path, s);
     else
-        report(w, WRITER_RECOVERED, "store %s: writable again after %.1f s; %llu scan "
-               "records were dropped meanwhile", w->path, s,
+        report(w, WRITER_RECOVERED, "store %s: writable again after %.1f s; %llu writes "
+               "(scan records, samples) were dropped meanwhile", w->path, s,
                (unsigned long long)w->fault_lost);
     w->fault = FAULT_NONE;
     pthread_mutex_lock(&w->lock);

@@ -8,7 +8,7 @@
 -- conf: database = @TMP@/users.db
 -- conf: on_error = tempfail
 -- log1: store .*/users\.db: removed or replaced under the running milter and cannot be reopened: .*No such file
--- log1: store .*/users\.db: writable again after [0-9.]+ s; [0-9]+ scan records were dropped
+-- log1: store .*/users\.db: writable again after [0-9.]+ s; [0-9]+ writes \(scan records, samples\) were dropped
 -- nolog: locked by another|write failed
 dofile(srcdir .. "/../faults/storefault.lua")
 

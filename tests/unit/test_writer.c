@@ -376,7 +376,7 @@ test_removed_replaced(void **state)
         fail_msg("store back: %d faults %d recoveries, in_fault %d, reopens %llu; want "
                  "1, 1, 0, 1", faults, recs, st.in_fault, (unsigned long long)st.reopens);
     if (strstr(r.last[WRITER_RECOVERED], f->db) == NULL ||
-        strstr(r.last[WRITER_RECOVERED], "60 scan records were dropped") == NULL)
+        strstr(r.last[WRITER_RECOVERED], "60 writes (scan records, samples) were dropped") == NULL)
         fail_msg("recovery report \"%s\", want the path and the 60 dropped",
                  r.last[WRITER_RECOVERED]);
     if (seen_in(f, "r@x") != 10)
