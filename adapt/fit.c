@@ -563,7 +563,7 @@ struct fit_ctx {
     uint32_t *fb_slot;
     size_t *fb_off;
     /* scratch, sized for the full problem */
-    double *w, *off, *r, *s, *gr, *dr, *hd, *tmp, *rr, *hl;
+    double *w, *off, *r, *s, *gr, *dr, *hd, *tmp, *rr, *hl, *sr, *sd, *u;
     int refit_pool;             /* the head is refitted (reweighted or use_head) */
     double *gram;               /* n_fb x n_fb: K[i][j] = phi_i . phi_j */
     const double *fb_base;      /* fixed logit added to each feedback row, or NULL */
@@ -633,8 +633,14 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
     size_t m = c->n_slots, j, k;
     const uint8_t *y = c->y + c->n_pool;
     double *s = c->s, *g = c->gr, *d = c->dr, *hd = c->hd, *q = c->tmp, *rr = c->rr;
+    double *sr = c->sr, *sd = c->sd, *u = c->u;
     int it, cg;
 
+    /* sr: each message's residual score under r, kept up to date below, and
+     * sd the same under the Newton direction d (a sum of the CG steps), so
+     * that neither the gradient nor the line search reads the slots again. */
+    for (j = 0; j < c->n_fb; j++)
+        sr[j] = mask[j] ? fb_resid(c, r, j) : 0;
     for (it = 0; it < RESID_NEWTON_MAX; it++) {
         double f = 0, gmax = 0, rs, fn, step = 1, dec = 0, forcing;
 
@@ -644,7 +650,7 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
 
             if (!mask[j])
                 continue;
-            t = a[j] + fb_resid(c, r, j);
+            t = a[j] + sr[j];
             pr = sigmoid(t);
             f += mask[j] * logloss_margin(y[j] ? t : -t);
             s[j] = mask[j] * pr * (1 - pr);
@@ -661,6 +667,7 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
             break;
         /* CG on (X'DX + 2 rho I) d = -g, from d = 0. */
         memset(d, 0, m * sizeof(double));
+        memset(sd, 0, c->n_fb * sizeof(double));
         for (k = 0; k < m; k++)
             rr[k] = -g[k];
         memcpy(q, rr, m * sizeof(double));
@@ -681,7 +688,8 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
 
                 if (!mask[j])
                     continue;
-                v = s[j] * fb_resid(c, q, j);
+                u[j] = fb_resid(c, q, j);
+                v = s[j] * u[j];
                 for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
                     hd[c->fb_slot[k]] += v * c->fb_scale[j];
             }
@@ -690,6 +698,9 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
                 pq += q[k] * hd[k];
             }
             alpha = rs / pq;
+            for (j = 0; j < c->n_fb; j++)
+                if (mask[j])
+                    sd[j] += alpha * u[j];
             for (k = 0; k < m; k++) {
                 d[k] += alpha * q[k];
                 rr[k] -= alpha * hd[k];
@@ -711,13 +722,11 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
                 fn += rho * v * v;
             }
             for (j = 0; j < c->n_fb; j++) {
-                double t = 0;
+                double t;
 
                 if (!mask[j])
                     continue;
-                for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                    t += r[c->fb_slot[k]] + step * d[c->fb_slot[k]];
-                t = a[j] + t * c->fb_scale[j];
+                t = a[j] + sr[j] + step * sd[j];
                 fn += mask[j] * logloss_margin(y[j] ? t : -t);
             }
             if (fn <= f - 0.25 * step * dec || step < 1e-10)
@@ -728,6 +737,8 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
             break;
         for (k = 0; k < m; k++)
             r[k] += step * d[k];
+        for (j = 0; j < c->n_fb; j++)
+            sr[j] += step * sd[j];
     }
 }
 
@@ -1594,6 +1605,9 @@ ctx_free(struct fit_ctx *c)
     free(c->tmp);
     free(c->rr);
     free(c->hl);
+    free(c->sr);
+    free(c->sd);
+    free(c->u);
     free(c->gram);
     free(c->fb_scale);
     free(c->kinv);
@@ -1728,8 +1742,12 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
     c->hd = malloc(scratch * sizeof(double));
     c->tmp = malloc(scratch * sizeof(double));
     c->rr = malloc(scratch * sizeof(double));
+    c->sr = malloc((n_fb + 1) * sizeof(double));
+    c->sd = malloc((n_fb + 1) * sizeof(double));
+    c->u = malloc((n_fb + 1) * sizeof(double));
     if (c->r == NULL || c->s == NULL || c->gr == NULL || c->dr == NULL || c->hd == NULL
-        || c->tmp == NULL || c->rr == NULL || c->hl == NULL)
+        || c->tmp == NULL || c->rr == NULL || c->hl == NULL || c->sr == NULL
+        || c->sd == NULL || c->u == NULL)
         return -1;
     /* The dual needs an n_fb^2 Gram matrix and an (n_fb + q)^2 solve: beyond
      * opts->dual_max messages the primal Newton-CG (fit_joint/fit_resid) takes over. */
