@@ -95,30 +95,45 @@ sigmoid(double t)
 /* ---- the dense solver --------------------------------------------------- */
 
 /* In-place Cholesky factor L (lower triangle) of the q x q SPD matrix a
- * (row-major).  Returns -1 if a is not positive definite. */
-static int
+ * (row-major).  Returns -1 if a is not positive definite.  Right-looking:
+ * once column j is done, it is subtracted from the rows below as contiguous
+ * row updates (which vectorise); every entry still receives its terms in the
+ * order of j, as the dot-product form computes them. */
+ROW_PASS static int
 chol_factor(double *a, uint32_t q)
 {
     uint32_t i, j, k;
+    double *col = malloc((q ? q : 1) * sizeof(double));     /* column j, contiguous */
+    int rc = 0;
 
-    for (j = 0; j < q; j++) {
+    for (j = 0; j < q && rc == 0; j++) {
         double d = a[j * q + j];
 
-        for (k = 0; k < j; k++)
-            d -= a[j * q + k] * a[j * q + k];
-        if (!(d > 0))
-            return -1;
+        if (!(d > 0)) {
+            rc = -1;
+            break;
+        }
         d = sqrt(d);
         a[j * q + j] = d;
         for (i = j + 1; i < q; i++) {
-            double s = a[i * q + j];
+            a[i * q + j] /= d;
+            if (col != NULL)
+                col[i] = a[i * q + j];
+        }
+        /* a[i][k] -= L[i][j] L[k][j] for j < k <= i */
+        for (i = j + 1; i < q; i++) {
+            double lij = a[i * q + j], *ri = a + (size_t) i * q;
 
-            for (k = 0; k < j; k++)
-                s -= a[i * q + k] * a[j * q + k];
-            a[i * q + j] = s / d;
+            if (col != NULL)
+                for (k = j + 1; k <= i; k++)
+                    ri[k] -= lij * col[k];
+            else
+                for (k = j + 1; k <= i; k++)
+                    ri[k] -= lij * a[(size_t) k * q + j];
         }
     }
-    return 0;
+    free(col);
+    return rc;
 }
 
 /* Solve L L' x = b in place, L from chol_factor(). */
