@@ -1213,6 +1213,43 @@ gram_build(struct fit_ctx *c)
  * takes part.  On return r holds the primal residual.
  * Returns 0, or -1 on allocation failure.
  */
+/* x := (L L')^-1 (n x n, row-major) from the factor L of chol_factor(): both
+ * triangular solves on all n right-hand sides at once, as row updates over
+ * the columns (which vectorise); the forward pass skips the zeros of L^-1. */
+ROW_PASS static void
+chol_inverse(const double *a, size_t n, double *x)
+{
+    size_t i, r, k;
+
+    memset(x, 0, n * n * sizeof(double));
+    for (i = 0; i < n; i++)
+        x[i * n + i] = 1;
+    for (i = 0; i < n; i++) {               /* L y = I: row i of y has columns <= i */
+        double *xi = x + i * n, d = a[i * n + i];
+
+        for (k = 0; k <= i; k++)
+            xi[k] /= d;
+        for (r = i + 1; r < n; r++) {
+            double l = a[r * n + i], *xr = x + r * n;
+
+            for (k = 0; k <= i; k++)
+                xr[k] -= l * xi[k];
+        }
+    }
+    for (i = n; i-- > 0;) {                 /* L' x = y */
+        double *xi = x + i * n, d = a[i * n + i];
+
+        for (k = 0; k < n; k++)
+            xi[k] /= d;
+        for (r = 0; r < i; r++) {
+            double l = a[i * n + r], *xr = x + r * n;
+
+            for (k = 0; k < n; k++)
+                xr[k] -= l * xi[k];
+        }
+    }
+}
+
 /*
  * c->kinv := the inverse of the Gram matrix over the n feedback messages act[]
  * (kept for the next call on the same set, as in cross-validation).  Returns
@@ -1247,13 +1284,8 @@ kinv_get(struct fit_ctx *c, const size_t *act, size_t n)
         pmin = fmin(pmin, lf[i * n + i] * lf[i * n + i]);
     if (c->kinv_ok && !(pmin > 1e-9 * dmax))
         c->kinv_ok = 0;
-    for (l = 0; c->kinv_ok && l < n; l++) {
-        double *col = c->kinv + l * n;       /* K^-1 is symmetric: column l = row l */
-
-        memset(col, 0, n * sizeof(double));
-        col[l] = 1;
-        chol_apply(lf, (uint32_t) n, col);
-    }
+    if (c->kinv_ok)
+        chol_inverse(lf, n, c->kinv);
     free(lf);
     return c->kinv_ok;
 }
