@@ -1,6 +1,7 @@
 #!/bin/sh
 # scripts/demo.sh - a private demo of spamshift in front of a real Postfix, all on
-# 127.0.0.1 and under one directory (nothing of the system's Postfix is touched):
+# 127.0.0.1 and under one directory (nothing of the system's Postfix is touched;
+# the instance is scripts/private-postfix.sh's):
 #   spamshift-milter on inet:11332@127.0.0.1 with the given model,
 #   Postfix on 127.0.0.1:2525 delivering demo@example.org into DIR/mail/demo/.
 #
@@ -20,8 +21,7 @@ case $cmd in
 start)
     MODEL=${3:?usage: demo.sh start DIR MODEL}
     [ "$(id -u)" -eq 0 ] || { echo "demo.sh: Postfix needs root to start" >&2; exit 77; }
-    mkdir -p "$DIR/etc" "$DIR/spool" "$DIR/data" "$DIR/mail"
-    chown postfix "$DIR/data"
+    mkdir -p "$DIR/mail"
     chown nobody:nogroup "$DIR/mail"
     cat > "$DIR/spamshift.conf" <<EOC
 socket = inet:$MPORT@127.0.0.1
@@ -34,44 +34,13 @@ EOC
     "$BIN/spamshift-milter" -n -c "$DIR/spamshift.conf"
     "$BIN/spamshift-milter" -f -c "$DIR/spamshift.conf" 2> "$DIR/milter.log" &
     echo $! > "$DIR/milter.pid"
-    cat > "$DIR/etc/main.cf" <<EOC
-compatibility_level = 3.6
-config_directory = $DIR/etc
-queue_directory = $DIR/spool
-data_directory = $DIR/data
-daemon_directory = $(postconf -dh daemon_directory)
-shlib_directory = $(postconf -dh shlib_directory)
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.demo.test
-mydestination = localhost
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-alias_maps =
-alias_database =
-virtual_mailbox_domains = example.org
-virtual_mailbox_base = $DIR/mail
-virtual_mailbox_maps = inline:{ demo@example.org=demo/ }
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(id -g nobody)
-virtual_minimum_uid = 1
-smtpd_milters = inet:127.0.0.1:$MPORT
-non_smtpd_milters = inet:127.0.0.1:$MPORT
-milter_default_action = accept
-milter_protocol = 6
-maillog_file = $DIR/maillog
-maillog_file_prefixes = $DIR
-smtputf8_enable = no
-EOC
-    # The system's services, unchrooted (the private queue has no chroot tree), with
-    # smtpd on 127.0.0.1:$PORT instead of port 25.
-    awk -v port="$PORT" '
-        /^[#[:space:]]/ || NF < 8 { print; next }
-        $1 == "smtp" && $2 == "inet" { $1 = "127.0.0.1:" port }
-        { $5 = "n"; print }' /etc/postfix/master.cf > "$DIR/etc/master.cf"
-    postfix -c "$DIR/etc" start
+    "$TOP/scripts/private-postfix.sh" setup "$DIR" "$PORT" myhostname=mx.demo.test \
+        virtual_mailbox_domains=example.org "virtual_mailbox_base=$DIR/mail" \
+        "virtual_mailbox_maps=inline:{ demo@example.org=demo/ }" \
+        "virtual_uid_maps=static:$(id -u nobody)" "virtual_gid_maps=static:$(id -g nobody)" \
+        virtual_minimum_uid=1 "smtpd_milters=inet:127.0.0.1:$MPORT" \
+        "non_smtpd_milters=inet:127.0.0.1:$MPORT" milter_default_action=accept
+    "$TOP/scripts/private-postfix.sh" start "$DIR"
     sleep 1
     echo "spamshift-milter: inet:$MPORT@127.0.0.1 (log $DIR/milter.log); Postfix: 127.0.0.1:$PORT (log $DIR/maillog)"
     ;;
@@ -90,7 +59,7 @@ prove)
     grep -E '^X-Spam(-[A-Za-z]+)?:|^X-Spamshift' "$DIR/mail/demo/new/$last"
     ;;
 stop)
-    postfix -c "$DIR/etc" stop 2>/dev/null || true
+    "$TOP/scripts/private-postfix.sh" stop "$DIR"
     [ -f "$DIR/milter.pid" ] && kill "$(cat "$DIR/milter.pid")" 2>/dev/null || true
     rm -f "$DIR/milter.pid"
     ;;

@@ -39,7 +39,7 @@ tmp=$(mktemp -d /tmp/spamshift-bench.XXXXXX)
 chmod 755 "$tmp"
 mpid= spid= rpid=
 cleanup() {
-	postfix -c "$tmp/etc" stop >/dev/null 2>&1 || true
+	"$here/../../scripts/private-postfix.sh" stop "$tmp"
 	for p in $mpid $spid $rpid; do kill "$p" 2>/dev/null || true; done
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
@@ -68,65 +68,17 @@ $NICE "$milter" -f -c "$tmp/spamshift.conf" 2>"$tmp/milter.log" &
 mpid=$!
 while [ ! -S "$tmp/milter.sock" ]; do kill -0 $mpid; sleep 0.05; done
 
-# Postfix: one queue, two smtpd ports.
-mkdir -p "$tmp/etc" "$tmp/spool" "$tmp/data"
-chown postfix "$tmp/data"
-cat >"$tmp/etc/main.cf" <<EOC
-compatibility_level = 3.6
-queue_directory = $tmp/spool
-data_directory = $tmp/data
-daemon_directory = $(postconf -dh daemon_directory)
-shlib_directory = $(postconf -dh shlib_directory)
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.bench.test
-mydestination =
-relay_domains = example.org
-relayhost = [127.0.0.1]:$sink_port
-smtp_dns_support_level = disabled
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-in_flow_delay = 0
-smtpd_client_connection_count_limit = 0
-smtpd_client_message_rate_limit = 0
-milter_default_action = tempfail
-milter_protocol = 6
-maillog_file = $tmp/maillog
-maillog_file_prefixes = $tmp
-EOC
-cat >"$tmp/etc/master.cf" <<EOC
-127.0.0.1:$a_port inet n - n - - smtpd -o smtpd_milters=unix:$tmp/milter.sock
-127.0.0.1:$b_port inet n - n - - smtpd -o smtpd_milters=
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOC
-# Under nice as well: at nice 0 against the milter's nice 10 Postfix took about
+# Postfix: one queue, two smtpd ports (scripts/private-postfix.sh), started
+# under nice as well: at nice 0 against the milter's nice 10 Postfix took about
 # ten times the milter's share of a busy CPU, which measured the scheduler, not
 # the milter (eom latency inflated by waiting for the CPU).
-$NICE postfix -c "$tmp/etc" start >/dev/null
-for p in $a_port $b_port; do
-	until (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; do sleep 0.1; done
-done
+pp=$here/../../scripts/private-postfix.sh
+"$pp" setup "$tmp" $a_port myhostname=mx.bench.test mydestination= relay_domains=example.org \
+	"relayhost=[127.0.0.1]:$sink_port" smtp_dns_support_level=disabled in_flow_delay=0 \
+	smtpd_client_connection_count_limit=0 smtpd_client_message_rate_limit=0 \
+	"smtpd_milters=unix:$tmp/milter.sock" milter_default_action=tempfail
+"$pp" listen "$tmp" $b_port smtpd_milters=
+$NICE "$pp" start "$tmp"
 
 # Anonymous memory (heap, stacks) is what would grow with a leak; file-backed
 # RSS is mostly the model's mapped pages, touched as features hit them.

@@ -18,6 +18,7 @@ data=$top_srcdir/tests/milter/data
 milter=$top_builddir/spamshift-milter
 cli=$top_builddir/spamshift
 POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
+pp=$top_srcdir/scripts/private-postfix.sh
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: must run as root to start Postfix"; exit 77; }
 [ -x "$POSTFIX" ] || { echo "SKIP: postfix not installed"; exit 77; }
@@ -26,14 +27,12 @@ id postfix >/dev/null 2>&1 || { echo "SKIP: no postfix user"; exit 77; }
 for b in "$milter" "$cli"; do
 	[ -x "$b" ] || { echo "FAIL: $b is not built"; exit 99; }
 done
-daemon_dir=$(postconf -dh daemon_directory)
-shlib_dir=$(postconf -dh shlib_directory)
 
 tmp=$(mktemp -d /tmp/spamshift-e2e.XXXXXX) || exit 99
 chmod 755 "$tmp"        # smtpd (user postfix) reaches the milter socket inside
 mpid=
 cleanup() {
-	"$POSTFIX" -c "$tmp/etc" stop >/dev/null 2>&1
+	"$pp" stop "$tmp"
 	[ -n "$mpid" ] && kill "$mpid" 2>/dev/null
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
@@ -73,80 +72,23 @@ EOC
 "$milter" -f -c "$tmp/spamshift.conf" 2>"$tmp/milter.log" &
 mpid=$!
 
-# The Postfix instance.
-mkdir -p "$tmp/etc" "$tmp/spool" "$tmp/data" "$tmp/mail"
-chown postfix "$tmp/data"
+# The Postfix instance (scripts/private-postfix.sh: own config, queue and log).
+mkdir -p "$tmp/mail"
 chown nobody:nogroup "$tmp/mail"
-cat >"$tmp/etc/main.cf" <<EOC
-compatibility_level = 3.6
-config_directory = $tmp/etc
-queue_directory = $tmp/spool
-data_directory = $tmp/data
-daemon_directory = $daemon_dir
-shlib_directory = $shlib_dir
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.e2e.test
-mydomain = e2e.test
-myorigin = \$myhostname
-mydestination = localhost
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-alias_maps =
-alias_database =
-virtual_mailbox_domains = example.org
-virtual_mailbox_base = $tmp/mail
-virtual_mailbox_maps = inline:{ bob@example.org=bob/, carol@example.org=carol/ }
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(id -g nobody)
-virtual_minimum_uid = 1
-smtpd_milters = unix:$tmp/milter.sock
-milter_default_action = tempfail
-milter_protocol = 6
-maillog_file = $tmp/maillog
-maillog_file_prefixes = $tmp
-smtputf8_enable = no
-biff = no
-EOC
-cat >"$tmp/etc/master.cf" <<EOC
-127.0.0.1:$port inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOC
+"$pp" setup "$tmp" "$port" myhostname=mx.e2e.test mydomain=e2e.test 'myorigin=$myhostname' \
+	virtual_mailbox_domains=example.org "virtual_mailbox_base=$tmp/mail" \
+	"virtual_mailbox_maps=inline:{ bob@example.org=bob/, carol@example.org=carol/ }" \
+	"virtual_uid_maps=static:$(id -u nobody)" "virtual_gid_maps=static:$(id -g nobody)" \
+	virtual_minimum_uid=1 "smtpd_milters=unix:$tmp/milter.sock" \
+	milter_default_action=tempfail >"$tmp/setup.out" 2>&1 \
+	|| { cat "$tmp/setup.out"; fail "private Postfix setup"; }
 i=0
 while [ ! -S "$tmp/milter.sock" ]; do
 	i=$((i + 1)); [ $i -le 100 ] || fail "milter socket missing"
 	kill -0 "$mpid" 2>/dev/null || fail "the milter exited at start"
 	sleep 0.05
 done
-"$POSTFIX" -c "$tmp/etc" check >"$tmp/check.out" 2>&1 || { cat "$tmp/check.out"; fail "postfix check"; }
-"$POSTFIX" -c "$tmp/etc" start >"$tmp/start.out" 2>&1 || { cat "$tmp/start.out"; fail "postfix start"; }
-i=0
-until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
-	i=$((i + 1)); [ $i -le 100 ] || fail "smtpd not listening on $port"
-	sleep 0.1
-done
+"$pp" start "$tmp" >"$tmp/start.out" 2>&1 || { cat "$tmp/start.out"; fail "postfix start"; }
 
 send() {        # send FILE RCPT: swaks output to swaks.out, returns swaks' status
 	swaks --server 127.0.0.1 --port "$port" --helo client.e2e.test --from sender@example.net \
