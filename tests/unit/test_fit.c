@@ -888,6 +888,66 @@ test_self_training(void **state)
     fixture_free(fx);
 }
 
+/* The dual solver against the primal one (Newton-CG over the slots) on the
+ * same problem: the dual's Cholesky path with the Gram matrix's inverse, and
+ * its LU path when that matrix is singular (a message learned twice without
+ * learned-message slots: two identical rows). */
+struct dual_case {
+    const char *name;
+    int learned, twice;
+};
+
+static const struct dual_case dual_cases[] = {
+    { "distinct messages", 0, 0 },
+    { "distinct messages, learned slots", 1, 0 },
+    { "a message learned twice (singular Gram matrix)", 0, 1 },
+};
+
+static void
+test_dual_vs_primal(void **state)
+{
+    size_t ci, j, n_fb = 30;
+
+    (void) state;
+    for (ci = 0; ci < sizeof(dual_cases) / sizeof(dual_cases[0]); ci++) {
+        const struct dual_case *dc = &dual_cases[ci];
+        struct fixture *fx = fixture_new(7 + ci);
+        struct user_model *um[2] = { NULL, NULL };
+        struct adapt_fit_stats st;
+        struct adapt_opts o;
+        int v;
+
+        if (dc->twice)
+            fx->fb[1] = fx->fb[0];
+        for (v = 0; v < 2; v++) {
+            adapt_opts_default(&o);
+            o.use_reweight = 0;
+            o.lambda = 0.1f;
+            o.mu = 0.1f;
+            o.resid_l2 = 0.5f;
+            o.resid_bits = 12;
+            o.pseudo = 0;
+            o.learned = dc->learned;
+            o.dual_max = v == 0 ? 1000 : 0;
+            assert_int_equal(adapt_fit(&fx->m, "dee@example.org", fx->fb, n_fb, NULL, 0, &o,
+                                       &um[v], &st), 0);
+        }
+        for (j = 0; j < n_fb; j++) {
+            float a = adapt_logit(&fx->m, um[0], fx->fb[j].h, fx->fb[j].z, fx->fb[j].ids,
+                                  fx->fb[j].n);
+            float b = adapt_logit(&fx->m, um[1], fx->fb[j].h, fx->fb[j].z, fx->fb[j].ids,
+                                  fx->fb[j].n);
+
+            if (!(fabsf(a - b) < 1e-3f * (1 + fabsf(b))))
+                fail_msg("%s: feedback %zu: dual logit %g, want the primal's %g", dc->name,
+                         j, (double) a, (double) b);
+        }
+        user_model_free(um[0]);
+        user_model_free(um[1]);
+        fixture_free(fx);
+    }
+}
+
 static void
 test_user_seed(void **state)
 {
@@ -903,6 +963,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_seed),
         cmocka_unit_test(test_fit_vs_gradient_descent),
+        cmocka_unit_test(test_dual_vs_primal),
         cmocka_unit_test(test_no_data_is_global_head),
         cmocka_unit_test(test_score_is_head_plus_residual),
         cmocka_unit_test(test_feedback_is_learned),
