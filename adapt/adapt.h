@@ -51,7 +51,8 @@ struct adapt_opts {
     float resid_l2;         /* residual regularisation toward zero */
     uint32_t resid_bits;    /* residual hash space: 2^resid_bits slots */
     uint32_t cv_min;        /* feedback needed before lambda/mu are cross-validated */
-    uint32_t cv_pool_max;   /* pool rows used inside cross-validation fits */
+    uint32_t cv_pool_max;   /* pool rows used inside cross-validation fits that
+                             * read rows (the joint fits use the pool's model) */
     /* Pseudo-labels: up to pseudo_max unlabelled messages that the global head
      * scores beyond pseudo_conf (or below 1 - pseudo_conf) join the feedback
      * with that label and weight pseudo (relative to a real label; 0 = off). */

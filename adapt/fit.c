@@ -12,8 +12,14 @@
  * oracle test checks against plain gradient descent.
  *
  * lambda and mu are chosen by k-fold cross-validation on the feedback (held-out
- * log loss) once there are opts->cv_min labels; the CV fits use a fixed stride
- * subsample of the pool to stay within milliseconds.
+ * log loss) once there are opts->cv_min labels; the CV's joint fits see the
+ * pool through one second-order model at the global head (the others a fixed
+ * stride subsample), fold by fold with warm starts along the grid.
+ *
+ * Where the time goes (bench/results/adapt-refit-2026-11-28.md): the joint fit
+ * re-linearises the pool's loss instead of reading its rows at every Newton
+ * step (fit_relin); the dual Newton step is a Cholesky solve with the feedback
+ * Gram matrix's inverse; self-training's Newton-CG is about half of a refit.
  *
  * Everything here is pure computation: reentrant, deterministic (fixed loop
  * orders, no randomness), allocation failure reported as -1.
