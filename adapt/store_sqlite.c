@@ -35,7 +35,7 @@
 #include "idpack.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 enum stmt_id {
     Q_USER_GET, Q_USER_INSERT, Q_FB_GET, Q_FB_INSERT, Q_FB_MOVE, Q_FB_DELETE,
@@ -174,6 +174,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE INDEX refits_at ON refits(at);",
     /* 4 -> 5: a user's own spam threshold (NULL: the global one) */
     "ALTER TABLE users ADD COLUMN spam_threshold REAL;",
+    /* 5 -> 6: the quota's walk over a user's feedback by age reads this index
+     * in order instead of sorting every row of the user at each learn */
+    "CREATE INDEX feedback_user_age ON feedback(user_id, updated, digest);",
 };
 
 struct store {

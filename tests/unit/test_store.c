@@ -911,8 +911,10 @@ test_schema_upgrade(void **state)
         fail_msg("read-only open of schema 1: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 5)
-        fail_msg("user_version got %lld, want 5", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 6)
+        fail_msg("user_version got %lld, want 6", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'feedback_user_age'") != 1)
+        fail_msg("upgraded store lacks the feedback_user_age index");
     assert_int_equal(store_feedback_list(s, "old@x", NULL, &ss), STORE_OK);
     if (ss.n != 1 || ss.v[0].n != 3 || ss.v[0].ids[0] != 5 || ss.v[0].ids[1] != 300 ||
         ss.v[0].ids[2] != 301 || ss.v[0].spam != 1)
@@ -1011,8 +1013,8 @@ test_thresholds(void **state)
     store_close(s);
 }
 
-/* A schema-4 store (before per-user thresholds) is upgraded in place: its users
- * and feedback stay, they have no threshold, and one can be set. */
+/* A schema-4 store (before per-user thresholds and the feedback age index) is
+ * upgraded in place: its users and feedback stay, the index is made, they have no threshold, and one can be set. */
 static void
 test_schema_upgrade_from_4(void **state)
 {
@@ -1031,15 +1033,18 @@ test_schema_upgrade_from_4(void **state)
     digest_of(7, dg);
     assert_int_equal(store_feedback_put(s, "old@x", dg, 1, ids, n, NULL), STORE_OK);
     store_close(s);
-    /* Back to schema 4 as it shipped: no spam_threshold column. */
-    exec_sql(path, "ALTER TABLE users DROP COLUMN spam_threshold; PRAGMA user_version = 4;");
+    /* Back to schema 4 as it shipped: no spam_threshold column, no age index. */
+    exec_sql(path, "DROP INDEX feedback_user_age; "
+             "ALTER TABLE users DROP COLUMN spam_threshold; PRAGMA user_version = 4;");
     if (store_open(path, STORE_RDONLY, NULL, &s, err, sizeof(err)) != STORE_ERR ||
         strstr(err, "older") == NULL)
         fail_msg("read-only open of schema 4: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade from 4: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 5)
-        fail_msg("user_version got %lld, want 5", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 6)
+        fail_msg("user_version got %lld, want 6", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'feedback_user_age'") != 1)
+        fail_msg("upgraded store lacks the feedback_user_age index");
     if (store_user_state(s, "old@x", &st) != STORE_OK || st.n_spam != 1)
         fail_msg("old user's feedback did not survive the upgrade");
     if (store_threshold_get(s, "old@x", &got) != STORE_NOTFOUND)
