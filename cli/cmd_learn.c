@@ -118,14 +118,14 @@ cmd_learn(int argc, char **argv)
         rc = EX_USAGE;
         goto done;
     }
+    if (db_path == NULL) {
+        log_err("learn: no store: use --db DB");
+        rc = EX_USAGE;
+        goto done;
+    }
     if (quota > 0 && user == NULL && !spam && !ham && !forget) {
         if (argc > 1) {
             log_err("learn: messages but no --user to teach");
-            rc = EX_USAGE;
-            goto done;
-        }
-        if (db_path == NULL) {
-            log_err("learn: no store: use --db DB");
             rc = EX_USAGE;
             goto done;
         }
@@ -136,11 +136,6 @@ cmd_learn(int argc, char **argv)
     }
     if ((spam != 0) + (ham != 0) + (forget != 0) != 1) {
         log_err("learn: give exactly one of --spam, --ham, --forget");
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (db_path == NULL) {
-        log_err("learn: no store: use --db DB");
         rc = EX_USAGE;
         goto done;
     }

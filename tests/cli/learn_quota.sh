@@ -6,15 +6,9 @@
 # persists; bad values are usage errors.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${top_builddir:=.}"
-cli=$top_builddir/spamshift
-data=$top_srcdir/tests/milter/data
-[ -x "$cli" ] || { echo "FAIL: $cli is not built"; exit 99; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spamshift-quota.XXXXXX") || exit 99
-trap 'rm -rf "$tmp"' EXIT
+. "$top_srcdir/tests/lib.sh"
+test_init quota
 db=$tmp/users.db
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 rows() { sqlite3 "$db" "SELECT count(*) FROM feedback f JOIN users u ON f.user_id = u.id WHERE u.key = '$1'"; }
 
 "$cli" learn --db "$db" --user alice@example.org --spam "$data"/spam/*.eml >/dev/null || fail "learn alice"

@@ -6,15 +6,9 @@
 # milter).
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${top_builddir:=.}"
-cli=$top_builddir/spamshift
-data=$top_srcdir/tests/milter/data
-[ -x "$cli" ] || { echo "FAIL: $cli is not built"; exit 99; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spamshift-userthr.XXXXXX") || exit 99
-trap 'rm -rf "$tmp"' EXIT
+. "$top_srcdir/tests/lib.sh"
+test_init userthr
 db=$tmp/users.db
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 tab=$(printf '\t')
 
 "$cli" train -q -o "$tmp/model.bin" --ham "$data/ham" --spam "$data/spam" --seed 1 \

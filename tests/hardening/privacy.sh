@@ -6,12 +6,8 @@
 # -shm), only hashed features.  The user key itself is stored by design.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${top_builddir:=.}"
-cli=$top_builddir/spamshift
-data=$top_srcdir/tests/milter/data
-[ -x "$cli" ] || { echo "FAIL: $cli is not built"; exit 99; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spamshift-privacy.XXXXXX") || exit 99
-trap 'rm -rf "$tmp"' EXIT
+. "$top_srcdir/tests/lib.sh"
+test_init privacy
 
 "$cli" train -q -o "$tmp/model.bin" --ham "$data/ham" --spam "$data/spam" --seed 1 \
     >"$tmp/log" 2>&1 || { cat "$tmp/log"; echo "FAIL: train"; exit 1; }
