@@ -35,6 +35,7 @@
 #include <xxhash.h>
 
 #include "adapt.h"
+#include "clock.h"
 
 /* The row passes over the pool (lr_pass, pool_pass) spend their time adding
  * rank-one terms to a small Hessian row by row; GCC vectorises that inner
@@ -2098,15 +2099,6 @@ global_model(const struct model *m, uint32_t seed, uint32_t bits)
     return um;
 }
 
-static double
-now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int
 adapt_fit(const struct model *m, const char *user_key,
           const struct adapt_example *fb, size_t n_fb,
@@ -2120,7 +2112,7 @@ adapt_fit(const struct model *m, const char *user_key,
     float *beta = NULL, *tgt = NULL;
     double *mask = NULL;
     struct adapt_example *all = NULL;
-    double th[NET_MAX_HIDDEN + 2], lam, mu, thr_logit, t0 = now_seconds(), dist = 0;
+    double th[NET_MAX_HIDDEN + 2], lam, mu, thr_logit, t0 = clock_seconds(), dist = 0;
     size_t i, j, n_ps = 0;
     int rc = -1, need_head, need_resid;
     struct adapt_domain dom;
@@ -2287,7 +2279,7 @@ done:
     um = NULL;
     rc = 0;
 fail:
-    s.seconds = now_seconds() - t0;
+    s.seconds = clock_seconds() - t0;
     if (st != NULL)
         *st = s;
     user_model_free(um);

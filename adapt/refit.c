@@ -23,18 +23,10 @@
 #include "adapt.h"
 #include "refit.h"
 #include "store.h"
+#include "clock.h"
 
 _Static_assert(STORE_DIGEST_LEN == sizeof(((struct features *)0)->digest),
                "the store keys messages by features_extract()'s digest");
-
-static double
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Missing representations, to cache after the refit. */
 struct fresh {
@@ -108,7 +100,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     struct user_model *um = NULL;
     void *blob = NULL;
     size_t len = 0;
-    double t0 = now_ms();
+    double t0 = clock_seconds();
     int rc, known, ok1, ok2;
 
     memset(r, 0, sizeof(*r));
@@ -155,7 +147,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
             .n_feedback = (uint32_t)fb.n, .n_unlabelled = (uint32_t)res.n,
             .domain_auc = r->fit.domain_auc, .ess = r->fit.ess,
             .cv_err_before = r->fit.cv_err_before, .cv_err_after = r->fit.cv_err_after,
-            .ms = now_ms() - t0,
+            .ms = (clock_seconds() - t0) * 1e3,
         };
 
         rc = store_head_publish(s, user, m->id, blob, len, &us, &rec, &r->version);
@@ -183,7 +175,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
 fail:
     snprintf(err, errlen, "%s", store_errmsg(s));
 out:
-    r->ms = now_ms() - t0;
+    r->ms = (clock_seconds() - t0) * 1e3;
     free(blob);
     user_model_free(um);
     free(efb);

@@ -38,17 +38,9 @@
 #include "online.h"
 #include "refit.h"
 #include "userdb.h"
+#include "clock.h"
 
 #define CHUNK 512
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 struct results {
     float *score;
@@ -252,7 +244,7 @@ cmd_eval(int argc, char **argv)
         goto done;
     }
 
-    t0 = now_s();
+    t0 = clock_seconds();
     if (model_path != NULL && model_load(model_path, &m, err, sizeof(err)) != 0) {
         log_err("eval: %s", err);
         rc = access(model_path, F_OK) != 0 ? EX_NOINPUT : EX_CONFIG;
@@ -400,7 +392,7 @@ cmd_eval(int argc, char **argv)
         rc = EX_SOFTWARE;
         goto done;
     }
-    elapsed = now_s() - t0;
+    elapsed = clock_seconds() - t0;
     if (!quiet && isatty(STDERR_FILENO))
         fputc('\n', stderr);
     if (online && ol.base != NULL)

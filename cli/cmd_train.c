@@ -23,14 +23,7 @@
 #include "log.h"
 #include "model.h"
 #include "userdb.h"
-
-static double
-now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "clock.h"
 
 static void
 on_epoch(void *arg, uint32_t epoch, uint32_t epochs, double loss)
@@ -75,7 +68,7 @@ cmd_train(int argc, char **argv)
     struct model *m = NULL;
     size_t n_ham = 0, n_spam = 0, n_bad = 0;
     char err[256];
-    double t0 = now_seconds(), t_read;
+    double t0 = clock_seconds(), t_read;
     int rc = 0;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -114,7 +107,7 @@ cmd_train(int argc, char **argv)
     if (extract_sources(&list, 0, list.n, jobs > 0 ? (unsigned)jobs : cli_default_jobs(),
                         !quiet, &set) != 0)
         goto oom;
-    t_read = now_seconds() - t0;
+    t_read = clock_seconds() - t0;
 
     if (from_db != NULL) {
         int st;
@@ -184,7 +177,7 @@ cmd_train(int argc, char **argv)
                out, set.n + pool.n, n_ham, n_spam, m->summary.n_features, m->summary.epochs,
                (double)m->summary.loss);
         printf("model %s, threshold %.3f, source pool %u; %.1f s (reading %.1f s)\n",
-               m->id, (double)m->threshold, m->pool_n, now_seconds() - t0, t_read);
+               m->id, (double)m->threshold, m->pool_n, clock_seconds() - t0, t_read);
         if (from_db != NULL)
             printf("of which %zu from the feedback of %zu users in %s\n", pool.n,
                    pool.n_users, from_db);

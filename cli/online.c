@@ -15,17 +15,9 @@
 #include "fbpool.h"
 #include "online.h"
 #include "refit.h"
+#include "clock.h"
 
 #define COUNTER "online_learned"
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 void
 online_opts_default(struct online_opts *o)
@@ -255,7 +247,7 @@ retrain(struct online *ol, char *err, size_t errlen)
     struct fbpool pool;
     struct model_train_opts mo;
     struct model *m, *loaded = NULL;
-    double t0 = now_s();
+    double t0 = clock_seconds();
 
     if (ol->mem != NULL) {
         /* The same examples in the same order as fbpool_load() would read:
@@ -322,7 +314,7 @@ retrain(struct online *ol, char *err, size_t errlen)
             return -1;
     }
     ol->n_retrains++;
-    ol->retrain_s += now_s() - t0;
+    ol->retrain_s += clock_seconds() - t0;
     return 0;
 }
 
@@ -330,7 +322,7 @@ static int
 refit(struct online *ol, char *err, size_t errlen)
 {
     struct refit_result r;
-    double t0 = now_s();
+    double t0 = clock_seconds();
 
     if (ol->base == NULL)
         return 0;
@@ -338,7 +330,7 @@ refit(struct online *ol, char *err, size_t errlen)
         return -1;
     ol->since_refit = 0;
     ol->n_refits++;
-    ol->refit_s += now_s() - t0;
+    ol->refit_s += clock_seconds() - t0;
     return load_user(ol, err, errlen);
 }
 
