@@ -36,6 +36,20 @@ xml_text(FILE *fp, const char *s)
 
 /* The ROC panel at x0: FPR on a log axis from lo to 1, TPR linear 0..1 (shown
  * in %). */
+/* A panel's x-axis label, y-axis label and title around its plot area at
+ * (px, py); the texts are plain (no markup). */
+static void
+panel_titles(FILE *fp, int px, int py, const char *xlabel, const char *ylabel,
+             const char *title)
+{
+    fprintf(fp, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+            px + PW / 2, py + PH + 42, xlabel);
+    fprintf(fp, "<text transform=\"translate(%d,%d) rotate(-90)\" text-anchor=\"middle\">"
+            "%s</text>\n", px - 48, py + PH / 2, ylabel);
+    fprintf(fp, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-weight=\"bold\">"
+            "%s</text>\n", px + PW / 2, py - 14, title);
+}
+
 static void
 roc_panel(FILE *fp, const struct evalplot *p, int x0)
 {
@@ -63,12 +77,8 @@ roc_panel(FILE *fp, const struct evalplot *p, int x0)
         fprintf(fp, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%d%%</text>\n",
                 px - 6, y + 4, t);
     }
-    fprintf(fp, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">false-positive rate "
-            "(ham called spam, %%, log scale)</text>\n", px + PW / 2, py + PH + 42);
-    fprintf(fp, "<text transform=\"translate(%d,%d) rotate(-90)\" text-anchor=\"middle\">"
-            "spam recall (%%)</text>\n", px - 48, py + PH / 2);
-    fprintf(fp, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-weight=\"bold\">"
-            "ROC curve</text>\n", px + PW / 2, py - 14);
+    panel_titles(fp, px, py, "false-positive rate (ham called spam, %, log scale)",
+                 "spam recall (%)", "ROC curve");
     fprintf(fp, "<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"2\" points=\"");
     for (size_t i = 0; i < p->n_roc; i++) {
         /* A step curve: recall rises at a fixed FPR, then FPR moves on. */
@@ -128,12 +138,8 @@ curve_panel(FILE *fp, const struct evalplot *p, int x0)
         fprintf(fp, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g%%</text>\n",
                 px - 6, y + 4, v);
     }
-    fprintf(fp, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">messages learned so far, k "
-            "(log scale)</text>\n", px + PW / 2, py + PH + 42);
-    fprintf(fp, "<text transform=\"translate(%d,%d) rotate(-90)\" text-anchor=\"middle\">"
-            "error on the block ending at k (%%)</text>\n", px - 48, py + PH / 2);
-    fprintf(fp, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-weight=\"bold\">"
-            "Learning curve</text>\n", px + PW / 2, py - 14);
+    panel_titles(fp, px, py, "messages learned so far, k (log scale)",
+                 "error on the block ending at k (%)", "Learning curve");
     for (int s = 0; s < 2; s++) {
         fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
                 s ? "#2c3e50" : "#2980b9");
