@@ -73,6 +73,27 @@ messages() {
         -D srcdir="$top_srcdir/tests/milter" -D outcome="$tmp/deferred" >"$tmp/mt.out" 2>&1
 }
 
+# After a start: run messages() and check that every message was answered, the
+# milter is still alive and each deferred queue id has a log line saying why;
+# ndef = how many were deferred.  Then stop the milter.  $1 names the case.
+check_and_stop() {
+    ndef=0
+    if ! messages; then
+        fail "$1: $(grep -E 'FAIL|error' "$tmp/mt.out" | head -3)"
+        sed 's/^/    /' "$tmp/milter.log" | tail -5
+    elif ! kill -0 "$pid" 2>/dev/null; then
+        fail "$1: the milter died: $(tail -3 "$tmp/milter.log")"
+    fi
+    for q in $(cat "$tmp/deferred" 2>/dev/null); do
+        ndef=$((ndef + 1))
+        grep -q "$q: .*error" "$tmp/milter.log" ||
+            fail "$1: $q deferred without a log line saying why"
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    pid=
+}
+
 # How many allocations a whole run makes (counted at a clean exit).
 start FAILMALLOC_COUNT=1 || { cat "$tmp/milter.log"; echo "FAIL: the milter does not start"; exit 1; }
 messages || { cat "$tmp/mt.out" "$tmp/milter.log"; echo "FAIL: messages without injection"; exit 1; }
@@ -98,22 +119,9 @@ while [ "$n" -le $((total + 5)) ]; do
         continue
     fi
     started=$((started + 1))
-    if ! messages; then
-        fail "allocation $n: $(grep -E 'FAIL|error' "$tmp/mt.out" | head -3)"
-        sed 's/^/    /' "$tmp/milter.log" | tail -5
-    elif ! kill -0 "$pid" 2>/dev/null; then
-        fail "allocation $n: the milter died: $(tail -3 "$tmp/milter.log")"
-    fi
-    [ "$(wc -l <"$tmp/deferred" 2>/dev/null || echo 0)" -le 1 ] ||
-        fail "allocation $n: one failed allocation deferred $(wc -l <"$tmp/deferred") messages"
-    for q in $(cat "$tmp/deferred" 2>/dev/null); do
-        deferred=$((deferred + 1))
-        grep -q "$q: .*error" "$tmp/milter.log" ||
-            fail "allocation $n: $q deferred without a log line saying why"
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    pid=
+    check_and_stop "allocation $n"
+    [ "$ndef" -le 1 ] || fail "allocation $n: one failed allocation deferred $ndef messages"
+    deferred=$((deferred + ndef))
     n=$((n + 1))
 done
 
@@ -125,19 +133,8 @@ for n in $((total / 4)) $((total / 2)) $((total * 3 / 4)); do
             [ "$rc" -ne 0 ] || fail "from allocation $n on: exit $rc at start-up: $(tail -3 "$tmp/milter.log")"
         continue
     fi
-    if ! messages; then
-        fail "from allocation $n on: $(grep -E 'FAIL|error' "$tmp/mt.out" | head -3)"
-    elif ! kill -0 "$pid" 2>/dev/null; then
-        fail "from allocation $n on: the milter died: $(tail -3 "$tmp/milter.log")"
-    fi
-    for q in $(cat "$tmp/deferred" 2>/dev/null); do
-        short=$((short + 1))
-        grep -q "$q: .*error" "$tmp/milter.log" ||
-            fail "from allocation $n on: $q deferred without a log line saying why"
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    pid=
+    check_and_stop "from allocation $n on"
+    short=$((short + ndef))
 done
 
 fb=$(sqlite3 -cmd '.timeout 5000' "$tmp/users.db" 'SELECT count(*) FROM feedback')
