@@ -14,7 +14,8 @@
  * lambda and mu are chosen by k-fold cross-validation on the feedback (held-out
  * log loss) once there are opts->cv_min labels; the CV's joint fits see the
  * pool through one second-order model at the global head (the others a fixed
- * stride subsample), fold by fold with warm starts along the grid.
+ * stride subsample), fold by fold with warm starts along the grid; past
+ * opts->cv_fb_max labels the folds are an even stride of them.
  *
  * Where the time goes (bench/results/adapt-refit-2026-11-28.md): the joint fit
  * re-linearises the pool's loss instead of reading its rows at every Newton
@@ -67,6 +68,7 @@ adapt_opts_default(struct adapt_opts *o)
     o->resid_bits = 20;
     o->cv_min = 20;
     o->cv_pool_max = 2000;
+    o->cv_fb_max = 200;
     o->pseudo = 1.0f;
     o->pseudo_conf = 0.999f;
     o->pseudo_max = 5000;
@@ -580,7 +582,8 @@ struct pool_quad {
  * Everything one user's fit needs, built once.  x holds the rows used by the
  * head solver: the pool rows (all, or a subsample in CV) then the feedback rows
  * (hidden + 1 floats each).  Feedback j's residual slots are compact indices
- * into slots[] (sorted unique), in fb_slot[fb_off[j] .. fb_off[j+1]).
+ * into slots[] (sorted unique), in fb_slot[fb_off[j] .. fb_off[j+1]), each
+ * with its multiplicity in fb_cnt[].
  */
 struct fit_ctx {
     uint32_t hidden, p;
@@ -593,6 +596,8 @@ struct fit_ctx {
     uint32_t *slots;            /* user slot numbers */
     size_t n_slots;
     uint32_t *fb_slot;
+    double *fb_cnt;             /* how many times each pair counts (the learned
+                                 * slot: learned_reps of its message; else 1) */
     size_t *fb_off;
     /* scratch, sized for the full problem */
     double *w, *off, *r, *s, *gr, *dr, *hd, *tmp, *rr, *hl, *sr, *sd, *u;
@@ -636,7 +641,7 @@ fb_resid(const struct fit_ctx *c, const double *r, size_t j)
     size_t k;
 
     for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-        s += r[c->fb_slot[k]];
+        s += c->fb_cnt[k] * r[c->fb_slot[k]];
     return s * c->fb_scale[j];
 }
 
@@ -687,7 +692,7 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
             f += mask[j] * logloss_margin(y[j] ? t : -t);
             s[j] = mask[j] * pr * (1 - pr);
             for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                g[c->fb_slot[k]] += mask[j] * (pr - y[j]) * c->fb_scale[j];
+                g[c->fb_slot[k]] += c->fb_cnt[k] * mask[j] * (pr - y[j]) * c->fb_scale[j];
         }
         for (k = 0; k < m; k++) {
             f += rho * r[k] * r[k];
@@ -723,7 +728,7 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
                 u[j] = fb_resid(c, q, j);
                 v = s[j] * u[j];
                 for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                    hd[c->fb_slot[k]] += v * c->fb_scale[j];
+                    hd[c->fb_slot[k]] += c->fb_cnt[k] * v * c->fb_scale[j];
             }
             for (k = 0; k < m; k++) {
                 hd[k] += 2 * rho * q[k];
@@ -1000,9 +1005,11 @@ fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double 
                     hf[a * q + b] += dj[j] * xr[a] * xr[b];
             }
             for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++) {
-                g[q + c->fb_slot[k]] += e * c->fb_scale[j];
-                /* exact unless a slot repeats */
-                diag[c->fb_slot[k]] += dj[j] * c->fb_scale[j] * c->fb_scale[j];
+                double cs = c->fb_cnt[k] * c->fb_scale[j];
+
+                g[q + c->fb_slot[k]] += e * cs;
+                /* exact unless two ids of a message share a slot */
+                diag[c->fb_slot[k]] += dj[j] * cs * cs;
             }
         }
         if (chol_factor(hf, q) < 0) {
@@ -1053,13 +1060,13 @@ fit_joint(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double 
                 for (a = 0; a < p; a++)
                     u += row[a] * dir[a];
                 for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                    ur += dir[q + c->fb_slot[k]];
+                    ur += c->fb_cnt[k] * dir[q + c->fb_slot[k]];
                 u = (u + sc * ur) * dj[j];
                 for (a = 0; a < p; a++)
                     hv[a] += u * row[a];
                 hv[p] += u;
                 for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
-                    hv[q + c->fb_slot[k]] += u * sc;
+                    hv[q + c->fb_slot[k]] += c->fb_cnt[k] * u * sc;
             }
             for (k = 0; k < nv; k++)
                 pq += dir[k] * hv[k];
@@ -1165,14 +1172,16 @@ lu_solve(double *a, size_t n, double *b)
 static int
 gram_build(struct fit_ctx *c)
 {
-    size_t n = c->n_fb, m = c->n_slots, nnz = c->fb_off[n], j, k, a, b, ra, rb;
+    size_t n = c->n_fb, m = c->n_slots, nnz = c->fb_off[n], j, k, a, b;
     size_t *start = calloc(m + 1, sizeof(size_t));
     uint32_t *who = malloc((nnz ? nnz : 1) * sizeof(uint32_t));
+    double *cnt = malloc((nnz ? nnz : 1) * sizeof(double));
 
     c->gram = calloc(n > 0 ? n * n : 1, sizeof(double));
-    if (start == NULL || who == NULL || c->gram == NULL) {
+    if (start == NULL || who == NULL || cnt == NULL || c->gram == NULL) {
         free(start);
         free(who);
+        free(cnt);
         return -1;
     }
     for (k = 0; k < nnz; k++)
@@ -1180,28 +1189,24 @@ gram_build(struct fit_ctx *c)
     for (k = 0; k < m; k++)
         start[k + 1] += start[k];
     for (j = 0; j < n; j++)
-        for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++)
+        for (k = c->fb_off[j]; k < c->fb_off[j + 1]; k++) {
+            cnt[start[c->fb_slot[k]]] = c->fb_cnt[k];
             who[start[c->fb_slot[k]]++] = (uint32_t) j;
+        }
     for (k = m; k > 0; k--)
         start[k] = start[k - 1];
     start[0] = 0;
-    /* A message holding a slot several times (the learned slot) lists it in a
-     * run: pairs of runs add the product of their lengths. */
+    /* Every pair of holders of a slot adds the product of their counts. */
     for (k = 0; k < m; k++)
-        for (a = start[k]; a < start[k + 1]; a += ra) {
-            for (ra = 1; a + ra < start[k + 1] && who[a + ra] == who[a]; ra++)
-                ;
-            for (b = start[k]; b < start[k + 1]; b += rb) {
-                for (rb = 1; b + rb < start[k + 1] && who[b + rb] == who[b]; rb++)
-                    ;
-                c->gram[(size_t) who[a] * n + who[b]] += (double) ra * (double) rb;
-            }
-        }
+        for (a = start[k]; a < start[k + 1]; a++)
+            for (b = start[k]; b < start[k + 1]; b++)
+                c->gram[(size_t) who[a] * n + who[b]] += cnt[a] * cnt[b];
     for (a = 0; a < n; a++)
         for (b = 0; b < n; b++)
             c->gram[a * n + b] *= c->fb_scale[a] * c->fb_scale[b];
     free(start);
     free(who);
+    free(cnt);
     return 0;
 }
 
@@ -1495,7 +1500,7 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
     memset(r, 0, c->n_slots * sizeof(double));
     for (i = 0; i < n; i++)
         for (k = c->fb_off[act[i]]; k < c->fb_off[act[i] + 1]; k++)
-            r[c->fb_slot[k]] += al[i] * c->fb_scale[act[i]];
+            r[c->fb_slot[k]] += c->fb_cnt[k] * al[i] * c->fb_scale[act[i]];
     rc = 0;
 out:
     free(act);
@@ -1658,6 +1663,7 @@ ctx_free(struct fit_ctx *c)
     free(c->pool_w);
     free(c->slots);
     free(c->fb_slot);
+    free(c->fb_cnt);
     free(c->fb_off);
     free(c->w);
     free(c->off);
@@ -1738,17 +1744,19 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
     c->n_fb = n_fb;
     n_rows = c->n_pool + n_fb;
     for (j = 0; j < n_fb; j++)
-        n_ids += fb[j].n + (o->learned && o->resid_bits < 31 ? learned_reps(fb[j].n) : 0);
+        n_ids += fb[j].n + (o->learned && o->resid_bits < 31 && fb[j].n > 0);
     c->x = malloc((n_rows ? n_rows : 1) * p * sizeof(float));
     c->y = malloc(n_rows ? n_rows : 1);
     c->pool_w = malloc((c->n_pool ? c->n_pool : 1) * sizeof(double));
     c->fb_off = malloc((n_fb + 1) * sizeof(size_t));
     c->fb_slot = malloc((n_ids ? n_ids : 1) * sizeof(uint32_t));
+    c->fb_cnt = malloc((n_ids ? n_ids : 1) * sizeof(double));
     c->slots = malloc((n_ids ? n_ids : 1) * sizeof(uint32_t));
     c->w = malloc((n_rows ? n_rows : 1) * sizeof(double));
     c->off = malloc((n_rows ? n_rows : 1) * sizeof(double));
     if (c->x == NULL || c->y == NULL || c->pool_w == NULL || c->fb_off == NULL
-        || c->fb_slot == NULL || c->slots == NULL || c->w == NULL || c->off == NULL)
+        || c->fb_slot == NULL || c->fb_cnt == NULL || c->slots == NULL || c->w == NULL
+        || c->off == NULL)
         return -1;
     if (c->n_pool > 0)
         memcpy(c->x, m->pool_rep, c->n_pool * p * sizeof(float));
@@ -1770,13 +1778,14 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
     for (j = 0, i = 0; j < n_fb; j++) {
         uint32_t k;
 
-        for (k = 0; k < fb[j].n; k++, i++)
+        for (k = 0; k < fb[j].n; k++, i++) {
             c->slots[i] = adapt_resid_slot(fb[j].ids[k], seed, o->resid_bits);
-        if (o->learned && o->resid_bits < 31) {
-            uint32_t ls = adapt_learned_slot(fb[j].ids, fb[j].n, seed), reps;
-
-            for (reps = learned_reps(fb[j].n); reps > 0; reps--, i++)
-                c->slots[i] = ls;
+            c->fb_cnt[i] = 1;
+        }
+        /* The learned slot: one pair counting learned_reps times. */
+        if (o->learned && o->resid_bits < 31 && fb[j].n > 0) {
+            c->slots[i] = adapt_learned_slot(fb[j].ids, fb[j].n, seed);
+            c->fb_cnt[i++] = learned_reps(fb[j].n);
         }
         c->fb_off[j + 1] = i;
     }
@@ -1844,9 +1853,10 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
                int cv_mu, double thr_logit, double *lam_out, double *mu_out,
                double *err_out)
 {
-    size_t stride, n_sub, i, j, f, li, mi;
+    size_t stride, n_sub, i, j, f, li, mi, n_cv = 0, cap;
     uint32_t p = c->p;
     double *mask = malloc((c->n_fb ? c->n_fb : 1) * sizeof(double));
+    size_t *fold = malloc((c->n_fb ? c->n_fb : 1) * sizeof(size_t));
     double *pw = malloc((c->n_pool ? c->n_pool : 1) * sizeof(double));
     double th[NET_MAX_HIDDEN + 2], best = HUGE_VAL;
     double err[N_SCALE * N_SCALE] = { 0 }, loss[N_SCALE * N_SCALE] = { 0 };
@@ -1854,7 +1864,7 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
     int rc = -1;
 
     pq.h0 = malloc((size_t) (p + 1) * (p + 1) * sizeof(double));
-    if (mask == NULL || pw == NULL || pq.h0 == NULL
+    if (mask == NULL || fold == NULL || pw == NULL || pq.h0 == NULL
         || (c->alpha = malloc((c->n_fb + 1) * sizeof(double))) == NULL)
         goto out;
     /* The joint fits see the whole pool through its second-order model at
@@ -1880,10 +1890,17 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
     /* Fold by fold, the grid in order, each fit starting from the previous
      * one's optimum (the objectives are convex: the optimum is the same, it
      * takes fewer Newton steps). */
+    /* Past cv_fb_max labels the folds hold cv_fb_max of them, evenly spread
+     * (fold[j] = CV_FOLDS: out of every CV fit): lambda and mu are chosen on
+     * a bounded sample, the final fit sees everything. */
+    cap = c->o->cv_fb_max > 0 && n_real > c->o->cv_fb_max ? c->o->cv_fb_max : n_real;
+    for (j = 0; j < c->n_fb; j++)
+        fold[j] = j < n_real && ((j + 1) * cap) / n_real != (j * cap) / n_real
+            ? n_cv++ % CV_FOLDS : CV_FOLDS;
     memset(c->alpha, 0, (c->n_fb + 1) * sizeof(double));
     for (f = 0; f < CV_FOLDS; f++) {
         for (j = 0; j < c->n_fb; j++)
-            mask[j] = j >= n_real ? 0 : j % CV_FOLDS != f;
+            mask[j] = fold[j] != CV_FOLDS && fold[j] != f;
         c->warm = 0;
         for (li = 0; li < (cv_lambda ? N_SCALE : 1); li++)
             for (mi = 0; mi < (cv_mu ? N_SCALE : 1); mi++) {
@@ -1893,8 +1910,9 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
 
                 if (fit_once(c, n_sub, pw, mask, lam, mu, th, c->r) < 0)
                     goto restore;
-                for (j = f; j < n_real; j += CV_FOLDS)
-                    fb_eval(c, th, c->r, j, thr_logit, &err[gi], &loss[gi]);
+                for (j = 0; j < n_real; j++)
+                    if (fold[j] == f)
+                        fb_eval(c, th, c->r, j, thr_logit, &err[gi], &loss[gi]);
                 c->warm = 1;
             }
         memset(c->alpha, 0, (c->n_fb + 1) * sizeof(double));
@@ -1907,7 +1925,7 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
                 best = loss[gi];
                 *lam_out = cv_lambda ? lam0 * cv_scale[li] : lam0;
                 *mu_out = cv_mu ? mu0 * cv_scale[mi] : mu0;
-                *err_out = err[gi] / (double) n_real;
+                *err_out = err[gi] / (double) n_cv;
             }
         }
     rc = 0;
@@ -1923,6 +1941,7 @@ restore:
     }
 out:
     free(mask);
+    free(fold);
     free(pw);
     free(pq.h0);
     free(c->alpha);

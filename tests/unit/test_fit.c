@@ -538,6 +538,51 @@ test_feedback_is_learned(void **state)
     fixture_free(fx);
 }
 
+/* ---- cross-validation on a bounded sample ---------------------------------- */
+
+/* Past cv_fb_max labels lambda and mu come from a sample of them, but the
+ * final fit sees every label: refitting with the chosen lambda and mu given
+ * must give the same model, byte for byte. */
+static void
+test_cv_sample_final_fit_sees_all(void **state)
+{
+    struct fixture *fx = fixture_new(9);
+    struct adapt_opts o;
+    struct user_model *um = NULL, *um2 = NULL;
+    struct adapt_fit_stats st;
+    uint8_t *b1, *b2;
+    size_t l1, l2;
+
+    (void) state;
+    adapt_opts_default(&o);
+    o.resid_l2 = 0.25f;
+    o.cv_fb_max = 20;
+    assert_int_equal(adapt_fit(&fx->m, "frank@example.org", fx->fb, MAX_FB, fx->unl, MAX_FB,
+                               &o, &um, &st), 0);
+    if (!st.cross_validated)
+        fail_msg("64 labels, cv_fb_max 20: got no cross-validation, want it");
+    if (!(st.cv_err_after >= 0 && st.cv_err_after <= 1))
+        fail_msg("got CV error %g, want a rate in [0, 1]", st.cv_err_after);
+    if (st.n_feedback != MAX_FB)
+        fail_msg("got %u feedback counted, want %d", st.n_feedback, MAX_FB);
+    o.lambda = st.lambda;
+    o.mu = st.mu;
+    assert_int_equal(adapt_fit(&fx->m, "frank@example.org", fx->fb, MAX_FB, fx->unl, MAX_FB,
+                               &o, &um2, NULL), 0);
+    b1 = user_model_encode(um, &l1);
+    b2 = user_model_encode(um2, &l2);
+    assert_non_null(b1);
+    assert_non_null(b2);
+    if (l1 != l2 || memcmp(b1, b2, l1) != 0)
+        fail_msg("the model fitted after a sampled CV differs from the one fitted with its "
+                 "lambda %g and mu %g given (%zu vs %zu bytes)", st.lambda, st.mu, l1, l2);
+    free(b1);
+    free(b2);
+    user_model_free(um);
+    user_model_free(um2);
+    fixture_free(fx);
+}
+
 /* ---- the blob ------------------------------------------------------------- */
 
 static void
@@ -967,6 +1012,7 @@ main(void)
         cmocka_unit_test(test_no_data_is_global_head),
         cmocka_unit_test(test_score_is_head_plus_residual),
         cmocka_unit_test(test_feedback_is_learned),
+        cmocka_unit_test(test_cv_sample_final_fit_sees_all),
         cmocka_unit_test(test_blob_round_trip),
         cmocka_unit_test(test_users_isolated),
         cmocka_unit_test(test_pseudo_labels_are_feedback),
