@@ -67,6 +67,7 @@ struct msg {
     size_t len, alloc, cap;     /* used, allocated, limit (max_message_size) */
     size_t total;               /* bytes the message really has */
     int oversize;
+    int in_body;                /* the blank line after the headers is in buf */
     int failed;                 /* buffering failed: filter_fail() at eom */
     unsigned own_count[N_OWN_HEADERS];  /* occurrences of our headers in the input */
     char *subject;              /* first Subject value, for subject_prefix */
@@ -185,7 +186,7 @@ filter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long
 {
     const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
     /* Steps we do not use: the MTA need not send them. */
-    const unsigned long nosteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+    const unsigned long nosteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH;
     unsigned long noreply = SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
     struct runtime *rt;
     struct conn *c;
@@ -366,6 +367,17 @@ msg_append(struct msg *m, const void *data, size_t len)
     m->len += len;
 }
 
+/* The blank line between headers and body, once: at end of headers, or (the
+ * MTA skips that step, SMFIP_NOEOH) at the first body chunk or at end of
+ * message. */
+static void
+msg_end_headers(struct msg *m)
+{
+    if (m->skip == NULL && !m->in_body)
+        msg_append(m, "\n", 1);
+    m->in_body = 1;
+}
+
 static sfsistat
 filter_header(SMFICTX *ctx, char *name, char *value)
 {
@@ -396,8 +408,7 @@ filter_eoh(SMFICTX *ctx)
             return SMFIS_NOREPLY;       /* eom will say it */
         return filter_fail(ctx, c, "no message context at end of headers");
     }
-    if (c->msg->skip == NULL)
-        msg_append(c->msg, "\n", 1);
+    msg_end_headers(c->msg);
     return filter_quiet(c, SMFIP_NR_EOH);
 }
 
@@ -417,6 +428,7 @@ filter_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
         return (c->noreply & SMFIP_NR_BODY) != 0 ? SMFIS_NOREPLY
             : c->can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
     }
+    msg_end_headers(m);
     msg_append(m, chunk, len);
     /* Past the cap the rest only counts toward the size the header reports.
      * Without replies per chunk the MTA streams the body and SKIP cannot be
@@ -491,6 +503,7 @@ filter_eom(SMFICTX *ctx)
 
     if (c == NULL || (m = c->msg) == NULL)
         return filter_fail(ctx, c, "no message context at end of message");
+    msg_end_headers(m);
     if (m->failed)
         return filter_fail(ctx, c, "out of memory buffering the message");
     rt = m->rt;

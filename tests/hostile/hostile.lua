@@ -47,8 +47,7 @@ for _, name in ipairs(cases) do
 		check(mt.header(conn, h[1], v) == nil, name .. ": mt.header failed")
 		check(mt.getreply(conn) == SMFIR_CONTINUE, name .. ": header: unexpected reply")
 	end
-	check(mt.eoh(conn) == nil, name .. ": mt.eoh failed")
-	check(mt.getreply(conn) == SMFIR_CONTINUE, name .. ": eoh: unexpected reply")
+	end_headers(conn)
 	local pos = 1
 	while pos <= #body do
 		check(mt.bodystring(conn, body:sub(pos, pos + 8191)) == nil, name .. ": mt.bodystring failed")

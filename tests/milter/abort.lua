@@ -14,7 +14,7 @@ local headers, body = read_message(datadir .. "/probe-spam.eml")
 for _, h in ipairs(headers) do
 	mt.header(conn, h[1], h[2])
 end
-mt.eoh(conn)
+end_headers(conn)
 check(mt.bodystring(conn, body:sub(1, 40)) == nil, "mt.bodystring failed")
 check(mt.abort(conn) == nil, "mt.abort failed")
 
@@ -32,6 +32,6 @@ mt.disconnect(conn)
 conn = connect()
 begin_message(conn, { qid = "DROPPED" })
 mt.header(conn, "Subject", "dropped")
-mt.eoh(conn)
+end_headers(conn)
 mt.bodystring(conn, "half a body")
 mt.disconnect(conn, false)

@@ -76,6 +76,20 @@ function begin_message(conn, opts)
 	return replies, mail_reply
 end
 
+-- End of headers.  The milter asks the MTA not to send that step
+-- (SMFIP_NOEOH; miltertest then refuses mt.eoh); an MTA that sends it
+-- anyway must get CONTINUE.
+function end_headers(conn)
+	local ok, err = pcall(mt.eoh, conn)
+	if not ok then
+		check(string.find(tostring(err), "SMFIP_NOEOH", 1, true) ~= nil,
+		      "mt.eoh failed: " .. tostring(err))
+		return
+	end
+	check(err == nil, "mt.eoh failed")
+	check(mt.getreply(conn) == SMFIR_CONTINUE, "eoh: unexpected reply")
+end
+
 -- Send the headers and body of a message file (or of opts.headers/opts.body).
 -- extra_body (optional) is appended to the body.
 function send_content(conn, file, extra_headers, extra_body)
@@ -88,8 +102,7 @@ function send_content(conn, file, extra_headers, extra_body)
 		check(mt.header(conn, h[1], h[2]) == nil, "mt.header failed")
 		check(mt.getreply(conn) == SMFIR_CONTINUE, "header " .. h[1] .. ": unexpected reply")
 	end
-	check(mt.eoh(conn) == nil, "mt.eoh failed")
-	check(mt.getreply(conn) == SMFIR_CONTINUE, "eoh: unexpected reply")
+	end_headers(conn)
 	-- In chunks, as an MTA sends a long body.
 	local pos = 1
 	while pos <= #body do

@@ -19,7 +19,7 @@ mt.disconnect(conn)
 -- No headers and no body at all.
 conn = connect()
 begin_message(conn, { qid = "EMPTY" })
-mt.eoh(conn)
+end_headers(conn)
 reply = finish(conn)
 check(reply == SMFIR_ACCEPT, "empty: got " .. tostring(reply) .. ", want ACCEPT")
 mt.disconnect(conn)

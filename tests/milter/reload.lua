@@ -25,7 +25,7 @@ local headers, body = read_message(datadir .. "/probe-spam.eml")
 for _, h in ipairs(headers) do
 	mt.header(old, h[1], h[2])
 end
-mt.eoh(old)
+end_headers(old)
 mt.bodystring(old, body:sub(1, 50))
 
 reload_with(2)
