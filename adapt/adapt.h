@@ -53,8 +53,8 @@ struct adapt_opts {
     uint32_t cv_min;        /* feedback needed before lambda/mu are cross-validated */
     uint32_t cv_pool_max;   /* pool rows used inside cross-validation fits that
                              * read rows (the joint fits use the pool's model) */
-    uint32_t cv_fb_max;     /* feedback messages cross-validation folds draw from
-                             * (an even stride of them beyond); 0 = all */
+    uint32_t cv_fb_max;     /* at most this many feedback messages, evenly spread,
+                             * make the cross-validation folds; 0 = all */
     /* Pseudo-labels: up to pseudo_max unlabelled messages that the global head
      * scores beyond pseudo_conf (or below 1 - pseudo_conf) join the feedback
      * with that label and weight pseudo (relative to a real label; 0 = off). */

@@ -15,7 +15,7 @@
  * log loss) once there are opts->cv_min labels; the CV's joint fits see the
  * pool through one second-order model at the global head (the others a fixed
  * stride subsample), fold by fold with warm starts along the grid; past
- * opts->cv_fb_max labels the folds are an even stride of them.
+ * opts->cv_fb_max labels the folds hold cv_fb_max of them, evenly spread.
  *
  * Where the time goes (bench/results/adapt-refit-2026-11-28.md): the joint fit
  * re-linearises the pool's loss instead of reading its rows at every Newton
@@ -1887,9 +1887,6 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
     *lam_out = lam0;
     *mu_out = mu0;
     *err_out = -1;
-    /* Fold by fold, the grid in order, each fit starting from the previous
-     * one's optimum (the objectives are convex: the optimum is the same, it
-     * takes fewer Newton steps). */
     /* Past cv_fb_max labels the folds hold cv_fb_max of them, evenly spread
      * (fold[j] = CV_FOLDS: out of every CV fit): lambda and mu are chosen on
      * a bounded sample, the final fit sees everything. */
@@ -1897,6 +1894,9 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
     for (j = 0; j < c->n_fb; j++)
         fold[j] = j < n_real && ((j + 1) * cap) / n_real != (j * cap) / n_real
             ? n_cv++ % CV_FOLDS : CV_FOLDS;
+    /* Fold by fold, the grid in order, each fit starting from the previous
+     * one's optimum (the objectives are convex: the optimum is the same, it
+     * takes fewer Newton steps). */
     memset(c->alpha, 0, (c->n_fb + 1) * sizeof(double));
     for (f = 0; f < CV_FOLDS; f++) {
         for (j = 0; j < c->n_fb; j++)
