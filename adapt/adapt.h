@@ -86,6 +86,10 @@ struct adapt_opts {
     int use_resid;
 };
 
+/* What adapt_fit_prep() took from its prep (struct adapt_fit_stats.reused). */
+#define ADAPT_REUSED_UNL 0x1u       /* instance weights and self-trained memory */
+#define ADAPT_REUSED_CV 0x2u        /* lambda and mu */
+
 struct adapt_fit_stats {
     uint32_t n_feedback, n_unlabelled, n_pool;
     double domain_auc;      /* the user's measured shift; 0.5 = none */
@@ -93,7 +97,10 @@ struct adapt_fit_stats {
     double cv_err_before;   /* cross-validated error on feedback, global head */
     double cv_err_after;    /* ... with the fitted user model */
     float lambda, mu;       /* values used */
-    int cross_validated;    /* 1 if lambda/mu came from cross-validation */
+    int cross_validated;    /* 1 if lambda/mu came from cross-validation
+                             * (now, or kept from an earlier fit) */
+    unsigned reused;        /* ADAPT_REUSED_*: what adapt_fit_prep() took
+                             * from its prep instead of computing */
     double head_distance;   /* ||v_user - v_global|| */
     uint32_t n_resid;       /* residual entries fitted */
     uint32_t n_pseudo;      /* pseudo-labelled messages used */
@@ -141,25 +148,39 @@ int adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
                  const double *w, const double *off, const double *pen,
                  const double *c, double *theta, int max_iter);
 
-/* What the domain classifier measured. */
+/* What the domain classifier measured, and the classifier itself: enough for
+ * adapt_domain_weights() to give the same weights again without refitting. */
 struct adapt_domain {
     double auc;             /* held-out AUC source vs target; 0.5 when unknown */
     double ess;             /* (sum beta)^2 / sum beta^2 */
     uint32_t n_clipped;     /* weights that hit the clip */
+    uint32_t p;             /* row length (hidden + 1); 0: no classifier,
+                             * every weight 1 */
+    double mean[NET_MAX_HIDDEN + 1], isd[NET_MAX_HIDDEN + 1];  /* standardisation */
+    double theta[NET_MAX_HIDDEN + 2];       /* logit of T on standardised rows */
+    double scale;           /* beta = min(scale exp(logit), clip) */
+    float clip;
 };
 
 /*
  * Instance weights of n_src source rows against n_tgt target rows (each row
  * hidden + 1 floats: h then z, like model->pool_rep).  A logistic regression on
  * the standardised rows (L2 l2 on the slopes) is fitted on 4/5 of each side (of
- * at most 4000 source rows, an even stride) and its AUC measured on the other 1/5; then beta[i] = (n_s/n_t) p(T|x)/p(S|x) for
- * every source row, scaled and clipped so that max beta <= clip and mean 1.
- * With fewer than 2 target rows every beta is 1 and dom->auc = 0.5.
- * Returns 0, or -1 on allocation failure (beta untouched).  Deterministic.
+ * at most 4000 source rows, an even stride) and its AUC measured on the other
+ * 1/5; then beta[i] = (n_s/n_t) p(T|x)/p(S|x) for every source row, scaled and
+ * clipped so that max beta <= clip and mean 1.  With fewer than 2 target rows
+ * every beta is 1, dom->auc = 0.5 and dom->p = 0.  Returns 0, or -1 on
+ * allocation failure (beta untouched).  Deterministic.
  */
 int adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
                    uint32_t hidden, float l2, float clip, float *beta,
                    struct adapt_domain *dom);
+
+/* The weights adapt_reweight() gave, bit for bit, from its dom and the same
+ * source rows, without the target rows or a fit: one pass over the rows.
+ * Also sets dom->ess and dom->n_clipped again. */
+void adapt_domain_weights(struct adapt_domain *dom, const float *src, size_t n_src,
+                          float *beta);
 
 /* ROC AUC of scores against labels (1 = positive), ties counted half.
  * Returns 0.5 when either class is empty; -1 on allocation failure. */
@@ -177,6 +198,69 @@ int adapt_fit(const struct model *m, const char *user_key,
               const struct adapt_example *unl, size_t n_unl,
               const struct adapt_opts *o, struct user_model **out,
               struct adapt_fit_stats *st);
+
+/*
+ * What a fit derives from the user's unlabelled mail alone (with the base
+ * model, the user key and the options): the domain classifier behind the
+ * instance weights and the self-trained token memory, together more than half
+ * of a refit; and what it derives from the count of feedback: lambda and mu
+ * chosen by cross-validation, the rest of it.  Both change slowly, so a caller
+ * that refits the same user again keeps them (the store does, between refits)
+ * and passes them back to adapt_fit_prep(), which then skips that work.
+ *
+ * The caller decides when the unlabelled part is stale (the store: when enough
+ * new mail entered the reservoir) and says so with have_unl = 0; adapt_fit_prep()
+ * recomputes whatever is missing or was made for other options, a model of
+ * another size or another user, and fills it in.  It reruns the
+ * cross-validation when the feedback has grown by a quarter (or shrunk) since
+ * cv_n.  A fit with a freshly computed prep and one reusing it give the same
+ * model bit for bit.
+ */
+struct adapt_prep {
+    uint64_t fingerprint;           /* of the options and model it was made for */
+    uint32_t hidden;
+    uint32_t seed;                  /* the user's residual hash seed */
+    /* unlabelled side */
+    int have_unl;
+    uint32_t n_unl;                 /* reservoir samples it was computed from */
+    struct adapt_domain dom;
+    uint32_t n_pseudo;
+    uint32_t n_mem;                 /* self-trained memory: slots sorted */
+    uint32_t *mem_slot;
+    float *mem_w;
+    int have_quad;                  /* the weighted pool's loss as its exact
+                                     * second-order model at the global head:
+                                     * value, gradient, Hessian (1 + q + q*q
+                                     * doubles, q = hidden + 2) */
+    double *quad;
+    /* cross-validation */
+    int have_cv;
+    uint32_t cv_n;                  /* feedback count lambda and mu were chosen at */
+    double lambda, mu;
+    double cv_err;
+};
+
+/*
+ * adapt_fit() with a prep kept between fits (see struct adapt_prep); prep must
+ * be zeroed before its first use and released with adapt_prep_clear().
+ * st->reused says what was taken from it.  Returns 0, or -1 on allocation
+ * failure (prep is then left empty or as it was).
+ */
+int adapt_fit_prep(const struct model *m, const char *user_key,
+                   const struct adapt_example *fb, size_t n_fb,
+                   const struct adapt_example *unl, size_t n_unl,
+                   const struct adapt_opts *o, struct adapt_prep *prep,
+                   struct user_model **out, struct adapt_fit_stats *st);
+
+/* Free what prep holds and zero it. */
+void adapt_prep_clear(struct adapt_prep *prep);
+
+/* Serialise a prep to a little-endian blob for the store (NULL on allocation
+ * failure) and back: adapt_prep_decode() validates every length and returns
+ * -1 (prep zeroed) on a bad or foreign blob, which the caller treats as no
+ * prep at all. */
+void *adapt_prep_encode(const struct adapt_prep *prep, size_t *len);
+int adapt_prep_decode(const void *blob, size_t len, struct adapt_prep *prep);
 
 /* Spam probability of a message for a user: um == NULL means the global head. */
 float adapt_score(const struct model *m, const struct user_model *um,

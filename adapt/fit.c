@@ -48,6 +48,11 @@
 #define ROW_PASS
 #endif
 
+/* Two doubles in a vector register (GCC and clang vector extension): the row
+ * passes' and the Cholesky's inner loops, written out because a reduction is
+ * not vectorised without reassociating it. */
+typedef double v2d __attribute__((vector_size(16)));
+
 #define UM_MAGIC 0x4d555053u       /* "SPUM" little-endian */
 #define UM_BLOB_VERSION 1u
 #define UM_HEADER_LEN 32           /* magic, version, hidden, bits, seed, n, version64 */
@@ -103,46 +108,153 @@ sigmoid(double t)
 
 /* ---- the dense solver --------------------------------------------------- */
 
-/* In-place Cholesky factor L (lower triangle) of the q x q SPD matrix a
- * (row-major).  Returns -1 if a is not positive definite.  Right-looking:
- * once column j is done, it is subtracted from the rows below as contiguous
- * row updates (which vectorise); every entry still receives its terms in the
- * order of j, as the dot-product form computes them. */
-ROW_PASS static int
-chol_factor(double *a, uint32_t q)
+/*
+ * Gathered rank-one updates of a lower-triangular q x q Hessian: the row
+ * passes add hi x x' for every row; one at a time that is a load and a store
+ * of the Hessian per multiply-add.  A gather keeps HB_ROWS rows (x and hi x)
+ * and adds their sum into the Hessian at once, two columns at a time in
+ * vector registers.  Each entry still gets its terms in row order within a
+ * gather; the gathers' sums are added in order (deterministic).
+ */
+#define HB_ROWS 16
+
+struct hgather {
+    uint32_t q, stride, n;      /* stride: q rounded up to a multiple of 8 */
+    double *x, *u;              /* HB_ROWS rows of stride: x (zero-padded), hi x */
+};
+
+static int
+hg_init(struct hgather *hg, uint32_t q)
 {
-    uint32_t i, j, k;
-    double *col = malloc((q ? q : 1) * sizeof(double));     /* column j, contiguous */
-    int rc = 0;
+    hg->q = q;
+    hg->stride = (q + 7) & ~7u;
+    hg->n = 0;
+    hg->x = calloc((size_t) 2 * HB_ROWS * hg->stride, sizeof(double));
+    hg->u = hg->x != NULL ? hg->x + (size_t) HB_ROWS * hg->stride : NULL;
+    return hg->x != NULL ? 0 : -1;
+}
 
-    for (j = 0; j < q && rc == 0; j++) {
-        double d = a[j * q + j];
+/* hess (lower triangle, row-major q x q) += the gathered rows' sum: eight
+ * columns at a time in four independent accumulators (one would wait on
+ * its own additions); what falls above the diagonal is not stored. */
+ROW_PASS static void
+hg_flush(struct hgather *hg, double *hess)
+{
+    uint32_t q = hg->q, st = hg->stride, a, b, r, k;
 
-        if (!(d > 0)) {
-            rc = -1;
-            break;
-        }
-        d = sqrt(d);
-        a[j * q + j] = d;
-        for (i = j + 1; i < q; i++) {
-            a[i * q + j] /= d;
-            if (col != NULL)
-                col[i] = a[i * q + j];
-        }
-        /* a[i][k] -= L[i][j] L[k][j] for j < k <= i */
-        for (i = j + 1; i < q; i++) {
-            double lij = a[i * q + j], *ri = a + (size_t) i * q;
+    for (a = 0; a < q; a++) {
+        double *row = hess + (size_t) a * q;
 
-            if (col != NULL)
-                for (k = j + 1; k <= i; k++)
-                    ri[k] -= lij * col[k];
-            else
-                for (k = j + 1; k <= i; k++)
-                    ri[k] -= lij * a[(size_t) k * q + j];
+        for (b = 0; b <= a; b += 8) {
+            v2d a0 = { 0, 0 }, a1 = { 0, 0 }, a2 = { 0, 0 }, a3 = { 0, 0 };
+            double sum[8];
+
+            for (r = 0; r < hg->n; r++) {
+                const double *xr = hg->x + r * st + b;
+                double ua = hg->u[r * st + a];
+                v2d uv = { ua, ua }, x0, x1, x2, x3;
+
+                memcpy(&x0, xr, sizeof(x0));
+                memcpy(&x1, xr + 2, sizeof(x1));
+                memcpy(&x2, xr + 4, sizeof(x2));
+                memcpy(&x3, xr + 6, sizeof(x3));
+                a0 += uv * x0;
+                a1 += uv * x1;
+                a2 += uv * x2;
+                a3 += uv * x3;
+            }
+            memcpy(sum, &a0, sizeof(a0));
+            memcpy(sum + 2, &a1, sizeof(a1));
+            memcpy(sum + 4, &a2, sizeof(a2));
+            memcpy(sum + 6, &a3, sizeof(a3));
+            for (k = 0; k < 8 && b + k <= a; k++)
+                row[b + k] += sum[k];
         }
     }
-    free(col);
-    return rc;
+    hg->n = 0;
+}
+
+/* Gather hi x x' (x: q values); flushes into hess when the gather is full. */
+static inline void
+hg_add(struct hgather *hg, double hi, const double *x, double *hess)
+{
+    double *xr = hg->x + (size_t) hg->n * hg->stride, *ur = hg->u + (size_t) hg->n * hg->stride;
+    uint32_t a;
+
+    for (a = 0; a < hg->q; a++) {
+        xr[a] = x[a];
+        ur[a] = hi * x[a];
+    }
+    if (++hg->n == HB_ROWS)
+        hg_flush(hg, hess);
+}
+
+static void
+hg_done(struct hgather *hg, double *hess)
+{
+    if (hg->n > 0)
+        hg_flush(hg, hess);
+    free(hg->x);
+    hg->x = hg->u = NULL;
+}
+
+/* x . y over n doubles: eight at a time in four independent vector
+ * accumulators, then the tail; a fixed order, so deterministic. */
+ROW_PASS static double
+dot_v(const double *x, const double *y, uint32_t n)
+{
+    v2d a0 = { 0, 0 }, a1 = { 0, 0 }, a2 = { 0, 0 }, a3 = { 0, 0 }, x0, x1, x2, x3, y0, y1,
+        y2, y3;
+    double s;
+    uint32_t k = 0;
+
+    for (; k + 8 <= n; k += 8) {
+        memcpy(&x0, x + k, 16);
+        memcpy(&x1, x + k + 2, 16);
+        memcpy(&x2, x + k + 4, 16);
+        memcpy(&x3, x + k + 6, 16);
+        memcpy(&y0, y + k, 16);
+        memcpy(&y1, y + k + 2, 16);
+        memcpy(&y2, y + k + 4, 16);
+        memcpy(&y3, y + k + 6, 16);
+        a0 += x0 * y0;
+        a1 += x1 * y1;
+        a2 += x2 * y2;
+        a3 += x3 * y3;
+    }
+    a0 += a1;
+    a2 += a3;
+    a0 += a2;
+    s = a0[0] + a0[1];
+    for (; k < n; k++)
+        s += x[k] * y[k];
+    return s;
+}
+
+/* In-place Cholesky factor L (lower triangle) of the q x q SPD matrix a
+ * (row-major).  Returns -1 if a is not positive definite.  Column by column
+ * in the dot-product form: L[i][j] = (a[i][j] - L[i][0..j) . L[j][0..j)) /
+ * L[j][j], each a dot product of two contiguous row prefixes (dot_v), so the
+ * matrix is read, not rewritten, inside the inner loop. */
+static int
+chol_factor(double *a, uint32_t q)
+{
+    uint32_t i, j;
+
+    for (j = 0; j < q; j++) {
+        double *rj = a + (size_t) j * q, d = rj[j] - dot_v(rj, rj, j);
+
+        if (!(d > 0))
+            return -1;
+        d = sqrt(d);
+        rj[j] = d;
+        for (i = j + 1; i < q; i++) {
+            double *ri = a + (size_t) i * q;
+
+            ri[j] = (ri[j] - dot_v(ri, rj, j)) / d;
+        }
+    }
+    return 0;
 }
 
 /* Solve L L' x = b in place, L from chol_factor(). */
@@ -209,7 +321,10 @@ lr_pass(const float *x, size_t n, uint32_t p, const uint8_t *y, const double *w,
     double f = 0, xr[NET_MAX_HIDDEN + 2];
     uint32_t q = p + 1, j, k;
     size_t i;
+    struct hgather hg = { 0 };
 
+    if (g != NULL)
+        hg_init(&hg, q);        /* without it, row by row */
     for (i = 0; i < n; i++) {
         const float *r = x + i * p;
         double t = th[p] + (off != NULL ? off[i] : 0), m, e, pr, gi, hi;
@@ -229,15 +344,17 @@ lr_pass(const float *x, size_t n, uint32_t p, const uint8_t *y, const double *w,
         pr = t >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
         gi = w[i] * (pr - (y[i] ? 1.0 : 0.0));
         hi = w[i] * pr * (1 - pr);
-        for (j = 0; j < q; j++) {
-            double hj = hi * xr[j];
-            double *row = hess + (size_t) j * q;
-
+        for (j = 0; j < q; j++)
             g[j] += gi * xr[j];
-            for (k = 0; k <= j; k++)
-                row[k] += hj * xr[k];
-        }
+        if (hg.x != NULL)
+            hg_add(&hg, hi, xr, hess);
+        else
+            for (j = 0; j < q; j++)
+                for (k = 0; k <= j; k++)
+                    hess[(size_t) j * q + k] += hi * xr[j] * xr[k];
     }
+    if (hg.x != NULL)
+        hg_done(&hg, hess);
     for (k = 0; k <= p; k++)
         f += pen[k] * (th[k] - c[k]) * (th[k] - c[k]);
     return f;
@@ -555,6 +672,192 @@ user_model_decode(const void *blob, size_t len)
     return um;
 }
 
+/* ---- the prep's blob ---- */
+
+#define PREP_MAGIC 0x52505053u      /* "SPPR" little-endian */
+#define PREP_BLOB_VERSION 1u
+
+/* A bounded cursor over a blob: writes and reads past the end set bad
+ * instead of touching memory. */
+struct cursor {
+    uint8_t *w;                 /* writing, else NULL */
+    const uint8_t *r;
+    size_t len, at;
+    int bad;
+};
+
+static uint8_t *
+cur_room(struct cursor *k, size_t n)
+{
+    uint8_t *p;
+
+    if (k->bad || k->len - k->at < n) {
+        k->bad = 1;
+        return NULL;
+    }
+    p = (k->w != NULL ? k->w : (uint8_t *) (uintptr_t) k->r) + k->at;
+    k->at += n;
+    return p;
+}
+
+static void
+cur_u32(struct cursor *k, uint32_t *v)
+{
+    uint8_t *p = cur_room(k, 4);
+
+    if (p == NULL)
+        *v = 0;
+    else if (k->w != NULL)
+        put32(p, *v);
+    else
+        *v = get32(p);
+}
+
+static void
+cur_f32(struct cursor *k, float *f)
+{
+    uint32_t v;
+
+    memcpy(&v, f, 4);
+    cur_u32(k, &v);
+    memcpy(f, &v, 4);
+    k->bad |= !isfinite(*f);
+}
+
+static void
+cur_u64(struct cursor *k, uint64_t *v)
+{
+    uint32_t lo = (uint32_t) *v, hi = (uint32_t) (*v >> 32);
+
+    cur_u32(k, &lo);
+    cur_u32(k, &hi);
+    *v = (uint64_t) lo | (uint64_t) hi << 32;
+}
+
+static void
+cur_f64(struct cursor *k, double *d)
+{
+    uint64_t v;
+
+    memcpy(&v, d, 8);
+    cur_u64(k, &v);
+    memcpy(d, &v, 8);
+    k->bad |= !isfinite(*d);
+}
+
+/* Every field of prep through k, in the blob's order (both directions). */
+static void
+prep_fields(struct cursor *k, struct adapt_prep *pr)
+{
+    uint32_t magic = PREP_MAGIC, version = PREP_BLOB_VERSION, flags, a;
+    struct adapt_domain *d = &pr->dom;
+
+    flags = (pr->have_unl ? 1u : 0) | (pr->have_cv ? 2u : 0) | (pr->have_quad ? 4u : 0);
+    cur_u32(k, &magic);
+    cur_u32(k, &version);
+    if (magic != PREP_MAGIC || version != PREP_BLOB_VERSION)
+        k->bad = 1;
+    cur_u64(k, &pr->fingerprint);
+    cur_u32(k, &pr->hidden);
+    cur_u32(k, &pr->seed);
+    cur_u32(k, &flags);
+    if (flags > 7 || pr->hidden > NET_MAX_HIDDEN)
+        k->bad = 1;
+    pr->have_unl = (flags & 1u) != 0;
+    pr->have_cv = (flags & 2u) != 0;
+    pr->have_quad = (flags & 4u) != 0 && !k->bad;
+    cur_u32(k, &pr->n_unl);
+    cur_u32(k, &pr->n_pseudo);
+    cur_u32(k, &pr->cv_n);
+    cur_f64(k, &pr->lambda);
+    cur_f64(k, &pr->mu);
+    cur_f64(k, &pr->cv_err);
+    cur_f64(k, &d->auc);
+    cur_f64(k, &d->ess);
+    cur_f64(k, &d->scale);
+    cur_f32(k, &d->clip);
+    cur_u32(k, &d->n_clipped);
+    cur_u32(k, &d->p);
+    if (d->p != 0 && d->p != pr->hidden + 1)
+        k->bad = 1;
+    for (a = 0; a < d->p && !k->bad; a++) {
+        cur_f64(k, &d->mean[a]);
+        cur_f64(k, &d->isd[a]);
+    }
+    for (a = 0; a < d->p + (d->p != 0) && !k->bad; a++)
+        cur_f64(k, &d->theta[a]);
+    if (pr->have_quad) {
+        size_t q = pr->hidden + 2, nq = 1 + q + q * q;
+
+        if (k->w == NULL && (pr->quad = malloc(nq * sizeof(double))) == NULL)
+            k->bad = 1;
+        for (a = 0; a < nq && !k->bad; a++)
+            cur_f64(k, &pr->quad[a]);
+    }
+    cur_u32(k, &pr->n_mem);
+    if (k->w == NULL && !k->bad) {
+        /* reading: the pairs must fit in what is left (then allocate) */
+        if ((uint64_t) pr->n_mem * 8 + 4 != k->len - k->at) {
+            k->bad = 1;
+            return;
+        }
+        pr->mem_slot = malloc((pr->n_mem ? pr->n_mem : 1) * sizeof(uint32_t));
+        pr->mem_w = malloc((pr->n_mem ? pr->n_mem : 1) * sizeof(float));
+        if (pr->mem_slot == NULL || pr->mem_w == NULL) {
+            k->bad = 1;
+            return;
+        }
+    }
+    for (a = 0; a < pr->n_mem && !k->bad; a++) {
+        cur_u32(k, &pr->mem_slot[a]);
+        cur_f32(k, &pr->mem_w[a]);
+        if (a > 0 && pr->mem_slot[a] <= pr->mem_slot[a - 1])
+            k->bad = 1;
+    }
+}
+
+/* Layout: prep_fields()' order, little-endian, then XXH32 of all before it. */
+void *
+adapt_prep_encode(const struct adapt_prep *prep, size_t *len)
+{
+    struct adapt_prep copy = *prep;
+    size_t q = prep->hidden + 2;
+    size_t n = 128 + (size_t) prep->dom.p * 24 + 8 + (size_t) prep->n_mem * 8 + 4
+        + (prep->have_quad ? (1 + q + q * q) * 8 : 0);
+    struct cursor k = { 0 };
+
+    if ((k.w = malloc(n)) == NULL)
+        return NULL;
+    k.len = n;
+    prep_fields(&k, &copy);
+    if (k.bad || k.len - k.at < 4) {
+        free(k.w);
+        return NULL;
+    }
+    put32(k.w + k.at, XXH32(k.w, k.at, 0));
+    *len = k.at + 4;
+    return k.w;
+}
+
+int
+adapt_prep_decode(const void *blob, size_t len, struct adapt_prep *prep)
+{
+    struct cursor k = { 0 };
+
+    memset(prep, 0, sizeof(*prep));
+    if (blob == NULL || len < 8 || XXH32(blob, len - 4, 0) != get32((const uint8_t *) blob + len - 4)) {
+        return -1;
+    }
+    k.r = blob;
+    k.len = len;
+    prep_fields(&k, prep);
+    if (k.bad || k.at != len - 4) {
+        adapt_prep_clear(prep);
+        return -1;
+    }
+    return 0;
+}
+
 struct user_model *
 user_model_free(struct user_model *um)
 {
@@ -608,6 +911,7 @@ struct fit_ctx {
     const struct pool_quad *pq; /* when set, the pool's loss is this model (fit_relin) */
     double *alpha;              /* dual warm start, one per feedback message */
     const struct pool_quad *pq_fixed;   /* CV: the pool's model, not re-linearised */
+    struct adapt_prep *prep;    /* keeps the pool's model at the global head */
     int warm;                   /* fit_once starts from th, r (and alpha) as given */
     /* fit_dual: the inverse of the Gram matrix over the feedback set kinv_act
      * (kinv_n of them; kinv_ok 0 when that matrix is too close to singular) */
@@ -827,6 +1131,7 @@ pool_pass(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
           const double *th, size_t p, double *xr, double *g, double *hs, double *f)
 {
     size_t i, a, b, q = p + 1;
+    struct hgather hg;
 
     if (c->pq != NULL) {
         for (a = 0; a < q; a++) {
@@ -841,6 +1146,9 @@ pool_pass(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
         assert(f == NULL);
         return;
     }
+    /* without memory for the gather, row by row (slower, and summed in
+     * another order) */
+    hg_init(&hg, (uint32_t) q);
     for (i = 0; i < n_rows_pool; i++) {
         const float *row = c->x + i * p;
         double t = th[p], pr, gi, hi, e;
@@ -861,12 +1169,16 @@ pool_pass(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
         }
         gi = pw[i] * (pr - c->y[i]);
         hi = pw[i] * pr * (1 - pr);
-        for (a = 0; a < q; a++) {
+        for (a = 0; a < q; a++)
             g[a] += gi * xr[a];
-            for (b = 0; b <= a; b++)
-                hs[a * q + b] += hi * xr[a] * xr[b];
-        }
+        if (hg.x != NULL)
+            hg_add(&hg, hi, xr, hs);
+        else
+            for (a = 0; a < q; a++)
+                for (b = 0; b <= a; b++)
+                    hs[a * q + b] += hi * xr[a] * xr[b];
     }
+    hg_done(&hg, hs);
 }
 
 static void
@@ -924,6 +1236,38 @@ pool_quad_build(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
     for (a = 0; a < q; a++)
         for (b = 0; b < a; b++)
             pq->h0[b * q + a] = pq->h0[a * q + b];
+}
+
+/* pq := the pool's second-order model at the global head under the whole
+ * pool's weights pw (c->pool_w's values): the prep's copy when it has one
+ * (made under the same weights: it belongs to the prep's unlabelled side),
+ * else built (one pass) and kept in the prep.  Bit for bit the same either
+ * way. */
+static void
+pool_quad_global(struct fit_ctx *c, const double *pw, struct pool_quad *pq)
+{
+    struct adapt_prep *pr = c->prep;
+    size_t q = c->p + 1;
+    double th[NET_MAX_HIDDEN + 2] = { 0 };
+
+    if (pr != NULL && pr->have_quad) {
+        pq->f0 = pr->quad[0];
+        memcpy(pq->g0, pr->quad + 1, q * sizeof(double));
+        memcpy(pq->h0, pr->quad + 1 + q, q * q * sizeof(double));
+        for (size_t a = 0; a < q; a++)
+            pq->v0[a] = c->vg[a];
+        return;
+    }
+    for (size_t a = 0; a < q; a++)
+        th[a] = c->vg[a];
+    pool_quad_build(c, c->n_pool, pw, th, pq);
+    if (pr != NULL && pr->have_unl
+        && (pr->quad = malloc((1 + q + q * q) * sizeof(double))) != NULL) {
+        pr->quad[0] = pq->f0;
+        memcpy(pr->quad + 1, pq->g0, q * sizeof(double));
+        memcpy(pr->quad + 1 + q, pq->h0, q * q * sizeof(double));
+        pr->have_quad = 1;
+    }
 }
 
 /* fit_joint's problem, for armijo(): v = [head; residual]. */
@@ -1528,6 +1872,16 @@ out:
  * Should the true objective rise, or the steps not settle, the exact solver
  * finishes from where it is.  Returns 0, or -1 on allocation failure.
  */
+/* 1 when th is the global head exactly. */
+static int
+at_global(const struct fit_ctx *c, const double *th)
+{
+    for (uint32_t a = 0; a <= c->p; a++)
+        if (th[a] != (double) c->vg[a])
+            return 0;
+    return 1;
+}
+
 #define RELIN_MAX 8
 #define RELIN_TOL 1e-6
 static int
@@ -1557,7 +1911,10 @@ fit_relin(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double 
     for (outer = 0; outer < RELIN_MAX && rc == 0; outer++) {
         double f, dmax = 0;
 
-        pool_quad_build(c, n_rows_pool, pw, th, &pq);
+        if (outer == 0 && n_rows_pool == c->n_pool && at_global(c, th))
+            pool_quad_global(c, pw, &pq);
+        else
+            pool_quad_build(c, n_rows_pool, pw, th, &pq);
         f = pq.f0 + full_objective(c, 0, pw, mask, lambda, mu, rho, th, r);
         if (!(f <= f_prev + 1e-12 * (1 + fabs(f))))
             break;
@@ -1872,7 +2229,7 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
     pool_weights(m->pool_label, beta, c->n_pool, 1, pw);
     for (i = 0; i <= p; i++)
         th[i] = c->vg[i];
-    pool_quad_build(c, c->n_pool, pw, th, &pq);
+    pool_quad_global(c, pw, &pq);
     c->pq_fixed = &pq;
     stride = c->o->cv_pool_max > 0 && c->n_pool > c->o->cv_pool_max
         ? (c->n_pool + c->o->cv_pool_max - 1) / c->o->cv_pool_max : 1;
@@ -2118,12 +2475,76 @@ global_model(const struct model *m, uint32_t seed, uint32_t bits)
     return um;
 }
 
+/* Whether pseudo-labelled mail joins the feedback (instead of training the
+ * self-trained memory): then a fit reads the unlabelled mail itself, and the
+ * prep keeps no unlabelled side. */
+static int
+pseudo_joins_feedback(const struct adapt_opts *o)
+{
+    return o->pseudo > 0 && o->pseudo_max > 0 && (o->use_resid || o->use_head)
+        && !(o->pseudo_self > 0 && o->use_resid);
+}
+
+/* What a prep depends on besides the user's mail: the base model (its id names
+ * its pool and head) and every option. */
+static uint64_t
+prep_fingerprint(const struct model *m, const struct adapt_opts *o)
+{
+    XXH64_state_t *h = XXH64_createState();
+    uint64_t fp;
+    float f[] = { o->clip, o->domain_l2, o->lambda, o->mu, o->resid_l2, o->pseudo,
+                  o->pseudo_conf, o->pseudo_self, o->pseudo_l2 };
+    uint32_t u[] = { o->resid_bits, o->cv_min, o->cv_pool_max, o->cv_fb_max,
+                     o->pseudo_max, o->pseudo_keep, (uint32_t) o->learned, o->dual_max,
+                     (uint32_t) o->use_reweight, (uint32_t) o->use_head,
+                     (uint32_t) o->use_resid, m->net.dims.hidden, m->pool_n };
+
+    if (h == NULL)
+        return 0;       /* never matches a stored prep: it is recomputed */
+    XXH64_reset(h, 0x5350524550ull);
+    XXH64_update(h, m->id, strlen(m->id));
+    XXH64_update(h, f, sizeof(f));
+    XXH64_update(h, u, sizeof(u));
+    fp = XXH64_digest(h);
+    XXH64_freeState(h);
+    return fp | 1;      /* 0 is "none" */
+}
+
+void
+adapt_prep_clear(struct adapt_prep *prep)
+{
+    free(prep->mem_slot);
+    free(prep->mem_w);
+    free(prep->quad);
+    memset(prep, 0, sizeof(*prep));
+}
+
+/* Feedback counts at which cross-validated lambda and mu still hold: from the
+ * count they were chosen at until it has grown by a quarter. */
+static int
+cv_current(const struct adapt_prep *prep, size_t n_fb)
+{
+    size_t n = prep->cv_n, grow = n / 4 > 1 ? n / 4 : 1;
+
+    return prep->have_cv && n_fb >= n && n_fb < n + grow;
+}
+
 int
 adapt_fit(const struct model *m, const char *user_key,
           const struct adapt_example *fb, size_t n_fb,
           const struct adapt_example *unl, size_t n_unl,
           const struct adapt_opts *o, struct user_model **out,
           struct adapt_fit_stats *st)
+{
+    return adapt_fit_prep(m, user_key, fb, n_fb, unl, n_unl, o, NULL, out, st);
+}
+
+int
+adapt_fit_prep(const struct model *m, const char *user_key,
+               const struct adapt_example *fb, size_t n_fb,
+               const struct adapt_example *unl, size_t n_unl,
+               const struct adapt_opts *o, struct adapt_prep *prep,
+               struct user_model **out, struct adapt_fit_stats *st)
 {
     uint32_t hidden = m->net.dims.hidden, p = hidden + 1, seed, k;
     struct fit_ctx c;
@@ -2133,24 +2554,55 @@ adapt_fit(const struct model *m, const char *user_key,
     struct adapt_example *all = NULL;
     double th[NET_MAX_HIDDEN + 2], lam, mu, thr_logit, t0 = clock_seconds(), dist = 0;
     size_t i, j, n_ps = 0;
-    int rc = -1, need_head, need_resid;
-    struct adapt_domain dom;
+    int rc = -1, need_head, need_resid, self;
     struct adapt_fit_stats s;
-    struct user_model ps;       /* the self-trained token memory (residual only) */
+    struct adapt_prep own;
+    struct user_model ps;       /* the self-trained token memory (residual only),
+                                 * borrowed from prep */
     double *fb_base = NULL;
+    uint64_t fp;
 
     assert(hidden <= NET_MAX_HIDDEN && o->resid_bits >= 1 && o->resid_bits <= 31);
     memset(&s, 0, sizeof(s));
     memset(&c, 0, sizeof(c));
     memset(&ps, 0, sizeof(ps));
+    memset(&own, 0, sizeof(own));
+    seed = adapt_user_seed(user_key);
+    *out = NULL;
+    fp = prep_fingerprint(m, o);
+    if (prep == NULL)
+        prep = &own;
+    if (prep->fingerprint != fp || prep->hidden != hidden || prep->seed != seed
+        || pseudo_joins_feedback(o)
+        || (prep->n_mem > 0 && prep->mem_slot[prep->n_mem - 1] >> o->resid_bits != 0)) {
+        adapt_prep_clear(prep);
+        prep->fingerprint = fp;
+        prep->hidden = hidden;
+        prep->seed = seed;
+    }
+    if (!prep->have_unl) {
+        /* recomputed below from unl */
+        free(prep->mem_slot);
+        free(prep->mem_w);
+        free(prep->quad);
+        prep->quad = NULL;
+        prep->have_quad = 0;
+        prep->mem_slot = NULL;
+        prep->mem_w = NULL;
+        prep->n_mem = prep->n_pseudo = prep->n_unl = 0;
+    }
+    if (prep->have_unl) {
+        /* what the unlabelled mail gave last time stands for it */
+        n_unl = prep->n_unl;
+        unl = NULL;
+        s.reused |= ADAPT_REUSED_UNL;
+    }
     s.n_feedback = (uint32_t) n_fb;
     s.n_unlabelled = (uint32_t) n_unl;
     s.n_pool = m->pool_n;
     s.domain_auc = 0.5;
     s.ess = m->pool_n;
     s.cv_err_before = s.cv_err_after = -1;
-    seed = adapt_user_seed(user_key);
-    *out = NULL;
     thr_logit = m->threshold > 0 && m->threshold < 1
         ? log(m->threshold / (1 - m->threshold)) : 0;
 
@@ -2163,31 +2615,39 @@ adapt_fit(const struct model *m, const char *user_key,
     need_resid = o->use_resid && (n_fb > 0 || (o->pseudo > 0 && n_unl > 0));
     if (!need_head && !need_resid) {
         if ((um = global_model(m, seed, o->resid_bits)) == NULL)
-            return -1;
+            goto fail;
         goto done;
     }
 
     if ((beta = malloc((m->pool_n ? m->pool_n : 1) * sizeof(float))) == NULL)
         goto fail;
-    for (i = 0; i < m->pool_n; i++)
-        beta[i] = 1.0f;
-    if (o->use_reweight && n_unl >= 2 && m->pool_n > 0) {
-        if ((tgt = malloc(n_unl * p * sizeof(float))) == NULL)
-            goto fail;
-        for (j = 0; j < n_unl; j++) {
-            memcpy(tgt + j * p, unl[j].h, hidden * sizeof(float));
-            tgt[j * p + hidden] = unl[j].z;
-        }
-        if (adapt_reweight(m->pool_rep, m->pool_n, tgt, n_unl, hidden, o->domain_l2,
-                           o->clip, beta, &dom) < 0)
-            goto fail;
-        s.domain_auc = dom.auc;
-        s.ess = dom.ess;
+    if (prep->have_unl) {
+        adapt_domain_weights(&prep->dom, m->pool_rep, m->pool_n, beta);
+    } else {
+        memset(&prep->dom, 0, sizeof(prep->dom));
+        prep->dom.auc = 0.5;
+        if (o->use_reweight && n_unl >= 2 && m->pool_n > 0) {
+            if ((tgt = malloc(n_unl * p * sizeof(float))) == NULL)
+                goto fail;
+            for (j = 0; j < n_unl; j++) {
+                memcpy(tgt + j * p, unl[j].h, hidden * sizeof(float));
+                tgt[j * p + hidden] = unl[j].z;
+            }
+            if (adapt_reweight(m->pool_rep, m->pool_n, tgt, n_unl, hidden, o->domain_l2,
+                               o->clip, beta, &prep->dom) < 0)
+                goto fail;
+        } else
+            adapt_domain_weights(&prep->dom, m->pool_rep, m->pool_n, beta);
+    }
+    if (prep->dom.p != 0) {
+        s.domain_auc = prep->dom.auc;
+        s.ess = prep->dom.ess;
     }
     /* Pseudo-labels: unlabelled messages the global head is sure about join
      * the feedback at weight pseudo, evenly spread over the sample, so that the
      * residual learns this user's own vocabulary before any label arrives. */
-    if (o->pseudo > 0 && o->pseudo_max > 0 && n_unl > 0 && (o->use_resid || o->use_head)) {
+    if (!prep->have_unl && o->pseudo > 0 && o->pseudo_max > 0 && n_unl > 0
+        && (o->use_resid || o->use_head)) {
         double conf = log(o->pseudo_conf / (1 - o->pseudo_conf));
         size_t n_cand = 0;
 
@@ -2220,22 +2680,44 @@ adapt_fit(const struct model *m, const char *user_key,
         }
         n_ps = taken;
     }
-    s.n_pseudo = (uint32_t) n_ps;
-    if (o->pseudo_self > 0 && n_ps > 0 && o->use_resid) {
-        /* Self-training: the pseudo-labelled mail's own token memory, then the
-         * real feedback on top of it (fb_base); the pseudo rows leave all[]. */
-        if (self_train(m, seed, all + n_fb, n_ps, o, &ps) < 0)
+    self = o->pseudo_self > 0 && o->use_resid;
+    if (!prep->have_unl && self && n_ps > 0) {
+        /* Self-training: the pseudo-labelled mail's own token memory; the
+         * pseudo rows then leave all[]. */
+        if (self_train(m, seed, all + n_fb, n_ps, o, &ps) < 0) {
+            free(ps.resid_slot);
+            free(ps.resid_w);
             goto fail;
+        }
+        prep->mem_slot = ps.resid_slot;
+        prep->mem_w = ps.resid_w;
+        prep->n_mem = ps.n_resid;
+    }
+    if (!prep->have_unl && (self || n_ps == 0)) {
+        prep->n_unl = (uint32_t) n_unl;
+        prep->n_pseudo = (uint32_t) n_ps;
+        prep->have_unl = 1;
+        n_ps = 0;
+    }
+    s.n_pseudo = prep->have_unl ? prep->n_pseudo : (uint32_t) n_ps;
+    if (prep->n_mem > 0) {
+        /* The real feedback is fitted on top of the memory (fb_base). */
+        ps.seed = seed;
+        ps.resid_bits = o->resid_bits;
+        ps.n_resid = prep->n_mem;
+        ps.resid_slot = prep->mem_slot;
+        ps.resid_w = prep->mem_w;
         if ((fb_base = malloc((n_fb + 1) * sizeof(double))) == NULL)
             goto fail;
         for (j = 0; j < n_fb; j++)
             fb_base[j] = mem_logit(&ps, fb[j].ids, fb[j].n);
-        n_ps = 0;
     }
     if (ctx_build(&c, m, seed, all, n_fb + n_ps, o, 1) < 0)
         goto fail;
     c.fb_base = fb_base;
-    c.refit_pool = (o->use_reweight && tgt != NULL) || (o->use_head && n_fb + n_ps > 0);
+    c.prep = prep;
+    c.refit_pool = (o->use_reweight && n_unl >= 2 && m->pool_n > 0)
+        || (o->use_head && n_fb + n_ps > 0);
     if ((mask = malloc((n_fb + n_ps + 1) * sizeof(double))) == NULL)
         goto fail;
     for (j = 0; j < n_fb + n_ps; j++)
@@ -2243,10 +2725,23 @@ adapt_fit(const struct model *m, const char *user_key,
 
     if (n_fb >= o->cv_min && n_fb >= CV_FOLDS && (o->lambda < 0 || o->mu < 0)
         && (o->use_head || o->use_resid)) {
-        if (cross_validate(&c, o->use_reweight ? beta : NULL, m, n_fb, lam, mu,
-                           o->lambda < 0, o->mu < 0 && (o->use_head || o->use_reweight),
-                           thr_logit, &lam, &mu, &s.cv_err_after) < 0)
-            goto fail;
+        if (cv_current(prep, n_fb)) {
+            lam = prep->lambda;
+            mu = prep->mu;
+            s.cv_err_after = prep->cv_err;
+            s.reused |= ADAPT_REUSED_CV;
+        } else {
+            prep->have_cv = 0;
+            if (cross_validate(&c, o->use_reweight ? beta : NULL, m, n_fb, lam, mu,
+                               o->lambda < 0, o->mu < 0 && (o->use_head || o->use_reweight),
+                               thr_logit, &lam, &mu, &s.cv_err_after) < 0)
+                goto fail;
+            prep->have_cv = 1;
+            prep->cv_n = (uint32_t) n_fb;
+            prep->lambda = lam;
+            prep->mu = mu;
+            prep->cv_err = s.cv_err_after;
+        }
         s.cross_validated = 1;
     }
     pool_weights(m->pool_label, o->use_reweight ? beta : NULL, m->pool_n, 1, c.pool_w);
@@ -2308,7 +2803,6 @@ fail:
     free(mask);
     free(all);
     free(fb_base);
-    free(ps.resid_slot);
-    free(ps.resid_w);
+    adapt_prep_clear(&own);
     return rc;
 }

@@ -11,6 +11,12 @@
  * costly part of loading (a body pass per message, more than the fit itself for
  * a full reservoir), so a refit caches in the store those it had to compute; the
  * next refit computes only the messages that arrived since.
+ *
+ * What the fit derives from the reservoir (instance weights, self-trained
+ * memory) and the cross-validated lambda and mu are kept too (the fit cache,
+ * adapt's struct adapt_prep): a refit for new feedback, the interactive case,
+ * neither reads the reservoir nor redoes that work until dirty_samples new
+ * samples arrived, the same count that makes a user dirty by itself.
  */
 #include "config.h"
 
@@ -88,6 +94,30 @@ fresh_free(struct fresh *fr)
     memset(fr, 0, sizeof(*fr));
 }
 
+/* The user's fit cache (struct adapt_prep) as the store holds it, keeping the
+ * reservoir part only while fewer than the store's dirty_samples new samples
+ * arrived since it was computed (and none left).  Never fails: whatever
+ * cannot be read is recomputed. */
+static void
+prep_load(struct store *s, const char *user, const char *model_id,
+          const struct store_user_state *us, struct adapt_prep *prep, uint64_t *seen)
+{
+    void *blob = NULL;
+    size_t len = 0;
+
+    memset(prep, 0, sizeof(*prep));
+    *seen = 0;
+    if (store_fitcache_get(s, user, model_id, seen, &blob, &len) != STORE_OK
+        || adapt_prep_decode(blob, len, prep) != 0) {
+        free(blob);
+        return;
+    }
+    free(blob);
+    if (us->seen < *seen || us->seen - *seen >= store_dirty_samples(s)
+        || us->n_reservoir < prep->n_unl)
+        prep->have_unl = 0;
+}
+
 int
 refit_user(struct store *s, const struct model *m, const char *user,
            const struct adapt_opts *o, int dry_run, struct refit_result *r,
@@ -98,19 +128,25 @@ refit_user(struct store *s, const struct model *m, const char *user,
     struct adapt_example *efb = NULL, *eres = NULL;
     struct fresh ffb = { 0 }, fres = { 0 };
     struct user_model *um = NULL;
+    struct adapt_prep prep;
+    uint64_t prep_seen = 0;
     void *blob = NULL;
     size_t len = 0;
     double t0 = clock_seconds();
     int rc, known, ok1, ok2;
 
     memset(r, 0, sizeof(*r));
+    memset(&prep, 0, sizeof(prep));
     if ((rc = store_begin_read(s)) != STORE_OK)
         goto fail;
     rc = store_user_state(s, user, &us);
     known = rc == STORE_OK;
+    if (known)
+        prep_load(s, user, m->id, &us, &prep, &prep_seen);
     if (rc == STORE_OK || rc == STORE_NOTFOUND)
         rc = store_feedback_list(s, user, m->id, &fb);
-    if (rc == STORE_OK)
+    /* The reservoir is read only when the cache cannot stand for it. */
+    if (rc == STORE_OK && !prep.have_unl)
         rc = store_reservoir_list(s, user, m->id, &res);
     store_end_read(s);
     if (rc != STORE_OK)
@@ -126,12 +162,12 @@ refit_user(struct store *s, const struct model *m, const char *user,
     for (size_t i = 0; i < fb.n; i++)
         fb.v[i].spam ? r->n_spam++ : r->n_ham++;
     r->n_represented = (uint32_t)(ffb.n + fres.n);
-    r->n_reservoir = (uint32_t)res.n;
-    if (adapt_fit(m, user, efb, fb.n, eres, res.n, o, &um, &r->fit) != 0) {
+    if (adapt_fit_prep(m, user, efb, fb.n, eres, res.n, o, &prep, &um, &r->fit) != 0) {
         snprintf(err, errlen, "%s: out of memory fitting", user);
         rc = STORE_ERR;
         goto out;
     }
+    r->n_reservoir = r->fit.n_unlabelled;
     if (dry_run || !known) {
         r->published = 0;
         rc = STORE_OK;
@@ -144,7 +180,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     }
     {
         struct store_refit rec = {
-            .n_feedback = (uint32_t)fb.n, .n_unlabelled = (uint32_t)res.n,
+            .n_feedback = (uint32_t)fb.n, .n_unlabelled = r->fit.n_unlabelled,
             .domain_auc = r->fit.domain_auc, .ess = r->fit.ess,
             .cv_err_before = r->fit.cv_err_before, .cv_err_after = r->fit.cv_err_after,
             .ms = (clock_seconds() - t0) * 1e3,
@@ -159,14 +195,25 @@ refit_user(struct store *s, const struct model *m, const char *user,
         r->published = 1;
     else
         goto fail;
-    /* Best effort: a cache that cannot be written now is recomputed next time. */
-    if (ffb.n + fres.n > 0 && store_begin(s) == STORE_OK) {
+    /* Best effort: representations and the fit cache that cannot be written
+     * now are recomputed next time. */
+    free(blob);
+    blob = NULL;
+    if (!(r->fit.reused & ADAPT_REUSED_UNL))
+        prep_seen = us.seen;
+    if ((!(r->fit.reused & ADAPT_REUSED_UNL)
+         || (r->fit.cross_validated && !(r->fit.reused & ADAPT_REUSED_CV)))
+        && (blob = adapt_prep_encode(&prep, &len)) == NULL)
+        len = 0;
+    if ((ffb.n + fres.n > 0 || blob != NULL) && store_begin(s) == STORE_OK) {
         uint32_t dim = m->net.dims.hidden + 1;
 
         if (store_reps_put(s, user, STORE_FEEDBACK, m->id, ffb.digest, ffb.rep, dim,
                            ffb.n) == STORE_OK &&
             store_reps_put(s, user, STORE_RESERVOIR, m->id, fres.digest, fres.rep, dim,
-                           fres.n) == STORE_OK)
+                           fres.n) == STORE_OK &&
+            (blob == NULL || store_fitcache_put(s, user, m->id, prep_seen, blob,
+                                                len) == STORE_OK))
             store_commit(s);
         else
             store_rollback(s);
@@ -178,6 +225,7 @@ out:
     r->ms = (clock_seconds() - t0) * 1e3;
     free(blob);
     user_model_free(um);
+    adapt_prep_clear(&prep);
     free(efb);
     free(eres);
     fresh_free(&ffb);

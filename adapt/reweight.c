@@ -78,17 +78,25 @@ adapt_auc(const double *score, const uint8_t *label, size_t n)
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg);
 }
 
-/* Standardise src and tgt rows (p floats each) into x: src first, then tgt. */
+/* One standardised value: the same expression for the fit and for
+ * adapt_domain_weights(), so that both see the same floats. */
+static inline float
+std_value(float v, double mean, double isd)
+{
+    return (float) ((v - mean) * isd);
+}
+
+/* Standardise src and tgt rows (p floats each) into x: src first, then tgt;
+ * mean[] and var[] (p each) return the means and the inverse deviations. */
 static void
 standardise(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
-            uint32_t p, float *x)
+            uint32_t p, float *x, double *mean, double *var)
 {
-    double mean[NET_MAX_HIDDEN + 1], var[NET_MAX_HIDDEN + 1];
     size_t n = n_src + n_tgt, i;
     uint32_t k;
 
-    memset(mean, 0, sizeof(mean));
-    memset(var, 0, sizeof(var));
+    memset(mean, 0, p * sizeof(double));
+    memset(var, 0, p * sizeof(double));
     memcpy(x, src, n_src * p * sizeof(float));
     memcpy(x + n_src * p, tgt, n_tgt * p * sizeof(float));
     for (i = 0; i < n; i++)
@@ -109,7 +117,7 @@ standardise(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
     }
     for (i = 0; i < n; i++)
         for (k = 0; k < p; k++)
-            x[i * p + k] = (float) ((x[i * p + k] - mean[k]) * var[k]);
+            x[i * p + k] = std_value(x[i * p + k], mean[k], var[k]);
 }
 
 static double
@@ -123,6 +131,46 @@ row_logit(const float *row, uint32_t p, const double *theta)
     return s;
 }
 
+/* row_logit() kept within +-LOGIT_CAP, so that exp() stays finite. */
+static double
+capped_logit(const float *row, uint32_t p, const double *theta)
+{
+    double l = row_logit(row, p, theta);
+
+    return l > LOGIT_CAP ? LOGIT_CAP : l < -LOGIT_CAP ? -LOGIT_CAP : l;
+}
+
+void
+adapt_domain_weights(struct adapt_domain *dom, const float *src, size_t n_src,
+                     float *beta)
+{
+    float row[NET_MAX_HIDDEN + 1];
+    double sum = 0, sum2 = 0;
+    size_t i;
+    uint32_t k, p = dom->p;
+
+    dom->n_clipped = 0;
+    if (p == 0) {
+        for (i = 0; i < n_src; i++)
+            beta[i] = 1.0f;
+        dom->ess = (double) n_src;
+        return;
+    }
+    for (i = 0; i < n_src; i++) {
+        double v;
+
+        for (k = 0; k < p; k++)
+            row[k] = std_value(src[i * p + k], dom->mean[k], dom->isd[k]);
+        v = dom->scale * exp(capped_logit(row, p, dom->theta));
+        v = v < dom->clip ? v : dom->clip;
+        dom->n_clipped += v >= dom->clip;
+        beta[i] = (float) v;
+        sum += v;
+        sum2 += v * v;
+    }
+    dom->ess = sum2 > 0 ? sum * sum / sum2 : (double) n_src;
+}
+
 int
 adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
                uint32_t hidden, float l2, float clip, float *beta,
@@ -134,7 +182,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
     uint8_t *y = NULL, *yh = NULL;
     double *w = NULL, *sh = NULL, *b = NULL;
     double pen[NET_MAX_HIDDEN + 2], c[NET_MAX_HIDDEN + 2], theta[NET_MAX_HIDDEN + 2];
-    double sum, sum2, ratio;
+    double sum, ratio;
     int round, rc = -1;
 
     assert(hidden <= NET_MAX_HIDDEN && clip >= 1.0f);
@@ -156,7 +204,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
     if (x == NULL || xf == NULL || y == NULL || yh == NULL || w == NULL || sh == NULL
         || b == NULL)
         goto out;
-    standardise(src, n_src, tgt, n_tgt, p, x);
+    standardise(src, n_src, tgt, n_tgt, p, x, dom->mean, dom->isd);
 
     /* Fitting rows: all but every HOLDOUT_EVERY-th of each side (when a side is
      * too small to spare rows, all of it; the AUC is then optimistic). */
@@ -213,10 +261,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
     ratio = (double) n_fs / (double) n_ft;
     sum = 0;
     for (i = 0; i < n_src; i++) {
-        double l = row_logit(x + i * p, p, theta);
-
-        l = l > LOGIT_CAP ? LOGIT_CAP : l < -LOGIT_CAP ? -LOGIT_CAP : l;
-        b[i] = ratio * exp(l);
+        b[i] = ratio * exp(capped_logit(x + i * p, p, theta));
         sum += b[i];
     }
     /* Normalise to mean 1 under the clip: find the scale s with
@@ -244,18 +289,12 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
             else
                 hi = mid;
         }
-        sum = 0;
-        sum2 = 0;
-        for (i = 0; i < n_src; i++) {
-            double v = hi * b[i] < clip ? hi * b[i] : clip;
-
-            dom->n_clipped += v >= clip;
-            beta[i] = (float) v;
-            sum += v;
-            sum2 += v * v;
-        }
+        dom->scale = hi * ratio;
     }
-    dom->ess = sum * sum / sum2;
+    dom->p = p;
+    memcpy(dom->theta, theta, (p + 1) * sizeof(double));
+    dom->clip = clip;
+    adapt_domain_weights(dom, src, n_src, beta);
     rc = 0;
 out:
     free(x);

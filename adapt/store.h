@@ -233,6 +233,21 @@ int store_reps_put(struct store *s, const char *user, enum store_kind kind,
                    const char *model_id, const uint8_t (*digest)[STORE_DIGEST_LEN],
                    const float *rep, uint32_t dim, size_t n);
 
+/* ---- the refit's cache ---- */
+
+/*
+ * What user's last refit derived from its reservoir and feedback count (an
+ * opaque blob: adapt's struct adapt_prep), for base model model_id, and the
+ * user's seen counter when its reservoir part was computed.  One per user;
+ * a newer put replaces it.  get: STORE_OK with *blob malloc'd (caller frees),
+ * or STORE_NOTFOUND when there is none for model_id.  put joins the caller's
+ * transaction or runs its own; an unknown user is left alone (STORE_OK).
+ */
+int store_fitcache_get(struct store *s, const char *user, const char *model_id,
+                       uint64_t *seen, void **blob, size_t *len);
+int store_fitcache_put(struct store *s, const char *user, const char *model_id,
+                       uint64_t seen, const void *blob, size_t len);
+
 /* ---- published user models ---- */
 
 /*

@@ -14,6 +14,10 @@
  *   1  users, feedback, heads, meta
  *   2  reservoir, users.seen/refit_seen, refits, counters
  *   3  feedback/reservoir.rep, rep_model: representations cached by refits
+ *   4  scans, scan_days: what the milter decided
+ *   5  users.spam_threshold
+ *   6  feedback_user_age index for the quota
+ *   7  fitcache: what a refit keeps for the next one (store_fitcache_put)
  */
 #include "config.h"
 
@@ -35,7 +39,7 @@
 #include "idpack.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 enum stmt_id {
     Q_USER_GET, Q_USER_INSERT, Q_FB_GET, Q_FB_INSERT, Q_FB_MOVE, Q_FB_DELETE,
@@ -44,7 +48,7 @@ enum stmt_id {
     Q_HEAD_PUT, Q_USER_SET_REFIT, Q_REFIT_INSERT, Q_DIRTY, Q_USERS,
     Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM, Q_REFIT_LAST,
     Q_REFIT_MAX, Q_REFIT_SINCE, Q_FB_REP, Q_RES_REP, Q_FB_QUOTA, Q_FB_QUOTA_ALL,
-    Q_THR_GET, Q_THR_SET, Q_THR_LIST,
+    Q_THR_GET, Q_THR_SET, Q_THR_LIST, Q_FC_GET, Q_FC_PUT,
     Q_N
 };
 
@@ -96,6 +100,12 @@ static const char *const stmt_sql[Q_N] = {
                 "   OR (?2 IS NOT NULL AND h.model_id IS NOT NULL AND h.model_id != ?2) "
                 "ORDER BY u.key LIMIT ?3",
     [Q_USERS] = "SELECT key FROM users ORDER BY key",
+    [Q_FC_GET] = "SELECT c.model_id, c.seen, c.blob FROM fitcache c JOIN users u "
+                 "ON c.user_id = u.id WHERE u.key = ?1",
+    [Q_FC_PUT] = "INSERT INTO fitcache(user_id, model_id, seen, blob, updated) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(user_id) DO UPDATE SET "
+                 "model_id = excluded.model_id, seen = excluded.seen, "
+                 "blob = excluded.blob, updated = excluded.updated",
     [Q_THR_GET] = "SELECT spam_threshold FROM users WHERE key = ?1 AND spam_threshold IS NOT NULL",
     [Q_THR_SET] = "UPDATE users SET spam_threshold = ?2 WHERE id = ?1",
     [Q_THR_LIST] = "SELECT key, spam_threshold FROM users WHERE spam_threshold IS NOT NULL "
@@ -177,6 +187,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* 5 -> 6: the quota's walk over a user's feedback by age reads this index
      * in order instead of sorting every row of the user at each learn */
     "CREATE INDEX feedback_user_age ON feedback(user_id, updated, digest);",
+    /* 6 -> 7: one row per user of what its last refit derived from the
+     * reservoir and the feedback count (adapt's prep), opaque here */
+    "CREATE TABLE fitcache(user_id INTEGER PRIMARY KEY REFERENCES users(id),"
+    "  model_id TEXT NOT NULL, seen INTEGER NOT NULL, blob BLOB NOT NULL,"
+    "  updated INTEGER NOT NULL);",
 };
 
 struct store {
@@ -1425,6 +1440,84 @@ store_reps_put(struct store *s, const char *user, enum store_kind kind,
     if ((rc = op_begin(s, &own)) != STORE_OK)
         return rc;
     return op_end(s, own, reps_put(s, user, kind, model_id, digest, rep, dim, n));
+}
+
+/* ---- the refit's cache ---- */
+
+int
+store_fitcache_get(struct store *s, const char *user, const char *model_id,
+                   uint64_t *seen, void **blob, size_t *len)
+{
+    sqlite3_stmt *st;
+    const char *mid;
+    const void *b;
+    int rc, n;
+
+    *blob = NULL;
+    *len = 0;
+    *seen = 0;
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((st = stmt(s, Q_FC_GET)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? STORE_NOTFOUND : fail_db(s, rc, "read fit cache");
+    }
+    mid = (const char *)sqlite3_column_text(st, 0);
+    if (model_id == NULL || mid == NULL || strcmp(mid, model_id) != 0) {
+        sqlite3_reset(st);
+        return STORE_NOTFOUND;
+    }
+    *seen = (uint64_t)sqlite3_column_int64(st, 1);
+    b = sqlite3_column_blob(st, 2);
+    n = sqlite3_column_bytes(st, 2);
+    if ((*blob = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
+        sqlite3_reset(st);
+        return fail(s, STORE_ERR, "out of memory reading fit cache");
+    }
+    if (n > 0)
+        memcpy(*blob, b, (size_t)n);
+    *len = (size_t)n;
+    sqlite3_reset(st);
+    return STORE_OK;
+}
+
+static int
+fitcache_put(struct store *s, const char *user, const char *model_id, uint64_t seen,
+             const void *blob, size_t len)
+{
+    sqlite3_stmt *st;
+    int64_t uid;
+    int rc = store_user_lookup(s, user, &uid);
+
+    if (rc != STORE_OK)
+        return rc == STORE_NOTFOUND ? STORE_OK : rc;
+    if ((st = stmt(s, Q_FC_PUT)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_text(st, 2, model_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)seen);
+    sqlite3_bind_blob(st, 4, blob, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
+    return step_done(s, st, "write fit cache");
+}
+
+int
+store_fitcache_put(struct store *s, const char *user, const char *model_id,
+                   uint64_t seen, const void *blob, size_t len)
+{
+    int own, rc;
+
+    if (model_id == NULL || blob == NULL || len == 0 || len > (size_t)INT32_MAX)
+        return fail(s, STORE_ERR, "a fit cache needs a model id and a blob");
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    return op_end(s, own, fitcache_put(s, user, model_id, seen, blob, len));
 }
 
 /* ---- heads ---- */

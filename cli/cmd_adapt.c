@@ -10,9 +10,11 @@
  * user:
  *
  *   U: 30 spam, 20 ham, 500 unlabelled; domain AUC 0.712, ESS 8123;
- *      cv error 0.120 -> 0.050; version 3 (12.3 ms)
+ *      cv error 0.120 -> 0.050; version 3 (12.3 ms; reservoir part cached)
  *
  * (on one line), or with --json one object per line; then with --all a summary.
+ * "cached" names what came from the user's fit cache instead of being computed
+ * (see refit.c).
  * --dry-run fits and prints but publishes nothing.
  *
  * Exit: 0, 1 (some users failed; the others were published), 64 usage,
@@ -93,11 +95,13 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
         printf(",\"spam\":%u,\"ham\":%u,\"unlabelled\":%u,\"domain_auc\":%.4f,"
                "\"ess\":%.1f,\"cv_err_before\":%.4f,\"cv_err_after\":%.4f,"
                "\"lambda\":%g,\"mu\":%g,\"cross_validated\":%s,\"residual\":%u,"
-               "\"represented\":%u,\"version\":%llu,\"result\":\"%s\",\"fit_ms\":%.2f,"
-               "\"ms\":%.2f}\n",
+               "\"represented\":%u,\"cached_unlabelled\":%s,\"cached_cv\":%s,"
+               "\"version\":%llu,\"result\":\"%s\",\"fit_ms\":%.2f,\"ms\":%.2f}\n",
                r->n_spam, r->n_ham, r->n_reservoir, f->domain_auc, f->ess,
                f->cv_err_before, f->cv_err_after, (double)f->lambda, (double)f->mu,
                f->cross_validated ? "true" : "false", f->n_resid, r->n_represented,
+               f->reused & ADAPT_REUSED_UNL ? "true" : "false",
+               f->reused & ADAPT_REUSED_CV ? "true" : "false",
                (unsigned long long)r->version, what, f->seconds * 1e3, r->ms);
     } else {
         printf("%s: %u spam, %u ham, %u unlabelled; domain AUC %.3f, ESS %.0f; ",
@@ -116,7 +120,11 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
             printf("not published (dry run)");
         else
             printf("unknown user: the global head applies");
-        printf(" (%.1f ms)\n", r->ms);
+        printf(" (%.1f ms%s)\n", r->ms,
+               (f->reused & (ADAPT_REUSED_UNL | ADAPT_REUSED_CV))
+               == (ADAPT_REUSED_UNL | ADAPT_REUSED_CV) ? "; reservoir part and lambda/mu cached"
+               : f->reused & ADAPT_REUSED_UNL ? "; reservoir part cached"
+               : f->reused & ADAPT_REUSED_CV ? "; lambda/mu cached" : "");
     }
     fflush(stdout);
     pthread_mutex_unlock(&rp->lock);

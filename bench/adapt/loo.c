@@ -272,6 +272,89 @@ cpu_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The continual case with the fit cache a refit keeps in the store (struct
+ * adapt_prep): the user learns the first 200 messages one at a time, each
+ * learn followed by a refit with the defaults, the reservoir unchanged (a
+ * refit for new feedback, as after a move to Junk).  Reports this thread's
+ * CPU per refit over k = 1..10, 11..50 and 51..200 (median, mean, max), how
+ * many of them cross-validated, and the cold refit at k = 0 that computed the
+ * cache.  Then, at k = 10, 50 and 200, the median of 7 refits each from a copy
+ * of the cache as it stood after k - 1. */
+static void
+time_continual(const struct model *base, const char *uname, const struct adapt_example *fb,
+               size_t n_unl, const struct adapt_example *unl, const struct adapt_opts *o)
+{
+    static const struct { size_t lo, hi; } range[] = { { 1, 10 }, { 11, 50 }, { 51, 200 } };
+    double cpu[201], cold;
+    int cv[201];
+    struct adapt_prep prep;
+    size_t k, ri;
+
+    memset(&prep, 0, sizeof(prep));
+    for (k = 0; k <= 200; k++) {
+        struct user_model *um = NULL;
+        struct adapt_fit_stats st;
+        double c0;
+
+        if (k == 10 || k == 50 || k == 200) {
+            /* copies of the cache after k - 1 labels: 7 timed refits at k */
+            size_t len;
+            void *blob = adapt_prep_encode(&prep, &len);
+            double t[7];
+            int rep, cvs = 0;
+
+            if (blob == NULL)
+                die("adapt_prep_encode: out of memory");
+            for (rep = 0; rep < 7; rep++) {
+                struct adapt_prep copy;
+
+                if (adapt_prep_decode(blob, len, &copy) < 0)
+                    die("adapt_prep_decode refused its own blob");
+                c0 = cpu_now();
+                if (adapt_fit_prep(base, uname, fb, k, NULL, 0, o, &copy, &um, &st) < 0)
+                    die("adapt_fit: out of memory");
+                t[rep] = (cpu_now() - c0) * 1e3;
+                cvs += !(st.reused & ADAPT_REUSED_CV) && st.cross_validated;
+                user_model_free(um);
+                adapt_prep_clear(&copy);
+            }
+            free(blob);
+            qsort(t, 7, sizeof(double), cmp_double);
+            fprintf(stderr, "loo: refit %s k=%zu, fit cache after k-1 kept: CPU median %.1f ms "
+                    "(min %.1f, max %.1f)%s\n", uname, k, t[3], t[0], t[6],
+                    cvs ? ", cross-validated" : "");
+        }
+        c0 = cpu_now();
+        if (adapt_fit_prep(base, uname, fb, k, k == 0 ? unl : NULL, k == 0 ? n_unl : 0, o,
+                           &prep, &um, &st) < 0)
+            die("adapt_fit: out of memory");
+        cpu[k] = (cpu_now() - c0) * 1e3;
+        cv[k] = st.cross_validated && !(st.reused & ADAPT_REUSED_CV);
+        if (k > 0 && !(st.reused & ADAPT_REUSED_UNL))
+            die("continual refit: the fit cache's unlabelled part was not reused");
+        user_model_free(um);
+    }
+    cold = cpu[0];
+    fprintf(stderr, "loo: refit %s continual: k=0 (computes the cache) CPU %.1f ms\n", uname,
+            cold);
+    for (ri = 0; ri < sizeof(range) / sizeof(range[0]); ri++) {
+        double v[200], sum = 0;
+        size_t n = 0;
+        int n_cv = 0;
+
+        for (k = range[ri].lo; k <= range[ri].hi; k++) {
+            v[n++] = cpu[k];
+            sum += cpu[k];
+            n_cv += cv[k];
+        }
+        qsort(v, n, sizeof(double), cmp_double);
+        fprintf(stderr, "loo: refit %s continual k=%zu..%zu: CPU per refit median %.1f ms, "
+                "mean %.1f, max %.1f; %d of %zu cross-validated\n", uname, range[ri].lo,
+                range[ri].hi, v[n / 2], sum / (double) n, v[n - 1], n_cv, n);
+    }
+    adapt_prep_clear(&prep);
+}
+
 static void
 time_refit(const struct model *base, const char *uname, const struct adapt_example *hist,
            size_t n_hist, const struct adapt_opts *defaults)
@@ -312,6 +395,7 @@ time_refit(const struct model *base, const char *uname, const struct adapt_examp
                     ? "fixed lambda/mu, pseudo" : "defaults (CV from 20 labels, pseudo)",
                     cpu[3], cpu[0], cpu[6], ms[3]);
         }
+    time_continual(base, uname, hist, n_unl, hist + (n_hist - n_unl), defaults);
 }
 
 /* Whether name is one of the comma-separated names in list. */

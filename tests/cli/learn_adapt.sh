@@ -161,6 +161,15 @@ expect "200 samples: dirty" 0 "refitted 1 users: 1 published, 0 stale, 0 failed"
 grep -q "^dave@example.org: 0 spam, 0 ham, 200 unlabelled" "$T/out" && ok "dave refitted on 200 samples" \
     || fail "refit: $(cat "$T/out")"
 
+# ---- the fit cache: a refit for one new label takes the reservoir part from
+# the last refit (no new samples since) instead of computing it again ----
+expect "learn one for dave" 0 "learned 1, moved 0, unchanged 0, forgotten 0" \
+    "$SS" learn --db "$DB" --user dave@example.org --spam "$T/unl/000.eml"
+expect "dave refitted for his label" 0 "" \
+    "$SS" adapt -m "$T/m" --db "$DB" --user dave@example.org --json
+grep -q '^{"user":"dave@example.org","spam":1,"ham":0,"unlabelled":200,.*"cached_unlabelled":true,"cached_cv":false,.*"result":"published"' "$T/out" \
+    && ok "the reservoir part came from the fit cache" || fail "fit cache: $(cat "$T/out")"
+
 # ---- adapt --all -j 2: two workers, one connection each, every user once ----
 for u in e1 e2 e3 e4 e5; do
     "$SS" learn --db "$DB" --user "$u@example.org" --spam "$DATA/spam/0$(echo $u | cut -c2).eml" \

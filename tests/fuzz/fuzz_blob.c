@@ -10,6 +10,8 @@
  *    an XXH32 of the rest; the harness recomputes it when the input's last byte
  *    is even, so the field checks behind it are reached.  A head that decodes
  *    must encode back to the same bytes.
+ * 3. adapt_prep_decode(): a user's fit cache (struct adapt_prep), with the
+ *    same checksum rule; one that decodes must encode back to the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -76,10 +78,38 @@ fuzz_user_model(const uint8_t *data, size_t size)
     free(copy);
 }
 
+static void
+fuzz_prep(const uint8_t *data, size_t size)
+{
+    struct adapt_prep prep;
+    uint8_t *copy, *again;
+    size_t len;
+
+    if ((copy = malloc(size ? size : 1)) == NULL)
+        return;
+    memcpy(copy, data, size);
+    if (size >= 8 && (copy[size - 1] & 1) == 0) {
+        uint32_t sum = XXH32(copy, size - 4, 0);
+
+        memcpy(copy + size - 4, &sum, 4);
+    }
+    if (adapt_prep_decode(copy, size, &prep) == 0) {
+        if ((again = adapt_prep_encode(&prep, &len)) == NULL)
+            abort();
+        if (len != size || memcmp(again, copy, len) != 0)
+            abort();
+        free(again);
+        adapt_prep_clear(&prep);
+    } else if (prep.mem_slot != NULL || prep.quad != NULL || prep.have_unl)
+        abort();            /* a refused blob leaves an empty prep */
+    free(copy);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_idpack(data, size);
     fuzz_user_model(data, size);
+    fuzz_prep(data, size);
     return 0;
 }

@@ -110,6 +110,59 @@ seed_head(const char *dir, const char *name, uint32_t hidden, uint32_t bits, uin
     free(um.resid_w);
 }
 
+/* A fit cache with every part: the domain classifier, a quad, a memory. */
+static void
+seed_prep(const char *dir, const char *name, uint32_t hidden, uint32_t n_mem, int quad)
+{
+    struct adapt_prep pr;
+    char path[4096];
+    void *blob;
+    size_t len, k, q = hidden + 2;
+
+    memset(&pr, 0, sizeof(pr));
+    pr.fingerprint = 0x1234567890abcdefULL;
+    pr.hidden = hidden;
+    pr.seed = adapt_user_seed("alice@example.org");
+    pr.have_unl = 1;
+    pr.n_unl = 40;
+    pr.n_pseudo = 12;
+    pr.dom.auc = 0.7;
+    pr.dom.ess = 900;
+    pr.dom.p = hidden + 1;
+    pr.dom.scale = 0.5;
+    pr.dom.clip = 10;
+    for (k = 0; k < pr.dom.p; k++) {
+        pr.dom.mean[k] = 0.1 * (double) k;
+        pr.dom.isd[k] = 1.0 + (double) k;
+        pr.dom.theta[k] = -0.2 * (double) k;
+    }
+    pr.dom.theta[pr.dom.p] = 0.3;
+    pr.have_cv = 1;
+    pr.cv_n = 20;
+    pr.lambda = 0.05;
+    pr.mu = 1;
+    pr.cv_err = 0.1;
+    pr.n_mem = n_mem;
+    pr.mem_slot = calloc(n_mem ? n_mem : 1, sizeof(uint32_t));
+    pr.mem_w = calloc(n_mem ? n_mem : 1, sizeof(float));
+    pr.quad = quad ? calloc(1 + q + q * q, sizeof(double)) : NULL;
+    if (pr.mem_slot == NULL || pr.mem_w == NULL || (quad && pr.quad == NULL))
+        die("calloc");
+    pr.have_quad = quad;
+    for (k = 0; k < n_mem; k++) {
+        pr.mem_slot[k] = (uint32_t) (k * 5 + 2);
+        pr.mem_w[k] = 0.25f - 0.05f * (float) k;
+    }
+    for (k = 0; quad && k < 1 + q + q * q; k++)
+        pr.quad[k] = 0.01 * (double) k;
+    if ((blob = adapt_prep_encode(&pr, &len)) == NULL)
+        die("adapt_prep_encode");
+    snprintf(path, sizeof(path), "%s/blob/%s", dir, name);
+    put_file(path, blob, len);
+    free(blob);
+    adapt_prep_clear(&pr);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -130,5 +183,7 @@ main(int argc, char **argv)
     seed_ids(argv[1], "ids-empty.bin", NULL, 0);
     seed_head(argv[1], "head-4.bin", 4, 10, 5);
     seed_head(argv[1], "head-2-noresid.bin", 2, 0, 0);
+    seed_prep(argv[1], "prep-3.bin", 3, 4, 1);
+    seed_prep(argv[1], "prep-2-nomem.bin", 2, 0, 0);
     return 0;
 }

@@ -933,6 +933,135 @@ test_self_training(void **state)
     fixture_free(fx);
 }
 
+/* 1 when a and b are the same model bit for bit (their blobs). */
+static int
+same_model(const struct user_model *a, const struct user_model *b)
+{
+    size_t la, lb;
+    void *ba = user_model_encode(a, &la), *bb = user_model_encode(b, &lb);
+    int same;
+
+    assert_non_null(ba);
+    assert_non_null(bb);
+    same = la == lb && memcmp(ba, bb, la) == 0;
+    free(ba);
+    free(bb);
+    return same;
+}
+
+/* A fit's prep (instance weights, self-trained memory, lambda and mu) kept and
+ * passed back: the same model bit for bit without the unlabelled mail, through
+ * its blob too; cross-validation again once the feedback grew by a quarter or
+ * shrank; nothing reused under other options or for another user; every
+ * damaged blob refused. */
+static void
+test_prep_reuse(void **state)
+{
+    struct fixture *fx = fixture_new(15);
+    struct adapt_opts o;
+    struct adapt_fit_stats st;
+    struct adapt_prep prep, back;
+    struct user_model *um0 = NULL, *um = NULL;
+    const char *user = "kim@example.org";
+    uint8_t *blob, *bad;
+    size_t len, cut, j;
+
+    (void) state;
+    for (j = 0; j < Q; j++)
+        fx->m.net.head[j] *= 30;        /* confident: pseudo-labels to self-train on */
+    memcpy(fx->m.id, "0123456789abcdef", 17);
+    adapt_opts_default(&o);
+    o.pseudo_conf = 0.99f;
+    memset(&prep, 0, sizeof(prep));
+    assert_int_equal(adapt_fit(&fx->m, user, fx->fb, 24, fx->unl, MAX_FB, &o, &um0, NULL), 0);
+    assert_int_equal(adapt_fit_prep(&fx->m, user, fx->fb, 24, fx->unl, MAX_FB, &o, &prep,
+                                    &um, &st), 0);
+    if (st.reused != 0 || !same_model(um, um0))
+        fail_msg("empty prep: got reused %#x / a different model, want 0 / adapt_fit's",
+                 st.reused);
+    if (!prep.have_unl || !prep.have_cv || prep.cv_n != 24 || prep.n_mem == 0 || !prep.have_quad
+        || prep.dom.p != P || prep.n_unl != MAX_FB || prep.n_pseudo != st.n_pseudo)
+        fail_msg("prep not filled: unl %d cv %d at %u, memory %u, quad %d, domain p %u, "
+                 "unl %u", prep.have_unl, prep.have_cv, prep.cv_n, prep.n_mem,
+                 prep.have_quad, prep.dom.p, prep.n_unl);
+    user_model_free(um);
+
+    /* kept: no unlabelled mail needed, the same model */
+    assert_int_equal(adapt_fit_prep(&fx->m, user, fx->fb, 24, NULL, 0, &o, &prep, &um, &st),
+                     0);
+    if (st.reused != (ADAPT_REUSED_UNL | ADAPT_REUSED_CV) || !same_model(um, um0)
+        || st.n_unlabelled != MAX_FB || !st.cross_validated)
+        fail_msg("kept prep: got reused %#x, %u unlabelled, a %s model", st.reused,
+                 st.n_unlabelled, same_model(um, um0) ? "same" : "different");
+    user_model_free(um);
+
+    /* through the blob */
+    blob = adapt_prep_encode(&prep, &len);
+    assert_non_null(blob);
+    assert_int_equal(adapt_prep_decode(blob, len, &back), 0);
+    assert_int_equal(adapt_fit_prep(&fx->m, user, fx->fb, 24, NULL, 0, &o, &back, &um, &st),
+                     0);
+    if (st.reused != (ADAPT_REUSED_UNL | ADAPT_REUSED_CV) || !same_model(um, um0))
+        fail_msg("decoded prep: got reused %#x / a different model", st.reused);
+    user_model_free(um);
+    adapt_prep_clear(&back);
+    for (cut = 0; cut < len; cut++)
+        if (adapt_prep_decode(blob, cut, &back) == 0)
+            fail_msg("prep blob cut to %zu of %zu bytes: accepted", cut, len);
+    bad = malloc(len + 1);
+    assert_non_null(bad);
+    memcpy(bad, blob, len);
+    bad[len] = 0;
+    if (adapt_prep_decode(bad, len + 1, &back) == 0)
+        fail_msg("prep blob with a trailing byte: accepted");
+    for (cut = 0; cut < len; cut++) {
+        memcpy(bad, blob, len);
+        bad[cut] ^= 0x5a;
+        if (adapt_prep_decode(bad, len, &back) == 0)
+            fail_msg("prep blob with byte %zu flipped: accepted", cut);
+        if (back.mem_slot != NULL || back.have_unl)
+            fail_msg("refused prep blob: got a non-empty prep");
+    }
+    free(bad);
+    free(blob);
+
+    /* lambda and mu: kept while the feedback grows by less than a quarter */
+    {
+        static const struct { size_t n_fb; unsigned want; uint32_t cv_n; } steps[] = {
+            { 29, ADAPT_REUSED_UNL | ADAPT_REUSED_CV, 24 },
+            { 30, ADAPT_REUSED_UNL, 30 },
+            { 36, ADAPT_REUSED_UNL | ADAPT_REUSED_CV, 30 },
+            { 37, ADAPT_REUSED_UNL, 37 },
+            { 36, ADAPT_REUSED_UNL, 36 },       /* shrank: chosen again */
+        };
+
+        for (j = 0; j < sizeof(steps) / sizeof(steps[0]); j++) {
+            assert_int_equal(adapt_fit_prep(&fx->m, user, fx->fb, steps[j].n_fb, NULL, 0,
+                                             &o, &prep, &um, &st), 0);
+            if (st.reused != steps[j].want || prep.cv_n != steps[j].cv_n)
+                fail_msg("%zu labels: got reused %#x, CV at %u; want %#x, at %u",
+                         steps[j].n_fb, st.reused, prep.cv_n, steps[j].want, steps[j].cv_n);
+            user_model_free(um);
+        }
+    }
+
+    /* another user, or other options: nothing of it is used */
+    assert_int_equal(adapt_fit_prep(&fx->m, "lee@example.org", fx->fb, 29, fx->unl, MAX_FB,
+                                    &o, &prep, &um, &st), 0);
+    if (st.reused != 0 || prep.seed != adapt_user_seed("lee@example.org"))
+        fail_msg("another user's prep: got reused %#x", st.reused);
+    user_model_free(um);
+    o.resid_l2 *= 2;
+    assert_int_equal(adapt_fit_prep(&fx->m, "lee@example.org", fx->fb, 29, fx->unl, MAX_FB,
+                                    &o, &prep, &um, &st), 0);
+    if (st.reused != 0)
+        fail_msg("other options: got reused %#x, want 0", st.reused);
+    user_model_free(um);
+    adapt_prep_clear(&prep);
+    user_model_free(um0);
+    fixture_free(fx);
+}
+
 /* The dual solver against the primal one (Newton-CG over the slots) on the
  * same problem: the dual's Cholesky path with the Gram matrix's inverse, and
  * its LU path when that matrix is singular (a message learned twice without
@@ -1018,6 +1147,7 @@ main(void)
         cmocka_unit_test(test_pseudo_labels_are_feedback),
         cmocka_unit_test(test_learned_message_flips),
         cmocka_unit_test(test_self_training),
+        cmocka_unit_test(test_prep_reuse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

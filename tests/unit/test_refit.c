@@ -320,6 +320,52 @@ test_refit_dirty_and_isolation(void **state)
     user_model_free(v2);
 }
 
+/* The fit cache: a refit for new feedback alone takes the reservoir's part
+ * (and lambda and mu) from the last refit without reading the reservoir;
+ * dirty_samples new samples make the next refit compute it again. */
+static void
+test_refit_fit_cache(void **state)
+{
+    static const struct {
+        const char *name;
+        size_t learn_to, offer_to;      /* learn data[0..learn_to), offer [40..offer_to) */
+        unsigned want;
+        uint32_t want_unl;
+    } steps[] = {
+        { "first refit", 25, 80, 0, 40 },
+        { "two more labels", 27, 80, ADAPT_REUSED_UNL | ADAPT_REUSED_CV, 40 },
+        { "nine new samples", 28, 89, ADAPT_REUSED_UNL | ADAPT_REUSED_CV, 40 },
+        { "ten new samples", 28, 90, ADAPT_REUSED_CV, 50 },
+        { "a quarter more labels", 38, 90, ADAPT_REUSED_UNL, 50 },
+    };
+    struct fixture *f = *state;
+    struct refit_result r;
+    char err[512];
+    size_t i, learned = 0, offered = 40;
+
+    assert_int_equal(store_set_dirty_samples(f->s, 10), STORE_OK);
+    for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        if (steps[i].learn_to > learned)
+            learn(f, "c@x", learned, steps[i].learn_to, 0);
+        learned = steps[i].learn_to;
+        for (; offered < steps[i].offer_to; offered++) {
+            uint8_t dg[STORE_DIGEST_LEN];
+
+            digest_of(offered, "u", dg);
+            assert_int_equal(store_reservoir_offer(f->s, "c@x", dg, f->data.ex[offered].ids,
+                                                   f->data.ex[offered].n, NULL), STORE_OK);
+        }
+        assert_int_equal(refit_user(f->s, f->m, "c@x", &f->o, 0, &r, err, sizeof(err)),
+                         STORE_OK);
+        if (r.published != 1 || r.fit.reused != steps[i].want
+            || r.n_reservoir != steps[i].want_unl || r.fit.n_feedback != learned)
+            fail_msg("%s: published %d, reused %#x, %u unlabelled, %u feedback; want 1, "
+                     "%#x, %u, %zu", steps[i].name, r.published, r.fit.reused,
+                     r.n_reservoir, r.fit.n_feedback, steps[i].want, steps[i].want_unl,
+                     learned);
+    }
+}
+
 /* A stored model that does not decode is an error with a message, never a crash,
  * and the caller's cached copy stays. */
 static void
@@ -364,6 +410,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_refit_matches_direct_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refit_dirty_and_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refit_fit_cache, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -911,10 +911,12 @@ test_schema_upgrade(void **state)
         fail_msg("read-only open of schema 1: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 6)
-        fail_msg("user_version got %lld, want 6", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 7)
+        fail_msg("user_version got %lld, want 7", (long long)query_int(path, "PRAGMA user_version"));
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'feedback_user_age'") != 1)
         fail_msg("upgraded store lacks the feedback_user_age index");
+    if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'fitcache'") != 1)
+        fail_msg("upgraded store lacks the fitcache table");
     assert_int_equal(store_feedback_list(s, "old@x", NULL, &ss), STORE_OK);
     if (ss.n != 1 || ss.v[0].n != 3 || ss.v[0].ids[0] != 5 || ss.v[0].ids[1] != 300 ||
         ss.v[0].ids[2] != 301 || ss.v[0].spam != 1)
@@ -944,6 +946,48 @@ test_schema_upgrade(void **state)
 
 /* Per-user spam thresholds: set, read back, list, clear, bad values refused,
  * the generation bumped by every change, and kept across a reopen. */
+/* The fit cache: one opaque blob per user and base model, replaced by the
+ * next put, invisible under another model, ignored for unknown users. */
+static void
+test_fitcache(void **state)
+{
+    struct fixture *f = *state;
+    int64_t uid;
+    uint64_t seen;
+    void *blob;
+    size_t len;
+
+    assert_int_equal(store_user_get_or_create(f->s, "fc@x", &uid), STORE_OK);
+    assert_int_equal(store_fitcache_get(f->s, "fc@x", "m1", &seen, &blob, &len),
+                     STORE_NOTFOUND);
+    assert_null(blob);
+    assert_int_equal(store_fitcache_put(f->s, "fc@x", "m1", 7, "abc", 3), STORE_OK);
+    assert_int_equal(store_fitcache_get(f->s, "fc@x", "m1", &seen, &blob, &len), STORE_OK);
+    if (len != 3 || memcmp(blob, "abc", 3) != 0 || seen != 7)
+        fail_msg("got %zu bytes seen %llu, want \"abc\" seen 7", len,
+                 (unsigned long long)seen);
+    free(blob);
+    /* another base model: not this cache */
+    assert_int_equal(store_fitcache_get(f->s, "fc@x", "m2", &seen, &blob, &len),
+                     STORE_NOTFOUND);
+    /* replaced, in the caller's transaction */
+    assert_int_equal(store_begin(f->s), STORE_OK);
+    assert_int_equal(store_fitcache_put(f->s, "fc@x", "m2", 9, "wxyz", 4), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(store_fitcache_get(f->s, "fc@x", "m1", &seen, &blob, &len),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_fitcache_get(f->s, "fc@x", "m2", &seen, &blob, &len), STORE_OK);
+    if (len != 4 || memcmp(blob, "wxyz", 4) != 0 || seen != 9)
+        fail_msg("after replace: got %zu bytes seen %llu", len, (unsigned long long)seen);
+    free(blob);
+    /* an unknown user is not created; bad arguments are refused */
+    assert_int_equal(store_fitcache_put(f->s, "nobody@x", "m1", 1, "a", 1), STORE_OK);
+    assert_int_equal(store_user_lookup(f->s, "nobody@x", &uid), STORE_NOTFOUND);
+    assert_int_equal(store_fitcache_put(f->s, "fc@x", NULL, 1, "a", 1), STORE_ERR);
+    assert_int_equal(store_fitcache_put(f->s, "fc@x", "m1", 1, "a", 0), STORE_ERR);
+    assert_int_equal(store_fitcache_put(f->s, "bad\nkey", "m1", 1, "a", 1), STORE_ERR);
+}
+
 static void
 test_thresholds(void **state)
 {
@@ -1034,17 +1078,19 @@ test_schema_upgrade_from_4(void **state)
     assert_int_equal(store_feedback_put(s, "old@x", dg, 1, ids, n, NULL), STORE_OK);
     store_close(s);
     /* Back to schema 4 as it shipped: no spam_threshold column, no age index. */
-    exec_sql(path, "DROP INDEX feedback_user_age; "
+    exec_sql(path, "DROP INDEX feedback_user_age; DROP TABLE fitcache; "
              "ALTER TABLE users DROP COLUMN spam_threshold; PRAGMA user_version = 4;");
     if (store_open(path, STORE_RDONLY, NULL, &s, err, sizeof(err)) != STORE_ERR ||
         strstr(err, "older") == NULL)
         fail_msg("read-only open of schema 4: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade from 4: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 6)
-        fail_msg("user_version got %lld, want 6", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 7)
+        fail_msg("user_version got %lld, want 7", (long long)query_int(path, "PRAGMA user_version"));
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'feedback_user_age'") != 1)
         fail_msg("upgraded store lacks the feedback_user_age index");
+    if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'fitcache'") != 1)
+        fail_msg("upgraded store lacks the fitcache table");
     if (store_user_state(s, "old@x", &st) != STORE_OK || st.n_spam != 1)
         fail_msg("old user's feedback did not survive the upgrade");
     if (store_threshold_get(s, "old@x", &got) != STORE_NOTFOUND)
@@ -1107,6 +1153,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_persist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thresholds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fitcache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_4, setup, teardown),
     };
 
