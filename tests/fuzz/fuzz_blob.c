@@ -52,6 +52,25 @@ fuzz_idpack(const uint8_t *data, size_t size)
     free(ids);
 }
 
+/* A copy of the input whose last four bytes, when its last byte is even, are
+ * replaced by the XXH32 of the rest (the blobs' checksum), so that the checks
+ * behind it are reached.  NULL when out of memory. */
+static uint8_t *
+with_checksum(const uint8_t *data, size_t size)
+{
+    uint8_t *copy = malloc(size ? size : 1);
+
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, data, size);
+    if (size >= 8 && (copy[size - 1] & 1) == 0) {
+        uint32_t sum = XXH32(copy, size - 4, 0);
+
+        memcpy(copy + size - 4, &sum, 4);  /* the formats are little-endian */
+    }
+    return copy;
+}
+
 static void
 fuzz_user_model(const uint8_t *data, size_t size)
 {
@@ -59,14 +78,8 @@ fuzz_user_model(const uint8_t *data, size_t size)
     uint8_t *copy, *again;
     size_t len;
 
-    if ((copy = malloc(size ? size : 1)) == NULL)
+    if ((copy = with_checksum(data, size)) == NULL)
         return;
-    memcpy(copy, data, size);
-    if (size >= 8 && (copy[size - 1] & 1) == 0) {
-        uint32_t sum = XXH32(copy, size - 4, 0);
-
-        memcpy(copy + size - 4, &sum, 4);  /* the format is little-endian */
-    }
     if ((um = user_model_decode(copy, size)) != NULL) {
         if ((again = user_model_encode(um, &len)) == NULL)
             abort();
@@ -85,14 +98,8 @@ fuzz_prep(const uint8_t *data, size_t size)
     uint8_t *copy, *again;
     size_t len;
 
-    if ((copy = malloc(size ? size : 1)) == NULL)
+    if ((copy = with_checksum(data, size)) == NULL)
         return;
-    memcpy(copy, data, size);
-    if (size >= 8 && (copy[size - 1] & 1) == 0) {
-        uint32_t sum = XXH32(copy, size - 4, 0);
-
-        memcpy(copy + size - 4, &sum, 4);
-    }
     if (adapt_prep_decode(copy, size, &prep) == 0) {
         if ((again = adapt_prep_encode(&prep, &len)) == NULL)
             abort();
