@@ -210,8 +210,8 @@ int adapt_fit(const struct model *m, const char *user_key,
  *
  * The caller decides when the unlabelled part is stale (the store: when enough
  * new mail entered the reservoir) and says so with have_unl = 0; adapt_fit_prep()
- * recomputes whatever is missing or was made for other options, a model of
- * another size or another user, and fills it in.  It reruns the
+ * recomputes whatever is missing or was made for other options, another model
+ * or another user (adapt_prep_usable() says which), and fills it in.  It reruns the
  * cross-validation when the feedback has grown by a quarter (or shrunk) since
  * cv_n.  A fit with a freshly computed prep and one reusing it give the same
  * model bit for bit.
@@ -251,6 +251,13 @@ int adapt_fit_prep(const struct model *m, const char *user_key,
                    const struct adapt_example *unl, size_t n_unl,
                    const struct adapt_opts *o, struct adapt_prep *prep,
                    struct user_model **out, struct adapt_fit_stats *st);
+
+/* 1 when adapt_fit_prep() would use prep for this model, user and options;
+ * 0 when it would drop it and compute everything (another model, user or
+ * options).  A caller that leaves out the unlabelled mail because prep has
+ * have_unl must check this first. */
+int adapt_prep_usable(const struct adapt_prep *prep, const struct model *m,
+                      const char *user_key, const struct adapt_opts *o);
 
 /* Free what prep holds and zero it. */
 void adapt_prep_clear(struct adapt_prep *prep);

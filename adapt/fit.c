@@ -142,6 +142,8 @@ hg_flush(struct hgather *hg, double *hess)
 {
     uint32_t q = hg->q, st = hg->stride, a, b, r, k;
 
+    if (hg->n == 0)
+        return;
     for (a = 0; a < q; a++) {
         double *row = hess + (size_t) a * q;
 
@@ -189,10 +191,11 @@ hg_add(struct hgather *hg, double hi, const double *x, double *hess)
         hg_flush(hg, hess);
 }
 
+/* Adds what is still gathered into hess (if not NULL) and frees the gather. */
 static void
 hg_done(struct hgather *hg, double *hess)
 {
-    if (hg->n > 0)
+    if (hess != NULL && hg->n > 0)
         hg_flush(hg, hess);
     free(hg->x);
     hg->x = hg->u = NULL;
@@ -316,15 +319,12 @@ armijo(const double *x, size_t n, const double *x2, size_t n2, const double *d,
 ROW_PASS static double
 lr_pass(const float *x, size_t n, uint32_t p, const uint8_t *y, const double *w,
         const double *off, const double *pen, const double *c, const double *th,
-        double *g, double *hess)
+        double *g, double *hess, struct hgather *hg)
 {
     double f = 0, xr[NET_MAX_HIDDEN + 2];
     uint32_t q = p + 1, j, k;
     size_t i;
-    struct hgather hg = { 0 };
 
-    if (g != NULL)
-        hg_init(&hg, q);        /* without it, row by row */
     for (i = 0; i < n; i++) {
         const float *r = x + i * p;
         double t = th[p] + (off != NULL ? off[i] : 0), m, e, pr, gi, hi;
@@ -346,15 +346,10 @@ lr_pass(const float *x, size_t n, uint32_t p, const uint8_t *y, const double *w,
         hi = w[i] * pr * (1 - pr);
         for (j = 0; j < q; j++)
             g[j] += gi * xr[j];
-        if (hg.x != NULL)
-            hg_add(&hg, hi, xr, hess);
-        else
-            for (j = 0; j < q; j++)
-                for (k = 0; k <= j; k++)
-                    hess[(size_t) j * q + k] += hi * xr[j] * xr[k];
+        hg_add(hg, hi, xr, hess);
     }
-    if (hg.x != NULL)
-        hg_done(&hg, hess);
+    if (g != NULL)
+        hg_flush(hg, hess);
     for (k = 0; k <= p; k++)
         f += pen[k] * (th[k] - c[k]) * (th[k] - c[k]);
     return f;
@@ -369,6 +364,7 @@ struct lr_problem {
     const uint8_t *y;
     const double *w, *off, *pen, *c;
     double *g, *hess;
+    struct hgather *hg;
 };
 
 static double
@@ -380,7 +376,7 @@ lr_trial(void *arg, const double *th)
     memset(lp->hess, 0, (size_t) q * q * sizeof(double));
     memset(lp->g, 0, q * sizeof(double));
     return lr_pass(lp->x, lp->n, lp->p, lp->y, lp->w, lp->off, lp->pen, lp->c, th, lp->g,
-                   lp->hess);
+                   lp->hess, lp->hg);
 }
 
 int
@@ -388,13 +384,16 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
              const double *w, const double *off, const double *pen,
              const double *c, double *theta, int max_iter)
 {
-    struct lr_problem lp = { x, n, p, y, w, off, pen, c, NULL, NULL };
+    struct hgather hg;
+    struct lr_problem lp = { x, n, p, y, w, off, pen, c, NULL, NULL, &hg };
     uint32_t q = p + 1, j;
     double *hess, *g, *d, *tr, *hn, *gn, *sw;
     double f;
     int it;
 
     assert(p <= NET_MAX_HIDDEN + 1);
+    if (hg_init(&hg, q) < 0)
+        return -1;
     hess = malloc((size_t) q * q * sizeof(double));
     hn = malloc((size_t) q * q * sizeof(double));
     g = malloc(q * sizeof(double));
@@ -408,13 +407,14 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
         free(gn);
         free(d);
         free(tr);
+        hg_done(&hg, NULL);
         return -1;
     }
     /* The pass that evaluates a trial point also gathers the gradient and
      * Hessian there: an accepted step needs no second pass. */
     memset(hess, 0, (size_t) q * q * sizeof(double));
     memset(g, 0, q * sizeof(double));
-    f = lr_pass(x, n, p, y, w, off, pen, c, theta, g, hess);
+    f = lr_pass(x, n, p, y, w, off, pen, c, theta, g, hess, &hg);
     for (it = 0; it < max_iter; it++) {
         double dec = 0, fn;
 
@@ -446,6 +446,7 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
     free(gn);
     free(d);
     free(tr);
+    hg_done(&hg, NULL);
     return it;
 }
 
@@ -912,6 +913,8 @@ struct fit_ctx {
     double *alpha;              /* dual warm start, one per feedback message */
     const struct pool_quad *pq_fixed;   /* CV: the pool's model, not re-linearised */
     struct adapt_prep *prep;    /* keeps the pool's model at the global head */
+    struct hgather hgs, *hg;    /* pool_pass's row gather (allocated up front:
+                                 * the sums must not depend on the memory left) */
     int warm;                   /* fit_once starts from th, r (and alpha) as given */
     /* fit_dual: the inverse of the Gram matrix over the feedback set kinv_act
      * (kinv_n of them; kinv_ok 0 when that matrix is too close to singular) */
@@ -1131,7 +1134,6 @@ pool_pass(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
           const double *th, size_t p, double *xr, double *g, double *hs, double *f)
 {
     size_t i, a, b, q = p + 1;
-    struct hgather hg;
 
     if (c->pq != NULL) {
         for (a = 0; a < q; a++) {
@@ -1146,9 +1148,6 @@ pool_pass(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
         assert(f == NULL);
         return;
     }
-    /* without memory for the gather, row by row (slower, and summed in
-     * another order) */
-    hg_init(&hg, (uint32_t) q);
     for (i = 0; i < n_rows_pool; i++) {
         const float *row = c->x + i * p;
         double t = th[p], pr, gi, hi, e;
@@ -1171,14 +1170,9 @@ pool_pass(const struct fit_ctx *c, size_t n_rows_pool, const double *pw,
         hi = pw[i] * pr * (1 - pr);
         for (a = 0; a < q; a++)
             g[a] += gi * xr[a];
-        if (hg.x != NULL)
-            hg_add(&hg, hi, xr, hs);
-        else
-            for (a = 0; a < q; a++)
-                for (b = 0; b <= a; b++)
-                    hs[a * q + b] += hi * xr[a] * xr[b];
+        hg_add(c->hg, hi, xr, hs);
     }
-    hg_done(&hg, hs);
+    hg_flush(c->hg, hs);
 }
 
 static void
@@ -2039,6 +2033,8 @@ ctx_free(struct fit_ctx *c)
     free(c->fb_scale);
     free(c->kinv);
     free(c->kinv_act);
+    if (c->hg != NULL)
+        hg_done(c->hg, NULL);
 }
 
 /* The positions 0..n-1 of key[] in ascending key order, equal keys in
@@ -2179,6 +2175,9 @@ ctx_build(struct fit_ctx *c, const struct model *m, uint32_t seed,
         || c->tmp == NULL || c->rr == NULL || c->hl == NULL || c->sr == NULL
         || c->sd == NULL || c->u == NULL)
         return -1;
+    if (hg_init(&c->hgs, p + 1) < 0)
+        return -1;
+    c->hg = &c->hgs;
     /* The dual needs an n_fb^2 Gram matrix and an (n_fb + q)^2 solve: beyond
      * opts->dual_max messages the primal Newton-CG (fit_joint/fit_resid) takes over. */
     if (o->use_resid && n_fb > 0 && n_fb <= o->dual_max && gram_build(c) < 0)
@@ -2486,28 +2485,36 @@ pseudo_joins_feedback(const struct adapt_opts *o)
 }
 
 /* What a prep depends on besides the user's mail: the base model (its id names
- * its pool and head) and every option. */
+ * its pool and head) and every option.  Computed without allocating: a
+ * failed allocation must not make a prep look foreign. */
 static uint64_t
 prep_fingerprint(const struct model *m, const struct adapt_opts *o)
 {
-    XXH64_state_t *h = XXH64_createState();
-    uint64_t fp;
     float f[] = { o->clip, o->domain_l2, o->lambda, o->mu, o->resid_l2, o->pseudo,
                   o->pseudo_conf, o->pseudo_self, o->pseudo_l2 };
     uint32_t u[] = { o->resid_bits, o->cv_min, o->cv_pool_max, o->cv_fb_max,
                      o->pseudo_max, o->pseudo_keep, (uint32_t) o->learned, o->dual_max,
                      (uint32_t) o->use_reweight, (uint32_t) o->use_head,
                      (uint32_t) o->use_resid, m->net.dims.hidden, m->pool_n };
+    uint8_t buf[sizeof(m->id) + sizeof(f) + sizeof(u)];
+    size_t idlen = strnlen(m->id, sizeof(m->id));
 
-    if (h == NULL)
-        return 0;       /* never matches a stored prep: it is recomputed */
-    XXH64_reset(h, 0x5350524550ull);
-    XXH64_update(h, m->id, strlen(m->id));
-    XXH64_update(h, f, sizeof(f));
-    XXH64_update(h, u, sizeof(u));
-    fp = XXH64_digest(h);
-    XXH64_freeState(h);
-    return fp | 1;      /* 0 is "none" */
+    memset(buf, 0, sizeof(buf));
+    memcpy(buf, m->id, idlen);
+    memcpy(buf + sizeof(m->id), f, sizeof(f));
+    memcpy(buf + sizeof(m->id) + sizeof(f), u, sizeof(u));
+    return XXH64(buf, sizeof(buf), 0x5350524550ull) | 1;     /* 0 is "none" */
+}
+
+int
+adapt_prep_usable(const struct adapt_prep *prep, const struct model *m,
+                  const char *user_key, const struct adapt_opts *o)
+{
+    return prep->fingerprint == prep_fingerprint(m, o)
+        && prep->hidden == m->net.dims.hidden
+        && prep->seed == adapt_user_seed(user_key)
+        && !pseudo_joins_feedback(o)
+        && !(prep->n_mem > 0 && prep->mem_slot[prep->n_mem - 1] >> o->resid_bits != 0);
 }
 
 void
@@ -2572,9 +2579,7 @@ adapt_fit_prep(const struct model *m, const char *user_key,
     fp = prep_fingerprint(m, o);
     if (prep == NULL)
         prep = &own;
-    if (prep->fingerprint != fp || prep->hidden != hidden || prep->seed != seed
-        || pseudo_joins_feedback(o)
-        || (prep->n_mem > 0 && prep->mem_slot[prep->n_mem - 1] >> o->resid_bits != 0)) {
+    if (!adapt_prep_usable(prep, m, user_key, o)) {
         adapt_prep_clear(prep);
         prep->fingerprint = fp;
         prep->hidden = hidden;

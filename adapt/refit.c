@@ -99,22 +99,25 @@ fresh_free(struct fresh *fr)
  * arrived since it was computed (and none left).  Never fails: whatever
  * cannot be read is recomputed. */
 static void
-prep_load(struct store *s, const char *user, const char *model_id,
-          const struct store_user_state *us, struct adapt_prep *prep, uint64_t *seen)
+prep_load(struct store *s, const struct model *m, const char *user,
+          const struct adapt_opts *o, const struct store_user_state *us,
+          struct adapt_prep *prep, uint64_t *seen)
 {
     void *blob = NULL;
     size_t len = 0;
 
     memset(prep, 0, sizeof(*prep));
     *seen = 0;
-    if (store_fitcache_get(s, user, model_id, seen, &blob, &len) != STORE_OK
+    if (store_fitcache_get(s, user, m->id, seen, &blob, &len) != STORE_OK
         || adapt_prep_decode(blob, len, prep) != 0) {
         free(blob);
         return;
     }
     free(blob);
-    if (us->seen < *seen || us->seen - *seen >= store_dirty_samples(s)
-        || us->n_reservoir < prep->n_unl)
+    if (!adapt_prep_usable(prep, m, user, o))
+        adapt_prep_clear(prep);         /* other options: computed afresh */
+    else if (us->seen < *seen || us->seen - *seen >= store_dirty_samples(s)
+             || us->n_reservoir < prep->n_unl)
         prep->have_unl = 0;
 }
 
@@ -142,7 +145,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     rc = store_user_state(s, user, &us);
     known = rc == STORE_OK;
     if (known)
-        prep_load(s, user, m->id, &us, &prep, &prep_seen);
+        prep_load(s, m, user, o, &us, &prep, &prep_seen);
     if (rc == STORE_OK || rc == STORE_NOTFOUND)
         rc = store_feedback_list(s, user, m->id, &fb);
     /* The reservoir is read only when the cache cannot stand for it. */

@@ -1045,7 +1045,18 @@ test_prep_reuse(void **state)
         }
     }
 
-    /* another user, or other options: nothing of it is used */
+    /* another user, or other options: nothing of it is used (and
+     * adapt_prep_usable says so beforehand) */
+    if (!adapt_prep_usable(&prep, &fx->m, user, &o)
+        || adapt_prep_usable(&prep, &fx->m, "lee@example.org", &o))
+        fail_msg("adapt_prep_usable: wrong for the owner or for another user");
+    {
+        struct adapt_opts o2 = o;
+
+        o2.resid_l2 *= 2;
+        if (adapt_prep_usable(&prep, &fx->m, user, &o2))
+            fail_msg("adapt_prep_usable: a prep made under other options is usable");
+    }
     assert_int_equal(adapt_fit_prep(&fx->m, "lee@example.org", fx->fb, 29, fx->unl, MAX_FB,
                                     &o, &prep, &um, &st), 0);
     if (st.reused != 0 || prep.seed != adapt_user_seed("lee@example.org"))

@@ -364,6 +364,13 @@ test_refit_fit_cache(void **state)
                      r.n_reservoir, r.fit.n_feedback, steps[i].want, steps[i].want_unl,
                      learned);
     }
+    /* Other options: the cache is not theirs, so the reservoir is read again
+     * (a refit that skipped it would fit on no unlabelled mail at all). */
+    f->o.resid_l2 *= 2;
+    assert_int_equal(refit_user(f->s, f->m, "c@x", &f->o, 0, &r, err, sizeof(err)), STORE_OK);
+    if (r.fit.reused != 0 || r.n_reservoir != 50)
+        fail_msg("other options: reused %#x with %u unlabelled; want 0 and 50", r.fit.reused,
+                 r.n_reservoir);
 }
 
 /* A stored model that does not decode is an error with a message, never a crash,
