@@ -238,6 +238,9 @@ struct adapt_prep {
     uint32_t cv_n;                  /* feedback count lambda and mu were chosen at */
     double lambda, mu;
     double cv_err;
+    /* set by adapt_fit_prep() when it filled in any part (worth storing
+     * again); never serialised, 0 after adapt_prep_decode() */
+    int changed;
 };
 
 /*

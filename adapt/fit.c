@@ -1261,6 +1261,7 @@ pool_quad_global(struct fit_ctx *c, const double *pw, struct pool_quad *pq)
         memcpy(pr->quad + 1, pq->g0, q * sizeof(double));
         memcpy(pr->quad + 1 + q, pq->h0, q * q * sizeof(double));
         pr->have_quad = 1;
+        pr->changed = 1;
     }
 }
 
@@ -2702,6 +2703,7 @@ adapt_fit_prep(const struct model *m, const char *user_key,
         prep->n_unl = (uint32_t) n_unl;
         prep->n_pseudo = (uint32_t) n_ps;
         prep->have_unl = 1;
+        prep->changed = 1;
         n_ps = 0;
     }
     s.n_pseudo = prep->have_unl ? prep->n_pseudo : (uint32_t) n_ps;
@@ -2742,6 +2744,7 @@ adapt_fit_prep(const struct model *m, const char *user_key,
                                thr_logit, &lam, &mu, &s.cv_err_after) < 0)
                 goto fail;
             prep->have_cv = 1;
+            prep->changed = 1;
             prep->cv_n = (uint32_t) n_fb;
             prep->lambda = lam;
             prep->mu = mu;

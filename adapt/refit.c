@@ -204,9 +204,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     blob = NULL;
     if (!(r->fit.reused & ADAPT_REUSED_UNL))
         prep_seen = us.seen;
-    if ((!(r->fit.reused & ADAPT_REUSED_UNL)
-         || (r->fit.cross_validated && !(r->fit.reused & ADAPT_REUSED_CV)))
-        && (blob = adapt_prep_encode(&prep, &len)) == NULL)
+    if (prep.changed && (blob = adapt_prep_encode(&prep, &len)) == NULL)
         len = 0;
     if ((ffb.n + fres.n > 0 || blob != NULL) && store_begin(s) == STORE_OK) {
         uint32_t dim = m->net.dims.hidden + 1;

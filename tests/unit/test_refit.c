@@ -331,12 +331,17 @@ test_refit_fit_cache(void **state)
         size_t learn_to, offer_to;      /* learn data[0..learn_to), offer [40..offer_to) */
         unsigned want;
         uint32_t want_unl;
+        int want_quad;                  /* the stored cache holds the pool's model */
     } steps[] = {
-        { "first refit", 25, 80, 0, 40 },
-        { "two more labels", 27, 80, ADAPT_REUSED_UNL | ADAPT_REUSED_CV, 40 },
-        { "nine new samples", 28, 89, ADAPT_REUSED_UNL | ADAPT_REUSED_CV, 40 },
-        { "ten new samples", 28, 90, ADAPT_REUSED_CV, 50 },
-        { "a quarter more labels", 38, 90, ADAPT_REUSED_UNL, 50 },
+        { "no labels yet", 0, 80, 0, 40, 0 },
+        /* the first labels need the pool's model, computed now and stored
+         * although nothing else of the cache changed */
+        { "ten labels", 10, 80, ADAPT_REUSED_UNL, 40, 1 },
+        { "25 labels: cross-validated", 25, 80, ADAPT_REUSED_UNL, 40, 1 },
+        { "two more labels", 27, 80, ADAPT_REUSED_UNL | ADAPT_REUSED_CV, 40, 1 },
+        { "nine new samples", 28, 89, ADAPT_REUSED_UNL | ADAPT_REUSED_CV, 40, 1 },
+        { "ten new samples", 28, 90, ADAPT_REUSED_CV, 50, 1 },
+        { "a quarter more labels", 38, 90, ADAPT_REUSED_UNL, 50, 1 },
     };
     struct fixture *f = *state;
     struct refit_result r;
@@ -363,6 +368,21 @@ test_refit_fit_cache(void **state)
                      "%#x, %u, %zu", steps[i].name, r.published, r.fit.reused,
                      r.n_reservoir, r.fit.n_feedback, steps[i].want, steps[i].want_unl,
                      learned);
+        {
+            struct adapt_prep pr;
+            uint64_t seen;
+            void *blob;
+            size_t len;
+
+            assert_int_equal(store_fitcache_get(f->s, "c@x", f->m->id, &seen, &blob, &len),
+                             STORE_OK);
+            assert_int_equal(adapt_prep_decode(blob, len, &pr), 0);
+            free(blob);
+            if (!pr.have_unl || pr.have_quad != steps[i].want_quad)
+                fail_msg("%s: stored cache: reservoir part %d, pool's model %d; want 1, %d",
+                         steps[i].name, pr.have_unl, pr.have_quad, steps[i].want_quad);
+            adapt_prep_clear(&pr);
+        }
     }
     /* Other options: the cache is not theirs, so the reservoir is read again
      * (a refit that skipped it would fit on no unlabelled mail at all). */
