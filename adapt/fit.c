@@ -191,12 +191,9 @@ hg_add(struct hgather *hg, double hi, const double *x, double *hess)
         hg_flush(hg, hess);
 }
 
-/* Adds what is still gathered into hess (if not NULL) and frees the gather. */
 static void
-hg_done(struct hgather *hg, double *hess)
+hg_free(struct hgather *hg)
 {
-    if (hess != NULL && hg->n > 0)
-        hg_flush(hg, hess);
     free(hg->x);
     hg->x = hg->u = NULL;
 }
@@ -407,7 +404,7 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
         free(gn);
         free(d);
         free(tr);
-        hg_done(&hg, NULL);
+        hg_free(&hg);
         return -1;
     }
     /* The pass that evaluates a trial point also gathers the gradient and
@@ -446,7 +443,7 @@ adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
     free(gn);
     free(d);
     free(tr);
-    hg_done(&hg, NULL);
+    hg_free(&hg);
     return it;
 }
 
@@ -1857,16 +1854,6 @@ out:
     return rc;
 }
 
-/*
- * The joint fit (dual or primal) with the pool's loss replaced by its exact
- * second-order model at the current head, re-linearised after each solve, so
- * that the pool's rows are read once per outer step instead of twice per
- * Newton step.  At the fixed point the model's gradient is the pool's own, so
- * the answer is the joint optimum; an outer step stops when the head moves by
- * less than RELIN_TOL (the model's error there is of the order of its square).
- * Should the true objective rise, or the steps not settle, the exact solver
- * finishes from where it is.  Returns 0, or -1 on allocation failure.
- */
 /* 1 when th is the global head exactly. */
 static int
 at_global(const struct fit_ctx *c, const double *th)
@@ -1877,6 +1864,16 @@ at_global(const struct fit_ctx *c, const double *th)
     return 1;
 }
 
+/*
+ * The joint fit (dual or primal) with the pool's loss replaced by its exact
+ * second-order model at the current head, re-linearised after each solve, so
+ * that the pool's rows are read once per outer step instead of twice per
+ * Newton step.  At the fixed point the model's gradient is the pool's own, so
+ * the answer is the joint optimum; an outer step stops when the head moves by
+ * less than RELIN_TOL (the model's error there is of the order of its square).
+ * Should the true objective rise, or the steps not settle, the exact solver
+ * finishes from where it is.  Returns 0, or -1 on allocation failure.
+ */
 #define RELIN_MAX 8
 #define RELIN_TOL 1e-6
 static int
@@ -2035,7 +2032,7 @@ ctx_free(struct fit_ctx *c)
     free(c->kinv);
     free(c->kinv_act);
     if (c->hg != NULL)
-        hg_done(c->hg, NULL);
+        hg_free(c->hg);
 }
 
 /* The positions 0..n-1 of key[] in ascending key order, equal keys in
@@ -2568,7 +2565,6 @@ adapt_fit_prep(const struct model *m, const char *user_key,
     struct user_model ps;       /* the self-trained token memory (residual only),
                                  * borrowed from prep */
     double *fb_base = NULL;
-    uint64_t fp;
 
     assert(hidden <= NET_MAX_HIDDEN && o->resid_bits >= 1 && o->resid_bits <= 31);
     memset(&s, 0, sizeof(s));
@@ -2577,16 +2573,20 @@ adapt_fit_prep(const struct model *m, const char *user_key,
     memset(&own, 0, sizeof(own));
     seed = adapt_user_seed(user_key);
     *out = NULL;
-    fp = prep_fingerprint(m, o);
     if (prep == NULL)
         prep = &own;
     if (!adapt_prep_usable(prep, m, user_key, o)) {
         adapt_prep_clear(prep);
-        prep->fingerprint = fp;
+        prep->fingerprint = prep_fingerprint(m, o);
         prep->hidden = hidden;
         prep->seed = seed;
     }
-    if (!prep->have_unl) {
+    if (prep->have_unl) {
+        /* what the unlabelled mail gave last time stands for it */
+        n_unl = prep->n_unl;
+        unl = NULL;
+        s.reused |= ADAPT_REUSED_UNL;
+    } else {
         /* recomputed below from unl */
         free(prep->mem_slot);
         free(prep->mem_w);
@@ -2596,12 +2596,6 @@ adapt_fit_prep(const struct model *m, const char *user_key,
         prep->mem_slot = NULL;
         prep->mem_w = NULL;
         prep->n_mem = prep->n_pseudo = prep->n_unl = 0;
-    }
-    if (prep->have_unl) {
-        /* what the unlabelled mail gave last time stands for it */
-        n_unl = prep->n_unl;
-        unl = NULL;
-        s.reused |= ADAPT_REUSED_UNL;
     }
     s.n_feedback = (uint32_t) n_fb;
     s.n_unlabelled = (uint32_t) n_unl;
