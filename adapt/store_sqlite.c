@@ -1442,6 +1442,22 @@ store_reps_put(struct store *s, const char *user, enum store_kind kind,
     return op_end(s, own, reps_put(s, user, kind, model_id, digest, rep, dim, n));
 }
 
+/* *blob := a malloc'd copy of column col of the current row (at least one
+ * byte allocated), *len its length.  -1 when out of memory. */
+static int
+column_blob_copy(sqlite3_stmt *st, int col, void **blob, size_t *len)
+{
+    const void *b = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+
+    if ((*blob = malloc(n > 0 ? (size_t)n : 1)) == NULL)
+        return -1;
+    if (n > 0)
+        memcpy(*blob, b, (size_t)n);
+    *len = (size_t)n;
+    return 0;
+}
+
 /* ---- the refit's cache ---- */
 
 int
@@ -1450,8 +1466,7 @@ store_fitcache_get(struct store *s, const char *user, const char *model_id,
 {
     sqlite3_stmt *st;
     const char *mid;
-    const void *b;
-    int rc, n;
+    int rc;
 
     *blob = NULL;
     *len = 0;
@@ -1472,15 +1487,10 @@ store_fitcache_get(struct store *s, const char *user, const char *model_id,
         return STORE_NOTFOUND;
     }
     *seen = (uint64_t)sqlite3_column_int64(st, 1);
-    b = sqlite3_column_blob(st, 2);
-    n = sqlite3_column_bytes(st, 2);
-    if ((*blob = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
+    if (column_blob_copy(st, 2, blob, len) != 0) {
         sqlite3_reset(st);
         return fail(s, STORE_ERR, "out of memory reading fit cache");
     }
-    if (n > 0)
-        memcpy(*blob, b, (size_t)n);
-    *len = (size_t)n;
     sqlite3_reset(st);
     return STORE_OK;
 }
@@ -1549,17 +1559,9 @@ store_head_get(struct store *s, const char *user, const char *model_id,
         return STORE_NOTFOUND;
     }
     *version = (uint64_t)sqlite3_column_int64(st, 0);
-    if (*version != have_version) {
-        const void *b = sqlite3_column_blob(st, 2);
-        int n = sqlite3_column_bytes(st, 2);
-
-        if ((*blob = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
-            sqlite3_reset(st);
-            return fail(s, STORE_ERR, "out of memory reading head");
-        }
-        if (n > 0)
-            memcpy(*blob, b, (size_t)n);
-        *len = (size_t)n;
+    if (*version != have_version && column_blob_copy(st, 2, blob, len) != 0) {
+        sqlite3_reset(st);
+        return fail(s, STORE_ERR, "out of memory reading head");
     }
     sqlite3_reset(st);
     return STORE_OK;
