@@ -51,21 +51,13 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 port_base=$((30000 + $$ % 20000))
 sink_port=$port_base a_port=$((port_base + 1)) b_port=$((port_base + 2))
 
-# The sink: dumps every message into its own file, so the count is exact.
-mkdir -p "$tmp/sink"
-chown nobody "$tmp/sink"
-$NICE smtp-sink -u nobody -d "$tmp/sink/m" 127.0.0.1:$sink_port 256 &
-spid=$!
+pp=$here/../../scripts/private-postfix.sh
+. "$here/lib.sh"
+sink_start $sink_port 256 $NICE
 
 # The milter: the model's threshold, tags only (nothing rejected, so every
 # message must reach the sink).
-cat >"$tmp/spamshift.conf" <<EOC
-socket = unix:$tmp/milter.sock
-socket_owner = postfix:postfix
-model = $model
-log_target = stderr
-max_message_size = 1M
-EOC
+milter_conf "$tmp/spamshift.conf" "max_message_size = 1M"
 nice -n "$milter_nice" "$milter" -f -c "$tmp/spamshift.conf" 2>"$tmp/milter.log" &
 mpid=$!
 while [ ! -S "$tmp/milter.sock" ]; do kill -0 $mpid; sleep 0.05; done
@@ -74,11 +66,7 @@ while [ ! -S "$tmp/milter.sock" ]; do kill -0 $mpid; sleep 0.05; done
 # under nice as well: at nice 0 against the milter's nice 10 Postfix took about
 # ten times the milter's share of a busy CPU, which measured the scheduler, not
 # the milter (eom latency inflated by waiting for the CPU).
-pp=$here/../../scripts/private-postfix.sh
-"$pp" setup "$tmp" $a_port myhostname=mx.bench.test mydestination= relay_domains=example.org \
-	"relayhost=[127.0.0.1]:$sink_port" smtp_dns_support_level=disabled in_flow_delay=0 \
-	smtpd_client_connection_count_limit=0 smtpd_client_message_rate_limit=0 \
-	"smtpd_milters=unix:$tmp/milter.sock" milter_default_action=tempfail
+postfix_setup $a_port $sink_port
 "$pp" listen "$tmp" $b_port smtpd_milters=
 $NICE "$pp" start "$tmp"
 

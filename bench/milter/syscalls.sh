@@ -17,6 +17,7 @@ model=${2:?usage: syscalls.sh MILTER_BINARY MODEL [MESSAGES]}
 n=${3:-300}
 [ "$(id -u)" -eq 0 ] || { echo "must run as root" >&2; exit 77; }
 pp=$here/../../scripts/private-postfix.sh
+. "$here/lib.sh"
 tmp=$(mktemp -d /tmp/spamshift-syscalls.XXXXXX)
 chmod 755 "$tmp"
 port_base=$((30000 + $$ % 20000))
@@ -31,23 +32,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$tmp/sink"
-chown nobody "$tmp/sink"
-smtp-sink -u nobody -d "$tmp/sink/m" 127.0.0.1:$sink_port 64 &
-spid=$!
-cat >"$tmp/milter.conf" <<EOC
-socket = unix:$tmp/milter.sock
-socket_owner = postfix:postfix
-model = $model
-log_target = stderr
-EOC
+sink_start $sink_port 64
+milter_conf "$tmp/milter.conf"
 strace -f -c -o "$tmp/strace.out" "$milter" -f -c "$tmp/milter.conf" 2>"$tmp/milter.log" &
 mpid=$!
 while [ ! -S "$tmp/milter.sock" ]; do kill -0 $mpid; sleep 0.1; done
-"$pp" setup "$tmp" $smtp_port myhostname=mx.bench.test mydestination= relay_domains=example.org \
-	"relayhost=[127.0.0.1]:$sink_port" smtp_dns_support_level=disabled in_flow_delay=0 \
-	smtpd_client_connection_count_limit=0 smtpd_client_message_rate_limit=0 \
-	"smtpd_milters=unix:$tmp/milter.sock" milter_default_action=tempfail >/dev/null
+postfix_setup $smtp_port $sink_port >/dev/null
 "$pp" start "$tmp" >/dev/null
 smtp-source -s 5 -m "$n" -l 4096 -f load@example.net -t bob@example.org 127.0.0.1:$smtp_port
 for _ in $(seq 120); do
