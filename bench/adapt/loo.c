@@ -12,7 +12,8 @@
  *   loo --enron DIR | --sa DIR  --out DIR  [--ks 0,10,50,200] [--users 1,3]
  *       [--lambda L --mu M --resid-l2 R --clip C --pseudo W --pseudo-conf P
  *        --pseudo-max N --pseudo-self G --pseudo-l2 R --pseudo-keep N --dual-max N
- *        --unl-max N] [--rows adapted,target-only,...] [--time-refit 1]
+ *        --unl-max N --cv-fb-max N --cv-pool-max N] [--rows adapted,target-only,...]
+ *       [--time-refit 1]
  *
  * --rows restricts the output to the rows named (base is always written), for
  * quick parameter sweeps.  For every k > 0 it also reports on stderr how many
@@ -441,7 +442,8 @@ main(int argc, char **argv)
             die("usage: loo --enron DIR | --sa DIR --out DIR [--ks 0,10] [--users 1,2] "
                 "[--lambda L] [--mu M] [--resid-l2 R] [--clip C] [--pseudo W] [--pseudo-conf P] "
                 "[--pseudo-max N] [--pseudo-self G] [--pseudo-l2 R] [--pseudo-keep N] "
-                "[--dual-max N] [--unl-max N] [--rows R1,R2] [--time-refit 1]");
+                "[--dual-max N] [--unl-max N] [--cv-fb-max N] [--cv-pool-max N] [--rows R1,R2] "
+                "[--time-refit 1]");
         if (strcmp(argv[a], "--enron") == 0)
             enron = v;
         else if (strcmp(argv[a], "--sa") == 0)
@@ -482,6 +484,10 @@ main(int argc, char **argv)
             only = v;
         else if (strcmp(argv[a], "--dual-max") == 0)
             base_opts.dual_max = (uint32_t) strtoul(v, NULL, 10);
+        else if (strcmp(argv[a], "--cv-fb-max") == 0)
+            base_opts.cv_fb_max = (uint32_t) strtoul(v, NULL, 10);
+        else if (strcmp(argv[a], "--cv-pool-max") == 0)
+            base_opts.cv_pool_max = (uint32_t) strtoul(v, NULL, 10);
         else
             die("unknown option (see the comment at the top of bench/adapt/loo.c)");
         a++;
