@@ -76,6 +76,9 @@ rss() { awk '/^RssAnon/ { print $2 }' /proc/$mpid/status; }
 rss_file() { awk '/^RssFile/ { print $2 }' /proc/$mpid/status; }
 # CPU time of the milter (user + system), in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/$mpid/stat; }
+# Busy CPU time of the whole machine (every process: Postfix, the load, the sink,
+# the milter), in clock ticks: user + nice + system + irq + softirq.
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 sink_count() { find "$tmp/sink" -type f | wc -l; }
 
 # phase NAME PORT LOAD... : run one load against one port; appends a result row.
@@ -88,8 +91,9 @@ phase() {
 	local log_start rss0 t0 t1 t2 accepted sunk
 	log_start=$(wc -l <"$tmp/milter.log")
 	rss0=$(rss)
-	local cpu0
+	local cpu0 mach0
 	cpu0=$(cpu_ticks)
+	mach0=$(machine_ticks)
 	( while :; do rss >>"$tmp/rss.$name"; rss_file >>"$tmp/rssf.$name"; sleep 0.5; done ) &
 	rpid=$!
 	t0=$(date +%s.%N)
@@ -130,19 +134,21 @@ phase() {
 	local rss10 rssf
 	rss10=$(awk -v k="$(($(wc -l <"$tmp/rss.$name") / 10 + 1))" 'NR == k' "$tmp/rss.$name")
 	rssf=$(sort -n "$tmp/rssf.$name" | tail -1)
-	local cpums quart
+	local cpums machms quart
 	cpums=$(awk -v a="$cpu0" -v b="$(cpu_ticks)" -v hz="$(getconf CLK_TCK)" -v n="$n" \
+		'BEGIN { printf "%.3f", (b - a) * 1000 / hz / n }')
+	machms=$(awk -v a="$mach0" -v b="$(machine_ticks)" -v hz="$(getconf CLK_TCK)" -v n="$n" \
 		'BEGIN { printf "%.3f", (b - a) * 1000 / hz / n }')
 	quart=$(awk '{ v[NR] = $1 } END { printf "%d / %d / %d / %d", v[int(NR / 4) + 1],
 		v[int(NR / 2) + 1], v[int(3 * NR / 4) + 1], v[NR] }' "$tmp/rss.$name")
 	quarts+=("| $name | $quart |")
 	rows+=("$(awk -v name="$name" -v n="$n" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v acc="$accepted" \
 		-v sunk="$sunk" -v lat="$lat" -v eod="$eod" -v r0="$rss0" -v rm="$rssmax" -v r1="$rss1" \
-		-v r10="$rss10" -v rf="$rssf" -v cpums="$cpums" \
+		-v r10="$rss10" -v rf="$rssf" -v cpums="$cpums" -v machms="$machms" \
 		'BEGIN { split(lat, l, " ");
-		printf "| %s | %d | %.1f | %.1f | %d / %d | %s | %s | %s | %s | %.1f | %s | %d / %d / %d / %d | %d |",
+		printf "| %s | %d | %.1f | %.1f | %d / %d | %s | %s | %s | %s | %.1f | %s | %s | %d / %d / %d / %d | %d |",
 			name, n, n / (t1 - t0), n / (t2 - t0), sunk, acc, l[1], l[2], l[3], eod,
-			(t2 - t0), cpums, r0, r10, rm, r1, rf }')")
+			(t2 - t0), cpums, machms, r0, r10, rm, r1, rf }')")
 	echo "${rows[-1]}"
 }
 
@@ -169,9 +175,9 @@ report() {
 	echo
 	echo "| load, path | messages | accept msg/s | end-to-end msg/s | at sink / accepted |" \
 		"eom p50 ms | eom p99 ms | eom max ms | client end-of-DATA p50 / p99 ms |" \
-		"seconds | milter CPU ms/msg | milter anon RSS kB start / at 10% / max / end |" \
-		"milter file RSS kB max |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+		"seconds | milter CPU ms/msg | machine CPU ms/msg |" \
+		"milter anon RSS kB start / at 10% / max / end | milter file RSS kB max |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${rows[@]}"
 	echo
 	echo "Milter anonymous RSS (kB) at a quarter, half, three quarters and the end of each phase:"
@@ -181,7 +187,9 @@ report() {
 	printf '%s\n' "${quarts[@]}"
 	echo
 	echo "CPU ms/msg = the milter process's user + system time over the phase / messages"
-	echo "(0 in the no-milter phases, where it idles)."
+	echo "(0 in the no-milter phases, where it idles); machine CPU ms/msg = the busy time"
+	echo "of every CPU (all processes: Postfix, load client, sink, milter) over the phase,"
+	echo "until the sink holds every message, / messages."
 	echo "eom = the milter's own end-of-message work (parse, features, score, headers),"
 	echo "from its per-message log line (scan_ms).  End-to-end = until the sink holds every"
 	echo "accepted message."
