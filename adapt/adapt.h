@@ -281,6 +281,9 @@ float adapt_score(const struct model *m, const struct user_model *um,
 float adapt_logit(const struct model *m, const struct user_model *um,
                   const float *h, float z, const uint32_t *ids, size_t n);
 
+/* XXH32 of v's 4 little-endian bytes with seed, computed inline. */
+uint32_t adapt_hash_u32(uint32_t v, uint32_t seed);
+
 /* The residual slot of a feature id for a seed (XXH32 of the id's 4
  * little-endian bytes, masked to bits). */
 uint32_t adapt_resid_slot(uint32_t id, uint32_t seed, uint32_t bits);

@@ -264,32 +264,35 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
         b[i] = ratio * exp(capped_logit(x + i * p, p, theta));
         sum += b[i];
     }
-    /* Normalise to mean 1 under the clip: find the scale s with
-     * mean(min(s b, clip)) = 1 by bisection (the mean is increasing in s and
-     * reaches clip >= 1), so the weights are exactly clipped and of mean 1. */
+    /* Normalise to mean 1 under the clip: the scale s with
+     * sum_i min(s b_i, clip) = n_src.  For a set C of clipped rows that sum is
+     * |C| clip + s sum_{i not in C} b_i; starting from no row clipped
+     * (s = n_src / sum b), solving that line for s and taking C as the rows
+     * clipped at the new s only ever raises s and grows C, and never passes
+     * the answer (each line lies above the true sum); when C stops growing s
+     * is exact.  A few passes over the pool (the bisection this replaces
+     * took sixty). */
     {
-        double lo = 0, hi = (double) n_src / sum, mid, mean;
+        double s = (double) n_src / sum, rest;
+        size_t n_clip = 0, n_prev;
 
-        for (;;) {              /* grow hi until the clipped mean reaches 1 */
-            mean = 0;
-            for (i = 0; i < n_src; i++)
-                mean += hi * b[i] < clip ? hi * b[i] : clip;
-            if (mean >= (double) n_src || hi > 1e300)
+        for (round = 0; round < 64; round++) {
+            n_prev = n_clip;
+            n_clip = 0;
+            rest = 0;
+            for (i = 0; i < n_src; i++) {
+                if (s * b[i] >= clip)
+                    n_clip++;
+                else
+                    rest += b[i];
+            }
+            if (round > 0 && n_clip == n_prev)
                 break;
-            lo = hi;
-            hi *= 2;
+            if (!(rest > 0))    /* every row clipped: only when clip is 1, and exact */
+                break;
+            s = ((double) n_src - (double) n_clip * clip) / rest;
         }
-        for (round = 0; round < 60; round++) {
-            mid = 0.5 * (lo + hi);
-            mean = 0;
-            for (i = 0; i < n_src; i++)
-                mean += mid * b[i] < clip ? mid * b[i] : clip;
-            if (mean < (double) n_src)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        dom->scale = hi * ratio;
+        dom->scale = s * ratio;
     }
     dom->p = p;
     memcpy(dom->theta, theta, (p + 1) * sizeof(double));

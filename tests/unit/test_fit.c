@@ -1142,11 +1142,46 @@ test_user_seed(void **state)
     assert_int_equal(adapt_resid_slot(0x01020304u, 77, 12), oracle_slot(0x01020304u, 77, 12));
 }
 
+/* The inline 4-byte XXH32 against the library, over edge values and a
+ * pseudo-random walk of ids and seeds; and the slots built on it. */
+static void
+test_hash_u32_is_xxh32(void **state)
+{
+    static const uint32_t edge[] = { 0, 1, 0x7fffffffu, 0x80000000u, 0xffffffffu, 0x01020304u };
+    uint32_t x = 0x9e3779b9u, i, j;
+
+    (void) state;
+    for (i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+        for (j = 0; j < sizeof(edge) / sizeof(edge[0]); j++) {
+            uint8_t le[4] = { (uint8_t) edge[i], (uint8_t) (edge[i] >> 8),
+                              (uint8_t) (edge[i] >> 16), (uint8_t) (edge[i] >> 24) };
+
+            assert_int_equal(adapt_hash_u32(edge[i], edge[j]), XXH32(le, 4, edge[j]));
+        }
+    for (i = 0; i < 200000; i++) {
+        uint32_t v, seed;
+        uint8_t le[4];
+
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        v = x;
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        seed = x;
+        le[0] = (uint8_t) v, le[1] = (uint8_t) (v >> 8);
+        le[2] = (uint8_t) (v >> 16), le[3] = (uint8_t) (v >> 24);
+        if (adapt_hash_u32(v, seed) != XXH32(le, 4, seed))
+            fail_msg("id 0x%08x seed 0x%08x: 0x%08x, XXH32 says 0x%08x", v, seed,
+                     adapt_hash_u32(v, seed), XXH32(le, 4, seed));
+        if (i % 1000 == 0)
+            assert_int_equal(adapt_resid_slot(v, seed, 20), oracle_slot(v, seed, 20));
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_seed),
+        cmocka_unit_test(test_hash_u32_is_xxh32),
         cmocka_unit_test(test_fit_vs_gradient_descent),
         cmocka_unit_test(test_dual_vs_primal),
         cmocka_unit_test(test_no_data_is_global_head),
