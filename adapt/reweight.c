@@ -86,38 +86,45 @@ std_value(float v, double mean, double isd)
     return (float) ((v - mean) * isd);
 }
 
-/* Standardise src and tgt rows (p floats each) into x: src first, then tgt;
- * mean[] and var[] (p each) return the means and the inverse deviations. */
+/* The mean and the inverse standard deviation of each of the p columns over
+ * the src rows and the tgt rows together. */
 static void
-standardise(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
-            uint32_t p, float *x, double *mean, double *var)
+moments(const float *src, size_t n_src, const float *tgt, size_t n_tgt, uint32_t p,
+        double *mean, double *isd)
 {
-    size_t n = n_src + n_tgt, i;
+    const float *side[2] = { src, tgt };
+    size_t len[2] = { n_src, n_tgt }, n = n_src + n_tgt, i;
     uint32_t k;
+    int t;
 
     memset(mean, 0, p * sizeof(double));
-    memset(var, 0, p * sizeof(double));
-    memcpy(x, src, n_src * p * sizeof(float));
-    memcpy(x + n_src * p, tgt, n_tgt * p * sizeof(float));
-    for (i = 0; i < n; i++)
-        for (k = 0; k < p; k++)
-            mean[k] += x[i * p + k];
+    memset(isd, 0, p * sizeof(double));
+    for (t = 0; t < 2; t++)
+        for (i = 0; i < len[t]; i++)
+            for (k = 0; k < p; k++)
+                mean[k] += side[t][i * p + k];
     for (k = 0; k < p; k++)
         mean[k] /= (double) n;
-    for (i = 0; i < n; i++)
-        for (k = 0; k < p; k++) {
-            double d = x[i * p + k] - mean[k];
+    for (t = 0; t < 2; t++)
+        for (i = 0; i < len[t]; i++)
+            for (k = 0; k < p; k++) {
+                double d = side[t][i * p + k] - mean[k];
 
-            var[k] += d * d;
-        }
+                isd[k] += d * d;
+            }
     for (k = 0; k < p; k++) {
-        double sd = sqrt(var[k] / (double) n);
+        double sd = sqrt(isd[k] / (double) n);
 
-        var[k] = sd > 1e-6 ? 1.0 / sd : 1.0;
+        isd[k] = sd > 1e-6 ? 1.0 / sd : 1.0;
     }
-    for (i = 0; i < n; i++)
-        for (k = 0; k < p; k++)
-            x[i * p + k] = std_value(x[i * p + k], mean[k], var[k]);
+}
+
+/* One row standardised into out (p floats). */
+static void
+std_row(const struct adapt_domain *dom, const float *row, uint32_t p, float *out)
+{
+    for (uint32_t k = 0; k < p; k++)
+        out[k] = std_value(row[k], dom->mean[k], dom->isd[k]);
 }
 
 static double
@@ -140,28 +147,31 @@ capped_logit(const float *row, uint32_t p, const double *theta)
     return l > LOGIT_CAP ? LOGIT_CAP : l < -LOGIT_CAP ? -LOGIT_CAP : l;
 }
 
-void
-adapt_domain_weights(struct adapt_domain *dom, const float *src, size_t n_src,
-                     float *beta)
+/* exp() of a source row's capped domain logit: the one expression both the
+ * fit and adapt_domain_weights() use, so that a weight recomputed from a
+ * stored classifier is the fit's bit for bit. */
+static double
+row_odds(const struct adapt_domain *dom, const float *src_row)
 {
     float row[NET_MAX_HIDDEN + 1];
+
+    std_row(dom, src_row, dom->p, row);
+    return exp(capped_logit(row, dom->p, dom->theta));
+}
+
+/* beta[i] from each row's odds e[i] (or, e NULL, computed here), the scale
+ * and the clip; the clipped count and the effective sample size. */
+static void
+weights_from_odds(struct adapt_domain *dom, const float *src, const double *e,
+                  size_t n_src, float *beta)
+{
     double sum = 0, sum2 = 0;
     size_t i;
-    uint32_t k, p = dom->p;
 
     dom->n_clipped = 0;
-    if (p == 0) {
-        for (i = 0; i < n_src; i++)
-            beta[i] = 1.0f;
-        dom->ess = (double) n_src;
-        return;
-    }
     for (i = 0; i < n_src; i++) {
-        double v;
+        double v = dom->scale * (e != NULL ? e[i] : row_odds(dom, src + i * dom->p));
 
-        for (k = 0; k < p; k++)
-            row[k] = std_value(src[i * p + k], dom->mean[k], dom->isd[k]);
-        v = dom->scale * exp(capped_logit(row, p, dom->theta));
         v = v < dom->clip ? v : dom->clip;
         dom->n_clipped += v >= dom->clip;
         beta[i] = (float) v;
@@ -171,6 +181,22 @@ adapt_domain_weights(struct adapt_domain *dom, const float *src, size_t n_src,
     dom->ess = sum2 > 0 ? sum * sum / sum2 : (double) n_src;
 }
 
+void
+adapt_domain_weights(struct adapt_domain *dom, const float *src, size_t n_src,
+                     float *beta)
+{
+    size_t i;
+
+    if (dom->p == 0) {
+        dom->n_clipped = 0;
+        for (i = 0; i < n_src; i++)
+            beta[i] = 1.0f;
+        dom->ess = (double) n_src;
+        return;
+    }
+    weights_from_odds(dom, src, NULL, n_src, beta);
+}
+
 int
 adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
                uint32_t hidden, float l2, float clip, float *beta,
@@ -178,9 +204,9 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
 {
     uint32_t p = hidden + 1, k;
     size_t n = n_src + n_tgt, i, n_fit = 0, n_fs = 0, n_ft = 0, n_ho = 0, stride;
-    float *x = NULL, *xf = NULL;
+    float *xf = NULL, row[NET_MAX_HIDDEN + 1];
     uint8_t *y = NULL, *yh = NULL;
-    double *w = NULL, *sh = NULL, *b = NULL;
+    double *w = NULL, *sh = NULL, *b = NULL, *e = NULL;
     double pen[NET_MAX_HIDDEN + 2], c[NET_MAX_HIDDEN + 2], theta[NET_MAX_HIDDEN + 2];
     double sum, ratio;
     int round, rc = -1;
@@ -194,17 +220,19 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
         dom->ess = (double) n_src;
         return 0;
     }
-    x = malloc(n * p * sizeof(float));
     xf = malloc(n * p * sizeof(float));
     y = malloc(n);
     yh = malloc(n);
     w = malloc(n * sizeof(double));
     sh = malloc(n * sizeof(double));
     b = malloc(n_src * sizeof(double));
-    if (x == NULL || xf == NULL || y == NULL || yh == NULL || w == NULL || sh == NULL
-        || b == NULL)
+    e = malloc(n_src * sizeof(double));
+    if (xf == NULL || y == NULL || yh == NULL || w == NULL || sh == NULL || b == NULL
+        || e == NULL)
         goto out;
-    standardise(src, n_src, tgt, n_tgt, p, x, dom->mean, dom->isd);
+    /* Standardised over both sides; rows are standardised as they are used. */
+    moments(src, n_src, tgt, n_tgt, p, dom->mean, dom->isd);
+    dom->p = p;
 
     /* Fitting rows: all but every HOLDOUT_EVERY-th of each side (when a side is
      * too small to spare rows, all of it; the AUC is then optimistic). */
@@ -217,7 +245,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
 
         if ((!is_tgt && i % stride != 0) || held)
             continue;
-        memcpy(xf + n_fit * p, x + i * p, p * sizeof(float));
+        std_row(dom, is_tgt ? tgt + (i - n_src) * p : src + i * p, p, xf + n_fit * p);
         y[n_fit] = (uint8_t) is_tgt;
         if (is_tgt)
             n_ft++;
@@ -249,7 +277,8 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
             continue;
         if (side_n >= 2 * HOLDOUT_EVERY && local % HOLDOUT_EVERY != HOLDOUT_EVERY - 1)
             continue;
-        sh[n_ho] = row_logit(x + i * p, p, theta);
+        std_row(dom, is_tgt ? tgt + (i - n_src) * p : src + i * p, p, row);
+        sh[n_ho] = row_logit(row, p, theta);
         yh[n_ho] = (uint8_t) is_tgt;
         n_ho++;
     }
@@ -257,11 +286,14 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
     if (dom->auc < 0)
         goto out;
 
-    /* beta = (n_s/n_t) odds(T|x), with the fitting counts. */
+    /* beta = (n_s/n_t) odds(T|x), with the fitting counts; each row's odds
+     * computed once, for the scale below and for the weights. */
+    memcpy(dom->theta, theta, (p + 1) * sizeof(double));
     ratio = (double) n_fs / (double) n_ft;
     sum = 0;
     for (i = 0; i < n_src; i++) {
-        b[i] = ratio * exp(capped_logit(x + i * p, p, theta));
+        e[i] = row_odds(dom, src + i * p);
+        b[i] = ratio * e[i];
         sum += b[i];
     }
     /* Normalise to mean 1 under the clip: the scale s with
@@ -294,14 +326,14 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
         }
         dom->scale = s * ratio;
     }
-    dom->p = p;
-    memcpy(dom->theta, theta, (p + 1) * sizeof(double));
     dom->clip = clip;
-    adapt_domain_weights(dom, src, n_src, beta);
+    weights_from_odds(dom, src, e, n_src, beta);
     rc = 0;
 out:
-    free(x);
+    if (rc != 0)
+        dom->p = 0;
     free(xf);
+    free(e);
     free(y);
     free(yh);
     free(w);
