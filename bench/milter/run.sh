@@ -2,7 +2,10 @@
 # run.sh - milter throughput benchmark (issue 3, item 9):
 #   load client -> Postfix -> spamshift-milter -> smtp-sink
 # side by side with the same Postfix instance without a milter (a second smtpd
-# port with smtpd_milters empty), so that queue, disk and delivery are shared.
+# port with smtpd_milters empty) and with bench/milter/nullmilter (a third port:
+# the same libmilter conversation as spamshift-milter without its work), so that
+# queue, disk and delivery are shared and what any milter costs Postfix is told
+# apart from what spamshift's scan costs.
 #
 #   bench/milter/run.sh -B BUILDDIR -m MODEL [-n MESSAGES] [-s SESSIONS]
 #                       [-l MSGLEN] [-o RESULT.md] [-C] [-N NICE] [CORPUS_DIR...]
@@ -39,17 +42,18 @@ NICE="nice -n 10"
 
 tmp=$(mktemp -d /tmp/spamshift-bench.XXXXXX)
 chmod 755 "$tmp"
-mpid= spid= rpid=
+mpid= spid= rpid= zpid=
 cleanup() {
 	"$here/../../scripts/private-postfix.sh" stop "$tmp"
-	for p in $mpid $spid $rpid; do kill "$p" 2>/dev/null || true; done
+	for p in $mpid $zpid $spid $rpid; do kill "$p" 2>/dev/null || true; done
+	for p in $mpid $zpid; do wait "$p" 2>/dev/null || true; done
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 port_base=$((30000 + $$ % 20000))
-sink_port=$port_base a_port=$((port_base + 1)) b_port=$((port_base + 2))
+sink_port=$port_base a_port=$((port_base + 1)) b_port=$((port_base + 2)) z_port=$((port_base + 3))
 
 pp=$here/../../scripts/private-postfix.sh
 . "$here/lib.sh"
@@ -61,6 +65,9 @@ milter_conf "$tmp/spamshift.conf" "max_message_size = 1M"
 nice -n "$milter_nice" "$milter" -f -c "$tmp/spamshift.conf" 2>"$tmp/milter.log" &
 mpid=$!
 while [ ! -S "$tmp/milter.sock" ]; do kill -0 $mpid; sleep 0.05; done
+nice -n "$milter_nice" "$builddir/bench/milter/nullmilter" "unix:$tmp/null.sock" 2>"$tmp/null.log" &
+zpid=$!
+while [ ! -S "$tmp/null.sock" ]; do kill -0 $zpid; sleep 0.05; done
 
 # Postfix: one queue, two smtpd ports (scripts/private-postfix.sh), started
 # under nice as well: at nice 0 against the milter's nice 10 Postfix took about
@@ -68,14 +75,16 @@ while [ ! -S "$tmp/milter.sock" ]; do kill -0 $mpid; sleep 0.05; done
 # the milter (eom latency inflated by waiting for the CPU).
 postfix_setup $a_port $sink_port
 "$pp" listen "$tmp" $b_port smtpd_milters=
+"$pp" listen "$tmp" $z_port "smtpd_milters=unix:$tmp/null.sock"
 $NICE "$pp" start "$tmp"
 
 # Anonymous memory (heap, stacks) is what would grow with a leak; file-backed
 # RSS is mostly the model's mapped pages, touched as features hit them.
 rss() { awk '/^RssAnon/ { print $2 }' /proc/$mpid/status; }
 rss_file() { awk '/^RssFile/ { print $2 }' /proc/$mpid/status; }
-# CPU time of the milter (user + system), in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' /proc/$mpid/stat; }
+# CPU time (user + system) of the milter a phase talks to ($cpid: spamshift's
+# or nullmilter's), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' /proc/$cpid/stat; }
 # Busy CPU time of the whole machine (every process: Postfix, the load, the sink,
 # the milter), in clock ticks: user + nice + system + irq + softirq.
 machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
@@ -152,15 +161,21 @@ phase() {
 	echo "${rows[-1]}"
 }
 
-[ -z "$corpus_only" ] && phase "smtp-source, no milter" $b_port $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
-	-f load@example.net -t bob@example.org 127.0.0.1:$b_port
-[ -z "$corpus_only" ] && phase "smtp-source, spamshift" $a_port $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
-	-f load@example.net -t bob@example.org 127.0.0.1:$a_port
+# One phase per load and path: Postfix alone, with the null milter, with spamshift.
+cpid=$mpid
+if [ -z "$corpus_only" ]; then
+	for path in "no milter:$b_port:$mpid" "null milter:$z_port:$zpid" "spamshift:$a_port:$mpid"; do
+		IFS=: read -r pname port cpid <<<"$path"
+		phase "smtp-source, $pname" "$port" $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
+			-f load@example.net -t bob@example.org 127.0.0.1:"$port"
+	done
+fi
 if [ ${#corpora[@]} -gt 0 ]; then
-	phase "corpus replay, no milter" $b_port $NICE python3 "$here/replay.py" --port $b_port \
-		--sessions "$sessions" --messages "$n" "${corpora[@]}"
-	phase "corpus replay, spamshift" $a_port $NICE python3 "$here/replay.py" --port $a_port \
-		--sessions "$sessions" --messages "$n" "${corpora[@]}"
+	for path in "no milter:$b_port:$mpid" "null milter:$z_port:$zpid" "spamshift:$a_port:$mpid"; do
+		IFS=: read -r pname port cpid <<<"$path"
+		phase "corpus replay, $pname" "$port" $NICE python3 "$here/replay.py" --port "$port" \
+			--sessions "$sessions" --messages "$n" "${corpora[@]}"
+	done
 fi
 
 report() {
@@ -187,7 +202,9 @@ report() {
 	printf '%s\n' "${quarts[@]}"
 	echo
 	echo "CPU ms/msg = the milter process's user + system time over the phase / messages"
-	echo "(0 in the no-milter phases, where it idles); machine CPU ms/msg = the busy time"
+	echo "(spamshift-milter's, idle in the no-milter phases; nullmilter's in the"
+	echo "null-milter phases); the RSS columns are always spamshift-milter's (idle"
+	echo "outside its own phases); machine CPU ms/msg = the busy time"
 	echo "of every CPU (all processes: Postfix, load client, sink, milter) over the phase,"
 	echo "until the sink holds every message, / messages."
 	echo "eom = the milter's own end-of-message work (parse, features, score, headers),"
