@@ -1053,7 +1053,7 @@ fit_resid(struct fit_ctx *c, const double *a, const double *mask, double rho,
             rs += rr[k] * rr[k];
         /* Inexact Newton: CG stops once the residual is a fraction
          * min(0.5, sqrt|g|) of the gradient (the outer loop still runs to
-         * |g|max < 1e-9, so the optimum is the same). */
+         * |g|max < gtol, so the optimum is the same). */
         forcing = sqrt(rs) < 0.25 ? sqrt(rs) : 0.5;
         forcing = forcing * forcing * rs;
         for (cg = 0; cg < CG_MAX && rs > 1e-24 && rs > forcing; cg++) {
@@ -2255,12 +2255,13 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
     double th[NET_MAX_HIDDEN + 2], th0[NET_MAX_HIDDEN + 2], best = HUGE_VAL;
     double err[N_SCALE * N_SCALE] = { 0 }, loss[N_SCALE * N_SCALE] = { 0 };
     double *alpha0 = malloc((c->n_fb + 1) * sizeof(double));
+    double *r0 = malloc((c->n_slots + 1) * sizeof(double));
     struct pool_quad pq;
     int rc = -1;
 
     pq.h0 = malloc((size_t) (p + 1) * (p + 1) * sizeof(double));
     if (mask == NULL || fold == NULL || pw == NULL || pq.h0 == NULL || alpha0 == NULL
-        || (c->alpha = malloc((c->n_fb + 1) * sizeof(double))) == NULL)
+        || r0 == NULL || (c->alpha = malloc((c->n_fb + 1) * sizeof(double))) == NULL)
         goto out;
     /* The joint fits see the whole pool through its second-order model at
      * the global head, built once (one pass); the other paths a subsample. */
@@ -2292,7 +2293,8 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
     /* Fold by fold, the grid in order, each fit starting from the previous
      * one's optimum (the objectives are convex: the optimum is the same, it
      * takes fewer Newton steps); a fold's first fit starts from the previous
-     * fold's first (four fifths of its labels are the same). */
+     * fold's first, head, residual and dual alike (four fifths of its labels
+     * are the same). */
     memset(c->alpha, 0, (c->n_fb + 1) * sizeof(double));
     for (f = 0; f < CV_FOLDS; f++) {
         for (j = 0; j < c->n_fb; j++)
@@ -2301,6 +2303,7 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
         if (f > 0) {
             memcpy(c->alpha, alpha0, (c->n_fb + 1) * sizeof(double));
             memcpy(th, th0, (p + 1) * sizeof(double));
+            memcpy(c->r, r0, c->n_slots * sizeof(double));
         }
         for (li = 0; li < (cv_lambda ? N_SCALE : 1); li++)
             for (mi = 0; mi < (cv_mu ? N_SCALE : 1); mi++) {
@@ -2316,6 +2319,7 @@ cross_validate(struct fit_ctx *c, const float *beta, const struct model *m,
                 if (gi == 0) {
                     memcpy(alpha0, c->alpha, (c->n_fb + 1) * sizeof(double));
                     memcpy(th0, th, (p + 1) * sizeof(double));
+                    memcpy(r0, c->r, c->n_slots * sizeof(double));
                 }
                 c->warm = 1;
             }
@@ -2347,6 +2351,7 @@ out:
     free(fold);
     free(pw);
     free(alpha0);
+    free(r0);
     free(pq.h0);
     free(c->alpha);
     c->alpha = NULL;

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <assert.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,7 +204,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
                struct adapt_domain *dom)
 {
     uint32_t p = hidden + 1, k;
-    size_t n = n_src + n_tgt, i, n_fit = 0, n_fs = 0, n_ft = 0, n_ho = 0, stride;
+    size_t n = n_src + n_tgt, i, n_fit = 0, n_fs = 0, n_ft = 0, n_ho = 0, stride, n_rows;
     float *xf = NULL, row[NET_MAX_HIDDEN + 1];
     uint8_t *y = NULL, *yh = NULL;
     double *w = NULL, *sh = NULL, *b = NULL, *e = NULL;
@@ -220,11 +221,14 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
         dom->ess = (double) n_src;
         return 0;
     }
-    xf = malloc(n * p * sizeof(float));
-    y = malloc(n);
-    yh = malloc(n);
-    w = malloc(n * sizeof(double));
-    sh = malloc(n * sizeof(double));
+    /* The classifier sees every stride-th source row and every target row. */
+    stride = n_src > DOMAIN_SRC_MAX ? (n_src + DOMAIN_SRC_MAX - 1) / DOMAIN_SRC_MAX : 1;
+    n_rows = (n_src + stride - 1) / stride + n_tgt;
+    xf = malloc(n_rows * p * sizeof(float));
+    y = malloc(n_rows);
+    yh = malloc(n_rows);
+    w = malloc(n_rows * sizeof(double));
+    sh = malloc(n_rows * sizeof(double));
     b = malloc(n_src * sizeof(double));
     e = malloc(n_src * sizeof(double));
     if (xf == NULL || y == NULL || yh == NULL || w == NULL || sh == NULL || b == NULL
@@ -236,7 +240,6 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
 
     /* Fitting rows: all but every HOLDOUT_EVERY-th of each side (when a side is
      * too small to spare rows, all of it; the AUC is then optimistic). */
-    stride = n_src > DOMAIN_SRC_MAX ? (n_src + DOMAIN_SRC_MAX - 1) / DOMAIN_SRC_MAX : 1;
     for (i = 0; i < n; i++) {
         int is_tgt = i >= n_src;
         size_t local = is_tgt ? i - n_src : i / stride;
@@ -327,7 +330,14 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
         dom->scale = s * ratio;
     }
     dom->clip = clip;
+#if FLT_EVAL_METHOD == 0
     weights_from_odds(dom, src, e, n_src, beta);
+#else
+    /* Where doubles may be evaluated in wider registers (i386 x87), the odds
+     * kept in e[] and those row_odds() returns could differ in the last bit;
+     * computing them again here keeps adapt_domain_weights() bit-identical. */
+    weights_from_odds(dom, src, NULL, n_src, beta);
+#endif
     rc = 0;
 out:
     if (rc != 0)
