@@ -8,8 +8,10 @@
 # apart from what spamshift's scan costs.
 #
 #   bench/milter/run.sh -B BUILDDIR -m MODEL [-n MESSAGES] [-s SESSIONS]
-#                       [-l MSGLEN] [-o RESULT.md] [-C] [-N NICE] [CORPUS_DIR...]
-# (-C: corpus replay only, no smtp-source phases; -N: the milter's nice value,
+#                       [-l MSGLEN] [-o RESULT.md] [-C] [-d] [-N NICE] [CORPUS_DIR...]
+# (-C: corpus replay only, no smtp-source phases; -d: smtp-source keeps its
+# SESSIONS connections open for every message, as replay.py does, instead of
+# one SMTP session, hence one milter connection, per message; -N: the milter's nice value,
 # default 10 like everything else: -N 0 measures the milter run ahead of Postfix,
 # as contrib/systemd/spamshift-milter.service's Nice= line can set it)
 #
@@ -24,12 +26,13 @@
 # nothing of the system's touched).  Everything runs under nice(1).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-builddir= model= n=10000 sessions=20 msglen=4096 out= corpus_only= milter_nice=10
-while getopts "B:m:n:s:l:o:CN:" o; do
+builddir= model= n=10000 sessions=20 msglen=4096 out= corpus_only= milter_nice=10 keep=
+while getopts "B:m:n:s:l:o:CdN:" o; do
 	case $o in
 	B) builddir=$OPTARG ;; m) model=$OPTARG ;; n) n=$OPTARG ;; s) sessions=$OPTARG ;;
-	l) msglen=$OPTARG ;; o) out=$OPTARG ;; C) corpus_only=1 ;; N) milter_nice=$OPTARG ;;
-	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [-C] [-N NICE] [CORPUS...]" >&2
+	l) msglen=$OPTARG ;; o) out=$OPTARG ;; C) corpus_only=1 ;; d) keep=-d ;;
+	N) milter_nice=$OPTARG ;;
+	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [-C] [-d] [-N NICE] [CORPUS...]" >&2
 	   exit 64 ;;
 	esac
 done
@@ -166,8 +169,8 @@ cpid=$mpid
 if [ -z "$corpus_only" ]; then
 	for path in "no milter:$b_port:$mpid" "null milter:$z_port:$zpid" "spamshift:$a_port:$mpid"; do
 		IFS=: read -r pname port cpid <<<"$path"
-		phase "smtp-source, $pname" "$port" $NICE smtp-source -s "$sessions" -m "$n" -l "$msglen" \
-			-f load@example.net -t bob@example.org 127.0.0.1:"$port"
+		phase "smtp-source${keep:+ -d}, $pname" "$port" $NICE smtp-source $keep -s "$sessions" \
+			-m "$n" -l "$msglen" -f load@example.net -t bob@example.org 127.0.0.1:"$port"
 	done
 fi
 if [ ${#corpora[@]} -gt 0 ]; then
@@ -184,7 +187,7 @@ report() {
 	echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
 		"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
 		"load average before the run: $load_before; Postfix $(postconf -dh mail_version)."
-	echo "Command: bench/milter/run.sh -n $n -s $sessions -l $msglen -N $milter_nice -m $model ${corpora[*]:-}"
+	echo "Command: bench/milter/run.sh -n $n -s $sessions -l $msglen ${keep:+-d }-N $milter_nice -m $model ${corpora[*]:-}"
 	echo "Model: $(sed -n 's/.*; model \([0-9a-f]*\) (.*/\1/p' "$tmp/milter.log" | head -1)" \
 		"($(stat -c %s "$model") bytes).  Postfix and the load under nice -n 10, the milter under nice -n $milter_nice; the machine is shared."
 	echo
