@@ -949,8 +949,9 @@ struct fit_ctx {
                                  * the sums must not depend on the memory left) */
     int warm;                   /* fit_once starts from th, r (and alpha) as given */
     /* fit_dual: the inverse of the Gram matrix over the feedback set kinv_act
-     * (kinv_n of them; kinv_ok 0 when that matrix is too close to singular) */
-    double *kinv;
+     * (kinv_n of them) plus kinv_eps on its diagonal (0 unless the matrix
+     * itself is too close to singular); kinv_ok 0 when even that fails */
+    double *kinv, kinv_eps;
     size_t *kinv_act, kinv_n;
     int kinv_ok;
 };
@@ -1636,15 +1637,46 @@ chol_inverse(const double *a, size_t n, double *x)
 
 /*
  * c->kinv := the inverse of the Gram matrix over the n feedback messages act[]
- * (kept for the next call on the same set, as in cross-validation).  Returns
- * 1 with it, 0 when the matrix is too close to singular (duplicate messages
- * without learned slots; the caller falls back to LU), -1 on allocation failure.
+ * (kept for the next call on the same set, as in cross-validation).
+ *
+ * Messages whose slot vectors are equal (or linearly dependent: automated mail
+ * learned many times, messages without learned slots) make that matrix
+ * singular.  Then it is taken with KINV_JITTER times its largest diagonal
+ * entry added to the diagonal (c->kinv_eps; fit_dual uses the same matrix
+ * throughout): as if each feedback message carried one more feature of its
+ * own, of weight sqrt(eps), that no other message has.  The residual over the
+ * slots, hence every score, moves by O(eps); the Newton system stays symmetric
+ * positive definite, a Cholesky factor instead of an LU of the full system
+ * (half the work, and no pivot search).  Returns 1 with the inverse, 0 when
+ * even the shifted matrix will not factor (the caller falls back to LU), -1 on
+ * allocation failure.
  */
+#define KINV_JITTER 1e-6
+
+static int
+kinv_try(double *lf, const double *gram, size_t n_fb, const size_t *act, size_t n,
+         double eps)
+{
+    size_t i, l;
+    double dmax = 0, pmin = HUGE_VAL;
+
+    for (i = 0; i < n; i++)
+        for (l = 0; l < n; l++)
+            lf[i * n + l] = gram[act[i] * n_fb + act[l]] + (i == l ? eps : 0);
+    for (i = 0; i < n; i++)
+        dmax = fmax(dmax, lf[i * n + i]);
+    if (chol_factor(lf, (uint32_t) n) < 0)
+        return 0;
+    for (i = 0; i < n; i++)
+        pmin = fmin(pmin, lf[i * n + i] * lf[i * n + i]);
+    return pmin > 1e-9 * dmax;
+}
+
 static int
 kinv_get(struct fit_ctx *c, const size_t *act, size_t n)
 {
-    size_t i, l;
-    double *lf, dmax = 0, pmin = HUGE_VAL;
+    size_t i;
+    double *lf, dmax = 0;
 
     if (c->kinv != NULL && c->kinv_n == n && memcmp(c->kinv_act, act, n * sizeof(size_t)) == 0)
         return c->kinv_ok;
@@ -1658,16 +1690,14 @@ kinv_get(struct fit_ctx *c, const size_t *act, size_t n)
         return -1;
     c->kinv_n = n;
     memcpy(c->kinv_act, act, n * sizeof(size_t));
-    for (i = 0; i < n; i++)
-        for (l = 0; l < n; l++)
-            lf[i * n + l] = c->gram[act[i] * c->n_fb + act[l]];
-    for (i = 0; i < n; i++)
-        dmax = fmax(dmax, lf[i * n + i]);
-    c->kinv_ok = chol_factor(lf, (uint32_t) n) == 0;
-    for (i = 0; c->kinv_ok && i < n; i++)
-        pmin = fmin(pmin, lf[i * n + i] * lf[i * n + i]);
-    if (c->kinv_ok && !(pmin > 1e-9 * dmax))
-        c->kinv_ok = 0;
+    c->kinv_eps = 0;
+    c->kinv_ok = kinv_try(lf, c->gram, c->n_fb, act, n, 0);
+    if (!c->kinv_ok) {
+        for (i = 0; i < n; i++)
+            dmax = fmax(dmax, c->gram[act[i] * c->n_fb + act[i]]);
+        c->kinv_eps = KINV_JITTER * (dmax > 0 ? dmax : 1);
+        c->kinv_ok = kinv_try(lf, c->gram, c->n_fb, act, n, c->kinv_eps);
+    }
     if (c->kinv_ok)
         chol_inverse(lf, n, c->kinv);
     free(lf);
@@ -1712,7 +1742,7 @@ fit_dual(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const double *
         goto out;
     ki = kok ? c->kinv : NULL;
 
-#define K(i_, j_) c->gram[act[i_] * c->n_fb + act[j_]]
+#define K(i_, j_) (c->gram[act[i_] * c->n_fb + act[j_]] + ((i_) == (j_) ? c->kinv_eps : 0))
 #define FB_T(thv, kav, i_) (head_logit(c, thv, c->n_pool + act[i_]) + (kav)[i_])
     /* F restricted to what moves: pool (when the head is free), feedback, both
      * penalties.  r' r = alpha' K alpha = alpha . (K alpha). */

@@ -13,7 +13,14 @@
  *       [--lambda L --mu M --resid-l2 R --clip C --pseudo W --pseudo-conf P
  *        --pseudo-max N --pseudo-self G --pseudo-l2 R --pseudo-keep N --dual-max N
  *        --unl-max N --cv-fb-max N --cv-pool-max N] [--rows adapted,target-only,...]
- *       [--time-refit 1]
+ *       [--labels first|spread|hardest] [--time-refit 1]
+ *
+ * --labels chooses which k history messages are labelled (the benchmark's
+ * protocol, and run.py's bogofilter rows, use first): first, the first k in
+ * arrival order; spread, k spaced evenly over the whole history; hardest, the
+ * k the base model ranks most wrongly (lowest margin: spam with the lowest
+ * logits, ham with the highest), the corrections a user would make by moving
+ * mail in and out of Junk.  The unlabelled mail is the history either way.
  *
  * --rows restricts the output to the rows named (base is always written), for
  * quick parameter sweeps.  For every k > 0 it also reports on stderr how many
@@ -251,6 +258,59 @@ struct row {
     int reweight, head, resid, pseudo;
 };
 
+/* --labels hardest: the base model's margin per history message, for qsort. */
+static const double *label_margin;
+
+static int
+cmp_margin(const void *a, const void *b)
+{
+    double x = label_margin[*(const size_t *) a], y = label_margin[*(const size_t *) b];
+
+    return (x > y) - (x < y);
+}
+
+static int
+cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *) a, y = *(const size_t *) b;
+
+    return (x > y) - (x < y);
+}
+
+/* The indices into the history (in arrival order) of the k labelled messages. */
+static void
+pick_labels(const char *how, const struct model *base, const struct adapt_example *hist,
+            size_t n_hist, size_t k, size_t *pick)
+{
+    size_t i;
+
+    if (strcmp(how, "spread") == 0) {
+        for (i = 0; i < k; i++)
+            pick[i] = (2 * i + 1) * n_hist / (2 * k);
+    } else if (strcmp(how, "hardest") == 0) {
+        double *m = malloc((n_hist ? n_hist : 1) * sizeof(double));
+        size_t *ord = malloc((n_hist ? n_hist : 1) * sizeof(size_t));
+
+        if (m == NULL || ord == NULL)
+            die("out of memory");
+        for (i = 0; i < n_hist; i++) {
+            double l = adapt_logit(base, NULL, hist[i].h, hist[i].z, hist[i].ids, hist[i].n);
+
+            m[i] = hist[i].spam ? l : -l;
+            ord[i] = i;
+        }
+        label_margin = m;
+        qsort(ord, n_hist, sizeof(size_t), cmp_margin);
+        memcpy(pick, ord, k * sizeof(size_t));
+        qsort(pick, k, sizeof(size_t), cmp_size);
+        free(m);
+        free(ord);
+    } else {
+        for (i = 0; i < k; i++)
+            pick[i] = i;
+    }
+}
+
 /* pseudo: pseudo-labelled unlabelled mail joins the feedback (adapt.h). */
 static int
 cmp_double(const void *a, const void *b)
@@ -430,7 +490,7 @@ main(int argc, char **argv)
     int n_ks = 4, n_users = 0, u, a;
     struct adapt_opts base_opts;
     long unl_max = 0, timing = 0;
-    const char *only = NULL;
+    const char *only = NULL, *labels = "first";
     FILE *scores;
     char path[8192];
 
@@ -443,7 +503,7 @@ main(int argc, char **argv)
                 "[--lambda L] [--mu M] [--resid-l2 R] [--clip C] [--pseudo W] [--pseudo-conf P] "
                 "[--pseudo-max N] [--pseudo-self G] [--pseudo-l2 R] [--pseudo-keep N] "
                 "[--dual-max N] [--unl-max N] [--cv-fb-max N] [--cv-pool-max N] [--rows R1,R2] "
-                "[--time-refit 1]");
+                "[--labels first|spread|hardest] [--time-refit 1]");
         if (strcmp(argv[a], "--enron") == 0)
             enron = v;
         else if (strcmp(argv[a], "--sa") == 0)
@@ -482,6 +542,12 @@ main(int argc, char **argv)
             base_opts.pseudo_l2 = strtof(v, NULL);
         else if (strcmp(argv[a], "--rows") == 0)
             only = v;
+        else if (strcmp(argv[a], "--labels") == 0) {
+            if (strcmp(v, "first") != 0 && strcmp(v, "spread") != 0
+                && strcmp(v, "hardest") != 0)
+                die("--labels: first, spread or hardest");
+            labels = v;
+        }
         else if (strcmp(argv[a], "--dual-max") == 0)
             base_opts.dual_max = (uint32_t) strtoul(v, NULL, 10);
         else if (strcmp(argv[a], "--cv-fb-max") == 0)
@@ -627,7 +693,17 @@ main(int argc, char **argv)
         for (ki = 0; ki < (size_t) n_ks; ki++) {
             size_t k = (size_t) ks[ki] < n_hist ? (size_t) ks[ki] : n_hist;
             struct model *own = NULL;
-            size_t r;
+            size_t r, *pick = malloc((k ? k : 1) * sizeof(size_t));
+            struct adapt_example *lab = malloc((k ? k : 1) * sizeof(*lab));
+            struct msg **labm = malloc((k ? k : 1) * sizeof(*labm));
+
+            if (pick == NULL || lab == NULL || labm == NULL)
+                die("out of memory");
+            pick_labels(labels, base, hist, n_hist, k, pick);
+            for (i = 0; i < k; i++) {
+                lab[i] = hist[pick[i]];
+                labm[i] = tgt[pick[i]];
+            }
 
             for (i = 0; i < n_test; i++)
                 fprintf(scores, "%s\t%zu\tbase\t%d\t%.9g\n", uname, k, test[i].spam,
@@ -638,9 +714,9 @@ main(int argc, char **argv)
                 size_t ns = 0;
 
                 for (i = 0; i < k; i++)
-                    ns += tgt[i]->spam;
+                    ns += labm[i]->spam;
                 if (ns > 0 && ns < k)
-                    own = train(tgt, k, 1);
+                    own = train(labm, k, 1);
             }
             for (i = 0; own != NULL && i < n_test; i++) {
                 float h[NET_MAX_HIDDEN], z;
@@ -662,7 +738,7 @@ main(int argc, char **argv)
                 o.use_resid = rows[r].resid;
                 if (!rows[r].pseudo)
                     o.pseudo = 0;
-                if (adapt_fit(base, uname, hist, k, hist + (n_hist - n_unl), n_unl, &o, &um,
+                if (adapt_fit(base, uname, lab, k, hist + (n_hist - n_unl), n_unl, &o, &um,
                               &st) < 0)
                     die("adapt_fit: out of memory");
                 for (i = 0; i < n_test; i++)
@@ -677,10 +753,10 @@ main(int argc, char **argv)
                     size_t wb = 0, wa = 0;
 
                     for (i = 0; i < k; i++) {
-                        wb += (adapt_logit(base, NULL, hist[i].h, hist[i].z, hist[i].ids,
-                                           hist[i].n) >= thr) != hist[i].spam;
-                        wa += (adapt_logit(base, um, hist[i].h, hist[i].z, hist[i].ids,
-                                           hist[i].n) >= thr) != hist[i].spam;
+                        wb += (adapt_logit(base, NULL, lab[i].h, lab[i].z, lab[i].ids,
+                                           lab[i].n) >= thr) != lab[i].spam;
+                        wa += (adapt_logit(base, um, lab[i].h, lab[i].z, lab[i].ids,
+                                           lab[i].n) >= thr) != lab[i].spam;
                     }
                     fprintf(stderr, "loo: %s k=%zu %s: learned messages misclassified: "
                             "%zu by the base, %zu after learning\n", uname, k, rows[r].name,
@@ -693,6 +769,9 @@ main(int argc, char **argv)
                         st.head_distance, st.seconds * 1e3);
                 user_model_free(um);
             }
+            free(pick);
+            free(lab);
+            free(labm);
             fflush(scores);
         }
         model_free(base);

@@ -1075,8 +1075,9 @@ test_prep_reuse(void **state)
 
 /* The dual solver against the primal one (Newton-CG over the slots) on the
  * same problem: the dual's Cholesky path with the Gram matrix's inverse, and
- * its LU path when that matrix is singular (a message learned twice without
- * learned-message slots: two identical rows). */
+ * the same with the matrix's diagonal shifted (kinv_get's KINV_JITTER) when it
+ * is singular (a message learned twice without learned-message slots: two
+ * identical rows). */
 struct dual_case {
     const char *name;
     int learned, twice;
