@@ -87,7 +87,7 @@ adapt_opts_default(struct adapt_opts *o)
     o->resid_bits = 20;
     o->cv_min = 20;
     o->cv_pool_max = 2000;
-    o->cv_fb_max = 100;
+    o->cv_fb_max = 50;
     o->pseudo = 1.0f;
     o->pseudo_conf = 0.999f;
     o->pseudo_max = 5000;
