@@ -8,12 +8,16 @@
 # apart from what spamshift's scan costs.
 #
 #   bench/milter/run.sh -B BUILDDIR -m MODEL [-n MESSAGES] [-s SESSIONS]
-#                       [-l MSGLEN] [-o RESULT.md] [-C] [-d] [-N NICE] [CORPUS_DIR...]
+#                       [-l MSGLEN] [-o RESULT.md] [-C] [-d] [-N NICE] [-W DIR]
+#                       [CORPUS_DIR...]
 # (-C: corpus replay only, no smtp-source phases; -d: smtp-source keeps its
 # SESSIONS connections open for every message, as replay.py does, instead of
 # one SMTP session, hence one milter connection, per message; -N: the milter's nice value,
 # default 10 like everything else: -N 0 measures the milter run ahead of Postfix,
-# as contrib/systemd/spamshift-milter.service's Nice= line can set it)
+# as contrib/systemd/spamshift-milter.service's Nice= line can set it; -W: the
+# directory that holds the run's Postfix queue, sink and sockets, default /tmp;
+# its filesystem is part of what is measured, since Postfix creates and removes
+# a queue file per message)
 #
 # Loads: smtp-source (fixed-size generated mail, -l bytes) and, when corpus
 # directories are given, bench/milter/replay.py replaying their messages.
@@ -26,13 +30,13 @@
 # nothing of the system's touched).  Everything runs under nice(1).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-builddir= model= n=10000 sessions=20 msglen=4096 out= corpus_only= milter_nice=10 keep=
-while getopts "B:m:n:s:l:o:CdN:" o; do
+builddir= model= n=10000 sessions=20 msglen=4096 out= corpus_only= milter_nice=10 keep= workdir=/tmp
+while getopts "B:m:n:s:l:o:CdN:W:" o; do
 	case $o in
 	B) builddir=$OPTARG ;; m) model=$OPTARG ;; n) n=$OPTARG ;; s) sessions=$OPTARG ;;
 	l) msglen=$OPTARG ;; o) out=$OPTARG ;; C) corpus_only=1 ;; d) keep=-d ;;
-	N) milter_nice=$OPTARG ;;
-	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [-C] [-d] [-N NICE] [CORPUS...]" >&2
+	N) milter_nice=$OPTARG ;; W) workdir=$OPTARG ;;
+	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [-C] [-d] [-N NICE] [-W DIR] [CORPUS...]" >&2
 	   exit 64 ;;
 	esac
 done
@@ -43,7 +47,7 @@ corpora=("$@")
 milter=$builddir/spamshift-milter
 NICE="nice -n 10"
 
-tmp=$(mktemp -d /tmp/spamshift-bench.XXXXXX)
+tmp=$(mktemp -d "$workdir/spamshift-bench.XXXXXX")
 chmod 755 "$tmp"
 mpid= spid= rpid= zpid=
 cleanup() {
@@ -187,7 +191,8 @@ report() {
 	echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
 		"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
 		"load average before the run: $load_before; Postfix $(postconf -dh mail_version)."
-	echo "Command: bench/milter/run.sh -n $n -s $sessions -l $msglen ${keep:+-d }-N $milter_nice -m $model ${corpora[*]:-}"
+	echo "Command: bench/milter/run.sh -n $n -s $sessions -l $msglen ${keep:+-d }-N $milter_nice -W $workdir -m $model ${corpora[*]:-}"
+	echo "Work directory (Postfix queue, sink): $(df -T "$workdir" | awk 'NR == 2 { print $2 }') filesystem."
 	echo "Model: $(sed -n 's/.*; model \([0-9a-f]*\) (.*/\1/p' "$tmp/milter.log" | head -1)" \
 		"($(stat -c %s "$model") bytes).  Postfix and the load under nice -n 10, the milter under nice -n $milter_nice; the machine is shared."
 	echo
