@@ -184,10 +184,10 @@ filter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long
                  unsigned long f3, unsigned long *pf0, unsigned long *pf1,
                  unsigned long *pf2, unsigned long *pf3)
 {
-    const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
+    const unsigned long actions = FILTER_ACTIONS;
     /* Steps we do not use: the MTA need not send them. */
-    const unsigned long nosteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH;
-    unsigned long noreply = SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+    const unsigned long nosteps = FILTER_NOSTEPS;
+    unsigned long noreply = FILTER_NOREPLY;
     struct runtime *rt;
     struct conn *c;
 
@@ -666,7 +666,7 @@ filter_close(SMFICTX *ctx)
 struct smfiDesc filter_desc = {
     .xxfi_name = "spamshift",
     .xxfi_version = SMFI_VERSION,
-    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE,
+    .xxfi_flags = FILTER_ACTIONS,
     .xxfi_connect = filter_connect,
     .xxfi_helo = NULL,
     .xxfi_envfrom = filter_envfrom,

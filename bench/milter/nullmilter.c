@@ -24,21 +24,19 @@
 
 #include <libmilter/mfapi.h>
 
+#include "milter/filter.h"  /* spamshift-milter's negotiation: FILTER_* */
+
 static sfsistat
 null_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
                unsigned long f3, unsigned long *pf0, unsigned long *pf1,
                unsigned long *pf2, unsigned long *pf3)
 {
-    const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
-    const unsigned long nosteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH;
-    const unsigned long noreply = SMFIP_NR_CONN | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH
-        | SMFIP_NR_BODY;
-
     (void) ctx;
     (void) f2;
     (void) f3;
-    *pf0 = f0 & actions;
-    *pf1 = f1 & (nosteps | SMFIP_SKIP | noreply);
+    /* as spamshift-milter with multi_recipient other than split */
+    *pf0 = f0 & FILTER_ACTIONS;
+    *pf1 = f1 & (FILTER_NOSTEPS | SMFIP_SKIP | FILTER_NOREPLY | SMFIP_NR_RCPT);
     *pf2 = 0;
     *pf3 = 0;
     return SMFIS_CONTINUE;
@@ -102,7 +100,7 @@ null_eom(SMFICTX *ctx)
 static struct smfiDesc null_desc = {
     .xxfi_name = "nullmilter",
     .xxfi_version = SMFI_VERSION,
-    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE,
+    .xxfi_flags = FILTER_ACTIONS,
     .xxfi_connect = null_connect,
     .xxfi_envfrom = null_envfrom,
     .xxfi_envrcpt = null_envrcpt,
