@@ -167,6 +167,10 @@ headcache_sync(struct headcache *c, struct store *s, char *err, size_t errlen)
         g_ptr_array_free(todo, TRUE);
         return -1;
     }
+    /* The refit log went back: the store was restored from a backup (store.h,
+     * store_restore) and every cached model may be newer than the store's. */
+    if (last < c->mark)
+        headcache_invalidate(c);
     pthread_mutex_lock(&c->want_lock);
     want = c->want;
     c->want = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);

@@ -38,6 +38,11 @@ enum store_status {
     STORE_STALE = -3        /* a publish lost to a newer one (see store_head_publish) */
 };
 
+/* The mode of a store's files: its users' addresses and message features are
+ * for the milter's user and group only.  Made so whatever the umask; SQLite
+ * gives PATH-wal and PATH-shm the main file's mode. */
+#define STORE_FILE_MODE 0660
+
 /* store_open() flags */
 #define STORE_RDONLY    0x01u   /* never write; the file must exist */
 #define STORE_CREATE    0x02u   /* create the file (and schema) when missing */
@@ -410,5 +415,42 @@ int store_apply(struct store *s, struct store_op *ops, size_t n);
 /* PRAGMA integrity_check: STORE_OK when the database is sound, else STORE_ERR with
  * the first problem in store_errmsg(). */
 int store_check(struct store *s);
+
+/*
+ * Backup and restore, online: other connections (the milter's) go on reading
+ * and writing meanwhile.
+ *
+ * store_backup() writes a consistent snapshot of the store to dst: through
+ * DST.tmp (mode STORE_FILE_MODE), fsync, then rename over dst, so dst is
+ * either the old file or the whole new backup, never half of one.
+ * store_restore() replaces the store's whole content with the backup at src in
+ * one write transaction through this connection, after checking that src is a
+ * sound store of this program's schema; every connection sees the restored
+ * content at its next transaction, and the files at the path stay the same (no
+ * PATH-wal of another file can be replayed into it).  Both may wait up to the
+ * busy timeout for a lock (STORE_BUSY); on failure the destination is unchanged.
+ */
+int store_backup(struct store *s, const char *dst);
+int store_restore(struct store *s, const char *src);
+
+/* Copy the write-ahead log into the database and truncate PATH-wal to zero
+ * (SQLite's TRUNCATE checkpoint): how a writer gives back the log's disk after
+ * a burst or a full file system.  *wal_bytes (may be NULL) gets PATH-wal's size
+ * afterwards.  STORE_BUSY when a reader keeps the log from being reset. */
+int store_checkpoint(struct store *s, int64_t *wal_bytes);
+
+/*
+ * The write-ahead log a connection was opened with.  A store replaced by
+ * moving only its main file (`mv backup.db users.db` under a running milter)
+ * leaves PATH-wal of the old file beside the new one, and a connection opened
+ * on the new file would read the old log's pages into it: corruption.  So a
+ * process that sees store_moved() takes store_wal_pin() of the old connection
+ * before closing it, and does not open the path again while
+ * store_wal_is(path, fd): the same PATH-wal is still there.  The pin is a file
+ * descriptor (so that the old log's inode cannot be reused by a new log while
+ * it is compared); -1 when there was no log; the caller closes it.
+ */
+int store_wal_pin(const struct store *s);
+int store_wal_is(const char *path, int fd);
 
 #endif

@@ -39,6 +39,10 @@
 #include "idpack.h"
 #include "store.h"
 
+/* After a checkpoint has reset the write-ahead log, SQLite truncates PATH-wal to
+ * this many bytes: the log of a burst does not keep its disk forever. */
+#define STORE_WAL_LIMIT_SQL "16777216"
+
 #define SCHEMA_VERSION 7
 
 enum stmt_id {
@@ -209,6 +213,7 @@ struct store {
     sqlite3_stmt *stmt[Q_N];
     int64_t scans_expired;  /* when this connection last expired scan records */
     int64_t busy_since;     /* busy_wait(): when the current wait began (ms) */
+    int wal_fd;             /* PATH-wal as found at open, held open; -1 */
     char err[512];
 };
 
@@ -604,6 +609,13 @@ schema_init(struct store *s, const struct store_opts *o)
     return rc;
 }
 
+/* PATH-wal's name in buf; 0, or -1 when it does not fit. */
+static int
+wal_name(const char *path, char *buf, size_t len)
+{
+    return (size_t)snprintf(buf, len, "%s-wal", path) < len ? 0 : -1;
+}
+
 int
 store_open(const char *path, unsigned flags, const struct store_opts *opts,
            struct store **out, char *err, size_t errlen)
@@ -632,13 +644,21 @@ store_open(const char *path, unsigned flags, const struct store_opts *opts,
         /* Users' addresses and message features are nobody else's business:
          * the file (and the -wal/-shm files SQLite derives from it) is made
          * 0660, for the milter's user and group, not SQLite's 0644. */
-        if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660)) < 0 &&
+        if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORE_FILE_MODE)) < 0 &&
             errno != EEXIST) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             return STORE_ERR;
         }
-        if (fd >= 0)
+        if (fd >= 0) {
+            /* open(2)'s mode is cut by the umask (a root shell's 022 made
+             * 0640, and the milter's group could no longer write). */
+            if (fchmod(fd, STORE_FILE_MODE) != 0) {
+                snprintf(err, errlen, "%s: chmod: %s", path, strerror(errno));
+                close(fd);
+                return STORE_ERR;
+            }
             close(fd);
+        }
     } else if (!S_ISREG(sb.st_mode)) {
         snprintf(err, errlen, "%s: not a regular file", path);
         return STORE_ERR;
@@ -650,6 +670,7 @@ store_open(const char *path, unsigned flags, const struct store_opts *opts,
     }
     s->flags = flags;
     s->busy_ms = opts->busy_ms;
+    s->wal_fd = -1;
     oflags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     if (flags & STORE_RDONLY)
         oflags |= SQLITE_OPEN_READONLY;
@@ -669,13 +690,20 @@ store_open(const char *path, unsigned flags, const struct store_opts *opts,
     sqlite3_extended_result_codes(s->db, 1);
     rc = exec(s, "PRAGMA foreign_keys = ON", "open");
     if (rc == STORE_OK && !(flags & STORE_RDONLY))
-        rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL", "open");
+        rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                  "PRAGMA journal_size_limit = " STORE_WAL_LIMIT_SQL, "open");
     if (rc == STORE_OK)
         rc = schema_init(s, opts);
     if (rc != STORE_OK) {
         snprintf(err, errlen, "%s", s->err);
         store_close(s);
         return rc;
+    }
+    {
+        char wal[4096];
+
+        if (wal_name(path, wal, sizeof(wal)) == 0)
+            s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
     }
     *out = s;
     return STORE_OK;
@@ -693,6 +721,8 @@ store_close(struct store *s)
             sqlite3_finalize(s->stmt[i]);
         sqlite3_close(s->db);
     }
+    if (s->wal_fd >= 0)
+        close(s->wal_fd);
     free(s->path);
     free(s);
     return NULL;
@@ -2274,5 +2304,150 @@ store_check(struct store *s)
     }
     rc = fail(s, STORE_ERR, "%s: integrity check: %s", s->path, msg ? msg : "?");
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- backup, restore, the write-ahead log ---- */
+
+int
+store_wal_pin(const struct store *s)
+{
+    return s->wal_fd >= 0 ? fcntl(s->wal_fd, F_DUPFD_CLOEXEC, 0) : -1;
+}
+
+int
+store_wal_is(const char *path, int fd)
+{
+    char wal[4096];
+    struct stat a, b;
+
+    return fd >= 0 && wal_name(path, wal, sizeof(wal)) == 0 && stat(wal, &a) == 0
+        && fstat(fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int
+store_checkpoint(struct store *s, int64_t *wal_bytes)
+{
+    char wal[4096];
+    struct stat sb;
+    int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+
+    if (wal_bytes != NULL) {
+        *wal_bytes = 0;
+        if (wal_name(s->path, wal, sizeof(wal)) == 0 && stat(wal, &sb) == 0)
+            *wal_bytes = (int64_t)sb.st_size;
+    }
+    return rc == SQLITE_OK ? STORE_OK : fail_db(s, rc, "checkpoint");
+}
+
+/* fsync(2) the file at path (a directory too). */
+static int
+sync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Copy every page of from's main database into to's, as one step: one read
+ * transaction on from (a snapshot), one write transaction on to. */
+static int
+copy_pages(struct store *s, sqlite3 *to, sqlite3 *from, const char *what)
+{
+    sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
+    int rc;
+
+    if (b == NULL)
+        return fail(s, STORE_ERR, "%s: %s", what, sqlite3_errmsg(to));
+    rc = sqlite3_backup_step(b, -1);
+    sqlite3_backup_finish(b);
+    if (rc == SQLITE_DONE)
+        return STORE_OK;
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return fail(s, STORE_BUSY, "%s: database is locked by another connection "
+                    "(waited %u ms)", what, s->busy_ms);
+    return fail(s, STORE_ERR, "%s: %s", what, sqlite3_errstr(rc));
+}
+
+int
+store_backup(struct store *s, const char *dst)
+{
+    char tmp[4096], dir[4096], *slash;
+    sqlite3 *d = NULL;
+    int fd, rc;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", dst) >= sizeof(tmp))
+        return fail(s, STORE_ERR, "%s: path too long", dst);
+    /* A copy of users' addresses gets the store's own mode, whatever the umask. */
+    unlink(tmp);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORE_FILE_MODE)) < 0)
+        return fail(s, STORE_ERR, "%s: %s", tmp, strerror(errno));
+    if (fchmod(fd, STORE_FILE_MODE) != 0) {
+        rc = fail(s, STORE_ERR, "%s: chmod: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    close(fd);
+    if (sqlite3_open_v2(tmp, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        rc = fail(s, STORE_ERR, "%s: cannot open: %s", tmp,
+                  d != NULL ? sqlite3_errmsg(d) : "out of memory");
+        goto out;
+    }
+    if ((rc = copy_pages(s, d, s->db, dst)) != STORE_OK)
+        goto out;
+    /* Closing the copy's only connection checkpoints its own log into it and
+     * removes TMP-wal: what is renamed below is the whole backup. */
+    if (sqlite3_close(d) != SQLITE_OK) {
+        rc = fail(s, STORE_ERR, "%s: close: %s", tmp, sqlite3_errmsg(d));
+        goto out;
+    }
+    d = NULL;
+    if (sync_path(tmp) != 0 || rename(tmp, dst) != 0) {
+        rc = fail(s, STORE_ERR, "%s: %s", dst, strerror(errno));
+        goto out;
+    }
+    snprintf(dir, sizeof(dir), "%s", dst);
+    slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    if (sync_path(dir) != 0)
+        return fail(s, STORE_ERR, "%s: fsync: %s", dir, strerror(errno));
+    return STORE_OK;
+out:
+    if (d != NULL)
+        sqlite3_close(d);
+    unlink(tmp);
+    return rc;
+}
+
+int
+store_restore(struct store *s, const char *src)
+{
+    struct store *b;
+    char err[512];
+    int rc;
+
+    if (s->in_txn || s->in_read)
+        return fail(s, STORE_ERR, "restore inside a transaction");
+    /* Opening it read-only checks that it is a spamshift store of this
+     * program's schema and features version; then every page must be sound. */
+    if ((rc = store_open(src, STORE_RDONLY, NULL, &b, err, sizeof(err))) != STORE_OK)
+        return fail(s, rc, "%s", err);
+    if ((rc = store_check(b)) != STORE_OK) {
+        fail(s, rc, "%s", b->err);
+        store_close(b);
+        return rc;
+    }
+    rc = copy_pages(s, s->db, b->db, src);
+    store_close(b);
     return rc;
 }

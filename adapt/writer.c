@@ -39,7 +39,7 @@ struct job {
  * millisecond: store_sqlite.c) gets it even when this one is saturated. */
 #define WRITER_GAP_US 2000
 
-enum fault { FAULT_NONE, FAULT_BUSY, FAULT_ERROR, FAULT_MOVED };
+enum fault { FAULT_NONE, FAULT_BUSY, FAULT_ERROR, FAULT_MOVED, FAULT_STALE_WAL };
 
 struct writer {
     struct store *s;            /* NULL while a failed store waits to be reopened */
@@ -59,6 +59,8 @@ struct writer {
     uint64_t fault_lost;        /* operations given up on during the episode */
     int replaced;               /* reopened on a new file at the path, not yet
                                  * written to */
+    int old_wal;                /* PATH-wal of the file that was replaced, held
+                                 * open (store_wal_pin); -1 */
 };
 
 void
@@ -148,6 +150,14 @@ fault_begin(struct writer *w, enum fault kind, const char *what)
                "then new ones are dropped) until it is released",
                w->path, w->o.busy_ms, w->o.queue_max);
         break;
+    case FAULT_STALE_WAL:
+        report(w, WRITER_FAULT, "store %s: replaced under the running milter, but %s-wal "
+               "of the old file is still there: not opening it (a connection would read "
+               "the old log into the new file and corrupt it); scan records and samples "
+               "are dropped until %s-wal and %s-shm are gone (stop every spamshift "
+               "process first) -- restore with `spamshift store restore` instead",
+               w->path, w->path, w->path, w->path);
+        break;
     case FAULT_MOVED:
         report(w, WRITER_FAULT, "store %s: removed or replaced under the running milter "
                "and cannot be reopened: %s; scan records and samples are dropped until "
@@ -197,6 +207,8 @@ ensure_store(struct writer *w)
     if (w->s != NULL && store_moved(w->s)) {
         /* Reported by what happens next: the reopen failing (removed), the
          * first write failing (say, a read-only file) or succeeding. */
+        if (w->old_wal < 0)
+            w->old_wal = store_wal_pin(w->s);
         w->s = store_close(w->s);
         w->last_open = 0;       /* the new file may be there already: try now */
         w->replaced = 1;
@@ -207,6 +219,14 @@ ensure_store(struct writer *w)
     if (w->last_open != 0 && now - w->last_open < (gint64)w->o.reopen_ms * 1000)
         return 0;
     w->last_open = now;
+    if (store_wal_is(w->path, w->old_wal)) {
+        fault_begin(w, FAULT_STALE_WAL, "the replaced file's write-ahead log is still there");
+        return 0;
+    }
+    if (w->old_wal >= 0) {
+        close(w->old_wal);
+        w->old_wal = -1;
+    }
     /* Never create it here: a removed store comes back when the admin restores
      * or recreates it, not as an empty file racing the restore. */
     if (store_open(w->path, 0, &w->so, &w->s, err, sizeof(err)) != STORE_OK) {
@@ -257,6 +277,10 @@ apply_txn(struct writer *w, struct store_op *ops, size_t n)
         /* Read-only, full, corrupt, I/O: reopen before the next batch (a store
          * made writable again or replaced needs a new connection). */
         snprintf(msg, sizeof(msg), "%s", store_errmsg(w->s));
+        /* A full file system may be full of the log itself: copying it into the
+         * database and truncating it gives that back (when the database need
+         * not grow for it). */
+        (void)store_checkpoint(w->s, NULL);
         w->s = store_close(w->s);
         w->last_open = g_get_monotonic_time();
         fault_begin(w, FAULT_ERROR, msg);
@@ -402,6 +426,7 @@ writer_start(const char *db_path, const struct writer_opts *o, char *err, size_t
     if (w->o.txn_ms == 0)
         w->o.txn_ms = 1;
     w->chunk = w->o.batch_max;
+    w->old_wal = -1;
     store_opts_default(&so);
     so.busy_ms = w->o.busy_ms;
     w->so = so;
@@ -579,6 +604,8 @@ writer_stop(struct writer *w)
     g_async_queue_unref(w->q);
     store_close(w->s);
     pthread_mutex_destroy(&w->lock);
+    if (w->old_wal >= 0)
+        close(w->old_wal);
     free(w->path);
     free(w);
     return NULL;

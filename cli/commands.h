@@ -36,6 +36,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_store(int argc, char **argv);
 int cmd_trec(int argc, char **argv);
 
 /* Write s as a JSON string literal (with quotes) to fp. */

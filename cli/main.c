@@ -24,6 +24,7 @@ static const struct cli_command commands[] = {
     { "eval",     cmd_eval,     "measure accuracy and speed, offline or online" },
     { "stats",    cmd_stats,    "admin statistics from the store (tables, JSON, prometheus)" },
     { "user",     cmd_user,     "a user's settings in the store: --spam-threshold P" },
+    { "store",    cmd_store,    "back up, restore and check the per-user store" },
     { "trec",     cmd_trec,     "the TREC spam filter toolkit's commands (contrib/trec)" },
 };
 

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <glib.h>
@@ -129,6 +130,7 @@ users_main(void *arg)
     time_t last_refit = time(NULL);
     char err[512];
     int warned = 0, moved = 0, thr_have = 0;
+    int old_wal = -1;           /* the replaced file's PATH-wal (store_wal_pin) */
     uint64_t thr_gen = 0;
 
     (void)arg;
@@ -142,15 +144,24 @@ users_main(void *arg)
         /* A store removed or replaced under us: read whatever is at the path
          * now.  The writer reports the fault; this thread only follows. */
         if (s != NULL && store_moved(s)) {
+            if (old_wal < 0)
+                old_wal = store_wal_pin(s);
             s = store_close(s);
             warned = 1;
             moved = 1;
         }
-        if (s == NULL && store_open(users_db, 0, NULL, &s, err, sizeof(err)) != STORE_OK) {
-            if (!warned++)
-                log_warn("store %s: %s; per-user models are not loaded until it opens",
-                         users_db, err);
-            s = NULL;
+        /* Not while the replaced file's PATH-wal is there: opening would read
+         * it into the new file (store.h, store_wal_is; the writer reports it). */
+        if (s == NULL && !store_wal_is(users_db, old_wal)) {
+            if (store_open(users_db, 0, NULL, &s, err, sizeof(err)) != STORE_OK) {
+                if (!warned++)
+                    log_warn("store %s: %s; per-user models are not loaded until it opens",
+                             users_db, err);
+                s = NULL;
+            } else if (old_wal >= 0) {
+                close(old_wal);
+                old_wal = -1;
+            }
         }
         if (s != NULL)
             users_sync_thresholds(s, &thr_gen, &thr_have);
@@ -182,6 +193,8 @@ users_main(void *arg)
     }
     g_mutex_unlock(&users_lock);
     store_close(s);
+    if (old_wal >= 0)
+        close(old_wal);
     return NULL;
 }
 

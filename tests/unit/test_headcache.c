@@ -230,12 +230,11 @@ test_store_replaced(void **state)
         fail_msg("second store: %s", err);
     f->s = other;
     teach(f, "a@x", 40, 60);
-    if (headcache_sync(c, other, err, sizeof(err)) != 0)
-        fail_msg("without invalidating, the new store's log (at 1, the cache at 3) "
-                 "should show nothing: that was the bug");
-    headcache_invalidate(c);
+    /* The new store's log is at 1, the cache's mark at 3: the log went back,
+     * so the sync reloads every cached user by itself (it used to show nothing
+     * until the milter called headcache_invalidate()). */
     if (headcache_sync(c, other, err, sizeof(err)) != 2)
-        fail_msg("after invalidating: want both cached users reloaded (%s)", err);
+        fail_msg("the log went back from 3 to 1: want both cached users reloaded (%s)", err);
     for (size_t i = 0; i < f->data.n; i++) {
         p = score(f, c, "a@x", i, &v, &want);
         if (v != 1 || p != want)
@@ -255,6 +254,45 @@ test_store_replaced(void **state)
         fail_msg("a@x after republishing: version %llu, want 2", (unsigned long long)v);
     f->s = old;
     store_close(other);
+    headcache_free(c);
+}
+
+/* A store restored from a backup in place (store_restore): the refit log goes
+ * back, and the cache serves the restored models, not the newer ones it held
+ * (issue 18, finding 5). */
+static void
+test_store_restored(void **state)
+{
+    struct fixture *f = *state;
+    struct headcache *c = headcache_new(f->m, 0);
+    char bak[160], err[512];
+    uint64_t v;
+    float p, want;
+
+    assert_non_null(c);
+    teach(f, "a@x", 0, 20);              /* a@x version 1: the backup's */
+    snprintf(bak, sizeof(bak), "%s/backup.db", f->dir);
+    if (store_backup(f->s, bak) != STORE_OK)
+        fail_msg("backup: %s", store_errmsg(f->s));
+    teach(f, "a@x", 20, 40);
+    teach(f, "a@x", 40, 60);             /* version 3 in the live store */
+    score(f, c, "a@x", 0, &v, NULL);
+    if (headcache_sync(c, f->s, err, sizeof(err)) != 1)
+        fail_msg("first sync: %s", err);
+    score(f, c, "a@x", 0, &v, NULL);
+    if (v != 3)
+        fail_msg("before the restore: version %llu, want 3", (unsigned long long)v);
+    if (store_restore(f->s, bak) != STORE_OK)
+        fail_msg("restore: %s", store_errmsg(f->s));
+    if (headcache_sync(c, f->s, err, sizeof(err)) != 1)
+        fail_msg("after the restore: want a@x reloaded (%s)", err);
+    for (size_t i = 0; i < f->data.n; i++) {
+        p = score(f, c, "a@x", i, &v, &want);
+        if (v != 1 || p != want)
+            fail_msg("a@x message %zu after the restore: %.9g version %llu, want the "
+                     "backup's %.9g version 1", i, (double)p, (unsigned long long)v,
+                     (double)want);
+    }
     headcache_free(c);
 }
 
@@ -355,6 +393,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_miss_sync_republish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_restored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
