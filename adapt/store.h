@@ -144,6 +144,29 @@ int store_thresholds_gen(struct store *s, uint64_t *gen);
  * with store_strv_free()), *spam malloc'd (free()), *n entries. */
 int store_threshold_list(struct store *s, char ***users, double **spam, size_t *n);
 
+/*
+ * Allow and block lists.  scope is a user key (that user's list) or "@domain"
+ * (every user of that domain); sender a sender address ("alice@example.com") or
+ * domain ("@example.com"), normalised by the caller (adapt/senderlist.h).
+ * store_list_set() adds or changes an entry (action STORE_LIST_ALLOW or
+ * STORE_LIST_BLOCK) or removes it (STORE_LIST_NONE: STORE_NOTFOUND when there
+ * was none); each change bumps store_lists_gen(), which a milter polls to reload
+ * its copy.  store_list_all() returns every entry in (scope, sender) order; free
+ * with store_list_free().
+ */
+enum store_list_action { STORE_LIST_NONE = 0, STORE_LIST_ALLOW = 1, STORE_LIST_BLOCK = 2 };
+
+struct store_list_entry {
+    char *scope, *sender;
+    int action;                 /* STORE_LIST_ALLOW or STORE_LIST_BLOCK */
+    int64_t added;              /* Unix time of the last change */
+};
+
+int store_list_set(struct store *s, const char *scope, const char *sender, int action);
+int store_lists_gen(struct store *s, uint64_t *gen);
+int store_list_all(struct store *s, struct store_list_entry **v, size_t *n);
+void store_list_free(struct store_list_entry *v, size_t n);
+
 /* ---- labelled feedback ---- */
 
 #define STORE_DIGEST_LEN 16

@@ -43,7 +43,7 @@
  * this many bytes: the log of a burst does not keep its disk forever. */
 #define STORE_WAL_LIMIT_SQL "16777216"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 enum stmt_id {
     Q_USER_GET, Q_USER_INSERT, Q_FB_GET, Q_FB_INSERT, Q_FB_MOVE, Q_FB_DELETE,
@@ -53,6 +53,7 @@ enum stmt_id {
     Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM, Q_REFIT_LAST,
     Q_REFIT_MAX, Q_REFIT_SINCE, Q_FB_REP, Q_RES_REP, Q_FB_QUOTA, Q_FB_QUOTA_ALL,
     Q_THR_GET, Q_THR_SET, Q_THR_LIST, Q_FC_GET, Q_FC_PUT,
+    Q_LIST_PUT, Q_LIST_DELETE, Q_LIST_ALL,
     Q_N
 };
 
@@ -110,6 +111,11 @@ static const char *const stmt_sql[Q_N] = {
                  "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(user_id) DO UPDATE SET "
                  "model_id = excluded.model_id, seen = excluded.seen, "
                  "blob = excluded.blob, updated = excluded.updated",
+    [Q_LIST_PUT] = "INSERT INTO senderlists(scope, sender, action, added) VALUES (?1, ?2, ?3, ?4) "
+                   "ON CONFLICT(scope, sender) DO UPDATE SET action = excluded.action, "
+                   "added = excluded.added",
+    [Q_LIST_DELETE] = "DELETE FROM senderlists WHERE scope = ?1 AND sender = ?2",
+    [Q_LIST_ALL] = "SELECT scope, sender, action, added FROM senderlists ORDER BY scope, sender",
     [Q_THR_GET] = "SELECT spam_threshold FROM users WHERE key = ?1 AND spam_threshold IS NOT NULL",
     [Q_THR_SET] = "UPDATE users SET spam_threshold = ?2 WHERE id = ?1",
     [Q_THR_LIST] = "SELECT key, spam_threshold FROM users WHERE spam_threshold IS NOT NULL "
@@ -196,6 +202,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE TABLE fitcache(user_id INTEGER PRIMARY KEY REFERENCES users(id),"
     "  model_id TEXT NOT NULL, seen INTEGER NOT NULL, blob BLOB NOT NULL,"
     "  updated INTEGER NOT NULL);",
+    /* 7 -> 8: allow and block lists of sender addresses and domains, for a user
+     * (scope = the user key) or every user of a domain (scope = "@domain") */
+    "CREATE TABLE senderlists(scope TEXT NOT NULL, sender TEXT NOT NULL,"
+    "  action INTEGER NOT NULL, added INTEGER NOT NULL,"
+    "  PRIMARY KEY(scope, sender)) WITHOUT ROWID;",
 };
 
 struct store {
@@ -907,19 +918,26 @@ store_threshold_get(struct store *s, const char *user, double *spam)
     return rc == SQLITE_DONE ? STORE_NOTFOUND : fail_db(s, rc, "read threshold");
 }
 
+/* A counter in meta: 0 until it is first set. */
+static int
+meta_get_u64(struct store *s, const char *key, uint64_t *v)
+{
+    char buf[32];
+    int rc = meta_get(s, key, buf, sizeof(buf));
+
+    *v = 0;
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc == STORE_OK)
+        *v = strtoull(buf, NULL, 10);
+    return rc;
+}
+
 /* The thresholds' generation in meta: 0 until the first set. */
 static int
 threshold_gen(struct store *s, uint64_t *gen)
 {
-    char buf[32];
-    int rc = meta_get(s, "thresholds_gen", buf, sizeof(buf));
-
-    *gen = 0;
-    if (rc == STORE_NOTFOUND)
-        return STORE_OK;
-    if (rc == STORE_OK)
-        *gen = strtoull(buf, NULL, 10);
-    return rc;
+    return meta_get_u64(s, "thresholds_gen", gen);
 }
 
 int
@@ -1012,6 +1030,103 @@ store_threshold_list(struct store *s, char ***users, double **spam, size_t *n)
     *spam = v;
     *n = len;
     return STORE_OK;
+}
+
+/* ---- allow and block lists ---- */
+
+int
+store_list_set(struct store *s, const char *scope, const char *sender, int action)
+{
+    sqlite3_stmt *st;
+    uint64_t gen;
+    int own, rc, changed;
+
+    if (!store_user_valid(scope) || !store_user_valid(sender))
+        return fail(s, STORE_ERR, "list scope and sender must be 1..320 bytes without "
+                    "control characters");
+    if (action != STORE_LIST_NONE && action != STORE_LIST_ALLOW && action != STORE_LIST_BLOCK)
+        return fail(s, STORE_ERR, "list action %d is not allow, block or none", action);
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    st = stmt(s, action == STORE_LIST_NONE ? Q_LIST_DELETE : Q_LIST_PUT);
+    if (st == NULL)
+        return op_end(s, own, STORE_ERR);
+    sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+    if (action != STORE_LIST_NONE) {
+        sqlite3_bind_int(st, 3, action);
+        sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
+    }
+    rc = step_done(s, st, "set list entry");
+    changed = sqlite3_changes(s->db) > 0;
+    if (rc == STORE_OK && changed && (rc = meta_get_u64(s, "lists_gen", &gen)) == STORE_OK)
+        rc = meta_set(s, "lists_gen", gen + 1);
+    rc = op_end(s, own, rc);
+    return rc == STORE_OK && !changed ? STORE_NOTFOUND : rc;
+}
+
+int
+store_lists_gen(struct store *s, uint64_t *gen)
+{
+    return meta_get_u64(s, "lists_gen", gen);
+}
+
+int
+store_list_all(struct store *s, struct store_list_entry **out, size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, Q_LIST_ALL);
+    struct store_list_entry *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (st == NULL)
+        return STORE_ERR;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_list_entry *e;
+
+        if (len == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            struct store_list_entry *nv = realloc(v, nc * sizeof(*v));
+
+            if (nv == NULL) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        e = &v[len];
+        e->scope = strdup((const char *)sqlite3_column_text(st, 0));
+        e->sender = strdup((const char *)sqlite3_column_text(st, 1));
+        e->action = sqlite3_column_int(st, 2);
+        e->added = sqlite3_column_int64(st, 3);
+        len++;
+        if (e->scope == NULL || e->sender == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        store_list_free(v, len);
+        return rc == SQLITE_NOMEM ? fail(s, STORE_ERR, "list entries: out of memory")
+                                  : fail_db(s, rc, "list entries");
+    }
+    *out = v;
+    *n = len;
+    return STORE_OK;
+}
+
+void
+store_list_free(struct store_list_entry *v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        free(v[i].scope);
+        free(v[i].sender);
+    }
+    free(v);
 }
 
 /* ---- feedback ---- */

@@ -22,6 +22,7 @@
 #include "headcache.h"
 #include "log.h"
 #include "refit.h"
+#include "senderlist.h"
 #include "runtime.h"
 #include "store.h"
 #include "users.h"
@@ -41,6 +42,9 @@ static GMutex users_lock;           /* guards users_stopping */
  * look up under the read lock.  NULL until first read. */
 static GRWLock users_thr_lock;
 static GHashTable *users_thr;
+/* The allow and block lists, replaced whole like the thresholds (under the same
+ * lock); NULL until first read or with no store. */
+static struct senderlist *users_lists;
 static GCond users_wake;
 static int users_stopping;
 
@@ -110,6 +114,50 @@ users_sync_thresholds(struct store *s, uint64_t *gen, int *have)
     *have = 1;
 }
 
+/* Reread the allow and block lists when the store's generation moved. */
+static void
+users_sync_lists(struct store *s, uint64_t *gen, int *have)
+{
+    struct senderlist *l, *old;
+    char err[512];
+    uint64_t g;
+
+    if (store_lists_gen(s, &g) != STORE_OK) {
+        log_warn("store %s: allow and block lists: %s", users_db, store_errmsg(s));
+        return;
+    }
+    if (*have && g == *gen)
+        return;
+    if ((l = senderlist_load(s, &g, err, sizeof(err))) == NULL) {
+        log_warn("store %s: allow and block lists: %s", users_db, err);
+        return;
+    }
+    g_rw_lock_writer_lock(&users_thr_lock);
+    old = users_lists;
+    users_lists = l;
+    g_rw_lock_writer_unlock(&users_thr_lock);
+    senderlist_free(old);
+    if (*have || senderlist_size(l) > 0)
+        log_msg(LOG_INFO, NULL, "allow and block lists: %zu entr%s", senderlist_size(l),
+                senderlist_size(l) == 1 ? "y" : "ies");
+    *gen = g;
+    *have = 1;
+}
+
+int
+users_list_decide(const char *user, const char *env_from, const char *hdr_from,
+                  char *entry, size_t len)
+{
+    struct senderlist_match m;
+
+    g_rw_lock_reader_lock(&users_thr_lock);
+    senderlist_decide(users_lists, user, env_from, hdr_from, &m);
+    if (m.action != STORE_LIST_NONE && entry != NULL)
+        g_snprintf(entry, len, "%s %s", m.scope, m.sender);
+    g_rw_lock_reader_unlock(&users_thr_lock);
+    return m.action;
+}
+
 int
 users_threshold(const char *user, float *spam)
 {
@@ -129,7 +177,8 @@ users_main(void *arg)
     struct adapt_opts opts;
     time_t last_refit = time(NULL);
     char err[512];
-    int warned = 0, moved = 0, thr_have = 0;
+    int warned = 0, moved = 0, thr_have = 0, lists_have = 0;
+    uint64_t lists_gen = 0;
     int old_wal = -1;           /* the replaced file's PATH-wal (store_wal_pin) */
     uint64_t thr_gen = 0;
 
@@ -163,8 +212,10 @@ users_main(void *arg)
                 old_wal = -1;
             }
         }
-        if (s != NULL)
+        if (s != NULL) {
             users_sync_thresholds(s, &thr_gen, &thr_have);
+            users_sync_lists(s, &lists_gen, &lists_have);
+        }
         rt = runtime_acquire();
         /* Another file: the cached models and the refit log position were the
          * old one's. */
@@ -260,5 +311,6 @@ users_stop(void)
     if (users_thr != NULL)
         g_hash_table_unref(users_thr);
     users_thr = NULL;
+    users_lists = senderlist_free(users_lists);
     g_rw_lock_writer_unlock(&users_thr_lock);
 }

@@ -41,6 +41,14 @@ void users_scan(const char *user, const uint8_t *digest, float score, int verdic
  * read lock briefly; never blocks on I/O. */
 int users_threshold(const char *user, float *spam);
 
+/* The allow and block lists' decision for user's copy of a message from
+ * env_from (the envelope sender) with hdr_from (the From header's value; either
+ * may be NULL): STORE_LIST_ALLOW, STORE_LIST_BLOCK or STORE_LIST_NONE (also
+ * without a store), with the deciding entry ("scope sender") in entry (may be
+ * NULL) for the log.  From memory, like users_threshold(). */
+int users_list_decide(const char *user, const char *env_from, const char *hdr_from,
+                      char *entry, size_t len);
+
 /* Stop the maintenance thread, commit what the writer holds and close. */
 void users_stop(void);
 

@@ -911,12 +911,14 @@ test_schema_upgrade(void **state)
         fail_msg("read-only open of schema 1: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 7)
-        fail_msg("user_version got %lld, want 7", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 8)
+        fail_msg("user_version got %lld, want 8", (long long)query_int(path, "PRAGMA user_version"));
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'feedback_user_age'") != 1)
         fail_msg("upgraded store lacks the feedback_user_age index");
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'fitcache'") != 1)
         fail_msg("upgraded store lacks the fitcache table");
+    if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'senderlists'") != 1)
+        fail_msg("upgraded store lacks the senderlists table");
     assert_int_equal(store_feedback_list(s, "old@x", NULL, &ss), STORE_OK);
     if (ss.n != 1 || ss.v[0].n != 3 || ss.v[0].ids[0] != 5 || ss.v[0].ids[1] != 300 ||
         ss.v[0].ids[2] != 301 || ss.v[0].spam != 1)
@@ -1078,19 +1080,21 @@ test_schema_upgrade_from_4(void **state)
     assert_int_equal(store_feedback_put(s, "old@x", dg, 1, ids, n, NULL), STORE_OK);
     store_close(s);
     /* Back to schema 4 as it shipped: no spam_threshold column, no age index. */
-    exec_sql(path, "DROP INDEX feedback_user_age; DROP TABLE fitcache; "
+    exec_sql(path, "DROP INDEX feedback_user_age; DROP TABLE fitcache; DROP TABLE senderlists; "
              "ALTER TABLE users DROP COLUMN spam_threshold; PRAGMA user_version = 4;");
     if (store_open(path, STORE_RDONLY, NULL, &s, err, sizeof(err)) != STORE_ERR ||
         strstr(err, "older") == NULL)
         fail_msg("read-only open of schema 4: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade from 4: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 7)
-        fail_msg("user_version got %lld, want 7", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 8)
+        fail_msg("user_version got %lld, want 8", (long long)query_int(path, "PRAGMA user_version"));
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'feedback_user_age'") != 1)
         fail_msg("upgraded store lacks the feedback_user_age index");
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'fitcache'") != 1)
         fail_msg("upgraded store lacks the fitcache table");
+    if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'senderlists'") != 1)
+        fail_msg("upgraded store lacks the senderlists table");
     if (store_user_state(s, "old@x", &st) != STORE_OK || st.n_spam != 1)
         fail_msg("old user's feedback did not survive the upgrade");
     if (store_threshold_get(s, "old@x", &got) != STORE_NOTFOUND)
