@@ -5,7 +5,7 @@
 #   tests/sanitize.sh BUILDDIR [make check arguments...]
 #
 # Configures BUILDDIR (once) with --enable-sanitizers (configure.ac: ASan+UBSan,
-# frame pointers), builds, and runs `make check` there with
+# frame pointers) and --enable-werror (a warning fails it), builds, and runs `make check` there with
 #   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1   leaks and errors fail the program
 #   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1   undefined behaviour too
 #   SPAMSHIFT_TEST_GRACEFUL=1   every miltertest milter is stopped with SIGTERM
@@ -21,7 +21,7 @@ shift
 mkdir -p "$build"
 cd "$build"
 if [ ! -f Makefile ]; then
-    "$srcdir/configure" -q --enable-sanitizers CFLAGS="${CFLAGS:--g -O1}"
+    "$srcdir/configure" -q --enable-sanitizers --enable-werror CFLAGS="${CFLAGS:--g -O1}"
 fi
 make -s -j"${SANITIZE_JOBS:-2}" >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-} \

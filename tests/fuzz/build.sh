@@ -32,7 +32,7 @@ fi
 mkdir -p "$build"
 cd "$build"
 if [ ! -f Makefile ]; then
-    "$srcdir/configure" -q CC="$CC" \
+    "$srcdir/configure" -q --enable-werror CC="$CC" \
         CFLAGS="-g -O1 -fsanitize=fuzzer-no-link $SAN"
 fi
 make -s -j"${FUZZ_JOBS:-2}" model/libmodel.a common/libcommon.a adapt/libadapt.a \
