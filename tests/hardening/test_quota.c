@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "../unit/fixture.h"
 
 static void
 digest_of(const char *tag, int i, uint8_t d[STORE_DIGEST_LEN])
@@ -86,24 +87,25 @@ open_store(const char *path, uint32_t quota)
     return s;
 }
 
+/* buf[len] = a store path in a fresh temporary directory (tests/unit/fixture.h). */
 static void
 temp_path(char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/spamshift-quota-%ld.db", getenv("TMPDIR") ? getenv("TMPDIR")
-             : "/tmp", (long) getpid());
-    unlink(buf);
+    char dir[PATH_MAX];
+
+    fx_tmpdir(dir, sizeof(dir), "spamshift-quota");
+    fx_path(buf, len, dir, "quota.db");
 }
 
+/* Remove the directory temp_path() made for path. */
 static void
 remove_store(const char *path)
 {
-    char aux[4200];
+    char dir[PATH_MAX];
 
-    unlink(path);
-    snprintf(aux, sizeof(aux), "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", path);
-    unlink(aux);
+    snprintf(dir, sizeof(dir), "%s", path);
+    *strrchr(dir, '/') = '\0';
+    fx_rmtree(dir);
 }
 
 /* Each put beyond the quota drops one row, never the new one, never another

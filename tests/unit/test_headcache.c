@@ -26,6 +26,7 @@
 #include "refit.h"
 #include "store.h"
 #include "synth.h"
+#include "fixture.h"
 
 struct fixture {
     char dir[64];
@@ -40,17 +41,11 @@ static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[512];
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "%s/test_headcache.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
-    if (synth_small_model(f->dir, 150, 3, 200, &f->m, err, sizeof(err)) != 0)
-        fail_msg("small model: %s", err);
-    snprintf(f->db, sizeof(f->db), "%s/s.db", f->dir);
-    if (store_open(f->db, STORE_CREATE, NULL, &f->s, err, sizeof(err)) != STORE_OK)
-        fail_msg("store_open: %s", err);
+    fx_tmpdir(f->dir, sizeof(f->dir), "test_headcache");
+    fx_small_model(f->dir, 150, 3, 200, &f->m);
+    fx_store(f->dir, "s.db", NULL, f->db, sizeof(f->db), &f->s);
     assert_int_equal(synth_make(&f->data, 30, 30, 12, 12, 400, 9), 0);
     /* The fixture model must separate the classes, or "the user's model differs
      * from the global head" below would prove little. */
@@ -72,14 +67,9 @@ static int
 teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[128];
 
-    store_close(f->s);
-    model_free(f->m);
+    fx_cleanup(f->s, f->m, f->dir);
     synth_free(&f->data);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", f->dir);
     free(f);
     return 0;
 }

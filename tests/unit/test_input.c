@@ -17,8 +17,9 @@
 #include <unistd.h>
 
 #include "input.h"
+#include "fixture.h"
 
-static char tmpdir[] = "/tmp/spamshift-input-XXXXXX";
+static char tmpdir[256];
 
 static void
 write_file(const char *rel, const char *text)
@@ -38,8 +39,7 @@ setup(void **state)
 {
     char path[512];
 
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
+    fx_tmpdir(tmpdir, sizeof(tmpdir), "spamshift-input");
     snprintf(path, sizeof(path), "%s/maildir", tmpdir);
     mkdir(path, 0700);
     snprintf(path, sizeof(path), "%s/maildir/cur", tmpdir);
@@ -62,10 +62,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-    char cmd[600];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fx_rmtree(tmpdir);
 }
 
 struct seen {

@@ -27,6 +27,7 @@
 #include "features.h"
 #include "model.h"
 #include "synth.h"
+#include "fixture.h"
 
 /* Small dims keep every test in milliseconds. */
 static void
@@ -46,18 +47,14 @@ static char tmpdir[64];
 static int
 setup_dir(void **state)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_model.XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
+    fx_tmpdir(tmpdir, sizeof(tmpdir), "test_model");
     return 0;
 }
 
 static int
 teardown_dir(void **state)
 {
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fx_rmtree(tmpdir);
 }
 
 static void

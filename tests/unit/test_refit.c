@@ -23,6 +23,7 @@
 #include "refit.h"
 #include "store.h"
 #include "synth.h"
+#include "fixture.h"
 
 struct fixture {
     char dir[64];
@@ -37,17 +38,11 @@ static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[512];
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "%s/test_refit.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
-    if (synth_small_model(f->dir, 200, 1, 300, &f->m, err, sizeof(err)) != 0)
-        fail_msg("small model: %s", err);
-    snprintf(f->db, sizeof(f->db), "%s/s.db", f->dir);
-    if (store_open(f->db, STORE_CREATE, NULL, &f->s, err, sizeof(err)) != STORE_OK)
-        fail_msg("store_open: %s", err);
+    fx_tmpdir(f->dir, sizeof(f->dir), "test_refit");
+    fx_small_model(f->dir, 200, 1, 300, &f->m);
+    fx_store(f->dir, "s.db", NULL, f->db, sizeof(f->db), &f->s);
     /* The user's mail: another seed, and ham/spam ranges partly inverted by
      * feedback below, so the user's model must differ from the global head. */
     assert_int_equal(synth_make(&f->data, 60, 60, 12, 12, 400, 7), 0);
@@ -60,14 +55,9 @@ static int
 teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[128];
 
-    store_close(f->s);
-    model_free(f->m);
+    fx_cleanup(f->s, f->m, f->dir);
     synth_free(&f->data);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", f->dir);
     free(f);
     return 0;
 }

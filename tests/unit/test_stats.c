@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "fixture.h"
 
 struct fx {
     char dir[64];
@@ -45,7 +46,6 @@ static int
 setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    char err[256];
     uint32_t ids[] = { 1, 2, 3 };
     uint8_t d[STORE_DIGEST_LEN];
     static const struct { int verdict; double ms; } alice[] = {
@@ -54,11 +54,8 @@ setup(void **state)
         { STORE_V_QUARANTINE, 4 }, { STORE_V_REJECT, 100 },
     };
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_stats-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
-    if (store_open(f->path, STORE_CREATE, NULL, &f->s, err, sizeof(err)) != STORE_OK)
-        fail_msg("open: %s", err);
+    fx_tmpdir(f->dir, sizeof(f->dir), "test_stats");
+    fx_store(f->dir, "store.db", NULL, f->path, sizeof(f->path), &f->s);
     f->now = (int64_t) time(NULL);
     assert_int_equal(store_begin(f->s), STORE_OK);
     for (int k = 0; k < 10; k++) {
@@ -96,15 +93,8 @@ static int
 teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
 
-    store_close(f->s);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    fx_cleanup(f->s, NULL, f->dir);
     free(f);
     return 0;
 }

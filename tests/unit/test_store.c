@@ -27,6 +27,7 @@
 #include "features.h"
 #include "idpack.h"
 #include "store.h"
+#include "fixture.h"
 
 /* ---- helpers ---- */
 
@@ -41,19 +42,14 @@ setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     struct store_opts o;
-    char err[512];
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "%s/test_store.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
+    fx_tmpdir(f->dir, sizeof(f->dir), "test_store");
     store_opts_default(&o);
     o.reservoir_size = 50;
     o.dirty_samples = 10;
     o.busy_ms = 200;
-    if (store_open(f->path, STORE_CREATE, &o, &f->s, err, sizeof(err)) != STORE_OK)
-        fail_msg("store_open: %s", err);
+    fx_store(f->dir, "store.db", &o, f->path, sizeof(f->path), &f->s);
     {
         struct stat sb;
 
@@ -71,12 +67,8 @@ static int
 teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[256];
 
-    store_close(f->s);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", f->dir);
+    fx_cleanup(f->s, NULL, f->dir);
     free(f);
     return 0;
 }

@@ -24,6 +24,7 @@
 
 #include "store.h"
 #include "writer.h"
+#include "fixture.h"
 
 struct fixture {
     char dir[64];
@@ -36,10 +37,8 @@ setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "%s/test_writer.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/w.db", f->dir);
+    fx_tmpdir(f->dir, sizeof(f->dir), "test_writer");
+    fx_path(f->db, sizeof(f->db), f->dir, "w.db");
     *state = f;
     return 0;
 }
@@ -48,11 +47,8 @@ static int
 teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[128];
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", f->dir);
+    fx_rmtree(f->dir);
     free(f);
     return 0;
 }
