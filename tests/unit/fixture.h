@@ -7,7 +7,8 @@
  * directory part (test_input, test_model) links no store.  Failures
  * inside a cmocka test fail it with a message (fail_msg); setup functions call
  * these from cmocka's group or test setup.  fx_small_model exists only where
- * tests/unit/synth.h is included first. */
+ * tests/unit/synth.h is included first; struct fixture and fx_adapt_* where
+ * FX_ADAPT is defined first. */
 #ifndef SPAMSHIFT_TEST_FIXTURE_H
 #define SPAMSHIFT_TEST_FIXTURE_H
 
@@ -135,5 +136,56 @@ fx_cleanup(struct store *s, struct model *m, const char *dir)
         model_free(m);
     return fx_rmtree(dir);
 }
+
+#ifdef FX_ADAPT
+#include "adapt.h"
+
+/* FX_ADAPT (defined before this header): the adapt/ tests' fixture, a temporary
+ * directory with a small trained model, a store dir/s.db, the user's synthetic
+ * mail and default adaptation options. */
+struct fixture {
+    char dir[64];
+    char db[128];
+    struct model *m;
+    struct store *s;
+    struct synth data;      /* n_data ham + n_data spam bags */
+    struct adapt_opts o;
+};
+
+/* A new fixture: the directory ($TMPDIR/TAG.XXXXXX), fx_small_model(dir, n_each,
+ * model_seed, pool_max), the store, synth_make(n_data, n_data, 12, 12, 400,
+ * data_seed).  Fails the test on any error. */
+static inline struct fixture *
+fx_adapt_open(const char *tag, size_t n_each, uint64_t model_seed, uint32_t pool_max,
+              size_t n_data, uint64_t data_seed)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    fx_tmpdir(f->dir, sizeof(f->dir), tag);
+    fx_small_model(f->dir, n_each, model_seed, pool_max, &f->m);
+    fx_store(f->dir, "s.db", NULL, f->db, sizeof(f->db), &f->s);
+    assert_int_equal(synth_make(&f->data, n_data, n_data, 12, 12, 400, data_seed), 0);
+    adapt_opts_default(&f->o);
+    return f;
+}
+
+/* Undo fx_adapt_open: store, model, data, directory, f. */
+static inline void
+fx_adapt_close(struct fixture *f)
+{
+    fx_cleanup(f->s, f->m, f->dir);
+    synth_free(&f->data);
+    free(f);
+}
+
+/* A cmocka teardown for a fixture from fx_adapt_open. */
+static inline int
+fx_adapt_teardown(void **state)
+{
+    fx_adapt_close(*state);
+    return 0;
+}
+#endif
 
 #endif

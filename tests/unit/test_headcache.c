@@ -26,27 +26,14 @@
 #include "refit.h"
 #include "store.h"
 #include "synth.h"
+#define FX_ADAPT
 #include "fixture.h"
-
-struct fixture {
-    char dir[64];
-    struct model *m;
-    struct store *s;
-    char db[128];
-    struct synth data;
-    struct adapt_opts o;
-};
 
 static int
 setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
+    struct fixture *f = fx_adapt_open("test_headcache", 150, 3, 200, 30, 9);
 
-    assert_non_null(f);
-    fx_tmpdir(f->dir, sizeof(f->dir), "test_headcache");
-    fx_small_model(f->dir, 150, 3, 200, &f->m);
-    fx_store(f->dir, "s.db", NULL, f->db, sizeof(f->db), &f->s);
-    assert_int_equal(synth_make(&f->data, 30, 30, 12, 12, 400, 9), 0);
     /* The fixture model must separate the classes, or "the user's model differs
      * from the global head" below would prove little. */
     {
@@ -58,19 +45,7 @@ setup(void **state)
         if ((auc = synth_auc(p, f->data.ex, f->data.n)) < 0.9)
             fail_msg("fixture model AUC %.3f, want >= 0.9", auc);
     }
-    adapt_opts_default(&f->o);
     *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    fx_cleanup(f->s, f->m, f->dir);
-    synth_free(&f->data);
-    free(f);
     return 0;
 }
 
@@ -381,11 +356,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_miss_sync_republish, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_restored, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_miss_sync_republish, setup, fx_adapt_teardown),
+        cmocka_unit_test_setup_teardown(test_store_replaced, setup, fx_adapt_teardown),
+        cmocka_unit_test_setup_teardown(test_store_restored, setup, fx_adapt_teardown),
+        cmocka_unit_test_setup_teardown(test_eviction, setup, fx_adapt_teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, fx_adapt_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,42 +23,22 @@
 #include "refit.h"
 #include "store.h"
 #include "synth.h"
+#define FX_ADAPT
 #include "fixture.h"
 
-struct fixture {
-    char dir[64];
-    char db[128];
-    struct model *m;
-    struct store *s;
-    struct synth data;      /* 60 ham + 60 spam bags for feedback and samples */
-    struct adapt_opts o;
-};
-
+/* The user's mail: another seed, and ham/spam ranges partly inverted by
+ * feedback below, so the user's model must differ from the global head. */
 static int
 setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    assert_non_null(f);
-    fx_tmpdir(f->dir, sizeof(f->dir), "test_refit");
-    fx_small_model(f->dir, 200, 1, 300, &f->m);
-    fx_store(f->dir, "s.db", NULL, f->db, sizeof(f->db), &f->s);
-    /* The user's mail: another seed, and ham/spam ranges partly inverted by
-     * feedback below, so the user's model must differ from the global head. */
-    assert_int_equal(synth_make(&f->data, 60, 60, 12, 12, 400, 7), 0);
-    adapt_opts_default(&f->o);
-    *state = f;
+    *state = fx_adapt_open("test_refit", 200, 1, 300, 60, 7);
     return 0;
 }
 
 static int
 teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    fx_cleanup(f->s, f->m, f->dir);
-    synth_free(&f->data);
-    free(f);
+    fx_adapt_close(*state);
     return 0;
 }
 
