@@ -169,3 +169,59 @@ function ham_to(rcpts, opts)
 	send_content(conn, datadir .. "/probe-ham.eml", opts.headers, opts.extra_body)
 	return conn, finish(conn)
 end
+
+-- The milter's log so far (run.sh writes it to tmpdir/milter.log, unbuffered).
+function milter_log()
+	local fh = io.open(tmpdir .. "/milter.log", "rb")
+	if fh == nil then return "" end
+	local text = fh:read("*a")
+	fh:close()
+	return text
+end
+
+-- The log line for queue id qid ("QID: rcpts=..."), or nil.
+function log_line_for(qid)
+	for line in milter_log():gmatch("[^\n]+") do
+		if line:find(qid .. ": rcpts=", 1, true) then return line end
+	end
+	return nil
+end
+
+-- Wait until cond() is true, polling every 50 ms at most tries times (default
+-- 200: 10 s); fails with what otherwise.  A bound on waiting for a condition,
+-- not a timed sleep that hopes the condition holds by then.
+function wait_until(cond, what, tries)
+	tries = tries or 200
+	for _ = 1, tries do
+		if cond() then return end
+		mt.sleep(0.05)
+	end
+	check(false, "timed out waiting for " .. what)
+end
+
+-- Count the occurrences of the plain string s in the milter's log.
+function log_count(s)
+	local n, text, at = 0, milter_log(), 1
+	while true do
+		local i = text:find(s, at, true)
+		if i == nil then return n end
+		n, at = n + 1, i + #s
+	end
+end
+
+-- reload_with(n) without a timed sleep: SIGHUP, then wait for the milter's
+-- "reloaded" log line.
+function reload_with_wait(n)
+	local before = log_count("reloaded ")
+	sh("cp " .. tmpdir .. "/spamshift.conf" .. n .. " " .. conf)
+	sh("kill -HUP " .. milter_pid)
+	wait_until(function() return log_count("reloaded ") > before end, "the reload")
+end
+
+-- The first line spamshift (cli) prints for cmd, or nil.
+function cli_output(args)
+	local p = assert(io.popen(cli .. " " .. args .. " 2>/dev/null"))
+	local out = p:read("*l")
+	p:close()
+	return out
+end
