@@ -18,6 +18,7 @@
 
 #include "senderlist.h"
 #include "store.h"
+#include "fixture.h"
 
 struct norm_case {
     const char *name, *in, *want;       /* want NULL: refused */
@@ -60,15 +61,10 @@ static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[512];
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "%s/test_senderlist.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/s.db", f->dir);
-    if (store_open(f->db, STORE_CREATE, NULL, &f->s, err, sizeof(err)) != STORE_OK)
-        fail_msg("store_open: %s", err);
+    fx_tmpdir(f->dir, sizeof(f->dir), "test_senderlist");
+    fx_store(f->dir, "s.db", NULL, f->db, sizeof(f->db), &f->s);
     *state = f;
     return 0;
 }
@@ -77,16 +73,8 @@ static int
 teardown(void **state)
 {
     struct fixture *f = *state;
-    char p[128];
 
-    store_close(f->s);
-    for (const char *suf = "\0-wal\0-shm\0"; ; suf += strlen(suf) + 1) {
-        snprintf(p, sizeof(p), "%s%s", f->db, suf);
-        unlink(p);
-        if (strcmp(suf, "-shm") == 0)
-            break;
-    }
-    rmdir(f->dir);
+    fx_cleanup(f->s, NULL, f->dir);
     free(f);
     return 0;
 }
