@@ -17,7 +17,7 @@
  * corpus takes about a second of CPU here, extraction about as much, and the
  * CLI extracts on all cores).  Training two seeds in parallel and averaging
  * was measured too and does not pay: (1-AUC)% 0.058 vs 0.056 on the
- * SpamAssassin temporal split.  model.c uses the second core for the work that
+ * SpamAssassin temporal split.  train.c uses the second core for the work that
  * does split cleanly (distinct-feature count, pool and batch scoring).
  *
  * Memory: net_train() allocates AdaGrad accumulators beside the weights (one
