@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include <glib.h>
-#include <xxhash.h>
 
 #include "digest.h"
 #include "features.h"
@@ -35,7 +34,7 @@
 
 uint32_t features_hash(const char *token, size_t len)
 {
-    return (uint32_t) XXH3_64bits(token, len);
+    return fx_hash(token, len);
 }
 
 void features_init(struct features *f)

@@ -10,10 +10,16 @@
 #include <stdlib.h>
 
 #include <glib.h>
+#include <xxhash.h>
 
 #include "features.h"
 #include "fx.h"
 #include "tokenize.h"
+
+uint32_t fx_hash(const char *token, size_t len)
+{
+    return (uint32_t) XXH3_64bits(token, len);
+}
 
 /* Add the token text s[0..len) to the bag. */
 void fx_emit(struct fx *x, const char *s, size_t len)
@@ -27,7 +33,7 @@ void fx_emit(struct fx *x, const char *s, size_t len)
         x->flags |= FEATURES_F_TRUNCATED;
         return;
     }
-    id = features_hash(s, len);
+    id = fx_hash(s, len);
     x->ntokens++;
     if (x->tok != NULL)
         x->tok(x->tok_arg, id, s, len);

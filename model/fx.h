@@ -67,6 +67,10 @@ struct fx {
     char msgid_dom[256];    /* registered domain of the Message-ID, "" if none */
 };
 
+/* The id of one prefixed token: the low 32 bits of its XXH3-64 (features_hash()
+ * is this function for the callers outside model/).  Cannot fail. */
+uint32_t fx_hash(const char *token, size_t len);
+
 /* Add the token text s[0..len): hashed, shown to the explain callback, appended
  * to the bag.  Past the token budget only FEATURES_F_TRUNCATED is set; on
  * allocation failure x->oom is set and every later call does nothing. */
