@@ -172,6 +172,9 @@ static void on_text(void *arg, const char *s, size_t len, int html)
         fx_emits(x, "html:", "iframe");
 }
 
+/* The closing tokens of a message of len bytes, after the walk, with META_RESERVE
+ * occurrences of budget of their own: size, counts, the header rules' closing
+ * tokens, then the body and HTML summaries and the flags, in that order. */
 static void finish_features(struct fx *x, size_t len)
 {
     size_t b;
