@@ -61,6 +61,16 @@ static size_t domain_of(const char *s, char *out, size_t outsz)
     return n;
 }
 
+/* The registered domain of host[0..hlen) (hlen > 0) into out[0..outsz), cut to
+ * fit; for the From / Reply-To / Message-ID comparisons. */
+static void keep_domain(char *out, size_t outsz, const char *host, size_t hlen)
+{
+    size_t dlen;
+    const char *dom = tokenize_registered_domain(host, hlen, &dlen);
+
+    g_strlcpy(out, dom, dlen + 1 < outsz ? dlen + 1 : outsz);
+}
+
 static void emit_domain(struct fx *x, const char *prefix, const char *host, size_t hlen)
 {
     const char *dom;
@@ -145,8 +155,7 @@ void header_rules_on_header(void *arg, const char *name, const char *value)
             fx_emits(x, "mailer:", "empty");
     } else if (strcmp(lname, "message-id") == 0 && !x->msgid) {
         char host[256];
-        size_t hlen = domain_of(value, host, sizeof(host)), dlen;
-        const char *dom;
+        size_t hlen = domain_of(value, host, sizeof(host));
 
         /* Only whether it matches From, never the domain itself: a server that
          * adds a missing Message-ID writes its own domain there, which names the
@@ -158,8 +167,7 @@ void header_rules_on_header(void *arg, const char *name, const char *value)
         } else if (tokenize_is_ipv4(host, hlen) || host[0] == '[') {
             fx_emits(x, "msgid:", "ip");
         } else {
-            dom = tokenize_registered_domain(host, hlen, &dlen);
-            g_strlcpy(x->msgid_dom, dom, dlen + 1 < sizeof(x->msgid_dom) ? dlen + 1 : sizeof(x->msgid_dom));
+            keep_domain(x->msgid_dom, sizeof(x->msgid_dom), host, hlen);
         }
     } else if (strcmp(lname, "x-priority") == 0) {
         for (i = 0; value[i] == ' '; i++)
@@ -192,13 +200,8 @@ void header_rules_on_address(void *arg, enum mime_field field, const char *name,
         fx_emits(x, "from:addr:", laddr);
         hlen = domain_of(laddr, host, sizeof(host));
         emit_domain(x, "from:dom:", host, hlen);
-        if (hlen > 0) {
-            const char *dom;
-            size_t dlen;
-
-            dom = tokenize_registered_domain(host, hlen, &dlen);
-            g_strlcpy(x->from_dom, dom, dlen + 1 < sizeof(x->from_dom) ? dlen + 1 : sizeof(x->from_dom));
-        }
+        if (hlen > 0)
+            keep_domain(x->from_dom, sizeof(x->from_dom), host, hlen);
         if (name[0] == '\0' || fx_words(x, "from:name:", 0, name, strnlen(name, HEADER_TEXT)) == 0)
             fx_emits(x, "from:name:", "none");
         break;
@@ -207,15 +210,10 @@ void header_rules_on_address(void *arg, enum mime_field field, const char *name,
             return;
         hlen = domain_of(addr, host, sizeof(host));
         emit_domain(x, "replyto:dom:", host, hlen);
-        if (hlen > 0) {
-            const char *dom;
-            size_t dlen;
-
-            dom = tokenize_registered_domain(host, hlen, &dlen);
-            g_strlcpy(x->reply_dom, dom, dlen + 1 < sizeof(x->reply_dom) ? dlen + 1 : sizeof(x->reply_dom));
-        } else {
+        if (hlen > 0)
+            keep_domain(x->reply_dom, sizeof(x->reply_dom), host, hlen);
+        else
             g_strlcpy(x->reply_dom, "?", sizeof(x->reply_dom));
-        }
         break;
     case MIME_TO:
         x->to++;

@@ -35,8 +35,8 @@
 
 /* splitmix64: a tiny, well-mixed PRNG; also used as a hash of (seed, index) so
  * that initial weights do not depend on the order they are drawn in. */
-static uint64_t
-splitmix64(uint64_t *state)
+uint64_t
+net_splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
 
@@ -49,7 +49,7 @@ splitmix64(uint64_t *state)
 static float
 uniform_sym(uint64_t *state, float a)
 {
-    float u = (float) (splitmix64(state) >> 40) * (1.0f / 16777216.0f);
+    float u = (float) (net_splitmix64(state) >> 40) * (1.0f / 16777216.0f);
 
     return (2.0f * u - 1.0f) * a;
 }
@@ -62,7 +62,7 @@ uniform_below(uint64_t *state, uint64_t bound)
     uint64_t r;
 
     do
-        r = splitmix64(state);
+        r = net_splitmix64(state);
     while (r >= lim);
     return r % bound;
 }

@@ -2,7 +2,7 @@
  * pool.c - choosing and scoring the source pool of a trained model (pool.h).
  *
  * The choice is a function of (class counts, pool_max, seed) alone, through
- * our own splitmix64, so the same training gives the same pool, byte for byte,
+ * net_splitmix64(), so the same training gives the same pool, byte for byte,
  * on every platform.  The memory is the model's (model_free() releases it).
  */
 #include "config.h"
@@ -10,17 +10,8 @@
 #include <stdlib.h>
 
 #include "model_int.h"
+#include "net.h"
 #include "pool.h"
-
-static uint64_t
-pool_rand(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 static int
 pool_cmp_size(const void *a, const void *b)
@@ -44,7 +35,7 @@ pool_pick(const struct net_example *ex, size_t n_ex, int cls, size_t k, size_t *
     if (k > n)
         k = n;
     for (i = 0; i < k; i++) {
-        size_t r = i + (size_t) (pool_rand(rng) % (n - i)), t = idx[i];
+        size_t r = i + (size_t) (net_splitmix64(rng) % (n - i)), t = idx[i];
 
         idx[i] = idx[r];
         idx[r] = t;
