@@ -11,7 +11,7 @@
  * other-dom, missing), "mailer:", "hdr:" (header names present, transit headers
  * excluded), "ct:", "cte:", "prio:", "url:host", "url:dom:", "meta:" (size, parts,
  * attachments, html-only, flags), "html:" (img, links, invisible, ratio, ...).
- * OSB word pairs are implemented but off (see features.c for the measurements).
+ * OSB word pairs are implemented but off (see fx.h for the measurements).
  * Extraction never fails on bad mail: broken MIME, unknown charsets, invalid
  * UTF-8 and NUL bytes are handled best-effort and flagged.
  *

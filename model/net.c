@@ -17,7 +17,7 @@
  * corpus takes about a second of CPU here, extraction about as much, and the
  * CLI extracts on all cores).  Training two seeds in parallel and averaging
  * was measured too and does not pay: (1-AUC)% 0.058 vs 0.056 on the
- * SpamAssassin temporal split.  model.c uses the second core for the work that
+ * SpamAssassin temporal split.  train.c uses the second core for the work that
  * does split cleanly (distinct-feature count, pool and batch scoring).
  *
  * Memory: net_train() allocates AdaGrad accumulators beside the weights (one
@@ -35,8 +35,8 @@
 
 /* splitmix64: a tiny, well-mixed PRNG; also used as a hash of (seed, index) so
  * that initial weights do not depend on the order they are drawn in. */
-static uint64_t
-splitmix64(uint64_t *state)
+uint64_t
+net_splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
 
@@ -49,7 +49,7 @@ splitmix64(uint64_t *state)
 static float
 uniform_sym(uint64_t *state, float a)
 {
-    float u = (float) (splitmix64(state) >> 40) * (1.0f / 16777216.0f);
+    float u = (float) (net_splitmix64(state) >> 40) * (1.0f / 16777216.0f);
 
     return (2.0f * u - 1.0f) * a;
 }
@@ -62,7 +62,7 @@ uniform_below(uint64_t *state, uint64_t bound)
     uint64_t r;
 
     do
-        r = splitmix64(state);
+        r = net_splitmix64(state);
     while (r >= lim);
     return r % bound;
 }
@@ -310,26 +310,178 @@ train_state_free(struct train_state *s)
     free(s->order);
 }
 
+/* Allocate s for n (AdaGrad accumulators zeroed, the auxiliary head drawn from
+ * seed, the identity order over n_ex examples).  Returns 0, or -1 with s freed
+ * on allocation failure. */
+static int
+train_state_init(struct train_state *s, const struct net *n, size_t n_ex, uint64_t seed)
+{
+    const struct net_dims *d = &n->dims;
+    const uint32_t H = d->hidden, D = d->emb_dim;
+    uint64_t rng;
+    size_t i;
+    uint32_t j;
+
+    memset(s, 0, sizeof(*s));
+    s->acc_lin = calloc((size_t) 1 << d->lin_bits, sizeof(float));
+    s->acc_emb = calloc((size_t) 1 << d->emb_bits, sizeof(float));
+    s->acc_w1 = calloc((size_t) H * D, sizeof(float));
+    s->acc_b1 = calloc(H, sizeof(float));
+    s->acc_head = calloc(NET_HEAD_LEN(H), sizeof(float));
+    s->aux = calloc(H + 1, sizeof(float));
+    s->acc_aux = calloc(H + 1, sizeof(float));
+    s->order = malloc((n_ex ? n_ex : 1) * sizeof(size_t));
+    if (s->acc_lin == NULL || s->acc_emb == NULL || s->acc_w1 == NULL
+        || s->acc_b1 == NULL || s->acc_head == NULL || s->aux == NULL
+        || s->acc_aux == NULL || s->order == NULL) {
+        train_state_free(s);
+        return -1;
+    }
+    rng = seed ^ 0x617578ULL;
+    for (j = 0; j < H; j++)
+        s->aux[j] = uniform_sym(&rng, 0.1f);
+    for (i = 0; i < n_ex; i++)
+        s->order[i] = i;
+    return 0;
+}
+
+/* AdaGrad steps of the heads (main and auxiliary) and the hidden layer, given
+ * the example's forward pass (e, h, z), the gradients g and ga at the two
+ * logits and da at the hidden pre-activations. */
+static void
+train_step_dense(struct net *n, struct train_state *s, const struct net_train_opts *o,
+                 const float *e, const float *h, float z, float g, float ga,
+                 const float *da)
+{
+    const uint32_t H = n->dims.hidden, D = n->dims.emb_dim;
+    uint32_t j, k;
+
+    /* Heads. */
+    for (j = 0; j < H; j++) {
+        ada_step(&n->head[j], &s->acc_head[j],
+                 g * h[j] + o->l2 * n->head[j], o->lr_dense);
+        ada_step(&s->aux[j], &s->acc_aux[j],
+                 ga * h[j] + o->l2 * s->aux[j], o->lr_dense);
+    }
+    ada_step(&n->head[H], &s->acc_head[H], g * z, o->lr_dense);
+    ada_step(&n->head[H + 1], &s->acc_head[H + 1], g, o->lr_dense);
+    ada_step(&s->aux[H], &s->acc_aux[H], ga, o->lr_dense);
+
+    /* Hidden layer. */
+    for (j = 0; j < H; j++) {
+        float *w = n->w1 + (size_t) j * D, *acc = s->acc_w1 + (size_t) j * D;
+
+        for (k = 0; k < D; k++)
+            ada_step(&w[k], &acc[k], da[j] * e[k] + o->l2 * w[k],
+                     o->lr_dense);
+        ada_step(&n->b1[j], &s->acc_b1[j], da[j], o->lr_dense);
+    }
+}
+
+/* The sparse rows of example x: only its ids (lazy updates), the linear weight
+ * with gradient gz and the embedding row with de (the gradient at the mean of
+ * the rows).  A repeated id (callers should pass unique ids) is updated twice. */
+static void
+train_step_sparse(struct net *n, struct train_state *s, const struct net_train_opts *o,
+                  const struct net_example *x, float gz, const float *de)
+{
+    const struct net_dims *d = &n->dims;
+    const uint32_t D = d->emb_dim;
+    uint32_t lmask = (uint32_t) (((uint64_t) 1 << d->lin_bits) - 1);
+    uint32_t emask = (uint32_t) (((uint64_t) 1 << d->emb_bits) - 1);
+    v4sf vde[NET_MAX_EMB_DIM / 4], vl2 = { o->l2, o->l2, o->l2, o->l2 };
+    size_t t;
+    uint32_t k;
+
+    for (k = 0; k < D / 4; k++)
+        vde[k] = v4_load(de + 4 * k);
+    for (t = 0; t < x->n; t++) {
+        uint32_t li = x->ids[t] & lmask, ei = x->ids[t] & emask;
+        float *row = n->emb + (size_t) ei * D, step;
+        v4sf vstep, sq, gv[NET_MAX_EMB_DIM / 4];
+
+        /* body() fetched the weights, not their accumulators: each
+         * was a cache miss (35% of net_train's profile samples sat on
+         * the acc_lin load before this prefetch). */
+        if (t + PREFETCH_AHEAD < x->n) {
+            uint32_t f = x->ids[t + PREFETCH_AHEAD];
+
+            __builtin_prefetch(s->acc_lin + (f & lmask), 1);
+            __builtin_prefetch(s->acc_emb + (f & emask), 1);
+        }
+
+        ada_step(&n->lin[li], &s->acc_lin[li], gz + o->l2 * n->lin[li], o->lr);
+        /* Row-wise AdaGrad: one accumulator per row, fed with the mean
+         * squared gradient including the L2 term (without it a row
+         * with no data gradient takes huge L2 steps and diverges). */
+        sq = (v4sf) { 0, 0, 0, 0 };
+        for (k = 0; k < D / 4; k++) {
+            gv[k] = vde[k] + vl2 * v4_load(row + 4 * k);
+            sq += gv[k] * gv[k];
+        }
+        s->acc_emb[ei] += (sq[0] + sq[1] + sq[2] + sq[3]) / (float) D;
+        step = o->lr_dense / sqrtf(s->acc_emb[ei] + ADA_EPS);
+        vstep = (v4sf) { step, step, step, step };
+        for (k = 0; k < D / 4; k++)
+            v4_store(row + 4 * k, v4_load(row + 4 * k) - vstep * gv[k]);
+    }
+}
+
+/* One SGD step on example x with class weights cw; adds its weighted loss to
+ * *loss and its weight to *wsum. */
+static void
+train_example(struct net *n, struct train_state *s, const struct net_train_opts *o,
+              const struct net_example *x, const float cw[2], double *loss, double *wsum)
+{
+    const uint32_t H = n->dims.hidden, D = n->dims.emb_dim;
+    float e[NET_MAX_EMB_DIM], h[NET_MAX_HIDDEN], da[NET_MAX_HIDDEN];
+    float de[NET_MAX_EMB_DIM];
+    int y = x->spam != 0;
+    float z, logit, aux, g, ga, vz, gz;
+    float inv_n = x->n ? 1.0f / (float) x->n : 0.0f;
+    uint32_t j, k;
+
+    body(n, x->ids, x->n, e, h, &z);
+    logit = net_head(n->head, H, h, z);
+    aux = s->aux[H];        /* the auxiliary head sees h only */
+    for (j = 0; j < H; j++)
+        aux += s->aux[j] * h[j];
+    *loss += cw[y] * logloss(logit, y);
+    *wsum += cw[y];
+    g = cw[y] * (net_sigmoid(logit) - (float) y);
+    ga = o->aux * cw[y] * (net_sigmoid(aux) - (float) y);
+
+    /* Backward through the heads, before they move. */
+    vz = n->head[H];
+    for (j = 0; j < H; j++) {
+        float dh = g * n->head[j] + ga * s->aux[j];
+
+        da[j] = dh * (1.0f - h[j] * h[j]);
+    }
+    for (k = 0; k < D; k++) {
+        float acc = 0.0f;
+
+        for (j = 0; j < H; j++)
+            acc += n->w1[(size_t) j * D + k] * da[j];
+        de[k] = acc * inv_n;
+    }
+    train_step_dense(n, s, o, e, h, z, g, ga, da);
+    gz = x->n ? g * vz / sqrtf((float) x->n) : 0.0f;
+    train_step_sparse(n, s, o, x, gz, de);
+}
+
 int
 net_train(struct net *n, const struct net_example *ex, size_t n_ex,
           const struct net_train_opts *o, struct net_train_summary *sum)
 {
-    const struct net_dims *d = &n->dims;
-    const uint32_t H = d->hidden, D = d->emb_dim;
-    uint32_t lmask = (uint32_t) (((uint64_t) 1 << d->lin_bits) - 1);
-    uint32_t emask = (uint32_t) (((uint64_t) 1 << d->emb_bits) - 1);
-    float e[NET_MAX_EMB_DIM], h[NET_MAX_HIDDEN], da[NET_MAX_HIDDEN];
-    float de[NET_MAX_EMB_DIM];
-    v4sf vde[NET_MAX_EMB_DIM / 4], vl2 = { o->l2, o->l2, o->l2, o->l2 };
     struct train_state s;
     size_t i, n_spam = 0, n_ham;
     float cw[2];
     double loss = 0.0, wsum;
     uint64_t rng;
-    uint32_t ep, j, k;
+    uint32_t ep;
 
-    assert(n->owned && net_dims_valid(d));
-    memset(&s, 0, sizeof(s));
+    assert(n->owned && net_dims_valid(&n->dims));
     if (sum != NULL)
         memset(sum, 0, sizeof(*sum));
     for (i = 0; i < n_ex; i++)
@@ -338,26 +490,8 @@ net_train(struct net *n, const struct net_example *ex, size_t n_ex,
     /* Class balance: each class carries half of the total weight. */
     cw[1] = n_spam ? (float) ((double) n_ex / (2.0 * (double) n_spam)) : 0.0f;
     cw[0] = n_ham ? (float) ((double) n_ex / (2.0 * (double) n_ham)) : 0.0f;
-
-    s.acc_lin = calloc((size_t) 1 << d->lin_bits, sizeof(float));
-    s.acc_emb = calloc((size_t) 1 << d->emb_bits, sizeof(float));
-    s.acc_w1 = calloc((size_t) H * D, sizeof(float));
-    s.acc_b1 = calloc(H, sizeof(float));
-    s.acc_head = calloc(NET_HEAD_LEN(H), sizeof(float));
-    s.aux = calloc(H + 1, sizeof(float));
-    s.acc_aux = calloc(H + 1, sizeof(float));
-    s.order = malloc((n_ex ? n_ex : 1) * sizeof(size_t));
-    if (s.acc_lin == NULL || s.acc_emb == NULL || s.acc_w1 == NULL
-        || s.acc_b1 == NULL || s.acc_head == NULL || s.aux == NULL
-        || s.acc_aux == NULL || s.order == NULL) {
-        train_state_free(&s);
+    if (train_state_init(&s, n, n_ex, o->seed) != 0)
         return -1;
-    }
-    rng = o->seed ^ 0x617578ULL;
-    for (j = 0; j < H; j++)
-        s.aux[j] = uniform_sym(&rng, 0.1f);
-    for (i = 0; i < n_ex; i++)
-        s.order[i] = i;
     rng = o->seed;
 
     for (ep = 0; ep < o->epochs; ep++) {
@@ -370,95 +504,8 @@ net_train(struct net *n, const struct net_example *ex, size_t n_ex,
             s.order[i - 1] = s.order[r];
             s.order[r] = t;
         }
-        for (i = 0; i < n_ex; i++) {
-            const struct net_example *x = &ex[s.order[i]];
-            int y = x->spam != 0;
-            float z, logit, aux, g, ga, vz, gz;
-            float inv_n = x->n ? 1.0f / (float) x->n : 0.0f;
-            size_t t;
-
-            body(n, x->ids, x->n, e, h, &z);
-            logit = net_head(n->head, H, h, z);
-            aux = s.aux[H];         /* the auxiliary head sees h only */
-            for (j = 0; j < H; j++)
-                aux += s.aux[j] * h[j];
-            loss += cw[y] * logloss(logit, y);
-            wsum += cw[y];
-            g = cw[y] * (net_sigmoid(logit) - (float) y);
-            ga = o->aux * cw[y] * (net_sigmoid(aux) - (float) y);
-
-            /* Backward through the heads, before they move. */
-            vz = n->head[H];
-            for (j = 0; j < H; j++) {
-                float dh = g * n->head[j] + ga * s.aux[j];
-
-                da[j] = dh * (1.0f - h[j] * h[j]);
-            }
-            for (k = 0; k < D; k++) {
-                float acc = 0.0f;
-
-                for (j = 0; j < H; j++)
-                    acc += n->w1[(size_t) j * D + k] * da[j];
-                de[k] = acc * inv_n;
-            }
-
-            /* Heads. */
-            for (j = 0; j < H; j++) {
-                ada_step(&n->head[j], &s.acc_head[j],
-                         g * h[j] + o->l2 * n->head[j], o->lr_dense);
-                ada_step(&s.aux[j], &s.acc_aux[j],
-                         ga * h[j] + o->l2 * s.aux[j], o->lr_dense);
-            }
-            ada_step(&n->head[H], &s.acc_head[H], g * z, o->lr_dense);
-            ada_step(&n->head[H + 1], &s.acc_head[H + 1], g, o->lr_dense);
-            ada_step(&s.aux[H], &s.acc_aux[H], ga, o->lr_dense);
-
-            /* Hidden layer. */
-            for (j = 0; j < H; j++) {
-                float *w = n->w1 + (size_t) j * D, *acc = s.acc_w1 + (size_t) j * D;
-
-                for (k = 0; k < D; k++)
-                    ada_step(&w[k], &acc[k], da[j] * e[k] + o->l2 * w[k],
-                             o->lr_dense);
-                ada_step(&n->b1[j], &s.acc_b1[j], da[j], o->lr_dense);
-            }
-
-            /* Sparse rows: only the ids of this message (lazy updates).  A
-             * repeated id (callers should pass unique ids) is updated twice. */
-            gz = x->n ? g * vz / sqrtf((float) x->n) : 0.0f;
-            for (k = 0; k < D / 4; k++)
-                vde[k] = v4_load(de + 4 * k);
-            for (t = 0; t < x->n; t++) {
-                uint32_t li = x->ids[t] & lmask, ei = x->ids[t] & emask;
-                float *row = n->emb + (size_t) ei * D, step;
-                v4sf vstep, sq, gv[NET_MAX_EMB_DIM / 4];
-
-                /* body() fetched the weights, not their accumulators: each
-                 * was a cache miss (35% of net_train's profile samples sat on
-                 * the acc_lin load before this prefetch). */
-                if (t + PREFETCH_AHEAD < x->n) {
-                    uint32_t f = x->ids[t + PREFETCH_AHEAD];
-
-                    __builtin_prefetch(s.acc_lin + (f & lmask), 1);
-                    __builtin_prefetch(s.acc_emb + (f & emask), 1);
-                }
-
-                ada_step(&n->lin[li], &s.acc_lin[li], gz + o->l2 * n->lin[li], o->lr);
-                /* Row-wise AdaGrad: one accumulator per row, fed with the mean
-                 * squared gradient including the L2 term (without it a row
-                 * with no data gradient takes huge L2 steps and diverges). */
-                sq = (v4sf) { 0, 0, 0, 0 };
-                for (k = 0; k < D / 4; k++) {
-                    gv[k] = vde[k] + vl2 * v4_load(row + 4 * k);
-                    sq += gv[k] * gv[k];
-                }
-                s.acc_emb[ei] += (sq[0] + sq[1] + sq[2] + sq[3]) / (float) D;
-                step = o->lr_dense / sqrtf(s.acc_emb[ei] + ADA_EPS);
-                vstep = (v4sf) { step, step, step, step };
-                for (k = 0; k < D / 4; k++)
-                    v4_store(row + 4 * k, v4_load(row + 4 * k) - vstep * gv[k]);
-            }
-        }
+        for (i = 0; i < n_ex; i++)
+            train_example(n, &s, o, &ex[s.order[i]], cw, &loss, &wsum);
         loss = wsum > 0 ? loss / wsum : 0.0;
         if (o->progress != NULL)
             o->progress(o->arg, ep + 1, o->epochs, loss);

@@ -72,6 +72,11 @@ struct net_train_summary {
 };
 
 /* Fill *d with the default dimensions. */
+/* splitmix64: the next 64 random bits of *state.  The one PRNG of model/
+ * (initialisation, shuffling, the source pool): the same sequence on every
+ * platform.  Cannot fail. */
+uint64_t net_splitmix64(uint64_t *state);
+
 void net_dims_default(struct net_dims *d);
 void net_train_opts_default(struct net_train_opts *o);
 
