@@ -31,7 +31,9 @@
 #include <unistd.h>
 
 #include "adapt.h"
+#include "cli.h"
 #include "commands.h"
+#include "json.h"
 #include "log.h"
 #include "model.h"
 #include "refit.h"
@@ -91,7 +93,7 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
         what = "dry-run";
     if (rp->json) {
         fputs("{\"user\":", stdout);
-        cli_json_string(stdout, user);
+        json_string(stdout, user);
         printf(",\"spam\":%u,\"ham\":%u,\"unlabelled\":%u,\"domain_auc\":%.4f,"
                "\"ess\":%.1f,\"cv_err_before\":%.4f,\"cv_err_after\":%.4f,"
                "\"lambda\":%g,\"mu\":%g,\"cross_validated\":%s,\"residual\":%u,"

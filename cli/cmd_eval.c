@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auc.h"
+#include "cli.h"
 #include "commands.h"
 #include "evalplot.h"
 #include "extract.h"
@@ -98,7 +100,7 @@ learning_curve(const struct results *r, double thr, size_t *n_steps)
         return NULL;
     for (size_t from = 0; from < r->n; from += block) {
         size_t to = from + block < r->n ? from + block : r->n, wrong = 0;
-        double auc = metrics_auc(r->score + from, r->spam + from, to - from);
+        double auc = auc_float(r->score + from, r->spam + from, to - from);
 
         size_t n_spam = 0;
 
@@ -193,7 +195,7 @@ cmd_eval(int argc, char **argv)
         rc = EX_USAGE;
         goto done;
     }
-    nj = jobs > 0 ? (unsigned) jobs : cli_default_jobs();
+    nj = cli_jobs(jobs);
     if (argc > 1) {
         log_err("eval: unexpected argument \"%s\": give inputs with --test-ham, "
                 "--test-spam or --test-index", argv[1]);

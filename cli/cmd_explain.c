@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "adapt.h"
+#include "cli.h"
 #include "commands.h"
 #include "features.h"
 #include "input.h"

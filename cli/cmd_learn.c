@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "adapt.h"
+#include "cli.h"
 #include "commands.h"
 #include "extract.h"
 #include "features.h"

@@ -30,7 +30,9 @@
 #include <unistd.h>
 
 #include "adapt.h"
+#include "cli.h"
 #include "commands.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
@@ -117,15 +119,6 @@ fmt_cv(char *buf, size_t len, double v)
         snprintf(buf, len, "n/a");
     else
         snprintf(buf, len, "%.1f%%", 100 * v);
-}
-
-static void
-json_num(FILE *fp, const char *key, double v, int comma)
-{
-    if (isfinite(v))
-        fprintf(fp, "\"%s\":%.6g%s", key, v, comma ? "," : "");
-    else
-        fprintf(fp, "\"%s\":null%s", key, comma ? "," : "");
 }
 
 static void
@@ -331,7 +324,7 @@ cmd_stats(int argc, char **argv)
             const struct store_user_stats *u = r->u;
 
             printf("%s{\"user\":", i ? "," : "");
-            cli_json_string(stdout, u->user);
+            json_string(stdout, u->user);
             printf(",\"scanned\":%" PRIu64 ",\"tagged\":%" PRIu64 ",\"quarantined\":%" PRIu64
                    ",\"rejected\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"errors\":%" PRIu64
                    ",\"learned_spam\":%" PRIu64 ",\"learned_ham\":%" PRIu64

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "extract.h"
 #include "fbpool.h"
@@ -104,7 +105,7 @@ cmd_train(int argc, char **argv)
         if (input_collect_index(&list, *p) != 0)
             goto oom;
 
-    if (extract_sources(&list, 0, list.n, jobs > 0 ? (unsigned)jobs : cli_default_jobs(),
+    if (extract_sources(&list, 0, list.n, cli_jobs(jobs),
                         !quiet, &set) != 0)
         goto oom;
     t_read = clock_seconds() - t0;
