@@ -47,6 +47,13 @@ cli_usage(const char *cmd, const char *fmt, ...)
 }
 
 int
+cli_oom(const char *cmd)
+{
+    log_err("%s: out of memory", cmd);
+    return EX_SOFTWARE;
+}
+
+int
 cli_model_exit(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

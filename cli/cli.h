@@ -28,6 +28,9 @@ int cli_parse(const char *cmd, const char *params, const GOptionEntry *entries,
 /* Log "cmd: " and the printf-style message, and return EX_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+/* Log "cmd: out of memory" and return EX_SOFTWARE. */
+int cli_oom(const char *cmd);
+
 /* Load the model at path into *m.  On failure logs "cmd: reason" (the reason
  * names the path and, when the file could not be opened, strerror) and returns
  * EX_NOINPUT (66) when the file does not exist, EX_NOPERM (77) when it may not be

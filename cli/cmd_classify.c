@@ -180,7 +180,7 @@ classify_open(struct classify *c, int argc, char **argv)
     if (a->db_path != NULL && (rc = classify_open_user(c)) != 0)
         return rc;
     if ((rc = classify_collect(c, argc, argv)) == EX_SOFTWARE)
-        log_err("classify: out of memory");
+        return cli_oom("classify");
     return rc;
 }
 
@@ -210,8 +210,7 @@ classify_chunk(struct classify *c, size_t from, size_t to)
     if (extract_sources(&c->list, from, to, a->jobs > 0 ? (unsigned)a->jobs : 1, 0,
                         &set) != 0) {
         extract_set_clear(&set);
-        log_err("classify: out of memory");
-        return EX_SOFTWARE;
+        return cli_oom("classify");
     }
     c->n_failed += set.failed;
     if (a->observe && store_begin(c->st) != STORE_OK) {

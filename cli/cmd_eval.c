@@ -149,13 +149,6 @@ struct eval {
 };
 
 static int
-eval_oom(void)
-{
-    log_err("eval: out of memory");
-    return EX_SOFTWARE;
-}
-
-static int
 eval_parse(struct eval_args *a, int *argc, char ***argv)
 {
     GOptionEntry entries[] = {
@@ -242,10 +235,10 @@ eval_train(struct eval *e)
     char err[512];
 
     if (extract_sources(&e->train, 0, e->train.n, e->nj, !e->a.quiet, &e->set) != 0)
-        return eval_oom();
+        return cli_oom("eval");
     e->n_failed += e->set.failed;
     if ((ex = calloc(e->set.n ? e->set.n : 1, sizeof(*ex))) == NULL)
-        return eval_oom();
+        return cli_oom("eval");
     for (size_t i = 0; i < e->set.n; i++) {
         ex[i] = (struct net_example) { e->set.v[i].ids, e->set.v[i].n,
                                        e->set.v[i].label == INPUT_LABEL_SPAM };
@@ -369,7 +362,7 @@ eval_open(struct eval *e, int argc, char **argv)
         return EX_USAGE;
     if (collect(&e->test, a->te_ham, a->te_spam, a->te_index) != 0
             || collect(&e->train, a->tr_ham, a->tr_spam, a->tr_index) != 0)
-        return eval_oom();
+        return cli_oom("eval");
     if (e->test.errors || e->train.errors) {
         log_err("eval: some inputs are missing (named above)");
         return EX_NOINPUT;
@@ -399,7 +392,7 @@ eval_chunk(struct eval *e, size_t from, size_t to)
     char err[512];
 
     if (extract_sources(&e->test, from, to, e->nj, 0, &e->set) != 0)
-        return eval_oom();
+        return cli_oom("eval");
     e->n_failed += e->set.failed;
     for (size_t i = 0; i < e->set.n; i++) {
         const struct extract_msg *x = &e->set.v[i];
@@ -419,7 +412,7 @@ eval_chunk(struct eval *e, size_t from, size_t to)
         } else
             p = adapt_score(e->m, e->um, x->ids, x->n);
         if (results_add(&e->res, p, spam) != 0)
-            return eval_oom();
+            return cli_oom("eval");
     }
     extract_set_clear(&e->set);
     if (!e->a.quiet && isatty(STDERR_FILENO))
@@ -449,9 +442,9 @@ eval_loop(struct eval *e)
         e->thr = e->ol.base->threshold;
     if (metrics_compute(e->res.score, e->res.spam, e->res.n, e->thr, &e->ms) != 0
             || metrics_roc(e->res.score, e->res.spam, e->res.n, &e->roc, &e->n_roc) != 0)
-        return eval_oom();
+        return cli_oom("eval");
     if (e->a.online && (e->steps = learning_curve(&e->res, e->thr, &e->n_steps)) == NULL)
-        return eval_oom();
+        return cli_oom("eval");
     return 0;
 }
 

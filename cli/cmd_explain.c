@@ -48,27 +48,6 @@ on_token(void *arg, uint32_t id, const char *token, size_t len)
         g_hash_table_insert(names, GUINT_TO_POINTER(id), g_strndup(token, len));
 }
 
-struct msgbuf {
-    char *buf;
-    size_t len;
-    int n;
-};
-
-static int
-on_message(void *arg, const char *name, const char *buf, size_t len)
-{
-    struct msgbuf *mb = arg;
-
-    (void) name;
-    if (++mb->n > 1)
-        return 1;
-    if ((mb->buf = malloc(len ? len : 1)) == NULL)
-        return -2;
-    memcpy(mb->buf, buf, len);
-    mb->len = len;
-    return 0;
-}
-
 static int
 cmp_total_desc(const void *a, const void *b)
 {
@@ -182,7 +161,8 @@ struct explain {
     struct explain_args a;
     const char *path;           /* the message: argv[1] */
     GHashTable *names;          /* id -> the first token text hashed to it */
-    struct msgbuf mb;
+    char *buf;                  /* the message */
+    size_t len;
     struct features f;
     struct model *m;
     struct store *s;
@@ -192,13 +172,6 @@ struct explain {
     float h[NET_MAX_HIDDEN], z;
     const float *head;
 };
-
-static int
-explain_oom(void)
-{
-    log_err("explain: out of memory");
-    return EX_SOFTWARE;
-}
 
 static int
 explain_parse(struct explain_args *a, int *argc, char ***argv)
@@ -254,24 +227,24 @@ static int
 explain_score(struct explain *e)
 {
     struct input_source src = { .path = (char *) e->path, .label = INPUT_LABEL_NONE };
-    int r = input_read(&src, on_message, &e->mb);
+    int n, r = input_read_first(&src, &e->buf, &e->len, &n);
 
     if (r == -1)
         return EX_NOINPUT;
     if (r == -2)
-        return explain_oom();
-    if (e->mb.n != 1) {
-        log_err("explain: %s holds %d messages; explain one at a time", e->path, e->mb.n);
+        return cli_oom("explain");
+    if (n != 1) {
+        log_err("explain: %s holds %d messages; explain one at a time", e->path, n);
         return EX_DATAERR;
     }
-    if (features_extract(e->mb.buf, e->mb.len, &e->f, on_token, e->names) != 0)
-        return explain_oom();
+    if (features_extract(e->buf, e->len, &e->f, on_token, e->names) != 0)
+        return cli_oom("explain");
     if ((e->c = calloc(e->f.n ? e->f.n : 1, sizeof(*e->c))) == NULL)
-        return explain_oom();
+        return cli_oom("explain");
     model_score(e->m, e->f.ids, e->f.n, e->h, &e->z);
     e->head = e->um ? e->um->head : e->m->net.head;
     if (contributions(e->m, e->head, e->um, e->f.ids, e->f.n, e->c) != 0)
-        return explain_oom();
+        return cli_oom("explain");
     qsort(e->c, e->f.n, sizeof(*e->c), cmp_total_desc);
     return 0;
 }
@@ -336,7 +309,7 @@ static void
 explain_close(struct explain *e)
 {
     features_clear(&e->f);
-    free(e->mb.buf);
+    free(e->buf);
     free(e->c);
     g_hash_table_destroy(e->names);
     user_model_free(e->um);

@@ -56,13 +56,6 @@ struct train {
 };
 
 static int
-train_oom(void)
-{
-    log_err("train: out of memory");
-    return EX_SOFTWARE;
-}
-
-static int
 train_parse(struct train_args *a, int *argc, char ***argv)
 {
     GOptionEntry entries[] = {
@@ -104,15 +97,15 @@ train_open(struct train *t, int argc, char **argv)
                          "--index FILE or --from-db DB");
     for (gchar **p = a->ham; p && *p; p++)
         if (input_collect(&t->list, *p, INPUT_LABEL_HAM) != 0)
-            return train_oom();
+            return cli_oom("train");
     for (gchar **p = a->spam; p && *p; p++)
         if (input_collect(&t->list, *p, INPUT_LABEL_SPAM) != 0)
-            return train_oom();
+            return cli_oom("train");
     for (gchar **p = a->index; p && *p; p++)
         if (input_collect_index(&t->list, *p) != 0)
-            return train_oom();
+            return cli_oom("train");
     if (extract_sources(&t->list, 0, t->list.n, cli_jobs(a->jobs), !a->quiet, &t->set) != 0)
-        return train_oom();
+        return cli_oom("train");
     t->t_read = clock_seconds() - t->t0;
     if (a->from_db != NULL) {
         if ((rc = userdb_open("train", a->from_db, STORE_RDONLY, -1, &t->db)) != 0)
@@ -132,7 +125,7 @@ train_examples(struct train *t)
     const struct extract_set *set = &t->set;
 
     if ((t->ex = calloc(set->n + t->pool.n ? set->n + t->pool.n : 1, sizeof(*t->ex))) == NULL)
-        return train_oom();
+        return cli_oom("train");
     for (size_t i = 0; i < set->n; i++) {
         t->ex[i].ids = set->v[i].ids;
         t->ex[i].n = set->v[i].n;

@@ -333,3 +333,36 @@ input_read(const struct input_source *src, input_fn fn, void *arg)
     free(buf);
     return rc;
 }
+
+struct input_first {
+    char *buf;
+    size_t len;
+    int n;
+};
+
+static int
+input_first_cb(void *arg, const char *name, const char *buf, size_t len)
+{
+    struct input_first *o = arg;
+
+    (void) name;
+    if (++o->n > 1)
+        return 1;           /* the second: enough to know there is more than one */
+    if ((o->buf = malloc(len ? len : 1)) == NULL)
+        return -2;
+    memcpy(o->buf, buf, len);
+    o->len = len;
+    return 0;
+}
+
+int
+input_read_first(const struct input_source *src, char **buf, size_t *len, int *n)
+{
+    struct input_first o = { 0 };
+    int rc = input_read(src, input_first_cb, &o);
+
+    *buf = o.buf;
+    *len = o.len;
+    *n = o.n;
+    return rc == 1 ? 0 : rc;
+}

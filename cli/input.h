@@ -53,4 +53,11 @@ typedef int (*input_fn)(void *arg, const char *name, const char *buf, size_t len
  * not be read (reported on stderr, naming the file). */
 int input_read(const struct input_source *src, input_fn fn, void *arg);
 
+/* Read the first message of src into *buf (a malloc'd copy of *len bytes; the
+ * caller frees it, also on failure) and count the messages in *n, stopping at
+ * the second: *n is 0 (none), 1, or 2 (more than one).  For the commands that
+ * take one message (explain, trec).  Returns 0, -1 if the source could not be
+ * read (reported on stderr, naming the file) or -2 when memory ran out. */
+int input_read_first(const struct input_source *src, char **buf, size_t *len, int *n);
+
 #endif
