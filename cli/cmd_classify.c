@@ -153,14 +153,10 @@ classify_collect(struct classify *c, int argc, char **argv)
         free(line);
         if (fp != stdin)
             fclose(fp);
-    } else if (argc < 2) {
-        if (input_collect(&c->list, "-", INPUT_LABEL_NONE) != 0)
-            return EX_SOFTWARE;
+        if (argc < 2)
+            return 0;
     }
-    for (int i = 1; i < argc; i++)
-        if (input_collect(&c->list, argv[i], INPUT_LABEL_NONE) != 0)
-            return EX_SOFTWARE;
-    return 0;
+    return input_collect_args(&c->list, argc, argv, INPUT_LABEL_NONE) != 0 ? EX_SOFTWARE : 0;
 }
 
 /* The start-up: model, store and user, sources.  Returns an exit code. */

@@ -148,12 +148,7 @@ learn_open(struct learn *l, int argc, char **argv)
         return rc;
     if (a->quota > 0 && (rc = learn_set_quota(l->s, (uint32_t)a->quota)) != 0)
         return rc;
-    if (argc < 2 && input_collect(&l->list, "-", label) != 0)
-        return EX_SOFTWARE;
-    for (int i = 1; i < argc; i++)
-        if (input_collect(&l->list, argv[i], label) != 0)
-            return EX_SOFTWARE;
-    return 0;
+    return input_collect_args(&l->list, argc, argv, label) != 0 ? EX_SOFTWARE : 0;
 }
 
 /* Store the messages of one extracted batch in one transaction; *chg gets each

@@ -366,3 +366,14 @@ input_read_first(const struct input_source *src, char **buf, size_t *len, int *n
     *n = o.n;
     return rc == 1 ? 0 : rc;
 }
+
+int
+input_collect_args(struct input_list *l, int argc, char **argv, int label)
+{
+    if (argc < 2)
+        return input_collect(l, "-", label);
+    for (int i = 1; i < argc; i++)
+        if (input_collect(l, argv[i], label) != 0)
+            return -1;
+    return 0;
+}

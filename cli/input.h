@@ -39,6 +39,11 @@ int input_collect(struct input_list *l, const char *path, int label);
  * with its line number and counted in errors. */
 int input_collect_index(struct input_list *l, const char *index_path);
 
+/* Append the sources named by a command's arguments argv[1..argc) with label,
+ * or standard input ("-") when there are none.  Returns 0, or -1 on allocation
+ * failure. */
+int input_collect_args(struct input_list *l, int argc, char **argv, int label);
+
 void input_list_free(struct input_list *l);
 
 /* Called once per message; name is the source path, or "path:N" for the N-th
