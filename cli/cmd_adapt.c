@@ -31,7 +31,9 @@
 #include <unistd.h>
 
 #include "adapt.h"
+#include "cli.h"
 #include "commands.h"
+#include "json.h"
 #include "log.h"
 #include "model.h"
 #include "refit.h"
@@ -91,7 +93,7 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
         what = "dry-run";
     if (rp->json) {
         fputs("{\"user\":", stdout);
-        cli_json_string(stdout, user);
+        json_string(stdout, user);
         printf(",\"spam\":%u,\"ham\":%u,\"unlabelled\":%u,\"domain_auc\":%.4f,"
                "\"ess\":%.1f,\"cv_err_before\":%.4f,\"cv_err_after\":%.4f,"
                "\"lambda\":%g,\"mu\":%g,\"cross_validated\":%s,\"residual\":%u,"
@@ -189,121 +191,127 @@ refit_dirty_jobs(struct store *s, const char *db_path, int busy_ms, int dry_run,
     return (long)atomic_load(&p.done);
 }
 
-int
-cmd_adapt(int argc, char **argv)
+struct adapt_args {
+    gchar *model_path, *db_path, *user;
+    gboolean all, dry_run, json;
+    gboolean no_reweight, no_head, no_resid;
+    gint max, busy_ms, jobs;
+};
+
+static int
+adapt_parse(struct adapt_args *a, int *argc, char ***argv)
 {
-    gchar *model_path = NULL, *db_path = NULL, *user = NULL;
-    gboolean all = FALSE, dry_run = FALSE, json = FALSE;
-    gboolean no_reweight = FALSE, no_head = FALSE, no_resid = FALSE;
-    gint max = 0, busy_ms = -1, jobs = 1;
     GOptionEntry entries[] = {
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "the base model", "MODEL" },
-        { "db", 0, 0, G_OPTION_ARG_FILENAME, &db_path, "the per-user store", "DB" },
-        { "user", 'u', 0, G_OPTION_ARG_STRING, &user, "refit this user", "ADDRESS" },
-        { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "refit every dirty user", NULL },
-        { "max", 0, 0, G_OPTION_ARG_INT, &max, "with --all, at most N users", "N" },
-        { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "with --all, refit N users at a "
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &a->model_path, "the base model", "MODEL" },
+        { "db", 0, 0, G_OPTION_ARG_FILENAME, &a->db_path, "the per-user store", "DB" },
+        { "user", 'u', 0, G_OPTION_ARG_STRING, &a->user, "refit this user", "ADDRESS" },
+        { "all", 'a', 0, G_OPTION_ARG_NONE, &a->all, "refit every dirty user", NULL },
+        { "max", 0, 0, G_OPTION_ARG_INT, &a->max, "with --all, at most N users", "N" },
+        { "jobs", 'j', 0, G_OPTION_ARG_INT, &a->jobs, "with --all, refit N users at a "
           "time, each thread on its own connection (default 1)", "N" },
-        { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "fit and report, publish "
+        { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &a->dry_run, "fit and report, publish "
           "nothing", NULL },
-        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "one JSON object per user", NULL },
-        { "no-reweight", 0, 0, G_OPTION_ARG_NONE, &no_reweight, "ablation: no instance "
+        { "json", 0, 0, G_OPTION_ARG_NONE, &a->json, "one JSON object per user", NULL },
+        { "no-reweight", 0, 0, G_OPTION_ARG_NONE, &a->no_reweight, "ablation: no instance "
           "weights", NULL },
-        { "no-head", 0, 0, G_OPTION_ARG_NONE, &no_head, "ablation: keep the global head",
+        { "no-head", 0, 0, G_OPTION_ARG_NONE, &a->no_head, "ablation: keep the global head",
           NULL },
-        { "no-resid", 0, 0, G_OPTION_ARG_NONE, &no_resid, "ablation: no per-user "
+        { "no-resid", 0, 0, G_OPTION_ARG_NONE, &a->no_resid, "ablation: no per-user "
           "residual", NULL },
-        { "busy-timeout", 0, 0, G_OPTION_ARG_INT, &busy_ms, "wait up to MS for "
+        { "busy-timeout", 0, 0, G_OPTION_ARG_INT, &a->busy_ms, "wait up to MS for "
           "another process's lock on the store (default 5000)", "MS" },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
-    GOptionContext *ctx = g_option_context_new("- refit users' models now");
-    GError *gerr = NULL;
+
+    a->busy_ms = -1;
+    a->jobs = 1;
+    return cli_parse("adapt", "- refit users' models now", entries, argc, argv);
+}
+
+/* The usage rules, the user key, the model and the store.  Returns an exit
+ * code. */
+static int
+adapt_open(const struct adapt_args *a, int argc, char **argv, char **key, struct model **m,
+           struct store **s)
+{
+    int rc;
+
+    if (argc > 1)
+        return cli_usage("adapt", "unexpected argument \"%s\"", argv[1]);
+    if ((a->user != NULL) == (a->all != 0))
+        return cli_usage("adapt", "give either --user ADDRESS or --all");
+    if (a->model_path == NULL || a->db_path == NULL)
+        return cli_usage("adapt", "%s", a->model_path == NULL ? "no model: use -m MODEL"
+                                                               : "no store: use --db DB");
+    if (a->max < 0 || a->jobs < 1 || a->jobs > 64)
+        return cli_usage("adapt", "--max must be >= 0 and -j 1..64, got %d and %d", a->max,
+                         a->jobs);
+    if (a->user != NULL && (*key = userdb_user_key("adapt", a->user)) == NULL)
+        return EX_USAGE;
+    if ((rc = cli_model_open("adapt", a->model_path, m)) != 0)
+        return rc;
+    return userdb_open("adapt", a->db_path, a->dry_run ? STORE_RDONLY : 0, a->busy_ms, s);
+}
+
+/* --all: refit every dirty user, on -j threads, and print the summary.  Returns
+ * an exit code. */
+static int
+adapt_all(const struct adapt_args *a, struct store *s, const struct model *m,
+          const struct adapt_opts *ao, struct report *rp)
+{
+    size_t failed = 0;
+    char err[512];
+    long n;
+
+    if (a->jobs > 1) {
+        n = refit_dirty_jobs(s, a->db_path, a->busy_ms, a->dry_run, m, ao, (size_t)a->max,
+                             (unsigned)a->jobs, rp, &failed);
+    } else {
+        n = refit_dirty(s, m, ao, (size_t)a->max, a->dry_run, print_result, rp, &failed,
+                        err, sizeof(err));
+        if (n < 0)
+            log_err("adapt: %s", err);
+    }
+    if (n < 0)
+        return EX_IOERR;
+    if (!a->json)
+        printf("refitted %ld users: %zu published, %zu stale, %zu failed%s\n",
+               n, rp->published, rp->stale, failed, a->dry_run ? " (dry run)" : "");
+    if (failed)
+        return n == 0 && rp->last_status == STORE_BUSY ? EX_TEMPFAIL : EXIT_PARTIAL;
+    return 0;
+}
+
+int
+cmd_adapt(int argc, char **argv)
+{
+    struct adapt_args a = { 0 };
     struct report rp = { 0 };
     struct adapt_opts ao;
     struct store *s = NULL;
     struct model *m = NULL;
     char *key = NULL, err[512];
-    int rc = 0;
+    int rc;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
-        log_err("adapt: %s (see spamshift adapt --help)", gerr->message);
-        g_error_free(gerr);
-        rc = EX_USAGE;
+    if ((rc = adapt_parse(&a, &argc, &argv)) != 0
+            || (rc = adapt_open(&a, argc, argv, &key, &m, &s)) != 0)
         goto done;
-    }
-    if (argc > 1) {
-        log_err("adapt: unexpected argument \"%s\"", argv[1]);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if ((user != NULL) == (all != 0)) {
-        log_err("adapt: give either --user ADDRESS or --all");
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (model_path == NULL || db_path == NULL) {
-        log_err("adapt: %s", model_path == NULL ? "no model: use -m MODEL"
-                                                : "no store: use --db DB");
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (max < 0 || jobs < 1 || jobs > 64) {
-        log_err("adapt: --max must be >= 0 and -j 1..64, got %d and %d", max, jobs);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (user != NULL && (key = userdb_user_key("adapt", user)) == NULL) {
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (model_load(model_path, &m, err, sizeof(err)) != 0) {
-        log_err("adapt: %s", err);
-        rc = access(model_path, F_OK) != 0 ? EX_NOINPUT : EX_CONFIG;
-        goto done;
-    }
-    if ((rc = userdb_open("adapt", db_path, dry_run ? STORE_RDONLY : 0, busy_ms,
-                           &s)) != 0)
-        goto done;
-
     adapt_opts_default(&ao);
-    ao.use_reweight = !no_reweight;
-    ao.use_head = !no_head;
-    ao.use_resid = !no_resid;
-    rp.json = json;
-    rp.dry_run = dry_run;
+    ao.use_reweight = !a.no_reweight;
+    ao.use_head = !a.no_head;
+    ao.use_resid = !a.no_resid;
+    rp.json = a.json;
+    rp.dry_run = a.dry_run;
     pthread_mutex_init(&rp.lock, NULL);
     if (key != NULL) {
         struct refit_result r;
-        int st = refit_user(s, m, key, &ao, dry_run, &r, err, sizeof(err));
+        int st = refit_user(s, m, key, &ao, a.dry_run, &r, err, sizeof(err));
 
         print_result(&rp, key, st, &r, err);
         if (st != STORE_OK)
             rc = userdb_exit(st);
-    } else {
-        size_t failed = 0;
-        long n;
-
-        if (jobs > 1) {
-            n = refit_dirty_jobs(s, db_path, busy_ms, dry_run, m, &ao, (size_t)max,
-                                 (unsigned)jobs, &rp, &failed);
-        } else {
-            n = refit_dirty(s, m, &ao, (size_t)max, dry_run, print_result, &rp, &failed,
-                            err, sizeof(err));
-            if (n < 0)
-                log_err("adapt: %s", err);
-        }
-        if (n < 0) {
-            rc = EX_IOERR;
-            goto done;
-        }
-        if (!json)
-            printf("refitted %ld users: %zu published, %zu stale, %zu failed%s\n",
-                   n, rp.published, rp.stale, failed, dry_run ? " (dry run)" : "");
-        if (failed)
-            rc = n == 0 && rp.last_status == STORE_BUSY ? EX_TEMPFAIL : EXIT_PARTIAL;
-    }
+    } else if ((rc = adapt_all(&a, s, m, &ao, &rp)) == EX_IOERR)
+        goto done;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         log_err("adapt: cannot write the results");
         if (rc == 0)
@@ -313,9 +321,8 @@ done:
     store_close(s);
     model_free(m);
     g_free(key);
-    g_free(model_path);
-    g_free(db_path);
-    g_free(user);
-    g_option_context_free(ctx);
+    g_free(a.model_path);
+    g_free(a.db_path);
+    g_free(a.user);
     return rc;
 }

@@ -20,12 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "extract.h"
 #include "features.h"
 #include "input.h"
+#include "json.h"
 #include "log.h"
 #include "model.h"
 #include "adapt.h"
@@ -54,95 +55,83 @@ print_flags(FILE *fp, uint32_t flags)
     putc(']', fp);
 }
 
-int
-cmd_classify(int argc, char **argv)
+struct classify_args {
+    gchar *model_path, *list_file, *db_path, *user;
+    gboolean json, status, observe;
+    gint jobs;
+};
+
+/* What the command holds while it runs; classify_close() frees it. */
+struct classify {
+    struct classify_args a;
+    struct input_list list;
+    struct model *m;
+    struct store *st;
+    struct user_model *um;
+    float threshold;            /* the model's, or the user's own */
+    char *key;
+    size_t n_msgs, n_failed, n_spam;
+};
+
+static int
+classify_parse(struct classify_args *a, int *argc, char ***argv)
 {
-    gchar *model_path = NULL;
-    gboolean json = FALSE, status = FALSE;
-    gint jobs = 1;
-    gchar *list_file = NULL, *db_path = NULL, *user = NULL;
-    gboolean observe = FALSE;
     GOptionEntry entries[] = {
-        { "db", 0, 0, G_OPTION_ARG_FILENAME, &db_path, "the per-user store", "DB" },
-        { "user", 0, 0, G_OPTION_ARG_STRING, &user, "score with this user's model", "U" },
-        { "observe", 0, 0, G_OPTION_ARG_NONE, &observe,
+        { "db", 0, 0, G_OPTION_ARG_FILENAME, &a->db_path, "the per-user store", "DB" },
+        { "user", 0, 0, G_OPTION_ARG_STRING, &a->user, "score with this user's model", "U" },
+        { "observe", 0, 0, G_OPTION_ARG_NONE, &a->observe,
           "offer each message to the user's reservoir of unlabelled mail", NULL },
-        { "list", 0, 0, G_OPTION_ARG_FILENAME, &list_file,
+        { "list", 0, 0, G_OPTION_ARG_FILENAME, &a->list_file,
           "read the paths to classify from FILE, one per line (- for stdin)", "FILE" },
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "the model file", "MODEL" },
-        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "one JSON object per line", NULL },
-        { "status", 0, 0, G_OPTION_ARG_NONE, &status,
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &a->model_path, "the model file", "MODEL" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &a->json, "one JSON object per line", NULL },
+        { "status", 0, 0, G_OPTION_ARG_NONE, &a->status,
           "one message: exit 0 if spam, 1 if ham, 3 on error (as bogofilter)", NULL },
-        { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "reader threads (default 1)", "N" },
+        { "jobs", 'j', 0, G_OPTION_ARG_INT, &a->jobs, "reader threads (default 1)", "N" },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
-    GOptionContext *ctx = g_option_context_new("[PATH...|-] - score messages");
-    GError *gerr = NULL;
-    struct input_list list = { 0 };
-    struct model *m = NULL;
-    struct store *st = NULL;
-    struct user_model *um = NULL;
-    float threshold = 0;            /* the model's, or the user's own */
-    char *key = NULL;
+
+    a->jobs = 1;
+    return cli_parse("classify", "[PATH...|-] - score messages", entries, argc, argv);
+}
+
+/* The user's published model and own threshold (spamshift user), as the milter
+ * applies them.  Returns an exit code. */
+static int
+classify_open_user(struct classify *c)
+{
+    const struct classify_args *a = &c->a;
     char err[256];
-    size_t n_msgs = 0, n_failed = 0, n_spam = 0;
-    int rc = 0;
+    double t;
+    int rc, st_rc;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
-        log_err("classify: %s (see spamshift classify --help)", gerr->message);
-        g_error_free(gerr);
-        rc = status ? 3 : EX_USAGE;
-        goto done;
+    if ((c->key = userdb_user_key("classify", a->user)) == NULL)
+        return EX_USAGE;
+    if ((rc = userdb_open("classify", a->db_path, a->observe ? STORE_CREATE : STORE_RDONLY,
+                          -1, &c->st)) != 0)
+        return rc;
+    st_rc = refit_load_user_model(c->st, c->m, c->key, &c->um, err, sizeof(err));
+    if (st_rc != STORE_OK && st_rc != STORE_NOTFOUND) {
+        log_err("classify: %s: %s", c->key, err);
+        return userdb_exit(st_rc);
     }
-    if (model_path == NULL) {
-        log_err("classify: no model: use -m MODEL");
-        rc = status ? 3 : EX_USAGE;
-        goto done;
+    st_rc = store_threshold_get(c->st, c->key, &t);
+    if (st_rc == STORE_OK)
+        c->threshold = (float)t;
+    else if (st_rc != STORE_NOTFOUND) {
+        log_err("classify: %s: %s", c->key, store_errmsg(c->st));
+        return userdb_exit(st_rc);
     }
-    if (model_load(model_path, &m, err, sizeof(err)) != 0) {
-        log_err("classify: %s", err);
-        rc = status ? 3 : (access(model_path, F_OK) != 0 ? EX_NOINPUT : EX_CONFIG);
-        goto done;
-    }
-    threshold = m->threshold;
-    if ((db_path == NULL) != (user == NULL) || (observe && db_path == NULL)) {
-        log_err("classify: --db and --user go together (and --observe needs both)");
-        rc = status ? 3 : EX_USAGE;
-        goto done;
-    }
-    if (db_path != NULL) {
-        int st_rc;
+    return 0;
+}
 
-        if ((key = userdb_user_key("classify", user)) == NULL) {
-            rc = status ? 3 : EX_USAGE;
-            goto done;
-        }
-        if ((rc = userdb_open("classify", db_path, observe ? STORE_CREATE : STORE_RDONLY,
-                              -1, &st)) != 0) {
-            rc = status ? 3 : rc;
-            goto done;
-        }
-        st_rc = refit_load_user_model(st, m, key, &um, err, sizeof(err));
-        if (st_rc != STORE_OK && st_rc != STORE_NOTFOUND) {
-            log_err("classify: %s: %s", key, err);
-            rc = status ? 3 : userdb_exit(st_rc);
-            goto done;
-        }
-        /* The user's own threshold (spamshift user), as the milter applies it. */
-        {
-            double t;
+/* The sources: --list's lines, else the arguments (stdin when none).  Returns an
+ * exit code. */
+static int
+classify_collect(struct classify *c, int argc, char **argv)
+{
+    const char *list_file = c->a.list_file;
 
-            st_rc = store_threshold_get(st, key, &t);
-            if (st_rc == STORE_OK)
-                threshold = (float)t;
-            else if (st_rc != STORE_NOTFOUND) {
-                log_err("classify: %s: %s", key, store_errmsg(st));
-                rc = status ? 3 : userdb_exit(st_rc);
-                goto done;
-            }
-        }
-    }
     if (list_file != NULL) {
         FILE *fp = strcmp(list_file, "-") == 0 ? stdin : fopen(list_file, "r");
         char *line = NULL;
@@ -151,104 +140,155 @@ cmd_classify(int argc, char **argv)
 
         if (fp == NULL) {
             log_err("classify: %s: %s", list_file, strerror(errno));
-            rc = status ? 3 : EX_NOINPUT;
-            goto done;
+            return EX_NOINPUT;
         }
         while ((len = getline(&line, &cap, fp)) >= 0) {
             while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
                 line[--len] = '\0';
-            if (len > 0 && input_collect(&list, line, INPUT_LABEL_NONE) != 0) {
+            if (len > 0 && input_collect(&c->list, line, INPUT_LABEL_NONE) != 0) {
                 free(line);
-                goto oom;
+                return EX_SOFTWARE;
             }
         }
         free(line);
         if (fp != stdin)
             fclose(fp);
-    } else if (argc < 2) {
-        if (input_collect(&list, "-", INPUT_LABEL_NONE) != 0)
-            goto oom;
+        if (argc < 2)
+            return 0;
     }
-    for (int i = 1; i < argc; i++)
-        if (input_collect(&list, argv[i], INPUT_LABEL_NONE) != 0)
-            goto oom;
+    return input_collect_args(&c->list, argc, argv, INPUT_LABEL_NONE) != 0 ? EX_SOFTWARE : 0;
+}
 
-    for (size_t from = 0; from < list.n; from += CHUNK) {
-        size_t to = from + CHUNK < list.n ? from + CHUNK : list.n;
-        struct extract_set set = { 0 };
+/* The start-up: model, store and user, sources.  Returns an exit code. */
+static int
+classify_open(struct classify *c, int argc, char **argv)
+{
+    const struct classify_args *a = &c->a;
+    int rc;
 
-        if (extract_sources(&list, from, to, jobs > 0 ? (unsigned)jobs : 1, 0, &set) != 0) {
-            extract_set_clear(&set);
-            goto oom;
-        }
-        n_failed += set.failed;
-        if (observe && store_begin(st) != STORE_OK) {
-            log_err("classify: %s: cannot write the store", db_path);
-            extract_set_clear(&set);
-            rc = status ? 3 : EX_IOERR;
-            goto done;
-        }
-        for (size_t i = 0; i < set.n; i++) {
-            const struct extract_msg *x = &set.v[i];
-            float p = adapt_score(m, um, x->ids, x->n);
-            int is_spam = p >= threshold;
+    if (a->model_path == NULL)
+        return cli_usage("classify", "no model: use -m MODEL");
+    if ((rc = cli_model_open("classify", a->model_path, &c->m)) != 0)
+        return rc;
+    c->threshold = c->m->threshold;
+    if ((a->db_path == NULL) != (a->user == NULL) || (a->observe && a->db_path == NULL))
+        return cli_usage("classify", "--db and --user go together (and --observe needs both)");
+    if (a->db_path != NULL && (rc = classify_open_user(c)) != 0)
+        return rc;
+    if ((rc = classify_collect(c, argc, argv)) == EX_SOFTWARE)
+        return cli_oom("classify");
+    return rc;
+}
 
-            if (observe && store_reservoir_offer(st, key, x->digest, x->ids, x->n, NULL) != STORE_OK) {
-                log_err("classify: %s: cannot add %s to the reservoir", db_path, x->name);
-                n_failed++;
-            }
+static void
+classify_print(const struct classify *c, const struct extract_msg *x, float p, int is_spam)
+{
+    if (c->a.json) {
+        fputs("{\"path\":", stdout);
+        json_string(stdout, x->name);
+        printf(",\"score\":%.6f,\"verdict\":\"%s\",\"threshold\":%.6f,\"flags\":",
+               (double)p, is_spam ? "spam" : "ham", (double)c->threshold);
+        print_flags(stdout, x->flags);
+        fputs("}\n", stdout);
+    } else {
+        printf("%s\t%.6f\t%s\n", x->name, (double)p, is_spam ? "spam" : "ham");
+    }
+}
 
-            n_msgs++;
-            n_spam += is_spam;
-            if (json) {
-                fputs("{\"path\":", stdout);
-                cli_json_string(stdout, x->name);
-                printf(",\"score\":%.6f,\"verdict\":\"%s\",\"threshold\":%.6f,\"flags\":",
-                       (double)p, is_spam ? "spam" : "ham", (double)threshold);
-                print_flags(stdout, x->flags);
-                fputs("}\n", stdout);
-            } else {
-                printf("%s\t%.6f\t%s\n", x->name, (double)p, is_spam ? "spam" : "ham");
-            }
-        }
+/* Score one chunk of sources (one reservoir transaction with --observe).
+ * Returns an exit code. */
+static int
+classify_chunk(struct classify *c, size_t from, size_t to)
+{
+    const struct classify_args *a = &c->a;
+    struct extract_set set = { 0 };
+
+    if (extract_sources(&c->list, from, to, a->jobs > 0 ? (unsigned)a->jobs : 1, 0,
+                        &set) != 0) {
         extract_set_clear(&set);
-        if (observe && store_commit(st) != STORE_OK) {
-            log_err("classify: %s: cannot commit the reservoir samples", db_path);
-            rc = status ? 3 : EX_IOERR;
-            goto done;
-        }
+        return cli_oom("classify");
     }
-    n_failed += list.errors;
+    c->n_failed += set.failed;
+    if (a->observe && store_begin(c->st) != STORE_OK) {
+        log_err("classify: %s: cannot write the store", a->db_path);
+        extract_set_clear(&set);
+        return EX_IOERR;
+    }
+    for (size_t i = 0; i < set.n; i++) {
+        const struct extract_msg *x = &set.v[i];
+        float p = adapt_score(c->m, c->um, x->ids, x->n);
+        int is_spam = p >= c->threshold;
+
+        if (a->observe && store_reservoir_offer(c->st, c->key, x->digest, x->ids, x->n,
+                                                NULL) != STORE_OK) {
+            log_err("classify: %s: cannot add %s to the reservoir", a->db_path, x->name);
+            c->n_failed++;
+        }
+        c->n_msgs++;
+        c->n_spam += is_spam;
+        classify_print(c, x, p, is_spam);
+    }
+    extract_set_clear(&set);
+    if (a->observe && store_commit(c->st) != STORE_OK) {
+        log_err("classify: %s: cannot commit the reservoir samples", a->db_path);
+        return EX_IOERR;
+    }
+    return 0;
+}
+
+/* The last word: the exit code of the whole run (--status: 0 spam, 1 ham, 3). */
+static int
+classify_report(struct classify *c)
+{
+    c->n_failed += c->list.errors;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         log_err("classify: cannot write the results");
-        rc = status ? 3 : EX_CANTCREAT;
-        goto done;
+        return c->a.status ? 3 : EX_CANTCREAT;
     }
-    if (status) {
-        if (n_failed || n_msgs != 1) {
-            if (n_msgs != 1 && !n_failed)
-                log_err("classify: --status needs exactly one message, got %zu", n_msgs);
-            rc = 3;
-        } else
-            rc = n_spam ? 0 : 1;
-    } else if (n_failed) {
-        log_err("classify: %zu inputs could not be read (named above)", n_failed);
-        rc = EXIT_PARTIAL;
+    if (c->a.status) {
+        if (c->n_failed || c->n_msgs != 1) {
+            if (c->n_msgs != 1 && !c->n_failed)
+                log_err("classify: --status needs exactly one message, got %zu", c->n_msgs);
+            return 3;
+        }
+        return c->n_spam ? 0 : 1;
     }
-    goto done;
-oom:
-    log_err("classify: out of memory");
-    rc = status ? 3 : EX_SOFTWARE;
-done:
-    user_model_free(um);
-    store_close(st);
-    g_free(key);
-    model_free(m);
-    input_list_free(&list);
-    g_free(model_path);
-    g_free(db_path);
-    g_free(user);
-    g_free(list_file);
-    g_option_context_free(ctx);
+    if (c->n_failed) {
+        log_err("classify: %zu inputs could not be read (named above)", c->n_failed);
+        return EXIT_PARTIAL;
+    }
+    return 0;
+}
+
+static void
+classify_close(struct classify *c)
+{
+    user_model_free(c->um);
+    store_close(c->st);
+    g_free(c->key);
+    model_free(c->m);
+    input_list_free(&c->list);
+    g_free(c->a.model_path);
+    g_free(c->a.db_path);
+    g_free(c->a.user);
+    g_free(c->a.list_file);
+}
+
+int
+cmd_classify(int argc, char **argv)
+{
+    struct classify c = { 0 };
+    int rc;
+
+    rc = classify_parse(&c.a, &argc, &argv);
+    if (rc == 0)
+        rc = classify_open(&c, argc, argv);
+    for (size_t from = 0; rc == 0 && from < c.list.n; from += CHUNK)
+        rc = classify_chunk(&c, from, from + CHUNK < c.list.n ? from + CHUNK : c.list.n);
+    if (rc == 0)
+        rc = classify_report(&c);
+    else if (c.a.status)
+        rc = 3;
+    classify_close(&c);
     return rc;
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "adapt.h"
+#include "cli.h"
 #include "commands.h"
 #include "features.h"
 #include "input.h"
@@ -45,27 +46,6 @@ on_token(void *arg, uint32_t id, const char *token, size_t len)
 
     if (!g_hash_table_contains(names, GUINT_TO_POINTER(id)))
         g_hash_table_insert(names, GUINT_TO_POINTER(id), g_strndup(token, len));
-}
-
-struct msgbuf {
-    char *buf;
-    size_t len;
-    int n;
-};
-
-static int
-on_message(void *arg, const char *name, const char *buf, size_t len)
-{
-    struct msgbuf *mb = arg;
-
-    (void) name;
-    if (++mb->n > 1)
-        return 1;
-    if ((mb->buf = malloc(len ? len : 1)) == NULL)
-        return -2;
-    memcpy(mb->buf, buf, len);
-    mb->len = len;
-    return 0;
 }
 
 static int
@@ -171,160 +151,188 @@ print_rows(GHashTable *names, const struct contrib *c, size_t n, size_t top, int
         printf("  (none)\n");
 }
 
+struct explain_args {
+    gchar *model_path, *db_path, *user_arg;
+    gint top;
+};
+
+/* What the command holds while it runs; explain_close() frees it. */
+struct explain {
+    struct explain_args a;
+    const char *path;           /* the message: argv[1] */
+    GHashTable *names;          /* id -> the first token text hashed to it */
+    char *buf;                  /* the message */
+    size_t len;
+    struct features f;
+    struct model *m;
+    struct store *s;
+    struct user_model *um;
+    struct contrib *c;
+    char *user;
+    float h[NET_MAX_HIDDEN], z;
+    const float *head;
+};
+
+static int
+explain_parse(struct explain_args *a, int *argc, char ***argv)
+{
+    GOptionEntry entries[] = {
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &a->model_path, "the model file", "MODEL" },
+        { "db", 0, 0, G_OPTION_ARG_FILENAME, &a->db_path, "the store (with --user)", "DB" },
+        { "user", 0, 0, G_OPTION_ARG_STRING, &a->user_arg, "explain this user's score", "ADDRESS" },
+        { "top", 'n', 0, G_OPTION_ARG_INT, &a->top, "tokens shown per side (default 10)", "N" },
+        { NULL, 0, 0, 0, NULL, NULL, NULL }
+    };
+
+    a->top = 10;
+    return cli_parse("explain", "FILE|- - why a message scores as it does", entries,
+                     argc, argv);
+}
+
+/* The usage rules, the model and the user's model.  Returns an exit code. */
+static int
+explain_open(struct explain *e, int argc, char **argv)
+{
+    const struct explain_args *a = &e->a;
+    char err[512];
+    int rc, st;
+
+    if (a->model_path == NULL || argc != 2)
+        return cli_usage("explain", "usage: spamshift explain -m MODEL [--db DB --user U] "
+                         "FILE|-");
+    if ((a->db_path != NULL) != (a->user_arg != NULL))
+        return cli_usage("explain", "--db and --user go together");
+    if (a->top < 1)
+        return cli_usage("explain", "--top must be at least 1, got %d", a->top);
+    if (a->user_arg != NULL && (e->user = userdb_user_key("explain", a->user_arg)) == NULL)
+        return EX_USAGE;
+    if ((rc = cli_model_open("explain", a->model_path, &e->m)) != 0)
+        return rc;
+    e->path = argv[1];
+    if (e->user == NULL)
+        return 0;
+    if ((rc = userdb_open("explain", a->db_path, STORE_RDONLY, -1, &e->s)) != 0)
+        return rc;
+    st = refit_load_user_model(e->s, e->m, e->user, &e->um, err, sizeof(err));
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        log_err("explain: %s", err);
+        return userdb_exit(st);
+    }
+    return 0;
+}
+
+/* Read the one message, extract it naming its tokens, and work out each id's
+ * contribution (sorted, most spammy first).  Returns an exit code. */
+static int
+explain_score(struct explain *e)
+{
+    struct input_source src = { .path = (char *) e->path, .label = INPUT_LABEL_NONE };
+    int n, r = input_read_first(&src, &e->buf, &e->len, &n);
+
+    if (r == -1)
+        return EX_NOINPUT;
+    if (r == -2)
+        return cli_oom("explain");
+    if (n != 1) {
+        log_err("explain: %s holds %d messages; explain one at a time", e->path, n);
+        return EX_DATAERR;
+    }
+    if (features_extract(e->buf, e->len, &e->f, on_token, e->names) != 0)
+        return cli_oom("explain");
+    if ((e->c = calloc(e->f.n ? e->f.n : 1, sizeof(*e->c))) == NULL)
+        return cli_oom("explain");
+    model_score(e->m, e->f.ids, e->f.n, e->h, &e->z);
+    e->head = e->um ? e->um->head : e->m->net.head;
+    if (contributions(e->m, e->head, e->um, e->f.ids, e->f.n, e->c) != 0)
+        return cli_oom("explain");
+    qsort(e->c, e->f.n, sizeof(*e->c), cmp_total_desc);
+    return 0;
+}
+
+/* The score and how the logit is made up. */
+static void
+explain_print_sum(const struct explain *e)
+{
+    const struct model *m = e->m;
+    const struct user_model *um = e->um;
+    const float *head = e->head;
+    uint32_t H = m->net.dims.hidden;
+    double g = net_head(m->net.head, H, e->h, e->z);
+    double u = um ? adapt_logit(m, um, e->h, e->z, e->f.ids, e->f.n) : g;
+    double vh = 0, resid = 0;
+
+    for (uint32_t j = 0; j < H; j++)
+        vh += head[j] * e->h[j];
+    for (size_t i = 0; i < e->f.n; i++)
+        resid += e->c[i].resid;
+    printf("%s: score %.6f (%s at threshold %.3f), logit %+.4f, %zu features\n",
+           e->path, net_sigmoid((float) u), net_sigmoid((float) u) >= m->threshold
+           ? "spam" : "ham", (double) m->threshold, u, e->f.n);
+    printf("logit = linear path %+.4f + dense path %+.4f + bias %+.4f",
+           head[H] * e->z, vh, (double) head[H + 1]);
+    if (um) {
+        double learned = learned_of(um, e->f.ids, e->f.n);
+
+        printf(" + user residual %+.4f", resid);
+        if (fabs(learned) > 1e-3)
+            printf(" + learned message %+.4f (the user taught this very message)", learned);
+    }
+    printf("\n");
+    if (e->user != NULL) {
+        if (um)
+            printf("user %s (model version %" PRIu64 "): global head alone %.6f "
+                   "(logit %+.4f); the user's head and residual move the logit by "
+                   "%+.4f\n", e->user, um->version, net_sigmoid((float) g), g, u - g);
+        else
+            printf("user %s has no model for this base model: scored with the global "
+                   "head\n", e->user);
+    }
+    printf("per token: linear and residual shares are exact; the dense share is the "
+           "change of the dense path when the token is left out\n\n");
+}
+
+static int
+explain_report(const struct explain *e)
+{
+    explain_print_sum(e);
+    print_rows(e->names, e->c, e->f.n, (size_t) e->a.top, 1, e->um != NULL);
+    printf("\n");
+    print_rows(e->names, e->c, e->f.n, (size_t) e->a.top, 0, e->um != NULL);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        log_err("explain: cannot write the explanation");
+        return EX_CANTCREAT;
+    }
+    return 0;
+}
+
+static void
+explain_close(struct explain *e)
+{
+    features_clear(&e->f);
+    free(e->buf);
+    free(e->c);
+    g_hash_table_destroy(e->names);
+    user_model_free(e->um);
+    store_close(e->s);
+    model_free(e->m);
+    g_free(e->user);
+    g_free(e->a.model_path);
+    g_free(e->a.db_path);
+    g_free(e->a.user_arg);
+}
+
 int
 cmd_explain(int argc, char **argv)
 {
-    gchar *model_path = NULL, *db_path = NULL, *user_arg = NULL;
-    gint top = 10;
-    GOptionEntry entries[] = {
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "the model file", "MODEL" },
-        { "db", 0, 0, G_OPTION_ARG_FILENAME, &db_path, "the store (with --user)", "DB" },
-        { "user", 0, 0, G_OPTION_ARG_STRING, &user_arg, "explain this user's score", "ADDRESS" },
-        { "top", 'n', 0, G_OPTION_ARG_INT, &top, "tokens shown per side (default 10)", "N" },
-        { NULL, 0, 0, 0, NULL, NULL, NULL }
-    };
-    GOptionContext *ctx = g_option_context_new("FILE|- - why a message scores as it does");
-    GError *gerr = NULL;
-    GHashTable *names = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
-    struct input_source src = { 0 };
-    struct msgbuf mb = { 0 };
-    struct features f;
-    struct model *m = NULL;
-    struct store *s = NULL;
-    struct user_model *um = NULL;
-    struct contrib *c = NULL;
-    char err[512], *user = NULL;
-    float h[NET_MAX_HIDDEN], z;
-    const float *head;
-    int rc = 0;
+    struct explain e = { 0 };
+    int rc;
 
-    features_init(&f);
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
-        log_err("explain: %s (see spamshift explain --help)", gerr->message);
-        g_error_free(gerr);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (model_path == NULL || argc != 2) {
-        log_err("explain: usage: spamshift explain -m MODEL [--db DB --user U] FILE|-");
-        rc = EX_USAGE;
-        goto done;
-    }
-    if ((db_path != NULL) != (user_arg != NULL)) {
-        log_err("explain: --db and --user go together");
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (top < 1) {
-        log_err("explain: --top must be at least 1, got %d", top);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (user_arg != NULL && (user = userdb_user_key("explain", user_arg)) == NULL) {
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (model_load(model_path, &m, err, sizeof(err)) != 0) {
-        log_err("explain: %s", err);
-        rc = access(model_path, F_OK) != 0 ? EX_NOINPUT : EX_CONFIG;
-        goto done;
-    }
-    if (user != NULL) {
-        int st;
-
-        if ((rc = userdb_open("explain", db_path, STORE_RDONLY, -1, &s)) != 0)
-            goto done;
-        st = refit_load_user_model(s, m, user, &um, err, sizeof(err));
-        if (st != STORE_OK && st != STORE_NOTFOUND) {
-            log_err("explain: %s", err);
-            rc = userdb_exit(st);
-            goto done;
-        }
-    }
-    src.path = argv[1];
-    src.label = INPUT_LABEL_NONE;
-    {
-        int r = input_read(&src, on_message, &mb);
-        if (r == -1) {
-            rc = EX_NOINPUT;
-            goto done;
-        }
-        if (r == -2)
-            goto oom;
-        if (mb.n != 1) {
-            log_err("explain: %s holds %d messages; explain one at a time", argv[1], mb.n);
-            rc = EX_DATAERR;
-            goto done;
-        }
-    }
-    if (features_extract(mb.buf, mb.len, &f, on_token, names) != 0)
-        goto oom;
-    if ((c = calloc(f.n ? f.n : 1, sizeof(*c))) == NULL)
-        goto oom;
-    model_score(m, f.ids, f.n, h, &z);
-    head = um ? um->head : m->net.head;
-    if (contributions(m, head, um, f.ids, f.n, c) != 0)
-        goto oom;
-    qsort(c, f.n, sizeof(*c), cmp_total_desc);
-    {
-        uint32_t H = m->net.dims.hidden;
-        double g = net_head(m->net.head, H, h, z);
-        double u = um ? adapt_logit(m, um, h, z, f.ids, f.n) : g;
-        double vh = 0, resid = 0;
-
-        for (uint32_t j = 0; j < H; j++)
-            vh += head[j] * h[j];
-        for (size_t i = 0; i < f.n; i++)
-            resid += c[i].resid;
-        printf("%s: score %.6f (%s at threshold %.3f), logit %+.4f, %zu features\n",
-               argv[1], net_sigmoid((float) u), net_sigmoid((float) u) >= m->threshold
-               ? "spam" : "ham", (double) m->threshold, u, f.n);
-        printf("logit = linear path %+.4f + dense path %+.4f + bias %+.4f",
-               head[H] * z, vh, (double) head[H + 1]);
-        if (um) {
-            double learned = learned_of(um, f.ids, f.n);
-
-            printf(" + user residual %+.4f", resid);
-            if (fabs(learned) > 1e-3)
-                printf(" + learned message %+.4f (the user taught this very message)", learned);
-        }
-        printf("\n");
-        if (user != NULL) {
-            if (um)
-                printf("user %s (model version %" PRIu64 "): global head alone %.6f "
-                       "(logit %+.4f); the user's head and residual move the logit by "
-                       "%+.4f\n", user, um->version, net_sigmoid((float) g), g, u - g);
-            else
-                printf("user %s has no model for this base model: scored with the global "
-                       "head\n", user);
-        }
-        printf("per token: linear and residual shares are exact; the dense share is the "
-               "change of the dense path when the token is left out\n\n");
-    }
-    print_rows(names, c, f.n, (size_t) top, 1, um != NULL);
-    printf("\n");
-    print_rows(names, c, f.n, (size_t) top, 0, um != NULL);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        log_err("explain: cannot write the explanation");
-        rc = EX_CANTCREAT;
-    }
-    goto done;
-oom:
-    log_err("explain: out of memory");
-    rc = EX_SOFTWARE;
-done:
-    features_clear(&f);
-    free(mb.buf);
-    free(c);
-    g_hash_table_destroy(names);
-    user_model_free(um);
-    store_close(s);
-    model_free(m);
-    g_free(user);
-    g_free(model_path);
-    g_free(db_path);
-    g_free(user_arg);
-    g_option_context_free(ctx);
+    e.names = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+    features_init(&e.f);
+    if ((rc = explain_parse(&e.a, &argc, &argv)) == 0
+            && (rc = explain_open(&e, argc, argv)) == 0
+            && (rc = explain_score(&e)) == 0)
+        rc = explain_report(&e);
+    explain_close(&e);
     return rc;
 }

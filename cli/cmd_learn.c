@@ -32,9 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "adapt.h"
+#include "cli.h"
 #include "commands.h"
 #include "extract.h"
 #include "features.h"
@@ -69,204 +69,279 @@ learn_set_quota(struct store *s, uint32_t n)
     return 0;
 }
 
-int
-cmd_learn(int argc, char **argv)
+struct learn_args {
+    gchar *model_path, *db_path, *user;
+    gboolean spam, ham, forget, verbose;
+    gint jobs, batch, busy_ms, quota;
+};
+
+/* What the command holds while it runs; learn_close() frees it. */
+struct learn {
+    struct learn_args a;
+    struct input_list list;
+    struct store *s;
+    struct model *m;
+    char *key;
+    size_t count[4], n_failed;
+};
+
+static int
+learn_parse(struct learn_args *a, int *argc, char ***argv)
 {
-    gchar *model_path = NULL, *db_path = NULL, *user = NULL;
-    gboolean spam = FALSE, ham = FALSE, forget = FALSE, verbose = FALSE;
-    gint jobs = 1, batch = 256, busy_ms = -1, quota = G_MININT;
     GOptionEntry entries[] = {
-        { "db", 0, 0, G_OPTION_ARG_FILENAME, &db_path, "the per-user store (created "
+        { "db", 0, 0, G_OPTION_ARG_FILENAME, &a->db_path, "the per-user store (created "
           "when missing)", "DB" },
-        { "user", 'u', 0, G_OPTION_ARG_STRING, &user, "the user (address) to teach",
+        { "user", 'u', 0, G_OPTION_ARG_STRING, &a->user, "the user (address) to teach",
           "ADDRESS" },
-        { "spam", 0, 0, G_OPTION_ARG_NONE, &spam, "the messages are spam", NULL },
-        { "ham", 0, 0, G_OPTION_ARG_NONE, &ham, "the messages are ham", NULL },
-        { "forget", 0, 0, G_OPTION_ARG_NONE, &forget, "forget the messages", NULL },
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+        { "spam", 0, 0, G_OPTION_ARG_NONE, &a->spam, "the messages are spam", NULL },
+        { "ham", 0, 0, G_OPTION_ARG_NONE, &a->ham, "the messages are ham", NULL },
+        { "forget", 0, 0, G_OPTION_ARG_NONE, &a->forget, "forget the messages", NULL },
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &a->model_path,
           "refit the user's model on this base model right after learning", "MODEL" },
-        { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "messages per transaction "
+        { "batch", 0, 0, G_OPTION_ARG_INT, &a->batch, "messages per transaction "
           "(default 256)", "N" },
-        { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "reader threads (default 1)", "N" },
-        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "print each message's change "
+        { "jobs", 'j', 0, G_OPTION_ARG_INT, &a->jobs, "reader threads (default 1)", "N" },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &a->verbose, "print each message's change "
           "and each committed batch", NULL },
-        { "busy-timeout", 0, 0, G_OPTION_ARG_INT, &busy_ms, "wait up to MS for "
+        { "busy-timeout", 0, 0, G_OPTION_ARG_INT, &a->busy_ms, "wait up to MS for "
           "another process's lock on the store (default 5000)", "MS" },
-        { "quota", 0, 0, G_OPTION_ARG_INT, &quota, "set the store's per-user feedback "
+        { "quota", 0, 0, G_OPTION_ARG_INT, &a->quota, "set the store's per-user feedback "
           "quota: keep each user's N most recently learned messages (default 20000); "
           "alone, without --user, only this", "N" },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
-    GOptionContext *ctx = g_option_context_new("[PATH...|-] - teach a user's filter");
-    GError *gerr = NULL;
-    struct input_list list = { 0 };
-    struct store *s = NULL;
-    struct model *m = NULL;
-    char *key = NULL, err[512];
-    size_t count[4] = { 0 }, n_failed = 0;
-    int rc = 0, label;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
-        log_err("learn: %s (see spamshift learn --help)", gerr->message);
-        g_error_free(gerr);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (quota != G_MININT && (quota < 1 || quota > (1 << 24))) {
-        log_err("learn: --quota must be 1..%d, got %d", 1 << 24, quota);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (db_path == NULL) {
-        log_err("learn: no store: use --db DB");
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (quota > 0 && user == NULL && !spam && !ham && !forget) {
-        if (argc > 1) {
-            log_err("learn: messages but no --user to teach");
-            rc = EX_USAGE;
-            goto done;
-        }
-        if ((rc = userdb_open("learn", db_path, STORE_CREATE, busy_ms, &s)) != 0)
-            goto done;
-        rc = learn_set_quota(s, (uint32_t)quota);
-        goto done;
-    }
-    if ((spam != 0) + (ham != 0) + (forget != 0) != 1) {
-        log_err("learn: give exactly one of --spam, --ham, --forget");
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (batch < 1 || batch > 100000) {
-        log_err("learn: --batch must be 1..100000, got %d", batch);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if ((key = userdb_user_key("learn", user)) == NULL) {
-        rc = EX_USAGE;
-        goto done;
-    }
-    label = spam ? INPUT_LABEL_SPAM : INPUT_LABEL_HAM;
-    if (model_path != NULL && model_load(model_path, &m, err, sizeof(err)) != 0) {
-        log_err("learn: %s", err);
-        rc = access(model_path, F_OK) != 0 ? EX_NOINPUT : EX_CONFIG;
-        goto done;
-    }
-    if ((rc = userdb_open("learn", db_path, STORE_CREATE, busy_ms, &s)) != 0)
-        goto done;
-    if (quota > 0 && (rc = learn_set_quota(s, (uint32_t)quota)) != 0)
-        goto done;
+    a->jobs = 1;
+    a->batch = 256;
+    a->busy_ms = -1;
+    a->quota = G_MININT;
+    return cli_parse("learn", "[PATH...|-] - teach a user's filter", entries, argc, argv);
+}
 
-    if (argc < 2 && input_collect(&list, "-", label) != 0)
-        goto oom;
-    for (int i = 1; i < argc; i++)
-        if (input_collect(&list, argv[i], label) != 0)
-            goto oom;
+/* The usage rules of a learn that teaches (not --quota alone). */
+static int
+learn_check(const struct learn_args *a)
+{
+    if ((a->spam != 0) + (a->ham != 0) + (a->forget != 0) != 1)
+        return cli_usage("learn", "give exactly one of --spam, --ham, --forget");
+    if (a->batch < 1 || a->batch > 100000)
+        return cli_usage("learn", "--batch must be 1..100000, got %d", a->batch);
+    return 0;
+}
 
-    for (size_t from = 0; from < list.n; ) {
-        struct extract_set set = { 0 };
-        size_t to = from + (size_t)batch < list.n ? from + (size_t)batch : list.n;
-        enum store_change *chg;
-        int st;
+/* The start-up of a learn that teaches: user, model, store (and --quota with
+ * it), sources.  Returns an exit code. */
+static int
+learn_open(struct learn *l, int argc, char **argv)
+{
+    const struct learn_args *a = &l->a;
+    int rc, label;
 
-        if (extract_sources(&list, from, to, jobs > 0 ? (unsigned)jobs : 1, 0, &set) != 0) {
-            extract_set_clear(&set);
-            goto oom;
-        }
-        from = to;
-        n_failed += set.failed;
-        if ((chg = calloc(set.n ? set.n : 1, sizeof(*chg))) == NULL) {
-            extract_set_clear(&set);
-            goto oom;
-        }
-        st = store_begin(s);
-        for (size_t i = 0; st == STORE_OK && i < set.n; i++) {
-            const struct extract_msg *x = &set.v[i];
+    if ((rc = learn_check(a)) != 0)
+        return rc;
+    if ((l->key = userdb_user_key("learn", a->user)) == NULL)
+        return EX_USAGE;
+    label = a->spam ? INPUT_LABEL_SPAM : INPUT_LABEL_HAM;
+    if (a->model_path != NULL && (rc = cli_model_open("learn", a->model_path, &l->m)) != 0)
+        return rc;
+    if ((rc = userdb_open("learn", a->db_path, STORE_CREATE, a->busy_ms, &l->s)) != 0)
+        return rc;
+    if (a->quota > 0 && (rc = learn_set_quota(l->s, (uint32_t)a->quota)) != 0)
+        return rc;
+    return input_collect_args(&l->list, argc, argv, label) != 0 ? EX_SOFTWARE : 0;
+}
 
-            chg[i] = (enum store_change)-1;
-            if (x->flags & FEATURES_F_EMPTY) {
-                log_err("learn: %s: no headers and no text, not learned", x->name);
-                n_failed++;
-                continue;
-            }
-            st = forget ? store_feedback_forget(s, key, x->digest, &chg[i])
-                        : store_feedback_put(s, key, x->digest, spam ? 1 : 0, x->ids,
-                                             x->n, &chg[i]);
+/* Store the messages of one extracted batch in one transaction; *chg gets each
+ * message's change ((enum store_change)-1: not learned). */
+static int
+learn_store(struct learn *l, const struct extract_set *set, enum store_change *chg)
+{
+    int st = store_begin(l->s);
+
+    for (size_t i = 0; st == STORE_OK && i < set->n; i++) {
+        const struct extract_msg *x = &set->v[i];
+
+        chg[i] = (enum store_change)-1;
+        if (x->flags & FEATURES_F_EMPTY) {
+            log_err("learn: %s: no headers and no text, not learned", x->name);
+            l->n_failed++;
+            continue;
         }
-        if (st == STORE_OK)
-            st = store_commit(s);
-        else
-            store_rollback(s);
-        if (st != STORE_OK) {
-            log_err("learn: %s", store_errmsg(s));
-            log_err("learn: stopped; the %zu messages of this batch were not stored",
-                    set.n);
-            rc = userdb_exit(st);
-            free(chg);
-            extract_set_clear(&set);
-            goto summary;
-        }
-        for (size_t i = 0; i < set.n; i++) {
-            if ((int)chg[i] < 0)
-                continue;
-            count[chg[i]]++;
-            if (verbose)
-                printf("%s\t%s\n", set.v[i].name, change_name[chg[i]]);
-        }
-        if (verbose)
-            printf("committed %zu\n", set.n);
-        fflush(stdout);
+        st = l->a.forget ? store_feedback_forget(l->s, l->key, x->digest, &chg[i])
+                         : store_feedback_put(l->s, l->key, x->digest, l->a.spam ? 1 : 0,
+                                              x->ids, x->n, &chg[i]);
+    }
+    if (st == STORE_OK)
+        st = store_commit(l->s);
+    else
+        store_rollback(l->s);
+    return st;
+}
+
+/* Learn sources [from, to) as one batch.  Returns 0, EX_SOFTWARE (out of
+ * memory, nothing logged) or the exit code of a failed write (logged; the
+ * summary is still due). */
+static int
+learn_batch(struct learn *l, size_t from, size_t to)
+{
+    struct extract_set set = { 0 };
+    enum store_change *chg;
+    int st;
+
+    if (extract_sources(&l->list, from, to, l->a.jobs > 0 ? (unsigned)l->a.jobs : 1, 0,
+                        &set) != 0) {
+        extract_set_clear(&set);
+        return EX_SOFTWARE;
+    }
+    l->n_failed += set.failed;
+    if ((chg = calloc(set.n ? set.n : 1, sizeof(*chg))) == NULL) {
+        extract_set_clear(&set);
+        return EX_SOFTWARE;
+    }
+    if ((st = learn_store(l, &set, chg)) != STORE_OK) {
+        log_err("learn: %s", store_errmsg(l->s));
+        log_err("learn: stopped; the %zu messages of this batch were not stored", set.n);
         free(chg);
         extract_set_clear(&set);
+        return userdb_exit(st);
     }
-    n_failed += list.errors;
-    if (m != NULL && count[STORE_LEARNED] + count[STORE_MOVED] + count[STORE_FORGOTTEN] > 0) {
-        struct adapt_opts ao;
-        struct refit_result r;
-        int st;
+    for (size_t i = 0; i < set.n; i++) {
+        if ((int)chg[i] < 0)
+            continue;
+        l->count[chg[i]]++;
+        if (l->a.verbose)
+            printf("%s\t%s\n", set.v[i].name, change_name[chg[i]]);
+    }
+    if (l->a.verbose)
+        printf("committed %zu\n", set.n);
+    fflush(stdout);
+    free(chg);
+    extract_set_clear(&set);
+    return 0;
+}
 
-        adapt_opts_default(&ao);
-        st = refit_user(s, m, key, &ao, 0, &r, err, sizeof(err));
-        if (st != STORE_OK) {
-            log_err("learn: refit: %s", err);
-            rc = userdb_exit(st);
-        } else if (r.published == 1) {
-            printf("refitted %s: version %llu", key, (unsigned long long)r.version);
-            if (r.fit.cv_err_before >= 0 && r.fit.cv_err_after >= 0)
-                printf(", cv error %.3f -> %.3f", r.fit.cv_err_before, r.fit.cv_err_after);
-            printf(" (%.1f ms)\n", r.ms);
-        }
+/* With -m, refit the user at once when anything changed.  Returns an exit
+ * code. */
+static int
+learn_refit(struct learn *l)
+{
+    struct adapt_opts ao;
+    struct refit_result r;
+    char err[512];
+    int st;
+
+    if (l->m == NULL
+            || l->count[STORE_LEARNED] + l->count[STORE_MOVED] + l->count[STORE_FORGOTTEN] == 0)
+        return 0;
+    adapt_opts_default(&ao);
+    st = refit_user(l->s, l->m, l->key, &ao, 0, &r, err, sizeof(err));
+    if (st != STORE_OK) {
+        log_err("learn: refit: %s", err);
+        return userdb_exit(st);
     }
-summary:
+    if (r.published == 1) {
+        printf("refitted %s: version %llu", l->key, (unsigned long long)r.version);
+        if (r.fit.cv_err_before >= 0 && r.fit.cv_err_after >= 0)
+            printf(", cv error %.3f -> %.3f", r.fit.cv_err_before, r.fit.cv_err_after);
+        printf(" (%.1f ms)\n", r.ms);
+    }
+    return 0;
+}
+
+/* The summary lines, printed whether or not a batch failed (rc so far).
+ * Returns the exit code of the run. */
+static int
+learn_report(struct learn *l, int rc)
+{
     printf("learned %zu, moved %zu, unchanged %zu, forgotten %zu\n",
-           count[STORE_LEARNED], count[STORE_MOVED], count[STORE_UNCHANGED],
-           count[STORE_FORGOTTEN]);
-    if (store_feedback_dropped(s) > 0)
+           l->count[STORE_LEARNED], l->count[STORE_MOVED], l->count[STORE_UNCHANGED],
+           l->count[STORE_FORGOTTEN]);
+    if (store_feedback_dropped(l->s) > 0)
         printf("dropped %llu oldest feedback (quota %u per user)\n",
-               (unsigned long long)store_feedback_dropped(s), store_feedback_max(s));
+               (unsigned long long)store_feedback_dropped(l->s), store_feedback_max(l->s));
     if (fflush(stdout) != 0 || ferror(stdout)) {
         log_err("learn: cannot write the results");
         if (rc == 0)
             rc = EX_CANTCREAT;
     }
-    if (rc == 0 && n_failed) {
-        log_err("learn: %zu inputs could not be learned (named above)", n_failed);
+    if (rc == 0 && l->n_failed) {
+        log_err("learn: %zu inputs could not be learned (named above)", l->n_failed);
         rc = EXIT_PARTIAL;
     }
-    goto done;
-oom:
-    log_err("learn: out of memory");
-    rc = EX_SOFTWARE;
+    return rc;
+}
+
+/* Every batch, the refit and the summary.  Returns an exit code. */
+static int
+learn_loop(struct learn *l)
+{
+    size_t batch = (size_t)l->a.batch;
+    int rc = 0;
+
+    for (size_t from = 0; rc == 0 && from < l->list.n; from += batch)
+        rc = learn_batch(l, from, from + batch < l->list.n ? from + batch : l->list.n);
+    if (rc == EX_SOFTWARE)
+        return rc;
+    if (rc == 0) {
+        l->n_failed += l->list.errors;
+        rc = learn_refit(l);
+    }
+    return learn_report(l, rc);
+}
+
+/* --quota N alone (no --user, no label): only set the quota.  Returns -1 when
+ * this is not such a call, else an exit code. */
+static int
+learn_quota_only(struct learn *l, int argc)
+{
+    const struct learn_args *a = &l->a;
+    int rc;
+
+    if (!(a->quota > 0 && a->user == NULL && !a->spam && !a->ham && !a->forget))
+        return -1;
+    if (argc > 1)
+        return cli_usage("learn", "messages but no --user to teach");
+    if ((rc = userdb_open("learn", a->db_path, STORE_CREATE, a->busy_ms, &l->s)) != 0)
+        return rc;
+    return learn_set_quota(l->s, (uint32_t)a->quota);
+}
+
+static void
+learn_close(struct learn *l)
+{
+    store_close(l->s);
+    model_free(l->m);
+    input_list_free(&l->list);
+    g_free(l->key);
+    g_free(l->a.model_path);
+    g_free(l->a.db_path);
+    g_free(l->a.user);
+}
+
+int
+cmd_learn(int argc, char **argv)
+{
+    struct learn l = { 0 };
+    const struct learn_args *a = &l.a;
+    int rc;
+
+    if ((rc = learn_parse(&l.a, &argc, &argv)) != 0)
+        goto done;
+    if (a->quota != G_MININT && (a->quota < 1 || a->quota > (1 << 24))) {
+        rc = cli_usage("learn", "--quota must be 1..%d, got %d", 1 << 24, a->quota);
+        goto done;
+    }
+    if (a->db_path == NULL) {
+        rc = cli_usage("learn", "no store: use --db DB");
+        goto done;
+    }
+    if ((rc = learn_quota_only(&l, argc)) >= 0)
+        goto done;
+    if ((rc = learn_open(&l, argc, argv)) == 0)
+        rc = learn_loop(&l);
+    if (rc == EX_SOFTWARE)
+        log_err("learn: out of memory");
 done:
-    store_close(s);
-    model_free(m);
-    input_list_free(&list);
-    g_free(key);
-    g_free(model_path);
-    g_free(db_path);
-    g_free(user);
-    g_option_context_free(ctx);
+    learn_close(&l);
     return rc;
 }

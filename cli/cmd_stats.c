@@ -30,7 +30,9 @@
 #include <unistd.h>
 
 #include "adapt.h"
+#include "cli.h"
 #include "commands.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
@@ -120,15 +122,6 @@ fmt_cv(char *buf, size_t len, double v)
 }
 
 static void
-json_num(FILE *fp, const char *key, double v, int comma)
-{
-    if (isfinite(v))
-        fprintf(fp, "\"%s\":%.6g%s", key, v, comma ? "," : "");
-    else
-        fprintf(fp, "\"%s\":null%s", key, comma ? "," : "");
-}
-
-static void
 prom_user(FILE *fp, const char *metric, const char *user, double v)
 {
     fprintf(fp, "%s{user=\"", metric);
@@ -140,342 +133,435 @@ prom_user(FILE *fp, const char *metric, const char *user, double v)
     fprintf(fp, "\"} %.6g\n", v);
 }
 
+enum stats_format { F_TABLE, F_JSON, F_PROM };
+
+struct stats_args {
+    gchar *db_path, *model_path, *user_arg, *since_arg, *format;
+    gboolean json;
+    gint limit;
+};
+
+/* Sums over the users shown. */
+struct stats_totals {
+    uint64_t scanned, tagged, quar, rej, skip, err, ls, lh, fp, fn, active;
+    double ms;
+    uint32_t hist[STORE_SCAN_HIST];
+};
+
+/* What the command holds while it runs; stats_close() frees it. */
+struct stats {
+    struct stats_args a;
+    enum stats_format fmt;
+    struct store *s;
+    struct model *m;
+    struct store_user_stats *us;
+    struct store_overview ov;
+    struct row *rows;
+    size_t n;
+    char *user;
+    int64_t period, now, since;
+    struct stats_totals t;
+};
+
+static int
+stats_parse(struct stats_args *a, int *argc, char ***argv)
+{
+    GOptionEntry entries[] = {
+        { "db", 0, 0, G_OPTION_ARG_FILENAME, &a->db_path, "the store", "DB" },
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &a->model_path,
+          "the base model (names it; gives heads' distance from the global head)", "MODEL" },
+        { "user", 0, 0, G_OPTION_ARG_STRING, &a->user_arg, "only this user", "ADDRESS" },
+        { "since", 0, 0, G_OPTION_ARG_STRING, &a->since_arg,
+          "period: Nm, Nh, Nd, Nw or all (default 7d)", "PERIOD" },
+        { "limit", 'n', 0, G_OPTION_ARG_INT, &a->limit,
+          "table: the N most active users (default 50, 0 all)", "N" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &a->json, "same as --format json", NULL },
+        { "format", 0, 0, G_OPTION_ARG_STRING, &a->format, "table, json or prometheus", "FMT" },
+        { NULL, 0, 0, 0, NULL, NULL, NULL }
+    };
+
+    a->limit = 50;
+    return cli_parse("stats", "- statistics from the store", entries, argc, argv);
+}
+
+/* The usage rules; sets the format and the period.  Returns an exit code. */
+static int
+stats_check(struct stats *st, int argc, char **argv)
+{
+    const struct stats_args *a = &st->a;
+
+    if (argc > 1)
+        return cli_usage("stats", "unexpected argument \"%s\"", argv[1]);
+    if (a->db_path == NULL)
+        return cli_usage("stats", "no store: use --db DB");
+    if (a->json)
+        st->fmt = F_JSON;
+    if (a->format != NULL) {
+        if (strcmp(a->format, "table") == 0 && !a->json)
+            st->fmt = F_TABLE;
+        else if (strcmp(a->format, "json") == 0)
+            st->fmt = F_JSON;
+        else if (strcmp(a->format, "prometheus") == 0 && !a->json)
+            st->fmt = F_PROM;
+        else
+            return cli_usage("stats", "--format must be table, json or prometheus (and "
+                             "agree with --json), got \"%s\"", a->format);
+    }
+    if (a->since_arg != NULL && (st->period = parse_period(a->since_arg)) < 0)
+        return cli_usage("stats", "--since wants a period like 30m, 12h, 7d, 2w or all, "
+                         "got \"%s\"", a->since_arg);
+    if (a->limit < 0)
+        return cli_usage("stats", "--limit must be 0 or more, got %d", a->limit);
+    st->since = st->period ? st->now - st->period : 0;
+    return 0;
+}
+
+/* The start-up: options, model, store, the statistics read.  Returns an exit
+ * code. */
+static int
+stats_open(struct stats *st, int argc, char **argv)
+{
+    const struct stats_args *a = &st->a;
+    int rc, r;
+
+    st->period = 7 * 86400;
+    st->now = (int64_t) time(NULL);
+    if ((rc = stats_check(st, argc, argv)) != 0)
+        return rc;
+    if (a->user_arg != NULL && (st->user = userdb_user_key("stats", a->user_arg)) == NULL)
+        return EX_USAGE;
+    if (a->model_path != NULL && (rc = cli_model_open("stats", a->model_path, &st->m)) != 0)
+        return rc;
+    if ((rc = userdb_open("stats", a->db_path, STORE_RDONLY, -1, &st->s)) != 0)
+        return rc;
+    if ((r = store_overview(st->s, st->since, &st->ov)) != STORE_OK
+            || (r = store_user_stats(st->s, st->user, st->since, &st->us, &st->n)) != STORE_OK) {
+        log_err("stats: %s", store_errmsg(st->s));
+        return userdb_exit(r);
+    }
+    if (st->user != NULL && st->n == 0) {
+        log_err("stats: %s is not in the store", st->user);
+        return EX_NOUSER;
+    }
+    return 0;
+}
+
+/* The distance of the user's published head from the model's; -1 unknown. */
+static double
+stats_head_dist(const struct stats *st, const struct store_user_stats *u)
+{
+    const struct model *m = st->m;
+    void *blob = NULL;
+    size_t len = 0;
+    uint64_t ver = 0;
+    struct user_model *um;
+    double dist = -1;
+
+    if (m == NULL || !u->has_refit)
+        return -1;
+    if (store_head_get(st->s, u->user, m->id, 0, &blob, &len, &ver) == STORE_OK
+            && (um = user_model_decode(blob, len)) != NULL) {
+        double d2 = 0;
+        uint32_t H = m->net.dims.hidden;
+
+        if (um->hidden == H) {
+            for (uint32_t k = 0; k < NET_HEAD_LEN(H); k++) {
+                double d = um->head[k] - m->net.head[k];
+                d2 += d * d;
+            }
+            dist = sqrt(d2);
+        }
+        user_model_free(um);
+    }
+    free(blob);
+    return dist;
+}
+
+/* One row per user, the totals, the rows by activity.  Returns an exit code. */
+static int
+stats_rows(struct stats *st)
+{
+    struct stats_totals *t = &st->t;
+
+    if ((st->rows = calloc(st->n ? st->n : 1, sizeof(*st->rows))) == NULL) {
+        log_err("stats: out of memory");
+        return EX_SOFTWARE;
+    }
+    for (size_t i = 0; i < st->n; i++) {
+        const struct store_user_stats *u = &st->us[i];
+        struct row *r = &st->rows[i];
+
+        r->u = u;
+        metrics_wilson(u->fp, u->scanned, &r->fp_lo, &r->fp_hi);
+        metrics_wilson(u->fn, u->scanned, &r->fn_lo, &r->fn_hi);
+        t->scanned += u->scanned;
+        t->tagged += u->tagged;
+        t->quar += u->quarantined;
+        t->rej += u->rejected;
+        t->skip += u->skipped;
+        t->err += u->errors;
+        t->ls += u->learned_spam;
+        t->lh += u->learned_ham;
+        t->fp += u->fp;
+        t->fn += u->fn;
+        t->ms += u->ms_sum;
+        t->active += u->scanned + u->learned_spam + u->learned_ham > 0;
+        for (int b = 0; b < STORE_SCAN_HIST; b++)
+            t->hist[b] += u->hist[b];
+        r->head_dist = stats_head_dist(st, u);
+    }
+    qsort(st->rows, st->n, sizeof(*st->rows), cmp_activity);
+    return 0;
+}
+
+static void
+stats_json_user(const struct row *r)
+{
+    const struct store_user_stats *u = r->u;
+
+    printf("{\"user\":");
+    json_string(stdout, u->user);
+    printf(",\"scanned\":%" PRIu64 ",\"tagged\":%" PRIu64 ",\"quarantined\":%" PRIu64
+           ",\"rejected\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"errors\":%" PRIu64
+           ",\"learned_spam\":%" PRIu64 ",\"learned_ham\":%" PRIu64
+           ",\"feedback_spam\":%" PRIu64 ",\"feedback_ham\":%" PRIu64
+           ",\"false_positives\":%" PRIu64 ",\"false_negatives\":%" PRIu64 ",",
+           u->scanned, u->tagged, u->quarantined, u->rejected, u->skipped, u->errors,
+           u->learned_spam, u->learned_ham, u->fb_spam, u->fb_ham, u->fp, u->fn);
+    printf("\"fp_rate\":[%.6g,%.6g,%.6g],\"fn_rate\":[%.6g,%.6g,%.6g],",
+           u->scanned ? (double) u->fp / u->scanned : 0, r->fp_lo, r->fp_hi,
+           u->scanned ? (double) u->fn / u->scanned : 0, r->fn_lo, r->fn_hi);
+    json_num(stdout, "mean_scan_ms", u->scanned ? u->ms_sum / u->scanned : NAN, 1);
+    json_num(stdout, "p99_scan_ms", u->scanned ? p99_ms(u->hist) : NAN, 1);
+    printf("\"refits\":%" PRIu64 ",", u->refits);
+    if (u->has_refit) {
+        printf("\"last_refit\":{\"at\":%" PRId64 ",\"version\":%" PRIu64 ","
+               "\"feedback\":%u,\"unlabelled\":%u,", u->refit_at, u->version,
+               u->last.n_feedback, u->last.n_unlabelled);
+        json_num(stdout, "domain_auc", u->last.domain_auc, 1);
+        json_num(stdout, "ess", u->last.ess, 1);
+        json_num(stdout, "cv_err_before", u->last.cv_err_before >= 0
+                 ? u->last.cv_err_before : NAN, 1);
+        json_num(stdout, "cv_err_after", u->last.cv_err_after >= 0
+                 ? u->last.cv_err_after : NAN, 1);
+        json_num(stdout, "ms", u->last.ms, 0);
+        printf("},");
+    } else
+        printf("\"last_refit\":null,");
+    json_num(stdout, "head_distance", r->head_dist >= 0 ? r->head_dist : NAN, 0);
+    printf("}");
+}
+
+static void
+stats_print_json(const struct stats *st)
+{
+    const struct stats_totals *t = &st->t;
+    const struct store_overview *ov = &st->ov;
+    const struct model *m = st->m;
+    double lo, hi;
+
+    printf("{\"schema\":%d,\"generated\":%" PRId64 ",\"since\":%" PRId64 ",",
+           STATS_JSON_SCHEMA, st->now, st->since);
+    printf("\"model\":");
+    if (m != NULL) {
+        printf("{\"id\":\"%s\",\"created\":%" PRId64 ",\"ham\":%u,\"spam\":%u,"
+               "\"features\":%u,\"epochs\":%u},", m->id, m->summary.created,
+               m->summary.n_ham, m->summary.n_spam, m->summary.n_features,
+               m->summary.epochs);
+    } else
+        printf("null,");
+    printf("\"overview\":{\"users\":%" PRIu64 ",\"active_users\":%" PRIu64 ","
+           "\"scanned\":%" PRIu64 ",\"tagged\":%" PRIu64 ",\"quarantined\":%" PRIu64
+           ",\"rejected\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"errors\":%" PRIu64 ",",
+           ov->users, t->active, t->scanned, t->tagged, t->quar, t->rej, t->skip, t->err);
+    json_num(stdout, "spam_rate", t->scanned ? (double) (t->tagged + t->quar + t->rej)
+             / t->scanned : NAN, 1);
+    json_num(stdout, "mean_scan_ms", t->scanned ? t->ms / t->scanned : NAN, 1);
+    json_num(stdout, "p99_scan_ms", t->scanned ? p99_ms(t->hist) : NAN, 1);
+    printf("\"learned_spam\":%" PRIu64 ",\"learned_ham\":%" PRIu64 ",\"false_positives\":%"
+           PRIu64 ",\"false_negatives\":%" PRIu64 ",", t->ls, t->lh, t->fp, t->fn);
+    metrics_wilson(t->fp, t->scanned, &lo, &hi);
+    printf("\"fp_rate\":[%.6g,%.6g,%.6g],", t->scanned ? (double) t->fp / t->scanned : 0,
+           lo, hi);
+    metrics_wilson(t->fn, t->scanned, &lo, &hi);
+    printf("\"fn_rate\":[%.6g,%.6g,%.6g],", t->scanned ? (double) t->fn / t->scanned : 0,
+           lo, hi);
+    printf("\"refits\":%" PRIu64 ",\"feedback_held\":%" PRIu64 ",\"scan_records\":%" PRIu64
+           ",\"oldest_scan_record\":%" PRId64 ",\"oldest_day\":%" PRId64 ",\"db_bytes\":%"
+           PRId64 "},\"users\":[", ov->refits_since, ov->feedback, ov->scan_records,
+           ov->oldest_scan, ov->oldest_day, ov->bytes);
+    for (size_t i = 0; i < st->n; i++) {
+        printf("%s", i ? "," : "");
+        stats_json_user(&st->rows[i]);
+    }
+    printf("]}\n");
+}
+
+static void
+stats_print_prom(const struct stats *st)
+{
+    static const char *const names[] = {
+        "scanned", "tagged", "quarantined", "rejected", "skipped", "errors",
+        "learned_spam", "learned_ham", "false_positives", "false_negatives",
+    };
+    const struct store_overview *ov = &st->ov;
+
+    printf("# HELP spamshift_users Users in the store.\n# TYPE spamshift_users gauge\n"
+           "spamshift_users %" PRIu64 "\n", ov->users);
+    printf("# HELP spamshift_db_bytes Size of the store.\n# TYPE spamshift_db_bytes gauge\n"
+           "spamshift_db_bytes %" PRId64 "\n", ov->bytes);
+    printf("# HELP spamshift_scan_records Per-message scan records kept.\n"
+           "# TYPE spamshift_scan_records gauge\nspamshift_scan_records %" PRIu64 "\n",
+           ov->scan_records);
+    printf("# HELP spamshift_period_seconds Length of the period the other gauges "
+           "cover (0: all).\n# TYPE spamshift_period_seconds gauge\n"
+           "spamshift_period_seconds %" PRId64 "\n", st->period);
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        printf("# HELP spamshift_%s Messages %s in the period, per user.\n"
+               "# TYPE spamshift_%s gauge\n", names[k], names[k], names[k]);
+        for (size_t i = 0; i < st->n; i++) {
+            const struct store_user_stats *u = st->rows[i].u;
+            uint64_t v[] = { u->scanned, u->tagged, u->quarantined, u->rejected,
+                             u->skipped, u->errors, u->learned_spam,
+                             u->learned_ham, u->fp, u->fn };
+            char metric[64];
+
+            snprintf(metric, sizeof(metric), "spamshift_%s", names[k]);
+            prom_user(stdout, metric, u->user, (double) v[k]);
+        }
+    }
+    printf("# HELP spamshift_scan_p99_ms 99th percentile scan time in the period "
+           "(ms, bucket edge).\n# TYPE spamshift_scan_p99_ms gauge\n"
+           "spamshift_scan_p99_ms %.6g\n", p99_ms(st->t.hist));
+}
+
+/* The table's header: store, model, period and totals. */
+static void
+stats_table_head(const struct stats *st)
+{
+    const struct stats_totals *t = &st->t;
+    const struct store_overview *ov = &st->ov;
+    const struct model *m = st->m;
+    char tbuf[32], tbuf2[32];
+    double lo, hi;
+
+    printf("store       %s (%.1f MiB)\n", st->a.db_path, ov->bytes / 1048576.0);
+    if (m != NULL) {
+        fmt_time(tbuf, sizeof(tbuf), m->summary.created);
+        printf("model       %s (%s UTC): %u ham + %u spam, %u features, %u epochs\n",
+               m->id, tbuf, m->summary.n_ham, m->summary.n_spam, m->summary.n_features,
+               m->summary.epochs);
+    }
+    fmt_time(tbuf, sizeof(tbuf), st->since);
+    printf("period      %s UTC to now\n", st->period ? tbuf : "all time:");
+    printf("users       %" PRIu64 " (%" PRIu64 " active in the period)\n", ov->users,
+           t->active);
+    printf("scanned     %" PRIu64 ", spam rate %.2f%% (tagged %" PRIu64 ", quarantined %"
+           PRIu64 ", rejected %" PRIu64 "), skipped %" PRIu64 ", errors %" PRIu64 "\n",
+           t->scanned, t->scanned ? 100.0 * (t->tagged + t->quar + t->rej) / t->scanned : 0,
+           t->tagged, t->quar, t->rej, t->skip, t->err);
+    printf("scan time   mean %.2f ms, p99 <= %.2f ms\n",
+           t->scanned ? t->ms / t->scanned : 0, p99_ms(t->hist));
+    printf("learned     %" PRIu64 " spam, %" PRIu64 " ham; refits %" PRIu64 "\n",
+           t->ls, t->lh, ov->refits_since);
+    metrics_wilson(t->fp, t->scanned, &lo, &hi);
+    printf("measured    %" PRIu64 " false positives (%.3f%%, 95%% CI %.3f-%.3f%%), ",
+           t->fp, t->scanned ? 100.0 * t->fp / t->scanned : 0, 100 * lo, 100 * hi);
+    metrics_wilson(t->fn, t->scanned, &lo, &hi);
+    printf("%" PRIu64 " false negatives (%.3f%%, %.3f-%.3f%%) of scanned\n",
+           t->fn, t->scanned ? 100.0 * t->fn / t->scanned : 0, 100 * lo, 100 * hi);
+    fmt_time(tbuf, sizeof(tbuf), ov->oldest_scan);
+    fmt_time(tbuf2, sizeof(tbuf2), ov->oldest_day);
+    printf("records     %" PRIu64 " scan records (oldest %s), daily counters since %s, "
+           "%" PRIu64 " feedback messages held\n\n", ov->scan_records, tbuf, tbuf2,
+           ov->feedback);
+}
+
+static void
+stats_table_row(const struct row *r)
+{
+    const struct store_user_stats *u = r->u;
+    char fpc[32], fnc[32], dist[16], cvb[16], cva[16], shift[16], ess[16], tbuf[32];
+
+    snprintf(fpc, sizeof(fpc), "%.2f (%.2f-%.2f)",
+             u->scanned ? 100.0 * u->fp / u->scanned : 0, 100 * r->fp_lo, 100 * r->fp_hi);
+    snprintf(fnc, sizeof(fnc), "%.2f (%.2f-%.2f)",
+             u->scanned ? 100.0 * u->fn / u->scanned : 0, 100 * r->fn_lo, 100 * r->fn_hi);
+    if (r->head_dist >= 0)
+        snprintf(dist, sizeof(dist), "%.3f", r->head_dist);
+    else
+        snprintf(dist, sizeof(dist), "-");
+    fmt_time(tbuf, sizeof(tbuf), u->has_refit ? u->refit_at : 0);
+    fmt_cv(cvb, sizeof(cvb), u->has_refit ? u->last.cv_err_before : -1);
+    fmt_cv(cva, sizeof(cva), u->has_refit ? u->last.cv_err_after : -1);
+    snprintf(shift, sizeof(shift), u->has_refit ? "%.3f" : "-", u->last.domain_auc);
+    snprintf(ess, sizeof(ess), u->has_refit ? "%.0f" : "-", u->last.ess);
+    printf("%-32s %8" PRIu64 " %7" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64
+           " %4" PRIu64 " %-20s %4" PRIu64 " %-20s %7.2f %7.2f %6s %7s %6s %-16s %s>%s\n",
+           u->user, u->scanned, u->tagged, u->rejected, u->learned_spam,
+           u->learned_ham, u->fp, fpc, u->fn, fnc,
+           u->scanned ? u->ms_sum / u->scanned : 0, p99_ms(u->hist), shift, ess,
+           dist, tbuf, cvb, cva);
+}
+
+static void
+stats_print_table(const struct stats *st)
+{
+    size_t n = st->n, limit = (size_t) st->a.limit;
+
+    stats_table_head(st);
+    printf("%-32s %8s %7s %6s %6s %6s %4s %-20s %4s %-20s %7s %7s %6s %7s %6s %-16s %s\n",
+           "user", "scanned", "tagged", "reject", "l.spam", "l.ham", "FP", "FP% (95% CI)",
+           "FN", "FN% (95% CI)", "mean.ms", "p99.ms", "shift", "ESS", "h.dist",
+           "last refit", "cv before>after");
+    for (size_t i = 0; i < n && (limit == 0 || i < limit); i++)
+        stats_table_row(&st->rows[i]);
+    if (limit > 0 && n > limit)
+        printf("(%zu more users: --limit 0 shows all)\n", n - limit);
+}
+
+/* The statistics in the format asked for.  Returns an exit code. */
+static int
+stats_report(const struct stats *st)
+{
+    if (st->fmt == F_JSON)
+        stats_print_json(st);
+    else if (st->fmt == F_PROM)
+        stats_print_prom(st);
+    else
+        stats_print_table(st);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        log_err("stats: cannot write the statistics");
+        return EX_CANTCREAT;
+    }
+    return 0;
+}
+
+static void
+stats_close(struct stats *st)
+{
+    free(st->rows);
+    store_user_stats_free(st->us, st->n);
+    store_close(st->s);
+    model_free(st->m);
+    g_free(st->user);
+    g_free(st->a.db_path);
+    g_free(st->a.model_path);
+    g_free(st->a.user_arg);
+    g_free(st->a.since_arg);
+    g_free(st->a.format);
+}
+
 int
 cmd_stats(int argc, char **argv)
 {
-    gchar *db_path = NULL, *model_path = NULL, *user_arg = NULL, *since_arg = NULL;
-    gchar *format = NULL;
-    gboolean json = FALSE;
-    gint limit = 50;
-    GOptionEntry entries[] = {
-        { "db", 0, 0, G_OPTION_ARG_FILENAME, &db_path, "the store", "DB" },
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
-          "the base model (names it; gives heads' distance from the global head)", "MODEL" },
-        { "user", 0, 0, G_OPTION_ARG_STRING, &user_arg, "only this user", "ADDRESS" },
-        { "since", 0, 0, G_OPTION_ARG_STRING, &since_arg,
-          "period: Nm, Nh, Nd, Nw or all (default 7d)", "PERIOD" },
-        { "limit", 'n', 0, G_OPTION_ARG_INT, &limit,
-          "table: the N most active users (default 50, 0 all)", "N" },
-        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "same as --format json", NULL },
-        { "format", 0, 0, G_OPTION_ARG_STRING, &format, "table, json or prometheus", "FMT" },
-        { NULL, 0, 0, 0, NULL, NULL, NULL }
-    };
-    GOptionContext *ctx = g_option_context_new("- statistics from the store");
-    GError *gerr = NULL;
-    struct store *s = NULL;
-    struct model *m = NULL;
-    struct store_user_stats *us = NULL;
-    struct store_overview ov;
-    struct row *rows = NULL;
-    size_t n = 0;
-    char err[512], *user = NULL, tbuf[32], tbuf2[32];
-    int64_t period = 7 * 86400, now = (int64_t) time(NULL), since;
-    uint64_t t_scanned = 0, t_tagged = 0, t_quar = 0, t_rej = 0, t_skip = 0, t_err = 0;
-    uint64_t t_ls = 0, t_lh = 0, t_fp = 0, t_fn = 0, active = 0;
-    double t_ms = 0;
-    uint32_t t_hist[STORE_SCAN_HIST] = { 0 };
-    enum { F_TABLE, F_JSON, F_PROM } fmt = F_TABLE;
-    int rc = 0, st;
+    struct stats st = { 0 };
+    int rc;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
-        log_err("stats: %s (see spamshift stats --help)", gerr->message);
-        g_error_free(gerr);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (argc > 1) {
-        log_err("stats: unexpected argument \"%s\"", argv[1]);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (db_path == NULL) {
-        log_err("stats: no store: use --db DB");
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (json)
-        fmt = F_JSON;
-    if (format != NULL) {
-        if (strcmp(format, "table") == 0 && !json)
-            fmt = F_TABLE;
-        else if (strcmp(format, "json") == 0)
-            fmt = F_JSON;
-        else if (strcmp(format, "prometheus") == 0 && !json)
-            fmt = F_PROM;
-        else {
-            log_err("stats: --format must be table, json or prometheus (and agree with "
-                    "--json), got \"%s\"", format);
-            rc = EX_USAGE;
-            goto done;
-        }
-    }
-    if (since_arg != NULL && (period = parse_period(since_arg)) < 0) {
-        log_err("stats: --since wants a period like 30m, 12h, 7d, 2w or all, got \"%s\"",
-                since_arg);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (limit < 0) {
-        log_err("stats: --limit must be 0 or more, got %d", limit);
-        rc = EX_USAGE;
-        goto done;
-    }
-    since = period ? now - period : 0;
-    if (user_arg != NULL && (user = userdb_user_key("stats", user_arg)) == NULL) {
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (model_path != NULL && model_load(model_path, &m, err, sizeof(err)) != 0) {
-        log_err("stats: %s", err);
-        rc = access(model_path, F_OK) != 0 ? EX_NOINPUT : EX_CONFIG;
-        goto done;
-    }
-    if ((rc = userdb_open("stats", db_path, STORE_RDONLY, -1, &s)) != 0)
-        goto done;
-    if ((st = store_overview(s, since, &ov)) != STORE_OK
-            || (st = store_user_stats(s, user, since, &us, &n)) != STORE_OK) {
-        log_err("stats: %s", store_errmsg(s));
-        rc = userdb_exit(st);
-        goto done;
-    }
-    if (user != NULL && n == 0) {
-        log_err("stats: %s is not in the store", user);
-        rc = EX_NOUSER;
-        goto done;
-    }
-    if ((rows = calloc(n ? n : 1, sizeof(*rows))) == NULL) {
-        log_err("stats: out of memory");
-        rc = EX_SOFTWARE;
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const struct store_user_stats *u = &us[i];
-
-        rows[i].u = u;
-        rows[i].head_dist = -1;
-        metrics_wilson(u->fp, u->scanned, &rows[i].fp_lo, &rows[i].fp_hi);
-        metrics_wilson(u->fn, u->scanned, &rows[i].fn_lo, &rows[i].fn_hi);
-        t_scanned += u->scanned;
-        t_tagged += u->tagged;
-        t_quar += u->quarantined;
-        t_rej += u->rejected;
-        t_skip += u->skipped;
-        t_err += u->errors;
-        t_ls += u->learned_spam;
-        t_lh += u->learned_ham;
-        t_fp += u->fp;
-        t_fn += u->fn;
-        t_ms += u->ms_sum;
-        active += u->scanned + u->learned_spam + u->learned_ham > 0;
-        for (int b = 0; b < STORE_SCAN_HIST; b++)
-            t_hist[b] += u->hist[b];
-        if (m != NULL && u->has_refit) {
-            void *blob = NULL;
-            size_t len = 0;
-            uint64_t ver = 0;
-            struct user_model *um;
-
-            if (store_head_get(s, u->user, m->id, 0, &blob, &len, &ver) == STORE_OK
-                    && (um = user_model_decode(blob, len)) != NULL) {
-                double d2 = 0;
-                uint32_t H = m->net.dims.hidden;
-
-                if (um->hidden == H) {
-                    for (uint32_t k = 0; k < NET_HEAD_LEN(H); k++) {
-                        double d = um->head[k] - m->net.head[k];
-                        d2 += d * d;
-                    }
-                    rows[i].head_dist = sqrt(d2);
-                }
-                user_model_free(um);
-            }
-            free(blob);
-        }
-    }
-    qsort(rows, n, sizeof(*rows), cmp_activity);
-
-    if (fmt == F_JSON) {
-        double lo, hi;
-
-        printf("{\"schema\":%d,\"generated\":%" PRId64 ",\"since\":%" PRId64 ",",
-               STATS_JSON_SCHEMA, now, since);
-        printf("\"model\":");
-        if (m != NULL) {
-            printf("{\"id\":\"%s\",\"created\":%" PRId64 ",\"ham\":%u,\"spam\":%u,"
-                   "\"features\":%u,\"epochs\":%u},", m->id, m->summary.created,
-                   m->summary.n_ham, m->summary.n_spam, m->summary.n_features,
-                   m->summary.epochs);
-        } else
-            printf("null,");
-        printf("\"overview\":{\"users\":%" PRIu64 ",\"active_users\":%" PRIu64 ","
-               "\"scanned\":%" PRIu64 ",\"tagged\":%" PRIu64 ",\"quarantined\":%" PRIu64
-               ",\"rejected\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"errors\":%" PRIu64 ",",
-               ov.users, active, t_scanned, t_tagged, t_quar, t_rej, t_skip, t_err);
-        json_num(stdout, "spam_rate", t_scanned ? (double) (t_tagged + t_quar + t_rej)
-                 / t_scanned : NAN, 1);
-        json_num(stdout, "mean_scan_ms", t_scanned ? t_ms / t_scanned : NAN, 1);
-        json_num(stdout, "p99_scan_ms", t_scanned ? p99_ms(t_hist) : NAN, 1);
-        printf("\"learned_spam\":%" PRIu64 ",\"learned_ham\":%" PRIu64 ",\"false_positives\":%"
-               PRIu64 ",\"false_negatives\":%" PRIu64 ",", t_ls, t_lh, t_fp, t_fn);
-        metrics_wilson(t_fp, t_scanned, &lo, &hi);
-        printf("\"fp_rate\":[%.6g,%.6g,%.6g],", t_scanned ? (double) t_fp / t_scanned : 0, lo, hi);
-        metrics_wilson(t_fn, t_scanned, &lo, &hi);
-        printf("\"fn_rate\":[%.6g,%.6g,%.6g],", t_scanned ? (double) t_fn / t_scanned : 0, lo, hi);
-        printf("\"refits\":%" PRIu64 ",\"feedback_held\":%" PRIu64 ",\"scan_records\":%" PRIu64
-               ",\"oldest_scan_record\":%" PRId64 ",\"oldest_day\":%" PRId64 ",\"db_bytes\":%"
-               PRId64 "},\"users\":[", ov.refits_since, ov.feedback, ov.scan_records,
-               ov.oldest_scan, ov.oldest_day, ov.bytes);
-        for (size_t i = 0; i < n; i++) {
-            const struct row *r = &rows[i];
-            const struct store_user_stats *u = r->u;
-
-            printf("%s{\"user\":", i ? "," : "");
-            cli_json_string(stdout, u->user);
-            printf(",\"scanned\":%" PRIu64 ",\"tagged\":%" PRIu64 ",\"quarantined\":%" PRIu64
-                   ",\"rejected\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"errors\":%" PRIu64
-                   ",\"learned_spam\":%" PRIu64 ",\"learned_ham\":%" PRIu64
-                   ",\"feedback_spam\":%" PRIu64 ",\"feedback_ham\":%" PRIu64
-                   ",\"false_positives\":%" PRIu64 ",\"false_negatives\":%" PRIu64 ",",
-                   u->scanned, u->tagged, u->quarantined, u->rejected, u->skipped, u->errors,
-                   u->learned_spam, u->learned_ham, u->fb_spam, u->fb_ham, u->fp, u->fn);
-            printf("\"fp_rate\":[%.6g,%.6g,%.6g],\"fn_rate\":[%.6g,%.6g,%.6g],",
-                   u->scanned ? (double) u->fp / u->scanned : 0, r->fp_lo, r->fp_hi,
-                   u->scanned ? (double) u->fn / u->scanned : 0, r->fn_lo, r->fn_hi);
-            json_num(stdout, "mean_scan_ms", u->scanned ? u->ms_sum / u->scanned : NAN, 1);
-            json_num(stdout, "p99_scan_ms", u->scanned ? p99_ms(u->hist) : NAN, 1);
-            printf("\"refits\":%" PRIu64 ",", u->refits);
-            if (u->has_refit) {
-                printf("\"last_refit\":{\"at\":%" PRId64 ",\"version\":%" PRIu64 ","
-                       "\"feedback\":%u,\"unlabelled\":%u,", u->refit_at, u->version,
-                       u->last.n_feedback, u->last.n_unlabelled);
-                json_num(stdout, "domain_auc", u->last.domain_auc, 1);
-                json_num(stdout, "ess", u->last.ess, 1);
-                json_num(stdout, "cv_err_before", u->last.cv_err_before >= 0
-                         ? u->last.cv_err_before : NAN, 1);
-                json_num(stdout, "cv_err_after", u->last.cv_err_after >= 0
-                         ? u->last.cv_err_after : NAN, 1);
-                json_num(stdout, "ms", u->last.ms, 0);
-                printf("},");
-            } else
-                printf("\"last_refit\":null,");
-            json_num(stdout, "head_distance", r->head_dist >= 0 ? r->head_dist : NAN, 0);
-            printf("}");
-        }
-        printf("]}\n");
-    } else if (fmt == F_PROM) {
-        printf("# HELP spamshift_users Users in the store.\n# TYPE spamshift_users gauge\n"
-               "spamshift_users %" PRIu64 "\n", ov.users);
-        printf("# HELP spamshift_db_bytes Size of the store.\n# TYPE spamshift_db_bytes gauge\n"
-               "spamshift_db_bytes %" PRId64 "\n", ov.bytes);
-        printf("# HELP spamshift_scan_records Per-message scan records kept.\n"
-               "# TYPE spamshift_scan_records gauge\nspamshift_scan_records %" PRIu64 "\n",
-               ov.scan_records);
-        printf("# HELP spamshift_period_seconds Length of the period the other gauges "
-               "cover (0: all).\n# TYPE spamshift_period_seconds gauge\n"
-               "spamshift_period_seconds %" PRId64 "\n", period);
-        {
-            static const char *const names[] = {
-                "scanned", "tagged", "quarantined", "rejected", "skipped", "errors",
-                "learned_spam", "learned_ham", "false_positives", "false_negatives",
-            };
-            for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-                printf("# HELP spamshift_%s Messages %s in the period, per user.\n"
-                       "# TYPE spamshift_%s gauge\n", names[k], names[k], names[k]);
-                for (size_t i = 0; i < n; i++) {
-                    const struct store_user_stats *u = rows[i].u;
-                    uint64_t v[] = { u->scanned, u->tagged, u->quarantined, u->rejected,
-                                     u->skipped, u->errors, u->learned_spam,
-                                     u->learned_ham, u->fp, u->fn };
-                    char metric[64];
-
-                    snprintf(metric, sizeof(metric), "spamshift_%s", names[k]);
-                    prom_user(stdout, metric, u->user, (double) v[k]);
-                }
-            }
-            printf("# HELP spamshift_scan_p99_ms 99th percentile scan time in the period "
-                   "(ms, bucket edge).\n# TYPE spamshift_scan_p99_ms gauge\n"
-                   "spamshift_scan_p99_ms %.6g\n", p99_ms(t_hist));
-        }
-    } else {
-        double lo, hi;
-
-        printf("store       %s (%.1f MiB)\n", db_path, ov.bytes / 1048576.0);
-        if (m != NULL) {
-            fmt_time(tbuf, sizeof(tbuf), m->summary.created);
-            printf("model       %s (%s UTC): %u ham + %u spam, %u features, %u epochs\n",
-                   m->id, tbuf, m->summary.n_ham, m->summary.n_spam, m->summary.n_features,
-                   m->summary.epochs);
-        }
-        fmt_time(tbuf, sizeof(tbuf), since);
-        printf("period      %s UTC to now\n", period ? tbuf : "all time:");
-        printf("users       %" PRIu64 " (%" PRIu64 " active in the period)\n", ov.users, active);
-        printf("scanned     %" PRIu64 ", spam rate %.2f%% (tagged %" PRIu64 ", quarantined %"
-               PRIu64 ", rejected %" PRIu64 "), skipped %" PRIu64 ", errors %" PRIu64 "\n",
-               t_scanned, t_scanned ? 100.0 * (t_tagged + t_quar + t_rej) / t_scanned : 0,
-               t_tagged, t_quar, t_rej, t_skip, t_err);
-        printf("scan time   mean %.2f ms, p99 <= %.2f ms\n",
-               t_scanned ? t_ms / t_scanned : 0, p99_ms(t_hist));
-        printf("learned     %" PRIu64 " spam, %" PRIu64 " ham; refits %" PRIu64 "\n",
-               t_ls, t_lh, ov.refits_since);
-        metrics_wilson(t_fp, t_scanned, &lo, &hi);
-        printf("measured    %" PRIu64 " false positives (%.3f%%, 95%% CI %.3f-%.3f%%), ",
-               t_fp, t_scanned ? 100.0 * t_fp / t_scanned : 0, 100 * lo, 100 * hi);
-        metrics_wilson(t_fn, t_scanned, &lo, &hi);
-        printf("%" PRIu64 " false negatives (%.3f%%, %.3f-%.3f%%) of scanned\n",
-               t_fn, t_scanned ? 100.0 * t_fn / t_scanned : 0, 100 * lo, 100 * hi);
-        fmt_time(tbuf, sizeof(tbuf), ov.oldest_scan);
-        fmt_time(tbuf2, sizeof(tbuf2), ov.oldest_day);
-        printf("records     %" PRIu64 " scan records (oldest %s), daily counters since %s, "
-               "%" PRIu64 " feedback messages held\n\n", ov.scan_records, tbuf, tbuf2,
-               ov.feedback);
-        printf("%-32s %8s %7s %6s %6s %6s %4s %-20s %4s %-20s %7s %7s %6s %7s %6s %-16s %s\n",
-               "user", "scanned", "tagged", "reject", "l.spam", "l.ham", "FP", "FP% (95% CI)",
-               "FN", "FN% (95% CI)", "mean.ms", "p99.ms", "shift", "ESS", "h.dist",
-               "last refit", "cv before>after");
-        for (size_t i = 0; i < n && (limit == 0 || i < (size_t) limit); i++) {
-            const struct row *r = &rows[i];
-            const struct store_user_stats *u = r->u;
-            char fpc[32], fnc[32], dist[16], cvb[16], cva[16], shift[16], ess[16];
-
-            snprintf(fpc, sizeof(fpc), "%.2f (%.2f-%.2f)",
-                     u->scanned ? 100.0 * u->fp / u->scanned : 0, 100 * r->fp_lo, 100 * r->fp_hi);
-            snprintf(fnc, sizeof(fnc), "%.2f (%.2f-%.2f)",
-                     u->scanned ? 100.0 * u->fn / u->scanned : 0, 100 * r->fn_lo, 100 * r->fn_hi);
-            if (r->head_dist >= 0)
-                snprintf(dist, sizeof(dist), "%.3f", r->head_dist);
-            else
-                snprintf(dist, sizeof(dist), "-");
-            fmt_time(tbuf, sizeof(tbuf), u->has_refit ? u->refit_at : 0);
-            fmt_cv(cvb, sizeof(cvb), u->has_refit ? u->last.cv_err_before : -1);
-            fmt_cv(cva, sizeof(cva), u->has_refit ? u->last.cv_err_after : -1);
-            snprintf(shift, sizeof(shift), u->has_refit ? "%.3f" : "-", u->last.domain_auc);
-            snprintf(ess, sizeof(ess), u->has_refit ? "%.0f" : "-", u->last.ess);
-            printf("%-32s %8" PRIu64 " %7" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64
-                   " %4" PRIu64 " %-20s %4" PRIu64 " %-20s %7.2f %7.2f %6s %7s %6s %-16s %s>%s\n",
-                   u->user, u->scanned, u->tagged, u->rejected, u->learned_spam,
-                   u->learned_ham, u->fp, fpc, u->fn, fnc,
-                   u->scanned ? u->ms_sum / u->scanned : 0, p99_ms(u->hist), shift, ess,
-                   dist, tbuf, cvb, cva);
-        }
-        if (limit > 0 && n > (size_t) limit)
-            printf("(%zu more users: --limit 0 shows all)\n", n - (size_t) limit);
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        log_err("stats: cannot write the statistics");
-        rc = EX_CANTCREAT;
-    }
-done:
-    free(rows);
-    store_user_stats_free(us, n);
-    store_close(s);
-    model_free(m);
-    g_free(user);
-    g_free(db_path);
-    g_free(model_path);
-    g_free(user_arg);
-    g_free(since_arg);
-    g_free(format);
-    g_option_context_free(ctx);
+    if ((rc = stats_parse(&st.a, &argc, &argv)) == 0
+            && (rc = stats_open(&st, argc, argv)) == 0
+            && (rc = stats_rows(&st)) == 0)
+        rc = stats_report(&st);
+    stats_close(&st);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "log.h"
 #include "store.h"
@@ -127,18 +128,11 @@ cmd_store(int argc, char **argv)
           "another process's lock on the store (default 5000)", "MS" },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
-    GOptionContext *ctx = g_option_context_new("backup FILE | restore FILE | check | "
-                                               "checkpoint - keep the per-user store safe");
-    GError *gerr = NULL;
     int act = -1, rc, want_file;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
-        log_err("store: %s (see spamshift store --help)", gerr->message);
-        g_error_free(gerr);
-        rc = EX_USAGE;
+    if ((rc = cli_parse("store", "backup FILE | restore FILE | check | checkpoint - keep "
+                        "the per-user store safe", entries, &argc, &argv)) != 0)
         goto done;
-    }
     for (int i = 0; argc > 1 && i < (int)G_N_ELEMENTS(action_names); i++)
         if (strcmp(argv[1], action_names[i]) == 0)
             act = i;
@@ -168,6 +162,5 @@ cmd_store(int argc, char **argv)
     rc = store_run((enum store_action)act, db_path, want_file ? argv[2] : NULL, busy_ms);
 done:
     g_free(db_path);
-    g_option_context_free(ctx);
     return rc;
 }

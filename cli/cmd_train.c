@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "extract.h"
 #include "fbpool.h"
@@ -33,177 +34,211 @@ on_epoch(void *arg, uint32_t epoch, uint32_t epochs, double loss)
                 epoch == epochs ? "\n" : "");
 }
 
-int
-cmd_train(int argc, char **argv)
+struct train_args {
+    gchar *out, *from_db;
+    gchar **ham, **spam, **index;
+    gint64 seed;
+    gint epochs, jobs;
+    gboolean quiet;
+};
+
+/* What the command holds while it runs; train_close() frees it. */
+struct train {
+    struct train_args a;
+    struct input_list list;
+    struct extract_set set;
+    struct net_example *ex;
+    struct fbpool pool;
+    struct store *db;
+    struct model *m;
+    size_t n_ham, n_spam, n_bad;
+    double t0, t_read;
+};
+
+static int
+train_parse(struct train_args *a, int *argc, char ***argv)
 {
-    gchar *out = NULL, *from_db = NULL;
-    gchar **ham = NULL, **spam = NULL, **index = NULL;
-    gint64 seed = 1;
-    gint epochs = 0, jobs = 0;
-    gboolean quiet = FALSE;
     GOptionEntry entries[] = {
-        { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "write the model to FILE", "FILE" },
-        { "ham", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &ham,
+        { "output", 'o', 0, G_OPTION_ARG_FILENAME, &a->out, "write the model to FILE", "FILE" },
+        { "ham", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->ham,
           "ham: a message file, directory (recursive, Maildir) or mbox; repeatable", "PATH" },
-        { "spam", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &spam,
+        { "spam", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->spam,
           "spam: a message file, directory or mbox; repeatable", "PATH" },
-        { "index", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &index,
+        { "index", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->index,
           "TREC index file (\"spam PATH\" lines, paths relative to it); repeatable", "FILE" },
-        { "from-db", 0, 0, G_OPTION_ARG_FILENAME, &from_db,
+        { "from-db", 0, 0, G_OPTION_ARG_FILENAME, &a->from_db,
           "also train on every user's labelled feedback in this store", "DB" },
-        { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "random seed (default 1)", "N" },
-        { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "training epochs (default: the model's)", "N" },
-        { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "reader threads (default: all cores)", "N" },
-        { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "print no summary", NULL },
+        { "seed", 0, 0, G_OPTION_ARG_INT64, &a->seed, "random seed (default 1)", "N" },
+        { "epochs", 0, 0, G_OPTION_ARG_INT, &a->epochs, "training epochs (default: the model's)", "N" },
+        { "jobs", 'j', 0, G_OPTION_ARG_INT, &a->jobs, "reader threads (default: all cores)", "N" },
+        { "quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "print no summary", NULL },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
-    GOptionContext *ctx = g_option_context_new("- train a base model");
-    GError *gerr = NULL;
-    struct input_list list = { 0 };
-    struct extract_set set = { 0 };
-    struct net_example *ex = NULL;
-    struct fbpool pool = { 0 };
-    struct store *db = NULL;
-    struct model_train_opts opts;
-    struct model *m = NULL;
-    size_t n_ham = 0, n_spam = 0, n_bad = 0;
-    char err[256];
-    double t0 = clock_seconds(), t_read;
-    int rc = 0;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
-        log_err("train: %s (see spamshift train --help)", gerr->message);
-        g_error_free(gerr);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (argc > 1) {
-        log_err("train: unexpected argument \"%s\": give inputs with --ham, --spam or --index", argv[1]);
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (out == NULL) {
-        log_err("train: no output file: use -o MODEL");
-        rc = EX_USAGE;
-        goto done;
-    }
-    if (ham == NULL && spam == NULL && index == NULL && from_db == NULL) {
-        log_err("train: nothing to train on: give --ham PATH and --spam PATH, --index FILE "
-                "or --from-db DB");
-        rc = EX_USAGE;
-        goto done;
-    }
-    for (gchar **p = ham; p && *p; p++)
-        if (input_collect(&list, *p, INPUT_LABEL_HAM) != 0)
-            goto oom;
-    for (gchar **p = spam; p && *p; p++)
-        if (input_collect(&list, *p, INPUT_LABEL_SPAM) != 0)
-            goto oom;
-    for (gchar **p = index; p && *p; p++)
-        if (input_collect_index(&list, *p) != 0)
-            goto oom;
+    a->seed = 1;
+    return cli_parse("train", "- train a base model", entries, argc, argv);
+}
 
-    if (extract_sources(&list, 0, list.n, jobs > 0 ? (unsigned)jobs : cli_default_jobs(),
-                        !quiet, &set) != 0)
-        goto oom;
-    t_read = clock_seconds() - t0;
+/* The usage rules, then the sources read and extracted, and --from-db's pool.
+ * Returns an exit code. */
+static int
+train_open(struct train *t, int argc, char **argv)
+{
+    const struct train_args *a = &t->a;
+    int rc, st;
 
-    if (from_db != NULL) {
-        int st;
-
-        if ((rc = userdb_open("train", from_db, STORE_RDONLY, -1, &db)) != 0)
-            goto done;
-        if ((st = fbpool_load(db, &pool)) != STORE_OK) {
-            log_err("train: %s", store_errmsg(db));
-            rc = userdb_exit(st);
-            goto done;
+    if (argc > 1)
+        return cli_usage("train", "unexpected argument \"%s\": give inputs with --ham, "
+                         "--spam or --index", argv[1]);
+    if (a->out == NULL)
+        return cli_usage("train", "no output file: use -o MODEL");
+    if (a->ham == NULL && a->spam == NULL && a->index == NULL && a->from_db == NULL)
+        return cli_usage("train", "nothing to train on: give --ham PATH and --spam PATH, "
+                         "--index FILE or --from-db DB");
+    for (gchar **p = a->ham; p && *p; p++)
+        if (input_collect(&t->list, *p, INPUT_LABEL_HAM) != 0)
+            return cli_oom("train");
+    for (gchar **p = a->spam; p && *p; p++)
+        if (input_collect(&t->list, *p, INPUT_LABEL_SPAM) != 0)
+            return cli_oom("train");
+    for (gchar **p = a->index; p && *p; p++)
+        if (input_collect_index(&t->list, *p) != 0)
+            return cli_oom("train");
+    if (extract_sources(&t->list, 0, t->list.n, cli_jobs(a->jobs), !a->quiet, &t->set) != 0)
+        return cli_oom("train");
+    t->t_read = clock_seconds() - t->t0;
+    if (a->from_db != NULL) {
+        if ((rc = userdb_open("train", a->from_db, STORE_RDONLY, -1, &t->db)) != 0)
+            return rc;
+        if ((st = fbpool_load(t->db, &t->pool)) != STORE_OK) {
+            log_err("train: %s", store_errmsg(t->db));
+            return userdb_exit(st);
         }
     }
-    if ((ex = calloc(set.n + pool.n ? set.n + pool.n : 1, sizeof(*ex))) == NULL)
-        goto oom;
-    for (size_t i = 0; i < set.n; i++) {
-        ex[i].ids = set.v[i].ids;
-        ex[i].n = set.v[i].n;
-        ex[i].spam = set.v[i].label == INPUT_LABEL_SPAM;
-        if (ex[i].spam)
-            n_spam++;
+    return 0;
+}
+
+/* The training examples: the corpus, then the feedback.  Returns an exit code. */
+static int
+train_examples(struct train *t)
+{
+    const struct extract_set *set = &t->set;
+
+    if ((t->ex = calloc(set->n + t->pool.n ? set->n + t->pool.n : 1, sizeof(*t->ex))) == NULL)
+        return cli_oom("train");
+    for (size_t i = 0; i < set->n; i++) {
+        t->ex[i].ids = set->v[i].ids;
+        t->ex[i].n = set->v[i].n;
+        t->ex[i].spam = set->v[i].label == INPUT_LABEL_SPAM;
+        if (t->ex[i].spam)
+            t->n_spam++;
         else
-            n_ham++;
+            t->n_ham++;
     }
     /* Feedback after the corpus: the order is part of what makes training
      * deterministic, and both orders are fixed. */
-    for (size_t i = 0; i < pool.n; i++)
-        ex[set.n + i] = pool.ex[i];
-    n_ham += pool.n_ham;
-    n_spam += pool.n_spam;
-    n_bad = set.failed + list.errors;
-    if (n_ham == 0 || n_spam == 0) {
-        log_err("train: need both ham and spam, got %zu ham and %zu spam messages", n_ham, n_spam);
-        rc = EX_DATAERR;
-        goto done;
+    for (size_t i = 0; i < t->pool.n; i++)
+        t->ex[set->n + i] = t->pool.ex[i];
+    t->n_ham += t->pool.n_ham;
+    t->n_spam += t->pool.n_spam;
+    t->n_bad = set->failed + t->list.errors;
+    if (t->n_ham == 0 || t->n_spam == 0) {
+        log_err("train: need both ham and spam, got %zu ham and %zu spam messages",
+                t->n_ham, t->n_spam);
+        return EX_DATAERR;
     }
+    return 0;
+}
+
+/* Train, write the model and read it back.  Returns an exit code. */
+static int
+train_fit(struct train *t)
+{
+    const struct train_args *a = &t->a;
+    struct model_train_opts opts;
+    struct model *check = NULL;
+    char err[256];
 
     model_train_opts_default(&opts);
-    opts.net.seed = (uint64_t)seed;
-    if (epochs > 0)
-        opts.net.epochs = (uint32_t)epochs;
-    if (!quiet)
+    opts.net.seed = (uint64_t)a->seed;
+    if (a->epochs > 0)
+        opts.net.epochs = (uint32_t)a->epochs;
+    if (!a->quiet)
         opts.net.progress = on_epoch;
-    if ((m = model_train(ex, set.n + pool.n, &opts, err, sizeof(err))) == NULL) {
+    if ((t->m = model_train(t->ex, t->set.n + t->pool.n, &opts, err, sizeof(err))) == NULL) {
         log_err("train: %s", err);
-        rc = EX_SOFTWARE;
-        goto done;
+        return EX_SOFTWARE;
     }
-    if (model_save(m, out, err, sizeof(err)) != 0) {
+    if (model_save(t->m, a->out, err, sizeof(err)) != 0) {
         log_err("train: %s", err);
-        rc = EX_CANTCREAT;
-        goto done;
+        return EX_CANTCREAT;
     }
-    {
-        /* Read the file back: proves what was written loads, and names it. */
-        struct model *check = NULL;
-        if (model_load(out, &check, err, sizeof(err)) != 0) {
-            log_err("train: wrote %s but cannot load it back: %s", out, err);
-            rc = EX_CANTCREAT;
-            goto done;
-        }
-        memcpy(m->id, check->id, sizeof(m->id));
-        model_free(check);
+    /* Read the file back: proves what was written loads, and names it. */
+    if (model_load(a->out, &check, err, sizeof(err)) != 0) {
+        log_err("train: wrote %s but cannot load it back: %s", a->out, err);
+        return EX_CANTCREAT;
     }
-    if (!quiet) {
+    memcpy(t->m->id, check->id, sizeof(t->m->id));
+    model_free(check);
+    return 0;
+}
+
+static int
+train_report(const struct train *t)
+{
+    const struct train_args *a = &t->a;
+    const struct model *m = t->m;
+
+    if (!a->quiet) {
         printf("trained %s: %zu messages (%zu ham, %zu spam), %u distinct features, "
                "%u epochs, loss %.5f\n",
-               out, set.n + pool.n, n_ham, n_spam, m->summary.n_features, m->summary.epochs,
-               (double)m->summary.loss);
+               a->out, t->set.n + t->pool.n, t->n_ham, t->n_spam, m->summary.n_features,
+               m->summary.epochs, (double)m->summary.loss);
         printf("model %s, threshold %.3f, source pool %u; %.1f s (reading %.1f s)\n",
-               m->id, (double)m->threshold, m->pool_n, clock_seconds() - t0, t_read);
-        if (from_db != NULL)
-            printf("of which %zu from the feedback of %zu users in %s\n", pool.n,
-                   pool.n_users, from_db);
-        if (list.skipped)
-            printf("skipped %zu files that are not mail (hidden, .json, archives)\n", list.skipped);
+               m->id, (double)m->threshold, m->pool_n, clock_seconds() - t->t0, t->t_read);
+        if (a->from_db != NULL)
+            printf("of which %zu from the feedback of %zu users in %s\n", t->pool.n,
+                   t->pool.n_users, a->from_db);
+        if (t->list.skipped)
+            printf("skipped %zu files that are not mail (hidden, .json, archives)\n",
+                   t->list.skipped);
     }
-    if (n_bad) {
-        log_err("train: %zu inputs could not be read (named above); trained without them", n_bad);
-        rc = EXIT_PARTIAL;
+    if (t->n_bad) {
+        log_err("train: %zu inputs could not be read (named above); trained without them",
+                t->n_bad);
+        return EXIT_PARTIAL;
     }
-    goto done;
-oom:
-    log_err("train: out of memory");
-    rc = EX_SOFTWARE;
-done:
-    model_free(m);
-    free(ex);
-    fbpool_free(&pool);
-    store_close(db);
-    g_free(from_db);
-    extract_set_clear(&set);
-    input_list_free(&list);
-    g_free(out);
-    g_strfreev(ham);
-    g_strfreev(spam);
-    g_strfreev(index);
-    g_option_context_free(ctx);
+    return 0;
+}
+
+static void
+train_close(struct train *t)
+{
+    model_free(t->m);
+    free(t->ex);
+    fbpool_free(&t->pool);
+    store_close(t->db);
+    extract_set_clear(&t->set);
+    input_list_free(&t->list);
+    g_free(t->a.from_db);
+    g_free(t->a.out);
+    g_strfreev(t->a.ham);
+    g_strfreev(t->a.spam);
+    g_strfreev(t->a.index);
+}
+
+int
+cmd_train(int argc, char **argv)
+{
+    struct train t = { 0 };
+    int rc;
+
+    t.t0 = clock_seconds();
+    if ((rc = train_parse(&t.a, &argc, &argv)) == 0
+            && (rc = train_open(&t, argc, argv)) == 0
+            && (rc = train_examples(&t)) == 0
+            && (rc = train_fit(&t)) == 0)
+        rc = train_report(&t);
+    train_close(&t);
     return rc;
 }

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "features.h"
 #include "input.h"
@@ -40,36 +41,17 @@
 #define DIR_NAME "spamshift-trec"
 #define USER "trec"
 
-struct one {
-    char *buf;
-    size_t len;
-    int n;
-};
-
-static int
-on_message(void *arg, const char *name, const char *buf, size_t len)
-{
-    struct one *o = arg;
-
-    (void) name;
-    if (o->n++ > 0)
-        return 0;           /* the toolkit's files are single messages */
-    if ((o->buf = malloc(len ? len : 1)) == NULL)
-        return -2;
-    memcpy(o->buf, buf, len);
-    o->len = len;
-    return 0;
-}
-
 static int
 read_features(const char *path, struct features *f)
 {
     struct input_source src = { (char *) path, INPUT_LABEL_NONE };
-    struct one o = { 0 };
-    int rc = input_read(&src, on_message, &o);
+    struct one { char *buf; size_t len; int n; } o;
+    int rc = input_read_first(&src, &o.buf, &o.len, &o.n);
 
-    if (rc == -1)
+    if (rc == -1) {
+        free(o.buf);
         return EX_NOINPUT;
+    }
     if (rc != 0 || o.n == 0) {
         free(o.buf);
         log_err("trec: %s: %s", path, rc ? "out of memory" : "no message");

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "log.h"
 #include "senderlist.h"
@@ -79,24 +80,12 @@ user_parse(int argc, char **argv, struct user_args *a)
           "another process's lock on the store (default 5000)", "MS" },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
-    GOptionContext *ctx = g_option_context_new("- a user's settings in the store");
-    GError *gerr = NULL;
-    int ok;
-
     a->spam = -1;
     a->busy_ms = -1;
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    ok = g_option_context_parse(ctx, &argc, &argv, &gerr);
-    g_option_context_free(ctx);
-    if (!ok) {
-        log_err("user: %s (see spamshift user --help)", gerr->message);
-        g_error_free(gerr);
+    if (cli_parse("user", "- a user's settings in the store", entries, &argc, &argv) != 0)
         return EX_USAGE;
-    }
-    if (argc > 1) {
-        log_err("user: unexpected argument \"%s\"", argv[1]);
-        return EX_USAGE;
-    }
+    if (argc > 1)
+        return cli_usage("user", "unexpected argument \"%s\"", argv[1]);
     return 0;
 }
 
@@ -127,40 +116,29 @@ user_check(struct user_args *a)
 {
     int set = a->spam != -1, change = a->allow || a->block || a->unlist;
 
-    if (a->db_path == NULL) {
-        log_err("user: no store: use --db DB");
-        return EX_USAGE;
-    }
-    if ((set || a->clear) && a->user == NULL) {
-        log_err("user: --spam-threshold and --clear-spam-threshold need --user ADDRESS");
-        return EX_USAGE;
-    }
-    if (set && a->clear) {
-        log_err("user: give --spam-threshold or --clear-spam-threshold, not both");
-        return EX_USAGE;
-    }
-    if (set && !(a->spam > 0 && a->spam < 1)) {
-        log_err("user: --spam-threshold must be a probability in (0, 1), got %g", a->spam);
-        return EX_USAGE;
-    }
+    if (a->db_path == NULL)
+        return cli_usage("user", "no store: use --db DB");
+    if ((set || a->clear) && a->user == NULL)
+        return cli_usage("user", "--spam-threshold and --clear-spam-threshold need --user "
+                         "ADDRESS");
+    if (set && a->clear)
+        return cli_usage("user", "give --spam-threshold or --clear-spam-threshold, not both");
+    if (set && !(a->spam > 0 && a->spam < 1))
+        return cli_usage("user", "--spam-threshold must be a probability in (0, 1), got %g",
+                         a->spam);
     if (a->user != NULL && (a->key = userdb_user_key("user", a->user)) == NULL)
         return EX_USAGE;
-    if (a->domain != NULL && (a->user != NULL || set || a->clear)) {
-        log_err("user: --domain goes with --allow, --block, --unlist and --lists, not "
-                "with --user or a threshold");
-        return EX_USAGE;
-    }
+    if (a->domain != NULL && (a->user != NULL || set || a->clear))
+        return cli_usage("user", "--domain goes with --allow, --block, --unlist and --lists, "
+                         "not with --user or a threshold");
     if (a->domain != NULL && ((a->scope = senderlist_normalize(a->domain)) == NULL
-                              || strchr(a->scope, '@') != a->scope)) {
-        log_err("user: --domain \"%s\" is not a domain", a->domain);
-        return EX_USAGE;
-    }
+                              || strchr(a->scope, '@') != a->scope))
+        return cli_usage("user", "--domain \"%s\" is not a domain", a->domain);
     if (a->key != NULL)
         a->scope = g_strdup(a->key);
-    if (change && a->scope == NULL) {
-        log_err("user: --allow, --block and --unlist need --user ADDRESS or --domain DOMAIN");
-        return EX_USAGE;
-    }
+    if (change && a->scope == NULL)
+        return cli_usage("user", "--allow, --block and --unlist need --user ADDRESS or "
+                         "--domain DOMAIN");
     return user_check_senders(a);
 }
 

@@ -6,11 +6,12 @@
  *   1   some inputs could not be read or parsed; the others were processed
  *   64  usage error (EX_USAGE)
  *   65  bad input data, e.g. no ham or no spam to train on (EX_DATAERR)
- *   66  a model or input named on the command line is missing (EX_NOINPUT)
+ *   66  a model or input named on the command line does not exist (EX_NOINPUT)
  *   70  internal error, e.g. out of memory (EX_SOFTWARE)
  *   73  the output or the store could not be created (EX_CANTCREAT)
  *   74  the per-user store could not be written (EX_IOERR)
  *   75  the per-user store stayed locked past the busy timeout (EX_TEMPFAIL)
+ *   77  the model file may not be read: permission denied (EX_NOPERM)
  *   78  bad configuration or a refused model file (EX_CONFIG)
  * `classify --status` on one message answers like bogofilter instead:
  *   0 spam, 1 ham, 3 error.
@@ -38,12 +39,5 @@ int cmd_stats(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 int cmd_trec(int argc, char **argv);
-
-/* Write s as a JSON string literal (with quotes) to fp. */
-#include <stdio.h>
-void cli_json_string(FILE *fp, const char *s);
-
-/* Number of worker threads to use when the user gave none: the online cores. */
-unsigned cli_default_jobs(void);
 
 #endif

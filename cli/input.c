@@ -333,3 +333,47 @@ input_read(const struct input_source *src, input_fn fn, void *arg)
     free(buf);
     return rc;
 }
+
+struct input_first {
+    char *buf;
+    size_t len;
+    int n;
+};
+
+static int
+input_first_cb(void *arg, const char *name, const char *buf, size_t len)
+{
+    struct input_first *o = arg;
+
+    (void) name;
+    if (++o->n > 1)
+        return 1;           /* the second: enough to know there is more than one */
+    if ((o->buf = malloc(len ? len : 1)) == NULL)
+        return -2;
+    memcpy(o->buf, buf, len);
+    o->len = len;
+    return 0;
+}
+
+int
+input_read_first(const struct input_source *src, char **buf, size_t *len, int *n)
+{
+    struct input_first o = { 0 };
+    int rc = input_read(src, input_first_cb, &o);
+
+    *buf = o.buf;
+    *len = o.len;
+    *n = o.n;
+    return rc == 1 ? 0 : rc;
+}
+
+int
+input_collect_args(struct input_list *l, int argc, char **argv, int label)
+{
+    if (argc < 2)
+        return input_collect(l, "-", label);
+    for (int i = 1; i < argc; i++)
+        if (input_collect(l, argv[i], label) != 0)
+            return -1;
+    return 0;
+}

@@ -39,6 +39,11 @@ int input_collect(struct input_list *l, const char *path, int label);
  * with its line number and counted in errors. */
 int input_collect_index(struct input_list *l, const char *index_path);
 
+/* Append the sources named by a command's arguments argv[1..argc) with label,
+ * or standard input ("-") when there are none.  Returns 0, or -1 on allocation
+ * failure. */
+int input_collect_args(struct input_list *l, int argc, char **argv, int label);
+
 void input_list_free(struct input_list *l);
 
 /* Called once per message; name is the source path, or "path:N" for the N-th
@@ -52,5 +57,12 @@ typedef int (*input_fn)(void *arg, const char *name, const char *buf, size_t len
  * message.  Returns 0, the callback's non-zero value, or -1 if the source could
  * not be read (reported on stderr, naming the file). */
 int input_read(const struct input_source *src, input_fn fn, void *arg);
+
+/* Read the first message of src into *buf (a malloc'd copy of *len bytes; the
+ * caller frees it, also on failure) and count the messages in *n, stopping at
+ * the second: *n is 0 (none), 1, or 2 (more than one).  For the commands that
+ * take one message (explain, trec).  Returns 0, -1 if the source could not be
+ * read (reported on stderr, naming the file) or -2 when memory ran out. */
+int input_read_first(const struct input_source *src, char **buf, size_t *len, int *n);
 
 #endif

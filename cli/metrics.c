@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auc.h"
 #include "metrics.h"
 
 struct scored {
@@ -41,55 +42,6 @@ sorted_copy(const float *score, const uint8_t *spam, size_t n, size_t *n_spam)
     qsort(v, n, sizeof(*v), cmp_desc);
     *n_spam = k;
     return v;
-}
-
-double
-metrics_auc(const float *score, const uint8_t *spam, size_t n)
-{
-    size_t n_spam, n_ham, i = 0;
-    double hams_above = 0, sum = 0;
-    struct scored *v = sorted_copy(score, spam, n, &n_spam);
-
-    if (v == NULL)
-        return -1;
-    n_ham = n - n_spam;
-    if (n_spam == 0 || n_ham == 0) {
-        free(v);
-        return 0.5;
-    }
-    /* For each tie group: its spam beat every ham below, tie the group's ham. */
-    while (i < n) {
-        size_t j = i, gs = 0, gh = 0;
-
-        while (j < n && v[j].s == v[i].s) {
-            gs += v[j].y;
-            gh += !v[j].y;
-            j++;
-        }
-        sum += (double) gs * ((double) n_ham - hams_above - gh) + 0.5 * gs * gh;
-        hams_above += gh;
-        i = j;
-    }
-    free(v);
-    return sum / ((double) n_spam * (double) n_ham);
-}
-
-double
-metrics_auc_naive(const float *score, const uint8_t *spam, size_t n)
-{
-    double sum = 0, pairs = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (!spam[i])
-            continue;
-        for (size_t j = 0; j < n; j++) {
-            if (spam[j])
-                continue;
-            pairs++;
-            sum += score[i] > score[j] ? 1.0 : score[i] == score[j] ? 0.5 : 0.0;
-        }
-    }
-    return pairs > 0 ? sum / pairs : 0.5;
 }
 
 int
@@ -186,7 +138,7 @@ metrics_compute(const float *score, const uint8_t *spam, size_t n, double thr,
             out->fp += called;
         }
     }
-    out->auc = metrics_auc(score, spam, n);
+    out->auc = auc_float(score, spam, n);
     out->recall_01 = metrics_recall_at_fpr(score, spam, n, 0.001);
     out->recall_1 = metrics_recall_at_fpr(score, spam, n, 0.01);
     if (out->auc < 0 || out->recall_01 < 0 || out->recall_1 < 0)

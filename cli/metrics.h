@@ -13,7 +13,7 @@
 
 struct metrics_summary {
     size_t n, n_spam, n_ham;
-    double auc;             /* 0.5 when a class is empty */
+    double auc;             /* auc_float() (common/auc.h); 0.5 when a class is empty */
     double one_minus_auc_pct;   /* 100 (1 - auc) */
     double lam_pct;         /* logistic average misclassification at the threshold */
     double recall_01;       /* spam recall (0..1) at FPR <= 0.1% */
@@ -26,14 +26,6 @@ struct metrics_summary {
 struct metrics_point {
     double fpr, tpr, thr;
 };
-
-/* ROC AUC, ties counted half: O(n log n) by sorting.  Returns 0.5 when either
- * class is empty, -1 on allocation failure. */
-double metrics_auc(const float *score, const uint8_t *spam, size_t n);
-
-/* The same by comparing every spam with every ham: O(n^2), the reference the
- * tests check metrics_auc() against. */
-double metrics_auc_naive(const float *score, const uint8_t *spam, size_t n);
 
 /* Highest spam recall over the thresholds whose FPR is <= max_fpr (a tie group
  * is taken whole or not at all).  0 when no threshold qualifies or no spam;

@@ -165,6 +165,44 @@ test_unreadable_source(void **state)
     assert_int_equal(s.n, 0);
 }
 
+/* input_read_first(), what explain and trec read one message with: the first
+ * message's bytes, and a count that stops at 2. */
+static void
+test_read_first(void **state)
+{
+    static const struct {
+        const char *name, *rel;
+        int want_rc, want_n;
+        const char *want_prefix;        /* NULL: no message */
+    } cases[] = {
+        { "one file", "maildir/cur/1", 0, 1, "Subject: a\n" },
+        { "one-message mbox", "one.mbox", 0, 1, "From a@b" },
+        { "three-message mbox", "three.mbox", 0, 2, "From a@b Mon Jan  1 00:00:00 2024\nSubject: one" },
+        { "missing", "no/such/file", -1, 0, NULL },
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[512], *buf = NULL;
+        struct input_source src = { path, INPUT_LABEL_NONE };
+        size_t len = 0;
+        int n = -1, rc;
+
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, cases[i].rel);
+        rc = input_read_first(&src, &buf, &len, &n);
+        if (rc != cases[i].want_rc || n != cases[i].want_n)
+            fail_msg("%s: got rc %d n %d, want rc %d n %d", cases[i].name, rc, n,
+                     cases[i].want_rc, cases[i].want_n);
+        if (cases[i].want_prefix == NULL ? buf != NULL
+                : buf == NULL || len < strlen(cases[i].want_prefix)
+                  || memcmp(buf, cases[i].want_prefix, strlen(cases[i].want_prefix)) != 0)
+            fail_msg("%s: got message \"%.*s\", want it to start \"%s\"", cases[i].name,
+                     buf ? (int) (len < 40 ? len : 40) : 0, buf ? buf : "",
+                     cases[i].want_prefix ? cases[i].want_prefix : "(none)");
+        free(buf);
+    }
+}
+
 static void
 test_index(void **state)
 {
@@ -193,6 +231,7 @@ main(void)
         cmocka_unit_test(test_missing_path_counted),
         cmocka_unit_test(test_mbox),
         cmocka_unit_test(test_unreadable_source),
+        cmocka_unit_test(test_read_first),
         cmocka_unit_test(test_index),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
