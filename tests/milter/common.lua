@@ -169,3 +169,15 @@ function ham_to(rcpts, opts)
 	send_content(conn, datadir .. "/probe-ham.eml", opts.headers, opts.extra_body)
 	return conn, finish(conn)
 end
+
+-- A recipient's own result, which no header carries (issue 18): score and
+-- verdict from its line in the milter's log (run.sh sends it to
+-- tmpdir/milter.log), or nil.  rcpt as given at RCPT TO, e.g. "<bob@example.org>".
+function logged_result(qid, rcpt)
+	local fh = assert(io.open(tmpdir .. "/milter.log", "r"))
+	local text = fh:read("*a")
+	fh:close()
+	local pat = " " .. qid:gsub("%p", "%%%0") .. ": rcpt=" .. rcpt:gsub("%p", "%%%0") ..
+		" user=%S+ score=([0-9.]+) verdict=(%a+)"
+	return text:match(pat)
+end
