@@ -181,3 +181,17 @@ function logged_result(qid, rcpt)
 		" user=%S+ score=([0-9.]+) verdict=(%a+)"
 	return text:match(pat)
 end
+
+-- Check `spamshift stats --json` output: want maps a user key to its counts,
+-- in the order of fields (e.g. { "scanned", "tagged" }).
+function check_stats(out, want, fields)
+	for user, counts in pairs(want) do
+		local rec = out:match('{"user":"' .. user:gsub("%p", "%%%0") .. '"([^}]*)')
+		check(rec ~= nil, "stats has no user " .. user .. ": " .. out)
+		for i, name in ipairs(fields) do
+			local got = tonumber(rec:match('"' .. name .. '":(%d+)'))
+			check(got == counts[i], string.format("%s %s: got %s, want %d", user, name,
+			                                      tostring(got), counts[i]))
+		end
+	end
+end

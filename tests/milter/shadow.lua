@@ -65,13 +65,4 @@ local want = {
 	["bob@example.org"] = { 4, 0, 1, 2 },
 	["carol@example.org"] = { 1, 0, 0, 1 },
 }
-local fields = { "scanned", "tagged", "quarantined", "rejected" }
-for user, counts in pairs(want) do
-	local rec = out:match('{"user":"' .. user:gsub("%p", "%%%0") .. '"([^}]*)')
-	check(rec ~= nil, "stats has no user " .. user .. ": " .. out)
-	for i, name in ipairs(fields) do
-		local got = tonumber(rec:match('"' .. name .. '":(%d+)'))
-		check(got == counts[i], string.format("%s %s: got %s, want %d", user, name,
-		                                      tostring(got), counts[i]))
-	end
-end
+check_stats(out, want, { "scanned", "tagged", "quarantined", "rejected" })
