@@ -9,7 +9,8 @@
 -- exactly those of the same message to bob alone: bob cannot even tell that
 -- there were others.  Then 300 recipients: one X-Spamshift-Result, and one
 -- short log line per recipient (a log line is cut at 2,048 bytes, so the old
--- one line for all lost the verdict from about 25 recipients on).
+-- one line for all lost the verdict from about 25 recipients on); a 1,012-byte
+-- address is logged cut to 320 bytes, its score and verdict kept.
 -- setup: "$CLI" user --db "$TMP/users.db" --user carol@example.org --spam-threshold 0.999
 -- conf: database = @TMP@/users.db
 -- conf: spam_threshold = @MID@
@@ -20,6 +21,8 @@
 -- log1: MANY: rcpt=user1@example.org user=user1@example.org score=[0-9.]+ verdict=tag$
 -- log1: MANY: rcpt=user300@example.org user=user300@example.org score=[0-9.]+ verdict=tag$
 -- log1: MANY: rcpts=300 size=[0-9]+ verdict=tag model=[0-9a-f]+ scan_ms=[0-9.]+ elapsed_ms=[0-9.]+$
+-- log1: LONG: rcpt=x{320} user=x{320} score=[0-9.]+ verdict=tag$
+-- log1: LONG: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=tag$
 dofile(srcdir .. "/common.lua")
 
 -- Every header the milter may add, each instance.
@@ -77,4 +80,10 @@ check(reply == SMFIR_ACCEPT, "300 recipients: want ACCEPT")
 expect_header(conn, "X-Spamshift-Result", "score=" .. score_spam .. "; verdict=tag")
 check(mt.getheader(conn, "X-Spamshift-Result", 1) == nil,
       "300 recipients: got several X-Spamshift-Result headers, want one")
+mt.disconnect(conn)
+
+-- (miltertest refuses much longer arguments.)
+local long = string.rep("x", 1000) .. "@example.org"
+conn, reply = spam_to({ "<" .. long .. ">", "<bob@example.org>" }, { qid = "LONG" })
+check(reply == SMFIR_ACCEPT, "long address: want ACCEPT")
 mt.disconnect(conn)
