@@ -349,6 +349,13 @@ enum store_verdict {
     STORE_V_SKIPPED, STORE_V_ERROR, STORE_V_N
 };
 
+/* Per-user counters (store_counter_add) of the copies the milter scanned in
+ * mode = shadow, of them those it would have quarantined and rejected (their
+ * scan records hold that verdict: what it would have done). */
+#define STORE_COUNTER_SHADOW_SCANNED "shadow_scanned"
+#define STORE_COUNTER_SHADOW_QUARANTINED "shadow_quarantined"
+#define STORE_COUNTER_SHADOW_REJECTED "shadow_rejected"
+
 #define STORE_SCAN_HIST 48          /* scan-time histogram buckets per user and day */
 #define STORE_SCAN_KEEP_DAYS 30     /* per-message scan records older are dropped */
 

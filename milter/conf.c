@@ -133,7 +133,7 @@ enum conf_key {
     K_MULTI_RECIPIENT, K_MAX_MESSAGE_SIZE, K_OVERSIZE, K_ALIAS_MAP,
     K_TRUSTED_NETWORKS, K_SKIP_AUTHENTICATED, K_SUBJECT_PREFIX,
     K_NONSMTP_DAEMON_NAMES, K_USER, K_PID_FILE, K_LOG_LEVEL, K_LOG_TARGET,
-    K_REFIT_INTERVAL, K_COUNT
+    K_REFIT_INTERVAL, K_MODE, K_COUNT
 };
 
 static const char *const conf_key_names[K_COUNT] = {
@@ -142,7 +142,7 @@ static const char *const conf_key_names[K_COUNT] = {
     "multi_recipient", "max_message_size", "oversize", "alias_map",
     "trusted_networks", "skip_authenticated", "subject_prefix",
     "nonsmtp_daemon_names", "user", "pid_file", "log_level", "log_target",
-    "refit_interval",
+    "refit_interval", "mode",
 };
 
 static struct conf *
@@ -158,7 +158,7 @@ conf_defaults(const char *path)
     c->reject_threshold = CONF_THRESHOLD_OFF;
     c->reject_text = g_strdup("Message rejected as spam");
     c->on_error = CONF_ON_ERROR_ACCEPT;
-    c->multi_recipient = CONF_MULTI_LEAST;
+    c->multi_recipient = CONF_MULTI_PROTECT;
     c->max_message_size = 1024 * 1024;
     c->refit_interval = 60;
     c->oversize = CONF_OVERSIZE_TRUNCATE;
@@ -204,7 +204,7 @@ static const char *
 conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buflen)
 {
     static const char *const on_error[] = { "accept", "tempfail" };
-    static const char *const multi[] = { "least", "strictest", "split" };
+    static const char *const multi[] = { "least", "strictest", "split", "protect" };
     static const char *const oversize[] = { "truncate", "skip" };
     static const char *const target[] = { "syslog", "stderr" };
     char *end;
@@ -262,7 +262,7 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
         return NULL;
     case K_MULTI_RECIPIENT:
         if ((i = conf_parse_enum(v, multi, G_N_ELEMENTS(multi))) < 0)
-            return "want least, strictest or split";
+            return "want protect, least, strictest or split";
         c->multi_recipient = (enum conf_multi)i;
         return NULL;
     case K_MAX_MESSAGE_SIZE:
@@ -333,6 +333,14 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
         if (errno != 0 || end == v || *end != '\0' || *v == '-' || secs > 86400 * 7)
             return "want seconds from 0 (never) to 604800";
         c->refit_interval = (unsigned)secs;
+        return NULL;
+    }
+    case K_MODE: {
+        static const char *const mode_names[] = { "normal", "shadow" };
+
+        if ((i = conf_parse_enum(v, mode_names, G_N_ELEMENTS(mode_names))) < 0)
+            return "want normal or shadow";
+        c->mode = (enum conf_mode)i;
         return NULL;
     }
     case K_COUNT:

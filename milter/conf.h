@@ -22,9 +22,11 @@
 #define CONF_THRESHOLD_MODEL -1.0f
 
 enum conf_on_error { CONF_ON_ERROR_ACCEPT, CONF_ON_ERROR_TEMPFAIL };
-enum conf_multi { CONF_MULTI_LEAST, CONF_MULTI_STRICTEST, CONF_MULTI_SPLIT };
+enum conf_multi { CONF_MULTI_LEAST, CONF_MULTI_STRICTEST, CONF_MULTI_SPLIT, CONF_MULTI_PROTECT };
 enum conf_oversize { CONF_OVERSIZE_TRUNCATE, CONF_OVERSIZE_SKIP };
 enum conf_log_target { CONF_LOG_SYSLOG, CONF_LOG_STDERR };
+/* shadow: score, log, record and add headers; never reject, quarantine or defer. */
+enum conf_mode { CONF_MODE_NORMAL, CONF_MODE_SHADOW };
 
 struct conf {
     char *path;                 /* the file this was read from */
@@ -51,6 +53,7 @@ struct conf {
     char *pid_file;             /* NULL = none */
     int log_level;              /* LOG_* */
     enum conf_log_target log_target;
+    enum conf_mode mode;
 };
 
 /*

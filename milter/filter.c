@@ -51,9 +51,14 @@ static const char *const filter_own_headers[] = {
 #define N_OWN_HEADERS G_N_ELEMENTS(filter_own_headers)
 
 struct rcpt {
-    char *addr;                 /* as given, without angle brackets */
+    char *addr;                 /* as given, without angle brackets: for the log only */
     char *user;                 /* user key */
 };
+
+/* A log line is cut at 2,048 bytes (common/log.c): each recipient's line
+ * prints at most this much of its address and of its user key.  An SMTP
+ * path is at most 256 octets (RFC 5321 4.5.3.1.3). */
+#define FILTER_LOG_ADDR_MAX 320
 
 struct msg {
     struct runtime *rt;         /* reference held for the whole message */
@@ -71,6 +76,11 @@ struct msg {
     int failed;                 /* buffering failed: filter_fail() at eom */
     unsigned own_count[N_OWN_HEADERS];  /* occurrences of our headers in the input */
     char *subject;              /* first Subject value, for subject_prefix */
+    struct timespec t_eom;      /* end of message: scan_ms counts from here */
+    /* Scored at eom, one per recipient (rcpts order): */
+    enum verdict *verdict;      /* the recipient's own verdict */
+    float *score;
+    uint64_t *version;          /* of the recipient's user model, 0 = global */
 };
 
 struct conn {
@@ -113,6 +123,9 @@ msg_free(struct msg *m)
         g_ptr_array_unref(m->rcpts);
     free(m->buf);
     g_free(m->subject);
+    g_free(m->verdict);
+    g_free(m->score);
+    g_free(m->version);
     g_free(m);
     g_atomic_int_add(&filter_in_flight, -1);
     return NULL;
@@ -132,6 +145,22 @@ filter_ms_since(const struct timespec *t0)
 
     clock_gettime(CLOCK_MONOTONIC, &t1);
     return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static const struct rcpt *
+msg_rcpt(const struct msg *m, size_t i)
+{
+    return g_ptr_array_index(m->rcpts, i);
+}
+
+/* Record the same unscored verdict (STORE_V_SKIPPED or STORE_V_ERROR) for every
+ * recipient: one scan record each, as the file's comment promises. */
+static void
+msg_record_unscored(struct msg *m, int store_verdict)
+{
+    for (guint i = 0; m->rcpts != NULL && i < m->rcpts->len; i++)
+        users_scan(msg_rcpt(m, i)->user, NULL, 0, store_verdict, 0);
+    m->recorded = 1;
 }
 
 static const char *
@@ -157,10 +186,8 @@ filter_fail(SMFICTX *ctx, struct conn *c, const char *what)
     runtime_unref(rt);
     log_msg(LOG_ERR, filter_qid(ctx), "internal error: %s; message %s unscanned", what,
             tempfail ? "deferred" : "accepted");
-    if (c != NULL && c->msg != NULL && !c->msg->recorded && c->msg->rcpts != NULL)
-        for (guint i = 0; i < c->msg->rcpts->len; i++)
-            users_scan(((struct rcpt *)g_ptr_array_index(c->msg->rcpts, i))->user, NULL, 0,
-                       STORE_V_ERROR, 0);
+    if (c != NULL && c->msg != NULL && !c->msg->recorded)
+        msg_record_unscored(c->msg, STORE_V_ERROR);
     conn_end_message(c);
     if (tempfail) {
         smfi_setreply(ctx, "451", "4.3.0", "Temporary spam filter failure, try again later");
@@ -288,12 +315,26 @@ filter_envfrom(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
+/* The address as given, brackets removed, for the log (g_free). */
+static char *
+rcpt_addr(const char *arg)
+{
+    char *a = g_strstrip(g_strdup(arg));
+    size_t n = strlen(a);
+
+    if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
+        memmove(a, a + 1, n - 2);
+        a[n - 2] = '\0';
+    }
+    return a;
+}
+
 static sfsistat
 filter_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct conn *c = smfi_getpriv(ctx);
     struct rcpt *r;
-    char *user;
+    char *user, *addr;
 
     if (c == NULL || c->msg == NULL) {
         if (c != NULL && (c->noreply & SMFIP_NR_RCPT) != 0)
@@ -302,15 +343,23 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
     }
     if ((user = userkey_from_rcpt(argv[0], c->msg->rt->aliases)) == NULL)
         return filter_quiet(c, SMFIP_NR_RCPT);  /* "<>" cannot be a recipient; the MTA says so */
+    addr = rcpt_addr(argv[0]);
     if (c->msg->rt->conf->multi_recipient == CONF_MULTI_SPLIT && !c->nonsmtp
         && c->msg->skip == NULL && (c->noreply & SMFIP_NR_RCPT) == 0
         && c->msg->rcpts->len > 0) {
         const struct rcpt *first = g_ptr_array_index(c->msg->rcpts, 0);
 
-        if (strcmp(first->user, user) != 0) {
-            log_msg(LOG_INFO, filter_qid(ctx), "rcpt=%s user=%s deferred: split from %s",
-                    argv[0], user, first->user);
+        if (strcmp(first->user, user) != 0 && c->msg->rt->conf->mode == CONF_MODE_SHADOW) {
+            /* A 452 delays this recipient's copy: shadow mode changes no delivery. */
+            log_msg(LOG_INFO, filter_qid(ctx), "rcpt=%.*s user=%.*s accepted (shadow mode: "
+                    "would defer: split from %.*s)", FILTER_LOG_ADDR_MAX, addr,
+                    FILTER_LOG_ADDR_MAX, user, FILTER_LOG_ADDR_MAX, first->user);
+        } else if (strcmp(first->user, user) != 0) {
+            log_msg(LOG_INFO, filter_qid(ctx), "rcpt=%.*s user=%.*s deferred: split from %.*s",
+                    FILTER_LOG_ADDR_MAX, addr, FILTER_LOG_ADDR_MAX, user,
+                    FILTER_LOG_ADDR_MAX, first->user);
             g_free(user);
+            g_free(addr);
             smfi_setreply(ctx, "452", "4.5.3",
                           "Too many recipients in one transaction, send the rest separately");
             return SMFIS_TEMPFAIL;      /* this recipient only */
@@ -318,16 +367,7 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
     }
     r = g_new0(struct rcpt, 1);
     r->user = user;
-    {   /* keep the address as given, brackets removed, for the result header */
-        char *a = g_strstrip(g_strdup(argv[0]));
-        size_t n = strlen(a);
-
-        if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
-            memmove(a, a + 1, n - 2);
-            a[n - 2] = '\0';
-        }
-        r->addr = a;
-    }
+    r->addr = addr;
     g_ptr_array_add(c->msg->rcpts, r);
     return filter_quiet(c, SMFIP_NR_RCPT);
 }
@@ -481,25 +521,179 @@ _Static_assert((int)VERDICT_HAM == STORE_V_PASS && (int)VERDICT_TAG == STORE_V_T
                && (int)VERDICT_REJECT == STORE_V_REJECT,
                "scan records store the milter's verdicts as they are");
 
+/*
+ * Parse the buffered message once, run the body once, then score it for each
+ * recipient with that user's head and thresholds (m->verdict, score, version)
+ * and record the scan for each: one scan record with the recipient's own
+ * verdict (in mode = shadow the one spamshift would have applied: it is not),
+ * an offer to the user's reservoir.  *f is the caller's (features_clear()
+ * even on failure).  Returns 0, or -1 when the features cannot be extracted
+ * (nothing recorded).
+ */
+static int
+filter_score(struct msg *m, struct features *f)
+{
+    const struct runtime *rt = m->rt;
+    size_t n = m->rcpts->len;
+    struct score_msg sm;
+    double scan_ms;
+
+    m->len = msg_crlf_to_lf(m->buf, m->len);
+    if (features_extract((const char *)m->buf, m->len, f, NULL, NULL) != 0)
+        return -1;
+    score_message(rt, f, &sm);
+    m->verdict = g_new(enum verdict, n);
+    m->score = g_new(float, n);
+    m->version = g_new(uint64_t, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *user = msg_rcpt(m, i)->user;
+        struct thresholds t;
+
+        m->score[i] = score_for_user(rt, user, &sm, &m->version[i]);
+        score_thresholds_for_user(rt, user, &t);
+        m->verdict[i] = policy_verdict(m->score[i], &t);
+        score_record_scan(rt, user, &sm);
+    }
+    /* Scan records for stats and for matching feedback to the verdict. */
+    scan_ms = filter_ms_since(&m->t_eom);
+    for (size_t i = 0; i < n; i++) {
+        users_scan(msg_rcpt(m, i)->user, f->digest, m->score[i], (int)m->verdict[i], scan_ms);
+        if (rt->conf->mode == CONF_MODE_SHADOW)
+            users_shadow(msg_rcpt(m, i)->user, (int)m->verdict[i]);
+    }
+    m->recorded = 1;
+    return 0;
+}
+
+/*
+ * Carry out verdict v for the message: the 550 reply, or the headers (ours
+ * from the sender removed first), the subject prefix and quarantine.  pick is
+ * the recipient whose score and spam threshold the headers show, would the
+ * verdict before mode = shadow (in X-Spamshift-Result when it differs);
+ * scanhdr is X-Spamshift-Scan's value, or "" for none.  No header names a
+ * recipient (policy_result_header()).  Returns 0, or -1 when the MTA refused a
+ * change or the reply.
+ */
+static int
+filter_act(SMFICTX *ctx, const struct msg *m, size_t pick, enum verdict v, enum verdict would,
+           const char *scanhdr)
+{
+    const struct runtime *rt = m->rt;
+    struct thresholds t;
+    char sbuf[32], *status, *res;
+    int err = 0;
+
+    if (v == VERDICT_REJECT)
+        return smfi_setreply(ctx, "550", "5.7.1", rt->conf->reject_text) == MI_SUCCESS ? 0 : -1;
+    score_thresholds_for_user(rt, msg_rcpt(m, pick)->user, &t);
+    policy_format_score(sbuf, sizeof(sbuf), m->score[pick]);
+    status = policy_status_header(v, m->score[pick], t.spam);
+    res = policy_result_header(m->score[pick], v, would);
+    err |= filter_strip_own(ctx, m);
+    if (v >= VERDICT_TAG)
+        err |= filter_add(ctx, "X-Spam-Flag", "YES");
+    err |= filter_add(ctx, "X-Spam-Score", sbuf);
+    err |= filter_add(ctx, "X-Spam-Status", status);
+    err |= filter_add(ctx, "X-Spamshift-Result", res);
+    g_free(status);
+    g_free(res);
+    if (scanhdr[0] != '\0')
+        err |= filter_add(ctx, "X-Spamshift-Scan", scanhdr);
+    if (v >= VERDICT_TAG && rt->conf->subject_prefix != NULL) {
+        char *subj = g_strdup_printf("%s %s", rt->conf->subject_prefix,
+                                     m->subject != NULL ? m->subject : "");
+        if (m->subject != NULL)
+            err |= smfi_chgheader(ctx, "Subject", 1, subj) == MI_SUCCESS ? 0 : -1;
+        else
+            err |= filter_add(ctx, "Subject", subj);
+        g_free(subj);
+    }
+    if (v == VERDICT_QUARANTINE) {
+        char *why = g_strdup_printf("spamshift: score=%s", sbuf);
+
+        if (smfi_quarantine(ctx, why) != MI_SUCCESS)
+            err = -1;
+        g_free(why);
+    }
+    return err != 0 ? -1 : 0;
+}
+
+/* " (shadow mode: would reject)" for mode = shadow, "" otherwise: what the
+ * log says besides the verdict applied.  Returns buf. */
+static const char *
+filter_shadow_note(char *buf, size_t len, const struct runtime *rt, enum verdict would)
+{
+    buf[0] = '\0';
+    if (rt->conf->mode == CONF_MODE_SHADOW)
+        snprintf(buf, len, " (shadow mode: would %s)", policy_verdict_name(would));
+    return buf;
+}
+
+/*
+ * The log of a scored message: one line per recipient (address, user key,
+ * score, its own verdict, user model), each bounded whatever the number of
+ * recipients, then one for the message (recipient count, size, the verdict
+ * applied, model, times).  Per-recipient detail goes here and never into a
+ * header.
+ */
+static void
+filter_log_scan(const char *qid, const struct msg *m, const struct features *f,
+                enum verdict v, enum verdict would)
+{
+    const struct runtime *rt = m->rt;
+    char sbuf[32], note[64], ver[40];
+
+    for (size_t i = 0; i < m->rcpts->len; i++) {
+        const struct rcpt *r = msg_rcpt(m, i);
+        enum verdict own = m->verdict[i];
+
+        policy_format_score(sbuf, sizeof(sbuf), m->score[i]);
+        ver[0] = '\0';
+        if (m->version[i] != 0)
+            snprintf(ver, sizeof(ver), " user_model=%llu", (unsigned long long)m->version[i]);
+        log_msg(LOG_INFO, qid, "rcpt=%.*s user=%.*s score=%s verdict=%s%s%s",
+                FILTER_LOG_ADDR_MAX, r->addr, FILTER_LOG_ADDR_MAX, r->user, sbuf,
+                policy_verdict_name(rt->conf->mode == CONF_MODE_SHADOW ? policy_shadow(own) : own),
+                filter_shadow_note(note, sizeof(note), rt, own), ver);
+    }
+    log_msg(LOG_INFO, qid, "rcpts=%u size=%zu%s%s verdict=%s%s model=%s scan_ms=%.3f "
+            "elapsed_ms=%.3f", m->rcpts->len, m->total, m->oversize ? " truncated" : "",
+            (f->flags & FEATURES_F_MIME_ERROR) ? " mime_error" : "", policy_verdict_name(v),
+            filter_shadow_note(note, sizeof(note), rt, would), rt->model->id,
+            filter_ms_since(&m->t_eom), filter_ms_since(&m->start));
+}
+
+/* End of a message that is not scored (no recipients, or oversize = skip):
+ * our headers from the sender removed, the reason in X-Spamshift-Scan,
+ * skipped recorded for each recipient; accepted. */
+static sfsistat
+filter_eom_unscanned(SMFICTX *ctx, struct conn *c, const char *scanhdr)
+{
+    struct msg *m = c->msg;
+
+    if (filter_strip_own(ctx, m) != 0
+        || (scanhdr[0] != '\0' && filter_add(ctx, "X-Spamshift-Scan", scanhdr) != 0))
+        return filter_fail(ctx, c, "cannot change headers");
+    msg_record_unscored(m, STORE_V_SKIPPED);
+    log_msg(LOG_INFO, filter_qid(ctx), "rcpts=%u size=%zu verdict=unscanned (%s) "
+            "elapsed_ms=%.3f", m->rcpts->len, m->total,
+            m->rcpts->len == 0 ? "no recipients" : "oversize", filter_ms_since(&m->start));
+    conn_end_message(c);
+    return SMFIS_ACCEPT;
+}
+
 static sfsistat
 filter_eom(SMFICTX *ctx)
 {
     struct conn *c = smfi_getpriv(ctx);
     struct msg *m;
     struct features f;
-    struct score_msg sm;
-    enum verdict *verdict;
-    float *score;
-    uint64_t *version;          /* of each recipient's user model, 0 = global */
-    GString *line;
-    char scanhdr[128] = "", sbuf[32];
+    char scanhdr[128] = "";
     const char *qid = filter_qid(ctx);
-    struct timespec t_eom;
-    size_t n, pick;
-    sfsistat ret = SMFIS_ACCEPT;
     const struct runtime *rt;
-    enum verdict v;
-    int hdr_err = 0;
+    enum verdict v, would;
+    size_t pick;
+    int err;
 
     if (c == NULL || (m = c->msg) == NULL)
         return filter_fail(ctx, c, "no message context at end of message");
@@ -507,14 +701,11 @@ filter_eom(SMFICTX *ctx)
     if (m->failed)
         return filter_fail(ctx, c, "out of memory buffering the message");
     rt = m->rt;
-    clock_gettime(CLOCK_MONOTONIC, &t_eom);
-    n = m->rcpts->len;
+    clock_gettime(CLOCK_MONOTONIC, &m->t_eom);
     if (m->skip != NULL) {      /* untouched, as if accepted at MAIL FROM */
-        for (size_t i = 0; i < n; i++)
-            users_scan(((struct rcpt *)g_ptr_array_index(m->rcpts, i))->user, NULL, 0,
-                       STORE_V_SKIPPED, 0);
-        log_msg(LOG_INFO, qid, "from=%s rcpts=%zu verdict=skipped (%s) elapsed_ms=%.3f",
-                m->from, n, m->skip, filter_ms_since(&m->start));
+        msg_record_unscored(m, STORE_V_SKIPPED);
+        log_msg(LOG_INFO, qid, "from=%s rcpts=%u verdict=skipped (%s) elapsed_ms=%.3f",
+                m->from, m->rcpts->len, m->skip, filter_ms_since(&m->start));
         conn_end_message(c);
         return SMFIS_ACCEPT;
     }
@@ -522,120 +713,24 @@ filter_eom(SMFICTX *ctx)
         /* Not the full size: an MTA that understands SKIP stops sending. */
         snprintf(scanhdr, sizeof(scanhdr), "%s, message larger than %zu bytes",
                  rt->conf->oversize == CONF_OVERSIZE_SKIP ? "skipped" : "truncated", m->cap);
-    if (n == 0 || (m->oversize && rt->conf->oversize == CONF_OVERSIZE_SKIP)) {
-        if (filter_strip_own(ctx, m) != 0
-            || (scanhdr[0] != '\0' && filter_add(ctx, "X-Spamshift-Scan", scanhdr) != 0))
-            return filter_fail(ctx, c, "cannot change headers");
-        for (size_t i = 0; i < n; i++)
-            users_scan(((struct rcpt *)g_ptr_array_index(m->rcpts, i))->user, NULL, 0,
-                       STORE_V_SKIPPED, 0);
-        m->recorded = 1;
-        log_msg(LOG_INFO, qid, "rcpts=%zu size=%zu verdict=unscanned (%s) elapsed_ms=%.3f",
-                n, m->total, n == 0 ? "no recipients" : "oversize", filter_ms_since(&m->start));
-        conn_end_message(c);
-        return SMFIS_ACCEPT;
-    }
+    if (m->rcpts->len == 0 || (m->oversize && rt->conf->oversize == CONF_OVERSIZE_SKIP))
+        return filter_eom_unscanned(ctx, c, scanhdr);
 
-    /* One parse and one body pass, then one head per recipient. */
     features_init(&f);
-    m->len = msg_crlf_to_lf(m->buf, m->len);
-    if (features_extract((const char *)m->buf, m->len, &f, NULL, NULL) != 0) {
+    if (filter_score(m, &f) != 0) {
         features_clear(&f);
         return filter_fail(ctx, c, "feature extraction failed");
     }
-    score_message(rt, &f, &sm);
-    verdict = g_new(enum verdict, n);
-    score = g_new(float, n);
-    version = g_new(uint64_t, n);
-    for (size_t i = 0; i < n; i++) {
-        const struct rcpt *r = g_ptr_array_index(m->rcpts, i);
-        struct thresholds t;
-
-        score[i] = score_for_user(rt, r->user, &sm, &version[i]);
-        score_thresholds_for_user(rt, r->user, &t);
-        verdict[i] = policy_verdict(score[i], &t);
-        score_record_scan(rt, r->user, &sm);
-    }
-    {
-        /* Scan records for stats and for matching feedback to the verdict. */
-        double scan_ms = filter_ms_since(&t_eom);
-
-        for (size_t i = 0; i < n; i++)
-            users_scan(((struct rcpt *)g_ptr_array_index(m->rcpts, i))->user, f.digest,
-                       score[i], (int)verdict[i], scan_ms);
-        m->recorded = 1;
-    }
-    pick = policy_pick(verdict, score, n, rt->conf->multi_recipient);
-    v = verdict[pick];
-
-    if (v == VERDICT_REJECT) {
-        if (smfi_setreply(ctx, "550", "5.7.1", rt->conf->reject_text) != MI_SUCCESS)
-            hdr_err = 1;
-        ret = SMFIS_REJECT;
-    } else {
-        struct thresholds t;
-        char *status;
-
-        score_thresholds_for_user(rt, ((struct rcpt *)g_ptr_array_index(m->rcpts, pick))->user,
-                                  &t);
-        policy_format_score(sbuf, sizeof(sbuf), score[pick]);
-        status = policy_status_header(v, score[pick], t.spam);
-        hdr_err |= filter_strip_own(ctx, m);
-        if (v >= VERDICT_TAG)
-            hdr_err |= filter_add(ctx, "X-Spam-Flag", "YES");
-        hdr_err |= filter_add(ctx, "X-Spam-Score", sbuf);
-        hdr_err |= filter_add(ctx, "X-Spam-Status", status);
-        g_free(status);
-        for (size_t i = 0; i < n; i++) {
-            const struct rcpt *r = g_ptr_array_index(m->rcpts, i);
-            char *res = policy_result_header(r->addr, score[i], verdict[i]);
-
-            hdr_err |= filter_add(ctx, "X-Spamshift-Result", res);
-            g_free(res);
-        }
-        if (scanhdr[0] != '\0')
-            hdr_err |= filter_add(ctx, "X-Spamshift-Scan", scanhdr);
-        if (v >= VERDICT_TAG && rt->conf->subject_prefix != NULL) {
-            char *subj = g_strdup_printf("%s %s", rt->conf->subject_prefix,
-                                         m->subject != NULL ? m->subject : "");
-            if (m->subject != NULL)
-                hdr_err |= smfi_chgheader(ctx, "Subject", 1, subj) == MI_SUCCESS ? 0 : -1;
-            else
-                hdr_err |= filter_add(ctx, "Subject", subj);
-            g_free(subj);
-        }
-        if (v == VERDICT_QUARANTINE) {
-            char *why = g_strdup_printf("spamshift: score=%s", sbuf);
-            if (smfi_quarantine(ctx, why) != MI_SUCCESS)
-                hdr_err = 1;
-            g_free(why);
-        }
-    }
-
-    line = g_string_new(NULL);
-    for (size_t i = 0; i < n; i++) {
-        const struct rcpt *r = g_ptr_array_index(m->rcpts, i);
-
-        policy_format_score(sbuf, sizeof(sbuf), score[i]);
-        g_string_append_printf(line, "%s%s(user=%s score=%s %s", i ? "," : "", r->addr,
-                               r->user, sbuf, policy_verdict_name(verdict[i]));
-        if (version[i] != 0)
-            g_string_append_printf(line, " user_model=%llu", (unsigned long long)version[i]);
-        g_string_append_c(line, ')');
-    }
-    log_msg(LOG_INFO, qid, "rcpts=%s size=%zu%s%s verdict=%s model=%s scan_ms=%.3f "
-            "elapsed_ms=%.3f", line->str, m->total, m->oversize ? " truncated" : "",
-            (f.flags & FEATURES_F_MIME_ERROR) ? " mime_error" : "", policy_verdict_name(v),
-            rt->model->id, filter_ms_since(&t_eom), filter_ms_since(&m->start));
-    g_string_free(line, TRUE);
-    g_free(verdict);
-    g_free(score);
-    g_free(version);
+    pick = policy_combine(m->verdict, m->score, m->rcpts->len, rt->conf->multi_recipient,
+                          &would);
+    v = rt->conf->mode == CONF_MODE_SHADOW ? policy_shadow(would) : would;
+    err = filter_act(ctx, m, pick, v, would, scanhdr);
+    filter_log_scan(qid, m, &f, v, would);
     features_clear(&f);
-    if (hdr_err)
+    if (err != 0)
         return filter_fail(ctx, c, "the MTA refused a header change or reply");
     conn_end_message(c);
-    return ret;
+    return v == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_ACCEPT;
 }
 
 static sfsistat

@@ -32,6 +32,7 @@
 #include "features.h"
 #include "filter.h"
 #include "log.h"
+#include "policy.h"
 #include "runtime.h"
 #include "users.h"
 
@@ -292,9 +293,10 @@ main(int argc, char **argv)
     pthread_detach(reloader);
     rt = runtime_acquire();
     log_msg(LOG_NOTICE, NULL, "listening on %s; model %s (%s), spam_threshold %.6f, "
-            "multi_recipient %s", rt->conf->socket, rt->model->id, rt->conf->model,
-            (double)rt->thr.spam, rt->conf->multi_recipient == CONF_MULTI_SPLIT ? "split"
-            : rt->conf->multi_recipient == CONF_MULTI_STRICTEST ? "strictest" : "least");
+            "multi_recipient %s%s", rt->conf->socket, rt->model->id, rt->conf->model,
+            (double)rt->thr.spam, policy_multi_name(rt->conf->multi_recipient),
+            rt->conf->mode == CONF_MODE_SHADOW ? "; mode shadow: nothing is rejected, "
+            "quarantined or deferred" : "");
     runtime_unref(rt);
 
     if (smfi_main() != MI_SUCCESS)

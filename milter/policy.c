@@ -33,22 +33,62 @@ policy_verdict_name(enum verdict v)
     return "unknown";
 }
 
-size_t
-policy_pick(const enum verdict *v, const float *score, size_t n, enum conf_multi multi)
+const char *
+policy_multi_name(enum conf_multi multi)
+{
+    switch (multi) {
+    case CONF_MULTI_PROTECT: return "protect";
+    case CONF_MULTI_LEAST: return "least";
+    case CONF_MULTI_STRICTEST: return "strictest";
+    case CONF_MULTI_SPLIT: return "split";
+    }
+    return "unknown";
+}
+
+/* The index of the least (most, when most) invasive verdict; ties to the lower
+ * (higher) score. */
+static size_t
+policy_extreme(const enum verdict *v, const float *score, size_t n, int most)
 {
     size_t best = 0;
 
-    g_assert(n > 0);
     for (size_t i = 1; i < n; i++) {
-        if (multi == CONF_MULTI_STRICTEST) {
-            if (v[i] > v[best] || (v[i] == v[best] && score[i] > score[best]))
-                best = i;
-        } else {
-            if (v[i] < v[best] || (v[i] == v[best] && score[i] < score[best]))
-                best = i;
-        }
+        if (most ? v[i] > v[best] || (v[i] == v[best] && score[i] > score[best])
+            : v[i] < v[best] || (v[i] == v[best] && score[i] < score[best]))
+            best = i;
     }
     return best;
+}
+
+size_t
+policy_combine(const enum verdict *v, const float *score, size_t n, enum conf_multi multi,
+               enum verdict *out)
+{
+    size_t most, least;
+
+    g_assert(n > 0);
+    most = policy_extreme(v, score, n, 1);
+    least = policy_extreme(v, score, n, 0);
+    switch (multi) {
+    case CONF_MULTI_STRICTEST:
+        *out = v[most];
+        return most;
+    case CONF_MULTI_PROTECT:
+        *out = v[most] <= VERDICT_TAG ? v[most]
+            : v[least] > VERDICT_TAG ? v[least] : VERDICT_TAG;
+        return most;
+    case CONF_MULTI_LEAST:
+    case CONF_MULTI_SPLIT:
+        break;
+    }
+    *out = v[least];
+    return least;
+}
+
+enum verdict
+policy_shadow(enum verdict v)
+{
+    return v > VERDICT_TAG ? VERDICT_TAG : v;
 }
 
 void
@@ -68,10 +108,13 @@ policy_status_header(enum verdict v, float score, float required)
 }
 
 char *
-policy_result_header(const char *rcpt, float score, enum verdict v)
+policy_result_header(float score, enum verdict v, enum verdict would)
 {
     char s[32];
 
     policy_format_score(s, sizeof(s), score);
-    return g_strdup_printf("%s; score=%s; verdict=%s", rcpt, s, policy_verdict_name(v));
+    if (would != v)
+        return g_strdup_printf("score=%s; verdict=%s; would=%s", s, policy_verdict_name(v),
+                               policy_verdict_name(would));
+    return g_strdup_printf("score=%s; verdict=%s", s, policy_verdict_name(v));
 }

@@ -29,13 +29,28 @@ enum verdict policy_verdict(float score, const struct thresholds *t);
 const char *policy_verdict_name(enum verdict v);
 
 /*
- * Which recipient's result the whole message takes, as an index in [0, n):
- * least (and split, whose recipients share one user) takes the least invasive
- * verdict, strictest the most invasive; ties go to the lower score for least
- * and the higher for strictest.  n must be > 0.
+ * The verdict the whole message takes from its recipients' verdicts v[0..n)
+ * (n > 0), into *out, and the index of the recipient whose score and
+ * thresholds the headers show:
+ *   least (and split, whose recipients share one user): the least invasive
+ *     verdict, ties to the lower score;
+ *   strictest: the most invasive, ties to the higher score;
+ *   protect: tag when any recipient's verdict is tag or worse, quarantine or
+ *     reject only when every recipient's is (the least invasive of those), so
+ *     that no recipient's teaching can un-tag another's spam nor get another's
+ *     mail refused or held; the index is strictest's.
+ * This can't fail.
  */
-size_t policy_pick(const enum verdict *v, const float *score, size_t n,
-                   enum conf_multi multi);
+size_t policy_combine(const enum verdict *v, const float *score, size_t n,
+                      enum conf_multi multi, enum verdict *out);
+
+/* What mode = shadow does with verdict v: quarantine and reject become tag
+ * (the message is delivered, flagged); ham and tag stay.  Under mode = normal
+ * the verdict is applied as it is. */
+enum verdict policy_shadow(enum verdict v);
+
+/* "protect", "least", "strictest", "split". */
+const char *policy_multi_name(enum conf_multi multi);
 
 /* The score as every header and `spamshift classify` print it: "%.6f". */
 void policy_format_score(char *buf, size_t len, float score);
@@ -44,8 +59,16 @@ void policy_format_score(char *buf, size_t len, float score);
  * Returns a new string (g_free). */
 char *policy_status_header(enum verdict v, float score, float required);
 
-/* X-Spamshift-Result value: "bob@example.org; score=0.987654; verdict=tag".
- * Returns a new string (g_free). */
-char *policy_result_header(const char *rcpt, float score, enum verdict v);
+/*
+ * X-Spamshift-Result value: "score=0.987654; verdict=tag", with
+ * "; would=reject" appended when would (what mode = shadow would have done)
+ * differs from v.  It names no recipient: the MTA adds one set of headers for
+ * every copy of the message, so a recipient's address or own verdict in it
+ * would tell each recipient who else received the message (Bcc included) and
+ * how spamshift judged it for them; with one recipient the values are that
+ * recipient's own, with several the message's (policy_combine()), and the
+ * header has the same shape either way.  Returns a new string (g_free).
+ */
+char *policy_result_header(float score, enum verdict v, enum verdict would);
 
 #endif

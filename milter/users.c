@@ -286,6 +286,18 @@ users_scan(const char *user, const uint8_t *digest, float score, int verdict, do
 }
 
 void
+users_shadow(const char *user, int verdict)
+{
+    if (users_writer == NULL)
+        return;
+    writer_count(users_writer, user, STORE_COUNTER_SHADOW_SCANNED, 1);
+    if (verdict == STORE_V_QUARANTINE)
+        writer_count(users_writer, user, STORE_COUNTER_SHADOW_QUARANTINED, 1);
+    else if (verdict == STORE_V_REJECT)
+        writer_count(users_writer, user, STORE_COUNTER_SHADOW_REJECTED, 1);
+}
+
+void
 users_stop(void)
 {
     if (users_thread_running) {

@@ -35,6 +35,11 @@ void users_offer(const char *user, const struct features *f);
 void users_scan(const char *user, const uint8_t *digest, float score, int verdict,
                 double ms);
 
+/* Count a copy for user scanned in mode = shadow whose verdict (a
+ * store_verdict, as recorded with users_scan()) was not applied: the
+ * STORE_COUNTER_SHADOW_* counters `spamshift stats` reads.  As users_scan(). */
+void users_shadow(const char *user, int verdict);
+
 /* user's own spam threshold (`spamshift user --spam-threshold`): 1 and *spam,
  * or 0 when the user has none or there is no store.  Read from memory (the
  * maintenance thread rereads the store within a second of a change); takes a

@@ -92,7 +92,7 @@ null_eom(SMFICTX *ctx)
         || smfi_addheader(ctx, "X-Spam-Status", "No, score=0.000710 required=0.500000")
         != MI_SUCCESS
         || smfi_addheader(ctx, "X-Spamshift-Result",
-                          "bob@example.org; score=0.000710; verdict=pass") != MI_SUCCESS)
+                          "score=0.000710; verdict=ham") != MI_SUCCESS)
         fprintf(stderr, "nullmilter: smfi_addheader failed\n");
     return SMFIS_CONTINUE;
 }

@@ -12,11 +12,11 @@
 -- setup: "$CLI" adapt -m "$MODEL" --db "$TMP/users.db" --user carol@example.org
 -- conf: database = @TMP@/users.db
 -- conf: on_error = tempfail
--- log: LOCKED-[0-9]+: rcpts=.*score=[0-9.]+
--- log: REMOVED-[0-9]+: rcpts=.*score=[0-9.]+
--- log: GARBAGE-[0-9]+: rcpts=.*score=[0-9.]+
--- log: MODELCP-[0-9]+: rcpts=.*score=[0-9.]+
--- log: AFTER: rcpts=.*score=[0-9.]+
+-- log: LOCKED-[0-9]+: rcpt=.*score=[0-9.]+
+-- log: REMOVED-[0-9]+: rcpt=.*score=[0-9.]+
+-- log: GARBAGE-[0-9]+: rcpt=.*score=[0-9.]+
+-- log: MODELCP-[0-9]+: rcpt=.*score=[0-9.]+
+-- log: AFTER: rcpt=.*score=[0-9.]+
 -- The removal is one fault episode, logged once (garbage in its place later is
 -- the same episode); the 4 s lock is within the busy timeout: no fault.
 -- log1: store .*/users\.db: removed or replaced under the running milter

@@ -11,20 +11,20 @@
 -- conf: max_message_size = 10M
 -- graceful
 -- nolog: internal error
--- log: HOSTILE-broken-boundary: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-body-100m: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-headers-10k: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-header-1m: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-deep-nesting: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-rfc822-nesting: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-invalid-utf8: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-unknown-charset: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-base64-huge: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-base64-oneline: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-html-million: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-nul-bytes: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-long-line: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
--- log: HOSTILE-many-parts: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\)
+-- log: HOSTILE-broken-boundary: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-body-100m: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-headers-10k: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-header-1m: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-deep-nesting: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-rfc822-nesting: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-invalid-utf8: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-unknown-charset: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-base64-huge: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-base64-oneline: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-html-million: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-nul-bytes: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-long-line: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
+-- log: HOSTILE-many-parts: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+
 dofile(srcdir .. "/common.lua")
 
 local cases = {

@@ -3,7 +3,8 @@
 -- aborted one leaks into it (the drain at SIGTERM finds nothing in flight).
 -- conf: spam_threshold = @MID@
 -- log: message aborted after [0-9]+ bytes
--- log: AFTER: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ ham\) size=[0-9]+ verdict=ham
+-- log: AFTER: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=ham$
+-- log: AFTER: rcpts=1 size=[0-9]+ verdict=ham
 -- nolog: stopping with [0-9]+ messages in flight
 -- graceful: SIGTERM at the end must drain and exit 0
 dofile(srcdir .. "/common.lua")
@@ -25,7 +26,7 @@ check(mt.rcptto(conn, "<bob@example.org>") == nil, "mt.rcptto failed")
 send_content(conn, datadir .. "/probe-ham.eml")
 check(finish(conn) == SMFIR_ACCEPT, "want ACCEPT")
 expect_header(conn, "X-Spam-Score", score_ham)
-expect_header(conn, "X-Spamshift-Result", "bob@example.org; score=" .. score_ham .. "; verdict=ham")
+expect_header(conn, "X-Spamshift-Result", "score=" .. score_ham .. "; verdict=ham")
 mt.disconnect(conn)
 
 -- A connection dropped mid-body (no abort, no quit): close must clean up.

@@ -179,14 +179,6 @@ function milter_log()
 	return text
 end
 
--- The log line for queue id qid ("QID: rcpts=..."), or nil.
-function log_line_for(qid)
-	for line in milter_log():gmatch("[^\n]+") do
-		if line:find(qid .. ": rcpts=", 1, true) then return line end
-	end
-	return nil
-end
-
 -- Wait until cond() is true, polling every 50 ms at most tries times (default
 -- 200: 10 s); fails with what otherwise.  A bound on waiting for a condition,
 -- not a timed sleep that hopes the condition holds by then.
@@ -224,4 +216,28 @@ function cli_output(args)
 	local out = p:read("*l")
 	p:close()
 	return out
+end
+
+-- A recipient's own result, which no header carries (issue 18): score and
+-- verdict from its line in the milter's log (run.sh sends it to
+-- tmpdir/milter.log), or nil.  rcpt as given at RCPT TO, e.g. "<bob@example.org>".
+function logged_result(qid, rcpt)
+	local text = milter_log()
+	local pat = " " .. qid:gsub("%p", "%%%0") .. ": rcpt=" .. rcpt:gsub("%p", "%%%0") ..
+		" user=%S+ score=([0-9.]+) verdict=(%a+)"
+	return text:match(pat)
+end
+
+-- Check `spamshift stats --json` output: want maps a user key to its counts,
+-- in the order of fields (e.g. { "scanned", "tagged" }).
+function check_stats(out, want, fields)
+	for user, counts in pairs(want) do
+		local rec = out:match('{"user":"' .. user:gsub("%p", "%%%0") .. '"([^}]*)')
+		check(rec ~= nil, "stats has no user " .. user .. ": " .. out)
+		for i, name in ipairs(fields) do
+			local got = tonumber(rec:match('"' .. name .. '":(%d+)'))
+			check(got == counts[i], string.format("%s %s: got %s, want %d", user, name,
+			                                      tostring(got), counts[i]))
+		end
+	end
 end

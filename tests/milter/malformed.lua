@@ -3,7 +3,8 @@
 -- scored and delivered, never refused or failed.
 -- conf: spam_threshold = @MID@
 -- conf: on_error = tempfail
--- log: BROKEN: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ [a-z]+\) size=[0-9]+
+-- log: BROKEN: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=[a-z]+$
+-- log: BROKEN: rcpts=1 size=[0-9]+
 -- nolog: internal error
 dofile(srcdir .. "/common.lua")
 

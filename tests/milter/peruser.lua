@@ -4,8 +4,8 @@
 -- global head for bob, so least takes carol's (lower) result and strictest
 -- bob's; scanned mail is offered to the users' reservoirs through the writer
 -- thread.  carol's score must be exactly what `spamshift classify --user
--- carol@example.org` prints for the probe on the same store and model (the
--- header's value, byte for byte), and below bob's.  The refit happens in setup,
+-- carol@example.org` prints for the probe on the same store and model (her
+-- logged score, byte for byte), and below bob's.  The refit happens in setup,
 -- before the milter starts; the milter loads carol's model in its maintenance
 -- thread, so the test sends warm-up messages until the log shows one scored
 -- with her model (bounded polling, no timed sleep).
@@ -17,8 +17,11 @@
 -- conf2: database = @TMP@/users.db
 -- conf2: spam_threshold = @MID@
 -- conf2: multi_recipient = strictest
--- log: LEAST: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ tag\),carol@example.org\(user=carol@example.org score=[0-9.]+ [a-z]+ user_model=1\)
--- log: STRICT: rcpts=bob@example.org\(user=bob@example.org score=[0-9.]+ tag\),carol@example.org\(user=carol@example.org score=[0-9.]+ [a-z]+ user_model=1\) .*verdict=tag
+-- log1: LEAST: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=tag$
+-- log1: LEAST: rcpt=carol@example.org user=carol@example.org score=[0-9.]+ verdict=[a-z]+ user_model=1$
+-- log1: STRICT: rcpt=bob@example.org user=bob@example.org score=[0-9.]+ verdict=tag$
+-- log1: STRICT: rcpt=carol@example.org user=carol@example.org score=[0-9.]+ verdict=[a-z]+ user_model=1$
+-- log1: STRICT: rcpts=2 .*verdict=tag
 -- log: store writer: [1-9][0-9]* offers written, 0 dropped, 0 failed
 -- graceful: the writer commits its queue at SIGTERM
 dofile(srcdir .. "/common.lua")
@@ -36,10 +39,12 @@ local function warm_up(tag)
 		local conn = spam_to({ "<bob@example.org>", "<carol@example.org>" }, { qid = qid })
 		mt.disconnect(conn)
 		local line
-		wait_until(function() line = log_line_for(qid); return line ~= nil end,
-			   "the log line of " .. qid)
-		return line:find("carol@example.org(user=carol@example.org score=", 1, true) ~= nil
-			and line:find("user_model=", 1, true) ~= nil
+		wait_until(function()
+			line = milter_log():match(" " .. qid:gsub("%p", "%%%0") ..
+				": rcpt=carol@example%.org [^\n]*")
+			return line ~= nil
+		end, "carol's log line of " .. qid)
+		return line:find("user_model=", 1, true) ~= nil
 	end, "carol's model in the milter (" .. tag .. ")", 100)
 end
 
@@ -51,18 +56,18 @@ want_carol = want_carol:match("^[^\t]*\t([^\t]+)")
 check(want_carol ~= nil, "spamshift classify --user: no score column")
 mt.echo("spamshift classify --user carol@example.org: " .. want_carol)
 
--- Result headers come back last first: index 1 = bob, 0 = carol.
-local function result_score(conn, n)
-	local v = mt.getheader(conn, "X-Spamshift-Result", n)
-	check(v ~= nil, "missing X-Spamshift-Result " .. n)
-	return v:match("score=([0-9.]+); verdict=(%a+)")
+-- Each recipient's own result is in the log, not in the headers.
+local function result_score(qid, rcpt)
+	local score, verdict = logged_result(qid, rcpt)
+	check(score ~= nil, qid .. ": no log line for " .. rcpt)
+	return score, verdict
 end
 
 warm_up("WARM1")
 local conn, reply = spam_to({ "<bob@example.org>", "<carol@example.org>" }, { qid = "LEAST" })
 check(reply == SMFIR_ACCEPT, "least: want ACCEPT")
-local bob, bob_v = result_score(conn, 1)
-local carol, carol_v = result_score(conn, 0)
+local bob, bob_v = result_score("LEAST", "bob@example.org")
+local carol, carol_v = result_score("LEAST", "carol@example.org")
 check(bob == score_spam, "bob (global head): got " .. tostring(bob) .. ", want " .. score_spam)
 check(bob_v == "tag", "bob: got verdict " .. tostring(bob_v) .. ", want tag")
 check(carol == want_carol,
@@ -88,5 +93,6 @@ conn, reply = spam_to({ "<bob@example.org>", "<carol@example.org>" }, { qid = "S
 check(reply == SMFIR_ACCEPT, "strictest: want ACCEPT")
 expect_header(conn, "X-Spam-Flag", "YES")
 expect_header(conn, "X-Spam-Score", score_spam)
-check(select(1, result_score(conn, 0)) == carol, "carol's score changed across the reload")
+check(select(1, result_score("STRICT", "carol@example.org")) == carol,
+      "carol's score changed across the reload")
 mt.disconnect(conn)

@@ -40,15 +40,6 @@ local want = {
 	["bob@example.org"] = { 3, 2, 0, 0, 2, 0 },
 	["carol@example.org"] = { 1, 1, 0, 0, 1, 0 },
 }
-local names = { "scanned", "tagged", "quarantined", "rejected", "skipped", "errors" }
-for user, counts in pairs(want) do
-	local rec = out:match('{"user":"' .. user:gsub("%p", "%%%0") .. '"([^}]*)')
-	check(rec ~= nil, "stats has no user " .. user .. ": " .. out)
-	for i, name in ipairs(names) do
-		local got = tonumber(rec:match('"' .. name .. '":(%d+)'))
-		check(got == counts[i], string.format("%s %s: got %s, want %d", user, name,
-		                                      tostring(got), counts[i]))
-	end
-end
+check_stats(out, want, { "scanned", "tagged", "quarantined", "rejected", "skipped", "errors" })
 local users = tonumber(out:match('"overview":{"users":(%d+)'))
 check(users == 2, "overview users: got " .. tostring(users) .. ", want 2")

@@ -1,8 +1,9 @@
 -- multi_recipient = strictest: the most invasive recipient verdict applies to
 -- the message; with reject at the spam's score, a message to two users is
--- rejected as a whole.  (Until per-user heads exist every user shares the
--- global head, so least and strictest differ only in tie-breaks; the choice
--- itself is unit-tested in test_milter_units.)
+-- rejected as a whole.  (Both users have no model of their own here, so their
+-- verdicts agree; how the policies combine differing verdicts is
+-- unit-tested in test_milter_units, and with per-user models in peruser.lua
+-- and protect.lua.)
 -- conf: multi_recipient = strictest
 -- conf: spam_threshold = @MID@
 -- conf: reject_threshold = @MID@

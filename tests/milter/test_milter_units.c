@@ -68,7 +68,8 @@ test_conf_good(void **state)
         "log_level = debug\n"
         "log_target = stderr\n"
         "database = /var/lib/spamshift/users.db\n"
-        "refit_interval = 0\n");
+        "refit_interval = 0\n"
+        "mode = shadow\n");
     GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
     struct conf *c;
     char *msg;
@@ -95,6 +96,7 @@ test_conf_good(void **state)
     assert_int_equal(c->log_target, CONF_LOG_STDERR);
     assert_string_equal(c->database, "/var/lib/spamshift/users.db");
     assert_int_equal(c->refit_interval, 0);
+    assert_int_equal(c->mode, CONF_MODE_SHADOW);
     conf_free(c);
     unlink(path);
     g_free(path);
@@ -113,7 +115,9 @@ test_conf_defaults(void **state)
     assert_true(c->spam_threshold == CONF_THRESHOLD_MODEL);
     assert_true(c->reject_threshold > 1 && c->quarantine_threshold > 1);
     assert_int_equal(c->on_error, CONF_ON_ERROR_ACCEPT);
-    assert_int_equal(c->multi_recipient, CONF_MULTI_LEAST);
+    /* Issue 18: under least one recipient's teaching un-tagged spam for all. */
+    assert_int_equal(c->multi_recipient, CONF_MULTI_PROTECT);
+    assert_int_equal(c->mode, CONF_MODE_NORMAL);
     assert_int_equal(c->oversize, CONF_OVERSIZE_TRUNCATE);
     assert_int_equal(c->skip_authenticated, 1);
     assert_null(c->subject_prefix);
@@ -140,7 +144,8 @@ test_conf_bad(void **state)
         { "threshold junk", "model = m\nreject_threshold = high\n", ":2: reject_threshold" },
         { "duplicate", "model = m\non_error = accept\non_error = tempfail\n",
           ":3: on_error: duplicate key (first set on line 2)" },
-        { "enum", "model = m\nmulti_recipient = all\n", ":2: multi_recipient = all: want least" },
+        { "enum", "model = m\nmulti_recipient = all\n", ":2: multi_recipient = all: want protect, least" },
+        { "run mode", "model = m\nmode = dry\n", ":2: mode = dry: want normal or shadow" },
         { "size", "model = m\nmax_message_size = 10X\n", ":2: max_message_size" },
         { "size too small", "model = m\nmax_message_size = 10\n", ":2: max_message_size" },
         { "bool", "model = m\nskip_authenticated = perhaps\n", ":2: skip_authenticated" },
@@ -409,25 +414,68 @@ test_verdicts(void **state)
     }
 }
 
+/* Recipients' verdicts -> the message's, for each policy; the index is whose
+ * score the headers show. */
 static void
-test_pick(void **state)
+test_combine(void **state)
 {
-    static const enum verdict v[] = { VERDICT_TAG, VERDICT_HAM, VERDICT_REJECT, VERDICT_HAM };
-    static const float s[] = { 0.6f, 0.2f, 0.99f, 0.1f };
-    static const struct { enum conf_multi m; size_t want; } cases[] = {
-        { CONF_MULTI_LEAST, 3 },        /* ham, and the lower of the two ham scores */
-        { CONF_MULTI_SPLIT, 3 },
-        { CONF_MULTI_STRICTEST, 2 },
+    enum { H = VERDICT_HAM, T = VERDICT_TAG, Q = VERDICT_QUARANTINE, R = VERDICT_REJECT };
+    static const struct {
+        const char *name;
+        enum conf_multi m;
+        size_t n;
+        enum verdict v[4];
+        float s[4];
+        enum verdict want;
+        size_t want_pick;
+    } cases[] = {
+        { "least: ham, the lower ham score", CONF_MULTI_LEAST, 4, { T, H, R, H },
+          { 0.6f, 0.2f, 0.99f, 0.1f }, H, 3 },
+        { "split as least", CONF_MULTI_SPLIT, 4, { T, H, R, H }, { 0.6f, 0.2f, 0.99f, 0.1f },
+          H, 3 },
+        { "strictest: reject", CONF_MULTI_STRICTEST, 4, { T, H, R, H },
+          { 0.6f, 0.2f, 0.99f, 0.1f }, R, 2 },
+        { "one recipient", CONF_MULTI_STRICTEST, 1, { T }, { 0.6f }, T, 0 },
+        /* protect: one recipient's ham never un-tags another's spam ... */
+        { "protect: ham + tag tags", CONF_MULTI_PROTECT, 2, { H, T }, { 0.1f, 0.6f }, T, 1 },
+        /* ... nor does one recipient's reject refuse the others' mail */
+        { "protect: ham + reject tags", CONF_MULTI_PROTECT, 3, { T, H, R },
+          { 0.6f, 0.2f, 0.99f }, T, 2 },
+        { "protect: all reject", CONF_MULTI_PROTECT, 2, { R, R }, { 0.97f, 0.99f }, R, 1 },
+        { "protect: reject + quarantine holds", CONF_MULTI_PROTECT, 2, { R, Q },
+          { 0.99f, 0.9f }, Q, 0 },
+        { "protect: tag + quarantine tags", CONF_MULTI_PROTECT, 2, { T, Q }, { 0.6f, 0.9f },
+          T, 1 },
+        { "protect: all ham", CONF_MULTI_PROTECT, 2, { H, H }, { 0.1f, 0.3f }, H, 1 },
+        { "protect: one recipient", CONF_MULTI_PROTECT, 1, { R }, { 0.99f }, R, 0 },
     };
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        size_t got = policy_pick(v, s, 4, cases[i].m);
+        enum verdict got = (enum verdict)-1;
+        size_t pick = policy_combine(cases[i].v, cases[i].s, cases[i].n, cases[i].m, &got);
 
-        if (got != cases[i].want)
-            fail_msg("policy_pick(multi %d): got %zu, want %zu", cases[i].m, got, cases[i].want);
+        if (got != cases[i].want || pick != cases[i].want_pick)
+            fail_msg("%s: got %s from recipient %zu, want %s from %zu", cases[i].name,
+                     policy_verdict_name(got), pick, policy_verdict_name(cases[i].want),
+                     cases[i].want_pick);
     }
-    assert_int_equal(policy_pick(v, s, 1, CONF_MULTI_STRICTEST), 0);
+}
+
+static void
+test_shadow(void **state)
+{
+    static const struct { enum verdict v, want; } cases[] = {
+        { VERDICT_HAM, VERDICT_HAM }, { VERDICT_TAG, VERDICT_TAG },
+        { VERDICT_QUARANTINE, VERDICT_TAG }, { VERDICT_REJECT, VERDICT_TAG },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (policy_shadow(cases[i].v) != cases[i].want)
+            fail_msg("policy_shadow(%s): got %s, want %s", policy_verdict_name(cases[i].v),
+                     policy_verdict_name(policy_shadow(cases[i].v)),
+                     policy_verdict_name(cases[i].want));
 }
 
 static void
@@ -442,8 +490,13 @@ test_headers(void **state)
     h = policy_status_header(VERDICT_HAM, 0.0123f, 0.5f);
     assert_string_equal(h, "No, score=0.012300 required=0.500000");
     g_free(h);
-    h = policy_result_header("bob@example.org", 0.25f, VERDICT_HAM);
-    assert_string_equal(h, "bob@example.org; score=0.250000; verdict=ham");
+    /* Issue 18: it named the recipient, and the MTA gives every copy the same
+     * headers (one per recipient: each copy listed all, Bcc included). */
+    h = policy_result_header(0.25f, VERDICT_HAM, VERDICT_HAM);
+    assert_string_equal(h, "score=0.250000; verdict=ham");
+    g_free(h);
+    h = policy_result_header(0.99f, VERDICT_TAG, VERDICT_REJECT);
+    assert_string_equal(h, "score=0.990000; verdict=tag; would=reject");
     g_free(h);
 }
 
@@ -462,7 +515,8 @@ main(void)
         cmocka_unit_test(test_userkey),
         cmocka_unit_test(test_alias_map),
         cmocka_unit_test(test_verdicts),
-        cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_combine),
+        cmocka_unit_test(test_shadow),
         cmocka_unit_test(test_headers),
     };
 
