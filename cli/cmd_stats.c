@@ -79,10 +79,19 @@ p99_ms(const uint32_t *hist)
     return store_scan_bucket_ms(STORE_SCAN_HIST - 1);
 }
 
+/* The per-user counters of copies the milter scanned in mode = shadow: all
+ * time (counters, not daily records), in this order. */
+enum { SHADOW_SCANNED, SHADOW_QUARANTINED, SHADOW_REJECTED, SHADOW_N };
+static const char *const shadow_counters[SHADOW_N] = {
+    STORE_COUNTER_SHADOW_SCANNED, STORE_COUNTER_SHADOW_QUARANTINED,
+    STORE_COUNTER_SHADOW_REJECTED,
+};
+
 struct row {
     const struct store_user_stats *u;
     double head_dist;       /* < 0: unknown */
     double fp_lo, fp_hi, fn_lo, fn_hi;
+    uint64_t shadow[SHADOW_N];
 };
 
 static int
@@ -144,6 +153,7 @@ struct stats_args {
 /* Sums over the users shown. */
 struct stats_totals {
     uint64_t scanned, tagged, quar, rej, skip, err, ls, lh, fp, fn, active;
+    uint64_t shadow[SHADOW_N];
     double ms;
     uint32_t hist[STORE_SCAN_HIST];
 };
@@ -277,11 +287,30 @@ stats_head_dist(const struct stats *st, const struct store_user_stats *u)
     return dist;
 }
 
+/* The user's shadow-mode counters into r->shadow (0 when never set).
+ * Returns an exit code. */
+static int
+stats_shadow(const struct stats *st, const char *user, struct row *r)
+{
+    for (int k = 0; k < SHADOW_N; k++) {
+        int64_t v = 0;
+        int rc = store_counter_get(st->s, user, shadow_counters[k], &v);
+
+        if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+            log_err("stats: %s: %s", st->a.db_path, store_errmsg(st->s));
+            return EX_IOERR;
+        }
+        r->shadow[k] = v > 0 ? (uint64_t) v : 0;
+    }
+    return 0;
+}
+
 /* One row per user, the totals, the rows by activity.  Returns an exit code. */
 static int
 stats_rows(struct stats *st)
 {
     struct stats_totals *t = &st->t;
+    int rc;
 
     if ((st->rows = calloc(st->n ? st->n : 1, sizeof(*st->rows))) == NULL) {
         log_err("stats: out of memory");
@@ -292,6 +321,10 @@ stats_rows(struct stats *st)
         struct row *r = &st->rows[i];
 
         r->u = u;
+        if ((rc = stats_shadow(st, u->user, r)) != 0)
+            return rc;
+        for (int k = 0; k < SHADOW_N; k++)
+            t->shadow[k] += r->shadow[k];
         metrics_wilson(u->fp, u->scanned, &r->fp_lo, &r->fp_hi);
         metrics_wilson(u->fn, u->scanned, &r->fn_lo, &r->fn_hi);
         t->scanned += u->scanned;
@@ -312,6 +345,14 @@ stats_rows(struct stats *st)
     }
     qsort(st->rows, st->n, sizeof(*st->rows), cmp_activity);
     return 0;
+}
+
+/* "shadow":{"scanned":N,"quarantined":N,"rejected":N}, and a comma. */
+static void
+stats_json_shadow(const uint64_t *v)
+{
+    printf("\"shadow\":{\"scanned\":%" PRIu64 ",\"quarantined\":%" PRIu64 ",\"rejected\":%"
+           PRIu64 "},", v[SHADOW_SCANNED], v[SHADOW_QUARANTINED], v[SHADOW_REJECTED]);
 }
 
 static void
@@ -348,6 +389,7 @@ stats_json_user(const struct row *r)
         printf("},");
     } else
         printf("\"last_refit\":null,");
+    stats_json_shadow(r->shadow);
     json_num(stdout, "head_distance", r->head_dist >= 0 ? r->head_dist : NAN, 0);
     printf("}");
 }
@@ -386,6 +428,7 @@ stats_print_json(const struct stats *st)
     metrics_wilson(t->fn, t->scanned, &lo, &hi);
     printf("\"fn_rate\":[%.6g,%.6g,%.6g],", t->scanned ? (double) t->fn / t->scanned : 0,
            lo, hi);
+    stats_json_shadow(t->shadow);
     printf("\"refits\":%" PRIu64 ",\"feedback_held\":%" PRIu64 ",\"scan_records\":%" PRIu64
            ",\"oldest_scan_record\":%" PRId64 ",\"oldest_day\":%" PRId64 ",\"db_bytes\":%"
            PRId64 "},\"users\":[", ov->refits_since, ov->feedback, ov->scan_records,
@@ -460,6 +503,13 @@ stats_table_head(const struct stats *st)
            PRIu64 ", rejected %" PRIu64 "), skipped %" PRIu64 ", errors %" PRIu64 "\n",
            t->scanned, t->scanned ? 100.0 * (t->tagged + t->quar + t->rej) / t->scanned : 0,
            t->tagged, t->quar, t->rej, t->skip, t->err);
+    if (t->shadow[SHADOW_SCANNED] > 0)
+        /* The milter records what it would have done (milter/users.h). */
+        printf("shadow      %" PRIu64 " copies scanned in mode = shadow (all time): would have "
+               "quarantined %" PRIu64 " and rejected %" PRIu64 ", none carried out; "
+               "their verdicts above are what it would have done\n",
+               t->shadow[SHADOW_SCANNED], t->shadow[SHADOW_QUARANTINED],
+               t->shadow[SHADOW_REJECTED]);
     printf("scan time   mean %.2f ms, p99 <= %.2f ms\n",
            t->scanned ? t->ms / t->scanned : 0, p99_ms(t->hist));
     printf("learned     %" PRIu64 " spam, %" PRIu64 " ham; refits %" PRIu64 "\n",

@@ -54,15 +54,39 @@ expect_header(conn, "X-Spamshift-Result",
               "score=" .. score_spam .. "; verdict=tag; would=quarantine")
 mt.disconnect(conn)
 
--- The scan records hold what spamshift would have done (the writer commits
--- within 200 ms).
-mt.sleep(1.5)
-local fh = io.popen(cli .. " stats --db " .. tmpdir .. "/users.db --since all --json 2>&1")
-local out = fh:read("*a")
-fh:close()
+-- The scan records hold what spamshift would have done, and the shadow
+-- counters count the copies scanned in shadow mode and what would have been
+-- done to them.  The writer commits within 200 ms: poll stats until bob's four
+-- records are there (bounded), then check everything.
+local out
+local function stats_now()
+	local fh = io.popen(cli .. " stats --db " .. tmpdir .. "/users.db --since all --json 2>&1")
+	out = fh:read("*a")
+	fh:close()
+	return out
+end
+wait_until(function()
+	return stats_now():match('"user":"bob@example%.org","scanned":4') ~= nil
+		and out:match('"user":"carol@example%.org","scanned":1') ~= nil
+end, "the scan records in stats")
 local want = {
 	-- user = { scanned, tagged, quarantined, rejected }
 	["bob@example.org"] = { 4, 0, 1, 2 },
 	["carol@example.org"] = { 1, 0, 0, 1 },
 }
 check_stats(out, want, { "scanned", "tagged", "quarantined", "rejected" })
+local want_shadow = {
+	-- user = { scanned, quarantined, rejected } in shadow mode
+	["bob@example.org"] = { 4, 1, 2 },
+	["carol@example.org"] = { 1, 0, 1 },
+}
+for user, w in pairs(want_shadow) do
+	local s, q, r = out:match('"user":"' .. user:gsub("%p", "%%%0") ..
+		'".-"shadow":{"scanned":(%d+),"quarantined":(%d+),"rejected":(%d+)}')
+	check(s ~= nil, "stats --json: no shadow counters for " .. user .. ": " .. out)
+	check(tonumber(s) == w[1] and tonumber(q) == w[2] and tonumber(r) == w[3],
+	      string.format("%s shadow: got %s/%s/%s, want %d/%d/%d", user, s, q, r,
+	                    w[1], w[2], w[3]))
+end
+local total = out:match('"shadow":{"scanned":(%d+),"quarantined":%d+,"rejected":%d+},"refits"')
+check(tonumber(total) == 5, "stats --json: shadow total got " .. tostring(total) .. ", want 5")

@@ -419,7 +419,7 @@ test_verdicts(void **state)
 static void
 test_combine(void **state)
 {
-    enum { H = VERDICT_HAM, T = VERDICT_TAG, Q = VERDICT_QUARANTINE, R = VERDICT_REJECT };
+    const enum verdict H = VERDICT_HAM, T = VERDICT_TAG, Q = VERDICT_QUARANTINE, R = VERDICT_REJECT;
     static const struct {
         const char *name;
         enum conf_multi m;
