@@ -111,7 +111,7 @@ log_split(const char *text, size_t len, size_t max, size_t *cut)
 void
 log_vwrite(int level, const char *qid, const char *fmt, va_list ap)
 {
-    char stack[2048], *buf = stack, part[32];
+    char stack[2048], *buf = stack, part[48];
     size_t *cut, n, at = 0;
     va_list again;
     int len;
