@@ -51,6 +51,7 @@ struct conf {
     char *pid_file;             /* NULL = none */
     int log_level;              /* LOG_* */
     enum conf_log_target log_target;
+    unsigned *lines;            /* private to conf.c: see conf_key_line() */
 };
 
 /*
@@ -61,6 +62,16 @@ struct conf {
  */
 int conf_load(const char *path, struct conf **out, GPtrArray *errors);
 
+/* As conf_load(), but *out is set whenever the file could be read, also with
+ * bad lines (they keep their defaults), so that `spamshift-milter -n` checks
+ * the model, the alias map and the paths in the same run.  Returns 0 when
+ * every line was good, -1 otherwise; free *out with conf_free(). */
+int conf_read(const char *path, struct conf **out, GPtrArray *errors);
+
+/* The line key (a known key name) was set on, 0 if it was left at its default
+ * (or its line was bad). */
+unsigned conf_key_line(const struct conf *c, const char *key);
+
 /* As conf_load(), but the text is text[0..len) (need not be NUL-terminated),
  * and name stands for the path in messages and in c->path.  For the fuzz
  * target tests/fuzz/fuzz_conf.c, which would otherwise write every input to a
@@ -70,6 +81,10 @@ int conf_load_buffer(const char *name, const char *text, size_t len, struct conf
 
 /* Accepts NULL; returns NULL. */
 struct conf *conf_free(struct conf *c);
+
+/* Resolve "user" or "user:group" (names, or numeric ids) to ids.  Returns 0, or
+ * -1 with the reason in err ("unknown user ..."). */
+int conf_resolve_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen);
 
 /* Parsers shared with tests: return 0 and the value, or -1. */
 int conf_parse_size(const char *s, size_t *out);      /* 1048576, 512k, 10M */
