@@ -135,7 +135,7 @@ enum conf_key {
     K_MULTI_RECIPIENT, K_MAX_MESSAGE_SIZE, K_OVERSIZE, K_ALIAS_MAP,
     K_TRUSTED_NETWORKS, K_SKIP_AUTHENTICATED, K_SUBJECT_PREFIX,
     K_NONSMTP_DAEMON_NAMES, K_USER, K_PID_FILE, K_LOG_LEVEL, K_LOG_TARGET,
-    K_REFIT_INTERVAL, K_COUNT
+    K_REFIT_INTERVAL, K_PRELOAD_USERS, K_COUNT
 };
 
 static const char *const conf_key_names[K_COUNT] = {
@@ -144,7 +144,7 @@ static const char *const conf_key_names[K_COUNT] = {
     "multi_recipient", "max_message_size", "oversize", "alias_map",
     "trusted_networks", "skip_authenticated", "subject_prefix",
     "nonsmtp_daemon_names", "user", "pid_file", "log_level", "log_target",
-    "refit_interval",
+    "refit_interval", "preload_users",
 };
 
 static struct conf *
@@ -164,6 +164,7 @@ conf_defaults(const char *path)
     c->multi_recipient = CONF_MULTI_LEAST;
     c->max_message_size = 1024 * 1024;
     c->refit_interval = 60;
+    c->preload_users = 10000;
     c->oversize = CONF_OVERSIZE_TRUNCATE;
     c->skip_authenticated = 1;
     c->nonsmtp_daemon_names = g_new0(char *, 1);
@@ -365,6 +366,16 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
         if (errno != 0 || end == v || *end != '\0' || *v == '-' || secs > 86400 * 7)
             return "want seconds from 0 (never) to 604800";
         c->refit_interval = (unsigned)secs;
+        return NULL;
+    }
+    case K_PRELOAD_USERS: {
+        unsigned long n;
+
+        errno = 0;
+        n = strtoul(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || *v == '-' || n > 100000)
+            return "want a number of users from 0 (none) to 100000 (the head cache's size)";
+        c->preload_users = (unsigned)n;
         return NULL;
     }
     case K_COUNT:

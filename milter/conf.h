@@ -34,6 +34,7 @@ struct conf {
     char *model;                /* model file (required) */
     char *database;             /* per-user store; NULL = global head for everyone */
     unsigned refit_interval;    /* seconds between refits of dirty users; 0 = never */
+    unsigned preload_users;     /* users' models loaded before serving; 0 = none */
     float spam_threshold;       /* CONF_THRESHOLD_MODEL until resolved by the runtime */
     float quarantine_threshold; /* CONF_THRESHOLD_OFF = off */
     float reject_threshold;     /* CONF_THRESHOLD_OFF = off */

@@ -238,6 +238,8 @@ main(int argc, char **argv)
             return EX_CONFIG;
         }
     }
+    /* Installed, but nothing is served before smfi_main(). */
+    runtime_preload(rt);
     if (pthread_create(&reloader, NULL, main_reloader, NULL) != 0) {
         log_err("cannot start the reload thread");
         return EX_OSERR;

@@ -13,7 +13,9 @@
 #include <glib.h>
 
 #include "log.h"
+#include "clock.h"
 #include "runtime.h"
+#include "store.h"
 #include "userkey.h"
 
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -248,6 +250,7 @@ runtime_reload(void)
     }
     runtime_warn_static(cur->conf, rt->conf);
     log_set_level(rt->conf->log_level);
+    runtime_preload(rt);        /* before it serves, so nobody is scored globally */
     runtime_install(rt);
     log_msg(LOG_NOTICE, NULL, "reloaded %s: model %s (%s), spam_threshold %.6f",
             rt->conf->path, rt->model->id, rt->conf->model, (double)rt->thr.spam);
@@ -256,6 +259,34 @@ out:
     runtime_unref(cur);
     g_ptr_array_unref(errors);
     return rc;
+}
+
+void
+runtime_preload(struct runtime *rt)
+{
+    struct timespec t0, t1;
+    struct store *s;
+    char err[512];
+    long n;
+
+    if (rt->cache == NULL || rt->conf->preload_users == 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (store_open(rt->conf->database, 0, NULL, &s, err, sizeof(err)) != STORE_OK) {
+        log_warn("preload: store %s: %s; users' models load as they are seen",
+                 rt->conf->database, err);
+        return;
+    }
+    n = headcache_preload(rt->cache, s, rt->conf->preload_users, err, sizeof(err));
+    store_close(s);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (n < 0)
+        log_warn("preload: store %s: %s; users' models load as they are seen",
+                 rt->conf->database, err);
+    else
+        log_msg(LOG_NOTICE, NULL, "preloaded %ld user model%s (preload_users = %u) in %.1f ms",
+                n, n == 1 ? "" : "s", rt->conf->preload_users,
+                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 }
 
 void
