@@ -238,6 +238,28 @@ headcache_sync(struct headcache *c, struct store *s, char *err, size_t errlen)
     return done;
 }
 
+long
+headcache_preload(struct headcache *c, struct store *s, size_t max, char *err,
+                  size_t errlen)
+{
+    char **users;
+    size_t n;
+
+    if (max == 0 || max > c->max_users)
+        max = c->max_users;
+    if (store_head_recent(s, c->m->id, max, &users, &n) != STORE_OK) {
+        snprintf(err, errlen, "%s", store_errmsg(s));
+        return -1;
+    }
+    pthread_mutex_lock(&c->want_lock);
+    for (size_t i = 0; i < n; i++)
+        if (!g_hash_table_contains(c->want, users[i]))
+            g_hash_table_add(c->want, g_strdup(users[i]));
+    pthread_mutex_unlock(&c->want_lock);
+    store_strv_free(users);
+    return headcache_sync(c, s, err, errlen);
+}
+
 void
 headcache_invalidate(struct headcache *c)
 {

@@ -52,6 +52,14 @@ float headcache_score(struct headcache *c, const char *user, const float *h, flo
  */
 long headcache_sync(struct headcache *c, struct store *s, char *err, size_t errlen);
 
+/* Before serving: load the max (0: the cache's capacity) users whose model for
+ * this base model was published most recently, so that their first message
+ * after a start or a reload is scored with their own model, not the global
+ * head.  One headcache_sync() of those users, on the caller's connection s;
+ * blocks for the store reads.  Returns the users loaded, or -1 with a reason in err. */
+long headcache_preload(struct headcache *c, struct store *s, size_t max, char *err,
+                       size_t errlen);
+
 /* The store behind the cache was replaced by another file (restored from a
  * backup, say): its refit log is not the old one's, so at the next sync reload
  * every cached user from it and read its log from its current position.  Call

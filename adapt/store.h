@@ -328,6 +328,11 @@ int store_refits_since(struct store *s, int64_t after, char ***users, size_t *n,
  * array of malloc'd keys (free with store_strv_free()); at most max (0: all). */
 int store_dirty_list(struct store *s, const char *model_id, size_t max,
                      char ***users, size_t *n);
+/* Users with a head published for base model model_id, most recently published
+ * first, at most max (0: all); as store_dirty_list().  For the milter's preload
+ * of its head cache at start and at reload. */
+int store_head_recent(struct store *s, const char *model_id, size_t max, char ***users,
+                      size_t *n);
 /* Every user key, sorted. */
 int store_user_list(struct store *s, char ***users, size_t *n);
 char **store_strv_free(char **v);

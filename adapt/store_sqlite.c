@@ -49,7 +49,7 @@ enum stmt_id {
     Q_USER_GET, Q_USER_INSERT, Q_FB_GET, Q_FB_INSERT, Q_FB_MOVE, Q_FB_DELETE,
     Q_USER_BUMP_FB, Q_RES_HAS, Q_USER_SEEN, Q_USER_SET_SEEN, Q_RES_PUT,
     Q_STATE, Q_FB_LIST, Q_RES_LIST, Q_HEAD_GET, Q_REFIT_MARKS, Q_HEAD_VERSION,
-    Q_HEAD_PUT, Q_USER_SET_REFIT, Q_REFIT_INSERT, Q_DIRTY, Q_USERS,
+    Q_HEAD_PUT, Q_USER_SET_REFIT, Q_REFIT_INSERT, Q_DIRTY, Q_USERS, Q_HEADS_RECENT,
     Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM, Q_REFIT_LAST,
     Q_REFIT_MAX, Q_REFIT_SINCE, Q_FB_REP, Q_RES_REP, Q_FB_QUOTA, Q_FB_QUOTA_ALL,
     Q_THR_GET, Q_THR_SET, Q_THR_LIST, Q_FC_GET, Q_FC_PUT,
@@ -105,6 +105,8 @@ static const char *const stmt_sql[Q_N] = {
                 "   OR (?2 IS NOT NULL AND h.model_id IS NOT NULL AND h.model_id != ?2) "
                 "ORDER BY u.key LIMIT ?3",
     [Q_USERS] = "SELECT key FROM users ORDER BY key",
+    [Q_HEADS_RECENT] = "SELECT u.key FROM heads h JOIN users u ON h.user_id = u.id "
+                       "WHERE h.model_id = ?1 ORDER BY h.updated DESC, u.key LIMIT ?2",
     [Q_FC_GET] = "SELECT c.model_id, c.seen, c.blob FROM fitcache c JOIN users u "
                  "ON c.user_id = u.id WHERE u.key = ?1",
     [Q_FC_PUT] = "INSERT INTO fitcache(user_id, model_id, seen, blob, updated) "
@@ -1948,6 +1950,21 @@ store_user_list(struct store *s, char ***users, size_t *n)
     *n = 0;
     if (st == NULL)
         return STORE_ERR;
+    return collect_keys(s, st, users, n);
+}
+
+int
+store_head_recent(struct store *s, const char *model_id, size_t max, char ***users,
+                  size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, Q_HEADS_RECENT);
+
+    *users = NULL;
+    *n = 0;
+    if (st == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, model_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, max > 0 && max < INT64_MAX ? (sqlite3_int64)max : -1);
     return collect_keys(s, st, users, n);
 }
 

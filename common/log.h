@@ -9,6 +9,7 @@
 #define SPAMSHIFT_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 enum log_target { LOG_TARGET_STDERR, LOG_TARGET_SYSLOG };
@@ -21,9 +22,18 @@ int log_level(void);
 int log_level_parse(const char *name);
 void log_close(void);
 
+/* Longest line written: a longer message goes out as several lines "[i/n] ..."
+ * (log.c says why).  Bytes of text, before the queue id and syslog's header. */
+#define LOG_LINE_MAX 1900
+
 void log_write(int level, const char *qid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vwrite(int level, const char *qid, const char *fmt, va_list ap);
+
+/* Where log_vwrite() cuts text[0..len) into lines of at most max bytes (max >= 8):
+ * returns the number of pieces and, when cut is not NULL, cut[i] = the end of
+ * piece i (cut[n-1] = len; cut must hold that many).  For tests. */
+size_t log_split(const char *text, size_t len, size_t max, size_t *cut);
 
 /* qid may be NULL.  Arguments are not evaluated below the level. */
 #define log_msg(level, qid, ...) \

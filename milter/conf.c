@@ -9,8 +9,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +135,7 @@ enum conf_key {
     K_MULTI_RECIPIENT, K_MAX_MESSAGE_SIZE, K_OVERSIZE, K_ALIAS_MAP,
     K_TRUSTED_NETWORKS, K_SKIP_AUTHENTICATED, K_SUBJECT_PREFIX,
     K_NONSMTP_DAEMON_NAMES, K_USER, K_PID_FILE, K_LOG_LEVEL, K_LOG_TARGET,
-    K_REFIT_INTERVAL, K_MODE, K_COUNT
+    K_REFIT_INTERVAL, K_MODE, K_PRELOAD_USERS, K_COUNT
 };
 
 static const char *const conf_key_names[K_COUNT] = {
@@ -142,7 +144,7 @@ static const char *const conf_key_names[K_COUNT] = {
     "multi_recipient", "max_message_size", "oversize", "alias_map",
     "trusted_networks", "skip_authenticated", "subject_prefix",
     "nonsmtp_daemon_names", "user", "pid_file", "log_level", "log_target",
-    "refit_interval", "mode",
+    "refit_interval", "mode", "preload_users",
 };
 
 static struct conf *
@@ -151,6 +153,7 @@ conf_defaults(const char *path)
     struct conf *c = g_new0(struct conf, 1);
 
     c->path = g_strdup(path);
+    c->lines = g_new0(unsigned, K_COUNT);
     c->socket = g_strdup("unix:" LOCALSTATEDIR "/run/spamshift/spamshift.sock");
     c->socket_mode = 0660;
     c->spam_threshold = CONF_THRESHOLD_MODEL;
@@ -161,6 +164,7 @@ conf_defaults(const char *path)
     c->multi_recipient = CONF_MULTI_PROTECT;
     c->max_message_size = 1024 * 1024;
     c->refit_interval = 60;
+    c->preload_users = 10000;
     c->oversize = CONF_OVERSIZE_TRUNCATE;
     c->skip_authenticated = 1;
     c->nonsmtp_daemon_names = g_new0(char *, 1);
@@ -186,7 +190,36 @@ conf_free(struct conf *c)
     g_strfreev(c->nonsmtp_daemon_names);
     g_free(c->user);
     g_free(c->pid_file);
+    g_free(c->lines);
     g_free(c);
+    return NULL;
+}
+
+/* A libmilter socket spec: unix:/abs/path, local:/abs/path, or
+ * inet:PORT[@HOST] / inet6:PORT[@HOST] with PORT 1-65535.  NULL, or what is
+ * wrong.  libmilter itself takes "inet:77636@..." and binds 77636 mod 65536. */
+static const char *
+conf_check_socket(const char *v)
+{
+    const char *a = strchr(v, ':'), *at;
+    unsigned long port;
+    char *end;
+
+    if (!g_str_has_prefix(v, "unix:") && !g_str_has_prefix(v, "local:")
+        && !g_str_has_prefix(v, "inet:") && !g_str_has_prefix(v, "inet6:"))
+        return "want unix:/path, local:/path, inet:port@host or inet6:port@host";
+    if (*++a == '\0')
+        return "socket address is empty";
+    if (v[0] == 'u' || v[0] == 'l')
+        return *a == '/' ? NULL : "want an absolute path (the daemon runs in /)";
+    errno = 0;
+    port = strtoul(a, &end, 10);
+    if (*a < '0' || *a > '9' || errno != 0 || (*end != '\0' && *end != '@')
+        || port < 1 || port > 65535)
+        return "want a port from 1 to 65535 before the '@'";
+    at = end;
+    if (*at == '@' && at[1] == '\0')
+        return "the host after '@' is empty";
     return NULL;
 }
 
@@ -207,17 +240,15 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
     static const char *const multi[] = { "least", "strictest", "split", "protect" };
     static const char *const oversize[] = { "truncate", "skip" };
     static const char *const target[] = { "syslog", "stderr" };
+    const char *why;
     char *end;
     unsigned long mode;
     int i;
 
     switch (k) {
     case K_SOCKET:
-        if (!g_str_has_prefix(v, "unix:") && !g_str_has_prefix(v, "local:")
-            && !g_str_has_prefix(v, "inet:") && !g_str_has_prefix(v, "inet6:"))
-            return "want unix:/path, local:/path, inet:port@host or inet6:port@host";
-        if (strchr(v, ':')[1] == '\0')
-            return "socket address is empty";
+        if ((why = conf_check_socket(v)) != NULL)
+            return why;
         conf_set_str(&c->socket, v);
         return NULL;
     case K_SOCKET_MODE:
@@ -313,6 +344,8 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
         conf_set_str(&c->user, v);
         return NULL;
     case K_PID_FILE:
+        if (*v != '\0' && *v != '/')
+            return "want an absolute path (the daemon runs in /)";
         conf_set_str(&c->pid_file, v);
         return NULL;
     case K_LOG_LEVEL:
@@ -343,6 +376,16 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
         c->mode = (enum conf_mode)i;
         return NULL;
     }
+    case K_PRELOAD_USERS: {
+        unsigned long n;
+
+        errno = 0;
+        n = strtoul(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || *v == '-' || n > 100000)
+            return "want a number of users from 0 (none) to 100000 (the head cache's size)";
+        c->preload_users = (unsigned)n;
+        return NULL;
+    }
     case K_COUNT:
         break;
     }
@@ -356,6 +399,7 @@ static int
 conf_parse(FILE *fp, const char *path, struct conf **out, GPtrArray *errors)
 {
     unsigned seen[K_COUNT] = { 0 };
+    int bad[K_COUNT] = { 0 };
     char line[CONF_MAX_LINE + 2];
     unsigned lineno = 0;
     guint nerr = errors->len;
@@ -369,6 +413,10 @@ conf_parse(FILE *fp, const char *path, struct conf **out, GPtrArray *errors)
         int k;
 
         lineno++;
+        /* A UTF-8 byte order mark, as some Windows editors write: not part of
+         * the first key (it was reported as an unknown key). */
+        if (lineno == 1 && memcmp(line, "\xef\xbb\xbf", 3) == 0)
+            memmove(line, line + 3, strlen(line + 3) + 1);
         if (strchr(line, '\n') == NULL && !feof(fp)) {
             int ch;
             conf_error(errors, path, lineno, "line longer than %d bytes", CONF_MAX_LINE);
@@ -397,8 +445,10 @@ conf_parse(FILE *fp, const char *path, struct conf **out, GPtrArray *errors)
             continue;
         }
         seen[k] = lineno;
-        if ((why = conf_apply(c, (enum conf_key)k, value, whybuf, sizeof(whybuf))) != NULL)
+        if ((why = conf_apply(c, (enum conf_key)k, value, whybuf, sizeof(whybuf))) != NULL) {
             conf_error(errors, path, lineno, "%s = %s: %s", key, value, why);
+            bad[k] = 1;
+        }
     }
     if (ferror(fp))
         conf_error(errors, path, 0, "read error: %s", g_strerror(errno));
@@ -423,16 +473,23 @@ conf_parse(FILE *fp, const char *path, struct conf **out, GPtrArray *errors)
                    "reject_threshold %g is below quarantine_threshold %g",
                    c->reject_threshold, c->quarantine_threshold);
 
-    if (errors->len != nerr) {
-        conf_free(c);
-        return -1;
-    }
+    for (int k = 0; k < K_COUNT; k++)
+        c->lines[k] = bad[k] ? 0 : seen[k];
     *out = c;
-    return 0;
+    return errors->len != nerr ? -1 : 0;
+}
+
+unsigned
+conf_key_line(const struct conf *c, const char *key)
+{
+    int k = conf_parse_enum(key, conf_key_names, K_COUNT);
+
+    g_assert(k >= 0);
+    return c->lines[k];
 }
 
 int
-conf_load(const char *path, struct conf **out, GPtrArray *errors)
+conf_read(const char *path, struct conf **out, GPtrArray *errors)
 {
     FILE *fp;
 
@@ -442,6 +499,16 @@ conf_load(const char *path, struct conf **out, GPtrArray *errors)
         return -1;
     }
     return conf_parse(fp, path, out, errors);
+}
+
+int
+conf_load(const char *path, struct conf **out, GPtrArray *errors)
+{
+    if (conf_read(path, out, errors) != 0) {
+        *out = conf_free(*out);
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -457,5 +524,39 @@ conf_load_buffer(const char *name, const char *text, size_t len, struct conf **o
         conf_error(errors, name, 0, "cannot read: %s", g_strerror(errno));
         return -1;
     }
-    return conf_parse(fp, name, out, errors);
+    if (conf_parse(fp, name, out, errors) != 0) {
+        *out = conf_free(*out);
+        return -1;
+    }
+    return 0;
+}
+
+/* Resolve "user" or "user:group" (numeric ids allowed).  Returns 0 or -1. */
+int
+conf_resolve_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+    char *u = g_strdup(spec), *g = strchr(u, ':');
+    struct passwd *pw;
+    struct group *gr;
+    int rc = -1;
+
+    if (g != NULL)
+        *g++ = '\0';
+    if ((pw = getpwnam(u)) == NULL) {
+        snprintf(err, errlen, "unknown user \"%s\"", u);
+        goto out;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    if (g != NULL) {
+        if ((gr = getgrnam(g)) == NULL) {
+            snprintf(err, errlen, "unknown group \"%s\"", g);
+            goto out;
+        }
+        *gid = gr->gr_gid;
+    }
+    rc = 0;
+out:
+    g_free(u);
+    return rc;
 }

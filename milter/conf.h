@@ -36,6 +36,7 @@ struct conf {
     char *model;                /* model file (required) */
     char *database;             /* per-user store; NULL = global head for everyone */
     unsigned refit_interval;    /* seconds between refits of dirty users; 0 = never */
+    unsigned preload_users;     /* users' models loaded before serving; 0 = none */
     float spam_threshold;       /* CONF_THRESHOLD_MODEL until resolved by the runtime */
     float quarantine_threshold; /* CONF_THRESHOLD_OFF = off */
     float reject_threshold;     /* CONF_THRESHOLD_OFF = off */
@@ -54,6 +55,7 @@ struct conf {
     int log_level;              /* LOG_* */
     enum conf_log_target log_target;
     enum conf_mode mode;
+    unsigned *lines;            /* private to conf.c: see conf_key_line() */
 };
 
 /*
@@ -64,6 +66,16 @@ struct conf {
  */
 int conf_load(const char *path, struct conf **out, GPtrArray *errors);
 
+/* As conf_load(), but *out is set whenever the file could be read, also with
+ * bad lines (they keep their defaults), so that `spamshift-milter -n` checks
+ * the model, the alias map and the paths in the same run.  Returns 0 when
+ * every line was good, -1 otherwise; free *out with conf_free(). */
+int conf_read(const char *path, struct conf **out, GPtrArray *errors);
+
+/* The line key (a known key name) was set on, 0 if it was left at its default
+ * (or its line was bad). */
+unsigned conf_key_line(const struct conf *c, const char *key);
+
 /* As conf_load(), but the text is text[0..len) (need not be NUL-terminated),
  * and name stands for the path in messages and in c->path.  For the fuzz
  * target tests/fuzz/fuzz_conf.c, which would otherwise write every input to a
@@ -73,6 +85,10 @@ int conf_load_buffer(const char *name, const char *text, size_t len, struct conf
 
 /* Accepts NULL; returns NULL. */
 struct conf *conf_free(struct conf *c);
+
+/* Resolve "user" or "user:group" (names, or numeric ids) to ids.  Returns 0, or
+ * -1 with the reason in err ("unknown user ..."). */
+int conf_resolve_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen);
 
 /* Parsers shared with tests: return 0 and the value, or -1. */
 int conf_parse_size(const char *s, size_t *out);      /* 1048576, 512k, 10M */

@@ -59,51 +59,6 @@ main_socket_path(const char *spec)
     return NULL;
 }
 
-/* Resolve "user" or "user:group" (numeric ids allowed).  Returns 0 or -1. */
-static int
-main_resolve_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen)
-{
-    char *u = g_strdup(spec), *g = strchr(u, ':');
-    struct passwd *pw;
-    struct group *gr;
-    int rc = -1;
-
-    if (g != NULL)
-        *g++ = '\0';
-    if ((pw = getpwnam(u)) == NULL) {
-        snprintf(err, errlen, "unknown user \"%s\"", u);
-        goto out;
-    }
-    *uid = pw->pw_uid;
-    *gid = pw->pw_gid;
-    if (g != NULL) {
-        if ((gr = getgrnam(g)) == NULL) {
-            snprintf(err, errlen, "unknown group \"%s\"", g);
-            goto out;
-        }
-        *gid = gr->gr_gid;
-    }
-    rc = 0;
-out:
-    g_free(u);
-    return rc;
-}
-
-/* Checks that need the system, not just the file: accounts named in the config. */
-static void
-main_check_accounts(const struct conf *c, GPtrArray *errors)
-{
-    char err[256];
-    uid_t uid;
-    gid_t gid;
-
-    if (c->user != NULL && main_resolve_owner(c->user, &uid, &gid, err, sizeof(err)) != 0)
-        g_ptr_array_add(errors, g_strdup_printf("%s: user: %s", c->path, err));
-    if (c->socket_owner != NULL
-        && main_resolve_owner(c->socket_owner, &uid, &gid, err, sizeof(err)) != 0)
-        g_ptr_array_add(errors, g_strdup_printf("%s: socket_owner: %s", c->path, err));
-}
-
 static int
 main_drop_privileges(const char *user)
 {
@@ -111,7 +66,7 @@ main_drop_privileges(const char *user)
     uid_t uid;
     gid_t gid;
 
-    if (main_resolve_owner(user, &uid, &gid, err, sizeof(err)) != 0) {
+    if (conf_resolve_owner(user, &uid, &gid, err, sizeof(err)) != 0) {
         log_err("user: %s", err);
         return -1;
     }
@@ -214,9 +169,7 @@ main(int argc, char **argv)
     }
     errors = g_ptr_array_new_with_free_func(g_free);
     rt = NULL;
-    if (runtime_build(conf_path, &rt, errors) == 0)
-        main_check_accounts(rt->conf, errors);
-    else
+    if (runtime_build(conf_path, &rt, errors) != 0)
         rt = NULL;
     if (errors->len > 0) {
         for (guint i = 0; i < errors->len; i++)
@@ -258,7 +211,7 @@ main(int argc, char **argv)
             uid_t uid;
             gid_t gid;
 
-            if (main_resolve_owner(c->socket_owner, &uid, &gid, err, sizeof(err)) != 0
+            if (conf_resolve_owner(c->socket_owner, &uid, &gid, err, sizeof(err)) != 0
                 || chown(sock_path, uid, gid) != 0) {
                 log_err("socket_owner %s: %s", c->socket_owner,
                         err[0] ? err : strerror(errno));
@@ -286,6 +239,8 @@ main(int argc, char **argv)
             return EX_CONFIG;
         }
     }
+    /* Installed, but nothing is served before smfi_main(). */
+    runtime_preload(rt);
     if (pthread_create(&reloader, NULL, main_reloader, NULL) != 0) {
         log_err("cannot start the reload thread");
         return EX_OSERR;

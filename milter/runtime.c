@@ -3,14 +3,19 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <glib.h>
 
 #include "log.h"
+#include "clock.h"
 #include "runtime.h"
+#include "store.h"
 #include "userkey.h"
 
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -29,28 +34,122 @@ runtime_free(struct runtime *rt)
     g_free(rt);
 }
 
+/* One problem with key's value, named by the file and the key's line. */
+static void
+runtime_error(GPtrArray *errors, const struct conf *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+runtime_error(GPtrArray *errors, const struct conf *c, const char *key, const char *fmt, ...)
+{
+    unsigned line = conf_key_line(c, key);
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        g_ptr_array_add(errors, g_strdup_printf("%s:%u: %s", c->path, line, msg));
+    else
+        g_ptr_array_add(errors, g_strdup_printf("%s: %s", c->path, msg));
+    g_free(msg);
+}
+
+/* The directory that will hold path exists and is a directory. */
+static void
+runtime_check_dir(GPtrArray *errors, const struct conf *c, const char *key, const char *path)
+{
+    char *dir = g_path_get_dirname(path);
+    struct stat st;
+
+    if (stat(dir, &st) != 0)
+        runtime_error(errors, c, key, "%s = %s: directory %s: %s", key, path, dir,
+                      g_strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        runtime_error(errors, c, key, "%s = %s: %s is not a directory", key, path, dir);
+    g_free(dir);
+}
+
+/* Checks that need the system, not just the file: the directories of the
+ * socket, the store and the pid file, and the accounts named. */
+static void
+runtime_check_system(const struct conf *c, GPtrArray *errors)
+{
+    char err[256];
+    struct stat st;
+    uid_t uid;
+    gid_t gid;
+
+    /* The default socket's directory is made by whoever starts the daemon
+     * (systemd's RuntimeDirectory=), perhaps after this check. */
+    if (conf_key_line(c, "socket") > 0
+        && (g_str_has_prefix(c->socket, "unix:") || g_str_has_prefix(c->socket, "local:")))
+        runtime_check_dir(errors, c, "socket", strchr(c->socket, ':') + 1);
+    if (c->database != NULL) {
+        if (stat(c->database, &st) == 0 && !S_ISREG(st.st_mode))
+            runtime_error(errors, c, "database", "database = %s: not a regular file",
+                          c->database);
+        else if (stat(c->database, &st) != 0)
+            runtime_check_dir(errors, c, "database", c->database);
+    }
+    if (c->pid_file != NULL)
+        runtime_check_dir(errors, c, "pid_file", c->pid_file);
+    if (c->user != NULL && conf_resolve_owner(c->user, &uid, &gid, err, sizeof(err)) != 0)
+        runtime_error(errors, c, "user", "user: %s", err);
+    if (c->socket_owner != NULL
+        && conf_resolve_owner(c->socket_owner, &uid, &gid, err, sizeof(err)) != 0)
+        runtime_error(errors, c, "socket_owner", "socket_owner: %s", err);
+}
+
+/* Load the model and the alias map named by rt->conf, resolve the thresholds;
+ * every problem is added to errors. */
+static void
+runtime_load(struct runtime *rt, GPtrArray *errors)
+{
+    struct conf *c = rt->conf;
+    char err[512];
+
+    /* Private memory, not a shared mapping: an operator's `cp` onto the model
+     * file would otherwise kill the milter with SIGBUS (faults.lua). */
+    if (c->model != NULL
+        && model_load_private(c->model, &rt->model, err, sizeof(err)) != 0)
+        runtime_error(errors, c, "model", "model %s: %s", c->model, err);
+    if (c->alias_map != NULL)   /* on failure NULL, and it said why, with lines */
+        rt->aliases = userkey_alias_load(c->alias_map, errors);
+    if (rt->model == NULL)
+        return;
+    rt->thr.spam = c->spam_threshold >= 0 ? c->spam_threshold : rt->model->threshold;
+    rt->thr.quarantine = c->quarantine_threshold;
+    rt->thr.reject = c->reject_threshold;
+    /* With spam_threshold = model the order could only be checked now. */
+    if ((rt->thr.quarantine <= 1 && rt->thr.quarantine < rt->thr.spam)
+        || (rt->thr.reject <= 1 && rt->thr.reject < rt->thr.spam))
+        runtime_error(errors, c, rt->thr.reject <= 1 && rt->thr.reject < rt->thr.spam
+                      ? "reject_threshold" : "quarantine_threshold",
+                      "quarantine_threshold and reject_threshold must not be below the "
+                      "model's threshold %.6f (spam_threshold = model)", (double)rt->thr.spam);
+}
+
 int
 runtime_build(const char *conf_path, struct runtime **out, GPtrArray *errors)
 {
     struct runtime *rt;
     struct conf *c;
+    guint nerr = errors->len;
     char err[512];
 
     *out = NULL;
-    if (conf_load(conf_path, &c, errors) != 0)
+    /* Bad lines do not stop the checks below: -n names every problem at once
+     * (issue 18, finding 7); bad values keep their defaults meanwhile. */
+    if (conf_read(conf_path, &c, errors) != 0 && c == NULL)
         return -1;
     rt = g_new0(struct runtime, 1);
     rt->refs = 1;
     rt->conf = c;
-    /* Private memory, not a shared mapping: an operator's `cp` onto the model
-     * file would otherwise kill the milter with SIGBUS (faults.lua). */
-    if (model_load_private(c->model, &rt->model, err, sizeof(err)) != 0) {
-        g_ptr_array_add(errors, g_strdup_printf("%s: model %s: %s", conf_path, c->model, err));
-        runtime_free(rt);
-        return -1;
-    }
-    if (c->alias_map != NULL
-        && (rt->aliases = userkey_alias_load(c->alias_map, errors)) == NULL) {
+    runtime_check_system(c, errors);
+    runtime_load(rt, errors);
+    if (errors->len != nerr) {
         runtime_free(rt);
         return -1;
     }
@@ -61,18 +160,6 @@ runtime_build(const char *conf_path, struct runtime **out, GPtrArray *errors)
     if (c->database != NULL && (rt->cache = headcache_new(rt->model, 0)) == NULL) {
         g_ptr_array_add(errors, g_strdup_printf("%s: out of memory for the head cache",
                                                 conf_path));
-        runtime_free(rt);
-        return -1;
-    }
-    rt->thr.spam = c->spam_threshold >= 0 ? c->spam_threshold : rt->model->threshold;
-    rt->thr.quarantine = c->quarantine_threshold;
-    rt->thr.reject = c->reject_threshold;
-    /* With spam_threshold = model the order could only be checked now. */
-    if ((rt->thr.quarantine <= 1 && rt->thr.quarantine < rt->thr.spam)
-        || (rt->thr.reject <= 1 && rt->thr.reject < rt->thr.spam)) {
-        g_ptr_array_add(errors, g_strdup_printf(
-            "%s: quarantine_threshold and reject_threshold must not be below the model's "
-            "threshold %.6f (spam_threshold = model)", conf_path, (double)rt->thr.spam));
         runtime_free(rt);
         return -1;
     }
@@ -163,6 +250,7 @@ runtime_reload(void)
     }
     runtime_warn_static(cur->conf, rt->conf);
     log_set_level(rt->conf->log_level);
+    runtime_preload(rt);        /* before it serves, so nobody is scored globally */
     runtime_install(rt);
     log_msg(LOG_NOTICE, NULL, "reloaded %s: model %s (%s), spam_threshold %.6f",
             rt->conf->path, rt->model->id, rt->conf->model, (double)rt->thr.spam);
@@ -171,6 +259,34 @@ out:
     runtime_unref(cur);
     g_ptr_array_unref(errors);
     return rc;
+}
+
+void
+runtime_preload(struct runtime *rt)
+{
+    struct timespec t0, t1;
+    struct store *s;
+    char err[512];
+    long n;
+
+    if (rt->cache == NULL || rt->conf->preload_users == 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (store_open(rt->conf->database, 0, NULL, &s, err, sizeof(err)) != STORE_OK) {
+        log_warn("preload: store %s: %s; users' models load as they are seen",
+                 rt->conf->database, err);
+        return;
+    }
+    n = headcache_preload(rt->cache, s, rt->conf->preload_users, err, sizeof(err));
+    store_close(s);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (n < 0)
+        log_warn("preload: store %s: %s; users' models load as they are seen",
+                 rt->conf->database, err);
+    else
+        log_msg(LOG_NOTICE, NULL, "preloaded %ld user model%s (preload_users = %u) in %.1f ms",
+                n, n == 1 ? "" : "s", rt->conf->preload_users,
+                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 }
 
 void

@@ -57,6 +57,17 @@ struct runtime *runtime_acquire(void);
  */
 int runtime_reload(void);
 
+/*
+ * Load into rt's head cache the conf->preload_users users whose models were
+ * published most recently (headcache_preload()), on a connection of its own,
+ * so that their first message is scored with their own model (issue 18,
+ * finding 8b).  A no-op without a store.  Logs what it loaded and how long it
+ * took; a failure is logged and leaves the cache to fill as users are seen.
+ * Blocks for the store reads: call before serving (at start, after dropping
+ * privileges, and on reload before installing rt), never from a callback.
+ */
+void runtime_preload(struct runtime *rt);
+
 /* Drop the current runtime at shutdown. */
 void runtime_shutdown(void);
 

@@ -40,7 +40,8 @@ expect "good config" 0 "OK; model $tmp/model.bin \\(id [0-9a-f]{16}, 12 ham \\+ 
 printf 'model = %s\n# fine\nspam_threshold = 2\nbogus = 1\nmulti_recipient = all\nuser = no-such-user-xyz\n' \
 	"$tmp/model.bin" >"$tmp/c.conf"
 expect "bad lines" 78 "c.conf:3: spam_threshold = 2: want a probability" \
-	"c.conf:4: unknown key \"bogus\"" "c.conf:5: multi_recipient = all" "3 errors in"
+	"c.conf:4: unknown key \"bogus\"" "c.conf:5: multi_recipient = all" \
+	"c.conf:6: user: unknown user \"no-such-user-xyz\"" "4 errors in"
 
 printf 'model = %s\nuser = no-such-user-xyz\n' "$tmp/model.bin" >"$tmp/c.conf"
 expect "unknown user" 78 "user: unknown user \"no-such-user-xyz\""
@@ -55,8 +56,47 @@ expect "truncated model" 78 "model $tmp/short.bin: "
 printf 'model = %s\nreject_threshold = 0.0001\n' "$tmp/model.bin" >"$tmp/c.conf"
 expect "reject under the model threshold" 78 "must not be below the model's threshold"
 
+# Issue 18, finding 7: one config with many mistakes, every one named with its
+# line in one run, those that need files (model, alias map, directories,
+# accounts) as well as the bad lines.  Each of these used to pass -n, or show
+# only once the line errors were fixed.
+printf 'bad-alias-line-without-a-target\n' >"$tmp/aliases"
+cat >"$tmp/c.conf" <<EOC
+model = $tmp/missing.bin
+socket = inet:77636@127.0.0.1
+database = $tmp/no-such-dir/users.db
+pid_file = run/spamshift.pid
+alias_map = $tmp/aliases
+socket_owner = no-such-user-xyz
+multi_recipient = all
+EOC
+expect "many errors" 78 "c.conf:1: model $tmp/missing.bin: " \
+	"c.conf:2: socket = inet:77636@127.0.0.1: want a port from 1 to 65535" \
+	"c.conf:3: database = $tmp/no-such-dir/users.db: directory $tmp/no-such-dir: No such file" \
+	"c.conf:4: pid_file = run/spamshift.pid: want an absolute path" \
+	"aliases" \
+	"c.conf:6: socket_owner: unknown user \"no-such-user-xyz\"" \
+	"c.conf:7: multi_recipient = all" "7 errors in"
+
+for spec in inet:0@127.0.0.1 inet:65536 inet:12x@localhost inet:25@ unix:rel/s.sock \
+	"unix:$tmp/no-such-dir/s.sock"; do
+	printf 'model = %s\nsocket = %s\n' "$tmp/model.bin" "$spec" >"$tmp/c.conf"
+	expect "socket = $spec" 78 "c.conf:2: socket = "
+done
+printf 'model = %s\nsocket = inet:65535@127.0.0.1\n' "$tmp/model.bin" >"$tmp/c.conf"
+expect "socket port 65535" 0 "OK; model"
+
+# The threshold order against the model's threshold, with a bad line too.
+printf 'model = %s\nreject_threshold = 0.0001\nbogus = 1\n' "$tmp/model.bin" >"$tmp/c.conf"
+expect "threshold order with a bad line" 78 "c.conf:2: .*must not be below the model's threshold" \
+	"c.conf:3: unknown key" "2 errors in"
+
+# A UTF-8 byte order mark before the first key is accepted.
+printf '\357\273\277model = %s\nsocket = unix:%s/s.sock\n' "$tmp/model.bin" "$tmp" >"$tmp/c.conf"
+expect "UTF-8 BOM" 0 "OK; model"
+
 # The commented sample in contrib/ is a valid config (paths made local).
-sed -e "s|^model = .*|model = $tmp/model.bin|" -e "s|^socket_owner = .*|socket_owner = root|" \
+sed -e "s|^model = .*|model = $tmp/model.bin|" -e "s|^socket = unix:.*|socket = unix:$tmp/s.sock|" -e "s|^socket_owner = .*|socket_owner = root|" \
 	"$top_srcdir/contrib/spamshift.conf" >"$tmp/c.conf"
 expect "contrib/spamshift.conf" 0 "OK; model"
 
