@@ -233,13 +233,89 @@ conf_set_str(char **slot, const char *value)
 
 /* Apply one key; returns NULL, or a description of what is wrong (static, or
  * written into buf). */
+/* conf_apply() for the keys about the daemon itself: its names, account,
+ * pid file, logging, refits, mode and preload. */
+static const char *
+conf_apply_daemon(struct conf *c, enum conf_key k, const char *v)
+{
+    static const char *const target[] = { "syslog", "stderr" };
+    char *end;
+    int i;
+
+    switch (k) {
+    case K_NONSMTP_DAEMON_NAMES:
+        g_strfreev(c->nonsmtp_daemon_names);
+        c->nonsmtp_daemon_names = g_strsplit_set(v, ", \t", -1);
+        {   /* drop the empty fields that repeated separators leave */
+            char **src = c->nonsmtp_daemon_names, **dst = src;
+            for (; *src; src++) {
+                if (**src == '\0')
+                    g_free(*src);
+                else
+                    *dst++ = *src;
+            }
+            *dst = NULL;
+        }
+        return NULL;
+    case K_USER:
+        conf_set_str(&c->user, v);
+        return NULL;
+    case K_PID_FILE:
+        if (*v != '\0' && *v != '/')
+            return "want an absolute path (the daemon runs in /)";
+        conf_set_str(&c->pid_file, v);
+        return NULL;
+    case K_LOG_LEVEL:
+        if ((i = log_level_parse(v)) < 0)
+            return "want err, warning, notice, info or debug";
+        c->log_level = i;
+        return NULL;
+    case K_LOG_TARGET:
+        if ((i = conf_parse_enum(v, target, G_N_ELEMENTS(target))) < 0)
+            return "want syslog or stderr";
+        c->log_target = (enum conf_log_target)i;
+        return NULL;
+    case K_REFIT_INTERVAL: {
+        unsigned long secs;
+
+        errno = 0;
+        secs = strtoul(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || *v == '-' || secs > 86400 * 7)
+            return "want seconds from 0 (never) to 604800";
+        c->refit_interval = (unsigned)secs;
+        return NULL;
+    }
+    case K_MODE: {
+        static const char *const mode_names[] = { "normal", "shadow" };
+
+        if ((i = conf_parse_enum(v, mode_names, G_N_ELEMENTS(mode_names))) < 0)
+            return "want normal or shadow";
+        c->mode = (enum conf_mode)i;
+        return NULL;
+    }
+    case K_PRELOAD_USERS: {
+        unsigned long n;
+
+        errno = 0;
+        n = strtoul(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || *v == '-' || n > 100000)
+            return "want a number of users from 0 (none) to 100000 (the head cache's size)";
+        c->preload_users = (unsigned)n;
+        return NULL;
+    }
+    default:
+        break;
+    }
+    g_assert_not_reached();
+    return "internal error";
+}
+
 static const char *
 conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buflen)
 {
     static const char *const on_error[] = { "accept", "tempfail" };
     static const char *const multi[] = { "least", "strictest", "split", "protect" };
     static const char *const oversize[] = { "truncate", "skip" };
-    static const char *const target[] = { "syslog", "stderr" };
     const char *why;
     char *end;
     unsigned long mode;
@@ -326,66 +402,8 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
                 return "subject_prefix must be one line";
         conf_set_str(&c->subject_prefix, v);
         return NULL;
-    case K_NONSMTP_DAEMON_NAMES:
-        g_strfreev(c->nonsmtp_daemon_names);
-        c->nonsmtp_daemon_names = g_strsplit_set(v, ", \t", -1);
-        {   /* drop the empty fields that repeated separators leave */
-            char **src = c->nonsmtp_daemon_names, **dst = src;
-            for (; *src; src++) {
-                if (**src == '\0')
-                    g_free(*src);
-                else
-                    *dst++ = *src;
-            }
-            *dst = NULL;
-        }
-        return NULL;
-    case K_USER:
-        conf_set_str(&c->user, v);
-        return NULL;
-    case K_PID_FILE:
-        if (*v != '\0' && *v != '/')
-            return "want an absolute path (the daemon runs in /)";
-        conf_set_str(&c->pid_file, v);
-        return NULL;
-    case K_LOG_LEVEL:
-        if ((i = log_level_parse(v)) < 0)
-            return "want err, warning, notice, info or debug";
-        c->log_level = i;
-        return NULL;
-    case K_LOG_TARGET:
-        if ((i = conf_parse_enum(v, target, G_N_ELEMENTS(target))) < 0)
-            return "want syslog or stderr";
-        c->log_target = (enum conf_log_target)i;
-        return NULL;
-    case K_REFIT_INTERVAL: {
-        unsigned long secs;
-
-        errno = 0;
-        secs = strtoul(v, &end, 10);
-        if (errno != 0 || end == v || *end != '\0' || *v == '-' || secs > 86400 * 7)
-            return "want seconds from 0 (never) to 604800";
-        c->refit_interval = (unsigned)secs;
-        return NULL;
-    }
-    case K_MODE: {
-        static const char *const mode_names[] = { "normal", "shadow" };
-
-        if ((i = conf_parse_enum(v, mode_names, G_N_ELEMENTS(mode_names))) < 0)
-            return "want normal or shadow";
-        c->mode = (enum conf_mode)i;
-        return NULL;
-    }
-    case K_PRELOAD_USERS: {
-        unsigned long n;
-
-        errno = 0;
-        n = strtoul(v, &end, 10);
-        if (errno != 0 || end == v || *end != '\0' || *v == '-' || n > 100000)
-            return "want a number of users from 0 (none) to 100000 (the head cache's size)";
-        c->preload_users = (unsigned)n;
-        return NULL;
-    }
+    default:
+        return conf_apply_daemon(c, k, v);
     case K_COUNT:
         break;
     }

@@ -116,17 +116,136 @@ main_reloader(void *arg)
     return NULL;
 }
 
+/* Build the runtime from conf_path into *rtp; print every configuration
+ * problem found, one per line, and how many.  Returns 0, or EX_CONFIG. */
+static int
+main_build(const char *conf_path, struct runtime **rtp)
+{
+    GPtrArray *errors = g_ptr_array_new_with_free_func(g_free);
+    struct runtime *rt = NULL;
+
+    if (runtime_build(conf_path, &rt, errors) != 0)
+        rt = NULL;
+    if (errors->len > 0) {
+        for (guint i = 0; i < errors->len; i++)
+            fprintf(stderr, "spamshift-milter: %s\n", (const char *)errors->pdata[i]);
+        fprintf(stderr, "spamshift-milter: %u error%s in %s\n", errors->len,
+                errors->len == 1 ? "" : "s", conf_path);
+        /* Freed so that LeakSanitizer runs of `-n` (tests/sanitize.sh) stay
+         * clean: the runtime was built when only an account was unknown. */
+        runtime_unref(rt);
+        g_ptr_array_unref(errors);
+        return EX_CONFIG;
+    }
+    g_ptr_array_unref(errors);
+    *rtp = rt;
+    return 0;
+}
+
+/* Register the filter and listen on c->socket, a unix socket with its mode
+ * and owner set.  Returns 0, or an exit code after logging why. */
+static int
+main_listen(const struct conf *c)
+{
+    const char *sock_path;
+
+    if (smfi_register(filter_desc) != MI_SUCCESS || smfi_setconn(c->socket) != MI_SUCCESS) {
+        log_err("cannot register the filter on %s", c->socket);
+        return EX_SOFTWARE;
+    }
+    if (smfi_opensocket(1) != MI_SUCCESS) {
+        log_err("cannot listen on %s", c->socket);
+        return EX_UNAVAILABLE;
+    }
+    if ((sock_path = main_socket_path(c->socket)) == NULL)
+        return 0;
+    if (chmod(sock_path, c->socket_mode) != 0) {
+        log_err("chmod %s: %s", sock_path, strerror(errno));
+        return EX_OSERR;
+    }
+    if (c->socket_owner != NULL) {
+        char err[256];
+        uid_t uid;
+        gid_t gid;
+
+        err[0] = '\0';
+        if (conf_resolve_owner(c->socket_owner, &uid, &gid, err, sizeof(err)) != 0
+            || chown(sock_path, uid, gid) != 0) {
+            log_err("socket_owner %s: %s", c->socket_owner, err[0] ? err : strerror(errno));
+            return EX_OSERR;
+        }
+    }
+    return 0;
+}
+
+/* Become the daemon that serves rt: detach (unless foreground), log where
+ * configured, write the pid file, drop privileges, start the store and the
+ * reload thread, preload, then serve until SIGTERM and drain.  Returns the
+ * exit code. */
+static int
+main_serve(struct runtime *rt, int foreground)
+{
+    const struct conf *c = rt->conf;
+    pthread_t reloader;
+    char err[512];
+
+    if (!foreground && daemon(0, 0) != 0) {
+        log_err("cannot become a daemon: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    if (c->log_target == CONF_LOG_SYSLOG)
+        log_open("spamshift-milter", LOG_TARGET_SYSLOG, LOG_MAIL);
+    if (c->pid_file != NULL && main_write_pid(c->pid_file) != 0)
+        return EX_CANTCREAT;
+    if (c->user != NULL && main_drop_privileges(c->user) != 0)
+        return EX_NOPERM;
+
+    runtime_install(rt);
+    if (users_start(c, err, sizeof(err)) != 0) {
+        log_err("database %s: %s", c->database, err);
+        return EX_CONFIG;
+    }
+    /* Installed, but nothing is served before smfi_main(). */
+    runtime_preload(rt);
+    if (pthread_create(&reloader, NULL, main_reloader, NULL) != 0) {
+        log_err("cannot start the reload thread");
+        return EX_OSERR;
+    }
+    pthread_detach(reloader);
+    rt = runtime_acquire();
+    log_msg(LOG_NOTICE, NULL, "listening on %s; model %s (%s), spam_threshold %.6f, "
+            "multi_recipient %s%s", rt->conf->socket, rt->model->id, rt->conf->model,
+            (double)rt->thr.spam, policy_multi_name(rt->conf->multi_recipient),
+            rt->conf->mode == CONF_MODE_SHADOW ? "; mode shadow: nothing is rejected, "
+            "quarantined or deferred" : "");
+    runtime_unref(rt);
+
+    if (smfi_main() != MI_SUCCESS)
+        log_err("the milter library stopped with an error");
+
+    /* smfi_main() returns once the listener is closed; sessions still run. */
+    for (int i = 0; i < MAIN_DRAIN_SECONDS * 10 && filter_messages_in_flight() > 0; i++)
+        usleep(100 * 1000);
+    if (filter_messages_in_flight() > 0)
+        log_warn("stopping with %d messages in flight", filter_messages_in_flight());
+    rt = runtime_acquire();
+    if (rt != NULL && rt->conf->pid_file != NULL)
+        unlink(rt->conf->pid_file);
+    runtime_unref(rt);
+    log_msg(LOG_NOTICE, NULL, "stopped");
+    users_stop();
+    runtime_shutdown();
+    features_global_shutdown();
+    return EX_OK;
+}
+
 int
 main(int argc, char **argv)
 {
     const char *conf_path = CONF_DEFAULT_PATH;
-    int foreground = 0, check_only = 0, opt;
-    GPtrArray *errors;
-    struct runtime *rt;
-    const struct conf *c;
-    const char *sock_path;
+    int foreground = 0, check_only = 0, opt, rc;
+    struct runtime *rt = NULL;
     sigset_t hup;
-    pthread_t reloader;
 
     while ((opt = getopt(argc, argv, "c:fnh")) != -1) {
         switch (opt) {
@@ -167,108 +286,19 @@ main(int argc, char **argv)
         log_err("cannot initialise the MIME and HTML parsers");
         return EX_SOFTWARE;
     }
-    errors = g_ptr_array_new_with_free_func(g_free);
-    rt = NULL;
-    if (runtime_build(conf_path, &rt, errors) != 0)
-        rt = NULL;
-    if (errors->len > 0) {
-        for (guint i = 0; i < errors->len; i++)
-            fprintf(stderr, "spamshift-milter: %s\n", (const char *)errors->pdata[i]);
-        fprintf(stderr, "spamshift-milter: %u error%s in %s\n", errors->len,
-                errors->len == 1 ? "" : "s", conf_path);
-        /* Freed so that LeakSanitizer runs of `-n` (tests/sanitize.sh) stay
-         * clean: the runtime was built when only an account was unknown. */
-        runtime_unref(rt);
-        g_ptr_array_unref(errors);
-        return EX_CONFIG;
-    }
-    g_ptr_array_unref(errors);
-    c = rt->conf;
+    if ((rc = main_build(conf_path, &rt)) != 0)
+        return rc;
     if (check_only) {
+        const struct conf *c = rt->conf;
+
         printf("%s: OK; model %s (id %s, %u ham + %u spam), spam_threshold %.6f\n",
                conf_path, c->model, rt->model->id, rt->model->summary.n_ham,
                rt->model->summary.n_spam, (double)rt->thr.spam);
         runtime_unref(rt);
         return EX_OK;
     }
-    log_set_level(c->log_level);
-
-    if (smfi_register(filter_desc) != MI_SUCCESS || smfi_setconn(c->socket) != MI_SUCCESS) {
-        log_err("cannot register the filter on %s", c->socket);
-        return EX_SOFTWARE;
-    }
-    if (smfi_opensocket(1) != MI_SUCCESS) {
-        log_err("cannot listen on %s", c->socket);
-        return EX_UNAVAILABLE;
-    }
-    if ((sock_path = main_socket_path(c->socket)) != NULL) {
-        if (chmod(sock_path, c->socket_mode) != 0) {
-            log_err("chmod %s: %s", sock_path, strerror(errno));
-            return EX_OSERR;
-        }
-        if (c->socket_owner != NULL) {
-            char err[256];
-            uid_t uid;
-            gid_t gid;
-
-            if (conf_resolve_owner(c->socket_owner, &uid, &gid, err, sizeof(err)) != 0
-                || chown(sock_path, uid, gid) != 0) {
-                log_err("socket_owner %s: %s", c->socket_owner,
-                        err[0] ? err : strerror(errno));
-                return EX_OSERR;
-            }
-        }
-    }
-    if (!foreground && daemon(0, 0) != 0) {
-        log_err("cannot become a daemon: %s", strerror(errno));
-        return EX_OSERR;
-    }
-    if (c->log_target == CONF_LOG_SYSLOG)
-        log_open("spamshift-milter", LOG_TARGET_SYSLOG, LOG_MAIL);
-    if (c->pid_file != NULL && main_write_pid(c->pid_file) != 0)
-        return EX_CANTCREAT;
-    if (c->user != NULL && main_drop_privileges(c->user) != 0)
-        return EX_NOPERM;
-
-    runtime_install(rt);
-    {
-        char err[512];
-
-        if (users_start(c, err, sizeof(err)) != 0) {
-            log_err("database %s: %s", c->database, err);
-            return EX_CONFIG;
-        }
-    }
-    /* Installed, but nothing is served before smfi_main(). */
-    runtime_preload(rt);
-    if (pthread_create(&reloader, NULL, main_reloader, NULL) != 0) {
-        log_err("cannot start the reload thread");
-        return EX_OSERR;
-    }
-    pthread_detach(reloader);
-    rt = runtime_acquire();
-    log_msg(LOG_NOTICE, NULL, "listening on %s; model %s (%s), spam_threshold %.6f, "
-            "multi_recipient %s%s", rt->conf->socket, rt->model->id, rt->conf->model,
-            (double)rt->thr.spam, policy_multi_name(rt->conf->multi_recipient),
-            rt->conf->mode == CONF_MODE_SHADOW ? "; mode shadow: nothing is rejected, "
-            "quarantined or deferred" : "");
-    runtime_unref(rt);
-
-    if (smfi_main() != MI_SUCCESS)
-        log_err("the milter library stopped with an error");
-
-    /* smfi_main() returns once the listener is closed; sessions still run. */
-    for (int i = 0; i < MAIN_DRAIN_SECONDS * 10 && filter_messages_in_flight() > 0; i++)
-        usleep(100 * 1000);
-    if (filter_messages_in_flight() > 0)
-        log_warn("stopping with %d messages in flight", filter_messages_in_flight());
-    rt = runtime_acquire();
-    if (rt != NULL && rt->conf->pid_file != NULL)
-        unlink(rt->conf->pid_file);
-    runtime_unref(rt);
-    log_msg(LOG_NOTICE, NULL, "stopped");
-    users_stop();
-    runtime_shutdown();
-    features_global_shutdown();
-    return EX_OK;
+    log_set_level(rt->conf->log_level);
+    if ((rc = main_listen(rt->conf)) != 0)
+        return rc;
+    return main_serve(rt, foreground);
 }
