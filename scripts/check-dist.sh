@@ -10,7 +10,8 @@ rm -rf "$name"
 make distdir >/dev/null
 missing=0
 for f in $(git ls-files); do
-    case $f in .gitignore|*/.gitignore|.ci/*.md) continue ;; esac
+    # debian/ is the packaging, kept out of the upstream tarball as Debian asks.
+    case $f in .gitignore|*/.gitignore|debian/*) continue ;; esac
     if [ ! -e "$name/$f" ]; then
         echo "check-dist: $f is tracked but not in the tarball (add it to EXTRA_DIST)" >&2
         missing=$((missing + 1))
