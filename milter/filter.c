@@ -36,6 +36,7 @@
 #include "features.h"
 #include "filter.h"
 #include "log.h"
+#include "msgbuf.h"
 #include "policy.h"
 #include "store.h"
 #include "users.h"
@@ -65,15 +66,13 @@ struct msg {
     struct timespec start;
     char *skip;                 /* reason not to scan, or NULL: the message is
                                  * carried to eom unbuffered and accepted there */
-    char *from;                 /* envelope sender, for the skip's log line */
+    char *from;                 /* envelope sender (the skip's log line, the lists) */
+    char *hdr_from;             /* first From header's value (the lists), or NULL */
     int recorded;               /* scan records queued: filter_fail() adds none */
     GPtrArray *rcpts;           /* struct rcpt * */
-    unsigned char *buf;         /* raw header + body, at most cap bytes */
-    size_t len, alloc, cap;     /* used, allocated, limit (max_message_size) */
-    size_t total;               /* bytes the message really has */
-    int oversize;
-    int in_body;                /* the blank line after the headers is in buf */
-    int failed;                 /* buffering failed: filter_fail() at eom */
+    struct msgbuf b;            /* the message, capped at max_message_size;
+                                 * b.failed: filter_fail() at eom */
+    int in_body;                /* the blank line after the headers is in b */
     unsigned own_count[N_OWN_HEADERS];  /* occurrences of our headers in the input */
     char *subject;              /* first Subject value, for subject_prefix */
     struct timespec t_eom;      /* end of message: scan_ms counts from here */
@@ -81,6 +80,7 @@ struct msg {
     enum verdict *verdict;      /* the recipient's own verdict */
     float *score;
     uint64_t *version;          /* of the recipient's user model, 0 = global */
+    char **listed;              /* " listed=allow(ENTRY)" when a list decided, or NULL */
 };
 
 struct conn {
@@ -119,10 +119,15 @@ msg_free(struct msg *m)
     runtime_unref(m->rt);
     g_free(m->skip);
     g_free(m->from);
+    if (m->listed != NULL)      /* one per recipient: before the recipients go */
+        for (guint i = 0; i < m->rcpts->len; i++)
+            g_free(m->listed[i]);
+    g_free(m->listed);
     if (m->rcpts != NULL)
         g_ptr_array_unref(m->rcpts);
-    free(m->buf);
+    msgbuf_release(&m->b);
     g_free(m->subject);
+    g_free(m->hdr_from);
     g_free(m->verdict);
     g_free(m->score);
     g_free(m->version);
@@ -305,13 +310,12 @@ filter_envfrom(SMFICTX *ctx, char **argv)
     if ((m->rt = runtime_acquire()) == NULL)
         return filter_fail(ctx, c, "no configuration loaded");
     m->rcpts = g_ptr_array_new_with_free_func(rcpt_free);
-    m->cap = m->rt->conf->max_message_size;
+    m->b.cap = m->rt->conf->max_message_size;
     if (auth != NULL && *auth != '\0' && m->rt->conf->skip_authenticated)
         m->skip = g_strdup_printf("authenticated as %s", auth);
     else if (c->trusted)
         m->skip = g_strdup_printf("trusted network %s", c->addr);
-    if (m->skip != NULL)
-        m->from = g_strdup(argv[0] != NULL ? argv[0] : "");
+    m->from = g_strdup(argv[0] != NULL ? argv[0] : "");
     return SMFIS_CONTINUE;
 }
 
@@ -372,41 +376,6 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
     return filter_quiet(c, SMFIP_NR_RCPT);
 }
 
-/* Append len bytes to the capped buffer; past the cap, only count them. */
-static void
-msg_append(struct msg *m, const void *data, size_t len)
-{
-    size_t room;
-
-    m->total += len;
-    if (m->failed)
-        return;
-    if (m->len + len > m->cap)
-        m->oversize = 1;
-    room = m->cap - m->len;
-    if (len > room)
-        len = room;
-    if (len == 0)
-        return;
-    if (m->len + len > m->alloc) {
-        size_t want = m->alloc == 0 ? 16384 : m->alloc;
-        unsigned char *nb;
-
-        while (want < m->len + len)
-            want *= 2;
-        if (want > m->cap)
-            want = m->cap;
-        if ((nb = realloc(m->buf, want)) == NULL) {
-            m->failed = 1;
-            return;
-        }
-        m->buf = nb;
-        m->alloc = want;
-    }
-    memcpy(m->buf + m->len, data, len);
-    m->len += len;
-}
-
 /* The blank line between headers and body, once: at end of headers, or (the
  * MTA skips that step, SMFIP_NOEOH) at the first body chunk or at end of
  * message. */
@@ -414,7 +383,7 @@ static void
 msg_end_headers(struct msg *m)
 {
     if (m->skip == NULL && !m->in_body)
-        msg_append(m, "\n", 1);
+        msgbuf_append(&m->b, "\n", 1);
     m->in_body = 1;
 }
 
@@ -431,10 +400,12 @@ filter_header(SMFICTX *ctx, char *name, char *value)
             m->own_count[i]++;
     if (m->subject == NULL && strcasecmp(name, "Subject") == 0)
         m->subject = g_strdup(value);
-    msg_append(m, name, strlen(name));
-    msg_append(m, ": ", 2);
-    msg_append(m, value, strlen(value));
-    msg_append(m, "\n", 1);
+    if (m->hdr_from == NULL && strcasecmp(name, "From") == 0)
+        m->hdr_from = g_strdup(value);
+    msgbuf_append(&m->b, name, strlen(name));
+    msgbuf_append(&m->b, ": ", 2);
+    msgbuf_append(&m->b, value, strlen(value));
+    msgbuf_append(&m->b, "\n", 1);
     return filter_quiet(c, SMFIP_NR_HDR);
 }
 
@@ -464,12 +435,12 @@ filter_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
         return filter_fail(ctx, c, "no message context at body");
     }
     if (m->skip != NULL) {
-        m->total += len;
+        m->b.total += len;
         return (c->noreply & SMFIP_NR_BODY) != 0 ? SMFIS_NOREPLY
             : c->can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
     }
     msg_end_headers(m);
-    msg_append(m, chunk, len);
+    msgbuf_append(&m->b, chunk, len);
     /* Past the cap the rest only counts toward the size the header reports.
      * Without replies per chunk the MTA streams the body and SKIP cannot be
      * said (one round trip per chunk costs more than reading the rest of a
@@ -477,26 +448,9 @@ filter_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
      * not send the rest at all. */
     if ((c->noreply & SMFIP_NR_BODY) != 0)
         return SMFIS_NOREPLY;
-    if ((m->oversize || m->failed) && c->can_skip)
+    if ((m->b.oversize || m->b.failed) && c->can_skip)
         return SMFIS_SKIP;
     return SMFIS_CONTINUE;
-}
-
-/*
- * SMTP carries CRLF; the same message in a mailbox file has LF.  Scoring the
- * LF form makes X-Spam-Score equal what `spamshift classify` prints for the
- * delivered file.  In place, once, at eom (a CR and its LF may arrive in two
- * body chunks); returns the new length.
- */
-static size_t
-msg_crlf_to_lf(unsigned char *buf, size_t len)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++)
-        if (!(buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n'))
-            buf[o++] = buf[i];
-    return o;
 }
 
 /* Remove every copy of our own headers that came with the message. */
@@ -521,6 +475,22 @@ _Static_assert((int)VERDICT_HAM == STORE_V_PASS && (int)VERDICT_TAG == STORE_V_T
                && (int)VERDICT_REJECT == STORE_V_REJECT,
                "scan records store the milter's verdicts as they are");
 
+/* Recipient i's allow or block list decision over its verdict, noted for the
+ * log line (policy_listed(), users_list_decide()). */
+static void
+filter_listed(struct msg *m, size_t i, const struct thresholds *t)
+{
+    char entry[2 * 320 + 2];     /* "scope sender", keys of at most 320 bytes (store.h) */
+    int act = users_list_decide(msg_rcpt(m, i)->user, m->from, m->hdr_from, entry,
+                                sizeof(entry));
+
+    if (act == STORE_LIST_NONE)
+        return;
+    m->verdict[i] = policy_listed(act, m->verdict[i], t);
+    m->listed[i] = g_strdup_printf(" listed=%s(%.*s)", act == STORE_LIST_ALLOW ? "allow"
+                                   : "block", FILTER_LOG_ADDR_MAX, entry);
+}
+
 /*
  * Parse the buffered message once, run the body once, then score it for each
  * recipient with that user's head and thresholds (m->verdict, score, version)
@@ -538,13 +508,14 @@ filter_score(struct msg *m, struct features *f)
     struct score_msg sm;
     double scan_ms;
 
-    m->len = msg_crlf_to_lf(m->buf, m->len);
-    if (features_extract((const char *)m->buf, m->len, f, NULL, NULL) != 0)
+    msgbuf_to_lf(&m->b);
+    if (features_extract((const char *)m->b.buf, m->b.len, f, NULL, NULL) != 0)
         return -1;
     score_message(rt, f, &sm);
     m->verdict = g_new(enum verdict, n);
     m->score = g_new(float, n);
     m->version = g_new(uint64_t, n);
+    m->listed = g_new0(char *, n);
     for (size_t i = 0; i < n; i++) {
         const char *user = msg_rcpt(m, i)->user;
         struct thresholds t;
@@ -552,6 +523,7 @@ filter_score(struct msg *m, struct features *f)
         m->score[i] = score_for_user(rt, user, &sm, &m->version[i]);
         score_thresholds_for_user(rt, user, &t);
         m->verdict[i] = policy_verdict(m->score[i], &t);
+        filter_listed(m, i, &t);
         score_record_scan(rt, user, &sm);
     }
     /* Scan records for stats and for matching feedback to the verdict. */
@@ -651,13 +623,14 @@ filter_log_scan(const char *qid, const struct msg *m, const struct features *f,
         ver[0] = '\0';
         if (m->version[i] != 0)
             snprintf(ver, sizeof(ver), " user_model=%llu", (unsigned long long)m->version[i]);
-        log_msg(LOG_INFO, qid, "rcpt=%.*s user=%.*s score=%s verdict=%s%s%s",
+        log_msg(LOG_INFO, qid, "rcpt=%.*s user=%.*s score=%s verdict=%s%s%s%s",
                 FILTER_LOG_ADDR_MAX, r->addr, FILTER_LOG_ADDR_MAX, r->user, sbuf,
                 policy_verdict_name(rt->conf->mode == CONF_MODE_SHADOW ? policy_shadow(own) : own),
-                filter_shadow_note(note, sizeof(note), rt, own), ver);
+                filter_shadow_note(note, sizeof(note), rt, own), ver,
+                m->listed[i] != NULL ? m->listed[i] : "");
     }
     log_msg(LOG_INFO, qid, "rcpts=%u size=%zu%s%s verdict=%s%s model=%s scan_ms=%.3f "
-            "elapsed_ms=%.3f", m->rcpts->len, m->total, m->oversize ? " truncated" : "",
+            "elapsed_ms=%.3f", m->rcpts->len, m->b.total, m->b.oversize ? " truncated" : "",
             (f->flags & FEATURES_F_MIME_ERROR) ? " mime_error" : "", policy_verdict_name(v),
             filter_shadow_note(note, sizeof(note), rt, would), rt->model->id,
             filter_ms_since(&m->t_eom), filter_ms_since(&m->start));
@@ -676,7 +649,7 @@ filter_eom_unscanned(SMFICTX *ctx, struct conn *c, const char *scanhdr)
         return filter_fail(ctx, c, "cannot change headers");
     msg_record_unscored(m, STORE_V_SKIPPED);
     log_msg(LOG_INFO, filter_qid(ctx), "rcpts=%u size=%zu verdict=unscanned (%s) "
-            "elapsed_ms=%.3f", m->rcpts->len, m->total,
+            "elapsed_ms=%.3f", m->rcpts->len, m->b.total,
             m->rcpts->len == 0 ? "no recipients" : "oversize", filter_ms_since(&m->start));
     conn_end_message(c);
     return SMFIS_ACCEPT;
@@ -698,7 +671,7 @@ filter_eom(SMFICTX *ctx)
     if (c == NULL || (m = c->msg) == NULL)
         return filter_fail(ctx, c, "no message context at end of message");
     msg_end_headers(m);
-    if (m->failed)
+    if (m->b.failed)
         return filter_fail(ctx, c, "out of memory buffering the message");
     rt = m->rt;
     clock_gettime(CLOCK_MONOTONIC, &m->t_eom);
@@ -709,11 +682,11 @@ filter_eom(SMFICTX *ctx)
         conn_end_message(c);
         return SMFIS_ACCEPT;
     }
-    if (m->oversize)
+    if (m->b.oversize)
         /* Not the full size: an MTA that understands SKIP stops sending. */
         snprintf(scanhdr, sizeof(scanhdr), "%s, message larger than %zu bytes",
-                 rt->conf->oversize == CONF_OVERSIZE_SKIP ? "skipped" : "truncated", m->cap);
-    if (m->rcpts->len == 0 || (m->oversize && rt->conf->oversize == CONF_OVERSIZE_SKIP))
+                 rt->conf->oversize == CONF_OVERSIZE_SKIP ? "skipped" : "truncated", m->b.cap);
+    if (m->rcpts->len == 0 || (m->b.oversize && rt->conf->oversize == CONF_OVERSIZE_SKIP))
         return filter_eom_unscanned(ctx, c, scanhdr);
 
     features_init(&f);
@@ -739,7 +712,7 @@ filter_abort(SMFICTX *ctx)
     struct conn *c = smfi_getpriv(ctx);
 
     if (c != NULL && c->msg != NULL) {
-        log_msg(LOG_DEBUG, filter_qid(ctx), "message aborted after %zu bytes", c->msg->total);
+        log_msg(LOG_DEBUG, filter_qid(ctx), "message aborted after %zu bytes", c->msg->b.total);
         conn_end_message(c);
     }
     return SMFIS_CONTINUE;

@@ -8,6 +8,7 @@
 #include <glib.h>
 
 #include "policy.h"
+#include "store.h"
 
 enum verdict
 policy_verdict(float score, const struct thresholds *t)
@@ -19,6 +20,16 @@ policy_verdict(float score, const struct thresholds *t)
     if (t->spam <= 1.0f && score >= t->spam)
         return VERDICT_TAG;
     return VERDICT_HAM;
+}
+
+enum verdict
+policy_listed(int action, enum verdict v, const struct thresholds *t)
+{
+    if (action == STORE_LIST_ALLOW)
+        return VERDICT_HAM;
+    if (action == STORE_LIST_BLOCK)
+        return policy_verdict(1.0f, t);
+    return v;
 }
 
 const char *

@@ -25,6 +25,13 @@ struct thresholds {
  * (at or above).  This can't fail. */
 enum verdict policy_verdict(float score, const struct thresholds *t);
 
+/* What an allow or block list entry makes of a recipient's verdict v: an
+ * allowed sender's copy is ham whatever its score; a blocked sender's gets the
+ * verdict a score of 1 would (tagged, or quarantined or rejected where those
+ * are configured); action is STORE_LIST_NONE, _ALLOW or _BLOCK (store.h).
+ * This can't fail. */
+enum verdict policy_listed(int action, enum verdict v, const struct thresholds *t);
+
 /* "ham", "tag", "quarantine", "reject". */
 const char *policy_verdict_name(enum verdict v);
 

@@ -114,6 +114,14 @@ users_sync_thresholds(struct store *s, uint64_t *gen, int *have)
     *have = 1;
 }
 
+/* Which generations of the thresholds and lists are in memory (as read by
+ * users_load_policy() before serving; the maintenance thread goes on from them). */
+struct users_gens {
+    uint64_t thr_gen, lists_gen;
+    int thr_have, lists_have;
+};
+static struct users_gens users_gens0;
+
 /* Reread the allow and block lists when the store's generation moved. */
 static void
 users_sync_lists(struct store *s, uint64_t *gen, int *have)
@@ -177,10 +185,11 @@ users_main(void *arg)
     struct adapt_opts opts;
     time_t last_refit = time(NULL);
     char err[512];
-    int warned = 0, moved = 0, thr_have = 0, lists_have = 0;
-    uint64_t lists_gen = 0;
+    int warned = 0, moved = 0, thr_have = users_gens0.thr_have;
+    int lists_have = users_gens0.lists_have;
+    uint64_t lists_gen = users_gens0.lists_gen;
     int old_wal = -1;           /* the replaced file's PATH-wal (store_wal_pin) */
-    uint64_t thr_gen = 0;
+    uint64_t thr_gen = users_gens0.thr_gen;
 
     (void)arg;
     adapt_opts_default(&opts);
@@ -249,6 +258,23 @@ users_main(void *arg)
     return NULL;
 }
 
+/* Before serving: the users' thresholds and the allow and block lists in
+ * force from the first message, not a second later.  A store that cannot be
+ * opened is left to the maintenance thread, which says why. */
+static void
+users_load_policy(struct users_gens *g)
+{
+    struct store *s;
+    char err[512];
+
+    memset(g, 0, sizeof(*g));
+    if (store_open(users_db, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
+        return;
+    users_sync_thresholds(s, &g->thr_gen, &g->thr_have);
+    users_sync_lists(s, &g->lists_gen, &g->lists_have);
+    store_close(s);
+}
+
 int
 users_start(const struct conf *c, char *err, size_t errlen)
 {
@@ -262,6 +288,7 @@ users_start(const struct conf *c, char *err, size_t errlen)
         return -1;
     users_db = g_strdup(c->database);
     users_refit_interval = c->refit_interval;
+    users_load_policy(&users_gens0);
     if (pthread_create(&users_thread, NULL, users_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the store maintenance thread");
         users_writer = writer_stop(users_writer);

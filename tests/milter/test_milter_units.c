@@ -18,7 +18,9 @@
 
 #include "conf.h"
 #include "netlist.h"
+#include "msgbuf.h"
 #include "policy.h"
+#include "store.h"
 #include "userkey.h"
 
 /* Write text to a fresh temporary file; returns its path (g_free). */
@@ -414,6 +416,65 @@ test_verdicts(void **state)
     }
 }
 
+/* An allow or block list entry over a recipient's own verdict. */
+static void
+test_listed(void **state)
+{
+    static const struct thresholds all = { 0.5f, 0.8f, 0.95f };
+    static const struct thresholds tag_only = { 0.5f, CONF_THRESHOLD_OFF, CONF_THRESHOLD_OFF };
+    static const struct {
+        const char *name;
+        int action;
+        enum verdict v;
+        const struct thresholds *t;
+        enum verdict want;
+    } cases[] = {
+        { "no entry keeps a tag", STORE_LIST_NONE, VERDICT_TAG, &all, VERDICT_TAG },
+        { "no entry keeps ham", STORE_LIST_NONE, VERDICT_HAM, &all, VERDICT_HAM },
+        { "allow clears a reject", STORE_LIST_ALLOW, VERDICT_REJECT, &all, VERDICT_HAM },
+        { "allow keeps ham", STORE_LIST_ALLOW, VERDICT_HAM, &all, VERDICT_HAM },
+        { "block rejects where reject is on", STORE_LIST_BLOCK, VERDICT_HAM, &all,
+          VERDICT_REJECT },
+        { "block only tags where tag is all", STORE_LIST_BLOCK, VERDICT_HAM, &tag_only,
+          VERDICT_TAG },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum verdict got = policy_listed(cases[i].action, cases[i].v, cases[i].t);
+
+        if (got != cases[i].want)
+            fail_msg("%s: got %s, want %s", cases[i].name, policy_verdict_name(got),
+                     policy_verdict_name(cases[i].want));
+    }
+}
+
+/* The capped buffer: bytes past the cap counted, not kept; CRLF to LF, a lone
+ * CR kept. */
+static void
+test_msgbuf(void **state)
+{
+    struct msgbuf b = { .cap = 8 };
+
+    (void)state;
+    msgbuf_append(&b, "ab\r\n", 4);
+    msgbuf_append(&b, "c\rd\r", 4);
+    if (b.len != 8 || b.total != 8 || b.oversize)
+        fail_msg("at the cap: got len %zu total %zu oversize %d, want 8 8 0", b.len, b.total,
+                 b.oversize);
+    msgbuf_append(&b, "\nxyz", 4);
+    if (b.len != 8 || b.total != 12 || !b.oversize)
+        fail_msg("past the cap: got len %zu total %zu oversize %d, want 8 12 1", b.len,
+                 b.total, b.oversize);
+    msgbuf_to_lf(&b);
+    if (b.len != 7 || memcmp(b.buf, "ab\nc\rd\r", 7) != 0)
+        fail_msg("to LF: got %zu bytes \"%.*s\", want \"ab\\nc\\rd\\r\"", b.len, (int)b.len,
+                 (const char *)b.buf);
+    msgbuf_release(&b);
+    if (b.buf != NULL || b.len != 0)
+        fail_msg("released: got buf %p len %zu, want NULL 0", (void *)b.buf, b.len);
+}
+
 /* Recipients' verdicts -> the message's, for each policy; the index is whose
  * score the headers show. */
 static void
@@ -516,6 +577,8 @@ main(void)
         cmocka_unit_test(test_alias_map),
         cmocka_unit_test(test_verdicts),
         cmocka_unit_test(test_combine),
+        cmocka_unit_test(test_listed),
+        cmocka_unit_test(test_msgbuf),
         cmocka_unit_test(test_shadow),
         cmocka_unit_test(test_headers),
     };
