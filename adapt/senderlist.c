@@ -205,3 +205,28 @@ senderlist_decide(const struct senderlist *l, const char *user, const char *env_
         m->sender = allow->sender;
     }
 }
+
+char *
+senderlist_header(const char *msg, size_t len, const char *name)
+{
+    size_t nlen = strlen(name), i = 0;
+    GString *v = NULL;
+
+    while (i < len) {
+        const char *line = msg + i, *nl = memchr(line, '\n', len - i);
+        size_t n = nl != NULL ? (size_t)(nl - line) : len - i;
+
+        i += n + (nl != NULL);
+        if (n > 0 && line[n - 1] == '\r')
+            n--;
+        if (n == 0)
+            break;                      /* the end of the header block */
+        if (v != NULL) {
+            if (line[0] != ' ' && line[0] != '\t')
+                break;                  /* the next header: the value is whole */
+            g_string_append_len(v, line, (gssize)n);
+        } else if (n > nlen && line[nlen] == ':' && g_ascii_strncasecmp(line, name, nlen) == 0)
+            v = g_string_new_len(line + nlen + 1, (gssize)(n - nlen - 1));
+    }
+    return v != NULL ? g_strstrip(g_string_free(v, FALSE)) : NULL;
+}

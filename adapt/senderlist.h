@@ -57,6 +57,13 @@ size_t senderlist_size(const struct senderlist *l);
 void senderlist_decide(const struct senderlist *l, const char *user, const char *env_from,
                        const char *hdr_from, struct senderlist_match *m);
 
+/* The first value of header name (case-insensitive; folded lines joined) in
+ * the header block of the raw message msg (LF or CRLF line ends), or NULL.
+ * For a delivered copy, "Return-Path" is the envelope sender the MTA saw and
+ * "From" the header the milter read: what senderlist_decide() takes.
+ * Returns a new string (g_free). */
+char *senderlist_header(const char *msg, size_t len, const char *name);
+
 /* Accepts NULL; returns NULL. */
 struct senderlist *senderlist_free(struct senderlist *l);
 

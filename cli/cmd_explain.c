@@ -32,6 +32,7 @@
 #include "log.h"
 #include "model.h"
 #include "refit.h"
+#include "senderlist.h"
 #include "userdb.h"
 
 struct contrib {
@@ -291,10 +292,42 @@ explain_print_sum(const struct explain *e)
            "change of the dense path when the token is left out\n\n");
 }
 
+/* With --user: whether the user's allow or block lists decide this message,
+ * by its Return-Path (the envelope sender of a delivered copy) and From, as
+ * the milter decides (senderlist.h). */
+static void
+explain_print_lists(const struct explain *e)
+{
+    char *env = senderlist_header(e->buf, e->len, "Return-Path");
+    char *from = senderlist_header(e->buf, e->len, "From");
+    struct senderlist_match lm;
+    struct senderlist *l;
+    uint64_t gen;
+    char err[512];
+
+    if ((l = senderlist_load(e->s, &gen, err, sizeof(err))) == NULL)
+        log_warn("explain: allow and block lists: %s", err);
+    else {
+        senderlist_decide(l, e->user, env, from, &lm);
+        if (lm.action == STORE_LIST_NONE)
+            printf("lists: no allow or block entry of %s decides it (Return-Path %s, "
+                   "From %s)\n", e->user, env ? env : "none", from ? from : "none");
+        else
+            printf("lists: %s by %s %s: the milter's verdict for %s is %s whatever the "
+                   "score\n", lm.action == STORE_LIST_ALLOW ? "allowed" : "blocked", lm.scope,
+                   lm.sender, e->user, lm.action == STORE_LIST_ALLOW ? "ham" : "spam");
+    }
+    senderlist_free(l);
+    g_free(env);
+    g_free(from);
+}
+
 static int
 explain_report(const struct explain *e)
 {
     explain_print_sum(e);
+    if (e->user != NULL)
+        explain_print_lists(e);
     print_rows(e->names, e->c, e->f.n, (size_t) e->a.top, 1, e->um != NULL);
     printf("\n");
     print_rows(e->names, e->c, e->f.n, (size_t) e->a.top, 0, e->um != NULL);

@@ -92,6 +92,7 @@ struct row {
     double head_dist;       /* < 0: unknown */
     double fp_lo, fp_hi, fn_lo, fn_hi;
     uint64_t shadow[SHADOW_N];
+    unsigned lists[2];          /* the user's own allow, block entries */
 };
 
 static int
@@ -171,6 +172,8 @@ struct stats {
     char *user;
     int64_t period, now, since;
     struct stats_totals t;
+    GHashTable *lists;          /* scope -> unsigned[2]: allow, block entries */
+    unsigned list_total[2];     /* over every scope */
 };
 
 static int
@@ -305,6 +308,35 @@ stats_shadow(const struct stats *st, const char *user, struct row *r)
     return 0;
 }
 
+/* The allow and block entries, counted per scope and in all (senderlist.h).
+ * Returns an exit code. */
+static int
+stats_lists(struct stats *st)
+{
+    struct store_list_entry *v;
+    size_t n;
+    int r;
+
+    if ((r = store_list_all(st->s, &v, &n)) != STORE_OK) {
+        log_err("stats: %s: %s", st->a.db_path, store_errmsg(st->s));
+        return userdb_exit(r);
+    }
+    st->lists = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    for (size_t i = 0; i < n; i++) {
+        unsigned *c = g_hash_table_lookup(st->lists, v[i].scope);
+        int k = v[i].action == STORE_LIST_BLOCK;
+
+        if (c == NULL) {
+            c = g_new0(unsigned, 2);
+            g_hash_table_insert(st->lists, g_strdup(v[i].scope), c);
+        }
+        c[k]++;
+        st->list_total[k]++;
+    }
+    store_list_free(v, n);
+    return 0;
+}
+
 /* One row per user, the totals, the rows by activity.  Returns an exit code. */
 static int
 stats_rows(struct stats *st)
@@ -312,6 +344,8 @@ stats_rows(struct stats *st)
     struct stats_totals *t = &st->t;
     int rc;
 
+    if ((rc = stats_lists(st)) != 0)
+        return rc;
     if ((st->rows = calloc(st->n ? st->n : 1, sizeof(*st->rows))) == NULL) {
         log_err("stats: out of memory");
         return EX_SOFTWARE;
@@ -323,6 +357,12 @@ stats_rows(struct stats *st)
         r->u = u;
         if ((rc = stats_shadow(st, u->user, r)) != 0)
             return rc;
+        {
+            const unsigned *c = g_hash_table_lookup(st->lists, u->user);
+
+            if (c != NULL)
+                memcpy(r->lists, c, sizeof(r->lists));
+        }
         for (int k = 0; k < SHADOW_N; k++)
             t->shadow[k] += r->shadow[k];
         metrics_wilson(u->fp, u->scanned, &r->fp_lo, &r->fp_hi);
@@ -390,6 +430,7 @@ stats_json_user(const struct row *r)
     } else
         printf("\"last_refit\":null,");
     stats_json_shadow(r->shadow);
+    printf("\"lists\":{\"allow\":%u,\"block\":%u},", r->lists[0], r->lists[1]);
     json_num(stdout, "head_distance", r->head_dist >= 0 ? r->head_dist : NAN, 0);
     printf("}");
 }
@@ -429,6 +470,7 @@ stats_print_json(const struct stats *st)
     printf("\"fn_rate\":[%.6g,%.6g,%.6g],", t->scanned ? (double) t->fn / t->scanned : 0,
            lo, hi);
     stats_json_shadow(t->shadow);
+    printf("\"lists\":{\"allow\":%u,\"block\":%u},", st->list_total[0], st->list_total[1]);
     printf("\"refits\":%" PRIu64 ",\"feedback_held\":%" PRIu64 ",\"scan_records\":%" PRIu64
            ",\"oldest_scan_record\":%" PRId64 ",\"oldest_day\":%" PRId64 ",\"db_bytes\":%"
            PRId64 "},\"users\":[", ov->refits_since, ov->feedback, ov->scan_records,
@@ -514,6 +556,10 @@ stats_table_head(const struct stats *st)
            t->scanned ? t->ms / t->scanned : 0, p99_ms(t->hist));
     printf("learned     %" PRIu64 " spam, %" PRIu64 " ham; refits %" PRIu64 "\n",
            t->ls, t->lh, ov->refits_since);
+    if (st->list_total[0] + st->list_total[1] > 0)
+        printf("lists       %u allow and %u block entries in %u scopes (spamshift user "
+               "--lists)\n", st->list_total[0], st->list_total[1],
+               g_hash_table_size(st->lists));
     metrics_wilson(t->fp, t->scanned, &lo, &hi);
     printf("measured    %" PRIu64 " false positives (%.3f%%, 95%% CI %.3f-%.3f%%), ",
            t->fp, t->scanned ? 100.0 * t->fp / t->scanned : 0, 100 * lo, 100 * hi);
@@ -591,6 +637,8 @@ static void
 stats_close(struct stats *st)
 {
     free(st->rows);
+    if (st->lists != NULL)
+        g_hash_table_destroy(st->lists);
     store_user_stats_free(st->us, st->n);
     store_close(st->s);
     model_free(st->m);

@@ -48,5 +48,32 @@ done
 "$cli" user --db "$tmp/none.db" --lists > /dev/null 2>&1 && fail "--lists on a missing store succeeded"
 [ -e "$tmp/none.db" ] && fail "--lists created the store"
 
+# explain --user says what the lists decide for a delivered copy: by its
+# Return-Path (the envelope sender) and its From, both needed to allow.
+"$cli" train -o "$tmp/m" --ham "$top_srcdir/tests/data/corpus/ham" \
+    --spam "$top_srcdir/tests/data/corpus/spam" > /dev/null 2>&1 || fail "train"
+printf 'Return-Path: <news@shop.example>\nFrom: Shop <news@shop.example>\nSubject: sale\n\nbuy\n' \
+    > "$tmp/shop.eml"
+printf 'Return-Path: <bulk@elsewhere.example>\nFrom: Shop <news@shop.example>\nSubject: sale\n\nbuy\n' \
+    > "$tmp/forged.eml"
+"$cli" explain -m "$tmp/m" --db "$db" --user carol@example.org "$tmp/shop.eml" > "$tmp/out" 2>&1
+grep -q '^lists: allowed by @example.org @shop.example: ' "$tmp/out" \
+    || { cat "$tmp/out"; fail "explain: the domain's allow entry not shown"; }
+"$cli" explain -m "$tmp/m" --db "$db" --user carol@example.org "$tmp/forged.eml" > "$tmp/out" 2>&1
+grep -q '^lists: no allow or block entry of carol@example.org decides it (Return-Path <bulk@elsewhere.example>' \
+    "$tmp/out" || { cat "$tmp/out"; fail "explain: a forged From alone shown as allowed"; }
+
+# stats counts the entries, in all and in the table, as --lists lists them.
+"$cli" user --db "$db" --user bob@example.org --block @casino.example > /dev/null 2>&1
+"$cli" user --db "$db" --lists > "$tmp/lists" 2>&1
+na=$(grep -c "$(printf '\tallow\t')" "$tmp/lists"); nb=$(grep -c "$(printf '\tblock\t')" "$tmp/lists")
+[ "$na" -ge 2 ] && [ "$nb" -ge 1 ] || fail "the store holds $na allow and $nb block entries, want >= 2 and >= 1"
+"$cli" stats --db "$db" --json > "$tmp/out" 2>&1
+grep -q "\"lists\":{\"allow\":$na,\"block\":$nb},\"refits\"" "$tmp/out" \
+    || { cat "$tmp/out"; fail "stats --json: want lists allow $na block $nb"; }
+"$cli" stats --db "$db" > "$tmp/out" 2>&1
+grep -q "^lists       $na allow and $nb block entries in " "$tmp/out" \
+    || { cat "$tmp/out"; fail "stats: no lists line with $na and $nb"; }
+
 [ "$fails" -eq 0 ] && echo "PASS: user_lists" || echo "FAIL: user_lists ($fails)"
 [ "$fails" -eq 0 ]

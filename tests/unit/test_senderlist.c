@@ -196,11 +196,45 @@ test_decide(void **state)
     senderlist_free(l);
 }
 
+/* senderlist_header(): the first value, unfolded, from the header block only. */
+static void
+test_header(void **state)
+{
+    static const struct {
+        const char *name, *msg, *hdr, *want;
+    } cases[] = {
+        { "plain", "From: a@b.example\nSubject: x\n\nbody\n", "From", "a@b.example" },
+        { "case-insensitive name", "FROM: a@b.example\n\n", "from", "a@b.example" },
+        { "first of two", "From: one@x.example\nFrom: two@x.example\n\n", "From",
+          "one@x.example" },
+        { "folded", "From: Alice\n <alice@x.example>\nTo: t\n\n", "From",
+          "Alice <alice@x.example>" },
+        { "CRLF", "Return-Path: <r@x.example>\r\nFrom: f\r\n\r\n", "Return-Path",
+          "<r@x.example>" },
+        { "not in the body", "Subject: s\n\nFrom: body@x.example\n", "From", NULL },
+        { "a longer name is not it", "From-Address: a@x\n\n", "From", NULL },
+        { "missing", "Subject: s\n\n", "Return-Path", NULL },
+        { "no body, no blank line", "From: last@x.example", "From", "last@x.example" },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = senderlist_header(cases[i].msg, strlen(cases[i].msg), cases[i].hdr);
+
+        if ((got == NULL) != (cases[i].want == NULL)
+            || (got != NULL && strcmp(got, cases[i].want) != 0))
+            fail_msg("%s: got %s, want %s", cases[i].name, got ? got : "NULL",
+                     cases[i].want ? cases[i].want : "NULL");
+        g_free(got);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_header),
         cmocka_unit_test_setup_teardown(test_store_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decide, setup, teardown),
     };
