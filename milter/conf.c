@@ -32,20 +32,41 @@ static void
 conf_error(GPtrArray *errors, const char *path, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void
-conf_error(GPtrArray *errors, const char *path, unsigned line, const char *fmt, ...)
+void
+conf_verror(GPtrArray *errors, const char *path, unsigned line, const char *fmt, va_list ap)
 {
-    va_list ap;
-    char *msg;
+    char *msg = g_strdup_vprintf(fmt, ap);
 
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
     if (line > 0)
         g_ptr_array_add(errors, g_strdup_printf("%s:%u: %s", path, line, msg));
     else
         g_ptr_array_add(errors, g_strdup_printf("%s: %s", path, msg));
     g_free(msg);
+}
+
+static void
+conf_error(GPtrArray *errors, const char *path, unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    conf_verror(errors, path, line, fmt, ap);
+    va_end(ap);
+}
+
+/* A whole decimal count from 0 to max into *out.  Returns 0, or -1. */
+static int
+conf_parse_count(const char *v, unsigned long max, unsigned *out)
+{
+    unsigned long n;
+    char *end;
+
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || *v == '-' || n > max)
+        return -1;
+    *out = (unsigned)n;
+    return 0;
 }
 
 int
@@ -231,15 +252,12 @@ conf_set_str(char **slot, const char *value)
     *slot = *value != '\0' ? g_strdup(value) : NULL;
 }
 
-/* Apply one key; returns NULL, or a description of what is wrong (static, or
- * written into buf). */
 /* conf_apply() for the keys about the daemon itself: its names, account,
  * pid file, logging, refits, mode and preload. */
 static const char *
 conf_apply_daemon(struct conf *c, enum conf_key k, const char *v)
 {
     static const char *const target[] = { "syslog", "stderr" };
-    char *end;
     int i;
 
     switch (k) {
@@ -275,16 +293,9 @@ conf_apply_daemon(struct conf *c, enum conf_key k, const char *v)
             return "want syslog or stderr";
         c->log_target = (enum conf_log_target)i;
         return NULL;
-    case K_REFIT_INTERVAL: {
-        unsigned long secs;
-
-        errno = 0;
-        secs = strtoul(v, &end, 10);
-        if (errno != 0 || end == v || *end != '\0' || *v == '-' || secs > 86400 * 7)
-            return "want seconds from 0 (never) to 604800";
-        c->refit_interval = (unsigned)secs;
-        return NULL;
-    }
+    case K_REFIT_INTERVAL:
+        return conf_parse_count(v, 86400 * 7, &c->refit_interval) == 0 ? NULL
+            : "want seconds from 0 (never) to 604800";
     case K_MODE: {
         static const char *const mode_names[] = { "normal", "shadow" };
 
@@ -293,16 +304,9 @@ conf_apply_daemon(struct conf *c, enum conf_key k, const char *v)
         c->mode = (enum conf_mode)i;
         return NULL;
     }
-    case K_PRELOAD_USERS: {
-        unsigned long n;
-
-        errno = 0;
-        n = strtoul(v, &end, 10);
-        if (errno != 0 || end == v || *end != '\0' || *v == '-' || n > 100000)
-            return "want a number of users from 0 (none) to 100000 (the head cache's size)";
-        c->preload_users = (unsigned)n;
-        return NULL;
-    }
+    case K_PRELOAD_USERS:
+        return conf_parse_count(v, 100000, &c->preload_users) == 0 ? NULL
+            : "want a number of users from 0 (none) to 100000 (the head cache's size)";
     default:
         break;
     }
@@ -310,6 +314,8 @@ conf_apply_daemon(struct conf *c, enum conf_key k, const char *v)
     return "internal error";
 }
 
+/* Apply one key; returns NULL, or a description of what is wrong (static, or
+ * written into buf). */
 static const char *
 conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buflen)
 {

@@ -9,6 +9,7 @@
 #ifndef SPAMSHIFT_MILTER_CONF_H
 #define SPAMSHIFT_MILTER_CONF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -75,6 +76,11 @@ int conf_read(const char *path, struct conf **out, GPtrArray *errors);
 /* The line key (a known key name) was set on, 0 if it was left at its default
  * (or its line was bad). */
 unsigned conf_key_line(const struct conf *c, const char *key);
+
+/* Add one problem to errors, as "PATH:LINE: message" (line 0: "PATH: message"),
+ * the one form `spamshift-milter -n` prints. */
+void conf_verror(GPtrArray *errors, const char *path, unsigned line, const char *fmt,
+                 va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* As conf_load(), but the text is text[0..len) (need not be NUL-terminated),
  * and name stands for the path in messages and in c->path.  For the fuzz

@@ -42,18 +42,11 @@ runtime_error(GPtrArray *errors, const struct conf *c, const char *key, const ch
 static void
 runtime_error(GPtrArray *errors, const struct conf *c, const char *key, const char *fmt, ...)
 {
-    unsigned line = conf_key_line(c, key);
     va_list ap;
-    char *msg;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    conf_verror(errors, c->path, conf_key_line(c, key), fmt, ap);
     va_end(ap);
-    if (line > 0)
-        g_ptr_array_add(errors, g_strdup_printf("%s:%u: %s", c->path, line, msg));
-    else
-        g_ptr_array_add(errors, g_strdup_printf("%s: %s", c->path, msg));
-    g_free(msg);
 }
 
 /* The directory that will hold path exists and is a directory. */
