@@ -100,11 +100,11 @@ top = {"schema", "generated", "since", "model", "overview", "users"}
 ov = {"users", "active_users", "scanned", "tagged", "quarantined", "rejected", "skipped",
       "errors", "spam_rate", "mean_scan_ms", "p99_scan_ms", "learned_spam", "learned_ham",
       "false_positives", "false_negatives", "fp_rate", "fn_rate", "refits", "feedback_held",
-      "scan_records", "oldest_scan_record", "oldest_day", "db_bytes"}
+      "scan_records", "oldest_scan_record", "oldest_day", "db_bytes", "shadow", "lists"}
 us = {"user", "scanned", "tagged", "quarantined", "rejected", "skipped", "errors",
       "learned_spam", "learned_ham", "feedback_spam", "feedback_ham", "false_positives",
       "false_negatives", "fp_rate", "fn_rate", "mean_scan_ms", "p99_scan_ms", "refits",
-      "last_refit", "head_distance"}
+      "last_refit", "shadow", "lists", "head_distance"}
 assert set(j) == top, set(j) ^ top
 assert j["schema"] == 1
 assert set(j["overview"]) == ov, set(j["overview"]) ^ ov
@@ -114,6 +114,8 @@ assert set(a) == us, set(a) ^ us
 assert a["scanned"] == 3 and a["false_negatives"] == 1 and a["learned_spam"] == 12, a
 assert abs(a["fn_rate"][0] - 1 / 3) < 1e-5 and a["fn_rate"][1] < 1 / 3 < a["fn_rate"][2], a
 assert abs(a["mean_scan_ms"] - 2.0) < 1e-9, a
+assert a["shadow"] == {"scanned": 0, "quarantined": 0, "rejected": 0}, a
+assert a["lists"] == {"allow": 0, "block": 0}, a
 assert j["overview"]["scan_records"] == 3 and j["overview"]["users"] == 2, j["overview"]
 PY
 "$SS" stats --db "$T/db" --format prometheus > "$T/prom.out" 2>&1

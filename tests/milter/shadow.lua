@@ -88,5 +88,6 @@ for user, w in pairs(want_shadow) do
 	      string.format("%s shadow: got %s/%s/%s, want %d/%d/%d", user, s, q, r,
 	                    w[1], w[2], w[3]))
 end
-local total = out:match('"shadow":{"scanned":(%d+),"quarantined":%d+,"rejected":%d+},"refits"')
+local total = out:match('"shadow":{"scanned":(%d+),"quarantined":%d+,"rejected":%d+},' ..
+	'"lists":{[^}]*},"refits"')
 check(tonumber(total) == 5, "stats --json: shadow total got " .. tostring(total) .. ", want 5")
