@@ -3,11 +3,10 @@
  * for the source pool (density-ratio by a domain classifier), the user's head,
  * and the user's sparse residual over hashed features ("token memory").
  *
- *   user logit = net_head(user head, h, z) + sum over ids of residual[uhash(id)] / sqrt(n)
- *                + residual[learned slot of the whole message] * ceil(G sqrt(n)) / sqrt(n)
- *
- * (the residual is normalised by the square root of the message's id count like
- * the body's linear path, so one weight is one token's pull for this user).
+ * The user logit is score.h's; the objective fitted is below.  Split by job
+ * (doc/design-adapt.md): score.c/usermodel.c score (score.h, included here),
+ * fit.c orchestrates, reweight.c, selftrain.c, cv.c, solve.c (dual.c,
+ * joint.c, resid.c, logreg.c) and prep.c do the parts.
  *
  * Pure computation on arrays: knows nothing of SQL, files or libmilter.  The store
  * (store.h) persists what adapt_fit() returns; scorers call adapt_score().
@@ -19,29 +18,7 @@
 #include <stdint.h>
 
 #include "model.h"
-
-/* One message of the user's: its feature ids and its representation under the
- * base body (filled by adapt_represent()).  spam is 0/1 for feedback and ignored
- * for unlabelled reservoir samples. */
-struct adapt_example {
-    const uint32_t *ids;        /* sorted unique feature ids; borrowed */
-    uint32_t n;
-    float h[NET_MAX_HIDDEN];
-    float z;
-    uint8_t spam;
-};
-
-/* A user's fitted model.  Immutable once published; freed with user_model_free(). */
-struct user_model {
-    uint32_t hidden;                        /* must equal the model's */
-    float head[NET_HEAD_LEN(NET_MAX_HIDDEN)];
-    uint32_t seed;                          /* residual hash seed, from the user key */
-    uint32_t resid_bits;                    /* slot = XXH32(id, seed) & (2^bits - 1) */
-    uint32_t n_resid;                       /* residual entries, sorted by slot */
-    uint32_t *resid_slot;
-    float *resid_w;
-    uint64_t version;                       /* bumped by the store on publish */
-};
+#include "score.h"
 
 struct adapt_opts {
     float clip;             /* max instance weight (weights have mean 1), >= 1 */
@@ -136,20 +113,8 @@ struct adapt_fit_stats {
  */
 void adapt_opts_default(struct adapt_opts *o);
 
-/* Dense weighted logistic regression, the solver behind both the domain
- * classifier and the head: minimises
- *   sum_i w[i] l(y[i], theta.[x_i; 1] + off[i]) + sum_k pen[k] (theta[k] - c[k])^2
- * over theta (p + 1 values, the last the bias) by Newton's method with a
- * backtracking line search, starting from theta as given.  x is n rows of p
- * floats (row stride p); off may be NULL; pen[k] >= 0 and the Hessian must be
- * positive definite (some pen > 0 or enough data).  Returns the number of
- * iterations, or -1 on allocation failure (theta untouched).  Deterministic. */
-int adapt_logreg(const float *x, size_t n, uint32_t p, const uint8_t *y,
-                 const double *w, const double *off, const double *pen,
-                 const double *c, double *theta, int max_iter);
-
 /* What the domain classifier measured, and the classifier itself: enough for
- * adapt_domain_weights() to give the same weights again without refitting. */
+ * reweight_apply() to give the same weights again without refitting. */
 struct adapt_domain {
     double auc;             /* held-out AUC source vs target; 0.5 when unknown */
     double ess;             /* (sum beta)^2 / sum beta^2 */
@@ -161,33 +126,6 @@ struct adapt_domain {
     double scale;           /* beta = min(scale exp(logit), clip) */
     float clip;
 };
-
-/*
- * Instance weights of n_src source rows against n_tgt target rows (each row
- * hidden + 1 floats: h then z, like model->pool_rep).  A logistic regression on
- * the standardised rows (L2 l2 on the slopes) is fitted on 4/5 of each side (of
- * at most 4000 source rows, an even stride) and its AUC measured on the other
- * 1/5; then beta[i] = (n_s/n_t) p(T|x)/p(S|x) for every source row, scaled and
- * clipped so that max beta <= clip and mean 1.  With fewer than 2 target rows
- * every beta is 1, dom->auc = 0.5 and dom->p = 0.  Returns 0, or -1 on
- * allocation failure (beta untouched).  Deterministic.
- */
-int adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
-                   uint32_t hidden, float l2, float clip, float *beta,
-                   struct adapt_domain *dom);
-
-/* The weights adapt_reweight() gave, bit for bit, from its dom and the same
- * source rows, without the target rows or a fit: one pass over the rows.
- * Also sets dom->ess and dom->n_clipped again. */
-void adapt_domain_weights(struct adapt_domain *dom, const float *src, size_t n_src,
-                          float *beta);
-
-/* ROC AUC of scores against labels (1 = positive), ties counted half.
- * Returns 0.5 when either class is empty; -1 on allocation failure. */
-double adapt_auc(const double *score, const uint8_t *label, size_t n);
-
-/* Compute ex->h and ex->z from ex->ids with the base body. */
-void adapt_represent(const struct model *m, struct adapt_example *ex);
 
 /* Fit user_key's model from feedback fb[0..n_fb) and unlabelled unl[0..n_unl)
  * against m's source pool.  With no data the result equals the global head and an
@@ -271,43 +209,5 @@ void adapt_prep_clear(struct adapt_prep *prep);
  * prep at all. */
 void *adapt_prep_encode(const struct adapt_prep *prep, size_t *len);
 int adapt_prep_decode(const void *blob, size_t len, struct adapt_prep *prep);
-
-/* Spam probability of a message for a user: um == NULL means the global head. */
-float adapt_score(const struct model *m, const struct user_model *um,
-                  const uint32_t *ids, size_t n);
-
-/* The same as a logit, from a representation already computed (adapt_represent
- * or model_score); um == NULL means the global head. */
-float adapt_logit(const struct model *m, const struct user_model *um,
-                  const float *h, float z, const uint32_t *ids, size_t n);
-
-/* XXH32 of v's 4 little-endian bytes with seed, computed inline. */
-uint32_t adapt_hash_u32(uint32_t v, uint32_t seed);
-
-/* The residual slot of a feature id for a seed (XXH32 of the id's 4
- * little-endian bytes, masked to bits). */
-uint32_t adapt_resid_slot(uint32_t id, uint32_t seed, uint32_t bits);
-
-/* The learned-message slot of a message (its sorted unique ids): XXH32 of
- * the ids' little-endian bytes with a seed derived from the user's, in the
- * upper half of the slot space (ADAPT_LEARNED_BIT set), apart from the token
- * slots.  Its weight counts ceil(ADAPT_LEARNED_GAIN sqrt(n)) / sqrt(n) times
- * in the message's logit.  Only with resid_bits < 31. */
-#define ADAPT_LEARNED_BIT 0x80000000u
-#define ADAPT_LEARNED_GAIN 32.0
-uint32_t adapt_learned_slot(const uint32_t *ids, size_t n, uint32_t seed);
-
-/* The stored weight of one residual slot of um (token or learned slot), 0 when
- * the user model has none there.  Binary search; never fails. */
-float user_model_slot_weight(const struct user_model *um, uint32_t slot);
-
-/* The residual hash seed of a user key (lowercased address). */
-uint32_t adapt_user_seed(const char *user_key);
-
-/* Serialise/deserialise a user model to a compact little-endian blob for the
- * store.  user_model_decode() validates lengths and returns NULL on a bad blob. */
-void *user_model_encode(const struct user_model *um, size_t *len);
-struct user_model *user_model_decode(const void *blob, size_t len);
-struct user_model *user_model_free(struct user_model *um);
 
 #endif

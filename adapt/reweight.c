@@ -2,13 +2,14 @@
  * reweight.c - instance weights for covariate shift: a domain classifier
  * separates the model's source pool from a user's unlabelled mail, and each
  * source row gets beta = (n_s/n_t) p(T|x)/p(S|x), the density ratio the
- * classifier implies (Bickel, Brueckner and Scheffer 2007).  Also the ROC AUC
- * used to report how far a user's mail is from the source (0.5 = no shift).
+ * classifier implies (Bickel, Brueckner and Scheffer 2007); the classifier's
+ * held-out ROC AUC (common/auc.c) reports how far a user's mail is from the
+ * source (0.5 = no shift).
  *
  * The classifier is a logistic regression on [h; z] standardised over both
  * sides (z is a logit sum of tens of units, h lives in (-1, 1); without
  * standardising, one L2 strength would not suit both).  It has hidden + 2
- * parameters, so exact Newton (adapt_logreg in fit.c) is cheap.
+ * parameters, so exact Newton (logreg_fit in fit.c) is cheap.
  *
  * Pure computation on caller arrays; scratch memory is allocated and freed
  * here; reentrant.
@@ -21,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapt.h"
+#include "auc.h"
+#include "logreg.h"
+#include "reweight.h"
 
 /* One row in every HOLDOUT_EVERY is held out to measure the domain AUC. */
 #define HOLDOUT_EVERY 5
@@ -31,56 +34,8 @@
 #define DOMAIN_SRC_MAX 4000
 #define LOGIT_CAP 30.0
 
-struct rank_item {
-    double s;
-    uint8_t y;
-};
-
-static int
-rank_cmp(const void *a, const void *b)
-{
-    double x = ((const struct rank_item *) a)->s, y = ((const struct rank_item *) b)->s;
-
-    return (x > y) - (x < y);
-}
-
-double
-adapt_auc(const double *score, const uint8_t *label, size_t n)
-{
-    struct rank_item *it;
-    double n_pos = 0, n_neg = 0, rank_sum = 0;
-    size_t i, j;
-
-    for (i = 0; i < n; i++) {
-        if (label[i])
-            n_pos++;
-        else
-            n_neg++;
-    }
-    if (n_pos == 0 || n_neg == 0)
-        return 0.5;
-    if ((it = malloc(n * sizeof(*it))) == NULL)
-        return -1;
-    for (i = 0; i < n; i++) {
-        it[i].s = score[i];
-        it[i].y = label[i] ? 1 : 0;
-    }
-    qsort(it, n, sizeof(*it), rank_cmp);
-    /* Mann-Whitney: sum of the positives' ranks, ties given their mean rank. */
-    for (i = 0; i < n; i = j) {
-        double mid, pos = 0;
-
-        for (j = i; j < n && it[j].s == it[i].s; j++)
-            pos += it[j].y;
-        mid = 0.5 * ((double) i + 1 + (double) j);
-        rank_sum += pos * mid;
-    }
-    free(it);
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg);
-}
-
 /* One standardised value: the same expression for the fit and for
- * adapt_domain_weights(), so that both see the same floats. */
+ * reweight_apply(), so that both see the same floats. */
 static inline float
 std_value(float v, double mean, double isd)
 {
@@ -149,7 +104,7 @@ capped_logit(const float *row, uint32_t p, const double *theta)
 }
 
 /* exp() of a source row's capped domain logit: the one expression both the
- * fit and adapt_domain_weights() use, so that a weight recomputed from a
+ * fit and reweight_apply() use, so that a weight recomputed from a
  * stored classifier is the fit's bit for bit. */
 static double
 row_odds(const struct adapt_domain *dom, const float *src_row)
@@ -183,7 +138,7 @@ weights_from_odds(struct adapt_domain *dom, const float *src, const double *e,
 }
 
 void
-adapt_domain_weights(struct adapt_domain *dom, const float *src, size_t n_src,
+reweight_apply(struct adapt_domain *dom, const float *src, size_t n_src,
                      float *beta)
 {
     size_t i;
@@ -199,7 +154,7 @@ adapt_domain_weights(struct adapt_domain *dom, const float *src, size_t n_src,
 }
 
 int
-adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
+reweight_fit(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
                uint32_t hidden, float l2, float clip, float *beta,
                struct adapt_domain *dom)
 {
@@ -267,7 +222,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
     pen[p] = 0;
     c[p] = 0;
     theta[p] = log((double) n_ft / (double) n_fs);
-    if (adapt_logreg(xf, n_fit, p, y, w, NULL, pen, c, theta, 50) < 0)
+    if (logreg_fit(xf, n_fit, p, y, w, NULL, pen, c, theta, 50) < 0)
         goto out;
 
     /* Held-out AUC (or in-sample when nothing was held out). */
@@ -285,7 +240,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
         yh[n_ho] = (uint8_t) is_tgt;
         n_ho++;
     }
-    dom->auc = adapt_auc(sh, yh, n_ho);
+    dom->auc = auc_double(sh, yh, n_ho);
     if (dom->auc < 0)
         goto out;
 
@@ -335,7 +290,7 @@ adapt_reweight(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
 #else
     /* Where doubles may be evaluated in wider registers (i386 x87), the odds
      * kept in e[] and those row_odds() returns could differ in the last bit;
-     * computing them again here keeps adapt_domain_weights() bit-identical. */
+     * computing them again here keeps reweight_apply() bit-identical. */
     weights_from_odds(dom, src, NULL, n_src, beta);
 #endif
     rc = 0;

@@ -21,6 +21,8 @@
 #include <xxhash.h>
 
 #include "adapt.h"
+#include "cv.h"
+#include "reweight.h"
 
 #define HID 4
 #define P (HID + 1)
@@ -309,7 +311,7 @@ test_fit_vs_gradient_descent(void **state)
                 memcpy(tgt + j * P, fx->unl[j].h, HID * sizeof(float));
                 tgt[j * P + HID] = fx->unl[j].z;
             }
-            assert_int_equal(adapt_reweight(fx->pool, N_POOL, tgt, fc->n_unl, HID,
+            assert_int_equal(reweight_fit(fx->pool, N_POOL, tgt, fc->n_unl, HID,
                                             o.domain_l2, o.clip, beta, &dom), 0);
         }
         for (i = 0; i < N_POOL; i++)

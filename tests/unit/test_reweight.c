@@ -1,8 +1,8 @@
 /*
  * test_reweight.c - the domain classifier and instance weights (adapt/reweight.c)
- * and the dense logistic solver they share with the head (adapt_logreg).
+ * and the dense logistic solver they share with the head (logreg_fit).
  *
- * Oracles: ROC AUC against hand-counted tables; Newton against plain gradient
+ * Oracles (the AUC itself is common/auc.c, tested there): Newton against plain gradient
  * descent on the same objective; on Gaussians with a known mean shift the true
  * density ratio is exp(m.x - |m|^2/2) and the true AUC Phi(|m|/sqrt 2), so the
  * weights must follow the one and the measured shift the other.
@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "adapt.h"
+#include "logreg.h"
+#include "reweight.h"
 
 /* ---- deterministic Gaussians ----------------------------------------------- */
 
@@ -53,42 +55,7 @@ gauss_rows(size_t n, uint32_t p, const double *mean, double zscale, uint64_t see
     return x;
 }
 
-/* ---- AUC ----------------------------------------------------------------- */
-
-struct auc_case {
-    const char *name;
-    double score[6];
-    uint8_t label[6];
-    size_t n;
-    double want;
-};
-
-static const struct auc_case auc_cases[] = {
-    { "perfect", { 0.1, 0.2, 0.8, 0.9 }, { 0, 0, 1, 1 }, 4, 1.0 },
-    { "reversed", { 0.9, 0.8, 0.2, 0.1 }, { 0, 0, 1, 1 }, 4, 0.0 },
-    { "all tied", { 0.5, 0.5, 0.5, 0.5 }, { 0, 1, 0, 1 }, 4, 0.5 },
-    { "one swap", { 0.1, 0.3, 0.2, 0.4 }, { 0, 0, 1, 1 }, 4, 0.75 },
-    { "tie across", { 0.1, 0.5, 0.5, 0.9 }, { 0, 0, 1, 1 }, 4, 0.875 },
-    { "one class", { 0.1, 0.5, 0.9 }, { 1, 1, 1 }, 3, 0.5 },
-    { "empty", { 0 }, { 0 }, 0, 0.5 },
-};
-
-static void
-test_auc_table(void **state)
-{
-    size_t i;
-
-    (void) state;
-    for (i = 0; i < sizeof(auc_cases) / sizeof(auc_cases[0]); i++) {
-        const struct auc_case *c = &auc_cases[i];
-        double got = adapt_auc(c->score, c->label, c->n);
-
-        if (fabs(got - c->want) > 1e-12)
-            fail_msg("%s: got AUC %.6f, want %.6f", c->name, got, c->want);
-    }
-}
-
-/* ---- adapt_logreg: Newton against plain gradient descent ----------------- */
+/* ---- logreg_fit: Newton against plain gradient descent ----------------- */
 
 static double
 lr_obj_grad(const float *x, size_t n, uint32_t p, const uint8_t *y, const double *w,
@@ -162,7 +129,7 @@ test_logreg_newton_vs_gd(void **state)
             c[k] = lc->center;
             th[k] = gd[k] = 0;
         }
-        it = adapt_logreg(x, n, p, y, w, off, pen, c, th, 100);
+        it = logreg_fit(x, n, p, y, w, off, pen, c, th, 100);
         if (it < 0 || it >= 100)
             fail_msg("%s: got %d Newton iterations, want convergence in < 100", lc->name, it);
         /* Plain gradient descent with the fixed step 1/L, L a bound on the
@@ -264,7 +231,7 @@ test_reweight_recovers_shift(void **state)
                 dot += sc->m[k] * src[i * p + k] / (k == p - 1 ? sc->zscale : 1);
             truth[i] = exp(dot - mm / 2);
         }
-        assert_int_equal(adapt_reweight(src, n_src, tgt, n_tgt, hidden, 1e-4f, 1000.0f,
+        assert_int_equal(reweight_fit(src, n_src, tgt, n_tgt, hidden, 1e-4f, 1000.0f,
                                         beta, &dom), 0);
         for (i = 0; i < n_src; i++) {
             got[i] = beta[i];
@@ -305,7 +272,7 @@ test_reweight_no_shift(void **state)
     struct adapt_domain dom;
 
     (void) state;
-    assert_int_equal(adapt_reweight(src, n_src, tgt, n_tgt, 2, 1e-3f, 10.0f, beta, &dom), 0);
+    assert_int_equal(reweight_fit(src, n_src, tgt, n_tgt, 2, 1e-3f, 10.0f, beta, &dom), 0);
     /* Held out: 800 vs 400 rows, sd of the AUC about 0.018. */
     if (fabs(dom.auc - 0.5) > 0.06)
         fail_msg("no shift: got domain AUC %.3f, want 0.5 +- 0.06", dom.auc);
@@ -327,7 +294,7 @@ test_reweight_clip(void **state)
     size_t i;
 
     (void) state;
-    assert_int_equal(adapt_reweight(src, n_src, tgt, n_tgt, 2, 1e-4f, 5.0f, beta, &dom), 0);
+    assert_int_equal(reweight_fit(src, n_src, tgt, n_tgt, 2, 1e-4f, 5.0f, beta, &dom), 0);
     for (i = 0; i < n_src; i++) {
         sum += beta[i];
         if (beta[i] > mx)
@@ -355,7 +322,7 @@ test_reweight_too_little_target(void **state)
     for (i = 0; i < 30; i++)
         src[i] = (float) i;
     tgt[0] = tgt[1] = tgt[2] = 1;
-    assert_int_equal(adapt_reweight(src, 10, tgt, 1, 2, 1e-3f, 10.0f, beta, &dom), 0);
+    assert_int_equal(reweight_fit(src, 10, tgt, 1, 2, 1e-3f, 10.0f, beta, &dom), 0);
     for (i = 0; i < 10; i++)
         if (beta[i] != 1.0f)
             fail_msg("one target row: got beta[%zu] = %g, want 1", i, beta[i]);
@@ -367,7 +334,6 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auc_table),
         cmocka_unit_test(test_logreg_newton_vs_gd),
         cmocka_unit_test(test_reweight_recovers_shift),
         cmocka_unit_test(test_reweight_no_shift),

@@ -1,0 +1,24 @@
+/*
+ * selftrain.h - the self-trained token memory (internal).
+ */
+#ifndef SPAMSHIFT_ADAPT_SELFTRAIN_H
+#define SPAMSHIFT_ADAPT_SELFTRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapt.h"
+
+/* Fit the memory on the n pseudo-labelled messages ex (see adapt.h's
+ * objective): fills mem's residual arrays (allocated here, owned by the
+ * caller even on failure), seed and bits.  Returns 0, or -1 on allocation
+ * failure. */
+int selftrain_fit(const struct model *m, uint32_t seed, const struct adapt_example *ex,
+                  size_t n, const struct adapt_opts *o, struct user_model *mem);
+/* The residual part of a message's logit under mem (no learned slot). */
+double selftrain_logit(const struct user_model *mem, const uint32_t *ids, size_t n);
+/* um's residual += add's (same seed and bits).  Returns 0, or -1 on
+ * allocation failure (um unchanged). */
+int selftrain_merge(struct user_model *um, const struct user_model *add);
+
+#endif
