@@ -1,6 +1,15 @@
 /*
- * fit.c - adapt_fit_prep(), the orchestrator of one user's fit (the pipeline
- * is written out in doc/design-adapt.md); adapt_opts_default().
+ * fit.c - adapt_fit_prep(), the orchestrator of one user's fit, and
+ * adapt_opts_default().  A fit runs in stages, each a function below over one
+ * struct fit_run: take what the prep still holds (fit_open), instance weights
+ * (fit_weights, reweight.c), pseudo-labels (fit_pseudo), the self-trained
+ * memory (fit_memory, selftrain.c), the fit context (fit_context, fitctx.c),
+ * lambda and mu (fit_lambda_mu, cv.c), the final fit (solve.c) and the user
+ * model it gives (fit_user_model).  doc/design-adapt.md draws the pipeline.
+ *
+ * The caller owns the returned user model and the prep; everything else is
+ * the run's and freed in fit_close().  Pure computation: reentrant,
+ * deterministic, allocation failure reported as -1.
  */
 #include "config.h"
 
@@ -69,48 +78,49 @@ adapt_fit(const struct model *m, const char *user_key,
     return adapt_fit_prep(m, user_key, fb, n_fb, unl, n_unl, o, NULL, out, st);
 }
 
-int
-adapt_fit_prep(const struct model *m, const char *user_key,
-               const struct adapt_example *fb, size_t n_fb,
-               const struct adapt_example *unl, size_t n_unl,
-               const struct adapt_opts *o, struct adapt_prep *prep,
-               struct user_model **out, struct adapt_fit_stats *st)
-{
-    uint32_t hidden = m->net.dims.hidden, p = hidden + 1, seed, k;
-    struct fit_ctx c;
-    struct user_model *um = NULL;
-    float *beta = NULL, *tgt = NULL;
-    double *mask = NULL;
-    struct adapt_example *all = NULL;
-    double th[NET_MAX_HIDDEN + 2], lam, mu, thr_logit, t0 = clock_seconds(), dist = 0;
-    size_t i, j, n_ps = 0;
-    int rc = -1, need_head, need_resid, self;
-    struct adapt_fit_stats s;
+/* One fit's working state, from fit_open() to fit_close(). */
+struct fit_run {
+    const struct model *m;
+    const struct adapt_opts *o;
+    struct adapt_prep *prep;        /* the caller's, or own */
     struct adapt_prep own;
-    struct user_model ps;       /* the self-trained token memory (residual only),
-                                 * borrowed from prep */
-    double *fb_base = NULL;
+    const struct adapt_example *fb, *unl;   /* unl NULL when the prep stands for it */
+    size_t n_fb, n_unl;
+    size_t n_ps;                    /* pseudo-labelled messages in all[] after fb */
+    uint32_t seed;
+    struct adapt_fit_stats s;
+    float *beta;                    /* pool instance weights */
+    struct adapt_example *all;      /* fb, then the pseudo-labelled messages */
+    struct user_model ps;           /* the self-trained memory (residual only),
+                                     * borrowed from prep */
+    double *fb_base;                /* the memory's logit on each feedback message */
+    double *mask;                   /* weight of each message of all[] */
+    struct fit_ctx c;
+    double lam, mu, thr_logit;
+};
 
-    assert(hidden <= NET_MAX_HIDDEN && o->resid_bits >= 1 && o->resid_bits <= 31);
-    memset(&s, 0, sizeof(s));
-    memset(&c, 0, sizeof(c));
-    memset(&ps, 0, sizeof(ps));
-    memset(&own, 0, sizeof(own));
-    seed = adapt_user_seed(user_key);
-    *out = NULL;
-    if (prep == NULL)
-        prep = &own;
+/* Take the prep (drop it when made for another model, user or options; drop
+ * its unlabelled side when the caller says it is stale) and fill in the
+ * statistics every fit reports. */
+static void
+fit_open(struct fit_run *run, const char *user_key)
+{
+    const struct model *m = run->m;
+    const struct adapt_opts *o = run->o;
+    struct adapt_prep *prep = run->prep;
+    struct adapt_fit_stats *s = &run->s;
+
     if (!adapt_prep_usable(prep, m, user_key, o)) {
         adapt_prep_clear(prep);
         prep->fingerprint = adapt_prep_fingerprint(m, o);
-        prep->hidden = hidden;
-        prep->seed = seed;
+        prep->hidden = m->net.dims.hidden;
+        prep->seed = run->seed;
     }
     if (prep->have_unl) {
         /* what the unlabelled mail gave last time stands for it */
-        n_unl = prep->n_unl;
-        unl = NULL;
-        s.reused |= ADAPT_REUSED_UNL;
+        run->n_unl = prep->n_unl;
+        run->unl = NULL;
+        s->reused |= ADAPT_REUSED_UNL;
     } else {
         /* recomputed below from unl */
         free(prep->mem_slot);
@@ -122,214 +132,310 @@ adapt_fit_prep(const struct model *m, const char *user_key,
         prep->mem_w = NULL;
         prep->n_mem = prep->n_pseudo = prep->n_unl = 0;
     }
-    s.n_feedback = (uint32_t) n_fb;
-    s.n_unlabelled = (uint32_t) n_unl;
-    s.n_pool = m->pool_n;
-    s.domain_auc = 0.5;
-    s.ess = m->pool_n;
-    s.cv_err_before = s.cv_err_after = -1;
-    thr_logit = m->threshold > 0 && m->threshold < 1
+    s->n_feedback = (uint32_t) run->n_fb;
+    s->n_unlabelled = (uint32_t) run->n_unl;
+    s->n_pool = m->pool_n;
+    s->domain_auc = 0.5;
+    s->ess = m->pool_n;
+    s->cv_err_before = s->cv_err_after = -1;
+    run->thr_logit = m->threshold > 0 && m->threshold < 1
         ? log(m->threshold / (1 - m->threshold)) : 0;
+    run->lam = o->lambda >= 0 ? o->lambda : CV_LAMBDA_DEFAULT;
+    run->mu = o->mu >= 0 ? o->mu : CV_MU_DEFAULT;
+}
 
-    lam = o->lambda >= 0 ? o->lambda : CV_LAMBDA_DEFAULT;
-    mu = o->mu >= 0 ? o->mu : CV_MU_DEFAULT;
-    /* What has anything to learn from: the pool reweighted (needs unlabelled
-     * mail), the head and residual (need feedback). */
-    need_head = (o->use_reweight && n_unl >= 2 && m->pool_n > 0)
-        || (o->use_head && n_fb > 0);
-    need_resid = o->use_resid && (n_fb > 0 || (o->pseudo > 0 && n_unl > 0));
-    if (!need_head && !need_resid) {
-        if ((um = global_model(m, seed, o->resid_bits)) == NULL)
-            goto fail;
-        goto done;
-    }
+/* The pool's instance weights: from the prep's domain classifier, or a new
+ * one fitted against the unlabelled mail.  Returns 0, or -1 on allocation
+ * failure. */
+static int
+fit_weights(struct fit_run *run)
+{
+    const struct model *m = run->m;
+    const struct adapt_opts *o = run->o;
+    struct adapt_prep *prep = run->prep;
+    uint32_t hidden = m->net.dims.hidden, p = hidden + 1;
+    float *tgt;
+    size_t j;
+    int rc;
 
-    if ((beta = malloc((m->pool_n ? m->pool_n : 1) * sizeof(float))) == NULL)
-        goto fail;
+    if ((run->beta = malloc((m->pool_n ? m->pool_n : 1) * sizeof(float))) == NULL)
+        return -1;
     if (prep->have_unl) {
-        reweight_apply(&prep->dom, m->pool_rep, m->pool_n, beta);
+        reweight_apply(&prep->dom, m->pool_rep, m->pool_n, run->beta);
     } else {
         memset(&prep->dom, 0, sizeof(prep->dom));
         prep->dom.auc = 0.5;
-        if (o->use_reweight && n_unl >= 2 && m->pool_n > 0) {
-            if ((tgt = malloc(n_unl * p * sizeof(float))) == NULL)
-                goto fail;
-            for (j = 0; j < n_unl; j++) {
-                memcpy(tgt + j * p, unl[j].h, hidden * sizeof(float));
-                tgt[j * p + hidden] = unl[j].z;
+        if (o->use_reweight && run->n_unl >= 2 && m->pool_n > 0) {
+            if ((tgt = malloc(run->n_unl * p * sizeof(float))) == NULL)
+                return -1;
+            for (j = 0; j < run->n_unl; j++) {
+                memcpy(tgt + j * p, run->unl[j].h, hidden * sizeof(float));
+                tgt[j * p + hidden] = run->unl[j].z;
             }
-            if (reweight_fit(m->pool_rep, m->pool_n, tgt, n_unl, hidden, o->domain_l2,
-                               o->clip, beta, &prep->dom) < 0)
-                goto fail;
+            rc = reweight_fit(m->pool_rep, m->pool_n, tgt, run->n_unl, hidden, o->domain_l2,
+                              o->clip, run->beta, &prep->dom);
+            free(tgt);
+            if (rc < 0)
+                return -1;
         } else
-            reweight_apply(&prep->dom, m->pool_rep, m->pool_n, beta);
+            reweight_apply(&prep->dom, m->pool_rep, m->pool_n, run->beta);
     }
     if (prep->dom.p != 0) {
-        s.domain_auc = prep->dom.auc;
-        s.ess = prep->dom.ess;
+        run->s.domain_auc = prep->dom.auc;
+        run->s.ess = prep->dom.ess;
     }
-    /* Pseudo-labels: unlabelled messages the global head is sure about join
-     * the feedback at weight pseudo, evenly spread over the sample, so that the
-     * residual learns this user's own vocabulary before any label arrives. */
-    if (!prep->have_unl && o->pseudo > 0 && o->pseudo_max > 0 && n_unl > 0
+    return 0;
+}
+
+/* all[] := the feedback, then the pseudo-labelled unlabelled messages (only
+ * when the prep does not stand for the unlabelled mail): the global head's
+ * confident ones, evenly spread, so that the residual learns this user's own
+ * vocabulary before any label arrives.  Returns 0, or -1 on allocation
+ * failure. */
+static int
+fit_pseudo(struct fit_run *run)
+{
+    const struct adapt_opts *o = run->o;
+    size_t n_cand = 0;
+    double conf = 0;
+
+    run->n_ps = 0;
+    if (!run->prep->have_unl && o->pseudo > 0 && o->pseudo_max > 0 && run->n_unl > 0
         && (o->use_resid || o->use_head)) {
-        double conf = log(o->pseudo_conf / (1 - o->pseudo_conf));
-        size_t n_cand = 0;
-
-        for (j = 0; j < n_unl; j++)
-            n_cand += fabs(net_head(m->net.head, hidden, unl[j].h, unl[j].z)) >= conf;
-        n_ps = n_cand < o->pseudo_max ? n_cand : o->pseudo_max;
+        conf = log(o->pseudo_conf / (1 - o->pseudo_conf));
+        n_cand = selftrain_candidates(run->m, run->unl, run->n_unl, conf);
+        run->n_ps = n_cand < o->pseudo_max ? n_cand : o->pseudo_max;
     }
-    if ((all = malloc((n_fb + n_ps + 1) * sizeof(*all))) == NULL)
-        goto fail;
-    if (n_fb > 0)
-        memcpy(all, fb, n_fb * sizeof(*all));
-    if (n_ps > 0) {
-        double conf = log(o->pseudo_conf / (1 - o->pseudo_conf));
-        size_t n_cand = 0, seen = 0, taken = 0;
+    if ((run->all = malloc((run->n_fb + run->n_ps + 1) * sizeof(*run->all))) == NULL)
+        return -1;
+    if (run->n_fb > 0)
+        memcpy(run->all, run->fb, run->n_fb * sizeof(*run->all));
+    if (run->n_ps > 0)
+        run->n_ps = selftrain_pick(run->m, run->unl, run->n_unl, conf, n_cand, run->n_ps,
+                                   run->all + run->n_fb);
+    return 0;
+}
 
-        for (j = 0; j < n_unl; j++)
-            n_cand += fabs(net_head(m->net.head, hidden, unl[j].h, unl[j].z)) >= conf;
-        /* candidate number seen is taken when it crosses the next multiple of
-         * n_cand / n_ps: an even spread, deterministic */
-        for (j = 0; j < n_unl && taken < n_ps; j++) {
-            float l = net_head(m->net.head, hidden, unl[j].h, unl[j].z);
+/* Self-training: the pseudo-labelled mail's own token memory, kept in the
+ * prep (the pseudo rows then leave all[]); the memory's logit on each
+ * feedback message, which the feedback is fitted on top of.  Returns 0, or -1
+ * on allocation failure. */
+static int
+fit_memory(struct fit_run *run)
+{
+    const struct adapt_opts *o = run->o;
+    struct adapt_prep *prep = run->prep;
+    struct user_model *ps = &run->ps;
+    int self = o->pseudo_self > 0 && o->use_resid;
+    size_t j;
 
-            if (fabs(l) < conf)
-                continue;
-            if ((seen++ * n_ps) / n_cand == taken) {
-                all[n_fb + taken] = unl[j];
-                all[n_fb + taken].spam = l > 0;
-                taken++;
-            }
+    if (!prep->have_unl && self && run->n_ps > 0) {
+        if (selftrain_fit(run->m, run->seed, run->all + run->n_fb, run->n_ps, o, ps) < 0) {
+            free(ps->resid_slot);
+            free(ps->resid_w);
+            memset(ps, 0, sizeof(*ps));
+            return -1;
         }
-        n_ps = taken;
+        prep->mem_slot = ps->resid_slot;
+        prep->mem_w = ps->resid_w;
+        prep->n_mem = ps->n_resid;
     }
-    self = o->pseudo_self > 0 && o->use_resid;
-    if (!prep->have_unl && self && n_ps > 0) {
-        /* Self-training: the pseudo-labelled mail's own token memory; the
-         * pseudo rows then leave all[]. */
-        if (selftrain_fit(m, seed, all + n_fb, n_ps, o, &ps) < 0) {
-            free(ps.resid_slot);
-            free(ps.resid_w);
-            goto fail;
-        }
-        prep->mem_slot = ps.resid_slot;
-        prep->mem_w = ps.resid_w;
-        prep->n_mem = ps.n_resid;
-    }
-    if (!prep->have_unl && (self || n_ps == 0)) {
-        prep->n_unl = (uint32_t) n_unl;
-        prep->n_pseudo = (uint32_t) n_ps;
+    if (!prep->have_unl && (self || run->n_ps == 0)) {
+        prep->n_unl = (uint32_t) run->n_unl;
+        prep->n_pseudo = (uint32_t) run->n_ps;
         prep->have_unl = 1;
         prep->changed = 1;
-        n_ps = 0;
+        run->n_ps = 0;
     }
-    s.n_pseudo = prep->have_unl ? prep->n_pseudo : (uint32_t) n_ps;
+    run->s.n_pseudo = prep->have_unl ? prep->n_pseudo : (uint32_t) run->n_ps;
     if (prep->n_mem > 0) {
-        /* The real feedback is fitted on top of the memory (fb_base). */
-        ps.seed = seed;
-        ps.resid_bits = o->resid_bits;
-        ps.n_resid = prep->n_mem;
-        ps.resid_slot = prep->mem_slot;
-        ps.resid_w = prep->mem_w;
-        if ((fb_base = malloc((n_fb + 1) * sizeof(double))) == NULL)
-            goto fail;
-        for (j = 0; j < n_fb; j++)
-            fb_base[j] = selftrain_logit(&ps, fb[j].ids, fb[j].n);
+        ps->seed = run->seed;
+        ps->resid_bits = o->resid_bits;
+        ps->n_resid = prep->n_mem;
+        ps->resid_slot = prep->mem_slot;
+        ps->resid_w = prep->mem_w;
+        if ((run->fb_base = malloc((run->n_fb + 1) * sizeof(double))) == NULL)
+            return -1;
+        for (j = 0; j < run->n_fb; j++)
+            run->fb_base[j] = selftrain_logit(ps, run->fb[j].ids, run->fb[j].n);
     }
-    if (fitctx_build(&c, m, seed, all, n_fb + n_ps, o, 1) < 0)
-        goto fail;
-    c.fb_base = fb_base;
-    c.prep = prep;
-    c.refit_pool = (o->use_reweight && n_unl >= 2 && m->pool_n > 0)
-        || (o->use_head && n_fb + n_ps > 0);
-    if ((mask = malloc((n_fb + n_ps + 1) * sizeof(double))) == NULL)
-        goto fail;
-    for (j = 0; j < n_fb + n_ps; j++)
-        mask[j] = j < n_fb ? 1.0 : o->pseudo;
+    return 0;
+}
 
-    if (n_fb >= o->cv_min && n_fb >= CV_FOLDS && (o->lambda < 0 || o->mu < 0)
-        && (o->use_head || o->use_resid)) {
-        if (adapt_prep_cv_current(prep, n_fb)) {
-            lam = prep->lambda;
-            mu = prep->mu;
-            s.cv_err_after = prep->cv_err;
-            s.reused |= ADAPT_REUSED_CV;
-        } else {
-            prep->have_cv = 0;
-            if (cv_select(&c, o->use_reweight ? beta : NULL, m, n_fb, lam, mu,
-                               o->lambda < 0, o->mu < 0 && (o->use_head || o->use_reweight),
-                               thr_logit, &lam, &mu, &s.cv_err_after) < 0)
-                goto fail;
-            prep->have_cv = 1;
-            prep->changed = 1;
-            prep->cv_n = (uint32_t) n_fb;
-            prep->lambda = lam;
-            prep->mu = mu;
-            prep->cv_err = s.cv_err_after;
-        }
-        s.cross_validated = 1;
+/* The fit context over all[] and each message's weight (1 for feedback,
+ * opts->pseudo for pseudo-labels).  Returns 0, or -1 on allocation failure. */
+static int
+fit_context(struct fit_run *run)
+{
+    const struct adapt_opts *o = run->o;
+    size_t n = run->n_fb + run->n_ps, j;
+
+    if (fitctx_build(&run->c, run->m, run->seed, run->all, n, o, 1) < 0)
+        return -1;
+    run->c.fb_base = run->fb_base;
+    run->c.prep = run->prep;
+    run->c.refit_pool = (o->use_reweight && run->n_unl >= 2 && run->m->pool_n > 0)
+        || (o->use_head && n > 0);
+    if ((run->mask = malloc((n + 1) * sizeof(double))) == NULL)
+        return -1;
+    for (j = 0; j < n; j++)
+        run->mask[j] = j < run->n_fb ? 1.0 : o->pseudo;
+    return 0;
+}
+
+/* lambda and mu: given, kept from the prep, or cross-validated once there
+ * is enough feedback.  Returns 0, or -1 on allocation failure. */
+static int
+fit_lambda_mu(struct fit_run *run)
+{
+    const struct adapt_opts *o = run->o;
+    struct adapt_prep *prep = run->prep;
+    struct adapt_fit_stats *s = &run->s;
+    size_t n_fb = run->n_fb;
+
+    if (!(n_fb >= o->cv_min && n_fb >= CV_FOLDS && (o->lambda < 0 || o->mu < 0)
+          && (o->use_head || o->use_resid)))
+        return 0;
+    if (adapt_prep_cv_current(prep, n_fb)) {
+        run->lam = prep->lambda;
+        run->mu = prep->mu;
+        s->cv_err_after = prep->cv_err;
+        s->reused |= ADAPT_REUSED_CV;
+    } else {
+        prep->have_cv = 0;
+        if (cv_select(&run->c, o->use_reweight ? run->beta : NULL, run->m, n_fb, run->lam,
+                      run->mu, o->lambda < 0, o->mu < 0 && (o->use_head || o->use_reweight),
+                      run->thr_logit, &run->lam, &run->mu, &s->cv_err_after) < 0)
+            return -1;
+        prep->have_cv = 1;
+        prep->changed = 1;
+        prep->cv_n = (uint32_t) n_fb;
+        prep->lambda = run->lam;
+        prep->mu = run->mu;
+        prep->cv_err = s->cv_err_after;
     }
-    fitctx_pool_weights(m->pool_label, o->use_reweight ? beta : NULL, m->pool_n, 1, c.pool_w);
-    if (solve_fit(&c, c.n_pool, c.pool_w, mask, lam, mu, th, c.r) < 0)
-        goto fail;
+    s->cross_validated = 1;
+    return 0;
+}
 
-    if ((um = global_model(m, seed, o->resid_bits)) == NULL)
-        goto fail;
-    for (k = 0; k < NET_HEAD_LEN(hidden); k++) {
+/* The user model of the fitted head th and residual c.r, plus the memory.
+ * Returns it (the caller frees it), or NULL on allocation failure. */
+static struct user_model *
+fit_user_model(struct fit_run *run, const double *th)
+{
+    const struct model *m = run->m;
+    const struct fit_ctx *c = &run->c;
+    struct user_model *um = global_model(m, run->seed, run->o->resid_bits);
+    double dist = 0;
+    size_t i, n_nz = 0;
+    uint32_t k;
+
+    if (um == NULL)
+        return NULL;
+    for (k = 0; k < NET_HEAD_LEN(m->net.dims.hidden); k++) {
         um->head[k] = (float) th[k];
         dist += (th[k] - m->net.head[k]) * (th[k] - m->net.head[k]);
     }
-    s.head_distance = sqrt(dist);
-    if (o->use_resid && c.n_slots > 0) {
-        size_t n_nz = 0;
-
-        for (i = 0; i < c.n_slots; i++)
-            n_nz += (float) c.r[i] != 0.0f;
+    run->s.head_distance = sqrt(dist);
+    if (run->o->use_resid && c->n_slots > 0) {
+        for (i = 0; i < c->n_slots; i++)
+            n_nz += (float) c->r[i] != 0.0f;
         if (n_nz > 0) {
             um->resid_slot = malloc(n_nz * sizeof(uint32_t));
             um->resid_w = malloc(n_nz * sizeof(float));
             if (um->resid_slot == NULL || um->resid_w == NULL)
-                goto fail;
-            for (i = 0; i < c.n_slots; i++)
-                if ((float) c.r[i] != 0.0f) {
-                    um->resid_slot[um->n_resid] = c.slots[i];
-                    um->resid_w[um->n_resid++] = (float) c.r[i];
+                return user_model_free(um);
+            for (i = 0; i < c->n_slots; i++)
+                if ((float) c->r[i] != 0.0f) {
+                    um->resid_slot[um->n_resid] = c->slots[i];
+                    um->resid_w[um->n_resid++] = (float) c->r[i];
                 }
         }
     }
-    if (ps.n_resid > 0 && selftrain_merge(um, &ps) < 0)
-        goto fail;
-    s.n_resid = um->n_resid;
-done:
-    s.lambda = (float) lam;
-    s.mu = (float) mu;
-    if (n_fb > 0) {
-        /* Error of the global head on the feedback (it never saw it). */
-        size_t wrong = 0;
+    if (run->ps.n_resid > 0 && selftrain_merge(um, &run->ps) < 0)
+        return user_model_free(um);
+    run->s.n_resid = um->n_resid;
+    return um;
+}
 
-        for (j = 0; j < n_fb; j++) {
-            float l = net_head(m->net.head, hidden, fb[j].h, fb[j].z);
+/* What every fit reports: lambda and mu used, the global head's error on
+ * the feedback (it never saw it). */
+static void
+fit_report(struct fit_run *run)
+{
+    const struct model *m = run->m;
+    size_t wrong = 0, j;
 
-            wrong += (l >= thr_logit) != (fb[j].spam != 0);
-        }
-        s.cv_err_before = (double) wrong / (double) n_fb;
+    run->s.lambda = (float) run->lam;
+    run->s.mu = (float) run->mu;
+    if (run->n_fb == 0)
+        return;
+    for (j = 0; j < run->n_fb; j++) {
+        float l = net_head(m->net.head, m->net.dims.hidden, run->fb[j].h, run->fb[j].z);
+
+        wrong += (l >= run->thr_logit) != (run->fb[j].spam != 0);
     }
-    *out = um;
-    um = NULL;
-    rc = 0;
-fail:
-    s.seconds = clock_seconds() - t0;
+    run->s.cv_err_before = (double) wrong / (double) run->n_fb;
+}
+
+static void
+fit_close(struct fit_run *run)
+{
+    fitctx_free(&run->c);
+    free(run->beta);
+    free(run->mask);
+    free(run->all);
+    free(run->fb_base);
+    adapt_prep_clear(&run->own);
+}
+
+int
+adapt_fit_prep(const struct model *m, const char *user_key,
+               const struct adapt_example *fb, size_t n_fb,
+               const struct adapt_example *unl, size_t n_unl,
+               const struct adapt_opts *o, struct adapt_prep *prep,
+               struct user_model **out, struct adapt_fit_stats *st)
+{
+    struct fit_run run;
+    struct user_model *um = NULL;
+    double th[NET_MAX_HIDDEN + 2], t0 = clock_seconds();
+    int rc = -1, need_head, need_resid;
+
+    assert(m->net.dims.hidden <= NET_MAX_HIDDEN && o->resid_bits >= 1 && o->resid_bits <= 31);
+    memset(&run, 0, sizeof(run));
+    run.m = m;
+    run.o = o;
+    run.prep = prep != NULL ? prep : &run.own;
+    run.fb = fb;
+    run.n_fb = n_fb;
+    run.unl = unl;
+    run.n_unl = n_unl;
+    run.seed = adapt_user_seed(user_key);
+    *out = NULL;
+    fit_open(&run, user_key);
+    /* What has anything to learn from: the pool reweighted (needs unlabelled
+     * mail), the head and residual (need feedback). */
+    need_head = (o->use_reweight && run.n_unl >= 2 && m->pool_n > 0)
+        || (o->use_head && n_fb > 0);
+    need_resid = o->use_resid && (n_fb > 0 || (o->pseudo > 0 && run.n_unl > 0));
+    if (!need_head && !need_resid)
+        um = global_model(m, run.seed, o->resid_bits);
+    else if (fit_weights(&run) == 0 && fit_pseudo(&run) == 0 && fit_memory(&run) == 0
+             && fit_context(&run) == 0 && fit_lambda_mu(&run) == 0) {
+        fitctx_pool_weights(m->pool_label, o->use_reweight ? run.beta : NULL, m->pool_n, 1,
+                            run.c.pool_w);
+        if (solve_fit(&run.c, run.c.n_pool, run.c.pool_w, run.mask, run.lam, run.mu, th,
+                      run.c.r) == 0)
+            um = fit_user_model(&run, th);
+    }
+    if (um != NULL) {
+        fit_report(&run);
+        *out = um;
+        rc = 0;
+    }
+    run.s.seconds = clock_seconds() - t0;
     if (st != NULL)
-        *st = s;
-    user_model_free(um);
-    fitctx_free(&c);
-    free(beta);
-    free(tgt);
-    free(mask);
-    free(all);
-    free(fb_base);
-    adapt_prep_clear(&own);
+        *st = run.s;
+    fit_close(&run);
     return rc;
 }

@@ -168,3 +168,36 @@ selftrain_merge(struct user_model *um, const struct user_model *add)
     um->n_resid = (uint32_t) k;
     return 0;
 }
+
+size_t
+selftrain_candidates(const struct model *m, const struct adapt_example *unl, size_t n,
+                     double conf)
+{
+    size_t n_cand = 0, j;
+
+    for (j = 0; j < n; j++)
+        n_cand += fabs(net_head(m->net.head, m->net.dims.hidden, unl[j].h, unl[j].z)) >= conf;
+    return n_cand;
+}
+
+size_t
+selftrain_pick(const struct model *m, const struct adapt_example *unl, size_t n,
+               double conf, size_t n_cand, size_t n_ps, struct adapt_example *out)
+{
+    size_t seen = 0, taken = 0, j;
+
+    /* candidate number seen is taken when it crosses the next multiple of
+     * n_cand / n_ps: an even spread, deterministic */
+    for (j = 0; j < n && taken < n_ps; j++) {
+        float l = net_head(m->net.head, m->net.dims.hidden, unl[j].h, unl[j].z);
+
+        if (fabs(l) < conf)
+            continue;
+        if ((seen++ * n_ps) / n_cand == taken) {
+            out[taken] = unl[j];
+            out[taken].spam = l > 0;
+            taken++;
+        }
+    }
+    return taken;
+}

@@ -21,4 +21,14 @@ double selftrain_logit(const struct user_model *mem, const uint32_t *ids, size_t
  * allocation failure (um unchanged). */
 int selftrain_merge(struct user_model *um, const struct user_model *add);
 
+/* How many of the n unlabelled messages the global head scores beyond conf
+ * (a logit: |logit| >= conf), the pseudo-label candidates.  Never fails. */
+size_t selftrain_candidates(const struct model *m, const struct adapt_example *unl, size_t n,
+                            double conf);
+/* Copy n_ps of the n_cand candidates (0 < n_ps <= n_cand, from
+ * selftrain_candidates with the same conf), evenly spread, to out with the
+ * global head's label.  Returns how many were copied (n_ps).  Never fails. */
+size_t selftrain_pick(const struct model *m, const struct adapt_example *unl, size_t n,
+                      double conf, size_t n_cand, size_t n_ps, struct adapt_example *out);
+
 #endif
