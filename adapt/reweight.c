@@ -153,19 +153,113 @@ reweight_apply(struct adapt_domain *dom, const float *src, size_t n_src,
     weights_from_odds(dom, src, NULL, n_src, beta);
 }
 
+/* The domain classifier's fitting rows, standardised into xf with their
+ * side in y: every stride-th source row and every target row, but every
+ * HOLDOUT_EVERY-th of each side (when a side is too small to spare rows,
+ * all of it; the AUC is then optimistic).  Counts each side's rows in *n_fs,
+ * *n_ft; returns how many rows in all. */
+static size_t
+fit_rows(const struct adapt_domain *dom, const float *src, size_t n_src, const float *tgt,
+         size_t n_tgt, size_t stride, uint32_t p, float *xf, uint8_t *y, size_t *n_fs,
+         size_t *n_ft)
+{
+    size_t n = n_src + n_tgt, i, n_fit = 0;
+
+    for (i = 0; i < n; i++) {
+        int is_tgt = i >= n_src;
+        size_t local = is_tgt ? i - n_src : i / stride;
+        size_t side_n = is_tgt ? n_tgt : (n_src + stride - 1) / stride;
+        int held = side_n >= 2 * HOLDOUT_EVERY && local % HOLDOUT_EVERY == HOLDOUT_EVERY - 1;
+
+        if ((!is_tgt && i % stride != 0) || held)
+            continue;
+        std_row(dom, is_tgt ? tgt + (i - n_src) * p : src + i * p, p, xf + n_fit * p);
+        y[n_fit] = (uint8_t) is_tgt;
+        if (is_tgt)
+            (*n_ft)++;
+        else
+            (*n_fs)++;
+        n_fit++;
+    }
+    return n_fit;
+}
+
+/* The classifier's AUC on the rows fit_rows() held out (or in-sample when
+ * nothing was held out); sh and yh are scratch of a row per classifier row.
+ * Returns -1 on allocation failure. */
+static double
+holdout_auc(const struct adapt_domain *dom, const float *src, size_t n_src, const float *tgt,
+            size_t n_tgt, size_t stride, uint32_t p, const double *theta, double *sh,
+            uint8_t *yh)
+{
+    size_t n = n_src + n_tgt, i, n_ho = 0;
+    float row[NET_MAX_HIDDEN + 1];
+
+    for (i = 0; i < n; i++) {
+        int is_tgt = i >= n_src;
+        size_t local = is_tgt ? i - n_src : i / stride;
+        size_t side_n = is_tgt ? n_tgt : (n_src + stride - 1) / stride;
+
+        if (!is_tgt && i % stride != 0)
+            continue;
+        if (side_n >= 2 * HOLDOUT_EVERY && local % HOLDOUT_EVERY != HOLDOUT_EVERY - 1)
+            continue;
+        std_row(dom, is_tgt ? tgt + (i - n_src) * p : src + i * p, p, row);
+        sh[n_ho] = row_logit(row, p, theta);
+        yh[n_ho] = (uint8_t) is_tgt;
+        n_ho++;
+    }
+    return auc_double(sh, yh, n_ho);
+}
+
+/*
+ * The scale s with sum_i min(s b_i, clip) = n_src: mean 1 under the clip.
+ * For a set C of clipped rows that sum is |C| clip + s sum_{i not in C} b_i;
+ * starting from no row clipped (s = n_src / sum b), solving that line for s
+ * and taking C as the rows clipped at the new s only ever raises s and grows
+ * C, and never passes the answer (each line lies above the true sum); when C
+ * stops growing s is exact.  A few passes over the pool (the bisection this
+ * replaces took sixty).
+ */
+static double
+clip_scale(const double *b, size_t n_src, double sum, float clip)
+{
+    double s = (double) n_src / sum, rest;
+    size_t n_clip = 0, n_prev, i;
+    int round;
+
+    for (round = 0; round < 64; round++) {
+        n_prev = n_clip;
+        n_clip = 0;
+        rest = 0;
+        for (i = 0; i < n_src; i++) {
+            if (s * b[i] >= clip)
+                n_clip++;
+            else
+                rest += b[i];
+        }
+        if (round > 0 && n_clip == n_prev)
+            break;
+        if (!(rest > 0))    /* every row clipped: only when clip is 1, and exact */
+            break;
+        s = ((double) n_src - (double) n_clip * clip) / rest;
+    }
+    return s;
+}
+
 int
 reweight_fit(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
-               uint32_t hidden, float l2, float clip, float *beta,
-               struct adapt_domain *dom)
+             uint32_t hidden, float l2, float clip, float *beta,
+             struct adapt_domain *dom)
 {
     uint32_t p = hidden + 1, k;
-    size_t n = n_src + n_tgt, i, n_fit = 0, n_fs = 0, n_ft = 0, n_ho = 0, stride, n_rows;
-    float *xf = NULL, row[NET_MAX_HIDDEN + 1];
+    size_t i, n_fit, n_fs = 0, n_ft = 0, stride, n_rows;
+    float *xf = NULL;
     uint8_t *y = NULL, *yh = NULL;
     double *w = NULL, *sh = NULL, *b = NULL, *e = NULL;
     double pen[NET_MAX_HIDDEN + 2], c[NET_MAX_HIDDEN + 2], theta[NET_MAX_HIDDEN + 2];
     double sum, ratio;
-    int round, rc = -1;
+    int rc = -1;
 
     assert(hidden <= NET_MAX_HIDDEN && clip >= 1.0f);
     memset(dom, 0, sizeof(*dom));
@@ -192,25 +286,7 @@ reweight_fit(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
     /* Standardised over both sides; rows are standardised as they are used. */
     moments(src, n_src, tgt, n_tgt, p, dom->mean, dom->isd);
     dom->p = p;
-
-    /* Fitting rows: all but every HOLDOUT_EVERY-th of each side (when a side is
-     * too small to spare rows, all of it; the AUC is then optimistic). */
-    for (i = 0; i < n; i++) {
-        int is_tgt = i >= n_src;
-        size_t local = is_tgt ? i - n_src : i / stride;
-        size_t side_n = is_tgt ? n_tgt : (n_src + stride - 1) / stride;
-        int held = side_n >= 2 * HOLDOUT_EVERY && local % HOLDOUT_EVERY == HOLDOUT_EVERY - 1;
-
-        if ((!is_tgt && i % stride != 0) || held)
-            continue;
-        std_row(dom, is_tgt ? tgt + (i - n_src) * p : src + i * p, p, xf + n_fit * p);
-        y[n_fit] = (uint8_t) is_tgt;
-        if (is_tgt)
-            n_ft++;
-        else
-            n_fs++;
-        n_fit++;
-    }
+    n_fit = fit_rows(dom, src, n_src, tgt, n_tgt, stride, p, xf, y, &n_fs, &n_ft);
     /* Mean loss over the fitting rows; the L2 on slopes is then independent of n. */
     for (i = 0; i < n_fit; i++)
         w[i] = 1.0 / (double) n_fit;
@@ -224,23 +300,7 @@ reweight_fit(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
     theta[p] = log((double) n_ft / (double) n_fs);
     if (logreg_fit(xf, n_fit, p, y, w, NULL, pen, c, theta, 50) < 0)
         goto out;
-
-    /* Held-out AUC (or in-sample when nothing was held out). */
-    for (i = 0; i < n; i++) {
-        int is_tgt = i >= n_src;
-        size_t local = is_tgt ? i - n_src : i / stride;
-        size_t side_n = is_tgt ? n_tgt : (n_src + stride - 1) / stride;
-
-        if (!is_tgt && i % stride != 0)
-            continue;
-        if (side_n >= 2 * HOLDOUT_EVERY && local % HOLDOUT_EVERY != HOLDOUT_EVERY - 1)
-            continue;
-        std_row(dom, is_tgt ? tgt + (i - n_src) * p : src + i * p, p, row);
-        sh[n_ho] = row_logit(row, p, theta);
-        yh[n_ho] = (uint8_t) is_tgt;
-        n_ho++;
-    }
-    dom->auc = auc_double(sh, yh, n_ho);
+    dom->auc = holdout_auc(dom, src, n_src, tgt, n_tgt, stride, p, theta, sh, yh);
     if (dom->auc < 0)
         goto out;
 
@@ -254,36 +314,7 @@ reweight_fit(const float *src, size_t n_src, const float *tgt, size_t n_tgt,
         b[i] = ratio * e[i];
         sum += b[i];
     }
-    /* Normalise to mean 1 under the clip: the scale s with
-     * sum_i min(s b_i, clip) = n_src.  For a set C of clipped rows that sum is
-     * |C| clip + s sum_{i not in C} b_i; starting from no row clipped
-     * (s = n_src / sum b), solving that line for s and taking C as the rows
-     * clipped at the new s only ever raises s and grows C, and never passes
-     * the answer (each line lies above the true sum); when C stops growing s
-     * is exact.  A few passes over the pool (the bisection this replaces
-     * took sixty). */
-    {
-        double s = (double) n_src / sum, rest;
-        size_t n_clip = 0, n_prev;
-
-        for (round = 0; round < 64; round++) {
-            n_prev = n_clip;
-            n_clip = 0;
-            rest = 0;
-            for (i = 0; i < n_src; i++) {
-                if (s * b[i] >= clip)
-                    n_clip++;
-                else
-                    rest += b[i];
-            }
-            if (round > 0 && n_clip == n_prev)
-                break;
-            if (!(rest > 0))    /* every row clipped: only when clip is 1, and exact */
-                break;
-            s = ((double) n_src - (double) n_clip * clip) / rest;
-        }
-        dom->scale = s * ratio;
-    }
+    dom->scale = clip_scale(b, n_src, sum, clip) * ratio;
     dom->clip = clip;
 #if FLT_EVAL_METHOD == 0
     weights_from_odds(dom, src, e, n_src, beta);
