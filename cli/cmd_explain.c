@@ -63,19 +63,6 @@ residual_of(const struct user_model *um, uint32_t id)
     return um ? user_model_slot_weight(um, adapt_resid_slot(id, um->seed, um->resid_bits)) : 0;
 }
 
-/* The logit share of the message's own learned slot (adapt_learned_slot): non-zero
- * only for a message the user taught, or an exact duplicate of one. */
-static double
-learned_of(const struct user_model *um, const uint32_t *ids, size_t n)
-{
-    double w;
-
-    if (um == NULL || n == 0 || um->resid_bits >= 31)
-        return 0;
-    w = user_model_slot_weight(um, adapt_learned_slot(ids, n, um->seed));
-    return w * ceil(ADAPT_LEARNED_GAIN * sqrt((double) n)) / sqrt((double) n);
-}
-
 /* Per-id contributions to the logit under head (d + 2 floats). */
 static int
 contributions(const struct model *m, const float *head, const struct user_model *um,
@@ -272,7 +259,7 @@ explain_print_sum(const struct explain *e)
     printf("logit = linear path %+.4f + dense path %+.4f + bias %+.4f",
            head[H] * e->z, vh, (double) head[H + 1]);
     if (um) {
-        double learned = learned_of(um, e->f.ids, e->f.n);
+        double learned = adapt_learned_share(um, e->f.ids, e->f.n);
 
         printf(" + user residual %+.4f", resid);
         if (fabs(learned) > 1e-3)
