@@ -2,7 +2,7 @@
  * solve.c - one fit of the objective of adapt.h for given lambda and mu
  * (solve_fit): picks the solver by the problem's shape and runs it, with the
  * pool's loss re-linearised around the head (solve_relin) when the head and
- * the residual are fitted together.  The rule is solve_pick()'s.
+ * the residual are fitted together.  The rule is written above solve_fit().
  */
 #include "config.h"
 
@@ -16,8 +16,6 @@
 #include "objective.h"
 #include "resid.h"
 #include "solve.h"
-
-#define OUTER_MAX 60
 
 /* 1 when th is the global head exactly. */
 static int
@@ -104,6 +102,30 @@ solve_relin(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const doubl
  * The solver sees rows [0, n_rows_pool) of the pool part of x (CV passes a
  * subsample copied to the front) and the masked-in feedback rows.
  * Returns 0, or -1 on allocation failure.
+ *
+ * The dispatch rule.  One convex objective; the solver depends only on the
+ * problem's shape (and on the ablation flags use_head, use_resid, which change
+ * the objective, not the solver for it):
+ *   1. a residual to fit (use_resid, some slot, lambda > 0), at most
+ *      opts->dual_max feedback rows (fitctx_build made the Gram matrix c->gram):
+ *      - the head sees the feedback (use_head): dual_solve with the head free,
+ *        the pool re-linearised around the head (solve_relin; CV: its fixed
+ *        model);
+ *      - else: the head fitted on the pool alone (logreg_fit, when the pool is
+ *        refitted), then dual_solve with the head fixed;
+ *   2. a residual to fit, more feedback rows than dual_max (the Gram matrix
+ *      would cost n^2), the head seeing them: joint_solve (primal Newton-PCG),
+ *      re-linearised the same way;
+ *   3. otherwise: logreg_fit for the head (when the pool is refitted), then
+ *      resid_solve for the residual (when there is one), one pass.
+ * With today's defaults (use_head, use_resid, dual_max 1000) a refit takes 1
+ * up to 1000 feedback rows and 2 beyond (the store keeps up to 20,000 a
+ * user); 3 with no feedback yet (the head refitted on the reweighted pool
+ * alone) and for self-training's memory (selftrain.c: no head, dual_max 0).
+ * The dual and the primal reach the same optimum (test_fit's dual-vs-primal
+ * and fit-vs-gradient-descent tests) but not the same bits, and the Gram
+ * matrix of 20,000 rows would not fit, so both stay product paths: the rule
+ * above is exactly what the product took before the split.
  */
 int
 solve_fit(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
@@ -114,8 +136,7 @@ solve_fit(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
     double pen[NET_MAX_HIDDEN + 2], cen[NET_MAX_HIDDEN + 2];
     double rho = o->resid_l2, *a = c->off;
     size_t j, n_rows = c->n_pool + c->n_fb;
-    int use_fb_head = o->use_head, outer;
-    double f_prev = HUGE_VAL;
+    int use_fb_head = o->use_head;
 
     for (k = 0; k < q; k++) {
         if (!c->warm)
@@ -145,28 +166,23 @@ solve_fit(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
     if (use_fb_head && o->use_resid && c->n_slots > 0 && lambda > 0)
         return solve_relin(c, n_rows_pool, pw, mask, lambda, mu, rho, 0, th, r);
 
-    for (outer = 0; outer < OUTER_MAX; outer++) {
-        double f;
-
-        if (c->refit_pool) {
-            /* The head row offsets are the feedback's residual scores. */
-            for (j = 0; j < c->n_fb; j++)
-                a[c->n_pool + j] = fitctx_fb_resid(c, r, j)
-                    + (c->fb_base != NULL ? c->fb_base[j] : 0);
-            if (logreg_fit(c->x, n_rows, c->p, c->y, c->w, a, pen, cen, th, 50) < 0)
-                return -1;
-        }
-        if (!o->use_resid || c->n_slots == 0 || lambda <= 0)
-            break;
+    /* No joint fit: the head on the pool (and the feedback, when it sees it)
+     * with the residual at r, then the residual against that head.  One pass
+     * is exact: with a residual to fit the head here never sees the feedback
+     * (the joint fits above took that case), so neither part moves the
+     * other's optimum. */
+    if (c->refit_pool) {
+        /* The head row offsets are the feedback's residual scores. */
         for (j = 0; j < c->n_fb; j++)
-            c->hl[j] = fitctx_head_logit(c, th, c->n_pool + j);
-        resid_solve(c, c->hl, mask, rho, r, RESID_GTOL);
-        if (!use_fb_head)
-            break;      /* the head does not see the feedback: one pass is exact */
-        f = objective_full(c, n_rows_pool, pw, mask, lambda, mu, rho, th, r);
-        if (f_prev - f < 1e-10 * (1 + fabs(f)))
-            break;
-        f_prev = f;
+            a[c->n_pool + j] = fitctx_fb_resid(c, r, j)
+                + (c->fb_base != NULL ? c->fb_base[j] : 0);
+        if (logreg_fit(c->x, n_rows, c->p, c->y, c->w, a, pen, cen, th, 50) < 0)
+            return -1;
     }
+    if (!o->use_resid || c->n_slots == 0 || lambda <= 0)
+        return 0;
+    for (j = 0; j < c->n_fb; j++)
+        c->hl[j] = fitctx_head_logit(c, th, c->n_pool + j);
+    resid_solve(c, c->hl, mask, rho, r, RESID_GTOL);
     return 0;
 }
