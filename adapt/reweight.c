@@ -9,7 +9,7 @@
  * The classifier is a logistic regression on [h; z] standardised over both
  * sides (z is a logit sum of tens of units, h lives in (-1, 1); without
  * standardising, one L2 strength would not suit both).  It has hidden + 2
- * parameters, so exact Newton (logreg_fit in fit.c) is cheap.
+ * parameters, so exact Newton (logreg_fit, logreg.c) is cheap.
  *
  * Pure computation on caller arrays; scratch memory is allocated and freed
  * here; reentrant.
