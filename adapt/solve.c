@@ -104,8 +104,8 @@ solve_relin(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const doubl
  * Returns 0, or -1 on allocation failure.
  *
  * The dispatch rule.  One convex objective; the solver depends only on the
- * problem's shape (and on the ablation flags use_head, use_resid, which change
- * the objective, not the solver for it):
+ * problem's shape (the ablation flags use_head and use_resid change the
+ * objective and so pick among the same cases):
  *   1. a residual to fit (use_resid, some slot, lambda > 0), at most
  *      opts->dual_max feedback rows (fitctx_build made the Gram matrix c->gram):
  *      - the head sees the feedback (use_head): dual_solve with the head free,
@@ -123,9 +123,10 @@ solve_relin(struct fit_ctx *c, size_t n_rows_pool, const double *pw, const doubl
  * user); 3 with no feedback yet (the head refitted on the reweighted pool
  * alone) and for self-training's memory (selftrain.c: no head, dual_max 0).
  * The dual and the primal reach the same optimum (test_fit's dual-vs-primal
- * and fit-vs-gradient-descent tests) but not the same bits, and the Gram
- * matrix of 20,000 rows would not fit, so both stay product paths: the rule
- * above is exactly what the product took before the split.
+ * and fit-vs-gradient-descent tests) but not the same bits (the primal
+ * everywhere moves LOO logits by up to 2e-6), and the Gram matrix of 20,000
+ * rows would take 3.2 GB, so both stay product paths: the rule above is
+ * exactly what the product took before the split (doc/design-adapt.md).
  */
 int
 solve_fit(struct fit_ctx *c, size_t n_rows_pool, const double *pw,
