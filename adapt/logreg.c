@@ -106,14 +106,8 @@ logreg_fit(const float *x, size_t n, uint32_t p, const uint8_t *y,
     d = malloc(q * sizeof(double));
     tr = malloc(q * sizeof(double));
     if (hess == NULL || hn == NULL || g == NULL || gn == NULL || d == NULL || tr == NULL) {
-        free(hess);
-        free(hn);
-        free(g);
-        free(gn);
-        free(d);
-        free(tr);
-        linalg_gather_free(&hg);
-        return -1;
+        it = -1;
+        goto out;
     }
     /* The pass that evaluates a trial point also gathers the gradient and
      * Hessian there: an accepted step needs no second pass. */
@@ -145,6 +139,7 @@ logreg_fit(const float *x, size_t n, uint32_t p, const uint8_t *y,
         sw = g, g = gn, gn = sw;
         sw = hess, hess = hn, hn = sw;
     }
+out:
     free(hess);
     free(hn);
     free(g);
