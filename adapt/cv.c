@@ -28,6 +28,65 @@ fb_eval(const struct fit_ctx *c, const double *th, const double *r, size_t j,
     *loss += linalg_logloss(y ? t : -t);
 }
 
+/* Move a stride subsample of at most opts->cv_pool_max pool rows (and their
+ * labels) to the front of c->x and c->y, their weights into pw; returns how
+ * many.  cv_select() restores the rows from the model. */
+static size_t
+cv_subsample(struct fit_ctx *c, const struct model *m, const float *beta, double *pw)
+{
+    uint32_t p = c->p;
+    size_t stride, n_sub, i;
+
+    stride = c->o->cv_pool_max > 0 && c->n_pool > c->o->cv_pool_max
+        ? (c->n_pool + c->o->cv_pool_max - 1) / c->o->cv_pool_max : 1;
+    n_sub = 0;
+    for (i = 0; i < c->n_pool; i += stride, n_sub++)
+        if (n_sub != i)
+            memcpy(c->x + n_sub * p, c->x + i * p, p * sizeof(float));
+    for (i = 0, n_sub = 0; i < c->n_pool; i += stride, n_sub++)
+        c->y[n_sub] = c->y[i];
+    fitctx_pool_weights(m->pool_label, beta, c->n_pool, stride, pw);
+    return n_sub;
+}
+
+/* Each feedback message's fold: past cv_fb_max labels the folds hold
+ * cv_fb_max of them, evenly spread (fold[j] = CV_FOLDS: out of every CV
+ * fit), so that lambda and mu are chosen on a bounded sample while the final
+ * fit sees everything.  Returns how many messages are in the folds. */
+static size_t
+cv_folds(const struct fit_ctx *c, size_t n_real, size_t *fold)
+{
+    size_t cap, j, n_cv = 0;
+
+    cap = c->o->cv_fb_max > 0 && n_real > c->o->cv_fb_max ? c->o->cv_fb_max : n_real;
+    for (j = 0; j < c->n_fb; j++)
+        fold[j] = j < n_real && ((j + 1) * cap) / n_real != (j * cap) / n_real
+            ? n_cv++ % CV_FOLDS : CV_FOLDS;
+    return n_cv;
+}
+
+/* The grid point of least held-out loss (ties to the first), its lambda, mu
+ * and error rate. */
+static void
+cv_argmin(const double *loss, const double *err, size_t n_cv, double lam0, double mu0,
+          int cv_lambda, int cv_mu, double *lam_out, double *mu_out, double *err_out)
+{
+    double best = HUGE_VAL;
+    size_t li, mi;
+
+    for (li = 0; li < (cv_lambda ? CV_N_SCALE : 1); li++)
+        for (mi = 0; mi < (cv_mu ? CV_N_SCALE : 1); mi++) {
+            size_t gi = li * CV_N_SCALE + mi;
+
+            if (loss[gi] < best) {
+                best = loss[gi];
+                *lam_out = cv_lambda ? lam0 * cv_grid_scale[li] : lam0;
+                *mu_out = cv_mu ? mu0 * cv_grid_scale[mi] : mu0;
+                *err_out = err[gi] / (double) n_cv;
+            }
+        }
+}
+
 /*
  * K-fold CV over the (lambda, mu) grid on a pool subsample moved to the front
  * of x, on the real feedback only (pseudo-labelled rows would make each of the
@@ -40,12 +99,12 @@ cv_select(struct fit_ctx *c, const float *beta, const struct model *m,
                int cv_mu, double thr_logit, double *lam_out, double *mu_out,
                double *err_out)
 {
-    size_t stride, n_sub, i, j, f, li, mi, n_cv = 0, cap;
+    size_t n_sub, i, j, f, li, mi, n_cv;
     uint32_t p = c->p;
     double *mask = malloc((c->n_fb ? c->n_fb : 1) * sizeof(double));
     size_t *fold = malloc((c->n_fb ? c->n_fb : 1) * sizeof(size_t));
     double *pw = malloc((c->n_pool ? c->n_pool : 1) * sizeof(double));
-    double th[NET_MAX_HIDDEN + 2], th0[NET_MAX_HIDDEN + 2], best = HUGE_VAL;
+    double th[NET_MAX_HIDDEN + 2], th0[NET_MAX_HIDDEN + 2];
     double err[CV_N_SCALE * CV_N_SCALE] = { 0 }, loss[CV_N_SCALE * CV_N_SCALE] = { 0 };
     double *alpha0 = malloc((c->n_fb + 1) * sizeof(double));
     double *r0 = malloc((c->n_slots + 1) * sizeof(double));
@@ -63,26 +122,11 @@ cv_select(struct fit_ctx *c, const float *beta, const struct model *m,
         th[i] = c->vg[i];
     objective_quad_global(c, pw, &pq);
     c->pq_fixed = &pq;
-    stride = c->o->cv_pool_max > 0 && c->n_pool > c->o->cv_pool_max
-        ? (c->n_pool + c->o->cv_pool_max - 1) / c->o->cv_pool_max : 1;
-    n_sub = 0;
-    for (i = 0; i < c->n_pool; i += stride, n_sub++)
-        if (n_sub != i)
-            memcpy(c->x + n_sub * p, c->x + i * p, p * sizeof(float));
-    /* labels of the subsample, moved the same way (restored below) */
-    for (i = 0, n_sub = 0; i < c->n_pool; i += stride, n_sub++)
-        c->y[n_sub] = c->y[i];
-    fitctx_pool_weights(m->pool_label, beta, c->n_pool, stride, pw);
+    n_sub = cv_subsample(c, m, beta, pw);
     *lam_out = lam0;
     *mu_out = mu0;
     *err_out = -1;
-    /* Past cv_fb_max labels the folds hold cv_fb_max of them, evenly spread
-     * (fold[j] = CV_FOLDS: out of every CV fit): lambda and mu are chosen on
-     * a bounded sample, the final fit sees everything. */
-    cap = c->o->cv_fb_max > 0 && n_real > c->o->cv_fb_max ? c->o->cv_fb_max : n_real;
-    for (j = 0; j < c->n_fb; j++)
-        fold[j] = j < n_real && ((j + 1) * cap) / n_real != (j * cap) / n_real
-            ? n_cv++ % CV_FOLDS : CV_FOLDS;
+    n_cv = cv_folds(c, n_real, fold);
     /* Fold by fold, the grid in order, each fit starting from the previous
      * one's optimum (the objectives are convex: the optimum is the same, it
      * takes fewer Newton steps); a fold's first fit starts from the previous
@@ -117,17 +161,7 @@ cv_select(struct fit_ctx *c, const float *beta, const struct model *m,
                 c->warm = 1;
             }
     }
-    for (li = 0; li < (cv_lambda ? CV_N_SCALE : 1); li++)
-        for (mi = 0; mi < (cv_mu ? CV_N_SCALE : 1); mi++) {
-            size_t gi = li * CV_N_SCALE + mi;
-
-            if (loss[gi] < best) {
-                best = loss[gi];
-                *lam_out = cv_lambda ? lam0 * cv_grid_scale[li] : lam0;
-                *mu_out = cv_mu ? mu0 * cv_grid_scale[mi] : mu0;
-                *err_out = err[gi] / (double) n_cv;
-            }
-        }
+    cv_argmin(loss, err, n_cv, lam0, mu0, cv_lambda, cv_mu, lam_out, mu_out, err_out);
     rc = 0;
 restore:
     c->pq_fixed = NULL;
