@@ -583,6 +583,7 @@ writer_stats(struct writer *w, struct writer_stats *st)
 {
     pthread_mutex_lock(&w->lock);
     *st = w->st;
+    st->pending = w->pending;
     pthread_mutex_unlock(&w->lock);
 }
 

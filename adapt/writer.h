@@ -61,6 +61,8 @@ struct writer_stats {
     uint64_t batches;           /* committed transactions */
     uint64_t busy_retries;      /* batches retried after a lock timeout */
     uint64_t faults;            /* fault episodes begun (busy, error, moved) */
+    uint64_t pending;           /* operations queued and not yet taken (the
+                                 * queue's depth, by writer_stats()) */
     uint64_t reopens;           /* the store reopened after a fault */
     int in_fault;               /* a fault episode is going on */
     char last_error[256];       /* "" if none */

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
@@ -156,7 +157,7 @@ enum conf_key {
     K_MULTI_RECIPIENT, K_MAX_MESSAGE_SIZE, K_OVERSIZE, K_ALIAS_MAP,
     K_TRUSTED_NETWORKS, K_SKIP_AUTHENTICATED, K_SUBJECT_PREFIX,
     K_NONSMTP_DAEMON_NAMES, K_USER, K_PID_FILE, K_LOG_LEVEL, K_LOG_TARGET,
-    K_REFIT_INTERVAL, K_MODE, K_PRELOAD_USERS, K_COUNT
+    K_REFIT_INTERVAL, K_MODE, K_PRELOAD_USERS, K_METRICS_LISTEN, K_COUNT
 };
 
 static const char *const conf_key_names[K_COUNT] = {
@@ -165,7 +166,7 @@ static const char *const conf_key_names[K_COUNT] = {
     "multi_recipient", "max_message_size", "oversize", "alias_map",
     "trusted_networks", "skip_authenticated", "subject_prefix",
     "nonsmtp_daemon_names", "user", "pid_file", "log_level", "log_target",
-    "refit_interval", "mode", "preload_users",
+    "refit_interval", "mode", "preload_users", "metrics_listen",
 };
 
 static struct conf *
@@ -211,6 +212,7 @@ conf_free(struct conf *c)
     g_strfreev(c->nonsmtp_daemon_names);
     g_free(c->user);
     g_free(c->pid_file);
+    g_free(c->metrics_listen);
     g_free(c->lines);
     g_free(c);
     return NULL;
@@ -241,6 +243,38 @@ conf_check_socket(const char *v)
     at = end;
     if (*at == '@' && at[1] == '\0')
         return "the host after '@' is empty";
+    return NULL;
+}
+
+const char *
+conf_parse_listen(const char *v, char *host, size_t hostlen, unsigned *port)
+{
+    const char *colon, *h = v;
+    size_t hl;
+    unsigned char addr[16];
+    int v6 = v[0] == '[';
+
+    if (v6) {
+        const char *rb = strchr(v, ']');
+
+        if (rb == NULL || rb[1] != ':')
+            return "want [IPV6]:PORT, e.g. [::1]:9470";
+        h = v + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        if ((colon = strrchr(v, ':')) == NULL)
+            return "want ADDRESS:PORT, e.g. 127.0.0.1:9470 or [::1]:9470";
+        hl = (size_t)(colon - v);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return "the address is empty or too long";
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1)
+        return v6 ? "not a numeric IPv6 address" : "want a numeric IPv4 address (or [IPV6])";
+    if (conf_parse_count(colon + 1, 65535, port) != 0)
+        return "want a port from 0 to 65535 after the ':'";
     return NULL;
 }
 
@@ -307,6 +341,16 @@ conf_apply_daemon(struct conf *c, enum conf_key k, const char *v)
     case K_PRELOAD_USERS:
         return conf_parse_count(v, 100000, &c->preload_users) == 0 ? NULL
             : "want a number of users from 0 (none) to 100000 (the head cache's size)";
+    case K_METRICS_LISTEN: {
+        char host[64];
+        unsigned port;
+        const char *why;
+
+        if (*v != '\0' && (why = conf_parse_listen(v, host, sizeof(host), &port)) != NULL)
+            return why;
+        conf_set_str(&c->metrics_listen, v);
+        return NULL;
+    }
     default:
         break;
     }

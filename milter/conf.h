@@ -56,6 +56,7 @@ struct conf {
     int log_level;              /* LOG_* */
     enum conf_log_target log_target;
     enum conf_mode mode;
+    char *metrics_listen;       /* "127.0.0.1:PORT", "[::1]:PORT"; NULL = no endpoint */
     unsigned *lines;            /* private to conf.c: see conf_key_line() */
 };
 
@@ -95,6 +96,11 @@ struct conf *conf_free(struct conf *c);
 /* Resolve "user" or "user:group" (names, or numeric ids) to ids.  Returns 0, or
  * -1 with the reason in err ("unknown user ..."). */
 int conf_resolve_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen);
+
+/* Split a metrics_listen value, "IPV4:PORT" or "[IPV6]:PORT" (numeric
+ * addresses only, port 0-65535, 0 = one the kernel picks), into host (without
+ * brackets) and *port.  Returns NULL, or what is wrong (static). */
+const char *conf_parse_listen(const char *v, char *host, size_t hostlen, unsigned *port);
 
 /* Parsers shared with tests: return 0 and the value, or -1. */
 int conf_parse_size(const char *s, size_t *out);      /* 1048576, 512k, 10M */

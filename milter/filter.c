@@ -33,6 +33,7 @@
 #include <glib.h>
 #include <libmilter/mfapi.h>
 
+#include "counters.h"
 #include "features.h"
 #include "filter.h"
 #include "log.h"
@@ -193,6 +194,7 @@ filter_fail(SMFICTX *ctx, struct conn *c, const char *what)
             tempfail ? "deferred" : "accepted");
     if (c != NULL && c->msg != NULL && !c->msg->recorded)
         msg_record_unscored(c->msg, STORE_V_ERROR);
+    counters_unscored(COUNTERS_ERROR);
     conn_end_message(c);
     if (tempfail) {
         smfi_setreply(ctx, "451", "4.3.0", "Temporary spam filter failure, try again later");
@@ -648,6 +650,7 @@ filter_eom_unscanned(SMFICTX *ctx, struct conn *c, const char *scanhdr)
         || (scanhdr[0] != '\0' && filter_add(ctx, "X-Spamshift-Scan", scanhdr) != 0))
         return filter_fail(ctx, c, "cannot change headers");
     msg_record_unscored(m, STORE_V_SKIPPED);
+    counters_unscored(COUNTERS_UNSCANNED);
     log_msg(LOG_INFO, filter_qid(ctx), "rcpts=%u size=%zu verdict=unscanned (%s) "
             "elapsed_ms=%.3f", m->rcpts->len, m->b.total,
             m->rcpts->len == 0 ? "no recipients" : "oversize", filter_ms_since(&m->start));
@@ -677,6 +680,7 @@ filter_eom(SMFICTX *ctx)
     clock_gettime(CLOCK_MONOTONIC, &m->t_eom);
     if (m->skip != NULL) {      /* untouched, as if accepted at MAIL FROM */
         msg_record_unscored(m, STORE_V_SKIPPED);
+        counters_unscored(COUNTERS_SKIPPED);
         log_msg(LOG_INFO, qid, "from=%s rcpts=%u verdict=skipped (%s) elapsed_ms=%.3f",
                 m->from, m->rcpts->len, m->skip, filter_ms_since(&m->start));
         conn_end_message(c);
@@ -702,6 +706,7 @@ filter_eom(SMFICTX *ctx)
     features_clear(&f);
     if (err != 0)
         return filter_fail(ctx, c, "the MTA refused a header change or reply");
+    counters_scanned(v, filter_ms_since(&m->t_eom) / 1e3);
     conn_end_message(c);
     return v == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_ACCEPT;
 }

@@ -29,14 +29,21 @@
 #include <glib.h>
 #include <libmilter/mfapi.h>
 
+#include "counters.h"
 #include "features.h"
 #include "filter.h"
+#include "httpd.h"
 #include "log.h"
 #include "policy.h"
 #include "runtime.h"
 #include "users.h"
 
 #define MAIN_DRAIN_SECONDS 30
+
+/* metrics_listen's socket, bound by main_listen() (before privileges are
+ * dropped), served from main_serve(); -1 when off.  Its address as bound. */
+static int main_metrics_fd = -1;
+static char main_metrics_addr[80];
 
 static void
 main_usage(FILE *fp)
@@ -157,6 +164,15 @@ main_listen(const struct conf *c)
         log_err("cannot listen on %s", c->socket);
         return EX_UNAVAILABLE;
     }
+    if (c->metrics_listen != NULL) {
+        char err[256];
+
+        if ((main_metrics_fd = httpd_listen(c->metrics_listen, main_metrics_addr,
+                                            sizeof(main_metrics_addr), err, sizeof(err))) < 0) {
+            log_err("%s", err);
+            return EX_UNAVAILABLE;
+        }
+    }
     if ((sock_path = main_socket_path(c->socket)) == NULL)
         return 0;
     if (chmod(sock_path, c->socket_mode) != 0) {
@@ -212,6 +228,14 @@ main_serve(struct runtime *rt, int foreground)
         return EX_OSERR;
     }
     pthread_detach(reloader);
+    counters_start();
+    if (main_metrics_fd >= 0) {
+        if (httpd_start(main_metrics_fd, counters_page, err, sizeof(err)) != 0) {
+            log_err("%s", err);
+            return EX_OSERR;
+        }
+        log_msg(LOG_NOTICE, NULL, "metrics on http://%s/metrics", main_metrics_addr);
+    }
     rt = runtime_acquire();
     log_msg(LOG_NOTICE, NULL, "listening on %s; model %s (%s), spam_threshold %.6f, "
             "multi_recipient %s%s", rt->conf->socket, rt->model->id, rt->conf->model,
@@ -233,6 +257,7 @@ main_serve(struct runtime *rt, int foreground)
         unlink(rt->conf->pid_file);
     runtime_unref(rt);
     log_msg(LOG_NOTICE, NULL, "stopped");
+    httpd_stop();
     users_stop();
     runtime_shutdown();
     features_global_shutdown();

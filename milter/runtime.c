@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "clock.h"
+#include "counters.h"
 #include "runtime.h"
 #include "store.h"
 #include "userkey.h"
@@ -210,6 +211,7 @@ runtime_warn_static(const struct conf *old, const struct conf *new)
         { "user", offsetof(struct conf, user) },
         { "pid_file", offsetof(struct conf, pid_file) },
         { "database", offsetof(struct conf, database) },
+        { "metrics_listen", offsetof(struct conf, metrics_listen) },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
@@ -239,12 +241,14 @@ runtime_reload(void)
         for (guint i = 0; i < errors->len; i++)
             log_err("reload failed, keeping model %s: %s", cur->model->id,
                     (const char *)errors->pdata[i]);
+        counters_reload(0);
         goto out;
     }
     runtime_warn_static(cur->conf, rt->conf);
     log_set_level(rt->conf->log_level);
     runtime_preload(rt);        /* before it serves, so nobody is scored globally */
     runtime_install(rt);
+    counters_reload(1);
     log_msg(LOG_NOTICE, NULL, "reloaded %s: model %s (%s), spam_threshold %.6f",
             rt->conf->path, rt->model->id, rt->conf->model, (double)rt->thr.spam);
     rc = 0;

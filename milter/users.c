@@ -19,6 +19,7 @@
 #include <glib.h>
 
 #include "adapt.h"
+#include "counters.h"
 #include "headcache.h"
 #include "log.h"
 #include "refit.h"
@@ -53,6 +54,7 @@ users_report(void *arg, const char *user, int status, const struct refit_result 
              const char *err)
 {
     (void)arg;
+    counters_refit(status >= 0);
     if (status < 0)
         log_warn("refit %s failed: %s", user, err);
     else
@@ -84,12 +86,14 @@ users_sync_thresholds(struct store *s, uint64_t *gen, int *have)
     size_t n;
 
     if (store_thresholds_gen(s, &g) != STORE_OK) {
+        counters_store_error();
         log_warn("store %s: per-user thresholds: %s", users_db, store_errmsg(s));
         return;
     }
     if (*have && g == *gen)
         return;
     if (store_threshold_list(s, &keys, &v, &n) != STORE_OK) {
+        counters_store_error();
         log_warn("store %s: per-user thresholds: %s", users_db, store_errmsg(s));
         return;
     }
@@ -131,12 +135,14 @@ users_sync_lists(struct store *s, uint64_t *gen, int *have)
     uint64_t g;
 
     if (store_lists_gen(s, &g) != STORE_OK) {
+        counters_store_error();
         log_warn("store %s: allow and block lists: %s", users_db, store_errmsg(s));
         return;
     }
     if (*have && g == *gen)
         return;
     if ((l = senderlist_load(s, &g, err, sizeof(err))) == NULL) {
+        counters_store_error();
         log_warn("store %s: allow and block lists: %s", users_db, err);
         return;
     }
@@ -212,6 +218,7 @@ users_main(void *arg)
          * it into the new file (store.h, store_wal_is; the writer reports it). */
         if (s == NULL && !store_wal_is(users_db, old_wal)) {
             if (store_open(users_db, 0, NULL, &s, err, sizeof(err)) != STORE_OK) {
+                counters_store_error();
                 if (!warned++)
                     log_warn("store %s: %s; per-user models are not loaded until it opens",
                              users_db, err);
@@ -233,16 +240,20 @@ users_main(void *arg)
             moved = 0;
         }
         if (s != NULL && rt != NULL && rt->cache != NULL
-            && headcache_sync(rt->cache, s, err, sizeof(err)) < 0)
+            && headcache_sync(rt->cache, s, err, sizeof(err)) < 0) {
+            counters_store_error();
             log_warn("store %s: head cache sync: %s", users_db, err);
+        }
         if (s != NULL && rt != NULL && users_refit_interval > 0
             && time(NULL) - last_refit >= (time_t)users_refit_interval) {
             size_t failed = 0;
 
             last_refit = time(NULL);
             if (refit_dirty(s, rt->model, &opts, USERS_REFIT_MAX, 0, users_report, NULL,
-                            &failed, err, sizeof(err)) < 0)
+                            &failed, err, sizeof(err)) < 0) {
+                counters_store_error();
                 log_warn("store %s: refit: %s", users_db, err);
+            }
         }
         runtime_unref(rt);
 
@@ -322,6 +333,15 @@ users_shadow(const char *user, int verdict)
         writer_count(users_writer, user, STORE_COUNTER_SHADOW_QUARANTINED, 1);
     else if (verdict == STORE_V_REJECT)
         writer_count(users_writer, user, STORE_COUNTER_SHADOW_REJECTED, 1);
+}
+
+int
+users_writer_stats(struct writer_stats *st)
+{
+    if (users_writer == NULL)
+        return 0;
+    writer_stats(users_writer, st);
+    return 1;
 }
 
 void

@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "features.h"
+#include "writer.h"
 
 /* Start the writer and the maintenance thread for c->database (a no-op
  * returning 0 when it is unset).  Call after dropping privileges, since the
@@ -53,6 +54,10 @@ int users_threshold(const char *user, float *spam);
  * NULL) for the log.  From memory, like users_threshold(). */
 int users_list_decide(const char *user, const char *env_from, const char *hdr_from,
                       char *entry, size_t len);
+
+/* The store writer's statistics (writer_stats()) into *st: 1, or 0 when
+ * there is no store.  Takes the writer's lock briefly; never blocks on I/O. */
+int users_writer_stats(struct writer_stats *st);
 
 /* Stop the maintenance thread, commit what the writer holds and close. */
 void users_stop(void);
