@@ -56,6 +56,18 @@ expect "truncated model" 78 "model $tmp/short.bin: "
 printf 'model = %s\nreject_threshold = 0.0001\n' "$tmp/model.bin" >"$tmp/c.conf"
 expect "reject under the model threshold" 78 "must not be below the model's threshold"
 
+# metrics_listen: numeric addresses, IPv6 in brackets, a port; named with its
+# line like every key.
+printf 'model = %s\nmetrics_listen = [::1]:9470\n' "$tmp/model.bin" >"$tmp/c.conf"
+expect "metrics_listen good" 0 "OK; model"
+printf 'model = %s\nmetrics_listen = localhost:9470\nspam_threshold = 0.5\n' "$tmp/model.bin" >"$tmp/c.conf"
+expect "metrics_listen host name" 78 \
+	"c.conf:2: metrics_listen = localhost:9470: want a numeric IPv4 address" "1 error in"
+printf 'model = %s\n\nmetrics_listen = [::1]:70000\n' "$tmp/model.bin" >"$tmp/c.conf"
+expect "metrics_listen port" 78 "c.conf:3: metrics_listen = \\[::1\\]:70000: want a port from 0 to 65535"
+printf 'model = %s\nmetrics_listen = ::1:9470\n' "$tmp/model.bin" >"$tmp/c.conf"
+expect "metrics_listen IPv6 without brackets" 78 "c.conf:2: metrics_listen = ::1:9470: want a numeric IPv4"
+
 # Issue 18, finding 7: one config with many mistakes, every one named with its
 # line in one run, those that need files (model, alias map, directories,
 # accounts) as well as the bad lines.  Each of these used to pass -n, or show
