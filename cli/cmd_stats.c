@@ -2,7 +2,7 @@
  * cmd_stats.c - `spamshift stats`: what an admin reads every day, from the store.
  *
  *   spamshift stats --db DB [-m MODEL] [--user U] [--since 7d|all] [--limit N]
- *                   [--json | --format table|json|prometheus]
+ *                   [--json | --format table|json|prometheus [--per-user]]
  *
  * Overview (users, messages scanned and spam rate over the period, actions,
  * learn events, refits, database size, oldest record) and a table of users by
@@ -131,23 +131,38 @@ fmt_cv(char *buf, size_t len, double v)
         snprintf(buf, len, "%.1f%%", 100 * v);
 }
 
+/* One Prometheus sample: metric{label="value"} v, the value escaped as the
+ * text format wants (label NULL: no labels). */
 static void
-prom_user(FILE *fp, const char *metric, const char *user, double v)
+prom_sample(const char *metric, const char *label, const char *value, double v)
 {
-    fprintf(fp, "%s{user=\"", metric);
-    for (const char *p = user; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            putc('\\', fp);
-        putc(*p, fp);
+    printf("%s", metric);
+    if (label != NULL) {
+        printf("{%s=\"", label);
+        for (const char *p = value; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                putchar('\\');
+            if (*p == '\n')
+                printf("\\n");
+            else
+                putchar(*p);
+        }
+        printf("\"}");
     }
-    fprintf(fp, "\"} %.6g\n", v);
+    printf(" %.10g\n", v);
+}
+
+static void
+prom_family(const char *metric, const char *help)
+{
+    printf("# HELP %s %s\n# TYPE %s gauge\n", metric, help, metric);
 }
 
 enum stats_format { F_TABLE, F_JSON, F_PROM };
 
 struct stats_args {
     gchar *db_path, *model_path, *user_arg, *since_arg, *format;
-    gboolean json;
+    gboolean json, per_user;
     gint limit;
 };
 
@@ -190,6 +205,9 @@ stats_parse(struct stats_args *a, int *argc, char ***argv)
           "table: the N most active users (default 50, 0 all)", "N" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &a->json, "same as --format json", NULL },
         { "format", 0, 0, G_OPTION_ARG_STRING, &a->format, "table, json or prometheus", "FMT" },
+        { "per-user", 0, 0, G_OPTION_ARG_NONE, &a->per_user,
+          "prometheus: also one series per user (a label per user: mind the cardinality)",
+          NULL },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
 
@@ -220,6 +238,9 @@ stats_check(struct stats *st, int argc, char **argv)
             return cli_usage("stats", "--format must be table, json or prometheus (and "
                              "agree with --json), got \"%s\"", a->format);
     }
+    if (a->per_user && st->fmt != F_PROM)
+        return cli_usage("stats", "--per-user is for --format prometheus (the table and "
+                         "JSON are per user already)");
     if (a->since_arg != NULL && (st->period = parse_period(a->since_arg)) < 0)
         return cli_usage("stats", "--since wants a period like 30m, 12h, 7d, 2w or all, "
                          "got \"%s\"", a->since_arg);
@@ -482,42 +503,92 @@ stats_print_json(const struct stats *st)
     printf("]}\n");
 }
 
+/* --per-user: the old per-user gauges, one series per user and name. */
 static void
-stats_print_prom(const struct stats *st)
+stats_print_prom_users(const struct stats *st)
 {
     static const char *const names[] = {
         "scanned", "tagged", "quarantined", "rejected", "skipped", "errors",
         "learned_spam", "learned_ham", "false_positives", "false_negatives",
     };
-    const struct store_overview *ov = &st->ov;
 
-    printf("# HELP spamshift_users Users in the store.\n# TYPE spamshift_users gauge\n"
-           "spamshift_users %" PRIu64 "\n", ov->users);
-    printf("# HELP spamshift_db_bytes Size of the store.\n# TYPE spamshift_db_bytes gauge\n"
-           "spamshift_db_bytes %" PRId64 "\n", ov->bytes);
-    printf("# HELP spamshift_scan_records Per-message scan records kept.\n"
-           "# TYPE spamshift_scan_records gauge\nspamshift_scan_records %" PRIu64 "\n",
-           ov->scan_records);
-    printf("# HELP spamshift_period_seconds Length of the period the other gauges "
-           "cover (0: all).\n# TYPE spamshift_period_seconds gauge\n"
-           "spamshift_period_seconds %" PRId64 "\n", st->period);
-    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-        printf("# HELP spamshift_%s Messages %s in the period, per user.\n"
-               "# TYPE spamshift_%s gauge\n", names[k], names[k], names[k]);
+    for (size_t k = 0; k < G_N_ELEMENTS(names); k++) {
+        char metric[64], help[96];
+
+        snprintf(metric, sizeof(metric), "spamshift_store_user_%s", names[k]);
+        snprintf(help, sizeof(help), "Per user (--per-user): %s in the period.", names[k]);
+        prom_family(metric, help);
         for (size_t i = 0; i < st->n; i++) {
             const struct store_user_stats *u = st->rows[i].u;
-            uint64_t v[] = { u->scanned, u->tagged, u->quarantined, u->rejected,
-                             u->skipped, u->errors, u->learned_spam,
-                             u->learned_ham, u->fp, u->fn };
-            char metric[64];
+            const uint64_t v[] = { u->scanned, u->tagged, u->quarantined, u->rejected,
+                                   u->skipped, u->errors, u->learned_spam, u->learned_ham,
+                                   u->fp, u->fn };
 
-            snprintf(metric, sizeof(metric), "spamshift_%s", names[k]);
-            prom_user(stdout, metric, u->user, (double) v[k]);
+            prom_sample(metric, "user", u->user, (double) v[k]);
         }
     }
-    printf("# HELP spamshift_scan_p99_ms 99th percentile scan time in the period "
-           "(ms, bucket edge).\n# TYPE spamshift_scan_p99_ms gauge\n"
-           "spamshift_scan_p99_ms %.6g\n", p99_ms(st->t.hist));
+}
+
+/*
+ * The store's history for a node-exporter textfile: totals over the period
+ * (gauges: a window, not counters), no label naming a user unless --per-user
+ * (issue 18, finding 8: a label per user is a series per mailbox, and tells
+ * whoever reads the metrics who gets mail).  Prefixed spamshift_store_ so that
+ * nothing clashes with the milter's own live counters (metrics_listen).
+ */
+static void
+stats_print_prom(const struct stats *st)
+{
+    static const char *const copies[] = {
+        "scanned", "tagged", "quarantined", "rejected", "skipped", "errors",
+    };
+    static const char *const shadow[SHADOW_N] = { "scanned", "quarantined", "rejected" };
+    const struct stats_totals *t = &st->t;
+    const struct store_overview *ov = &st->ov;
+    const uint64_t cv[] = { t->scanned, t->tagged, t->quar, t->rej, t->skip, t->err };
+
+    prom_family("spamshift_store_period_seconds",
+                "Length of the period the windowed series cover (0: all time).");
+    prom_sample("spamshift_store_period_seconds", NULL, NULL, (double) st->period);
+    prom_family("spamshift_store_users", "Users in the store.");
+    prom_sample("spamshift_store_users", NULL, NULL, (double) ov->users);
+    prom_family("spamshift_store_active_users", "Users who had mail scanned or learned "
+                "in the period.");
+    prom_sample("spamshift_store_active_users", NULL, NULL, (double) t->active);
+    prom_family("spamshift_store_copies", "Recipient copies in the period by outcome "
+                "(from the milter's scan records).");
+    for (size_t k = 0; k < G_N_ELEMENTS(copies); k++)
+        prom_sample("spamshift_store_copies", "outcome", copies[k], (double) cv[k]);
+    prom_family("spamshift_store_learned", "Messages learned in the period by label.");
+    prom_sample("spamshift_store_learned", "label", "spam", (double) t->ls);
+    prom_sample("spamshift_store_learned", "label", "ham", (double) t->lh);
+    prom_family("spamshift_store_measured_errors", "Feedback in the period that "
+                "contradicts the verdict recorded (lower bounds).");
+    prom_sample("spamshift_store_measured_errors", "kind", "false_positive", (double) t->fp);
+    prom_sample("spamshift_store_measured_errors", "kind", "false_negative", (double) t->fn);
+    prom_family("spamshift_store_scan_mean_seconds", "Mean scan time in the period.");
+    prom_sample("spamshift_store_scan_mean_seconds", NULL, NULL,
+                t->scanned ? t->ms / t->scanned / 1e3 : 0);
+    prom_family("spamshift_store_scan_p99_seconds", "99th percentile scan time in the "
+                "period (a bucket edge).");
+    prom_sample("spamshift_store_scan_p99_seconds", NULL, NULL, p99_ms(t->hist) / 1e3);
+    prom_family("spamshift_store_refits", "Users refitted in the period.");
+    prom_sample("spamshift_store_refits", NULL, NULL, (double) ov->refits_since);
+    prom_family("spamshift_store_shadow_copies", "Copies scanned in mode = shadow (all "
+                "time), and those that would have been quarantined or rejected.");
+    for (int k = 0; k < SHADOW_N; k++)
+        prom_sample("spamshift_store_shadow_copies", "would", shadow[k], (double) t->shadow[k]);
+    prom_family("spamshift_store_list_entries", "Allow and block entries, every scope.");
+    prom_sample("spamshift_store_list_entries", "action", "allow", st->list_total[0]);
+    prom_sample("spamshift_store_list_entries", "action", "block", st->list_total[1]);
+    prom_family("spamshift_store_feedback_held", "Feedback messages the store holds.");
+    prom_sample("spamshift_store_feedback_held", NULL, NULL, (double) ov->feedback);
+    prom_family("spamshift_store_scan_records", "Per-message scan records kept.");
+    prom_sample("spamshift_store_scan_records", NULL, NULL, (double) ov->scan_records);
+    prom_family("spamshift_store_bytes", "Size of the store's file.");
+    prom_sample("spamshift_store_bytes", NULL, NULL, (double) ov->bytes);
+    if (st->a.per_user)
+        stats_print_prom_users(st);
 }
 
 /* The table's header: store, model, period and totals. */

@@ -119,10 +119,22 @@ assert a["lists"] == {"allow": 0, "block": 0}, a
 assert j["overview"]["scan_records"] == 3 and j["overview"]["users"] == 2, j["overview"]
 PY
 "$SS" stats --db "$T/db" --format prometheus > "$T/prom.out" 2>&1
-grep -v '^#' "$T/prom.out" | grep -qvE '^spamshift_[a-z_0-9]+(\{user="[^"]*"\})? [0-9.e+-]+$' \
+# Issue 18, finding 8: totals by default, no series per user (cardinality,
+# privacy); the per-user series only with --per-user.
+grep -v '^#' "$T/prom.out" | grep -qvE '^spamshift_store_[a-z_0-9]+(\{[a-z]+="[a-z_]+"\})? [0-9.e+-]+$' \
     && fail "prometheus lines: $(grep -v '^#' "$T/prom.out" | head -3)" \
-    || { grep -q '^spamshift_false_negatives{user="a@x"} 1$' "$T/prom.out" \
-         && ok "prometheus format" || fail "prometheus values: $(cat "$T/prom.out")"; }
+    || { grep -q '^spamshift_store_measured_errors{kind="false_negative"} 1$' "$T/prom.out" \
+         && grep -q '^spamshift_store_copies{outcome="scanned"} 3$' "$T/prom.out" \
+         && grep -q '^spamshift_store_users 2$' "$T/prom.out" \
+         && ok "prometheus format: totals" || fail "prometheus values: $(cat "$T/prom.out")"; }
+grep -q 'user=\|@' "$T/prom.out" && fail "prometheus names a user without --per-user: $(grep 'user=\|@' "$T/prom.out")" \
+    || ok "prometheus names no user by default"
+"$SS" stats --db "$T/db" --format prometheus --per-user > "$T/prom.out" 2>&1
+grep -q '^spamshift_store_user_false_negatives{user="a@x"} 1$' "$T/prom.out" \
+    && grep -q '^spamshift_store_measured_errors{kind="false_negative"} 1$' "$T/prom.out" \
+    && ok "prometheus --per-user" || fail "prometheus --per-user: $(cat "$T/prom.out")"
+"$SS" stats --db "$T/db" --json --per-user > /dev/null 2>&1
+[ $? -eq 64 ] && ok "stats --per-user without prometheus is a usage error" || fail "--per-user --json accepted"
 "$SS" stats --db "$T/db" --since 3x > /dev/null 2>&1
 [ $? -eq 64 ] && ok "stats --since 3x is a usage error" || fail "bad --since accepted"
 "$SS" stats --db "$T/nonexistent" > /dev/null 2>&1
