@@ -20,8 +20,12 @@
 -- graceful: the metrics thread stops with the milter
 dofile(srcdir .. "/common.lua")
 
-local port = milter_log():match("metrics on http://127%.0%.0%.1:(%d+)/metrics")
-check(port ~= nil, "no \"metrics on\" line in the log")
+-- The milter's socket exists before the line is logged: wait for it.
+local port
+wait_until(function()
+	port = milter_log():match("metrics on http://127%.0%.0%.1:(%d+)/metrics")
+	return port ~= nil
+end, "the \"metrics on\" line in the log")
 local url = "http://127.0.0.1:" .. port
 
 -- curl's status code and body for a request (args: extra curl options).
