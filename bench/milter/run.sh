@@ -9,7 +9,7 @@
 #
 #   bench/milter/run.sh -B BUILDDIR -m MODEL [-n MESSAGES] [-s SESSIONS]
 #                       [-l MSGLEN] [-o RESULT.md] [-C] [-d] [-N NICE] [-W DIR]
-#                       [CORPUS_DIR...]
+#                       [-M] [CORPUS_DIR...]
 # (-C: corpus replay only, no smtp-source phases; -d: smtp-source keeps its
 # SESSIONS connections open for every message, as replay.py does, instead of
 # one SMTP session, hence one milter connection, per message; -N: the milter's nice value,
@@ -17,7 +17,10 @@
 # as contrib/systemd/spamshift-milter.service's Nice= line can set it; -W: the
 # directory that holds the run's Postfix queue, sink and sockets, default /tmp;
 # its filesystem is part of what is measured, since Postfix creates and removes
-# a queue file per message)
+# a queue file per message; -M: a second spamshift-milter with metrics_listen on a
+# fourth smtpd port, scraped with curl every 0.1 s while its phases run, and the
+# spamshift phases run twice, alternating without and with it, so that the cost
+# of the metrics is told apart from the run-to-run noise)
 #
 # Loads: smtp-source (fixed-size generated mail, -l bytes) and, when corpus
 # directories are given, bench/milter/replay.py replaying their messages.
@@ -31,12 +34,13 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 builddir= model= n=10000 sessions=20 msglen=4096 out= corpus_only= milter_nice=10 keep= workdir=/tmp
-while getopts "B:m:n:s:l:o:CdN:W:" o; do
+with_metrics=
+while getopts "B:m:n:s:l:o:CdN:W:M" o; do
 	case $o in
 	B) builddir=$OPTARG ;; m) model=$OPTARG ;; n) n=$OPTARG ;; s) sessions=$OPTARG ;;
 	l) msglen=$OPTARG ;; o) out=$OPTARG ;; C) corpus_only=1 ;; d) keep=-d ;;
-	N) milter_nice=$OPTARG ;; W) workdir=$OPTARG ;;
-	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [-C] [-d] [-N NICE] [-W DIR] [CORPUS...]" >&2
+	N) milter_nice=$OPTARG ;; W) workdir=$OPTARG ;; M) with_metrics=1 ;;
+	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [-C] [-d] [-N NICE] [-W DIR] [-M] [CORPUS...]" >&2
 	   exit 64 ;;
 	esac
 done
@@ -49,11 +53,11 @@ NICE="nice -n 10"
 
 tmp=$(mktemp -d "$workdir/spamshift-bench.XXXXXX")
 chmod 755 "$tmp"
-mpid= spid= rpid= zpid=
+mpid= spid= rpid= zpid= xpid= scpid=
 cleanup() {
 	"$here/../../scripts/private-postfix.sh" stop "$tmp"
-	for p in $mpid $zpid $spid $rpid; do kill "$p" 2>/dev/null || true; done
-	for p in $mpid $zpid; do wait "$p" 2>/dev/null || true; done
+	for p in $mpid $zpid $xpid $spid $rpid $scpid; do kill "$p" 2>/dev/null || true; done
+	for p in $mpid $zpid $xpid; do wait "$p" 2>/dev/null || true; done
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -61,6 +65,7 @@ trap cleanup EXIT
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 port_base=$((30000 + $$ % 20000))
 sink_port=$port_base a_port=$((port_base + 1)) b_port=$((port_base + 2)) z_port=$((port_base + 3))
+x_port=$((port_base + 4)) metrics_port=$((port_base + 5))
 
 pp=$here/../../scripts/private-postfix.sh
 . "$here/lib.sh"
@@ -75,6 +80,14 @@ while [ ! -S "$tmp/milter.sock" ]; do kill -0 $mpid; sleep 0.05; done
 nice -n "$milter_nice" "$builddir/bench/milter/nullmilter" "unix:$tmp/null.sock" 2>"$tmp/null.log" &
 zpid=$!
 while [ ! -S "$tmp/null.sock" ]; do kill -0 $zpid; sleep 0.05; done
+# -M: the same milter and config with metrics_listen, on a socket of its own.
+if [ -n "$with_metrics" ]; then
+	sed -e "s|$tmp/milter.sock|$tmp/milterx.sock|" "$tmp/spamshift.conf" >"$tmp/spamshiftx.conf"
+	echo "metrics_listen = 127.0.0.1:$metrics_port" >>"$tmp/spamshiftx.conf"
+	nice -n "$milter_nice" "$milter" -f -c "$tmp/spamshiftx.conf" 2>"$tmp/milterx.log" &
+	xpid=$!
+	while [ ! -S "$tmp/milterx.sock" ]; do kill -0 $xpid; sleep 0.05; done
+fi
 
 # Postfix: one queue, two smtpd ports (scripts/private-postfix.sh), started
 # under nice as well: at nice 0 against the milter's nice 10 Postfix took about
@@ -83,12 +96,15 @@ while [ ! -S "$tmp/null.sock" ]; do kill -0 $zpid; sleep 0.05; done
 postfix_setup $a_port $sink_port
 "$pp" listen "$tmp" $b_port smtpd_milters=
 "$pp" listen "$tmp" $z_port "smtpd_milters=unix:$tmp/null.sock"
+[ -z "$with_metrics" ] || "$pp" listen "$tmp" $x_port "smtpd_milters=unix:$tmp/milterx.sock"
 $NICE "$pp" start "$tmp"
 
 # Anonymous memory (heap, stacks) is what would grow with a leak; file-backed
 # RSS is mostly the model's mapped pages, touched as features hit them.
-rss() { awk '/^RssAnon/ { print $2 }' /proc/$mpid/status; }
-rss_file() { awk '/^RssFile/ { print $2 }' /proc/$mpid/status; }
+# ($rsspid: spamshift-milter's, or with -M the metrics one's in its phases.)
+rsspid=$mpid
+rss() { awk '/^RssAnon/ { print $2 }' /proc/$rsspid/status; }
+rss_file() { awk '/^RssFile/ { print $2 }' /proc/$rsspid/status; }
 # CPU time (user + system) of the milter a phase talks to ($cpid: spamshift's
 # or nullmilter's), in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/$cpid/stat; }
@@ -105,7 +121,7 @@ phase() {
 	shift 2
 	find "$tmp/sink" -type f -delete
 	local log_start rss0 t0 t1 t2 accepted sunk
-	log_start=$(wc -l <"$tmp/milter.log")
+	log_start=$(wc -l <"$mlog")
 	rss0=$(rss)
 	local cpu0 mach0
 	cpu0=$(cpu_ticks)
@@ -134,7 +150,7 @@ phase() {
 	kill $rpid; wait $rpid 2>/dev/null || true; rpid=
 	sunk=$(sink_count)
 	local lat
-	lat=$(tail -n +$((log_start + 1)) "$tmp/milter.log" | sed -n 's/.* scan_ms=\([0-9.]*\) .*/\1/p' |
+	lat=$(tail -n +$((log_start + 1)) "$mlog" | sed -n 's/.* scan_ms=\([0-9.]*\) .*/\1/p' |
 		sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "- - -"; exit }
 			i50 = int(0.50 * NR); i99 = int(0.99 * NR); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
 			printf "%.2f %.2f %.2f", v[i50], v[i99], v[NR] }')
@@ -168,19 +184,52 @@ phase() {
 	echo "${rows[-1]}"
 }
 
-# One phase per load and path: Postfix alone, with the null milter, with spamshift.
+# One phase per load and path: Postfix alone, with the null milter, with
+# spamshift; with -M then spamshift with metrics_listen (scraped), spamshift
+# again and with metrics again.
 cpid=$mpid
+mlog=$tmp/milter.log
+paths=("no milter:$b_port:$mpid" "null milter:$z_port:$zpid" "spamshift:$a_port:$mpid")
+[ -z "$with_metrics" ] || paths+=("spamshift + metrics scraped:$x_port:$xpid"
+	"spamshift (run 2):$a_port:$mpid" "spamshift + metrics scraped (run 2):$x_port:$xpid")
+scrapes=()
+# metrics_phase NAME LOAD...: phase with the scraper running; counts its answers.
+metrics_phase() {
+	local name=$1
+	shift
+	: >"$tmp/scrapes"
+	( for _ in $(seq 1 100000); do
+		curl -s -o /dev/null --max-time 5 -w '%{http_code}\n' \
+			"http://127.0.0.1:$metrics_port/metrics" >>"$tmp/scrapes"
+		sleep 0.1
+	  done ) &
+	scpid=$!
+	phase "$name" "$@"
+	kill $scpid; wait $scpid 2>/dev/null || true; scpid=
+	scrapes+=("| $name | $(wc -l <"$tmp/scrapes") | $(grep -vc '^200$' "$tmp/scrapes" || true) |")
+}
+run_path() {
+	local pname=$1 load=$2
+	shift 2
+	mlog=$tmp/milter.log rsspid=$mpid
+	if [ "$cpid" = "$xpid" ]; then
+		mlog=$tmp/milterx.log rsspid=$xpid
+		metrics_phase "$load, $pname" "$@"
+	else
+		phase "$load, $pname" "$@"
+	fi
+}
 if [ -z "$corpus_only" ]; then
-	for path in "no milter:$b_port:$mpid" "null milter:$z_port:$zpid" "spamshift:$a_port:$mpid"; do
+	for path in "${paths[@]}"; do
 		IFS=: read -r pname port cpid <<<"$path"
-		phase "smtp-source${keep:+ -d}, $pname" "$port" $NICE smtp-source $keep -s "$sessions" \
+		run_path "$pname" "smtp-source${keep:+ -d}" "$port" $NICE smtp-source $keep -s "$sessions" \
 			-m "$n" -l "$msglen" -f load@example.net -t bob@example.org 127.0.0.1:"$port"
 	done
 fi
 if [ ${#corpora[@]} -gt 0 ]; then
-	for path in "no milter:$b_port:$mpid" "null milter:$z_port:$zpid" "spamshift:$a_port:$mpid"; do
+	for path in "${paths[@]}"; do
 		IFS=: read -r pname port cpid <<<"$path"
-		phase "corpus replay, $pname" "$port" $NICE python3 "$here/replay.py" --port "$port" \
+		run_path "$pname" "corpus replay" "$port" $NICE python3 "$here/replay.py" --port "$port" \
 			--sessions "$sessions" --messages "$n" "${corpora[@]}"
 	done
 fi
@@ -191,7 +240,7 @@ report() {
 	echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
 		"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
 		"load average before the run: $load_before; Postfix $(postconf -dh mail_version)."
-	echo "Command: bench/milter/run.sh -n $n -s $sessions -l $msglen ${keep:+-d }-N $milter_nice -W $workdir -m $model ${corpora[*]:-}"
+	echo "Command: bench/milter/run.sh -n $n -s $sessions -l $msglen ${keep:+-d }-N $milter_nice -W $workdir ${with_metrics:+-M }-m $model ${corpora[*]:-}"
 	echo "Work directory (Postfix queue, sink): $(df -T "$workdir" | awk 'NR == 2 { print $2 }') filesystem."
 	echo "Model: $(sed -n 's/.*; model \([0-9a-f]*\) (.*/\1/p' "$tmp/milter.log" | head -1)" \
 		"($(stat -c %s "$model") bytes).  Postfix and the load under nice -n 10, the milter under nice -n $milter_nice; the machine is shared."
@@ -209,6 +258,14 @@ report() {
 	echo "|---|---|"
 	printf '%s\n' "${quarts[@]}"
 	echo
+	if [ -n "$with_metrics" ]; then
+		echo "Scrapes of the metrics milter (curl every 0.1 s during its phases):"
+		echo
+		echo "| phase | scrapes | not 200 |"
+		echo "|---|---|---|"
+		printf '%s\n' "${scrapes[@]}"
+		echo
+	fi
 	echo "CPU ms/msg = the milter process's user + system time over the phase / messages"
 	echo "(spamshift-milter's, idle in the no-milter phases; nullmilter's in the"
 	echo "null-milter phases); the RSS columns are always spamshift-milter's (idle"
