@@ -13,7 +13,7 @@ fi
 PKGS="build-essential autoconf automake pkg-config
       libgmime-3.0-dev libxml2-dev libsqlite3-dev libglib2.0-dev libxxhash-dev
       libmilter-dev libcmocka-dev sqlite3
-      miltertest swaks postfix lua5.3 procps python3 ca-certificates
+      miltertest swaks postfix lua5.3 procps python3 ca-certificates curl
       dovecot-imapd dovecot-sieve clang libclang-rt-14-dev"
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS bogofilter"
