@@ -33,12 +33,6 @@ oppoint_source_name(int source)
     }
 }
 
-int
-oppoint_target_valid(double t)
-{
-    return t >= OPPOINT_TARGET_MIN && t <= OPPOINT_TARGET_MAX;
-}
-
 struct scored {
     float s;
     double w;

@@ -55,8 +55,13 @@ enum oppoint_source {
 /* "model", "unlabelled", "feedback", "override". */
 const char *oppoint_source_name(int source);
 
-/* 1 when t is a target this module accepts, else 0. */
-int oppoint_target_valid(double t);
+/* 1 when t is a target this module accepts, else 0.  Inline so that the
+ * config parsers need only this header. */
+static inline int
+oppoint_target_valid(double t)
+{
+    return t >= OPPOINT_TARGET_MIN && t <= OPPOINT_TARGET_MAX;
+}
 
 /*
  * The smallest threshold t (spam iff score >= t) at which the ham with score

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "adapt.h"
+#include "oppoint.h"
 #include "refit.h"
 #include "store.h"
 #include "clock.h"
@@ -121,6 +122,34 @@ prep_load(struct store *s, const struct model *m, const char *user,
         prep->have_unl = 0;
 }
 
+/* The user's operating points (oppoint.h) under its new model um: every
+ * feedback message and every reservoir sample scored by it.  Returns 0, or -1
+ * on allocation failure. */
+static int
+refit_oppoint(const struct model *m, const struct user_model *um,
+              const struct adapt_example *fb, size_t n_fb,
+              const struct adapt_example *res, size_t n_res, struct oppoint_user *op)
+{
+    float *pf = malloc((n_fb + 1) * sizeof(*pf)), *pr = malloc((n_res + 1) * sizeof(*pr));
+    uint8_t *lab = malloc(n_fb + 1);
+    int rc = -1;
+
+    if (pf != NULL && pr != NULL && lab != NULL) {
+        for (size_t i = 0; i < n_fb; i++) {
+            pf[i] = net_sigmoid(adapt_logit(m, um, fb[i].h, fb[i].z, fb[i].ids, fb[i].n));
+            lab[i] = fb[i].spam;
+        }
+        for (size_t i = 0; i < n_res; i++)
+            pr[i] = net_sigmoid(adapt_logit(m, um, res[i].h, res[i].z, res[i].ids,
+                                            res[i].n));
+        rc = oppoint_fit(pf, lab, n_fb, pr, n_res, op);
+    }
+    free(pf);
+    free(pr);
+    free(lab);
+    return rc;
+}
+
 int
 refit_user(struct store *s, const struct model *m, const char *user,
            const struct adapt_opts *o, int dry_run, struct refit_result *r,
@@ -136,7 +165,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     void *blob = NULL;
     size_t len = 0;
     double t0 = clock_seconds();
-    int rc, known, ok1, ok2;
+    int rc, known, ok1, ok2, unl_cached;
 
     memset(r, 0, sizeof(*r));
     memset(&prep, 0, sizeof(prep));
@@ -148,8 +177,11 @@ refit_user(struct store *s, const struct model *m, const char *user,
         prep_load(s, m, user, o, &us, &prep, &prep_seen);
     if (rc == STORE_OK || rc == STORE_NOTFOUND)
         rc = store_feedback_list(s, user, m->id, &fb);
-    /* The reservoir is read only when the cache cannot stand for it. */
-    if (rc == STORE_OK && !prep.have_unl)
+    /* The reservoir is read every time: the fit needs it only when the cache
+     * cannot stand for it, but the user's operating point is placed on its
+     * scores under the new model (refit_oppoint). */
+    unl_cached = prep.have_unl;
+    if (rc == STORE_OK)
         rc = store_reservoir_list(s, user, m->id, &res);
     store_end_read(s);
     if (rc != STORE_OK)
@@ -165,18 +197,30 @@ refit_user(struct store *s, const struct model *m, const char *user,
     for (size_t i = 0; i < fb.n; i++)
         fb.v[i].spam ? r->n_spam++ : r->n_ham++;
     r->n_represented = (uint32_t)(ffb.n + fres.n);
-    if (adapt_fit_prep(m, user, efb, fb.n, eres, res.n, o, &prep, &um, &r->fit) != 0) {
+    if (adapt_fit_prep(m, user, efb, fb.n, unl_cached ? NULL : eres, unl_cached ? 0 : res.n,
+                       o, &prep, &um, &r->fit) != 0) {
         snprintf(err, errlen, "%s: out of memory fitting", user);
         rc = STORE_ERR;
         goto out;
     }
     r->n_reservoir = r->fit.n_unlabelled;
+    if (refit_oppoint(m, um, efb, fb.n, eres, res.n, &r->op) != 0) {
+        snprintf(err, errlen, "%s: out of memory placing the threshold", user);
+        rc = STORE_ERR;
+        goto out;
+    }
     if (dry_run || !known) {
         r->published = 0;
         rc = STORE_OK;
         goto out;
     }
-    if ((blob = user_model_encode(um, &len)) == NULL) {
+    if ((blob = user_model_encode(um, &len)) != NULL) {
+        void *with = oppoint_blob_append(blob, len, &r->op, &len);
+
+        free(blob);
+        blob = with;
+    }
+    if (blob == NULL) {
         snprintf(err, errlen, "%s: out of memory encoding the model", user);
         rc = STORE_ERR;
         goto out;
@@ -275,6 +319,7 @@ refit_load_user_model(struct store *s, const struct model *m, const char *user,
 {
     struct user_model *fresh;
     uint64_t have = *um != NULL ? (*um)->version : 0, version;
+    struct oppoint_user op;
     void *blob;
     size_t len;
     int rc = store_head_get(s, user, m->id, have, &blob, &len, &version);
@@ -289,6 +334,7 @@ refit_load_user_model(struct store *s, const struct model *m, const char *user,
     }
     if (blob == NULL)
         return STORE_OK;                /* the cached copy is current */
+    oppoint_blob_split(blob, len, &op, &len);
     fresh = user_model_decode(blob, len);
     free(blob);
     if (fresh == NULL) {
@@ -305,6 +351,61 @@ refit_load_user_model(struct store *s, const struct model *m, const char *user,
     fresh->version = version;
     user_model_free(*um);
     *um = fresh;
+    return STORE_OK;
+}
+
+int
+refit_load_oppoint(struct store *s, const struct model *m, const char *user,
+                   struct oppoint_user *op, char *err, size_t errlen)
+{
+    void *blob = NULL;
+    size_t len = 0, um_len;
+    uint64_t version;
+    int rc = store_head_get(s, user, m->id, 0, &blob, &len, &version);
+
+    oppoint_blob_split(NULL, 0, op, &um_len);
+    if (rc == STORE_OK)
+        oppoint_blob_split(blob, len, op, &um_len);
+    else if (rc != STORE_NOTFOUND)
+        snprintf(err, errlen, "%s", store_errmsg(s));
+    free(blob);
+    return rc;
+}
+
+int
+refit_user_threshold(struct store *s, const struct model *m, const char *user,
+                     double target, float *thr, int *source, double *target_used,
+                     char *err, size_t errlen)
+{
+    struct oppoint_user op;
+    double own, t;
+    int rc = store_threshold_get(s, user, &own);
+
+    if (target_used != NULL)
+        *target_used = target;
+    if (rc == STORE_OK) {
+        *thr = (float)own;
+        *source = OPPOINT_OVERRIDE;
+        return STORE_OK;
+    }
+    if (rc != STORE_NOTFOUND) {
+        snprintf(err, errlen, "%s", store_errmsg(s));
+        return rc;
+    }
+    /* The user's own target, else the caller's (the site's). */
+    if ((rc = store_target_fpr_get(s, user, &t)) == STORE_OK) {
+        target = t;
+        if (target_used != NULL)
+            *target_used = t;
+    }
+    else if (rc != STORE_NOTFOUND) {
+        snprintf(err, errlen, "%s", store_errmsg(s));
+        return rc;
+    }
+    rc = refit_load_oppoint(s, m, user, &op, err, errlen);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        return rc;
+    *thr = oppoint_lookup(&op, target, m->threshold, source);
     return STORE_OK;
 }
 
