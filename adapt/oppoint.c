@@ -192,6 +192,25 @@ oppoint_fit(const float *fb, const uint8_t *fb_spam, size_t n_fb,
     return 0;
 }
 
+void
+oppoint_keep_unlabelled(struct oppoint_user *op, const struct oppoint_user *prev)
+{
+    int any = 0;
+
+    for (int g = 0; g < OPPOINT_GRID_N; g++)
+        if (op->source[g] != OPPOINT_FEEDBACK && prev->source[g] == OPPOINT_UNLABELLED) {
+            op->source[g] = OPPOINT_UNLABELLED;
+            op->thr[g] = prev->thr[g];
+            any = 1;
+        }
+    if (prev->n_unl > 0) {
+        op->n_unl = prev->n_unl;
+        op->ham_mass = prev->ham_mass + (float)op->n_ham - (float)prev->n_ham;
+        if (any || op->n_ham == 0)
+            op->prior = prev->prior;
+    }
+}
+
 float
 oppoint_lookup(const struct oppoint_user *op, double target, float model_thr,
                int *source)

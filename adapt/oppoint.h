@@ -104,6 +104,12 @@ struct oppoint_user {
 int oppoint_fit(const float *fb, const uint8_t *fb_spam, size_t n_fb,
                 const float *unl, size_t n_unl, struct oppoint_user *out);
 
+/* For a refit that did not read the reservoir (the interactive case: only the
+ * feedback changed): the grid points op (fitted on the feedback alone) cannot
+ * place from feedback keep prev's unlabelled estimate (made under the previous
+ * model of the same reservoir), and op keeps prev's reservoir counts. */
+void oppoint_keep_unlabelled(struct oppoint_user *op, const struct oppoint_user *prev);
+
 /*
  * The threshold for target: the user's (op may be NULL) at the grid point at
  * or below target, else model_thr; an unlabelled estimate is taken only when

@@ -161,6 +161,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     struct fresh ffb = { 0 }, fres = { 0 };
     struct user_model *um = NULL;
     struct adapt_prep prep;
+    struct oppoint_user prev_op;
     uint64_t prep_seen = 0;
     void *blob = NULL;
     size_t len = 0;
@@ -177,12 +178,18 @@ refit_user(struct store *s, const struct model *m, const char *user,
         prep_load(s, m, user, o, &us, &prep, &prep_seen);
     if (rc == STORE_OK || rc == STORE_NOTFOUND)
         rc = store_feedback_list(s, user, m->id, &fb);
-    /* The reservoir is read every time: the fit needs it only when the cache
-     * cannot stand for it, but the user's operating point is placed on its
-     * scores under the new model (refit_oppoint). */
+    /* The reservoir is read only when the cache cannot stand for it; then the
+     * operating points' unlabelled part is kept from the last refit instead
+     * (reading 2000 samples to place it again doubled an interactive refit:
+     * 25 -> 55 ms on Enron). */
     unl_cached = prep.have_unl;
-    if (rc == STORE_OK)
+    if (rc == STORE_OK && !unl_cached)
         rc = store_reservoir_list(s, user, m->id, &res);
+    if (rc == STORE_OK && unl_cached) {
+        rc = refit_load_oppoint(s, m, user, &prev_op, err, errlen);
+        if (rc == STORE_NOTFOUND)
+            rc = STORE_OK;
+    }
     store_end_read(s);
     if (rc != STORE_OK)
         goto fail;
@@ -197,8 +204,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     for (size_t i = 0; i < fb.n; i++)
         fb.v[i].spam ? r->n_spam++ : r->n_ham++;
     r->n_represented = (uint32_t)(ffb.n + fres.n);
-    if (adapt_fit_prep(m, user, efb, fb.n, unl_cached ? NULL : eres, unl_cached ? 0 : res.n,
-                       o, &prep, &um, &r->fit) != 0) {
+    if (adapt_fit_prep(m, user, efb, fb.n, eres, res.n, o, &prep, &um, &r->fit) != 0) {
         snprintf(err, errlen, "%s: out of memory fitting", user);
         rc = STORE_ERR;
         goto out;
@@ -209,6 +215,8 @@ refit_user(struct store *s, const struct model *m, const char *user,
         rc = STORE_ERR;
         goto out;
     }
+    if (unl_cached)
+        oppoint_keep_unlabelled(&r->op, &prev_op);
     if (dry_run || !known) {
         r->published = 0;
         rc = STORE_OK;

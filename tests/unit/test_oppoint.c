@@ -193,6 +193,26 @@ test_fit_sources(void **state)
     assert_int_equal(src, OPPOINT_UNLABELLED);
     assert_true(oppoint_lookup(NULL, 0.003, 0.7f, &src) == 0.7f);
     assert_int_equal(src, OPPOINT_MODEL);
+    /* A refit without the reservoir keeps the last unlabelled points but lets
+     * feedback win where it is enough. */
+    {
+        struct oppoint_user prev = op, now;
+
+        prev.source[g001] = OPPOINT_UNLABELLED;
+        prev.thr[g001] = 0.97f;
+        prev.source[g03] = OPPOINT_UNLABELLED;
+        prev.thr[g03] = 0.96f;
+        prev.n_unl = 1000;
+        assert_int_equal(oppoint_fit(fb, lab, n_fb, NULL, 0, &now), 0);
+        oppoint_keep_unlabelled(&now, &prev);
+        if (now.source[g001] != OPPOINT_UNLABELLED || now.thr[g001] != 0.97f)
+            fail_msg("kept 0.1%%: got %s %.3f, want unlabelled 0.970",
+                     oppoint_source_name(now.source[g001]), (double)now.thr[g001]);
+        if (now.source[g03] != OPPOINT_FEEDBACK)
+            fail_msg("kept 0.3%%: got %s, want feedback (2000 ham is enough)",
+                     oppoint_source_name(now.source[g03]));
+        assert_int_equal(now.n_unl, 1000);
+    }
     /* Nothing at all: every point is the model's. */
     assert_int_equal(oppoint_fit(NULL, NULL, 0, NULL, 0, &op), 0);
     for (int g = 0; g < OPPOINT_GRID_N; g++)
