@@ -2,7 +2,7 @@
 # bench/adapt/oppoint.sh - the per-user operating point through the CLI, as an
 # admin runs it (issue 16 finding 1): Enron-Spam leave-one-user-out.
 #
-#   bench/adapt/oppoint.sh SPAMSHIFT ENRON_DIR WORKDIR [TARGET_FPR]
+#   bench/adapt/oppoint.sh SPAMSHIFT ENRON_DIR WORKDIR [TARGET_FPR [KS]]
 #
 # For each user u of ENRON_DIR/enron1..6: `spamshift train` on the other five
 # (each user's directory is one group, so the threshold is cross-fitted over
@@ -12,13 +12,14 @@
 #   k=0    the first half observed (classify --observe: the reservoir), adapt,
 #          the second half scored with `classify --user` (the user's threshold)
 #   k=50   as k=0, and the first 50 of the first half learned (learn) first
+# KS (default "0 50") lists the k to run; "all" labels the whole first half.
 # Verdicts are the ones classify prints; per user and mean FPR/FNR are written
 # to WORKDIR/summary.txt, the per-user thresholds and where they came from
 # (stats --json: threshold, threshold_source) to WORKDIR/thresholds.txt.
 # Models are kept in WORKDIR and reused when present (delete them to retrain).
 set -eu
 [ $# -ge 3 ] || { echo "usage: $0 SPAMSHIFT ENRON_DIR WORKDIR [TARGET_FPR]" >&2; exit 64; }
-S=$1 E=$2 W=$3 T=${4:-0.003}
+S=$1 E=$2 W=$3 T=${4:-0.003} KS=${5:-0 50}
 mkdir -p "$W"
 USERS="enron1 enron2 enron3 enron4 enron5 enron6"
 
@@ -59,13 +60,15 @@ for u in $USERS; do
     "$S" classify -m "$m" --list "$W/$u.second.lst" > "$W/$u.base.tsv"
     printf '%s\tbase\t%s\n' "$u" "$(rates "$W/$u.second" "$W/$u.base.tsv")" >> "$W/rates.tsv"
     printf '%s\tbase\t%s\tmodel\n' "$u" "$(sed -n 's/.*threshold \([0-9.]*\),.*/\1/p' "$W/train-$u.out")" >> "$W/thresholds.txt"
-    for k in 0 50; do
+    for k in $KS; do
         db=$W/$u-k$k.db
         rm -f "$db" "$db-wal" "$db-shm"
         "$S" classify -m "$m" --db "$db" --user "$u" --observe --list "$W/$u.first.lst" > /dev/null
-        if [ "$k" -gt 0 ]; then
-            head -n "$k" "$W/$u.first" | awk -F'\t' '$2 == "spam" { print $1 }' > "$W/$u.k$k.spam"
-            head -n "$k" "$W/$u.first" | awk -F'\t' '$2 == "ham" { print $1 }' > "$W/$u.k$k.ham"
+        if [ "$k" != 0 ]; then
+            nk=$k
+            [ "$k" != all ] || nk=$h
+            head -n "$nk" "$W/$u.first" | awk -F'\t' '$2 == "spam" { print $1 }' > "$W/$u.k$k.spam"
+            head -n "$nk" "$W/$u.first" | awk -F'\t' '$2 == "ham" { print $1 }' > "$W/$u.k$k.ham"
             [ ! -s "$W/$u.k$k.spam" ] || xargs "$S" learn --db "$db" --user "$u" --spam < "$W/$u.k$k.spam" > /dev/null
             [ ! -s "$W/$u.k$k.ham" ] || xargs "$S" learn --db "$db" --user "$u" --ham < "$W/$u.k$k.ham" > /dev/null
         fi
