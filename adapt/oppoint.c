@@ -16,6 +16,7 @@
 
 #include <xxhash.h>
 
+#include "le.h"
 #include "oppoint.h"
 
 const double oppoint_grid[OPPOINT_GRID_N] = {
@@ -248,41 +249,6 @@ oppoint_lookup(const struct oppoint_user *op, double target, float model_thr,
 #define OP_SRC_LEN ((OPPOINT_GRID_N + 3) / 4 * 4)
 #define OP_LEN (OP_SRC_LEN + 4 * OPPOINT_GRID_N + 4 * 2 + 4 * 3 + 4 * 3)
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16
-           | (uint32_t)p[3] << 24;
-}
-
-static void
-putf(uint8_t *p, float f)
-{
-    uint32_t v;
-
-    memcpy(&v, &f, 4);
-    put32(p, v);
-}
-
-static float
-getf(const uint8_t *p)
-{
-    uint32_t v = get32(p);
-    float f;
-
-    memcpy(&f, &v, 4);
-    return f;
-}
-
 void *
 oppoint_blob_append(const void *blob, size_t len, const struct oppoint_user *op,
                     size_t *out_len)
@@ -297,15 +263,15 @@ oppoint_blob_append(const void *blob, size_t len, const struct oppoint_user *op,
     memcpy(p, op->source, OPPOINT_GRID_N);
     p += OP_SRC_LEN;
     for (int g = 0; g < OPPOINT_GRID_N; g++, p += 4)
-        putf(p, op->thr[g]);
-    putf(p, op->prior);
-    putf(p + 4, op->ham_mass);
-    put32(p + 8, op->n_ham);
-    put32(p + 12, op->n_spam);
-    put32(p + 16, op->n_unl);
-    put32(p + 20, OP_MAGIC);
-    put32(p + 24, OP_VERSION);
-    put32(p + 28, XXH32(b + len, OP_LEN - 4, 0));
+        le_putf(p, op->thr[g]);
+    le_putf(p, op->prior);
+    le_putf(p + 4, op->ham_mass);
+    le_put32(p + 8, op->n_ham);
+    le_put32(p + 12, op->n_spam);
+    le_put32(p + 16, op->n_unl);
+    le_put32(p + 20, OP_MAGIC);
+    le_put32(p + 24, OP_VERSION);
+    le_put32(p + 28, XXH32(b + len, OP_LEN - 4, 0));
     *out_len = len + OP_LEN;
     return b;
 }
@@ -322,11 +288,11 @@ oppoint_blob_split(const void *blob, size_t len, struct oppoint_user *op,
         return 0;
     t = b + len - OP_LEN;
     p = t + OP_SRC_LEN + 4 * OPPOINT_GRID_N;
-    if (get32(p + 20) != OP_MAGIC || get32(p + 24) != OP_VERSION
-        || get32(p + 28) != XXH32(t, OP_LEN - 4, 0))
+    if (le_get32(p + 20) != OP_MAGIC || le_get32(p + 24) != OP_VERSION
+        || le_get32(p + 28) != XXH32(t, OP_LEN - 4, 0))
         return 0;
     for (int g = 0; g < OPPOINT_GRID_N; g++) {
-        float v = getf(t + OP_SRC_LEN + 4 * g);
+        float v = le_getf(t + OP_SRC_LEN + 4 * g);
 
         if (t[g] > OPPOINT_FEEDBACK || !(v >= 0 && v <= 1)) {
             oppoint_clear(op);
@@ -335,11 +301,11 @@ oppoint_blob_split(const void *blob, size_t len, struct oppoint_user *op,
         op->source[g] = t[g];
         op->thr[g] = v;
     }
-    op->prior = getf(p);
-    op->ham_mass = getf(p + 4);
-    op->n_ham = get32(p + 8);
-    op->n_spam = get32(p + 12);
-    op->n_unl = get32(p + 16);
+    op->prior = le_getf(p);
+    op->ham_mass = le_getf(p + 4);
+    op->n_ham = le_get32(p + 8);
+    op->n_spam = le_get32(p + 12);
+    op->n_unl = le_get32(p + 16);
     *model_len = len - OP_LEN;
     return 1;
 }

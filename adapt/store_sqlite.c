@@ -946,12 +946,21 @@ threshold_gen(struct store *s, uint64_t *gen)
     return meta_get_u64(s, "thresholds_gen", gen);
 }
 
+/* Bump the thresholds' generation (inside the caller's operation). */
+static int
+threshold_bump(struct store *s)
+{
+    uint64_t gen;
+    int rc = threshold_gen(s, &gen);
+
+    return rc == STORE_OK ? meta_set(s, "thresholds_gen", gen + 1) : rc;
+}
+
 int
 store_threshold_set(struct store *s, const char *user, double spam)
 {
     sqlite3_stmt *st;
     int64_t uid;
-    uint64_t gen;
     int own, rc;
 
     if (!(spam < 0) && !(spam > 0 && spam < 1))
@@ -973,11 +982,7 @@ store_threshold_set(struct store *s, const char *user, double spam)
             sqlite3_bind_double(st, 2, spam);
         rc = step_done(s, st, "set threshold");
     }
-    if (rc == STORE_OK)
-        rc = threshold_gen(s, &gen);
-    if (rc == STORE_OK)
-        rc = meta_set(s, "thresholds_gen", gen + 1);
-    return op_end(s, own, rc);
+    return op_end(s, own, rc == STORE_OK ? threshold_bump(s) : rc);
 }
 
 int
@@ -1075,7 +1080,6 @@ store_target_fpr_set(struct store *s, const char *user, double t)
 {
     sqlite3_stmt *st;
     char key[400], buf[64];
-    uint64_t gen;
     int own, rc;
 
     if (!(t < 0) && !(t > 0 && t < 1))
@@ -1096,11 +1100,7 @@ store_target_fpr_set(struct store *s, const char *user, double t)
     }
     /* The same generation as the thresholds: one poll tells a milter to reread
      * both. */
-    if (rc == STORE_OK)
-        rc = threshold_gen(s, &gen);
-    if (rc == STORE_OK)
-        rc = meta_set(s, "thresholds_gen", gen + 1);
-    return op_end(s, own, rc);
+    return op_end(s, own, rc == STORE_OK ? threshold_bump(s) : rc);
 }
 
 int
