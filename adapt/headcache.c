@@ -20,12 +20,14 @@
 
 #include "adapt.h"
 #include "headcache.h"
+#include "oppoint.h"
 #include "store.h"
 
 #define WANT_MAX 100000         /* misses queued between two syncs, at most */
 
 struct entry {
     struct user_model *um;      /* NULL: the user has no model (global head) */
+    struct oppoint_user op;     /* published with um (all model without one) */
     atomic_uint_fast64_t used;  /* tick of the last score, for eviction */
 };
 
@@ -109,10 +111,25 @@ headcache_score(struct headcache *c, const char *user, const float *h, float z,
     return net_sigmoid(adapt_logit(c->m, NULL, h, z, ids, n));
 }
 
+float
+headcache_threshold(struct headcache *c, const char *user, double target, float model_thr,
+                    int *source)
+{
+    struct entry *e;
+    float t;
+
+    pthread_rwlock_rdlock(&c->map_lock);
+    e = g_hash_table_lookup(c->map, user);
+    t = oppoint_lookup(e != NULL ? &e->op : NULL, target, model_thr, source);
+    pthread_rwlock_unlock(&c->map_lock);
+    return t;
+}
+
 /* One user's loaded state, between the store read and the swap. */
 struct loaded {
     char *user;
     struct user_model *um;
+    struct oppoint_user op;
 };
 
 static int
@@ -195,9 +212,12 @@ headcache_sync(struct headcache *c, struct store *s, char *err, size_t errlen)
         uint64_t version;
         int rc = store_head_get(s, user, c->m->id, 0, &blob, &len, &version);
         struct user_model *um = NULL;
+        size_t um_len;
 
+        oppoint_blob_split(NULL, 0, &ld[n_ld].op, &um_len);
         if (rc == STORE_OK) {
-            um = user_model_decode(blob, len);
+            oppoint_blob_split(blob, len, &ld[n_ld].op, &um_len);
+            um = user_model_decode(blob, um_len);
             free(blob);
             if (um == NULL)
                 continue;       /* corrupt: keep scoring this user globally */
@@ -225,6 +245,7 @@ headcache_sync(struct headcache *c, struct store *s, char *err, size_t errlen)
         } else
             user_model_free(e->um);
         e->um = ld[i].um;
+        e->op = ld[i].op;
         done++;
     }
     evict(c);

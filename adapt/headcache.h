@@ -44,6 +44,16 @@ float headcache_score(struct headcache *c, const char *user, const float *h, flo
                       const uint32_t *ids, size_t n, uint64_t *version);
 
 /*
+ * The user's verdict threshold for target false-positive rate target, as its
+ * last published refit placed it (oppoint.h: oppoint_lookup), or model_thr
+ * for a user not cached or without one.  *source (may be NULL) gets its
+ * OPPOINT_* source.  Reentrant; takes the read lock briefly; never blocks on
+ * I/O.
+ */
+float headcache_threshold(struct headcache *c, const char *user, double target,
+                          float model_thr, int *source);
+
+/*
  * Maintenance: load the queued users and reload those republished since the last
  * sync, from store s (the caller's connection); evict the least recently scored
  * users beyond max_users.  Store reads happen outside the lock; only pointer

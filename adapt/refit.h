@@ -17,6 +17,7 @@
 #include "adapt.h"
 #include "features.h"
 #include "model.h"
+#include "oppoint.h"
 #include "store.h"
 
 struct refit_result {
@@ -27,13 +28,15 @@ struct refit_result {
     struct adapt_fit_stats fit; /* what adapt_fit() measured */
     uint64_t version;           /* published version (0 on a dry run or when stale) */
     int published;              /* 1 published, 0 dry run, -1 lost to a newer refit */
+    struct oppoint_user op;     /* the operating points published with the model */
     double ms;                  /* load + fit + publish, wall clock */
 };
 
 /*
  * Refit user against base model m with options o: one read snapshot of the
- * user's feedback and reservoir, adapt_fit(), then (unless dry_run) publish the
- * model under m->id with the state it was fitted from.  A user unknown to the
+ * user's feedback and reservoir, adapt_fit(), the user's operating points
+ * placed on their scores under the new model (oppoint_fit), then (unless
+ * dry_run) publish both under m->id with the state they were fitted from.  A user unknown to the
  * store is fitted with no data (the global head) and not published.
  * Returns STORE_OK with *r filled (r->published = -1 if a newer refit won, which
  * is not an error), or a STORE_E* status with a reason in err.
@@ -70,6 +73,24 @@ long refit_dirty(struct store *s, const struct model *m, const struct adapt_opts
  */
 int refit_load_user_model(struct store *s, const struct model *m, const char *user,
                           struct user_model **um, char *err, size_t errlen);
+
+/* The operating points (oppoint.h) published with user's model for base model
+ * m, into *op (all model when the user has none, or its head predates them).
+ * Returns STORE_OK, STORE_NOTFOUND (no model: *op all model), or an error
+ * with a reason in err. */
+int refit_load_oppoint(struct store *s, const struct model *m, const char *user,
+                       struct oppoint_user *op, char *err, size_t errlen);
+
+/* The verdict threshold that applies to user under base model m, the milter's
+ * rule: the user's own spam threshold (store_threshold_get, source
+ * OPPOINT_OVERRIDE), else its published operating point for target
+ * (oppoint_lookup; the user's own target_fpr, store_target_fpr_get, replaces
+ * target), else m->threshold (OPPOINT_MODEL); *target_used (may be NULL) gets
+ * the target that applied.  Returns STORE_OK with
+ * *thr and *source, or an error with a reason in err. */
+int refit_user_threshold(struct store *s, const struct model *m, const char *user,
+                         double target, float *thr, int *source, double *target_used,
+                         char *err, size_t errlen);
 
 /* Offer one scanned message (features_extract()'s ids and digest) to user's
  * reservoir; *kept (may be NULL) says whether it entered.  See

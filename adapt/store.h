@@ -145,6 +145,18 @@ int store_thresholds_gen(struct store *s, uint64_t *gen);
 int store_threshold_list(struct store *s, char ***users, double **spam, size_t *n);
 
 /*
+ * A user's own target false-positive rate (`spamshift user --target-fpr`): the
+ * rate its verdict threshold is placed at (oppoint.h) instead of the site's
+ * (spamshift.conf target_fpr, the commands' --target-fpr).  Kept in the meta
+ * table under "target_fpr/USER", so no schema change; get, set (t in (0, 1);
+ * t < 0 clears) and list as for the spam thresholds above, and every change
+ * bumps the same generation (store_thresholds_gen).  The user need not exist.
+ */
+int store_target_fpr_get(struct store *s, const char *user, double *t);
+int store_target_fpr_set(struct store *s, const char *user, double t);
+int store_target_fpr_list(struct store *s, char ***users, double **t, size_t *n);
+
+/*
  * Allow and block lists.  scope is a user key (that user's list) or "@domain"
  * (every user of that domain); sender a sender address ("alice@example.com") or
  * domain ("@example.com"), normalised by the caller (adapt/senderlist.h).

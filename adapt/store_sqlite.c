@@ -53,7 +53,7 @@ enum stmt_id {
     Q_COUNTER_ADD, Q_COUNTER_GET, Q_META_SET, Q_RES_TRIM, Q_REFIT_LAST,
     Q_REFIT_MAX, Q_REFIT_SINCE, Q_FB_REP, Q_RES_REP, Q_FB_QUOTA, Q_FB_QUOTA_ALL,
     Q_THR_GET, Q_THR_SET, Q_THR_LIST, Q_FC_GET, Q_FC_PUT,
-    Q_LIST_PUT, Q_LIST_DELETE, Q_LIST_ALL,
+    Q_LIST_PUT, Q_LIST_DELETE, Q_LIST_ALL, Q_TFPR_LIST, Q_META_DELETE,
     Q_N
 };
 
@@ -127,6 +127,10 @@ static const char *const stmt_sql[Q_N] = {
     [Q_COUNTER_GET] = "SELECT c.value FROM counters c JOIN users u ON c.user_id = u.id "
                       "WHERE u.key = ?1 AND c.name = ?2",
     [Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+    [Q_META_DELETE] = "DELETE FROM meta WHERE key = ?1",
+    /* Per-user target FPRs live in meta as "target_fpr/USER" ('0' follows '/') */
+    [Q_TFPR_LIST] = "SELECT substr(key, 12), CAST(value AS REAL) FROM meta "
+                    "WHERE key > 'target_fpr/' AND key < 'target_fpr0' ORDER BY key",
     [Q_RES_TRIM] = "DELETE FROM reservoir WHERE slot >= ?1",
     /* Per-user feedback quota: keep the ?2 most recently updated rows of user ?1
      * (ties within a second by digest) and always the row ?3 just written. */
@@ -942,12 +946,21 @@ threshold_gen(struct store *s, uint64_t *gen)
     return meta_get_u64(s, "thresholds_gen", gen);
 }
 
+/* Bump the thresholds' generation (inside the caller's operation). */
+static int
+threshold_bump(struct store *s)
+{
+    uint64_t gen;
+    int rc = threshold_gen(s, &gen);
+
+    return rc == STORE_OK ? meta_set(s, "thresholds_gen", gen + 1) : rc;
+}
+
 int
 store_threshold_set(struct store *s, const char *user, double spam)
 {
     sqlite3_stmt *st;
     int64_t uid;
-    uint64_t gen;
     int own, rc;
 
     if (!(spam < 0) && !(spam > 0 && spam < 1))
@@ -969,11 +982,7 @@ store_threshold_set(struct store *s, const char *user, double spam)
             sqlite3_bind_double(st, 2, spam);
         rc = step_done(s, st, "set threshold");
     }
-    if (rc == STORE_OK)
-        rc = threshold_gen(s, &gen);
-    if (rc == STORE_OK)
-        rc = meta_set(s, "thresholds_gen", gen + 1);
-    return op_end(s, own, rc);
+    return op_end(s, own, rc == STORE_OK ? threshold_bump(s) : rc);
 }
 
 int
@@ -982,17 +991,20 @@ store_thresholds_gen(struct store *s, uint64_t *gen)
     return threshold_gen(s, gen);
 }
 
-int
-store_threshold_list(struct store *s, char ***users, double **spam, size_t *n)
+/* Rows of (user key, value) from statement id, into *users (NULL-terminated)
+ * and *v (what says what for the message). */
+static int
+key_value_list(struct store *s, enum stmt_id id, const char *what, char ***users,
+               double **vals, size_t *n)
 {
-    sqlite3_stmt *st = stmt(s, Q_THR_LIST);
+    sqlite3_stmt *st = stmt(s, id);
     char **k = NULL;
     double *v = NULL;
     size_t len = 0, cap = 0;
     int rc;
 
     *users = NULL;
-    *spam = NULL;
+    *vals = NULL;
     *n = 0;
     if (st == NULL)
         return STORE_ERR;
@@ -1024,14 +1036,77 @@ store_threshold_list(struct store *s, char ***users, double **spam, size_t *n)
             k[len] = NULL;
         store_strv_free(k);
         free(v);
-        return fail_db(s, rc, "list thresholds");
+        return fail_db(s, rc, what);
     }
     if (k == NULL && (k = calloc(1, sizeof(*k))) == NULL)
-        return fail(s, STORE_ERR, "list thresholds: out of memory");
+        return fail(s, STORE_ERR, "%s: out of memory", what);
     *users = k;
-    *spam = v;
+    *vals = v;
     *n = len;
     return STORE_OK;
+}
+
+int
+store_threshold_list(struct store *s, char ***users, double **spam, size_t *n)
+{
+    return key_value_list(s, Q_THR_LIST, "list thresholds", users, spam, n);
+}
+
+/* ---- per-user target false-positive rates ---- */
+
+/* A user's target in meta (no schema change): "target_fpr/" + the key. */
+static void
+tfpr_key(const char *user, char *buf, size_t len)
+{
+    snprintf(buf, len, "target_fpr/%s", user);
+}
+
+int
+store_target_fpr_get(struct store *s, const char *user, double *t)
+{
+    char key[400], buf[64];
+    int rc;
+
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    tfpr_key(user, key, sizeof(key));
+    if ((rc = meta_get(s, key, buf, sizeof(buf))) == STORE_OK)
+        *t = strtod(buf, NULL);
+    return rc;
+}
+
+int
+store_target_fpr_set(struct store *s, const char *user, double t)
+{
+    sqlite3_stmt *st;
+    char key[400], buf[64];
+    int own, rc;
+
+    if (!(t < 0) && !(t > 0 && t < 1))
+        return fail(s, STORE_ERR, "target false-positive rate %g out of range (0, 1)", t);
+    if ((rc = check_user(s, user)) != STORE_OK)
+        return rc;
+    if ((rc = op_begin(s, &own)) != STORE_OK)
+        return rc;
+    tfpr_key(user, key, sizeof(key));
+    snprintf(buf, sizeof(buf), "%.17g", t);
+    if ((st = stmt(s, t < 0 ? Q_META_DELETE : Q_META_SET)) == NULL)
+        rc = STORE_ERR;
+    if (rc == STORE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        if (t >= 0)
+            sqlite3_bind_text(st, 2, buf, -1, SQLITE_TRANSIENT);
+        rc = step_done(s, st, "set target false-positive rate");
+    }
+    /* The same generation as the thresholds: one poll tells a milter to reread
+     * both. */
+    return op_end(s, own, rc == STORE_OK ? threshold_bump(s) : rc);
+}
+
+int
+store_target_fpr_list(struct store *s, char ***users, double **t, size_t *n)
+{
+    return key_value_list(s, Q_TFPR_LIST, "list target false-positive rates", users, t, n);
 }
 
 /* ---- allow and block lists ---- */

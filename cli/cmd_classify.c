@@ -6,8 +6,9 @@
  *
  * One line per message, in input order: "name<TAB>score<TAB>verdict", score the
  * spam probability printed with %.6f (the milter's X-Spam-Score prints the same),
- * verdict "spam" at or above the model's threshold (with --user, the user's own
- * when `spamshift user` set one: the milter's rule).  Sources are processed in
+ * verdict "spam" at or above the model's threshold (with --user, the user's:
+ * its own when `spamshift user` set one, else its operating point for
+ * --target-fpr, refit_user_threshold(): the milter's rule).  Sources are processed in
  * chunks so output streams and memory stays flat over any number of paths.
  * With --db and --user the user's published model scores (the global head when
  * the user has none); --observe also offers each message to the user's
@@ -29,6 +30,7 @@
 #include "json.h"
 #include "log.h"
 #include "model.h"
+#include "oppoint.h"
 #include "adapt.h"
 #include "refit.h"
 #include "store.h"
@@ -59,6 +61,7 @@ struct classify_args {
     gchar *model_path, *list_file, *db_path, *user;
     gboolean json, status, observe;
     gint jobs;
+    gdouble target;
 };
 
 /* What the command holds while it runs; classify_close() frees it. */
@@ -68,7 +71,8 @@ struct classify {
     struct model *m;
     struct store *st;
     struct user_model *um;
-    float threshold;            /* the model's, or the user's own */
+    float threshold;            /* the model's, or the user's (refit_user_threshold) */
+    int thr_source;             /* OPPOINT_* */
     char *key;
     size_t n_msgs, n_failed, n_spam;
 };
@@ -88,10 +92,14 @@ classify_parse(struct classify_args *a, int *argc, char ***argv)
         { "status", 0, 0, G_OPTION_ARG_NONE, &a->status,
           "one message: exit 0 if spam, 1 if ham, 3 on error (as bogofilter)", NULL },
         { "jobs", 'j', 0, G_OPTION_ARG_INT, &a->jobs, "reader threads (default 1)", "N" },
+        { "target-fpr", 0, 0, G_OPTION_ARG_DOUBLE, &a->target, "with --user: the target "
+          "false-positive rate the user's threshold meets (default 0.003; the milter's "
+          "is spamshift.conf target_fpr)", "P" },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
 
     a->jobs = 1;
+    a->target = OPPOINT_TARGET_DEFAULT;
     return cli_parse("classify", "[PATH...|-] - score messages", entries, argc, argv);
 }
 
@@ -102,7 +110,6 @@ classify_open_user(struct classify *c)
 {
     const struct classify_args *a = &c->a;
     char err[256];
-    double t;
     int rc, st_rc;
 
     if ((c->key = userdb_user_key("classify", a->user)) == NULL)
@@ -115,11 +122,10 @@ classify_open_user(struct classify *c)
         log_err("classify: %s: %s", c->key, err);
         return userdb_exit(st_rc);
     }
-    st_rc = store_threshold_get(c->st, c->key, &t);
-    if (st_rc == STORE_OK)
-        c->threshold = (float)t;
-    else if (st_rc != STORE_NOTFOUND) {
-        log_err("classify: %s: %s", c->key, store_errmsg(c->st));
+    st_rc = refit_user_threshold(c->st, c->m, c->key, a->target, &c->threshold,
+                                 &c->thr_source, NULL, err, sizeof(err));
+    if (st_rc != STORE_OK) {
+        log_err("classify: %s: %s", c->key, err);
         return userdb_exit(st_rc);
     }
     return 0;
@@ -171,6 +177,9 @@ classify_open(struct classify *c, int argc, char **argv)
     if ((rc = cli_model_open("classify", a->model_path, &c->m)) != 0)
         return rc;
     c->threshold = c->m->threshold;
+    if (!oppoint_target_valid(a->target))
+        return cli_usage("classify", "--target-fpr must be in [%g, %g], got %g",
+                         OPPOINT_TARGET_MIN, OPPOINT_TARGET_MAX, a->target);
     if ((a->db_path == NULL) != (a->user == NULL) || (a->observe && a->db_path == NULL))
         return cli_usage("classify", "--db and --user go together (and --observe needs both)");
     if (a->db_path != NULL && (rc = classify_open_user(c)) != 0)
@@ -186,8 +195,9 @@ classify_print(const struct classify *c, const struct extract_msg *x, float p, i
     if (c->a.json) {
         fputs("{\"path\":", stdout);
         json_string(stdout, x->name);
-        printf(",\"score\":%.6f,\"verdict\":\"%s\",\"threshold\":%.6f,\"flags\":",
-               (double)p, is_spam ? "spam" : "ham", (double)c->threshold);
+        printf(",\"score\":%.6f,\"verdict\":\"%s\",\"threshold\":%.6f,"
+               "\"threshold_source\":\"%s\",\"flags\":", (double)p, is_spam ? "spam" : "ham",
+               (double)c->threshold, oppoint_source_name(c->thr_source));
         print_flags(stdout, x->flags);
         fputs("}\n", stdout);
     } else {

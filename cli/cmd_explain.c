@@ -31,6 +31,7 @@
 #include "input.h"
 #include "log.h"
 #include "model.h"
+#include "oppoint.h"
 #include "refit.h"
 #include "senderlist.h"
 #include "userdb.h"
@@ -142,6 +143,7 @@ print_rows(GHashTable *names, const struct contrib *c, size_t n, size_t top, int
 struct explain_args {
     gchar *model_path, *db_path, *user_arg;
     gint top;
+    gdouble target;
 };
 
 /* What the command holds while it runs; explain_close() frees it. */
@@ -159,6 +161,9 @@ struct explain {
     char *user;
     float h[NET_MAX_HIDDEN], z;
     const float *head;
+    float threshold;            /* the model's, or the user's (refit_user_threshold) */
+    int thr_source;             /* OPPOINT_* */
+    double target;              /* the target FPR that applied */
 };
 
 static int
@@ -169,10 +174,13 @@ explain_parse(struct explain_args *a, int *argc, char ***argv)
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &a->db_path, "the store (with --user)", "DB" },
         { "user", 0, 0, G_OPTION_ARG_STRING, &a->user_arg, "explain this user's score", "ADDRESS" },
         { "top", 'n', 0, G_OPTION_ARG_INT, &a->top, "tokens shown per side (default 10)", "N" },
+        { "target-fpr", 0, 0, G_OPTION_ARG_DOUBLE, &a->target, "with --user: the target "
+          "false-positive rate the user's threshold meets (default 0.003)", "P" },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
 
     a->top = 10;
+    a->target = OPPOINT_TARGET_DEFAULT;
     return cli_parse("explain", "FILE|- - why a message scores as it does", entries,
                      argc, argv);
 }
@@ -192,17 +200,25 @@ explain_open(struct explain *e, int argc, char **argv)
         return cli_usage("explain", "--db and --user go together");
     if (a->top < 1)
         return cli_usage("explain", "--top must be at least 1, got %d", a->top);
+    if (!oppoint_target_valid(a->target))
+        return cli_usage("explain", "--target-fpr must be in [%g, %g], got %g",
+                         OPPOINT_TARGET_MIN, OPPOINT_TARGET_MAX, a->target);
     if (a->user_arg != NULL && (e->user = userdb_user_key("explain", a->user_arg)) == NULL)
         return EX_USAGE;
     if ((rc = cli_model_open("explain", a->model_path, &e->m)) != 0)
         return rc;
     e->path = argv[1];
+    e->threshold = e->m->threshold;
+    e->thr_source = OPPOINT_MODEL;
     if (e->user == NULL)
         return 0;
     if ((rc = userdb_open("explain", a->db_path, STORE_RDONLY, -1, &e->s)) != 0)
         return rc;
     st = refit_load_user_model(e->s, e->m, e->user, &e->um, err, sizeof(err));
-    if (st != STORE_OK && st != STORE_NOTFOUND) {
+    if (st == STORE_OK || st == STORE_NOTFOUND)
+        st = refit_user_threshold(e->s, e->m, e->user, a->target, &e->threshold,
+                                  &e->thr_source, &e->target, err, sizeof(err));
+    if (st != STORE_OK) {
         log_err("explain: %s", err);
         return userdb_exit(st);
     }
@@ -254,8 +270,8 @@ explain_print_sum(const struct explain *e)
     for (size_t i = 0; i < e->f.n; i++)
         resid += e->c[i].resid;
     printf("%s: score %.6f (%s at threshold %.3f), logit %+.4f, %zu features\n",
-           e->path, net_sigmoid((float) u), net_sigmoid((float) u) >= m->threshold
-           ? "spam" : "ham", (double) m->threshold, u, e->f.n);
+           e->path, net_sigmoid((float) u), net_sigmoid((float) u) >= e->threshold
+           ? "spam" : "ham", (double) e->threshold, u, e->f.n);
     printf("logit = linear path %+.4f + dense path %+.4f + bias %+.4f",
            head[H] * e->z, vh, (double) head[H + 1]);
     if (um) {
@@ -274,6 +290,9 @@ explain_print_sum(const struct explain *e)
         else
             printf("user %s has no model for this base model: scored with the global "
                    "head\n", e->user);
+        printf("threshold %.6f for user %s from %s (target FPR %.3g%%)\n",
+               (double) e->threshold, e->user, oppoint_source_name(e->thr_source),
+               100 * e->target);
     }
     printf("per token: linear and residual shares are exact; the dense share is the "
            "change of the dense path when the token is left out\n\n");

@@ -36,6 +36,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
+#include "oppoint.h"
+#include "refit.h"
 #include "store.h"
 #include "userdb.h"
 
@@ -93,6 +95,8 @@ struct row {
     double fp_lo, fp_hi, fn_lo, fn_hi;
     uint64_t shadow[SHADOW_N];
     unsigned lists[2];          /* the user's own allow, block entries */
+    float thr;              /* the user's verdict threshold; < 0: unknown (no -m) */
+    int thr_source;         /* OPPOINT_* */
 };
 
 static int
@@ -164,6 +168,7 @@ struct stats_args {
     gchar *db_path, *model_path, *user_arg, *since_arg, *format;
     gboolean json, per_user;
     gint limit;
+    gdouble target;
 };
 
 /* Sums over the users shown. */
@@ -208,10 +213,13 @@ stats_parse(struct stats_args *a, int *argc, char ***argv)
         { "per-user", 0, 0, G_OPTION_ARG_NONE, &a->per_user,
           "prometheus: also one series per user (a label per user: mind the cardinality)",
           NULL },
+        { "target-fpr", 0, 0, G_OPTION_ARG_DOUBLE, &a->target, "with -m: the target "
+          "false-positive rate the users' thresholds shown meet (default 0.003)", "P" },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
 
     a->limit = 50;
+    a->target = OPPOINT_TARGET_DEFAULT;
     return cli_parse("stats", "- statistics from the store", entries, argc, argv);
 }
 
@@ -264,6 +272,9 @@ stats_open(struct stats *st, int argc, char **argv)
         return rc;
     if (a->user_arg != NULL && (st->user = userdb_user_key("stats", a->user_arg)) == NULL)
         return EX_USAGE;
+    if (!oppoint_target_valid(a->target))
+        return cli_usage("stats", "--target-fpr must be in [%g, %g], got %g",
+                         OPPOINT_TARGET_MIN, OPPOINT_TARGET_MAX, a->target);
     if (a->model_path != NULL && (rc = cli_model_open("stats", a->model_path, &st->m)) != 0)
         return rc;
     if ((rc = userdb_open("stats", a->db_path, STORE_RDONLY, -1, &st->s)) != 0)
@@ -289,11 +300,13 @@ stats_head_dist(const struct stats *st, const struct store_user_stats *u)
     size_t len = 0;
     uint64_t ver = 0;
     struct user_model *um;
+    struct oppoint_user op;
     double dist = -1;
 
     if (m == NULL || !u->has_refit)
         return -1;
     if (store_head_get(st->s, u->user, m->id, 0, &blob, &len, &ver) == STORE_OK
+            && (oppoint_blob_split(blob, len, &op, &len), 1)
             && (um = user_model_decode(blob, len)) != NULL) {
         double d2 = 0;
         uint32_t H = m->net.dims.hidden;
@@ -403,6 +416,17 @@ stats_rows(struct stats *st)
         for (int b = 0; b < STORE_SCAN_HIST; b++)
             t->hist[b] += u->hist[b];
         r->head_dist = stats_head_dist(st, u);
+        r->thr = -1;
+        if (st->m != NULL) {
+            char err[256];
+            int trc = refit_user_threshold(st->s, st->m, u->user, st->a.target, &r->thr,
+                                          &r->thr_source, NULL, err, sizeof(err));
+
+            if (trc != STORE_OK) {
+                log_err("stats: %s: %s", u->user, err);
+                return userdb_exit(trc);
+            }
+        }
     }
     qsort(st->rows, st->n, sizeof(*st->rows), cmp_activity);
     return 0;
@@ -452,7 +476,13 @@ stats_json_user(const struct row *r)
         printf("\"last_refit\":null,");
     stats_json_shadow(r->shadow);
     printf("\"lists\":{\"allow\":%u,\"block\":%u},", r->lists[0], r->lists[1]);
-    json_num(stdout, "head_distance", r->head_dist >= 0 ? r->head_dist : NAN, 0);
+    json_num(stdout, "head_distance", r->head_dist >= 0 ? r->head_dist : NAN, 1);
+    json_num(stdout, "threshold", r->thr >= 0 ? r->thr : NAN, 1);
+    printf("\"threshold_source\":");
+    if (r->thr >= 0)
+        json_string(stdout, oppoint_source_name(r->thr_source));
+    else
+        printf("null");
     printf("}");
 }
 
@@ -649,6 +679,7 @@ stats_table_row(const struct row *r)
 {
     const struct store_user_stats *u = r->u;
     char fpc[32], fnc[32], dist[16], cvb[16], cva[16], shift[16], ess[16], tbuf[32];
+    char thr[32];
 
     snprintf(fpc, sizeof(fpc), "%.2f (%.2f-%.2f)",
              u->scanned ? 100.0 * u->fp / u->scanned : 0, 100 * r->fp_lo, 100 * r->fp_hi);
@@ -663,12 +694,16 @@ stats_table_row(const struct row *r)
     fmt_cv(cva, sizeof(cva), u->has_refit ? u->last.cv_err_after : -1);
     snprintf(shift, sizeof(shift), u->has_refit ? "%.3f" : "-", u->last.domain_auc);
     snprintf(ess, sizeof(ess), u->has_refit ? "%.0f" : "-", u->last.ess);
+    if (r->thr >= 0)
+        snprintf(thr, sizeof(thr), "%.4f %s", r->thr, oppoint_source_name(r->thr_source));
+    else
+        snprintf(thr, sizeof(thr), "-");
     printf("%-32s %8" PRIu64 " %7" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64
-           " %4" PRIu64 " %-20s %4" PRIu64 " %-20s %7.2f %7.2f %6s %7s %6s %-16s %s>%s\n",
+           " %4" PRIu64 " %-20s %4" PRIu64 " %-20s %7.2f %7.2f %6s %7s %6s %-16s %s>%s  %s\n",
            u->user, u->scanned, u->tagged, u->rejected, u->learned_spam,
            u->learned_ham, u->fp, fpc, u->fn, fnc,
            u->scanned ? u->ms_sum / u->scanned : 0, p99_ms(u->hist), shift, ess,
-           dist, tbuf, cvb, cva);
+           dist, tbuf, cvb, cva, thr);
 }
 
 static void
@@ -680,7 +715,7 @@ stats_print_table(const struct stats *st)
     printf("%-32s %8s %7s %6s %6s %6s %4s %-20s %4s %-20s %7s %7s %6s %7s %6s %-16s %s\n",
            "user", "scanned", "tagged", "reject", "l.spam", "l.ham", "FP", "FP% (95% CI)",
            "FN", "FN% (95% CI)", "mean.ms", "p99.ms", "shift", "ESS", "h.dist",
-           "last refit", "cv before>after");
+           "last refit", "cv before>after  threshold");
     for (size_t i = 0; i < n && (limit == 0 || i < limit); i++)
         stats_table_row(&st->rows[i]);
     if (limit > 0 && n > limit)

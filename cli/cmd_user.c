@@ -1,18 +1,21 @@
 /*
  * cmd_user.c - `spamshift user`: a user's settings in the store.
  *
- *   spamshift user --db DB [--user ADDRESS [--spam-threshold P | --clear-spam-threshold]]
+ *   spamshift user --db DB [--user ADDRESS [--spam-threshold P | --clear-spam-threshold]
+ *                  [--target-fpr F | --clear-target-fpr]]
  *   spamshift user --db DB (--user ADDRESS | --domain DOMAIN)
  *                  [--allow SENDER]... [--block SENDER]... [--unlist SENDER]...
  *   spamshift user --db DB --lists [--user ADDRESS | --domain DOMAIN]
  *
- * Today the one setting is the user's own spam threshold: the milter tags that
- * user's copy of a message at or above it (and quarantines or rejects no lower),
- * and `spamshift classify --user` says spam at or above it, instead of the
- * global threshold.  The milter picks a change up within a second, without a
- * reload.  With --user alone the user's setting is printed; without --user,
- * every user that has one.  Output: "user<TAB>spam_threshold<TAB>P" per user,
- * "-" for none.
+ * The user's own spam threshold: the milter tags that user's copy of a message
+ * at or above it (and quarantines or rejects no lower), and `spamshift classify
+ * --user` says spam at or above it, instead of the user's operating point.  The
+ * user's own target false-positive rate: the rate that operating point is
+ * placed at instead of the site's (spamshift.conf target_fpr; adapt/oppoint.h).
+ * The milter picks a change up within a second, without a reload.  With --user
+ * alone the user's settings are printed; without --user, every user that has
+ * one.  Output: "user<TAB>spam_threshold<TAB>P" per user, "-" for none, then
+ * "user<TAB>target_fpr<TAB>F" for a user that has one (or was just given one).
  *
  * The allow and block lists (adapt/senderlist.h): SENDER is an address or a
  * domain ("@example.com" or "example.com", subdomains included), for one user
@@ -29,6 +32,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "log.h"
+#include "oppoint.h"
 #include "senderlist.h"
 #include "store.h"
 #include "userdb.h"
@@ -38,7 +42,8 @@ struct user_args {
     gchar *db_path, *user, *domain;
     gchar **allow, **block, **unlist;
     gdouble spam;               /* -1: not given */
-    gboolean clear, lists;
+    gdouble target;             /* -1: not given */
+    gboolean clear, lists, clear_target;
     gint busy_ms;
     char *key;                  /* --user as a user key */
     char *scope;                /* the lists' scope: key, "@domain" or NULL */
@@ -67,6 +72,10 @@ user_parse(int argc, char **argv, struct user_args *a)
           "threshold, a probability in (0, 1)", "P" },
         { "clear-spam-threshold", 0, 0, G_OPTION_ARG_NONE, &a->clear, "back to the global "
           "threshold", NULL },
+        { "target-fpr", 0, 0, G_OPTION_ARG_DOUBLE, &a->target, "set the user's own target "
+          "false-positive rate (0.0001 to 0.1), instead of the site's target_fpr", "F" },
+        { "clear-target-fpr", 0, 0, G_OPTION_ARG_NONE, &a->clear_target, "back to the "
+          "site's target_fpr", NULL },
         { "domain", 0, 0, G_OPTION_ARG_STRING, &a->domain, "every user of this domain (for "
           "--allow, --block, --unlist, --lists)", "DOMAIN" },
         { "allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->allow, "allow mail from this sender "
@@ -81,6 +90,7 @@ user_parse(int argc, char **argv, struct user_args *a)
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
     a->spam = -1;
+    a->target = -1;
     a->busy_ms = -1;
     if (cli_parse("user", "- a user's settings in the store", entries, &argc, &argv) != 0)
         return EX_USAGE;
@@ -114,21 +124,26 @@ user_check_senders(const struct user_args *a)
 static int
 user_check(struct user_args *a)
 {
-    int set = a->spam != -1, change = a->allow || a->block || a->unlist;
+    int set = a->spam != -1 || a->target != -1, change = a->allow || a->block || a->unlist;
 
     if (a->db_path == NULL)
         return cli_usage("user", "no store: use --db DB");
-    if ((set || a->clear) && a->user == NULL)
-        return cli_usage("user", "--spam-threshold and --clear-spam-threshold need --user "
-                         "ADDRESS");
-    if (set && a->clear)
+    if ((set || a->clear || a->clear_target) && a->user == NULL)
+        return cli_usage("user", "--spam-threshold, --target-fpr and their --clear-* need "
+                         "--user ADDRESS");
+    if (a->spam != -1 && a->clear)
         return cli_usage("user", "give --spam-threshold or --clear-spam-threshold, not both");
-    if (set && !(a->spam > 0 && a->spam < 1))
+    if (a->target != -1 && a->clear_target)
+        return cli_usage("user", "give --target-fpr or --clear-target-fpr, not both");
+    if (a->target != -1 && !oppoint_target_valid(a->target))
+        return cli_usage("user", "--target-fpr must be from %g to %g, got %g",
+                         OPPOINT_TARGET_MIN, OPPOINT_TARGET_MAX, a->target);
+    if (a->spam != -1 && !(a->spam > 0 && a->spam < 1))
         return cli_usage("user", "--spam-threshold must be a probability in (0, 1), got %g",
                          a->spam);
     if (a->user != NULL && (a->key = userdb_user_key("user", a->user)) == NULL)
         return EX_USAGE;
-    if (a->domain != NULL && (a->user != NULL || set || a->clear))
+    if (a->domain != NULL && (a->user != NULL || set || a->clear || a->clear_target))
         return cli_usage("user", "--domain goes with --allow, --block, --unlist and --lists, "
                          "not with --user or a threshold");
     if (a->domain != NULL && ((a->scope = senderlist_normalize(a->domain)) == NULL
@@ -182,41 +197,60 @@ user_run_lists(struct store *s, const struct user_args *a)
     return 0;
 }
 
-/* --spam-threshold, --clear-spam-threshold, and the thresholds' listing. */
+/* Every user's setting of one kind, "user<TAB>name<TAB>value" lines. */
 static int
-user_run_threshold(struct store *s, const struct user_args *a)
+user_print_all(struct store *s, const char *name,
+               int (*list)(struct store *, char ***, double **, size_t *))
 {
     char **users;
-    double v, *vs;
+    double *vs;
     size_t n;
     int st;
 
-    if (a->spam != -1 || a->clear) {
-        if ((st = store_threshold_set(s, a->key, a->clear ? -1 : a->spam)) != STORE_OK) {
-            log_err("user: %s", store_errmsg(s));
-            return userdb_exit(st);
-        }
-    }
-    if (a->key != NULL) {
-        st = store_threshold_get(s, a->key, &v);
-        if (st == STORE_OK)
-            printf("%s\tspam_threshold\t%.6f\n", a->key, v);
-        else if (st == STORE_NOTFOUND)
-            printf("%s\tspam_threshold\t-\n", a->key);
-        else {
-            log_err("user: %s", store_errmsg(s));
-            return userdb_exit(st);
-        }
-        return 0;
-    }
-    if ((st = store_threshold_list(s, &users, &vs, &n)) != STORE_OK) {
+    if ((st = list(s, &users, &vs, &n)) != STORE_OK) {
         log_err("user: %s", store_errmsg(s));
         return userdb_exit(st);
     }
     for (size_t i = 0; i < n; i++)
-        printf("%s\tspam_threshold\t%.6f\n", users[i], vs[i]);
+        printf("%s\t%s\t%.6f\n", users[i], name, vs[i]);
     store_strv_free(users);
     free(vs);
+    return 0;
+}
+
+/* --spam-threshold, --target-fpr, their --clear-*, and the settings' listing. */
+static int
+user_run_threshold(struct store *s, const struct user_args *a)
+{
+    double v;
+    int st = STORE_OK, rc;
+
+    if (a->spam != -1 || a->clear)
+        st = store_threshold_set(s, a->key, a->clear ? -1 : a->spam);
+    if (st == STORE_OK && (a->target != -1 || a->clear_target))
+        st = store_target_fpr_set(s, a->key, a->clear_target ? -1 : a->target);
+    if (st != STORE_OK) {
+        log_err("user: %s", store_errmsg(s));
+        return userdb_exit(st);
+    }
+    if (a->key == NULL) {
+        if ((rc = user_print_all(s, "spam_threshold", store_threshold_list)) != 0)
+            return rc;
+        return user_print_all(s, "target_fpr", store_target_fpr_list);
+    }
+    st = store_threshold_get(s, a->key, &v);
+    if (st == STORE_OK)
+        printf("%s\tspam_threshold\t%.6f\n", a->key, v);
+    else if (st == STORE_NOTFOUND)
+        printf("%s\tspam_threshold\t-\n", a->key);
+    if (st >= 0 && (st = store_target_fpr_get(s, a->key, &v)) == STORE_OK)
+        printf("%s\ttarget_fpr\t%.6f\n", a->key, v);
+    else if (st == STORE_NOTFOUND && a->clear_target)
+        printf("%s\ttarget_fpr\t-\n", a->key);
+    if (st < 0) {
+        log_err("user: %s", store_errmsg(s));
+        return userdb_exit(st);
+    }
     return 0;
 }
 
@@ -230,8 +264,8 @@ cmd_user(int argc, char **argv)
 
     if ((rc = user_parse(argc, argv, &a)) == 0 && (rc = user_check(&a)) == 0) {
         lists = a.allow || a.block || a.unlist || a.lists;
-        write = a.allow || a.block || a.unlist || a.spam != -1;
-        flags = write ? STORE_CREATE : a.clear ? 0 : STORE_RDONLY;
+        write = a.allow || a.block || a.unlist || a.spam != -1 || a.target != -1;
+        flags = write ? STORE_CREATE : a.clear || a.clear_target ? 0 : STORE_RDONLY;
         if ((rc = userdb_open("user", a.db_path, flags, a.busy_ms, &s)) == 0)
             rc = lists ? user_run_lists(s, &a) : user_run_threshold(s, &a);
     }

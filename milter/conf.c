@@ -24,6 +24,7 @@
 #include <glib.h>
 
 #include "conf.h"
+#include "oppoint.h"
 #include "log.h"
 #include "netlist.h"
 
@@ -157,7 +158,7 @@ enum conf_key {
     K_MULTI_RECIPIENT, K_MAX_MESSAGE_SIZE, K_OVERSIZE, K_ALIAS_MAP,
     K_TRUSTED_NETWORKS, K_SKIP_AUTHENTICATED, K_SUBJECT_PREFIX,
     K_NONSMTP_DAEMON_NAMES, K_USER, K_PID_FILE, K_LOG_LEVEL, K_LOG_TARGET,
-    K_REFIT_INTERVAL, K_MODE, K_PRELOAD_USERS, K_METRICS_LISTEN, K_COUNT
+    K_REFIT_INTERVAL, K_MODE, K_PRELOAD_USERS, K_METRICS_LISTEN, K_TARGET_FPR, K_COUNT
 };
 
 static const char *const conf_key_names[K_COUNT] = {
@@ -166,7 +167,7 @@ static const char *const conf_key_names[K_COUNT] = {
     "multi_recipient", "max_message_size", "oversize", "alias_map",
     "trusted_networks", "skip_authenticated", "subject_prefix",
     "nonsmtp_daemon_names", "user", "pid_file", "log_level", "log_target",
-    "refit_interval", "mode", "preload_users", "metrics_listen",
+    "refit_interval", "mode", "preload_users", "metrics_listen", "target_fpr",
 };
 
 static struct conf *
@@ -187,6 +188,7 @@ conf_defaults(const char *path)
     c->max_message_size = 1024 * 1024;
     c->refit_interval = 60;
     c->preload_users = 10000;
+    c->target_fpr = OPPOINT_TARGET_DEFAULT;
     c->oversize = CONF_OVERSIZE_TRUNCATE;
     c->skip_authenticated = 1;
     c->nonsmtp_daemon_names = g_new0(char *, 1);
@@ -452,6 +454,16 @@ conf_apply(struct conf *c, enum conf_key k, const char *v, char *buf, size_t buf
                 return "subject_prefix must be one line";
         conf_set_str(&c->subject_prefix, v);
         return NULL;
+    case K_TARGET_FPR: {
+        double t;
+
+        errno = 0;
+        t = g_ascii_strtod(v, &end);
+        if (errno != 0 || end == v || *end != '\0' || !oppoint_target_valid(t))
+            return "want a false-positive rate from 0.0001 to 0.1 (0.003 is 0.3%)";
+        c->target_fpr = t;
+        return NULL;
+    }
     default:
         return conf_apply_daemon(c, k, v);
     case K_COUNT:

@@ -38,6 +38,7 @@ struct conf {
     char *database;             /* per-user store; NULL = global head for everyone */
     unsigned refit_interval;    /* seconds between refits of dirty users; 0 = never */
     unsigned preload_users;     /* users' models loaded before serving; 0 = none */
+    double target_fpr;          /* each user's threshold meets it (spam_threshold = model) */
     float spam_threshold;       /* CONF_THRESHOLD_MODEL until resolved by the runtime */
     float quarantine_threshold; /* CONF_THRESHOLD_OFF = off */
     float reject_threshold;     /* CONF_THRESHOLD_OFF = off */

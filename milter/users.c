@@ -43,6 +43,9 @@ static GMutex users_lock;           /* guards users_stopping */
  * look up under the read lock.  NULL until first read. */
 static GRWLock users_thr_lock;
 static GHashTable *users_thr;
+/* Per-user target false-positive rates (user key -> float *), read and
+ * replaced with the thresholds (one generation), under the same lock. */
+static GHashTable *users_tfpr;
 /* The allow and block lists, replaced whole like the thresholds (under the same
  * lock); NULL until first read or with no store. */
 static struct senderlist *users_lists;
@@ -74,16 +77,35 @@ users_writer_report(void *arg, enum writer_event ev, const char *line)
         log_msg(LOG_NOTICE, NULL, "%s", line);
 }
 
-/* Reread the per-user thresholds when the store says they changed (*gen,
- * *have: what was read last).  Logs and keeps the old table on failure. */
+/* A table user key -> float * of keys[0..n) and v[0..n), which it takes over
+ * (the keys; the arrays are freed). */
+static GHashTable *
+users_table(char **keys, double *v, size_t n)
+{
+    GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, free, g_free);
+
+    for (size_t i = 0; i < n; i++) {
+        float *f = g_new(float, 1);
+
+        *f = (float)v[i];
+        g_hash_table_replace(t, keys[i], f);    /* the table owns the key now */
+    }
+    free(keys);
+    free(v);
+    return t;
+}
+
+/* Reread the per-user thresholds and target FPRs when the store says they
+ * changed (*gen, *have: what was read last).  Logs and keeps the old tables on
+ * failure. */
 static void
 users_sync_thresholds(struct store *s, uint64_t *gen, int *have)
 {
-    GHashTable *t, *old;
-    char **keys;
-    double *v;
+    GHashTable *t, *tf, *old, *old_tf;
+    char **keys, **tkeys;
+    double *v, *tv;
     uint64_t g;
-    size_t n;
+    size_t n, tn;
 
     if (store_thresholds_gen(s, &g) != STORE_OK) {
         counters_store_error();
@@ -97,21 +119,24 @@ users_sync_thresholds(struct store *s, uint64_t *gen, int *have)
         log_warn("store %s: per-user thresholds: %s", users_db, store_errmsg(s));
         return;
     }
-    t = g_hash_table_new_full(g_str_hash, g_str_equal, free, g_free);
-    for (size_t i = 0; i < n; i++) {
-        float *f = g_new(float, 1);
-
-        *f = (float)v[i];
-        g_hash_table_replace(t, keys[i], f);    /* the table owns the key now */
+    if (store_target_fpr_list(s, &tkeys, &tv, &tn) != STORE_OK) {
+        log_warn("store %s: per-user target FPRs: %s", users_db, store_errmsg(s));
+        store_strv_free(keys);
+        free(v);
+        return;
     }
-    free(keys);
-    free(v);
+    t = users_table(keys, v, n);
+    tf = users_table(tkeys, tv, tn);
     g_rw_lock_writer_lock(&users_thr_lock);
     old = users_thr;
+    old_tf = users_tfpr;
     users_thr = t;
+    users_tfpr = tf;
     g_rw_lock_writer_unlock(&users_thr_lock);
     if (old != NULL)
         g_hash_table_unref(old);
+    if (old_tf != NULL)
+        g_hash_table_unref(old_tf);
     if (*have || n > 0)
         log_msg(LOG_INFO, NULL, "per-user thresholds: %zu user%s", n, n == 1 ? "" : "s");
     *gen = g;
@@ -180,6 +205,18 @@ users_threshold(const char *user, float *spam)
     g_rw_lock_reader_lock(&users_thr_lock);
     if (users_thr != NULL && (f = g_hash_table_lookup(users_thr, user)) != NULL)
         *spam = *f;
+    g_rw_lock_reader_unlock(&users_thr_lock);
+    return f != NULL;
+}
+
+int
+users_target_fpr(const char *user, double *t)
+{
+    const float *f = NULL;
+
+    g_rw_lock_reader_lock(&users_thr_lock);
+    if (users_tfpr != NULL && (f = g_hash_table_lookup(users_tfpr, user)) != NULL)
+        *t = *f;
     g_rw_lock_reader_unlock(&users_thr_lock);
     return f != NULL;
 }

@@ -47,6 +47,11 @@ void users_shadow(const char *user, int verdict);
  * read lock briefly; never blocks on I/O. */
 int users_threshold(const char *user, float *spam);
 
+/* user's own target false-positive rate (`spamshift user --target-fpr`): 1 and
+ * *t, or 0 (the site's target_fpr applies).  From memory, like
+ * users_threshold(). */
+int users_target_fpr(const char *user, double *t);
+
 /* The allow and block lists' decision for user's copy of a message from
  * env_from (the envelope sender) with hdr_from (the From header's value; either
  * may be NULL): STORE_LIST_ALLOW, STORE_LIST_BLOCK or STORE_LIST_NONE (also

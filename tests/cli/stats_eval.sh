@@ -104,7 +104,7 @@ ov = {"users", "active_users", "scanned", "tagged", "quarantined", "rejected", "
 us = {"user", "scanned", "tagged", "quarantined", "rejected", "skipped", "errors",
       "learned_spam", "learned_ham", "feedback_spam", "feedback_ham", "false_positives",
       "false_negatives", "fp_rate", "fn_rate", "mean_scan_ms", "p99_scan_ms", "refits",
-      "last_refit", "shadow", "lists", "head_distance"}
+      "last_refit", "shadow", "lists", "head_distance", "threshold", "threshold_source"}
 assert set(j) == top, set(j) ^ top
 assert j["schema"] == 1
 assert set(j["overview"]) == ov, set(j["overview"]) ^ ov
@@ -116,6 +116,8 @@ assert abs(a["fn_rate"][0] - 1 / 3) < 1e-5 and a["fn_rate"][1] < 1 / 3 < a["fn_r
 assert abs(a["mean_scan_ms"] - 2.0) < 1e-9, a
 assert a["shadow"] == {"scanned": 0, "quarantined": 0, "rejected": 0}, a
 assert a["lists"] == {"allow": 0, "block": 0}, a
+# no refit, no own threshold: the model's (a fixture this small is not cross-fitted)
+assert a["threshold"] == 0.5 and a["threshold_source"] == "model", a
 assert j["overview"]["scan_records"] == 3 and j["overview"]["users"] == 2, j["overview"]
 PY
 "$SS" stats --db "$T/db" --format prometheus > "$T/prom.out" 2>&1

@@ -121,12 +121,16 @@ test_refit_publish(void **state)
         fail_msg("first refit computed %u representations, want 40", r.n_represented);
     {
         struct user_model *v1;
+        struct oppoint_user op;
         void *blob;
         size_t len;
         uint64_t ver;
 
         assert_int_equal(store_head_get(f->s, "u@x", f->m->id, 0, &blob, &len, &ver),
                          STORE_OK);
+        /* The head is published with the user's operating points after it. */
+        if (oppoint_blob_split(blob, len, &op, &len) != 1)
+            fail_msg("published head carries no operating points");
         v1 = user_model_decode(blob, len);
         free(blob);
         assert_non_null(v1);
