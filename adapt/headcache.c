@@ -265,6 +265,7 @@ headcache_preload(struct headcache *c, struct store *s, size_t max, char *err,
 {
     char **users;
     size_t n;
+    long cached = 0;
 
     if (max == 0 || max > c->max_users)
         max = c->max_users;
@@ -277,8 +278,18 @@ headcache_preload(struct headcache *c, struct store *s, size_t max, char *err,
         if (!g_hash_table_contains(c->want, users[i]))
             g_hash_table_add(c->want, g_strdup(users[i]));
     pthread_mutex_unlock(&c->want_lock);
+    if (headcache_sync(c, s, err, errlen) < 0) {
+        store_strv_free(users);
+        return -1;
+    }
+    /* Count the users now cached, not what this sync loaded: the maintenance
+     * thread may have loaded some of them first (it starts before the preload). */
+    pthread_rwlock_rdlock(&c->map_lock);
+    for (size_t i = 0; i < n; i++)
+        cached += g_hash_table_contains(c->map, users[i]);
+    pthread_rwlock_unlock(&c->map_lock);
     store_strv_free(users);
-    return headcache_sync(c, s, err, errlen);
+    return cached;
 }
 
 void

@@ -66,7 +66,8 @@ long headcache_sync(struct headcache *c, struct store *s, char *err, size_t errl
  * this base model was published most recently, so that their first message
  * after a start or a reload is scored with their own model, not the global
  * head.  One headcache_sync() of those users, on the caller's connection s;
- * blocks for the store reads.  Returns the users loaded, or -1 with a reason in err. */
+ * blocks for the store reads.  Returns how many of those users are cached when it
+ * returns (some may have been loaded by a concurrent sync), or -1 with a reason in err. */
 long headcache_preload(struct headcache *c, struct store *s, size_t max, char *err,
                        size_t errlen);
 

@@ -246,12 +246,14 @@ main_serve(struct runtime *rt, int foreground)
         return EX_NOPERM;
 
     runtime_install(rt);
+    /* Installed, but nothing is served before smfi_main(); before the
+     * maintenance thread starts, so that no concurrent sync takes the users
+     * this one is loading. */
+    runtime_preload(rt);
     if (users_start(c, err, sizeof(err)) != 0) {
         log_err("database %s: %s", c->database, err);
         return EX_CONFIG;
     }
-    /* Installed, but nothing is served before smfi_main(). */
-    runtime_preload(rt);
     if (pthread_create(&reloader, NULL, main_reloader, NULL) != 0) {
         log_err("cannot start the reload thread");
         return EX_OSERR;
