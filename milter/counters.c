@@ -15,10 +15,6 @@
 #include <glib.h>
 
 #include "counters.h"
-#include "filter.h"
-#include "headcache.h"
-#include "runtime.h"
-#include "users.h"
 
 /* Seconds; the milter's scans take about 1-40 ms (bench/results/milter-*). */
 static const double counters_buckets[] = {
@@ -247,25 +243,8 @@ counters_start(void)
     counters_t0 = (double)g_get_real_time() / 1e6;
 }
 
-void
-counters_page(GString *out)
+double
+counters_started(void)
 {
-    struct counters_gauges g = { .version = PACKAGE_VERSION, .start_time = counters_t0 };
-    struct runtime *rt = runtime_acquire();
-    struct writer_stats ws;
-
-    if (rt != NULL) {
-        g.model_id = rt->model->id;
-        g.cache_users = rt->cache != NULL ? headcache_size(rt->cache) : 0;
-    }
-    if ((g.have_store = users_writer_stats(&ws)) != 0) {
-        g.queue_depth = ws.pending;
-        g.queue_dropped = ws.dropped;
-        g.writes_failed = ws.failed;
-        g.writer_faults = ws.faults;
-        g.writer_in_fault = ws.in_fault;
-    }
-    g.in_flight = filter_messages_in_flight();
-    counters_render(out, &g);   /* while rt holds the model id */
-    runtime_unref(rt);
+    return counters_t0;
 }

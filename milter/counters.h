@@ -73,11 +73,8 @@ const double *counters_scan_buckets(size_t *n);
 /* Note the process's start (process_start_time_seconds); call once in main. */
 void counters_start(void);
 
-/* The page metrics_listen serves (an httpd_page_fn): the counters, and the
- * gauges read now from the current runtime (model, head cache), the store
- * writer and the filter.  Takes the runtime's and the writer's locks briefly;
- * never blocks on I/O. */
-void counters_page(GString *out);
+/* When counters_start() was called (Unix seconds). */
+double counters_started(void);
 
 /* Zero everything (for unit tests; never while the milter serves). */
 void counters_reset(void);

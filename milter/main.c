@@ -31,6 +31,7 @@
 
 #include "counters.h"
 #include "features.h"
+#include "headcache.h"
 #include "filter.h"
 #include "httpd.h"
 #include "log.h"
@@ -194,6 +195,34 @@ main_listen(const struct conf *c)
     return 0;
 }
 
+/* The page metrics_listen serves (an httpd_page_fn): the counters, and the
+ * gauges read now from the current runtime (model, head cache), the store
+ * writer and the filter.  Takes the runtime's and the writer's locks briefly;
+ * never blocks on I/O.  Here, in the glue, so that counters.c needs nothing
+ * of the modules it is called from. */
+static void
+main_metrics_page(GString *out)
+{
+    struct counters_gauges g = { .version = PACKAGE_VERSION, .start_time = counters_started() };
+    struct runtime *rt = runtime_acquire();
+    struct writer_stats ws;
+
+    if (rt != NULL) {
+        g.model_id = rt->model->id;
+        g.cache_users = rt->cache != NULL ? headcache_size(rt->cache) : 0;
+    }
+    if ((g.have_store = users_writer_stats(&ws)) != 0) {
+        g.queue_depth = ws.pending;
+        g.queue_dropped = ws.dropped;
+        g.writes_failed = ws.failed;
+        g.writer_faults = ws.faults;
+        g.writer_in_fault = ws.in_fault;
+    }
+    g.in_flight = filter_messages_in_flight();
+    counters_render(out, &g);   /* while rt holds the model id */
+    runtime_unref(rt);
+}
+
 /* Become the daemon that serves rt: detach (unless foreground), log where
  * configured, write the pid file, drop privileges, start the store and the
  * reload thread, preload, then serve until SIGTERM and drain.  Returns the
@@ -230,7 +259,7 @@ main_serve(struct runtime *rt, int foreground)
     pthread_detach(reloader);
     counters_start();
     if (main_metrics_fd >= 0) {
-        if (httpd_start(main_metrics_fd, counters_page, err, sizeof(err)) != 0) {
+        if (httpd_start(main_metrics_fd, main_metrics_page, err, sizeof(err)) != 0) {
             log_err("%s", err);
             return EX_OSERR;
         }
