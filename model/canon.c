@@ -196,8 +196,10 @@ int canon_message(const char *buf, size_t len, char **out, size_t *outlen)
     for (s = begin; next_field(&s, end, &f);) {
         if (name_is(&f, "received"))
             d++;
-        else if (!m.present && name_is(&f, CANON_MARKER))
+        else if (name_is(&f, CANON_MARKER)) {
+            memset(&m, 0, sizeof(m));   /* the last one: the milter appends its own */
             parse_marker(&f, &m);
+        }
         if (droppable(&f))
             change = 1;
     }

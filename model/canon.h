@@ -31,7 +31,8 @@
 
 #include <stddef.h>
 
-/* The header the milter adds to every message it scores. */
+/* The header the milter adds (appends) to every message it scores; the last
+ * one in a copy is read. */
 #define CANON_MARKER "X-Spamshift-Seen"
 
 /*
