@@ -197,6 +197,9 @@ service stats {
   }
 }
 !include $tmp/90-spamshift.conf
+# The snippet's group spamshift (for an installed store) need not exist here:
+# the store is the mail uid's own (dovecot.sh tests that group).
+mail_access_groups =
 plugin {
   sieve_pipe_bin_dir = $tmp/sieve
   imapsieve_mailbox1_before = file:$tmp/sieve/report-spam.sieve
