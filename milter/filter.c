@@ -33,6 +33,7 @@
 #include <glib.h>
 #include <libmilter/mfapi.h>
 
+#include "canon.h"
 #include "counters.h"
 #include "features.h"
 #include "filter.h"
@@ -46,9 +47,12 @@
 #include "userkey.h"
 
 /* Headers we add; the same names arriving from outside are removed so that a
- * sender cannot pre-label its own mail for the recipients' Sieve rules. */
+ * sender cannot pre-label its own mail for the recipients' Sieve rules, and
+ * are not scanned (a forged CANON_MARKER would change the canonical form of
+ * the copy we score, model/canon.h). */
 static const char *const filter_own_headers[] = {
     "X-Spam-Flag", "X-Spam-Score", "X-Spam-Status", "X-Spamshift-Result", "X-Spamshift-Scan",
+    CANON_MARKER,
 };
 #define N_OWN_HEADERS G_N_ELEMENTS(filter_own_headers)
 
@@ -398,8 +402,10 @@ filter_header(SMFICTX *ctx, char *name, char *value)
     if (c == NULL || (m = c->msg) == NULL || m->skip != NULL)  /* eom will say it */
         return filter_quiet(c, SMFIP_NR_HDR);
     for (size_t i = 0; i < N_OWN_HEADERS; i++)
-        if (strcasecmp(name, filter_own_headers[i]) == 0)
+        if (strcasecmp(name, filter_own_headers[i]) == 0) {
             m->own_count[i]++;
+            return filter_quiet(c, SMFIP_NR_HDR);   /* removed at eom: not scanned */
+        }
     if (m->subject == NULL && strcasecmp(name, "Subject") == 0)
         m->subject = g_strdup(value);
     if (m->hdr_from == NULL && strcasecmp(name, "From") == 0)
@@ -573,6 +579,19 @@ filter_act(SMFICTX *ctx, const struct msg *m, size_t pick, enum verdict v, enum 
     g_free(res);
     if (scanhdr[0] != '\0')
         err |= filter_add(ctx, "X-Spamshift-Scan", scanhdr);
+    /* What a later copy needs to be read as the one scored here (model/canon.h):
+     * the Received headers we saw, and what we do to the Subject below. */
+    {
+        int prefixed = v >= VERDICT_TAG && rt->conf->subject_prefix != NULL;
+        unsigned rcvd = canon_received((const char *)m->b.buf, m->b.len);
+        const char *pfx = prefixed && m->subject != NULL ? rt->conf->subject_prefix : NULL;
+        int n = canon_marker_format(NULL, 0, rcvd, pfx, prefixed && m->subject == NULL);
+        char *seen = g_malloc((size_t)n + 1);
+
+        canon_marker_format(seen, (size_t)n + 1, rcvd, pfx, prefixed && m->subject == NULL);
+        err |= filter_add(ctx, CANON_MARKER, seen);
+        g_free(seen);
+    }
     if (v >= VERDICT_TAG && rt->conf->subject_prefix != NULL) {
         char *subj = g_strdup_printf("%s %s", rt->conf->subject_prefix,
                                      m->subject != NULL ? m->subject : "");

@@ -24,6 +24,7 @@
 
 #include <glib.h>
 
+#include "canon.h"
 #include "digest.h"
 #include "features.h"
 #include "fx.h"
@@ -290,6 +291,8 @@ int features_extract(const char *buf, size_t len, struct features *out,
     };
     struct scratch *sc = g_private_get(&scratch_key);
     struct fx x;
+    char *canon = NULL;
+    size_t clen;
 
     if (sc == NULL) {
         sc = calloc(1, sizeof(*sc));
@@ -301,6 +304,17 @@ int features_extract(const char *buf, size_t len, struct features *out,
         len = 0;
     out->n = 0;
     out->flags = 0;
+    /* The copy the milter scanned, whatever was added since (canon.h). */
+    if (len > 0) {
+        int rc = canon_message(buf, len, &canon, &clen);
+
+        if (rc < 0)
+            return -1;
+        if (rc > 0) {
+            buf = canon;
+            len = clen;
+        }
+    }
     memset(&x, 0, sizeof(x));
     x.out = out;
     x.tok = tok;
@@ -321,6 +335,7 @@ int features_extract(const char *buf, size_t len, struct features *out,
         x.parts <= 1 && x.msgid == 0)
         out->flags |= FEATURES_F_EMPTY;
     g_free(x.last_received);
+    free(canon);
     if (x.hcap > SCRATCH_KEEP) {
         free(x.hbuf);
         x.hbuf = NULL;
