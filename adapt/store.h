@@ -4,9 +4,13 @@
  * counters.
  *
  * Backend-neutral, after bogofilter's datastore.h: callers see only these
- * functions and an opaque struct store; adapt/store_sqlite.c is the one backend
- * today (and the only file with SQL), a PostgreSQL backend would implement the
- * same functions.  Messages are kept as feature ids (idpack.h), never as mail.
+ * functions and an opaque struct store.  The front (adapt/store.c and
+ * friends) owns the policy; behind it a backend per database (store_be.h):
+ * SQLite (adapt/store_sqlite*.c) for "PATH" or "sqlite:PATH", PostgreSQL
+ * (adapt/store_pg*.c, when built with libpq) for a libpq URI
+ * ("postgresql://..." or "postgres://...") or "key=value ..." string.  Only
+ * the backends hold SQL.  Messages are kept as feature ids (idpack.h), never
+ * as mail.
  *
  * Threads: a struct store is one connection and belongs to one thread at a time;
  * open one per thread.  Processes and threads share the database file safely.
@@ -35,8 +39,16 @@ enum store_status {
     STORE_NOTFOUND = 1,
     STORE_ERR = -1,         /* I/O, corruption, bad argument, out of memory */
     STORE_BUSY = -2,        /* another connection held the lock past the timeout */
-    STORE_STALE = -3        /* a publish lost to a newer one (see store_head_publish) */
+    STORE_STALE = -3,       /* a publish lost to a newer one (see store_head_publish) */
+    STORE_EVERSION = -4,    /* a schema or features version this program cannot use
+                             * (store_open_graded only) */
+    STORE_EDOWN = -5        /* the database server cannot be reached or the
+                             * connection was lost: try again later */
 };
+
+/* Which backend a database string names (see above). */
+enum store_db { STORE_DB_SQLITE, STORE_DB_POSTGRESQL };
+enum store_db store_db_kind(const char *db);
 
 /* The mode of a store's files: its users' addresses and message features are
  * for the milter's user and group only.  Made so whatever the umask; SQLite
@@ -62,14 +74,26 @@ struct store_opts {
 void store_opts_default(struct store_opts *o);
 
 /*
- * Open (and with STORE_CREATE create) the store at path; opts may be NULL for the
- * defaults.  Brings an older schema up to date in place (in one transaction) and
- * refuses a schema newer than this program or a store written with another
- * FEATURES_VERSION.  Returns STORE_OK and *out (close with store_close()), or an
- * error with *out = NULL and a one-line reason in err.  May block up to busy_ms.
+ * Open (and with STORE_CREATE create) the store named by db (a path or a
+ * connection string, see above); opts may be NULL for the defaults.  Brings an
+ * older schema up to date in place (in one transaction) and refuses a schema
+ * newer than this program or a store written with another FEATURES_VERSION.
+ * Returns STORE_OK and *out (close with store_close()), or an error with *out =
+ * NULL and a one-line reason in err.  May block up to busy_ms (and a
+ * PostgreSQL server's connect timeout).
+ *
+ * store_open() answers STORE_OK, STORE_BUSY or STORE_ERR; store_open_graded()
+ * the same but STORE_EVERSION (schema or features version: EX_CONFIG for a
+ * command) and STORE_EDOWN (server unreachable) instead of STORE_ERR where
+ * they apply.
  */
-int store_open(const char *path, unsigned flags, const struct store_opts *opts,
+int store_open(const char *db, unsigned flags, const struct store_opts *opts,
                struct store **out, char *err, size_t errlen);
+int store_open_graded(const char *db, unsigned flags, const struct store_opts *opts,
+                      struct store **out, char *err, size_t errlen);
+
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(const struct store *s);
 
 /* Close; rolls back an open transaction.  Accepts NULL; returns NULL. */
 struct store *store_close(struct store *s);

@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include <glib.h>
-#include <string.h>
 #include <sysexits.h>
 
 #include "log.h"
@@ -23,11 +22,11 @@ userdb_open(const char *cmd, const char *path, unsigned flags, int busy_ms,
     store_opts_default(&o);
     if (busy_ms >= 0)
         o.busy_ms = (unsigned)busy_ms;
-    if ((rc = store_open(path, flags, &o, s, err, sizeof(err))) != STORE_OK) {
+    if ((rc = store_open_graded(path, flags, &o, s, err, sizeof(err))) != STORE_OK) {
         log_err("%s: %s", cmd, err);
-        if (rc == STORE_BUSY)
+        if (rc == STORE_BUSY || rc == STORE_EDOWN)
             return EX_TEMPFAIL;
-        if (strstr(err, "version") != NULL)
+        if (rc == STORE_EVERSION)
             return EX_CONFIG;
         return (flags & STORE_CREATE) ? EX_CANTCREAT : EX_NOINPUT;
     }
@@ -54,5 +53,6 @@ userdb_user_key(const char *cmd, const char *user)
 int
 userdb_exit(int store_status)
 {
-    return store_status == STORE_BUSY ? EX_TEMPFAIL : EX_IOERR;
+    return store_status == STORE_BUSY || store_status == STORE_EDOWN ? EX_TEMPFAIL
+                                                                     : EX_IOERR;
 }
