@@ -12,7 +12,7 @@ fi
 # Build and test.
 PKGS="build-essential autoconf automake pkg-config
       libgmime-3.0-dev libxml2-dev libsqlite3-dev libglib2.0-dev libxxhash-dev
-      libmilter-dev libcmocka-dev sqlite3
+      libmilter-dev libcmocka-dev sqlite3 libpq-dev postgresql
       miltertest swaks postfix lua5.3 procps python3 ca-certificates curl
       dovecot-imapd dovecot-sieve clang libclang-rt-14-dev"
 # The Debian package (scripts/package.sh): build, lintian, install, run.

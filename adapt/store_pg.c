@@ -1,0 +1,446 @@
+/*
+ * store_pg.c - the PostgreSQL backend of the store (store_be.h): the
+ * connection (libpq, one per store handle, so one per thread as with SQLite),
+ * transactions, bound parameters and binary results, error mapping, the
+ * maintenance calls, and the table of row-level operations the other
+ * store_pg_*.c files implement.
+ *
+ * Every write runs in a transaction the front opens (BEGIN, READ COMMITTED;
+ * a SAVEPOINT per operation inside a batch); rows that two hosts may change
+ * at once are changed by one statement (seen = seen + 1 RETURNING seen) or
+ * locked first (a publish locks the user's row).  Read snapshots are
+ * REPEATABLE READ READ ONLY.  A lock held past busy_ms (lock_timeout) is
+ * STORE_BUSY; a lost connection is STORE_EDOWN and is reset at the next
+ * transaction.  Every value is a bound parameter; no SQL is built from data.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+#include "store_be.h"
+#include "store_pg.h"
+
+static struct pq_conn *
+conn(const struct store *s)
+{
+    return s->conn;
+}
+
+/* ---- parameters and results ---- */
+
+void
+pq_i64(struct pq_args *a, int64_t v)
+{
+    int i = a->n++;
+
+    snprintf(a->num[i], sizeof(a->num[i]), "%" PRId64, v);
+    a->v[i] = a->num[i];
+    a->len[i] = 0;
+    a->fmt[i] = 0;
+}
+
+void
+pq_f64(struct pq_args *a, double v)
+{
+    int i = a->n++;
+
+    snprintf(a->num[i], sizeof(a->num[i]), "%.17g", v);
+    a->v[i] = a->num[i];
+    a->len[i] = 0;
+    a->fmt[i] = 0;
+}
+
+void
+pq_text(struct pq_args *a, const char *t)
+{
+    int i = a->n++;
+
+    a->v[i] = t;
+    a->len[i] = 0;
+    a->fmt[i] = 0;
+}
+
+void
+pq_bin(struct pq_args *a, const void *p, size_t len)
+{
+    int i = a->n++;
+
+    a->v[i] = p != NULL ? p : "";
+    a->len[i] = (int)len;
+    a->fmt[i] = 1;
+}
+
+/* The first line of libpq's message. */
+static const char *
+first_line(const char *msg, char *buf, size_t len)
+{
+    size_t n = strcspn(msg != NULL ? msg : "", "\n");
+
+    snprintf(buf, len, "%.*s", (int)(n < len ? n : len - 1), msg != NULL ? msg : "");
+    return buf;
+}
+
+static int
+fail_res(struct store *s, PGresult *r, const char *what)
+{
+    const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    char line[400];
+
+    first_line(r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(pq_db(s)), line,
+               sizeof(line));
+    if (PQstatus(pq_db(s)) != CONNECTION_OK) {
+        conn(s)->down = 1;
+        return store_fail(s, STORE_EDOWN, "%s: %s: connection to the server lost: %s",
+                          s->name, what, line);
+    }
+    if (state != NULL && (strcmp(state, "55P03") == 0 || strcmp(state, "40001") == 0 ||
+                          strcmp(state, "40P01") == 0))
+        return store_fail(s, STORE_BUSY, "%s: %s: database is locked by another "
+                          "connection (waited %u ms): %s", s->name, what, s->busy_ms, line);
+    return store_fail(s, STORE_ERR, "%s: %s: %s", s->name, what, line);
+}
+
+PGresult *
+pq_run(struct store *s, const char *sql, const struct pq_args *a, const char *what,
+       int *rc)
+{
+    PGresult *r = PQexecParams(pq_db(s), sql, a != NULL ? a->n : 0, NULL,
+                               a != NULL ? a->v : NULL, a != NULL ? a->len : NULL,
+                               a != NULL ? a->fmt : NULL, 1);
+    ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        *rc = STORE_OK;
+        return r;
+    }
+    *rc = fail_res(s, r, what);
+    PQclear(r);
+    return NULL;
+}
+
+int
+pq_do(struct store *s, const char *sql, const struct pq_args *a, const char *what,
+      uint64_t *changed)
+{
+    int rc;
+    PGresult *r = pq_run(s, sql, a, what, &rc);
+
+    if (r == NULL)
+        return rc;
+    if (changed != NULL)
+        *changed = strtoull(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return STORE_OK;
+}
+
+int64_t
+pq_int(const PGresult *r, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+    int len = PQgetlength(r, row, col);
+    uint64_t u = 0;
+
+    if (PQgetisnull(r, row, col))
+        return 0;
+    for (int i = 0; i < len && i < 8; i++)
+        u = u << 8 | p[i];
+    if (len == 2)
+        return (int16_t)u;
+    if (len == 4)
+        return (int32_t)u;
+    return (int64_t)u;
+}
+
+double
+pq_dbl(const PGresult *r, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+    int len = PQgetlength(r, row, col);
+    uint64_t u = 0;
+
+    if (PQgetisnull(r, row, col))
+        return 0;
+    for (int i = 0; i < len && i < 8; i++)
+        u = u << 8 | p[i];
+    if (len == 4) {
+        uint32_t w = (uint32_t)u;
+        float f;
+
+        memcpy(&f, &w, 4);
+        return f;
+    }
+    {
+        double d;
+
+        memcpy(&d, &u, 8);
+        return d;
+    }
+}
+
+int
+pq_isnull(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col);
+}
+
+int
+pq_int1(struct store *s, const char *sql, const struct pq_args *a, const char *what,
+        int64_t *v)
+{
+    int rc;
+    PGresult *r = pq_run(s, sql, a, what, &rc);
+
+    if (r == NULL)
+        return rc;
+    rc = PQntuples(r) > 0 ? STORE_OK : STORE_NOTFOUND;
+    if (rc == STORE_OK)
+        *v = pq_int(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+int
+pq_keys_of(struct store *s, PGresult *r, char ***users, size_t *n)
+{
+    struct store_strv_build b = { 0 };
+    int nomem = store_strv_push(&b, NULL) != 0;
+
+    for (int i = 0; !nomem && i < PQntuples(r); i++)
+        nomem = store_strv_push(&b, PQgetvalue(r, i, 0)) != 0;
+    PQclear(r);
+    if (nomem) {
+        store_strv_free(b.v);
+        return store_fail(s, STORE_ERR, "out of memory listing users");
+    }
+    *users = b.v;
+    *n = b.n;
+    return STORE_OK;
+}
+
+int
+pq_blob_copy(const PGresult *r, int row, int col, void **blob, size_t *len)
+{
+    int n = PQgetlength(r, row, col);
+
+    if ((*blob = malloc(n > 0 ? (size_t)n : 1)) == NULL)
+        return -1;
+    if (n > 0)
+        memcpy(*blob, PQgetvalue(r, row, col), (size_t)n);
+    *len = (size_t)n;
+    return 0;
+}
+
+/* ---- transactions ---- */
+
+/* Reconnect a connection that was lost (the server restarted). */
+static int
+pq_revive(struct store *s)
+{
+    char line[400];
+
+    if (!conn(s)->down && PQstatus(pq_db(s)) == CONNECTION_OK)
+        return STORE_OK;
+    PQreset(pq_db(s));
+    if (PQstatus(pq_db(s)) != CONNECTION_OK)
+        return store_fail(s, STORE_EDOWN, "%s: cannot reconnect: %s", s->name,
+                          first_line(PQerrorMessage(pq_db(s)), line, sizeof(line)));
+    conn(s)->down = 0;
+    return STORE_OK;
+}
+
+static int
+pq_txn(struct store *s, enum store_txn t)
+{
+    int rc;
+
+    switch (t) {
+    case STORE_TXN_WRITE:
+    case STORE_TXN_PEEK:
+        if ((rc = pq_revive(s)) != STORE_OK)
+            return rc;
+        return pq_do(s, "BEGIN", NULL, "begin", NULL);
+    case STORE_TXN_READ:
+        if ((rc = pq_revive(s)) != STORE_OK)
+            return rc;
+        rc = pq_do(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL,
+                   "begin read", NULL);
+        /* The snapshot is taken at the first statement: take it now. */
+        return rc == STORE_OK ? pq_do(s, "SELECT 1", NULL, "begin read", NULL) : rc;
+    case STORE_TXN_COMMIT:
+        return pq_do(s, "COMMIT", NULL, "commit", NULL);
+    case STORE_TXN_ROLLBACK:
+        if (PQstatus(pq_db(s)) == CONNECTION_OK)
+            PQclear(PQexec(pq_db(s), "ROLLBACK"));
+        return STORE_OK;
+    case STORE_TXN_SAVEPOINT:
+        return pq_do(s, "SAVEPOINT op", NULL, "begin", NULL);
+    case STORE_TXN_RELEASE:
+        return pq_do(s, "RELEASE SAVEPOINT op", NULL, "release savepoint", NULL);
+    case STORE_TXN_UNDO:
+        if (PQstatus(pq_db(s)) == CONNECTION_OK)
+            PQclear(PQexec(pq_db(s), "ROLLBACK TO SAVEPOINT op"));
+        return STORE_OK;
+    }
+    return store_fail(s, STORE_ERR, "unknown transaction step %d", (int)t);
+}
+
+/* ---- open and close ---- */
+
+/* Session settings: the lock wait, read-only, and a schema search path that
+ * is the database's own (the store's tables in "public" unless the role's
+ * search_path says otherwise). */
+static int
+pq_session(struct store *s, unsigned flags)
+{
+    struct pq_args a = { 0 };
+    char ms[32];
+    int rc;
+
+    snprintf(ms, sizeof(ms), "%u", s->busy_ms > 0 ? s->busy_ms : 1);
+    pq_text(&a, ms);
+    rc = pq_do(s, "SELECT set_config('lock_timeout', $1, false)", &a, "open", NULL);
+    if (rc == STORE_OK && (flags & STORE_RDONLY))
+        rc = pq_do(s, "SET default_transaction_read_only = on", NULL, "open", NULL);
+    if (rc == STORE_OK)
+        rc = pq_do(s, "SET client_min_messages = warning", NULL, "open", NULL);
+    return rc;
+}
+
+static int
+pq_open(struct store *s, const char *target, unsigned flags)
+{
+    /* Our defaults first: what the connection string says overrides them. */
+    static const char *const keys[] = { "connect_timeout", "application_name", "dbname",
+                                        NULL };
+    const char *vals[] = { "10", "spamshift", target, NULL };
+    struct pq_conn *c;
+    char line[400], name[300];
+    int down;
+
+    if ((c = calloc(1, sizeof(*c))) == NULL)
+        return store_fail(s, STORE_ERR, "postgresql: out of memory");
+    s->conn = c;
+    c->pg = PQconnectdbParams(keys, vals, 1);
+    if (c->pg == NULL)
+        return store_fail(s, STORE_ERR, "postgresql: out of memory");
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        PGPing p = PQpingParams(keys, vals, 1);
+
+        /* A server that does not answer (or is starting or stopping) is
+         * STORE_EDOWN; a refusal (no such database, bad password) is not. */
+        down = p == PQPING_NO_RESPONSE || p == PQPING_REJECT;
+        return store_fail(s, down ? STORE_EDOWN : STORE_ERR, "postgresql: cannot connect%s: %s",
+                          down ? " (is the server running?)" : "",
+                          first_line(PQerrorMessage(c->pg), line, sizeof(line)));
+    }
+    snprintf(name, sizeof(name), "postgresql:%s", PQdb(c->pg));
+    if ((s->name = strdup(name)) == NULL)
+        return store_fail(s, STORE_ERR, "postgresql: out of memory");
+    return pq_session(s, flags);
+}
+
+static void
+pq_close(struct store *s)
+{
+    PQfinish(conn(s)->pg);
+    free(conn(s));
+    s->conn = NULL;
+}
+
+/* ---- maintenance: the server's own tools do these ---- */
+
+static int
+pq_backup(struct store *s, const char *dst)
+{
+    return store_fail(s, STORE_ERR, "%s: a PostgreSQL store is backed up with the "
+                      "server's tools (pg_dump) or copied with `spamshift store copy`",
+                      s->name);
+}
+
+static int
+pq_restore(struct store *s, struct store *src)
+{
+    return store_fail(s, STORE_ERR, "%s: a PostgreSQL store is restored with the "
+                      "server's tools (pg_restore) or `spamshift store copy`", s->name);
+}
+
+/* The server manages its write-ahead log: nothing to give back here. */
+static int
+pq_checkpoint(struct store *s, int64_t *wal_bytes)
+{
+    if (wal_bytes != NULL)
+        *wal_bytes = 0;
+    return STORE_OK;
+}
+
+static int
+pq_moved(struct store *s)
+{
+    return 0;
+}
+
+static int
+pq_wal_pin(const struct store *s)
+{
+    return -1;
+}
+
+const struct store_backend store_pg_backend = {
+    .name = "postgresql",
+    .schema_version = PQ_SCHEMA_VERSION,
+    .open = pq_open,
+    .close = pq_close,
+    .txn = pq_txn,
+    .schema_get = pq_schema_get,
+    .schema_upgrade = pq_schema_upgrade,
+    .meta_get = pq_meta_get,
+    .meta_set = pq_meta_set,
+    .user_lookup = pq_user_lookup,
+    .user_insert = pq_user_insert,
+    .user_state = pq_user_state,
+    .user_bump_fb = pq_user_bump_fb,
+    .user_bump_seen = pq_user_bump_seen,
+    .keys = pq_keys,
+    .thr_get = pq_thr_get,
+    .thr_set = pq_thr_set,
+    .thr_list = pq_thr_list,
+    .counter_add = pq_counter_add,
+    .counter_get = pq_counter_get,
+    .list_set = pq_list_set,
+    .list_all = pq_list_all,
+    .fb_get = pq_fb_get,
+    .fb_write = pq_fb_write,
+    .fb_delete = pq_fb_delete,
+    .fb_quota = pq_fb_quota,
+    .res_has = pq_res_has,
+    .res_put = pq_res_put,
+    .res_trim = pq_res_trim,
+    .samples = pq_samples,
+    .rep_put = pq_rep_put,
+    .fc_get = pq_fc_get,
+    .fc_put = pq_fc_put,
+    .head_get = pq_head_get,
+    .head_marks = pq_head_marks,
+    .head_put = pq_head_put,
+    .refit_last = pq_refit_last,
+    .refit_max = pq_refit_max,
+    .scan_day_hist = pq_scan_day_hist,
+    .scan_day_add = pq_scan_day_add,
+    .scan_put = pq_scan_put,
+    .scan_expire = pq_scan_expire,
+    .stats = pq_stats,
+    .overview = pq_overview,
+    .check = pq_check,
+    .backup = pq_backup,
+    .restore = pq_restore,
+    .checkpoint = pq_checkpoint,
+    .moved = pq_moved,
+    .wal_pin = pq_wal_pin,
+};

@@ -1,0 +1,135 @@
+/*
+ * store_pg.h - the PostgreSQL backend's files share this (private to
+ * adapt/store_pg*.c): the connection, bound parameters, reading binary
+ * results, error mapping, and the row-level operations each file implements
+ * for store_be.h.
+ */
+#ifndef SPAMSHIFT_STORE_PG_H
+#define SPAMSHIFT_STORE_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+#include "store_be.h"
+
+#define PQ_SCHEMA_VERSION 1
+#define PQ_MAX_ARGS 16
+
+struct pq_conn {
+    PGconn *pg;
+    int down;                   /* the connection was lost: reset at the next begin */
+};
+
+static inline PGconn *
+pq_db(const struct store *s)
+{
+    return ((const struct pq_conn *)s->conn)->pg;
+}
+
+/* A statement's parameters, all bound (never spliced into the SQL): numbers as
+ * text, blobs in binary.  Filled in order $1, $2, ...; the strings are
+ * borrowed until the statement has run. */
+struct pq_args {
+    int n;
+    const char *v[PQ_MAX_ARGS];
+    int len[PQ_MAX_ARGS];
+    int fmt[PQ_MAX_ARGS];
+    char num[PQ_MAX_ARGS][32];
+};
+
+void pq_i64(struct pq_args *a, int64_t v);
+void pq_f64(struct pq_args *a, double v);
+void pq_text(struct pq_args *a, const char *t);     /* NULL: SQL NULL */
+void pq_bin(struct pq_args *a, const void *p, size_t len);
+
+/* Run sql with a (may be NULL) and binary results.  Returns the result
+ * (PQclear it) with *rc STORE_OK, or NULL with *rc and the message set
+ * (STORE_BUSY for a lock or serialization timeout, STORE_EDOWN for a lost
+ * connection). */
+PGresult *pq_run(struct store *s, const char *sql, const struct pq_args *a,
+                 const char *what, int *rc);
+/* As pq_run() for a statement whose result is not needed; *changed (may be
+ * NULL) the rows it changed. */
+int pq_do(struct store *s, const char *sql, const struct pq_args *a, const char *what,
+          uint64_t *changed);
+/* A statement of at most one row whose first column is an integer:
+ * STORE_OK and *v, or STORE_NOTFOUND. */
+int pq_int1(struct store *s, const char *sql, const struct pq_args *a, const char *what,
+            int64_t *v);
+/* Column values of a binary result: integers of any width, float4/float8,
+ * NULL as 0 (pq_isnull tells). */
+int64_t pq_int(const PGresult *r, int row, int col);
+double pq_dbl(const PGresult *r, int row, int col);
+int pq_isnull(const PGresult *r, int row, int col);
+/* Keys from the first column of every row into a NULL-terminated list. */
+int pq_keys_of(struct store *s, PGresult *r, char ***users, size_t *n);
+/* A malloc'd copy of a bytea column (at least one byte); -1 when out of memory. */
+int pq_blob_copy(const PGresult *r, int row, int col, void **blob, size_t *len);
+
+/* store_pg_schema.c */
+int pq_schema_get(struct store *s, int64_t *version);
+int pq_schema_upgrade(struct store *s, int64_t version);
+int pq_meta_get(struct store *s, const char *key, char *buf, size_t len);
+int pq_meta_set(struct store *s, const char *key, const char *value);
+
+/* store_pg_users.c */
+int pq_user_lookup(struct store *s, const char *key, int64_t *uid);
+int pq_user_insert(struct store *s, const char *key, int64_t created, int64_t *uid);
+int pq_user_state(struct store *s, const char *key, struct store_user_state *st);
+int pq_user_bump_fb(struct store *s, int64_t uid);
+int pq_user_bump_seen(struct store *s, int64_t uid, int64_t *seen);
+int pq_keys(struct store *s, const struct store_keys_q *q, char ***users, size_t *n);
+int pq_thr_get(struct store *s, const char *key, double *spam);
+int pq_thr_set(struct store *s, int64_t uid, double spam);
+int pq_thr_list(struct store *s, char ***users, double **spam, size_t *n);
+int pq_counter_add(struct store *s, int64_t uid, const char *name, int64_t delta);
+int pq_counter_get(struct store *s, const char *key, const char *name, int64_t *v);
+int pq_list_set(struct store *s, const char *scope, const char *sender, int action,
+                int64_t added, int *changed);
+int pq_list_all(struct store *s, struct store_list_entry **v, size_t *n);
+
+/* store_pg_samples.c */
+int pq_fb_get(struct store *s, int64_t uid, const uint8_t *digest, int *spam);
+int pq_fb_write(struct store *s, int64_t uid, const uint8_t *digest, int spam, size_t n,
+                const void *ids, size_t ids_len, int64_t updated, int move);
+int pq_fb_delete(struct store *s, int64_t uid, const uint8_t *digest, int *changed);
+int pq_fb_quota(struct store *s, int64_t uid, uint32_t keep, const uint8_t *digest,
+                uint64_t *dropped);
+int pq_res_has(struct store *s, int64_t uid, const uint8_t *digest);
+int pq_res_put(struct store *s, int64_t uid, int64_t slot, const uint8_t *digest,
+               size_t n, const void *ids, size_t ids_len, int64_t added);
+int pq_res_trim(struct store *s, uint32_t size);
+int pq_samples(struct store *s, enum store_kind kind, const char *key,
+               const char *model_id, struct store_samples *out);
+int pq_rep_put(struct store *s, enum store_kind kind, int64_t uid, const uint8_t *digest,
+               const void *rep, size_t len, const char *model_id);
+int pq_fc_get(struct store *s, const char *key, char *mid, size_t midlen, uint64_t *seen,
+              void **blob, size_t *len);
+int pq_fc_put(struct store *s, int64_t uid, const char *model_id, uint64_t seen,
+              const void *blob, size_t len, int64_t updated);
+int pq_head_get(struct store *s, const char *key, char *mid, size_t midlen,
+                uint64_t have, void **blob, size_t *len, uint64_t *version);
+int pq_head_marks(struct store *s, int64_t uid, int64_t *fb_gen, int64_t *seen,
+                  int64_t *version);
+int pq_head_put(struct store *s, int64_t uid, int64_t version, const char *model_id,
+                const void *blob, size_t len, const struct store_user_state *from,
+                const struct store_refit *rec, int64_t at);
+int pq_refit_last(struct store *s, const char *key, struct store_refit *rec,
+                  uint64_t *version, int64_t *at);
+int pq_refit_max(struct store *s, int64_t *max);
+
+/* store_pg_scans.c */
+int pq_scan_day_hist(struct store *s, int64_t uid, int64_t day, uint8_t *hist, size_t len);
+int pq_scan_day_add(struct store *s, int64_t uid, int64_t day,
+                    const struct store_scan_day *d);
+int pq_scan_put(struct store *s, int64_t uid, const uint8_t *digest, int64_t at,
+                double score, int verdict);
+int pq_scan_expire(struct store *s, int64_t before);
+int pq_stats(struct store *s, const char *key, int64_t since, struct store_stats_acc *acc);
+int pq_overview(struct store *s, int64_t since, struct store_overview *o);
+int pq_check(struct store *s);
+
+#endif
