@@ -225,6 +225,31 @@ pq_keys_of(struct store *s, PGresult *r, char ***users, size_t *n)
 }
 
 int
+pq_key_values_of(struct store *s, PGresult *r, const char *what, char ***users,
+                 double **vals, size_t *n)
+{
+    struct store_strv_build b = { 0 };
+    int rows = PQntuples(r);
+    double *v = rows > 0 ? malloc((size_t)rows * sizeof(*v)) : NULL;
+    int nomem = (rows > 0 && v == NULL) || store_strv_push(&b, NULL) != 0;
+
+    for (int i = 0; !nomem && i < rows; i++) {
+        v[i] = pq_dbl(r, i, 1);
+        nomem = store_strv_push(&b, PQgetvalue(r, i, 0)) != 0;
+    }
+    PQclear(r);
+    if (nomem) {
+        store_strv_free(b.v);
+        free(v);
+        return store_fail(s, STORE_ERR, "%s: out of memory", what);
+    }
+    *users = b.v;
+    *vals = v;
+    *n = b.n;
+    return STORE_OK;
+}
+
+int
 pq_blob_copy(const PGresult *r, int row, int col, void **blob, size_t *len)
 {
     int n = PQgetlength(r, row, col);
@@ -402,6 +427,8 @@ const struct store_backend store_pg_backend = {
     .schema_upgrade = pq_schema_upgrade,
     .meta_get = pq_meta_get,
     .meta_set = pq_meta_set,
+    .meta_delete = pq_meta_delete,
+    .meta_list = pq_meta_list,
     .user_lookup = pq_user_lookup,
     .user_insert = pq_user_insert,
     .user_state = pq_user_state,

@@ -66,6 +66,11 @@ double pq_dbl(const PGresult *r, int row, int col);
 int pq_isnull(const PGresult *r, int row, int col);
 /* Keys from the first column of every row into a NULL-terminated list. */
 int pq_keys_of(struct store *s, PGresult *r, char ***users, size_t *n);
+/* Rows of (key, number) into a NULL-terminated list of keys and an array of
+ * the numbers (malloc'd; NULL when there is none); r is cleared.  what names
+ * the operation in the message. */
+int pq_key_values_of(struct store *s, PGresult *r, const char *what, char ***users,
+                     double **vals, size_t *n);
 /* A malloc'd copy of a bytea column (at least one byte); -1 when out of memory. */
 int pq_blob_copy(const PGresult *r, int row, int col, void **blob, size_t *len);
 
@@ -74,6 +79,9 @@ int pq_schema_get(struct store *s, int64_t *version);
 int pq_schema_upgrade(struct store *s, int64_t version);
 int pq_meta_get(struct store *s, const char *key, char *buf, size_t len);
 int pq_meta_set(struct store *s, const char *key, const char *value);
+int pq_meta_delete(struct store *s, const char *key);
+int pq_meta_list(struct store *s, const char *prefix, char ***keys, double **vals,
+                 size_t *n);
 
 /* store_pg_users.c */
 int pq_user_lookup(struct store *s, const char *key, int64_t *uid);

@@ -77,6 +77,11 @@ static const char sql_meta_get[] = "SELECT value FROM meta WHERE key = $1";
 static const char sql_meta_set[] =
     "INSERT INTO meta(key, value) VALUES ($1, $2) "
     "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+static const char sql_meta_delete[] = "DELETE FROM meta WHERE key = $1";
+/* As SQLite's: keys after the prefix, sorted bytewise, values as numbers. */
+static const char sql_meta_list[] =
+    "SELECT substr(key, length($1) + 1), value::float8 FROM meta "
+    "WHERE starts_with(key, $1) AND key <> $1 ORDER BY key COLLATE \"C\"";
 
 /* 0 for a database without the store's tables. */
 int
@@ -147,4 +152,26 @@ pq_meta_set(struct store *s, const char *key, const char *value)
     pq_text(&a, key);
     pq_text(&a, value);
     return pq_do(s, sql_meta_set, &a, "write settings", NULL);
+}
+
+int
+pq_meta_delete(struct store *s, const char *key)
+{
+    struct pq_args a = { 0 };
+
+    pq_text(&a, key);
+    return pq_do(s, sql_meta_delete, &a, "delete settings", NULL);
+}
+
+int
+pq_meta_list(struct store *s, const char *prefix, char ***keys, double **vals, size_t *n)
+{
+    struct pq_args a = { 0 };
+    PGresult *r;
+    int rc;
+
+    pq_text(&a, prefix);
+    if ((r = pq_run(s, sql_meta_list, &a, "list settings", &rc)) == NULL)
+        return rc;
+    return pq_key_values_of(s, r, "list settings", keys, vals, n);
 }

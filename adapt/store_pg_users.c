@@ -199,30 +199,12 @@ pq_thr_set(struct store *s, int64_t uid, double spam)
 int
 pq_thr_list(struct store *s, char ***users, double **spam, size_t *n)
 {
-    struct store_strv_build b = { 0 };
     PGresult *r;
-    double *v;
-    int rc, rows;
+    int rc;
 
     if ((r = pq_run(s, sql_thr_list, NULL, "list thresholds", &rc)) == NULL)
         return rc;
-    rows = PQntuples(r);
-    v = rows > 0 ? malloc((size_t)rows * sizeof(*v)) : NULL;
-    rc = (rows > 0 && v == NULL) || store_strv_push(&b, NULL) != 0;
-    for (int i = 0; !rc && i < rows; i++) {
-        v[i] = pq_dbl(r, i, 1);
-        rc = store_strv_push(&b, PQgetvalue(r, i, 0)) != 0;
-    }
-    PQclear(r);
-    if (rc) {
-        store_strv_free(b.v);
-        free(v);
-        return store_fail(s, STORE_ERR, "list thresholds: out of memory");
-    }
-    *users = b.v;
-    *spam = v;
-    *n = b.n;
-    return STORE_OK;
+    return pq_key_values_of(s, r, "list thresholds", users, spam, n);
 }
 
 int

@@ -473,6 +473,115 @@ test_thresholds_lists_counters(void **state)
     assert_int_equal(v, 3);
 }
 
+/* Per-user target FPRs (store_target_fpr_*): a table of steps, each with the
+ * status it must give, then the list, which is sorted bytewise and holds only
+ * the targets (no threshold, no other setting), and the generation the
+ * thresholds share (every set and clear bumps it, a rejected value does not). */
+static void
+test_target_fpr(void **state)
+{
+    static const struct {
+        const char *user;
+        double t;
+        int want;
+    } steps[] = {
+        { "t@x", 0.003, STORE_OK },
+        { "t@x", 1.0, STORE_ERR },              /* out of range */
+        { "t@x", 0, STORE_ERR },
+        { "nobody@x", 0.1 + 0.2, STORE_OK },    /* the user need not exist */
+        { "B@x", 1e-9, STORE_OK },              /* 'B' sorts before 'n' and 't' */
+        { "gone@x", 0.5, STORE_OK },
+        { "gone@x", -1, STORE_OK },             /* cleared */
+        { "never@x", -1, STORE_OK },            /* clearing nothing */
+        { "bad\001key", 0.1, STORE_ERR },
+    };
+    static const struct {
+        const char *user;
+        double t;
+    } want[] = { { "B@x", 1e-9 }, { "nobody@x", 0.1 + 0.2 }, { "t@x", 0.003 } };
+    struct conf *c = *state;
+    uint64_t g0, g1;
+    unsigned bumps = 0;
+    double t, *tv;
+    char **users;
+    size_t n;
+
+    assert_int_equal(store_thresholds_gen(c->s, &g0), STORE_OK);
+    assert_int_equal(store_threshold_set(c->s, "s@x", 0.75), STORE_OK);
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int rc = store_target_fpr_set(c->s, steps[i].user, steps[i].t);
+
+        if (rc != steps[i].want)
+            fail_msg("step %zu: set %s %g: got %d, want %d", i, steps[i].user, steps[i].t,
+                     rc, steps[i].want);
+        bumps += rc == STORE_OK;
+    }
+    assert_int_equal(store_thresholds_gen(c->s, &g1), STORE_OK);
+    if (g1 != g0 + 1 + bumps)
+        fail_msg("thresholds generation: got %llu, want %llu", (unsigned long long)g1,
+                 (unsigned long long)(g0 + 1 + bumps));
+    assert_int_equal(store_target_fpr_get(c->s, "t@x", &t), STORE_OK);
+    if (t != 0.003)
+        fail_msg("target of t@x: got %.17g, want 0.003", t);
+    assert_int_equal(store_target_fpr_get(c->s, "gone@x", &t), STORE_NOTFOUND);
+    assert_int_equal(store_target_fpr_get(c->s, "s@x", &t), STORE_NOTFOUND);
+    assert_int_equal(store_target_fpr_list(c->s, &users, &tv, &n), STORE_OK);
+    if (n != sizeof(want) / sizeof(want[0]))
+        fail_msg("target list: got %zu entries, want %zu", n, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(users[i], want[i].user) != 0 || tv[i] != want[i].t)
+            fail_msg("target list[%zu]: got %s %.17g, want %s %.17g", i, users[i], tv[i],
+                     want[i].user, want[i].t);
+    assert_null(users[n]);
+    store_strv_free(users);
+    free(tv);
+    /* The thresholds do not see the targets, nor the targets the thresholds. */
+    assert_int_equal(store_threshold_list(c->s, &users, &tv, &n), STORE_OK);
+    if (n != 1 || strcmp(users[0], "s@x") != 0 || tv[0] != 0.75)
+        fail_msg("threshold list: got %zu entries, want s@x 0.75 alone", n);
+    store_strv_free(users);
+    free(tv);
+    assert_int_equal(store_threshold_get(c->s, "t@x", &t), STORE_NOTFOUND);
+}
+
+/* The heads published for a base model, newest first, at most max of them. */
+static void
+test_head_recent(void **state)
+{
+    static const char *const users[] = { "r1@x", "r2@x", "r3@x" };
+    struct conf *c = *state;
+    struct store_user_state st;
+    uint64_t v;
+    char **keys;
+    size_t n;
+
+    for (size_t i = 0; i < 3; i++) {
+        learn(c->s, users[i], (uint32_t)i + 1, 1, STORE_LEARNED);
+        state_of(c->s, users[i], &st);
+        assert_int_equal(store_head_publish(c->s, users[i], i < 2 ? "m1" : "m2", "head", 4,
+                                            &st, NULL, &v), STORE_OK);
+    }
+    static const struct {
+        const char *model;
+        size_t max, want;
+    } cases[] = { { "m1", 0, 2 }, { "m1", 1, 1 }, { "m1", 5, 2 }, { "m2", 0, 1 },
+                  { "m3", 0, 0 } };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(store_head_recent(c->s, cases[i].model, cases[i].max, &keys, &n),
+                         STORE_OK);
+        if (n != cases[i].want)
+            fail_msg("recent %s max %zu: got %zu users, want %zu", cases[i].model,
+                     cases[i].max, n, cases[i].want);
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(keys[j], cases[i].model[1] == '2' ? "r3@x" : "r1@x") != 0 &&
+                strcmp(keys[j], "r2@x") != 0)
+                fail_msg("recent %s: got %s, a head for another model", cases[i].model,
+                         keys[j]);
+        assert_null(keys[n]);
+        store_strv_free(keys);
+    }
+}
+
 static void
 test_scans_stats(void **state)
 {
@@ -594,8 +703,25 @@ out(char **buf, size_t *len, const char *fmt, ...)
     (*buf)[*len] = '\0';
 }
 
+/* Every (key, value) a list function gives, one line each. */
+static void
+print_key_values(struct store *s, char **buf, size_t *len, const char *what,
+                 int (*list)(struct store *, char ***, double **, size_t *))
+{
+    char **keys;
+    double *v;
+    size_t n;
+
+    assert_int_equal(list(s, &keys, &v, &n), STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        out(buf, len, "%s %s %.17g", what, keys[i], v[i]);
+    store_strv_free(keys);
+    free(v);
+}
+
 /* Learn, observe and publish for three users, writing down every answer the
- * store gives (not the times it records). */
+ * store gives (not the times it records): samples, heads, the dirty list,
+ * thresholds and target FPRs, the recent heads, statistics. */
 static char *
 sequence(struct store *s)
 {
@@ -645,6 +771,21 @@ sequence(struct store *s)
     assert_int_equal(store_dirty_list(s, "m", 0, &keys, &n), STORE_OK);
     for (size_t i = 0; i < n; i++)
         out(&buf, &len, "dirty %s", keys[i]);
+    store_strv_free(keys);
+    for (size_t i = 0; i < 3; i++) {
+        double t;
+
+        assert_int_equal(store_threshold_set(s, users[i], 0.5 + 0.1 * (double)i), STORE_OK);
+        assert_int_equal(store_target_fpr_set(s, users[i], 0.001 * (double)(i + 1)),
+                         STORE_OK);
+        if (i == 1)
+            assert_int_equal(store_target_fpr_set(s, users[i], -1), STORE_OK);
+        out(&buf, &len, "target %s %d", users[i], store_target_fpr_get(s, users[i], &t));
+    }
+    print_key_values(s, &buf, &len, "threshold", store_threshold_list);
+    print_key_values(s, &buf, &len, "target", store_target_fpr_list);
+    assert_int_equal(store_head_recent(s, "m", 0, &keys, &n), STORE_OK);
+    out(&buf, &len, "recent %zu", n);
     store_strv_free(keys);
     assert_int_equal(store_user_stats(s, NULL, now - 60, &us, &n), STORE_OK);
     for (size_t i = 0; i < n; i++) {
@@ -701,6 +842,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reps_fitcache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thresholds_lists_counters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_fpr, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head_recent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scans_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_on_both, setup, teardown),
