@@ -24,23 +24,6 @@
 
 int store_sqlite_wal_is(const char *path, int fd);
 
-int
-store_fail(struct store *s, int status, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(s->err, sizeof(s->err), fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-const char *
-store_errmsg(const struct store *s)
-{
-    return s != NULL ? s->err : "no store";
-}
-
 void
 store_opts_default(struct store_opts *o)
 {

@@ -1,6 +1,7 @@
 /*
- * store_be.h - what the store's front (store.c, store_write.c) and its backends
- * (store_sqlite*.c, store_pg*.c) share; private to adapt/store*.
+ * store_be.h - what the store's front (store.c, store_users.c, store_data.c,
+ * store_scan.c) and its backends (store_sqlite*.c, store_pg*.c) share; private
+ * to adapt/store*.
  *
  * The front owns the policy: argument checks, the transaction rules (an
  * operation's own transaction or a savepoint inside the caller's), the
@@ -19,6 +20,12 @@
  *
  * Errors: a backend operation returns STORE_* and sets the message with
  * store_fail(); the front never overwrites a backend's message.
+ *
+ * Who calls whom (tests/layering/mutual.sh, doc/design-adapt.md): the front
+ * reaches a backend only through its table (store_sqlite_be.c, store_pg_be.c);
+ * a backend calls only store_err.c and store_rows.c of the front, which call
+ * no store object back; inside a backend every file calls the connection
+ * helpers of store_sqlite.c (store_pg.c), which call none of them.
  */
 #ifndef SPAMSHIFT_STORE_BE_H
 #define SPAMSHIFT_STORE_BE_H
@@ -104,7 +111,13 @@ struct store_stats_row {
     size_t blob_len;
 };
 
-struct store_stats_acc;
+/* The statistics being built (store_rows.c, store_stats_add): v[i] for the
+ * user whose backend id is ids[i]. */
+struct store_stats_acc {
+    struct store_user_stats *v;
+    int64_t *ids;               /* v[i]'s user id, ascending (the rows come so) */
+    size_t n, cap;
+};
 
 /*
  * A backend.  Every operation runs inside the transaction the front opened
@@ -226,9 +239,11 @@ extern const struct store_backend store_sqlite_backend;
 extern const struct store_backend store_pg_backend;
 #endif
 
-/* s->err := the message; returns status. */
+/* s->err := the message; returns status (store_err.c). */
 int store_fail(struct store *s, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- the front's own helpers (never called by a backend) ---- */
 
 /* Start one operation's writes (store.c): its own transaction outside a batch,
  * a savepoint inside one; *own tells store_op_end() which.  store_op_end()
@@ -269,6 +284,9 @@ int store_strv_push(struct store_strv_build *b, const char *key);  /* -1: no mem
 /* One aggregate row into the statistics being built. */
 int store_stats_add(struct store *s, struct store_stats_acc *acc,
                     const struct store_stats_row *r);
+/* The scan-time histogram in a blob of len bytes (little-endian uint32 per
+ * bucket; shorter: the missing buckets are 0) into hist[STORE_SCAN_HIST]. */
+void store_hist_read(const void *blob, size_t len, uint32_t *hist);
 
 #define STORE_REP_MAX 1024      /* floats in one cached representation */
 #define STORE_DAY 86400

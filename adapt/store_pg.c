@@ -1,9 +1,9 @@
 /*
  * store_pg.c - the PostgreSQL backend of the store (store_be.h): the
  * connection (libpq, one per store handle, so one per thread as with SQLite),
- * transactions, bound parameters and binary results, error mapping, the
- * maintenance calls, and the table of row-level operations the other
- * store_pg_*.c files implement.
+ * transactions, bound parameters and binary results, error mapping, which the
+ * other store_pg_*.c files build their operations on; it calls none of them.
+ * The table of operations (and the maintenance calls) is store_pg_be.c.
  *
  * Every write runs in a transaction the front opens (BEGIN, READ COMMITTED;
  * a SAVEPOINT per operation inside a batch); rows that two hosts may change
@@ -280,7 +280,7 @@ pq_revive(struct store *s)
     return STORE_OK;
 }
 
-static int
+int
 pq_txn(struct store *s, enum store_txn t)
 {
     int rc;
@@ -338,7 +338,7 @@ pq_session(struct store *s, unsigned flags)
     return rc;
 }
 
-static int
+int
 pq_open(struct store *s, const char *target, unsigned flags)
 {
     /* Our defaults first: what the connection string says overrides them. */
@@ -371,103 +371,10 @@ pq_open(struct store *s, const char *target, unsigned flags)
     return pq_session(s, flags);
 }
 
-static void
+void
 pq_close(struct store *s)
 {
     PQfinish(conn(s)->pg);
     free(conn(s));
     s->conn = NULL;
 }
-
-/* ---- maintenance: the server's own tools do these ---- */
-
-static int
-pq_backup(struct store *s, const char *dst)
-{
-    return store_fail(s, STORE_ERR, "%s: a PostgreSQL store is backed up with the "
-                      "server's tools (pg_dump) or copied with `spamshift store copy`",
-                      s->name);
-}
-
-static int
-pq_restore(struct store *s, struct store *src)
-{
-    return store_fail(s, STORE_ERR, "%s: a PostgreSQL store is restored with the "
-                      "server's tools (pg_restore) or `spamshift store copy`", s->name);
-}
-
-/* The server manages its write-ahead log: nothing to give back here. */
-static int
-pq_checkpoint(struct store *s, int64_t *wal_bytes)
-{
-    if (wal_bytes != NULL)
-        *wal_bytes = 0;
-    return STORE_OK;
-}
-
-static int
-pq_moved(struct store *s)
-{
-    return 0;
-}
-
-static int
-pq_wal_pin(const struct store *s)
-{
-    return -1;
-}
-
-const struct store_backend store_pg_backend = {
-    .name = "postgresql",
-    .schema_version = PQ_SCHEMA_VERSION,
-    .open = pq_open,
-    .close = pq_close,
-    .txn = pq_txn,
-    .schema_get = pq_schema_get,
-    .schema_upgrade = pq_schema_upgrade,
-    .meta_get = pq_meta_get,
-    .meta_set = pq_meta_set,
-    .meta_delete = pq_meta_delete,
-    .meta_list = pq_meta_list,
-    .user_lookup = pq_user_lookup,
-    .user_insert = pq_user_insert,
-    .user_state = pq_user_state,
-    .user_bump_fb = pq_user_bump_fb,
-    .user_bump_seen = pq_user_bump_seen,
-    .keys = pq_keys,
-    .thr_get = pq_thr_get,
-    .thr_set = pq_thr_set,
-    .thr_list = pq_thr_list,
-    .counter_add = pq_counter_add,
-    .counter_get = pq_counter_get,
-    .list_set = pq_list_set,
-    .list_all = pq_list_all,
-    .fb_get = pq_fb_get,
-    .fb_write = pq_fb_write,
-    .fb_delete = pq_fb_delete,
-    .fb_quota = pq_fb_quota,
-    .res_has = pq_res_has,
-    .res_put = pq_res_put,
-    .res_trim = pq_res_trim,
-    .samples = pq_samples,
-    .rep_put = pq_rep_put,
-    .fc_get = pq_fc_get,
-    .fc_put = pq_fc_put,
-    .head_get = pq_head_get,
-    .head_marks = pq_head_marks,
-    .head_put = pq_head_put,
-    .refit_last = pq_refit_last,
-    .refit_max = pq_refit_max,
-    .scan_day_hist = pq_scan_day_hist,
-    .scan_day_add = pq_scan_day_add,
-    .scan_put = pq_scan_put,
-    .scan_expire = pq_scan_expire,
-    .stats = pq_stats,
-    .overview = pq_overview,
-    .check = pq_check,
-    .backup = pq_backup,
-    .restore = pq_restore,
-    .checkpoint = pq_checkpoint,
-    .moved = pq_moved,
-    .wal_pin = pq_wal_pin,
-};

@@ -74,6 +74,13 @@ int pq_key_values_of(struct store *s, PGresult *r, const char *what, char ***use
 /* A malloc'd copy of a bytea column (at least one byte); -1 when out of memory. */
 int pq_blob_copy(const PGresult *r, int row, int col, void **blob, size_t *len);
 
+/* store_pg.c: the connection (a libpq connection string, flags as
+ * store_be.h's open), its transactions (a lost connection is reset at the
+ * next begin). */
+int pq_open(struct store *s, const char *target, unsigned flags);
+void pq_close(struct store *s);
+int pq_txn(struct store *s, enum store_txn t);
+
 /* store_pg_schema.c */
 int pq_schema_get(struct store *s, int64_t *version);
 int pq_schema_upgrade(struct store *s, int64_t version);

@@ -35,17 +35,6 @@ scan_bucket(double ms)
     return b;
 }
 
-/* The histogram in a blob of len bytes (shorter: the missing buckets are 0). */
-static void
-hist_read(const void *blob, size_t len, uint32_t *hist)
-{
-    const uint8_t *p = blob;
-
-    memset(hist, 0, STORE_SCAN_HIST * sizeof(*hist));
-    for (int b = 0; p != NULL && b < STORE_SCAN_HIST && 4 * (size_t)(b + 1) <= len; b++)
-        hist[b] = le_get32(p + 4 * b);
-}
-
 static int
 scan_record(struct store *s, const char *user, const uint8_t *digest, float score,
             int verdict, double ms, int64_t at)
@@ -67,7 +56,7 @@ scan_record(struct store *s, const char *user, const uint8_t *digest, float scor
     if (rc < 0)
         return rc;
     if (rc == STORE_OK)
-        hist_read(blob, sizeof(blob), hist);
+        store_hist_read(blob, sizeof(blob), hist);
     else
         memset(hist, 0, sizeof(hist));
     if (scored)
@@ -106,130 +95,6 @@ store_scan_record(struct store *s, const char *user, const uint8_t *digest, floa
 }
 
 /* ---- statistics ---- */
-
-struct store_stats_acc {
-    struct store_user_stats *v;
-    int64_t *ids;               /* v[i]'s user id, ascending (the rows come so) */
-    size_t n, cap;
-};
-
-void
-store_user_stats_free(struct store_user_stats *v, size_t n)
-{
-    for (size_t i = 0; v != NULL && i < n; i++)
-        free(v[i].user);
-    free(v);
-}
-
-/* Index of user id uid in a->ids (sorted), or -1. */
-static long
-stats_find(const struct store_stats_acc *a, int64_t uid)
-{
-    size_t lo = 0, hi = a->n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a->ids[mid] < uid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < a->n && a->ids[lo] == uid ? (long)lo : -1;
-}
-
-static int
-stats_user(struct store *s, struct store_stats_acc *a, const struct store_stats_row *r)
-{
-    if (a->n == a->cap) {
-        size_t nc = a->cap ? 2 * a->cap : 256;
-        void *nv = realloc(a->v, nc * sizeof(*a->v)), *ni;
-
-        if (nv == NULL)
-            return store_fail(s, STORE_ERR, "out of memory");
-        a->v = nv;
-        if ((ni = realloc(a->ids, nc * sizeof(*a->ids))) == NULL)
-            return store_fail(s, STORE_ERR, "out of memory");
-        a->ids = ni;
-        a->cap = nc;
-    }
-    if (a->n > 0 && r->uid <= a->ids[a->n - 1])
-        return store_fail(s, STORE_ERR, "%s: statistics: users out of order", s->name);
-    memset(&a->v[a->n], 0, sizeof(a->v[a->n]));
-    if ((a->v[a->n].user = strdup(r->key != NULL ? r->key : "")) == NULL)
-        return store_fail(s, STORE_ERR, "out of memory");
-    a->ids[a->n++] = r->uid;
-    return STORE_OK;
-}
-
-static void
-stats_day(struct store_user_stats *u, const struct store_stats_row *r)
-{
-    uint32_t h[STORE_SCAN_HIST];
-
-    u->scanned += (uint64_t)r->i[0];
-    u->tagged += (uint64_t)r->i[1];
-    u->quarantined += (uint64_t)r->i[2];
-    u->rejected += (uint64_t)r->i[3];
-    u->skipped += (uint64_t)r->i[4];
-    u->errors += (uint64_t)r->i[5];
-    u->ms_sum += r->d[0];
-    hist_read(r->blob, r->blob_len, h);
-    for (int b = 0; b < STORE_SCAN_HIST; b++)
-        u->hist[b] += h[b];
-}
-
-int
-store_stats_add(struct store *s, struct store_stats_acc *a, const struct store_stats_row *r)
-{
-    struct store_user_stats *u;
-    long i;
-
-    if (r->kind == STORE_STATS_USER)
-        return stats_user(s, a, r);
-    if ((i = stats_find(a, r->uid)) < 0)
-        return STORE_OK;
-    u = &a->v[i];
-    switch (r->kind) {
-    case STORE_STATS_DAY:
-        stats_day(u, r);
-        break;
-    case STORE_STATS_FEEDBACK:
-        if (r->i[0]) {
-            u->fb_spam = (uint64_t)r->i[1];
-            u->learned_spam = (uint64_t)r->i[2];
-        } else {
-            u->fb_ham = (uint64_t)r->i[1];
-            u->learned_ham = (uint64_t)r->i[2];
-        }
-        break;
-    case STORE_STATS_MATCHED:
-        if (r->i[0])
-            u->matched_spam = (uint64_t)r->i[1];
-        else
-            u->matched_ham = (uint64_t)r->i[1];
-        u->fp += (uint64_t)r->i[2];
-        u->fn += (uint64_t)r->i[3];
-        break;
-    case STORE_STATS_REFITS:
-        u->refits = (uint64_t)r->i[0];
-        break;
-    case STORE_STATS_LAST:
-        u->has_refit = 1;
-        u->version = (uint64_t)r->i[0];
-        u->refit_at = r->i[1];
-        u->last.n_feedback = (uint32_t)r->i[2];
-        u->last.n_unlabelled = (uint32_t)r->i[3];
-        u->last.domain_auc = r->d[0];
-        u->last.ess = r->d[1];
-        u->last.cv_err_before = r->d[2];
-        u->last.cv_err_after = r->d[3];
-        u->last.ms = r->d[4];
-        break;
-    case STORE_STATS_USER:
-        break;
-    }
-    return STORE_OK;
-}
 
 static int
 stats_by_key(const void *a, const void *b)

@@ -1,8 +1,9 @@
 /*
  * store_sqlite.c - the SQLite backend of the store (store_be.h): the
- * connection, its statement cache, transactions, and the table of row-level
- * operations the other store_sqlite_*.c files implement (schema, users,
- * sender lists, samples, heads, scans, backup).
+ * connection, its statement cache, error mapping and transactions, which the
+ * other store_sqlite_*.c files (schema, users, sender lists, samples, heads,
+ * scans, backup) build their operations on; it calls none of them.  The table
+ * of operations is store_sqlite_be.c.
  *
  * Tuned for many small writes from one writer per process (the milter's writer
  * thread or `spamshift learn`) next to many readers (scorers loading heads):
@@ -215,9 +216,15 @@ sq_column_blob_copy(sqlite3_stmt *st, int col, void **blob, size_t *len)
     return 0;
 }
 
+int
+sq_wal_name(const char *path, char *buf, size_t len)
+{
+    return (size_t)snprintf(buf, len, "%s-wal", path) < len ? 0 : -1;
+}
+
 /* ---- transactions ---- */
 
-static int
+int
 sq_txn(struct store *s, enum store_txn t)
 {
     switch (t) {
@@ -279,7 +286,7 @@ sq_make_file(struct store *s, const char *path, unsigned flags)
     return STORE_OK;
 }
 
-static int
+int
 sq_open(struct store *s, const char *path, unsigned flags)
 {
     struct sq_conn *c;
@@ -320,7 +327,7 @@ sq_open(struct store *s, const char *path, unsigned flags)
     return rc;
 }
 
-static void
+void
 sq_close(struct store *s)
 {
     struct sq_conn *c = conn(s);
@@ -337,7 +344,7 @@ sq_close(struct store *s)
     s->conn = NULL;
 }
 
-static int
+int
 sq_moved(struct store *s)
 {
     int moved = 0;
@@ -347,58 +354,3 @@ sq_moved(struct store *s)
         return 0;
     return moved != 0;
 }
-
-const struct store_backend store_sqlite_backend = {
-    .name = "sqlite",
-    .schema_version = SQ_SCHEMA_VERSION,
-    .open = sq_open,
-    .close = sq_close,
-    .txn = sq_txn,
-    .schema_get = sq_schema_get,
-    .schema_upgrade = sq_schema_upgrade,
-    .meta_get = sq_meta_get,
-    .meta_set = sq_meta_set,
-    .meta_delete = sq_meta_delete,
-    .meta_list = sq_meta_list,
-    .user_lookup = sq_user_lookup,
-    .user_insert = sq_user_insert,
-    .user_state = sq_user_state,
-    .user_bump_fb = sq_user_bump_fb,
-    .user_bump_seen = sq_user_bump_seen,
-    .keys = sq_keys,
-    .thr_get = sq_thr_get,
-    .thr_set = sq_thr_set,
-    .thr_list = sq_thr_list,
-    .counter_add = sq_counter_add,
-    .counter_get = sq_counter_get,
-    .list_set = sq_list_set,
-    .list_all = sq_list_all,
-    .fb_get = sq_fb_get,
-    .fb_write = sq_fb_write,
-    .fb_delete = sq_fb_delete,
-    .fb_quota = sq_fb_quota,
-    .res_has = sq_res_has,
-    .res_put = sq_res_put,
-    .res_trim = sq_res_trim,
-    .samples = sq_samples,
-    .rep_put = sq_rep_put,
-    .fc_get = sq_fc_get,
-    .fc_put = sq_fc_put,
-    .head_get = sq_head_get,
-    .head_marks = sq_head_marks,
-    .head_put = sq_head_put,
-    .refit_last = sq_refit_last,
-    .refit_max = sq_refit_max,
-    .scan_day_hist = sq_scan_day_hist,
-    .scan_day_add = sq_scan_day_add,
-    .scan_put = sq_scan_put,
-    .scan_expire = sq_scan_expire,
-    .stats = sq_stats,
-    .overview = sq_overview,
-    .check = sq_check,
-    .backup = sq_backup,
-    .restore = sq_restore,
-    .checkpoint = sq_checkpoint,
-    .moved = sq_moved,
-    .wal_pin = sq_wal_pin,
-};

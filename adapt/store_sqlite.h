@@ -1,7 +1,8 @@
 /*
  * store_sqlite.h - the SQLite backend's files share this (private to
  * adapt/store_sqlite*.c): the connection, the statement cache, error mapping
- * and the row-level operations each file implements for store_be.h.
+ * (store_sqlite.c, which calls none of the other files) and the row-level
+ * operations each file implements for store_be.h (named in store_sqlite_be.c).
  */
 #ifndef SPAMSHIFT_STORE_SQLITE_H
 #define SPAMSHIFT_STORE_SQLITE_H
@@ -54,6 +55,15 @@ int sq_collect_key_values(struct store *s, sqlite3_stmt *st, const char *what,
                           char ***users, double **vals, size_t *n);
 /* A malloc'd copy of column col (at least one byte allocated); -1 when out of memory. */
 int sq_column_blob_copy(sqlite3_stmt *st, int col, void **blob, size_t *len);
+
+/* store_sqlite.c: the connection (PATH, flags as store_be.h's open), its
+ * transactions, and whether the file was moved or deleted under it. */
+int sq_open(struct store *s, const char *path, unsigned flags);
+void sq_close(struct store *s);
+int sq_txn(struct store *s, enum store_txn t);
+int sq_moved(struct store *s);
+/* path + "-wal" into buf; -1 when it does not fit. */
+int sq_wal_name(const char *path, char *buf, size_t len);
 
 /* store_sqlite_schema.c */
 int sq_schema_get(struct store *s, int64_t *version);
@@ -130,7 +140,6 @@ int sq_backup(struct store *s, const char *dst);
 int sq_restore(struct store *s, struct store *src);
 int sq_checkpoint(struct store *s, int64_t *wal_bytes);
 int sq_wal_pin(const struct store *s);
-int sq_wal_name(const char *path, char *buf, size_t len);
 int store_sqlite_wal_is(const char *path, int fd);
 
 #endif

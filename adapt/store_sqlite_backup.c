@@ -46,12 +46,6 @@ sq_check(struct store *s)
 /* ---- backup, restore, the write-ahead log ---- */
 
 int
-sq_wal_name(const char *path, char *buf, size_t len)
-{
-    return (size_t)snprintf(buf, len, "%s-wal", path) < len ? 0 : -1;
-}
-
-int
 sq_wal_pin(const struct store *s)
 {
     const struct sq_conn *c = s->conn;

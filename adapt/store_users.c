@@ -224,16 +224,6 @@ store_list_all(struct store *s, struct store_list_entry **out, size_t *n)
     return s->be->list_all(s, out, n);
 }
 
-void
-store_list_free(struct store_list_entry *v, size_t n)
-{
-    for (size_t i = 0; v != NULL && i < n; i++) {
-        free(v[i].scope);
-        free(v[i].sender);
-    }
-    free(v);
-}
-
 /* ---- counters ---- */
 
 static int
@@ -273,38 +263,6 @@ store_counter_get(struct store *s, const char *user, const char *name, int64_t *
 }
 
 /* ---- lists of keys ---- */
-
-char **
-store_strv_free(char **v)
-{
-    if (v != NULL) {
-        for (char **p = v; *p != NULL; p++)
-            free(*p);
-        free(v);
-    }
-    return NULL;
-}
-
-int
-store_strv_push(struct store_strv_build *b, const char *key)
-{
-    if (b->v == NULL || b->n + 1 >= b->cap) {
-        size_t nc = b->cap ? 2 * b->cap : 16;
-        char **p = realloc(b->v, nc * sizeof(*p));
-
-        if (p == NULL)
-            return -1;
-        b->v = p;
-        b->cap = nc;
-        b->v[b->n] = NULL;
-    }
-    if (key == NULL)
-        return 0;
-    if ((b->v[b->n] = strdup(key)) == NULL)
-        return -1;
-    b->v[++b->n] = NULL;
-    return 0;
-}
 
 static int
 keys(struct store *s, const struct store_keys_q *q, char ***users, size_t *n)
