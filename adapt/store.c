@@ -2,8 +2,9 @@
  * store.c - the store's front (store.h): choosing the backend from the
  * database string, opening (schema check and upgrade, the settings),
  * transactions, and the maintenance calls.  The operations on users'
- * data are in store_users.c, store_data.c and store_scan.c; the backends
- * behind store_be.h.
+ * data are in store_users.c, store_data.c and store_scan.c; the error
+ * message in store_err.c, the results' building and freeing in store_rows.c;
+ * the backends behind store_be.h.
  *
  * Database strings: "sqlite:PATH" or a plain PATH is SQLite;
  * "postgresql://..." or "postgres://..." (a libpq URI) or a libpq
@@ -13,7 +14,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

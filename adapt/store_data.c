@@ -1,8 +1,9 @@
 /*
  * store_data.c - the store's front for a user's learning data: labelled
  * feedback (and its quota), the unlabelled reservoir (Algorithm R's slot
- * choice), the samples read back with their cached representations, the
- * refit's cache, published heads and the refit log, and the writer's batch.
+ * choice), the samples read back with their cached representations (built
+ * by store_rows.c), the refit's cache, published heads and the refit log,
+ * and the writer's batch.
  * See store.h for the contracts and store_be.h for the split with the
  * backends.
  */

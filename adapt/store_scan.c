@@ -2,7 +2,8 @@
  * store_scan.c - the store's front for what the milter decided: scan
  * records (the day's counters, the scan-time histogram's buckets and
  * encoding, expiry after STORE_SCAN_KEEP_DAYS), the per-user statistics
- * built from the backend's aggregate rows, and the overview.  See store.h
+ * (one read snapshot over the backend's aggregate rows, which store_rows.c
+ * assembles), and the overview.  See store.h
  * for the contracts and store_be.h for the split with the backends.
  */
 #include "config.h"

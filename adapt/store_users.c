@@ -1,7 +1,8 @@
 /*
  * store_users.c - the store's front for users and what hangs off a user key
- * alone: keys, per-user thresholds, allow and block lists, counters, and the
- * lists of keys (all, dirty, recently published, refitted since).  See
+ * alone: keys, per-user thresholds and target false-positive rates, allow and
+ * block lists, counters, and the lists of keys (all, dirty, recently
+ * published, refitted since).  See
  * store.h for the contracts and store_be.h for the split with the backends.
  */
 #include "config.h"
