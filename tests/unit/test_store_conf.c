@@ -6,8 +6,9 @@
  * number goes (each case gets a fresh store), e.g. "host=/tmp/x dbname=conf%d"
  * (tests/unit/store_conf_pg.sh makes those databases in a throw-away
  * cluster); unset, the stores are SQLite files in a temporary directory.
- * same_on_both runs one learn/observe/publish sequence on that backend and on
- * a SQLite file and compares every observation line by line.
+ * same_on_both (store_conf_same.c) runs one learn/observe/publish sequence on
+ * that backend and on a SQLite file and compares every observation line by
+ * line.
  */
 #include "config.h"
 
@@ -26,19 +27,15 @@
 
 #include "store.h"
 #include "fixture.h"
+#include "store_conf.h"
 
 static char tmpdir[128];
 static char pattern[512];
 static int next_db;
 
-struct conf {
-    struct store *s;
-    char db[600];
-};
-
 /* A fresh store of the backend under test (ref: a SQLite one) into *s. */
-static void
-open_fresh(int ref, char *db, size_t len, struct store **s)
+void
+conf_open_fresh(int ref, char *db, size_t len, struct store **s)
 {
     struct store_opts o;
     char err[512];
@@ -61,7 +58,7 @@ setup(void **state)
     struct conf *c = calloc(1, sizeof(*c));
 
     assert_non_null(c);
-    open_fresh(0, c->db, sizeof(c->db), &c->s);
+    conf_open_fresh(0, c->db, sizeof(c->db), &c->s);
     *state = c;
     return 0;
 }
@@ -87,8 +84,8 @@ reopen(const char *db, unsigned flags)
     return s;
 }
 
-static void
-digest_of(uint32_t k, uint8_t d[STORE_DIGEST_LEN])
+void
+conf_digest_of(uint32_t k, uint8_t d[STORE_DIGEST_LEN])
 {
     memset(d, 0, STORE_DIGEST_LEN);
     for (int i = 0; i < 4; i++)
@@ -97,8 +94,8 @@ digest_of(uint32_t k, uint8_t d[STORE_DIGEST_LEN])
 }
 
 /* Sorted unique ids derived from k. */
-static size_t
-ids_of(uint32_t k, uint32_t *ids)
+size_t
+conf_ids_of(uint32_t k, uint32_t *ids)
 {
     size_t n = 2 + k % 9;
     uint32_t v = k * 2654435761u % 1000;
@@ -115,33 +112,33 @@ learn(struct store *s, const char *user, uint32_t k, int spam, enum store_change
 {
     uint8_t d[STORE_DIGEST_LEN];
     uint32_t ids[16];
-    size_t n = ids_of(k, ids);
+    size_t n = conf_ids_of(k, ids);
     enum store_change got = (enum store_change)-1;
     int rc;
 
-    digest_of(k, d);
+    conf_digest_of(k, d);
     if ((rc = store_feedback_put(s, user, d, spam, ids, n, &got)) != STORE_OK)
         fail_msg("learn %s %u: got %d (%s), want STORE_OK", user, k, rc, store_errmsg(s));
     if (got != want)
         fail_msg("learn %s %u: change got %d, want %d", user, k, got, want);
 }
 
-static int
-offer(struct store *s, const char *user, uint32_t k)
+int
+conf_offer(struct store *s, const char *user, uint32_t k)
 {
     uint8_t d[STORE_DIGEST_LEN];
     uint32_t ids[16];
-    size_t n = ids_of(k, ids);
+    size_t n = conf_ids_of(k, ids);
     int kept = -1, rc;
 
-    digest_of(k, d);
+    conf_digest_of(k, d);
     if ((rc = store_reservoir_offer(s, user, d, ids, n, &kept)) != STORE_OK)
         fail_msg("offer %s %u: got %d (%s)", user, k, rc, store_errmsg(s));
     return kept;
 }
 
-static void
-state_of(struct store *s, const char *user, struct store_user_state *st)
+void
+conf_state_of(struct store *s, const char *user, struct store_user_state *st)
 {
     int rc = store_user_state(s, user, st);
 
@@ -219,17 +216,17 @@ test_feedback(void **state)
     learn(c->s, "a@x", 3, 0, STORE_MOVED);
     learn(c->s, "a@x", 1, 1, STORE_LEARNED);
     learn(c->s, "a@x", 2, 1, STORE_LEARNED);
-    digest_of(9, d);
+    conf_digest_of(9, d);
     assert_int_equal(store_feedback_put(c->s, "a@x", d, 1, bad, 2, NULL), STORE_ERR);
     assert_int_equal(store_feedback_put(c->s, "a@x", d, 2, ids, 0, NULL), STORE_ERR);
-    digest_of(2, d);
+    conf_digest_of(2, d);
     assert_int_equal(store_feedback_forget(c->s, "a@x", d, &chg), STORE_OK);
     assert_int_equal(chg, STORE_FORGOTTEN);
     assert_int_equal(store_feedback_forget(c->s, "a@x", d, &chg), STORE_OK);
     assert_int_equal(chg, STORE_UNCHANGED);
     assert_int_equal(store_feedback_forget(c->s, "nobody@x", d, &chg), STORE_OK);
     assert_int_equal(chg, STORE_UNCHANGED);
-    state_of(c->s, "a@x", &st);
+    conf_state_of(c->s, "a@x", &st);
     if (st.n_spam != 1 || st.n_ham != 1 || st.fb_gen != 5)
         fail_msg("state: spam %u ham %u fb_gen %llu, want 1, 1, 5", st.n_spam, st.n_ham,
                  (unsigned long long)st.fb_gen);
@@ -237,9 +234,9 @@ test_feedback(void **state)
     assert_int_equal(ss.n, 2);
     for (size_t i = 0; i < ss.n; i++) {
         uint32_t k = i == 0 ? 1 : 3;        /* digest order: 1 then 3 */
-        size_t n = ids_of(k, ids);
+        size_t n = conf_ids_of(k, ids);
 
-        digest_of(k, d);
+        conf_digest_of(k, d);
         if (memcmp(ss.v[i].digest, d, STORE_DIGEST_LEN) != 0 || ss.v[i].n != n ||
             memcmp(ss.v[i].ids, ids, n * sizeof(*ids)) != 0 || ss.v[i].spam != (k == 1))
             fail_msg("sample %zu: got n %u spam %u, want message %u (n %zu)", i,
@@ -262,7 +259,7 @@ test_quota(void **state)
     for (uint32_t k = 1; k <= 5; k++)
         learn(c->s, "q@x", k, 1, STORE_LEARNED);
     learn(c->s, "r@x", 1, 0, STORE_LEARNED);
-    state_of(c->s, "q@x", &st);
+    conf_state_of(c->s, "q@x", &st);
     if (st.n_spam != 3 || store_feedback_dropped(c->s) != 2)
         fail_msg("quota 3: held %u dropped %llu, want 3 and 2", st.n_spam,
                  (unsigned long long)store_feedback_dropped(c->s));
@@ -270,14 +267,14 @@ test_quota(void **state)
         uint8_t d[STORE_DIGEST_LEN];
         enum store_change chg;
 
-        digest_of(5, d);            /* the one written last is kept */
+        conf_digest_of(5, d);            /* the one written last is kept */
         assert_int_equal(store_feedback_forget(c->s, "q@x", d, &chg), STORE_OK);
         assert_int_equal(chg, STORE_FORGOTTEN);
     }
     assert_int_equal(store_set_feedback_max(c->s, 1, &dropped), STORE_OK);
     if (dropped != 1)
         fail_msg("quota 1 over every user: dropped %llu, want 1", (unsigned long long)dropped);
-    state_of(c->s, "r@x", &st);
+    conf_state_of(c->s, "r@x", &st);
     assert_int_equal(st.n_ham, 1);
 }
 
@@ -290,11 +287,11 @@ test_reservoir(void **state)
     int kept = 0;
 
     for (uint32_t k = 1; k <= 8; k++)
-        if (offer(c->s, "r@x", k) != 1)
+        if (conf_offer(c->s, "r@x", k) != 1)
             fail_msg("offer %u of the first 8: not kept, want kept", k);
     for (uint32_t k = 9; k <= 200; k++)
-        kept += offer(c->s, "r@x", k);
-    state_of(c->s, "r@x", &st);
+        kept += conf_offer(c->s, "r@x", k);
+    conf_state_of(c->s, "r@x", &st);
     /* Algorithm R keeps the i-th with probability 8/i: about 8 * ln(200/8) = 26 */
     if (st.n_reservoir != 8 || st.seen != 200 || kept < 8 || kept > 60)
         fail_msg("reservoir %u seen %llu kept %d after 200, want 8, 200 and about 26",
@@ -309,14 +306,14 @@ test_reservoir(void **state)
         const uint8_t *d = ss.v[3].digest;
         uint32_t k = (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16;
 
-        if (offer(c->s, "r@x", k) != 0)
+        if (conf_offer(c->s, "r@x", k) != 0)
             fail_msg("message %u offered again: kept, want not", k);
-        state_of(c->s, "r@x", &st);
+        conf_state_of(c->s, "r@x", &st);
         assert_int_equal(st.seen, 200);
     }
     store_samples_free(&ss);
     assert_int_equal(store_set_reservoir_size(c->s, 3), STORE_OK);
-    state_of(c->s, "r@x", &st);
+    conf_state_of(c->s, "r@x", &st);
     assert_int_equal(st.n_reservoir, 3);
 }
 
@@ -333,8 +330,8 @@ test_reps_fitcache(void **state)
 
     learn(c->s, "f@x", 1, 1, STORE_LEARNED);
     learn(c->s, "f@x", 2, 0, STORE_LEARNED);
-    digest_of(1, d[0]);
-    digest_of(2, d[1]);
+    conf_digest_of(1, d[0]);
+    conf_digest_of(2, d[1]);
     assert_int_equal(store_reps_put(c->s, "f@x", STORE_FEEDBACK, "m1",
                                     (const uint8_t (*)[STORE_DIGEST_LEN])d, &rep[0][0], 3, 2),
                      STORE_OK);
@@ -382,7 +379,7 @@ test_heads(void **state)
     if (n != 2 || strcmp(users[0], "g@x") != 0)
         fail_msg("dirty: got %zu users, want g@x and h@x", n);
     store_strv_free(users);
-    state_of(c->s, "h@x", &old);
+    conf_state_of(c->s, "h@x", &old);
     assert_int_equal(store_head_publish(c->s, "h@x", "m1", "head1", 5, &old, &rec, &v),
                      STORE_OK);
     assert_int_equal(v, 1);
@@ -390,7 +387,7 @@ test_heads(void **state)
                      STORE_OK);
     assert_int_equal(v, 2);
     learn(c->s, "h@x", 2, 1, STORE_LEARNED);
-    state_of(c->s, "h@x", &st);
+    conf_state_of(c->s, "h@x", &st);
     assert_int_equal(store_head_publish(c->s, "h@x", "m1", "head3", 5, &st, &rec, &v),
                      STORE_OK);
     assert_int_equal(store_head_publish(c->s, "h@x", "m1", "stale", 5, &old, &rec, &v),
@@ -557,7 +554,7 @@ test_head_recent(void **state)
 
     for (size_t i = 0; i < 3; i++) {
         learn(c->s, users[i], (uint32_t)i + 1, 1, STORE_LEARNED);
-        state_of(c->s, users[i], &st);
+        conf_state_of(c->s, users[i], &st);
         assert_int_equal(store_head_publish(c->s, users[i], i < 2 ? "m1" : "m2", "head", 4,
                                             &st, NULL, &v), STORE_OK);
     }
@@ -592,9 +589,9 @@ test_scans_stats(void **state)
     int64_t now = (int64_t)time(NULL);
     size_t n;
 
-    digest_of(1, d);
+    conf_digest_of(1, d);
     assert_int_equal(store_scan_record(c->s, "s@x", d, 0.9f, STORE_V_TAG, 1.0, now), STORE_OK);
-    digest_of(2, d);
+    conf_digest_of(2, d);
     assert_int_equal(store_scan_record(c->s, "s@x", d, 0.1f, STORE_V_PASS, 0.01, now), STORE_OK);
     assert_int_equal(store_scan_record(c->s, "s@x", NULL, 0, STORE_V_SKIPPED, 0, now), STORE_OK);
     assert_int_equal(store_scan_record(c->s, "s@x", d, 0.5f, STORE_V_N, 0, now), STORE_ERR);
@@ -612,7 +609,7 @@ test_scans_stats(void **state)
     /* A record from 31 days ago expires at the next hour's check. */
     store_close(c->s);
     c->s = reopen(c->db, 0);
-    digest_of(3, d);
+    conf_digest_of(3, d);
     assert_int_equal(store_scan_record(c->s, "s@x", d, 0.2f, STORE_V_PASS, 1, now - 31 * 86400),
                      STORE_OK);
     assert_int_equal(store_overview(c->s, 0, &o), STORE_OK);
@@ -620,7 +617,7 @@ test_scans_stats(void **state)
         fail_msg("overview: users %llu feedback %llu scans %llu, want 1 2 3",
                  (unsigned long long)o.users, (unsigned long long)o.feedback,
                  (unsigned long long)o.scan_records);
-    digest_of(4, d);
+    conf_digest_of(4, d);
     assert_int_equal(store_scan_record(c->s, "s@x", d, 0.2f, STORE_V_PASS, 1, now + 3600),
                      STORE_OK);
     assert_int_equal(store_overview(c->s, 0, &o), STORE_OK);
@@ -646,9 +643,9 @@ test_transactions(void **state)
     assert_int_equal(store_user_state(c->s, "t@x", &st), STORE_NOTFOUND);
     memset(ops, 0, sizeof(ops));
     ops[0] = (struct store_op){ .kind = STORE_OP_FEEDBACK, .user = "t@x", .spam = 1 };
-    ops[0].n = ids_of(1, ids);
+    ops[0].n = conf_ids_of(1, ids);
     ops[0].ids = ids;
-    digest_of(1, ops[0].digest);
+    conf_digest_of(1, ops[0].digest);
     ops[1] = (struct store_op){ .kind = STORE_OP_COUNTER, .user = "t@x", .counter = "n",
                                 .delta = 4 };
     ops[2] = (struct store_op){ .kind = STORE_OP_OFFER, .user = "t@x", .ids = bad, .n = 2 };
@@ -669,8 +666,8 @@ test_transactions(void **state)
     assert_int_equal(v, 14);
     /* Two connections offering to one user count every distinct sample. */
     for (uint32_t k = 100; k < 140; k++)
-        offer(k % 2 ? other : c->s, "t@x", k);
-    state_of(c->s, "t@x", &st);
+        conf_offer(k % 2 ? other : c->s, "t@x", k);
+    conf_state_of(c->s, "t@x", &st);
     if (st.seen != 40 || st.n_reservoir != 8)
         fail_msg("two writers: seen %llu reservoir %u, want 40 and 8",
                  (unsigned long long)st.seen, st.n_reservoir);
@@ -682,153 +679,6 @@ test_transactions(void **state)
 }
 
 /* ---- one sequence on both backends ---- */
-
-static void
-out(char **buf, size_t *len, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    int n;
-    char *p;
-
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof(line));
-    assert_non_null(p = realloc(*buf, *len + (size_t)n + 2));
-    *buf = p;
-    memcpy(*buf + *len, line, (size_t)n);
-    *len += (size_t)n;
-    (*buf)[(*len)++] = '\n';
-    (*buf)[*len] = '\0';
-}
-
-/* Every (key, value) a list function gives, one line each. */
-static void
-print_key_values(struct store *s, char **buf, size_t *len, const char *what,
-                 int (*list)(struct store *, char ***, double **, size_t *))
-{
-    char **keys;
-    double *v;
-    size_t n;
-
-    assert_int_equal(list(s, &keys, &v, &n), STORE_OK);
-    for (size_t i = 0; i < n; i++)
-        out(buf, len, "%s %s %.17g", what, keys[i], v[i]);
-    store_strv_free(keys);
-    free(v);
-}
-
-/* Learn, observe and publish for three users, writing down every answer the
- * store gives (not the times it records): samples, heads, the dirty list,
- * thresholds and target FPRs, the recent heads, statistics. */
-static char *
-sequence(struct store *s)
-{
-    static const char *const users[] = { "b@x", "A@x", "c@y" };
-    struct store_user_stats *us;
-    struct store_samples ss;
-    char *buf = NULL, **keys;
-    size_t len = 0, n;
-    int64_t now = (int64_t)time(NULL);
-
-    for (uint32_t k = 1; k <= 120; k++) {
-        const char *u = users[k % 3];
-        uint8_t d[STORE_DIGEST_LEN];
-
-        out(&buf, &len, "offer %s %u kept %d", u, k, offer(s, u, k % 50));
-        digest_of(k % 50, d);
-        if (k % 7 == 0) {
-            uint32_t ids[16];
-            size_t m = ids_of(k % 50, ids);
-            enum store_change chg;
-
-            assert_int_equal(store_feedback_put(s, u, d, (int)(k % 2), ids, m, &chg),
-                             STORE_OK);
-            out(&buf, &len, "learn %s %u change %d", u, k, (int)chg);
-        }
-        assert_int_equal(store_scan_record(s, u, d, (float)(k % 10) / 10, (int)(k % 4),
-                                           0.01 * k, now), STORE_OK);
-    }
-    for (size_t i = 0; i < 3; i++) {
-        struct store_user_state st;
-        uint64_t v = 0;
-
-        state_of(s, users[i], &st);
-        out(&buf, &len, "state %s uid %lld fb_gen %llu seen %llu spam %u ham %u res %u",
-            users[i], (long long)st.uid, (unsigned long long)st.fb_gen,
-            (unsigned long long)st.seen, st.n_spam, st.n_ham, st.n_reservoir);
-        assert_int_equal(store_reservoir_list(s, users[i], NULL, &ss), STORE_OK);
-        for (size_t j = 0; j < ss.n; j++)
-            out(&buf, &len, "  res %02x%02x n %u first %u", ss.v[j].digest[0],
-                ss.v[j].digest[1], ss.v[j].n, ss.v[j].ids[0]);
-        store_samples_free(&ss);
-        if (i < 2)
-            assert_int_equal(store_head_publish(s, users[i], "m", "blob", 4, &st, NULL, &v),
-                             STORE_OK);
-        out(&buf, &len, "published %s %llu", users[i], (unsigned long long)v);
-    }
-    assert_int_equal(store_dirty_list(s, "m", 0, &keys, &n), STORE_OK);
-    for (size_t i = 0; i < n; i++)
-        out(&buf, &len, "dirty %s", keys[i]);
-    store_strv_free(keys);
-    for (size_t i = 0; i < 3; i++) {
-        double t;
-
-        assert_int_equal(store_threshold_set(s, users[i], 0.5 + 0.1 * (double)i), STORE_OK);
-        assert_int_equal(store_target_fpr_set(s, users[i], 0.001 * (double)(i + 1)),
-                         STORE_OK);
-        if (i == 1)
-            assert_int_equal(store_target_fpr_set(s, users[i], -1), STORE_OK);
-        out(&buf, &len, "target %s %d", users[i], store_target_fpr_get(s, users[i], &t));
-    }
-    print_key_values(s, &buf, &len, "threshold", store_threshold_list);
-    print_key_values(s, &buf, &len, "target", store_target_fpr_list);
-    assert_int_equal(store_head_recent(s, "m", 0, &keys, &n), STORE_OK);
-    out(&buf, &len, "recent %zu", n);
-    store_strv_free(keys);
-    assert_int_equal(store_user_stats(s, NULL, now - 60, &us, &n), STORE_OK);
-    for (size_t i = 0; i < n; i++) {
-        out(&buf, &len, "stats %s scanned %llu tagged %llu q %llu r %llu ms %.6f fb %llu/%llu "
-            "matched %llu/%llu fp %llu fn %llu refits %llu", us[i].user,
-            (unsigned long long)us[i].scanned, (unsigned long long)us[i].tagged,
-            (unsigned long long)us[i].quarantined, (unsigned long long)us[i].rejected,
-            us[i].ms_sum, (unsigned long long)us[i].fb_spam, (unsigned long long)us[i].fb_ham,
-            (unsigned long long)us[i].matched_spam, (unsigned long long)us[i].matched_ham,
-            (unsigned long long)us[i].fp, (unsigned long long)us[i].fn,
-            (unsigned long long)us[i].refits);
-        for (int b = 0; b < STORE_SCAN_HIST; b++)
-            if (us[i].hist[b] != 0)
-                out(&buf, &len, "  hist %d %u", b, us[i].hist[b]);
-    }
-    store_user_stats_free(us, n);
-    return buf;
-}
-
-static void
-test_same_on_both(void **state)
-{
-    struct conf *c = *state;
-    struct store *ref;
-    char db[600], *got, *want, *g, *w;
-    int line = 1;
-
-    open_fresh(1, db, sizeof(db), &ref);
-    got = sequence(c->s);
-    want = sequence(ref);
-    store_close(ref);
-    for (g = got, w = want; *g != '\0' && *g == *w; g++, w++)
-        line += *g == '\n';
-    if (*g != '\0' || *w != '\0') {
-        char *ge = strchr(g, '\n'), *we = strchr(w, '\n');
-
-        fail_msg("%s and SQLite differ at line %d: got \"%.*s\", want \"%.*s\"",
-                 store_backend_name(c->s), line, ge ? (int)(ge - g) : (int)strlen(g), g,
-                 we ? (int)(we - w) : (int)strlen(w), w);
-    }
-    free(got);
-    free(want);
-}
 
 int
 main(void)
