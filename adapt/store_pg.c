@@ -140,17 +140,26 @@ pq_do(struct store *s, const char *sql, const struct pq_args *a, const char *wha
     return STORE_OK;
 }
 
+/* A binary-format column's bytes, big-endian, as an unsigned integer; *len is
+ * its width in bytes, 0 for NULL (then 0 is returned). */
+static uint64_t
+pq_be_bits(const PGresult *r, int row, int col, int *len)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+    uint64_t u = 0;
+
+    *len = PQgetisnull(r, row, col) ? 0 : PQgetlength(r, row, col);
+    for (int i = 0; i < *len && i < 8; i++)
+        u = u << 8 | p[i];
+    return u;
+}
+
 int64_t
 pq_int(const PGresult *r, int row, int col)
 {
-    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
-    int len = PQgetlength(r, row, col);
-    uint64_t u = 0;
+    int len;
+    uint64_t u = pq_be_bits(r, row, col, &len);
 
-    if (PQgetisnull(r, row, col))
-        return 0;
-    for (int i = 0; i < len && i < 8; i++)
-        u = u << 8 | p[i];
     if (len == 2)
         return (int16_t)u;
     if (len == 4)
@@ -161,14 +170,12 @@ pq_int(const PGresult *r, int row, int col)
 double
 pq_dbl(const PGresult *r, int row, int col)
 {
-    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
-    int len = PQgetlength(r, row, col);
-    uint64_t u = 0;
+    int len;
+    uint64_t u = pq_be_bits(r, row, col, &len);
+    double d;
 
-    if (PQgetisnull(r, row, col))
+    if (len == 0)
         return 0;
-    for (int i = 0; i < len && i < 8; i++)
-        u = u << 8 | p[i];
     if (len == 4) {
         uint32_t w = (uint32_t)u;
         float f;
@@ -176,12 +183,8 @@ pq_dbl(const PGresult *r, int row, int col)
         memcpy(&f, &w, 4);
         return f;
     }
-    {
-        double d;
-
-        memcpy(&d, &u, 8);
-        return d;
-    }
+    memcpy(&d, &u, 8);
+    return d;
 }
 
 int
