@@ -119,6 +119,40 @@ struct store_stats_acc {
     size_t n, cap;
 };
 
+/* A table as store copy moves it (store_copy.c holds the list): its name, its
+ * columns in order with their kinds, and which column is the user's id (-1:
+ * a table of the whole store).  The backends build their statements from it
+ * (names are constants of this program, never data). */
+enum store_col_kind { STORE_COL_INT, STORE_COL_REAL, STORE_COL_TEXT, STORE_COL_BLOB };
+
+struct store_col {
+    const char *name;
+    enum store_col_kind kind;
+};
+
+#define STORE_TABLE_COLS 12
+
+struct store_table {
+    const char *name;
+    int ncols;
+    int user_col;                       /* index into cols, or -1 */
+    struct store_col cols[STORE_TABLE_COLS];
+};
+
+/* One column's value (kind as the table says); text and blobs are borrowed
+ * for the call they are passed to. */
+struct store_value {
+    int null;
+    int64_t i;
+    double d;
+    const void *p;                      /* TEXT (NUL-terminated) or BLOB */
+    size_t len;
+};
+
+/* rows_read's callback: one row, ncols values; non-zero stops the walk and is
+ * returned by rows_read. */
+typedef int (*store_row_fn)(void *ctx, const struct store_value *v);
+
 /*
  * A backend.  Every operation runs inside the transaction the front opened
  * (or as one statement when the front reads outside one).  uid is the
@@ -232,6 +266,22 @@ struct store_backend {
     int (*checkpoint)(struct store *s, int64_t *wal_bytes);
     int (*moved)(struct store *s);
     int (*wal_pin)(const struct store *s);
+
+    /* copying (store_copy.c), in whatever transaction the front holds */
+    /* Every row of t (uid >= 0: those whose user column is uid) through fn,
+     * in no particular order; the backend's own bookkeeping (PostgreSQL's
+     * meta.schema_version) is not a row. */
+    int (*rows_read)(struct store *s, const struct store_table *t, int64_t uid,
+                     store_row_fn fn, void *ctx);
+    int (*rows_count)(struct store *s, const struct store_table *t, int64_t uid,
+                      uint64_t *n);
+    /* Insert one row as given, ids included. */
+    int (*row_write)(struct store *s, const struct store_table *t,
+                     const struct store_value *v);
+    /* Delete every row of t (but the backend's own bookkeeping). */
+    int (*rows_clear)(struct store *s, const struct store_table *t);
+    /* After rows were written with their ids: new rows get ids past them. */
+    int (*ids_sync)(struct store *s);
 };
 
 extern const struct store_backend store_sqlite_backend;
@@ -287,6 +337,23 @@ int store_stats_add(struct store *s, struct store_stats_acc *acc,
 /* The scan-time histogram in a blob of len bytes (little-endian uint32 per
  * bucket; shorter: the missing buckets are 0) into hist[STORE_SCAN_HIST]. */
 void store_hist_read(const void *blob, size_t len, uint32_t *hist);
+
+/* ---- SQL text the SQL backends build from a store_table (store_sql.c) ---- */
+
+enum store_sql_kind {
+    STORE_SQL_SELECT,           /* every column, in order */
+    STORE_SQL_COUNT,            /* count(*) */
+    STORE_SQL_INSERT,           /* every column as a parameter, in order */
+    STORE_SQL_DELETE
+};
+
+/* The statement of kind over t into buf: parameters written as ph and their
+ * number ('?' for SQLite's ?1, '$' for PostgreSQL's $1); with by_user a
+ * "WHERE user column = first parameter" (SELECT, COUNT); and cond (may be
+ * NULL), a condition of the backend's own ANDed to it.  -1 when buf is too
+ * small. */
+int store_sql_table(char *buf, size_t len, const struct store_table *t,
+                    enum store_sql_kind kind, char ph, int by_user, const char *cond);
 
 #define STORE_REP_MAX 1024      /* floats in one cached representation */
 #define STORE_DAY 86400

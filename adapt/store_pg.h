@@ -147,4 +147,12 @@ int pq_stats(struct store *s, const char *key, int64_t since, struct store_stats
 int pq_overview(struct store *s, int64_t since, struct store_overview *o);
 int pq_check(struct store *s);
 
+/* store_pg_copy.c */
+int pq_rows_read(struct store *s, const struct store_table *t, int64_t uid,
+                 store_row_fn fn, void *ctx);
+int pq_rows_count(struct store *s, const struct store_table *t, int64_t uid, uint64_t *n);
+int pq_row_write(struct store *s, const struct store_table *t, const struct store_value *v);
+int pq_rows_clear(struct store *s, const struct store_table *t);
+int pq_ids_sync(struct store *s);
+
 #endif

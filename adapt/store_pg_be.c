@@ -106,4 +106,9 @@ const struct store_backend store_pg_backend = {
     .checkpoint = pq_checkpoint,
     .moved = pq_moved,
     .wal_pin = pq_wal_pin,
+    .rows_read = pq_rows_read,
+    .rows_count = pq_rows_count,
+    .row_write = pq_row_write,
+    .rows_clear = pq_rows_clear,
+    .ids_sync = pq_ids_sync,
 };

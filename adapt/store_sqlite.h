@@ -142,4 +142,12 @@ int sq_checkpoint(struct store *s, int64_t *wal_bytes);
 int sq_wal_pin(const struct store *s);
 int store_sqlite_wal_is(const char *path, int fd);
 
+/* store_sqlite_copy.c */
+int sq_rows_read(struct store *s, const struct store_table *t, int64_t uid,
+                 store_row_fn fn, void *ctx);
+int sq_rows_count(struct store *s, const struct store_table *t, int64_t uid, uint64_t *n);
+int sq_row_write(struct store *s, const struct store_table *t, const struct store_value *v);
+int sq_rows_clear(struct store *s, const struct store_table *t);
+int sq_ids_sync(struct store *s);
+
 #endif

@@ -65,4 +65,9 @@ const struct store_backend store_sqlite_backend = {
     .checkpoint = sq_checkpoint,
     .moved = sq_moved,
     .wal_pin = sq_wal_pin,
+    .rows_read = sq_rows_read,
+    .rows_count = sq_rows_count,
+    .row_write = sq_row_write,
+    .rows_clear = sq_rows_clear,
+    .ids_sync = sq_ids_sync,
 };

@@ -5,6 +5,7 @@
  *   spamshift store restore --db DB FILE   put a backup's content into DB, online
  *   spamshift store check   --db DB        integrity, schema, sizes, file modes
  *   spamshift store checkpoint --db DB     give the write-ahead log's disk back
+ *   spamshift store copy SRC DST           into another database (cmd_store_copy.c)
  *
  * All four run while the milter and Dovecot's learns use the store: backup
  * reads one snapshot, restore writes one transaction through SQLite (so no
@@ -130,14 +131,16 @@ cmd_store(int argc, char **argv)
     };
     int act = -1, rc, want_file;
 
-    if ((rc = cli_parse("store", "backup FILE | restore FILE | check | checkpoint - keep "
+    if (argc > 1 && strcmp(argv[1], "copy") == 0)
+        return cmd_store_copy(argc - 1, argv + 1);
+    if ((rc = cli_parse("store", "backup FILE | restore FILE | check | checkpoint | copy SRC DST - keep "
                         "the per-user store safe", entries, &argc, &argv)) != 0)
         goto done;
     for (int i = 0; argc > 1 && i < (int)G_N_ELEMENTS(action_names); i++)
         if (strcmp(argv[1], action_names[i]) == 0)
             act = i;
     if (act < 0) {
-        log_err("store: %s: want backup FILE, restore FILE, check or checkpoint",
+        log_err("store: %s: want backup FILE, restore FILE, check, checkpoint or copy SRC DST",
                 argc > 1 ? "unknown action" : "no action");
         rc = EX_USAGE;
         goto done;

@@ -38,6 +38,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+int cmd_store_copy(int argc, char **argv);     /* `store copy`, from cmd_store */
 int cmd_trec(int argc, char **argv);
 
 #endif
