@@ -6,7 +6,8 @@
 #   pg_cluster_find           sets pg_bin (PG_BINDIR or the newest
 #                             /usr/lib/postgresql/*/bin with initdb, pg_ctl,
 #                             psql); returns 1 when there is none
-#   pg_cluster_start DIR      makes DIR (a new directory) a cluster and starts
+#   pg_cluster_start DIR      makes DIR (a new directory; its parents searchable
+#                             by that user) a cluster and starts
 #                             it; returns 1 after printing why; sets pg_host
 #                             (the socket directory) and pg_run
 #   pg_cluster_sql SQL        runs SQL as spamshift on database postgres

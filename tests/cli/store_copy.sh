@@ -1,0 +1,189 @@
+#!/bin/sh
+# tests/cli/store_copy.sh - `spamshift store copy` (issue 17 item 4) on a real
+# PostgreSQL (a throw-away cluster, tests/pg_cluster.sh): a SQLite store
+# filled through the CLI (tests/cli/store_lib.sh) is copied into PostgreSQL
+# and from there into a new SQLite file; the three hold the same rows (counts
+# and contents, table by table and user by user), give every user the same
+# scores, and stats --json the same feedback counts.  Then the refusals: a
+# non-empty DST, an unreachable server, a bad URI, SRC = DST, a missing SRC:
+# one line naming the problem, the documented exit code, nothing lost.
+# Skips (77) only when the server binaries are absent.
+set -u
+: "${top_srcdir:?}" "${top_builddir:?}"
+. "$top_srcdir/tests/pg_cluster.sh"
+SS="$top_builddir/spamshift"
+TOOL="$top_builddir/tests/cli/copy_tool"
+DATA="$top_srcdir/tests/data/corpus"
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+. "$top_srcdir/tests/cli/store_lib.sh"
+
+if ! pg_cluster_find; then
+    echo "SKIP: no PostgreSQL server (initdb, pg_ctl, psql under /usr/lib/postgresql/*/bin):" \
+         "apt-get install postgresql"
+    exit 77
+fi
+T=$(mktemp -d "${TMPDIR:-/tmp}/ss-copy.XXXXXX") || exit 1
+cleanup() {
+    pg_cluster_stop
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+chmod 711 "$T"   # the server runs as nobody under root: it must reach $T/pg
+mkdir "$T/pg" && pg_cluster_start "$T/pg" || exit 1
+for d in copy1 copy2 copy3; do
+    pg_cluster_sql "CREATE DATABASE $d" || { echo "FAIL: create database $d"; exit 1; }
+done
+PG="host=$T/pg user=spamshift dbname=copy1"
+PGURI="postgresql:///copy2?host=$T/pg&user=spamshift"
+A="$T/a.db" C="$T/c.db"
+
+"$SS" train -q -o "$T/m" --ham "$DATA/ham" --spam "$DATA/spam" --seed 3 \
+    || { echo "FAIL: cannot train the fixture model"; exit 1; }
+store_fill "$A" "$T/m" || exit 1
+
+# ---- SQLite -> PostgreSQL -> SQLite ----
+copy() {
+    name=$1
+    shift
+    "$SS" store copy "$@" > "$T/copy.out" 2> "$T/copy.err"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name: exit $rc ($(cat "$T/copy.err"))"
+    elif [ "$(tail -1 "$T/copy.out")" != "checked	equal" ]; then
+        fail "$name: last line \"$(tail -1 "$T/copy.out")\", want checked equal"
+    elif ! grep -q "^spamshift: store copy: 4 of 4 users$" "$T/copy.err"; then
+        fail "$name: no progress line for 4 of 4 users on stderr ($(cat "$T/copy.err"))"
+    else
+        ok "$name"
+    fi
+}
+copy "SQLite -> PostgreSQL (key=value)" "$A" "$PG"
+cp "$T/copy.out" "$T/copy1.out"
+copy "PostgreSQL -> SQLite" "$PG" "sqlite:$C"
+copy "PostgreSQL -> PostgreSQL (URI)" "$PG" "$PGURI"
+
+# Every table has rows, so that an empty table copied as empty proves nothing.
+for t in users feedback reservoir heads refits counters scans scan_days fitcache \
+         senderlists meta; do
+    n=$(awk -F'\t' -v t="$t" '$1 == t { print $2 }' "$T/copy1.out")
+    if [ -z "$n" ] || [ "$n" -eq 0 ]; then
+        fail "the fill left $t empty (copy reported \"$n\" rows): the test would prove nothing"
+    fi
+done
+ok "copy summary: $(sed 1d "$T/copy1.out" | tr '\t\n' '= ')"
+
+# The comparison on its own, every pair (counts and contents per table per user).
+cmp_pair() {
+    if "$TOOL" compare "$1" "$2" > "$T/cmp.out" 2> "$T/cmp.err"; then
+        ok "compare $3: equal"
+    else
+        fail "compare $3: $(cat "$T/cmp.err")"
+    fi
+}
+cmp_pair "$A" "$PG" "SQLite with PostgreSQL"
+cmp_pair "$A" "$C" "SQLite with the copy back"
+cmp_pair "$PG" "$C" "PostgreSQL with the copy back"
+cmp_pair "$A" "$PGURI" "SQLite with the PostgreSQL copy"
+# The check can fail: one changed row is found and named.
+cp "$C" "$T/c2.db"
+"$SS" learn --db "$T/c2.db" --user bob@example.org --spam "$DATA/ham/06.eml" > /dev/null 2>&1
+if "$TOOL" compare "$A" "$T/c2.db" > /dev/null 2> "$T/cmp.err"; then
+    fail "compare missed a relabelled message"
+elif grep -q "of user bob@example.org: 1 rows on both sides, but their values differ" "$T/cmp.err"; then
+    ok "compare names the difference: $(cat "$T/cmp.err")"
+else
+    fail "compare's message: $(cat "$T/cmp.err")"
+fi
+
+# Same scores for every user on all three stores, and the same stats counts.
+store_scores "$A" "$T/m" > "$T/scores.a" || fail "scores on $A"
+store_scores "$PG" "$T/m" > "$T/scores.pg" || fail "scores on PostgreSQL"
+store_scores "$C" "$T/m" > "$T/scores.c" || fail "scores on $C"
+n=$(wc -l < "$T/scores.a")
+if [ "$n" -ne 96 ]; then
+    fail "scores: $n lines, want 4 users x 24 messages"
+elif ! cmp -s "$T/scores.a" "$T/scores.pg"; then
+    fail "scores differ SQLite vs PostgreSQL: $(diff "$T/scores.a" "$T/scores.pg" | head -4)"
+elif ! cmp -s "$T/scores.a" "$T/scores.c"; then
+    fail "scores differ SQLite vs its copy back: $(diff "$T/scores.a" "$T/scores.c" | head -4)"
+else
+    ok "classify --user: the same $n scores on SQLite, PostgreSQL and the copy back"
+fi
+# The users' models are their own (else equal scores would prove little).
+if [ "$(grep '^alice' "$T/scores.a" | cut -f2)" = "$(grep '^bob' "$T/scores.a" | cut -f2)" ]; then
+    fail "alice and bob score alike: the fill taught nothing"
+fi
+store_fb_counts "$A" "$T/m" > "$T/fb.a" || fail "stats on $A"
+store_fb_counts "$PG" "$T/m" > "$T/fb.pg" || fail "stats on PostgreSQL"
+store_fb_counts "$C" "$T/m" > "$T/fb.c" || fail "stats on $C"
+if ! grep -q "^overview learned_spam [1-9]" "$T/fb.a"; then
+    fail "stats: no learned spam in $(cat "$T/fb.a" | head -3)"
+elif ! cmp -s "$T/fb.a" "$T/fb.pg" || ! cmp -s "$T/fb.a" "$T/fb.c"; then
+    fail "stats --json counts differ: $(diff "$T/fb.a" "$T/fb.pg" | head -4) $(diff "$T/fb.a" "$T/fb.c" | head -4)"
+else
+    ok "stats --json: the same $(wc -l < "$T/fb.a") feedback and scan counts on all three"
+fi
+
+# ---- refusals: one line, the exit code, nothing lost ----
+# refuse NAME WANT-RC PATTERN args...: exit WANT-RC, one stderr line matching PATTERN.
+refuse() {
+    name=$1 want=$2 pat=$3
+    shift 3
+    "$SS" store copy "$@" > "$T/out" 2> "$T/err"
+    rc=$?
+    if [ $rc -ne "$want" ]; then
+        fail "$name: exit $rc, want $want ($(cat "$T/err"))"
+    elif [ "$(wc -l < "$T/err")" -ne 1 ] || ! grep -q "$pat" "$T/err"; then
+        fail "$name: stderr \"$(cat "$T/err")\", want one line matching $pat"
+    else
+        ok "$name: $want, $(cat "$T/err")"
+    fi
+}
+cp "$C" "$T/c.before"
+refuse "into a non-empty SQLite store" 73 "c.db is not empty: it holds 4 rows in users" \
+    "$A" "$C"
+cmp -s "$C" "$T/c.before" && ok "the refused DST is unchanged" \
+    || fail "the refused copy changed $C"
+refuse "into a non-empty PostgreSQL store" 73 "is not empty: it holds 4 rows in users" \
+    "$C" "$PG"
+"$TOOL" compare "$A" "$PG" > /dev/null 2>&1 && ok "the refused PostgreSQL DST is unchanged" \
+    || fail "the refused copy changed $PG"
+refuse "from an unreachable server" 75 "cannot connect (is the server running?)" \
+    "host=$T/nothing-here user=spamshift dbname=copy3" "$T/new.db"
+[ -e "$T/new.db" ] && fail "a refused copy created $T/new.db" \
+    || ok "nothing created for a refused copy"
+refuse "to an unreachable server" 75 "cannot connect (is the server running?)" \
+    "$A" "host=$T/nothing-here user=spamshift dbname=copy3"
+refuse "a bad URI" 73 "postgresql" "$A" "postgresql://spamshift@/copy3?host=$T/pg&bogus=1"
+refuse "SRC = DST" 64 "the same store" "$A" "$A"
+refuse "a missing SRC" 66 "$T/none.db" "$T/none.db" "$T/new.db"
+[ -e "$T/new.db" ] && fail "a copy from a missing SRC created $T/new.db" \
+    || ok "nothing created for a missing SRC"
+refuse "one argument" 64 "give SRC and DST" "$A"
+"$TOOL" compare "$A" "$C" > /dev/null 2>&1 && ok "SRC is unchanged by the refusals" \
+    || fail "SRC changed"
+
+# --force replaces what DST holds: copy3 gets a store of its own first.
+P3="host=$T/pg user=spamshift dbname=copy3"
+"$SS" learn --db "$P3" --user zed@example.org --spam "$DATA/spam/05.eml" > /dev/null 2>&1
+refuse "into copy3 without --force" 73 "it holds 1 rows in users" "$A" "$P3"
+if "$SS" store copy --force "$A" "$P3" > "$T/out" 2> "$T/err" &&
+   "$TOOL" compare "$A" "$P3" > /dev/null 2>&1; then
+    ok "--force: copy3 now equals SRC (zed is gone)"
+else
+    fail "--force: $(cat "$T/err")"
+fi
+# A copied PostgreSQL store goes on taking new users (the ids continue past
+# the copied ones) and new refits.
+if "$SS" learn --db "$P3" --user erin@example.org --spam "$DATA/spam/06.eml" > /dev/null 2>&1 &&
+   "$SS" adapt -m "$T/m" --db "$P3" --user alice@example.org > /dev/null 2>&1; then
+    ok "the copy takes new users and refits"
+else
+    fail "the copy refused new rows (id sequences not moved past the copied ids?)"
+fi
+
+[ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }
+echo "all store copy tests passed"
