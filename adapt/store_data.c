@@ -140,18 +140,35 @@ splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* FNV-1a of a user's key: the reservoir's per-user stream. */
+static uint64_t
+key_hash(const char *key)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
 /* Algorithm R: the first k fill the slots; the i-th replaces a random slot with
- * probability k/i.  The slot for the seen-th sample of user uid, or -1 when it
- * is not kept.  Deterministic in (seed, uid, seen). */
+ * probability k/i.  The slot for the seen-th sample of user, or -1 when it is
+ * not kept.  Deterministic in (seed, user key, seen): the key, not the
+ * backend's id for the user, so that the same offers keep the same samples on
+ * every backend.  (It used to be the id, and a PostgreSQL store gave users
+ * other ids than SQLite once a transaction that created a user rolled back:
+ * a sequence does not roll back.  tests/cli/store_same.sh pins it.) */
 static int64_t
-reservoir_slot(const struct store *s, int64_t uid, int64_t seen)
+reservoir_slot(const struct store *s, const char *user, int64_t seen)
 {
     uint64_t r;
     int64_t slot;
 
     if (seen <= (int64_t)s->reservoir_size)
         return seen - 1;
-    r = splitmix64(s->seed ^ splitmix64((uint64_t)uid) ^
+    r = splitmix64(s->seed ^ splitmix64(key_hash(user)) ^
                    splitmix64((uint64_t)seen * 0x2545f4914f6cdd1dULL));
     slot = (int64_t)(r % (uint64_t)seen);
     return slot < (int64_t)s->reservoir_size ? slot : -1;
@@ -174,7 +191,7 @@ reservoir_offer(struct store *s, const char *user, const uint8_t *digest,
         return rc;              /* already sampled (STORE_OK), or an error */
     if ((rc = s->be->user_bump_seen(s, uid, &seen)) != STORE_OK)
         return rc < 0 ? rc : store_fail(s, STORE_ERR, "user vanished");
-    if ((slot = reservoir_slot(s, uid, seen)) < 0)
+    if ((slot = reservoir_slot(s, user, seen)) < 0)
         return STORE_OK;
     if ((rc = pack_ids(s, ids, n, &buf, &len)) != STORE_OK)
         return rc;

@@ -10,6 +10,8 @@
  *                                        batch through store_apply): digest
  *                                        i, score i/N, verdicts in turn, a
  *                                        shadow counter per record
+ *   copy_tool reservoir DB USER          the digests in USER's reservoir (hex,
+ *                                        in digest order), one a line
  *   copy_tool compare A B                store_copy_compare: "equal" and
  *                                        "table<TAB>rows" lines, or the first
  *                                        difference
@@ -31,7 +33,7 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: copy_tool create DB RESERVOIR DIRTY | scans DB USER N | "
-            "compare A B\n");
+            "reservoir DB USER | compare A B\n");
     return 64;
 }
 
@@ -82,6 +84,24 @@ scans(struct store *s, const char *user, int n)
 }
 
 static int
+reservoir(struct store *s, const char *user)
+{
+    struct store_samples ss;
+
+    if (store_reservoir_list(s, user, NULL, &ss) != STORE_OK) {
+        fprintf(stderr, "copy_tool: %s\n", store_errmsg(s));
+        return 1;
+    }
+    for (size_t i = 0; i < ss.n; i++) {
+        for (int k = 0; k < STORE_DIGEST_LEN; k++)
+            printf("%02x", ss.v[i].digest[k]);
+        printf("\n");
+    }
+    store_samples_free(&ss);
+    return 0;
+}
+
+static int
 compare(struct store *a, struct store *b)
 {
     struct store_copy_counts n;
@@ -118,6 +138,13 @@ main(int argc, char **argv)
         if ((a = open_db(argv[2], STORE_CREATE, &o)) == NULL)
             return 1;
         rc = scans(a, argv[3], atoi(argv[4]));
+        store_close(a);
+        return rc;
+    }
+    if (argc == 4 && strcmp(argv[1], "reservoir") == 0) {
+        if ((a = open_db(argv[2], STORE_RDONLY, &o)) == NULL)
+            return 1;
+        rc = reservoir(a, argv[3]);
         store_close(a);
         return rc;
     }
