@@ -502,10 +502,12 @@ store_restore(struct store *s, const char *src)
     if ((rc = store_open(src, STORE_RDONLY, NULL, &b, err, sizeof(err))) != STORE_OK)
         return store_fail(s, rc, "%s", err);
     if (b->be != s->be) {
+        /* b's name before it is closed (this used to read b after freeing it) */
+        store_fail(s, STORE_ERR, "%s: a %s backup cannot be restored into a %s store "
+                   "(spamshift store copy moves between them)", src, b->be->name,
+                   s->be->name);
         store_close(b);
-        return store_fail(s, STORE_ERR, "%s: a %s backup cannot be restored into a %s "
-                          "store (spamshift store copy moves between them)", src,
-                          b->be->name, s->be->name);
+        return STORE_ERR;
     }
     if ((rc = store_check(b)) != STORE_OK) {
         store_fail(s, rc, "%s", b->err);

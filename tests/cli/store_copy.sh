@@ -163,6 +163,15 @@ refuse "a missing SRC" 66 "$T/none.db" "$T/none.db" "$T/new.db"
 [ -e "$T/new.db" ] && fail "a copy from a missing SRC created $T/new.db" \
     || ok "nothing created for a missing SRC"
 refuse "one argument" 64 "give SRC and DST" "$A"
+# store restore across backends is refused with the way to do it; it used to
+# read the closed source store for the message (a crash, exit 139).
+"$SS" store restore --db "$PG" "$A" > /dev/null 2> "$T/err"
+rc=$?
+if [ $rc -eq 65 ] && grep -q "a sqlite backup cannot be restored into a postgresql store (spamshift store copy moves between them)" "$T/err"; then
+    ok "store restore of a SQLite file into PostgreSQL: 65, $(cat "$T/err")"
+else
+    fail "store restore across backends: exit $rc, $(cat "$T/err")"
+fi
 "$TOOL" compare "$A" "$C" > /dev/null 2>&1 && ok "SRC is unchanged by the refusals" \
     || fail "SRC changed"
 
