@@ -4,9 +4,9 @@
  * SQLite.  Through the backends' row operations (store_be.h), never the SQL
  * of one backend, so every direction is the same code.
  *
- * What moves: every table the store holds, row for row, ids included (a
- * user's id seeds its reservoir's slot choice and the refit log's ids are the
- * positions the milters' head caches follow), and the settings (reservoir
+ * What moves: every table the store holds, row for row, ids included (the
+ * refit log's ids are the positions the milters' head caches follow, and a
+ * copy that keeps them is equal to its source row for row), and the settings (reservoir
  * size, quota, dirty threshold, seed, features version, per-user target FPRs:
  * everything in meta but a backend's own schema bookkeeping).
  */
