@@ -211,10 +211,33 @@ user_ids_free(struct user_ids *u)
     free(u->id);
 }
 
+/* By id, so that a copy goes through the users in the order they came,
+ * whatever order the backend read them in (insertion sort: ids arrive
+ * nearly sorted). */
+static void
+sort_users(struct user_ids *u)
+{
+    for (size_t i = 1; i < u->n; i++) {
+        int64_t id = u->id[i];
+        char *key = u->key[i];
+        size_t j = i;
+
+        for (; j > 0 && u->id[j - 1] > id; j--) {
+            u->id[j] = u->id[j - 1];
+            u->key[j] = u->key[j - 1];
+        }
+        u->id[j] = id;
+        u->key[j] = key;
+    }
+}
+
 static int
 list_users(struct store *s, struct user_ids *u, char *err, size_t errlen)
 {
     int rc = s->be->rows_read(s, &tables[T_USERS], -1, collect_user, u);
+
+    if (rc == STORE_OK && !u->nomem)
+        sort_users(u);
 
     if (u->nomem) {
         snprintf(err, errlen, "out of memory listing the users of %s", s->name);
@@ -316,11 +339,11 @@ store_copy(struct store *src, struct store *dst, unsigned flags,
         rb = store_begin(dst);
         rc = in_dst_txn(dst, rb, rb == STORE_OK ? copy_user(src, dst, u.id[i], n, &side)
                                                 : rb, &side);
-        if (rc == STORE_OK) {
-            n->users++;
-            if (progress != NULL)
-                progress(ctx, n->users, u.n);
-        }
+        if (rc != STORE_OK)
+            break;              /* i names the user it stopped at */
+        n->users++;
+        if (progress != NULL)
+            progress(ctx, n->users, u.n);
     }
     if (rc == STORE_OK) {
         rb = store_begin(dst);

@@ -185,6 +185,39 @@ if "$SS" store copy --force "$A" "$P3" > "$T/out" 2> "$T/err" &&
 else
     fail "--force: $(cat "$T/err")"
 fi
+# A copy that fails half-way (here a trigger on DST refuses carol's row, as a
+# full disk or a constraint would) stops at that user with one line naming it;
+# the users before it are committed in DST, SRC is untouched; --force then
+# makes DST whole.
+P4="host=$T/pg user=spamshift dbname=copy4"
+pg_cluster_sql "CREATE DATABASE copy4" && "$TOOL" create "$P4" 8 6 &&
+"$pg_bin/psql" -h "$T/pg" -U spamshift -d copy4 -qAt -v ON_ERROR_STOP=1 -c "
+    CREATE FUNCTION no_carol() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
+      IF NEW.key = 'carol@example.org' THEN RAISE EXCEPTION 'no room for carol'; END IF;
+      RETURN NEW; END \$\$;
+    CREATE TRIGGER no_carol BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION no_carol();" \
+    || fail "cannot set up copy4"
+"$SS" store copy "$A" "$P4" > "$T/out" 2> "$T/err"
+rc=$?
+last=$(tail -1 "$T/err")
+if [ $rc -eq 74 ] && echo "$last" | grep -q "no room for carol (at user carol@example.org: 2 of 4 users copied)$" &&
+   [ "$(grep -vc ' of 4 users$' "$T/err")" -eq 1 ]; then
+    ok "a copy refused half-way: 74, $last"
+else
+    fail "a copy refused half-way: exit $rc, stderr $(cat "$T/err")"
+fi
+got=$("$pg_bin/psql" -h "$T/pg" -U spamshift -d copy4 -qAt -c \
+    "SELECT string_agg(key, ' ' ORDER BY id) FROM users")
+[ "$got" = "alice@example.org bob@example.org" ] && ok "DST holds the 2 users before it" \
+    || fail "DST after the failure holds \"$got\", want alice and bob"
+"$pg_bin/psql" -h "$T/pg" -U spamshift -d copy4 -qAt -c "DROP TRIGGER no_carol ON users"
+if "$SS" store copy --force "$A" "$P4" > /dev/null 2> "$T/err" &&
+   "$TOOL" compare "$A" "$P4" > /dev/null 2>&1; then
+    ok "--force after the failure: DST equals SRC"
+else
+    fail "--force after the failure: $(cat "$T/err")"
+fi
+
 # A copied PostgreSQL store goes on taking new users (the ids continue past
 # the copied ones) and new refits.
 if "$SS" learn --db "$P3" --user erin@example.org --spam "$DATA/spam/06.eml" > /dev/null 2>&1 &&
