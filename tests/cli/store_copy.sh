@@ -127,6 +127,22 @@ else
     ok "stats --json: the same $(wc -l < "$T/fb.a") feedback and scan counts on all three"
 fi
 
+# The users' settings as `spamshift user` lists them (thresholds, target
+# FPRs where this spamshift has them) and the allow and block lists.
+for db in "$A" "$PG" "$C"; do
+    { "$SS" user --db "$db"; "$SS" user --db "$db" --lists; } 2>&1
+done > "$T/settings.all"
+"$SS" user --db "$A" > "$T/settings.a" 2>&1
+"$SS" user --db "$A" --lists >> "$T/settings.a" 2>&1
+n=$(wc -l < "$T/settings.a")
+if [ "$n" -lt 4 ] || ! grep -q "^bob@example.org	spam_threshold	0.800000$" "$T/settings.a"; then
+    fail "settings on SQLite: $(cat "$T/settings.a")"
+elif [ "$(cat "$T/settings.a" "$T/settings.a" "$T/settings.a")" != "$(cat "$T/settings.all")" ]; then
+    fail "settings differ: $(cat "$T/settings.all")"
+else
+    ok "user settings and lists: the same $n lines on all three"
+fi
+
 # ---- refusals: one line, the exit code, nothing lost ----
 # refuse NAME WANT-RC PATTERN args...: exit WANT-RC, one stderr line matching PATTERN.
 refuse() {
