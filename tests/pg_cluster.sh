@@ -27,7 +27,8 @@ pg_cluster_find() {
             fi
         done
     fi
-    [ -n "$pg_bin" ]
+    [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] &&
+        [ -x "$pg_bin/psql" ]
 }
 
 pg_cluster_start() {

@@ -10,29 +10,8 @@
 # Skips (77) only when the server binaries are absent.
 set -u
 : "${top_srcdir:?}" "${top_builddir:?}"
-. "$top_srcdir/tests/pg_cluster.sh"
-SS="$top_builddir/spamshift"
-TOOL="$top_builddir/tests/cli/copy_tool"
-DATA="$top_srcdir/tests/data/corpus"
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
 . "$top_srcdir/tests/cli/store_lib.sh"
-
-if ! pg_cluster_find; then
-    echo "SKIP: no PostgreSQL server (initdb, pg_ctl, psql under /usr/lib/postgresql/*/bin):" \
-         "apt-get install postgresql"
-    exit 77
-fi
-T=$(mktemp -d "${TMPDIR:-/tmp}/ss-copy.XXXXXX") || exit 1
-cleanup() {
-    pg_cluster_stop
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-chmod 711 "$T"   # the server runs as nobody under root: it must reach $T/pg
-mkdir "$T/pg" && pg_cluster_start "$T/pg" || exit 1
+store_test_init copy
 for d in copy1 copy2 copy3; do
     pg_cluster_sql "CREATE DATABASE $d" || { echo "FAIL: create database $d"; exit 1; }
 done

@@ -1,8 +1,12 @@
 # tests/cli/store_lib.sh - what store_copy.sh and store_same.sh share
-# (sourced after SS, TOOL, DATA, T and fail/ok are set): one sequence that
-# fills a store through the CLI with something in every table, and what the
-# tests compare across stores.
+# (sourced; top_srcdir and top_builddir set): their start on a throw-away
+# PostgreSQL cluster, one sequence that fills a store through the CLI with
+# something in every table, and what the tests compare across stores.
 #
+#   store_test_init NAME   SS, TOOL (copy_tool), DATA, fail/ok/fails; skips
+#                          (77) when there is no PostgreSQL server; T, a
+#                          private directory with a cluster started in T/pg
+#                          (pg_host), both gone on exit
 #   store_fill DB MODEL    a store made with a reservoir of 8 (so that
 #                          observing 24 messages replaces slots by the
 #                          reservoir's RNG) and 6 samples to make a user dirty;
@@ -14,6 +18,32 @@
 #   store_scores DB MODEL  every user's `classify --user` over the corpus
 #   store_fb_counts DB MODEL  stats --json's feedback and scan counts, overview
 #                          and per user, one "key value" line each
+. "$top_srcdir/tests/pg_cluster.sh"
+SS="$top_builddir/spamshift"
+TOOL="$top_builddir/tests/cli/copy_tool"
+DATA="$top_srcdir/tests/data/corpus"
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+
+store_test_cleanup() {
+    pg_cluster_stop
+    rm -rf "$T"
+}
+
+store_test_init() {
+    if ! pg_cluster_find; then
+        echo "SKIP: no PostgreSQL server (initdb, pg_ctl, psql under" \
+             "/usr/lib/postgresql/*/bin): apt-get install postgresql"
+        exit 77
+    fi
+    T=$(mktemp -d "${TMPDIR:-/tmp}/ss-$1.XXXXXX") || exit 1
+    trap store_test_cleanup EXIT
+    trap 'exit 1' INT TERM
+    chmod 711 "$T"   # the server runs as nobody under root: it must reach $T/pg
+    mkdir "$T/pg" && pg_cluster_start "$T/pg" || exit 1
+}
+
 STORE_USERS="alice@example.org bob@example.org carol@example.org dave@example.net"
 
 store_users() { echo $STORE_USERS; }
