@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "store_be.h"
@@ -117,6 +119,52 @@ store_copy_is_empty(struct store *dst, char *why, size_t len)
         return 0;
     }
     return 1;
+}
+
+/* ---- one store under two names ---- */
+
+#define PROBE_KEY "copy_probe"
+
+static int
+probe_set(struct store *dst, const char *token)
+{
+    int rc = store_begin(dst);
+
+    if (rc != STORE_OK)
+        return rc;
+    rc = token != NULL ? dst->be->meta_set(dst, PROBE_KEY, token)
+                       : dst->be->meta_delete(dst, PROBE_KEY);
+    if (rc != STORE_OK) {
+        store_rollback(dst);
+        return rc;
+    }
+    return store_commit(dst);
+}
+
+int
+store_copy_same(struct store *src, struct store *dst, char *err, size_t errlen)
+{
+    char token[64], got[64];
+    struct timespec ts;
+    int rc, rd;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(token, sizeof(token), "%llx.%lx.%lx", (unsigned long long)ts.tv_sec,
+             (unsigned long)ts.tv_nsec, (unsigned long)getpid());
+    if ((rc = probe_set(dst, token)) != STORE_OK) {
+        snprintf(err, errlen, "%s", dst->err);
+        return rc;
+    }
+    rc = src->be->meta_get(src, PROBE_KEY, got, sizeof(got));
+    if (rc < 0)
+        snprintf(err, errlen, "%s", src->err);
+    if ((rd = probe_set(dst, NULL)) != STORE_OK && rc >= 0) {
+        snprintf(err, errlen, "%s", dst->err);
+        rc = rd;
+    }
+    if (rc < 0)
+        return rc;
+    return rc == STORE_OK && strcmp(got, token) == 0;
 }
 
 /* ---- copying ---- */

@@ -38,6 +38,16 @@ typedef void (*store_copy_progress_fn)(void *ctx, uint64_t done, uint64_t total)
  */
 int store_copy_is_empty(struct store *dst, char *why, size_t len);
 
+/*
+ * 1 when src and dst are one store under two names ("a.db" and "sqlite:./a.db",
+ * a URI and a key=value string for one database), 0 when not, or a negative
+ * status (message in err).  Found by writing a random probe into dst's meta
+ * (committed, then deleted) and reading it through src: whatever the backend,
+ * no file or server identity to compare.  Neither store may be inside a
+ * transaction.
+ */
+int store_copy_same(struct store *src, struct store *dst, char *err, size_t errlen);
+
 #define STORE_COPY_FORCE  0x01u  /* delete what dst holds first */
 #define STORE_COPY_VERIFY 0x02u  /* then store_copy_compare() in the same snapshot */
 

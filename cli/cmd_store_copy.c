@@ -75,6 +75,17 @@ copy_run(const char *src_db, const char *dst_db, int force, int check, int busy_
         return rc;
     if ((rc = userdb_open(CMD, dst_db, STORE_CREATE, busy_ms, &dst)) != 0)
         goto done;
+    /* Only --force could lose data here (without it a store with data is
+     * refused as not empty), and the probe writes to DST, so only then. */
+    if (force && (st = store_copy_same(src, dst, err, sizeof(err))) != 0) {
+        if (st < 0) {
+            log_err("%s: %s", CMD, err);
+            rc = userdb_exit(st);
+        } else
+            rc = cli_usage(CMD, "%s and %s are the same store; nothing was copied",
+                           src_db, dst_db);
+        goto done;
+    }
     if (!force) {
         if ((st = store_copy_is_empty(dst, why, sizeof(why))) < 0) {
             log_err("%s: %s", CMD, store_errmsg(dst));

@@ -154,6 +154,10 @@ refuse "to an unreachable server" 75 "cannot connect (is the server running?)" \
     "$A" "host=$T/nothing-here user=spamshift dbname=copy3"
 refuse "a bad URI" 73 "postgresql" "$A" "postgresql://spamshift@/copy3?host=$T/pg&bogus=1"
 refuse "SRC = DST" 64 "the same store" "$A" "$A"
+refuse "SRC = DST under two names, --force" 64 "are the same store; nothing was copied" \
+    --force "$A" "sqlite:$T/./a.db"
+refuse "one database as key=value and as a URI, --force" 64 "are the same store" \
+    --force "$PG" "postgresql:///copy1?host=$T/pg&user=spamshift"
 refuse "a missing SRC" 66 "$T/none.db" "$T/none.db" "$T/new.db"
 [ -e "$T/new.db" ] && fail "a copy from a missing SRC created $T/new.db" \
     || ok "nothing created for a missing SRC"
