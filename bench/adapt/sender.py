@@ -303,6 +303,8 @@ def main():
     ap.add_argument('--out', required=True, help='write OUT.md and OUT.json')
     ap.add_argument('--min', type=int, default=20, help='messages a group needs (default 20)')
     ap.add_argument('--teach', type=int, default=5, help='messages taught (default 5)')
+    ap.add_argument('--kinds', default='from-addr,from-dom,subject',
+                    help='comma-separated group kinds (default from-addr,from-dom,subject)')
     args = ap.parse_args()
     S = os.path.abspath(args.spamshift)
     W = os.path.abspath(args.work)
@@ -311,6 +313,7 @@ def main():
     if args.sa and args.enron:
         args.root = os.path.commonpath([os.path.abspath(args.sa), os.path.abspath(args.enron)])
     splits = args.splits.split(',')
+    kinds = args.kinds.split(',')
     results = []
     t_start = time.time()
     if 'enron-sa' in splits:
@@ -319,7 +322,7 @@ def main():
               [os.path.join(args.enron, u, 'spam') for u in ENRON], os.path.join(W, 'enron1-6.train'))
         print('enron-sa: base on enron1..6, user = the SpamAssassin corpus')
         for r in one_user(S, m, 'sa@example.org', sa_mail(args.sa),
-                          ['from-addr', 'from-dom', 'subject'], args, os.path.join(W, 'enron-sa')):
+                          kinds, args, os.path.join(W, 'enron-sa')):
             r['split'] = 'enron-sa'
             results.append(r)
     if 'sa-enron' in splits:
@@ -330,7 +333,7 @@ def main():
         for u in ENRON:
             print('sa-enron: base on the SpamAssassin corpus, user = %s' % u)
             for r in one_user(S, m, u + '@example.org', enron_mail(args.enron, u),
-                              ['from-addr', 'from-dom', 'subject'], args,
+                              kinds, args,
                               os.path.join(W, 'sa-' + u)):
                 r['split'] = 'sa-enron'
                 results.append(r)
@@ -343,7 +346,7 @@ def main():
                   os.path.join(W, 'enron-wo-%s.train' % u))
             print('loo-enron: base on the other five, user = %s' % u)
             for r in one_user(S, m, u + '@example.org', enron_mail(args.enron, u),
-                              ['from-addr', 'from-dom', 'subject'], args,
+                              kinds, args,
                               os.path.join(W, 'loo-' + u)):
                 r['split'] = 'loo-enron'
                 results.append(r)
