@@ -316,40 +316,33 @@ def main():
     kinds = args.kinds.split(',')
     results = []
     t_start = time.time()
+
+    def user_runs(split, m, user, mail, wdir):
+        for r in one_user(S, m, user, mail, kinds, args, os.path.join(W, wdir)):
+            r['split'] = split
+            results.append(r)
+
     if 'enron-sa' in splits:
         m = os.path.join(W, 'enron1-6.model')
         train(S, m, [os.path.join(args.enron, u, 'ham') for u in ENRON],
               [os.path.join(args.enron, u, 'spam') for u in ENRON], os.path.join(W, 'enron1-6.train'))
         print('enron-sa: base on enron1..6, user = the SpamAssassin corpus')
-        for r in one_user(S, m, 'sa@example.org', sa_mail(args.sa),
-                          kinds, args, os.path.join(W, 'enron-sa')):
-            r['split'] = 'enron-sa'
-            results.append(r)
-    if 'sa-enron' in splits:
+        user_runs('enron-sa', m, 'sa@example.org', sa_mail(args.sa), 'enron-sa')
+    for u in ENRON if 'sa-enron' in splits else []:
         m = os.path.join(W, 'sa.model')
         train(S, m, [os.path.join(args.sa, d) for d, l in SA_DIRS if l == 'ham'],
               [os.path.join(args.sa, d) for d, l in SA_DIRS if l == 'spam'],
               os.path.join(W, 'sa.train'))
-        for u in ENRON:
-            print('sa-enron: base on the SpamAssassin corpus, user = %s' % u)
-            for r in one_user(S, m, u + '@example.org', enron_mail(args.enron, u),
-                              kinds, args,
-                              os.path.join(W, 'sa-' + u)):
-                r['split'] = 'sa-enron'
-                results.append(r)
-    if 'loo-enron' in splits:
-        for u in ENRON:
-            m = os.path.join(W, 'enron-wo-%s.model' % u)
-            others = [v for v in ENRON if v != u]
-            train(S, m, [os.path.join(args.enron, v, 'ham') for v in others],
-                  [os.path.join(args.enron, v, 'spam') for v in others],
-                  os.path.join(W, 'enron-wo-%s.train' % u))
-            print('loo-enron: base on the other five, user = %s' % u)
-            for r in one_user(S, m, u + '@example.org', enron_mail(args.enron, u),
-                              kinds, args,
-                              os.path.join(W, 'loo-' + u)):
-                r['split'] = 'loo-enron'
-                results.append(r)
+        print('sa-enron: base on the SpamAssassin corpus, user = %s' % u)
+        user_runs('sa-enron', m, u + '@example.org', enron_mail(args.enron, u), 'sa-' + u)
+    for u in ENRON if 'loo-enron' in splits else []:
+        m = os.path.join(W, 'enron-wo-%s.model' % u)
+        others = [v for v in ENRON if v != u]
+        train(S, m, [os.path.join(args.enron, v, 'ham') for v in others],
+              [os.path.join(args.enron, v, 'spam') for v in others],
+              os.path.join(W, 'enron-wo-%s.train' % u))
+        print('loo-enron: base on the other five, user = %s' % u)
+        user_runs('loo-enron', m, u + '@example.org', enron_mail(args.enron, u), 'loo-' + u)
     elapsed = time.time() - t_start
     head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
                           text=True, cwd=os.path.dirname(S)).stdout.strip()
