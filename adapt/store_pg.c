@@ -10,8 +10,8 @@
  * at once are changed by one statement (seen = seen + 1 RETURNING seen) or
  * locked first (a publish locks the user's row).  Read snapshots are
  * REPEATABLE READ READ ONLY.  A lock held past busy_ms (lock_timeout) is
- * STORE_BUSY; a lost connection is STORE_EDOWN and is reset at the next
- * transaction.  Every value is a bound parameter; no SQL is built from data.
+ * STORE_BUSY; a lost connection is STORE_EDOWN and is reset at a later
+ * transaction, after a backoff (store_pg_conn.c).  Every value is a bound parameter; no SQL is built from data.
  */
 #include "config.h"
 
@@ -78,8 +78,8 @@ pq_bin(struct pq_args *a, const void *p, size_t len)
 }
 
 /* The first line of libpq's message. */
-static const char *
-first_line(const char *msg, char *buf, size_t len)
+const char *
+pq_first_line(const char *msg, char *buf, size_t len)
 {
     size_t n = strcspn(msg != NULL ? msg : "", "\n");
 
@@ -93,10 +93,10 @@ fail_res(struct store *s, PGresult *r, const char *what)
     const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     char line[400];
 
-    first_line(r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(pq_db(s)), line,
+    pq_first_line(r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(pq_db(s)), line,
                sizeof(line));
-    if (PQstatus(pq_db(s)) != CONNECTION_OK) {
-        conn(s)->down = 1;
+    if (PQstatus(pq_db(s)) != CONNECTION_OK || pq_conn_lost_state(state)) {
+        pq_conn_lost(s, line);
         return store_fail(s, STORE_EDOWN, "%s: %s: connection to the server lost: %s",
                           s->name, what, line);
     }
@@ -117,6 +117,7 @@ pq_run(struct store *s, const char *sql, const struct pq_args *a, const char *wh
     ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        conn(s)->ok_at = pq_conn_now();
         *rc = STORE_OK;
         return r;
     }
@@ -267,20 +268,21 @@ pq_blob_copy(const PGresult *r, int row, int col, void **blob, size_t *len)
 
 /* ---- transactions ---- */
 
-/* Reconnect a connection that was lost (the server restarted). */
+/* BEGIN on a working connection.  A connection found broken by the BEGIN
+ * itself (idle while the server restarted) is revived and the BEGIN tried
+ * once more: nothing has happened in the transaction yet. */
 static int
-pq_revive(struct store *s)
+pq_begin(struct store *s, const char *sql)
 {
-    char line[400];
+    int rc;
 
-    if (!conn(s)->down && PQstatus(pq_db(s)) == CONNECTION_OK)
-        return STORE_OK;
-    PQreset(pq_db(s));
-    if (PQstatus(pq_db(s)) != CONNECTION_OK)
-        return store_fail(s, STORE_EDOWN, "%s: cannot reconnect: %s", s->name,
-                          first_line(PQerrorMessage(pq_db(s)), line, sizeof(line)));
-    conn(s)->down = 0;
-    return STORE_OK;
+    for (int tries = 0;; tries++) {
+        if ((rc = pq_conn_revive(s)) != STORE_OK)
+            return rc;
+        rc = pq_do(s, sql, NULL, "begin", NULL);
+        if (rc != STORE_EDOWN || tries > 0)
+            return rc;
+    }
 }
 
 int
@@ -291,14 +293,9 @@ pq_txn(struct store *s, enum store_txn t)
     switch (t) {
     case STORE_TXN_WRITE:
     case STORE_TXN_PEEK:
-        if ((rc = pq_revive(s)) != STORE_OK)
-            return rc;
-        return pq_do(s, "BEGIN", NULL, "begin", NULL);
+        return pq_begin(s, "BEGIN");
     case STORE_TXN_READ:
-        if ((rc = pq_revive(s)) != STORE_OK)
-            return rc;
-        rc = pq_do(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL,
-                   "begin read", NULL);
+        rc = pq_begin(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         /* The snapshot is taken at the first statement: take it now. */
         return rc == STORE_OK ? pq_do(s, "SELECT 1", NULL, "begin read", NULL) : rc;
     case STORE_TXN_COMMIT:
@@ -324,7 +321,7 @@ pq_txn(struct store *s, enum store_txn t)
 /* Session settings: the lock wait, read-only, and a schema search path that
  * is the database's own (the store's tables in "public" unless the role's
  * search_path says otherwise). */
-static int
+int
 pq_session(struct store *s, unsigned flags)
 {
     struct pq_args a = { 0 };
@@ -366,8 +363,9 @@ pq_open(struct store *s, const char *target, unsigned flags)
         down = p == PQPING_NO_RESPONSE || p == PQPING_REJECT;
         return store_fail(s, down ? STORE_EDOWN : STORE_ERR, "postgresql: cannot connect%s: %s",
                           down ? " (is the server running?)" : "",
-                          first_line(PQerrorMessage(c->pg), line, sizeof(line)));
+                          pq_first_line(PQerrorMessage(c->pg), line, sizeof(line)));
     }
+    pq_conn_opened(c);
     snprintf(name, sizeof(name), "postgresql:%s", PQdb(c->pg));
     if ((s->name = strdup(name)) == NULL)
         return store_fail(s, STORE_ERR, "postgresql: out of memory");

@@ -18,10 +18,44 @@
 #define PQ_SCHEMA_VERSION 1
 #define PQ_MAX_ARGS 16
 
+/* One per store handle, and a handle belongs to one thread at a time (libpq's
+ * PGconn is not shared between threads): a program with several threads that
+ * use the store opens a handle, so a connection, for each (store.h). */
 struct pq_conn {
     PGconn *pg;
-    int down;                   /* the connection was lost: reset at the next begin */
+    int down;                   /* the connection was lost: revived after backoff */
+    double delay;               /* the backoff now (s); 0 when connected */
+    double next_try;            /* no reconnect before this (pq_conn_now() clock) */
+    double ok_at;               /* the last statement that worked (or the connect) */
+    unsigned long attempts;     /* reconnects tried (for tests) */
 };
+
+/* store_pg_conn.c: the backoff's bounds (s) */
+#define PQ_BACKOFF_MIN 0.1
+#define PQ_BACKOFF_MAX 30.0
+
+/* store_pg_conn.c: the clock (monotonic seconds) and a test's replacement for
+ * it (NULL: the real one back). */
+double pq_conn_now(void);
+void pq_conn_set_clock(double (*fn)(void));
+/* 1 for an SQLSTATE that means the session is over (08xxx, 57P01-57P03). */
+int pq_conn_lost_state(const char *sqlstate);
+/* The backoff after one more failed attempt: 100 ms, doubling, at most 30 s. */
+double pq_conn_next_delay(double delay);
+/* The connection c was made, or a statement on it worked. */
+void pq_conn_opened(struct pq_conn *c);
+/* The connection of s is lost (line: libpq's first line): mark it, schedule
+ * the reconnect, report the outage if it is the process's first news of it. */
+void pq_conn_lost(struct store *s, const char *line);
+/* Before a transaction: STORE_OK with a working connection (reset if it was
+ * lost and the backoff has passed; the return reported once per outage), or
+ * STORE_EDOWN with the message set. */
+int pq_conn_revive(struct store *s);
+
+/* store_pg.c: the session settings of a new or reset connection; the first
+ * line of a libpq message into buf. */
+int pq_session(struct store *s, unsigned flags);
+const char *pq_first_line(const char *msg, char *buf, size_t len);
 
 static inline PGconn *
 pq_db(const struct store *s)

@@ -10,7 +10,12 @@
 #                             by that user) a cluster and starts
 #                             it; returns 1 after printing why; sets pg_host
 #                             (the socket directory) and pg_run
+#   pg_cluster_require        pg_cluster_find, or prints a SKIP line and
+#                             exits 77
 #   pg_cluster_sql SQL        runs SQL as spamshift on database postgres
+#   pg_cluster_halt MODE      pg_ctl stop -m MODE (fast, immediate), waiting;
+#                             the tests that take the server away mid-run
+#   pg_cluster_resume         starts the halted cluster again (same socket)
 #   pg_cluster_stop           stops it (immediate); DIR is the caller's to remove
 pg_bin=
 pg_dir=
@@ -31,6 +36,14 @@ pg_cluster_find() {
         [ -x "$pg_bin/psql" ]
 }
 
+pg_cluster_require() {
+    if ! pg_cluster_find; then
+        echo "SKIP: no PostgreSQL server (initdb, pg_ctl, psql under" \
+             "/usr/lib/postgresql/*/bin): apt-get install postgresql"
+        exit 77
+    fi
+}
+
 pg_cluster_start() {
     pg_dir=$1
     pg_host=$1
@@ -44,6 +57,10 @@ pg_cluster_start() {
             -E UTF8 --no-sync >"$pg_dir/initdb.log" 2>&1; then
         echo "FAIL: initdb:"; cat "$pg_dir/initdb.log"; return 1
     fi
+    pg_cluster_resume
+}
+
+pg_cluster_resume() {
     if ! $pg_run "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
             -o "-k $pg_dir -c listen_addresses= -c fsync=off -c max_connections=50" \
             start >/dev/null; then
@@ -53,6 +70,10 @@ pg_cluster_start() {
 
 pg_cluster_sql() {
     "$pg_bin/psql" -h "$pg_host" -U spamshift -d postgres -qAt -v ON_ERROR_STOP=1 -c "$1"
+}
+
+pg_cluster_halt() {
+    $pg_run "$pg_bin/pg_ctl" -D "$pg_dir/data" -m "$1" -w stop >/dev/null
 }
 
 pg_cluster_stop() {

@@ -32,11 +32,7 @@ store_test_cleanup() {
 }
 
 store_test_init() {
-    if ! pg_cluster_find; then
-        echo "SKIP: no PostgreSQL server (initdb, pg_ctl, psql under" \
-             "/usr/lib/postgresql/*/bin): apt-get install postgresql"
-        exit 77
-    fi
+    pg_cluster_require
     T=$(mktemp -d "${TMPDIR:-/tmp}/ss-$1.XXXXXX") || exit 1
     trap store_test_cleanup EXIT
     trap 'exit 1' INT TERM

@@ -6,11 +6,7 @@ set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 . "$top_srcdir/tests/pg_cluster.sh"
 
-if ! pg_cluster_find; then
-    echo "SKIP: no PostgreSQL server (initdb, pg_ctl, psql under /usr/lib/postgresql/*/bin):" \
-         "apt-get install postgresql"
-    exit 77
-fi
+pg_cluster_require
 prog=${top_builddir:-.}/tests/unit/test_store_conf
 if [ ! -x "$prog" ]; then
     echo "FAIL: $prog not built"

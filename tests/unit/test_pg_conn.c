@@ -1,0 +1,195 @@
+/*
+ * test_pg_conn.c - the PostgreSQL backend's connection keeping
+ * (store_pg_conn.c): the backoff schedule, which SQLSTATEs end a session,
+ * and, against a real server that tests/unit/pg_conn.sh stops and starts
+ * (SPAMSHIFT_PG_DB, SPAMSHIFT_PG_STOP, SPAMSHIFT_PG_START: shell commands),
+ * an outage on a clock the test moves: STORE_EDOWN, no reconnect before the
+ * backoff, one reconnect per backoff step, the writes after the return
+ * landing, and exactly one "gone" and one "back" line for the process
+ * however many connections see it.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+#include "store_be.h"
+#include "store_event.h"
+#include "store_pg.h"
+
+static void
+test_backoff_schedule(void **state)
+{
+    static const struct { double from, want; } cases[] = {
+        { 0, 0.1 }, { 0.1, 0.2 }, { 0.2, 0.4 }, { 12.8, 25.6 }, { 25.6, 30 }, { 30, 30 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        double got = pq_conn_next_delay(cases[i].from);
+
+        if (got < cases[i].want - 1e-9 || got > cases[i].want + 1e-9)
+            fail_msg("after %g s: got %g s, want %g s", cases[i].from, got, cases[i].want);
+    }
+}
+
+static void
+test_lost_states(void **state)
+{
+    static const struct { const char *state; int want; } cases[] = {
+        { "08006", 1 }, { "08001", 1 }, { "57P01", 1 }, { "57P02", 1 }, { "57P03", 1 },
+        { "57014", 0 }, { "55P03", 0 }, { "40001", 0 }, { "23505", 0 }, { NULL, 0 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = pq_conn_lost_state(cases[i].state);
+
+        if (got != cases[i].want)
+            fail_msg("SQLSTATE %s: got lost=%d, want %d",
+                     cases[i].state ? cases[i].state : "(none)", got, cases[i].want);
+    }
+}
+
+/* ---- an outage on a real server ---- */
+
+static double fake_now = 1000;
+
+static double
+fake_clock(void)
+{
+    return fake_now;
+}
+
+static char events[8][768];
+static int n_events;
+
+static void
+capture(void *arg, int level, const char *line)
+{
+    (void)arg;
+    (void)level;
+    if (n_events < 8)
+        snprintf(events[n_events], sizeof(events[0]), "%s", line);
+    n_events++;
+}
+
+static void
+sh(const char *var)
+{
+    const char *cmd = getenv(var);
+
+    if (cmd == NULL || system(cmd) != 0)
+        fail_msg("%s (%s) failed", var, cmd ? cmd : "unset");
+}
+
+static unsigned long
+attempts(const struct store *s)
+{
+    return ((const struct pq_conn *)s->conn)->attempts;
+}
+
+/* One write: +1 on a counter of user u. */
+static int
+bump(struct store *s, const char *u)
+{
+    return store_counter_add(s, u, "n", 1);
+}
+
+static void
+want_rc(const char *what, int got, int want, struct store *s)
+{
+    if (got != want)
+        fail_msg("%s: got %d (%s), want %d", what, got, store_errmsg(s), want);
+}
+
+static void
+test_outage(void **state)
+{
+    const char *db = getenv("SPAMSHIFT_PG_DB");
+    struct store *a, *b;
+    char err[512];
+    int64_t v = 0;
+
+    (void)state;
+    if (db == NULL)
+        skip();
+    pq_conn_set_clock(fake_clock);
+    store_event_set(capture, NULL);
+    if (store_open(db, STORE_CREATE, NULL, &a, err, sizeof(err)) != STORE_OK)
+        fail_msg("open %s: %s", db, err);
+    if (store_open(db, 0, NULL, &b, err, sizeof(err)) != STORE_OK)
+        fail_msg("open %s: %s", db, err);
+    want_rc("write before", bump(a, "alice"), STORE_OK, a);
+    want_rc("write before (b)", bump(b, "alice"), STORE_OK, b);
+
+    sh("SPAMSHIFT_PG_STOP");
+    want_rc("write, server stopped", bump(a, "alice"), STORE_EDOWN, a);
+    want_rc("attempts at once", (int)attempts(a), 0, a);
+    /* Steps a little past each deadline: the clock is a double. */
+    fake_now += 0.05;
+    want_rc("write within the backoff", bump(a, "alice"), STORE_EDOWN, a);
+    want_rc("attempts within 100 ms", (int)attempts(a), 0, a);
+    fake_now += 0.0501;
+    want_rc("write after 100 ms", bump(a, "alice"), STORE_EDOWN, a);
+    want_rc("attempts after 100 ms", (int)attempts(a), 1, a);
+    fake_now += 0.1;
+    want_rc("write within 200 ms", bump(a, "alice"), STORE_EDOWN, a);
+    want_rc("attempts within 200 ms", (int)attempts(a), 1, a);
+    fake_now += 0.1001;
+    want_rc("write after 200 ms", bump(a, "alice"), STORE_EDOWN, a);
+    want_rc("attempts after 200 ms", (int)attempts(a), 2, a);
+    if (n_events != 1 || strstr(events[0], "is gone") == NULL)
+        fail_msg("while down: got %d event lines (first \"%s\"), want 1 \"is gone\"",
+                 n_events, events[0]);
+
+    sh("SPAMSHIFT_PG_START");
+    fake_now += 0.39;
+    want_rc("write within 400 ms, server back", bump(a, "alice"), STORE_EDOWN, a);
+    fake_now += 0.011;
+    want_rc("write after 400 ms, server back", bump(a, "alice"), STORE_OK, a);
+    want_rc("attempts when back", (int)attempts(a), 3, a);
+    /* b was idle through the outage: its first write after it works. */
+    want_rc("write, idle connection", bump(b, "alice"), STORE_OK, b);
+    want_rc("counter", store_counter_get(a, "alice", "n", &v), STORE_OK, a);
+    if (v != 4)
+        fail_msg("counter: got %lld, want 4 (2 before, 2 after)", (long long)v);
+    if (n_events != 2 || strstr(events[1], "back after 0.7 s") == NULL)
+        fail_msg("after: got %d event lines (second \"%s\"), want 2, \"back after 0.7 s\"",
+                 n_events, n_events > 1 ? events[1] : "");
+
+    /* A second outage is reported again. */
+    sh("SPAMSHIFT_PG_STOP");
+    want_rc("write, stopped again", bump(b, "alice"), STORE_EDOWN, b);
+    want_rc("write, stopped again (a)", bump(a, "alice"), STORE_EDOWN, a);
+    sh("SPAMSHIFT_PG_START");
+    fake_now += 0.1;
+    want_rc("write, back again", bump(b, "alice"), STORE_OK, b);
+    want_rc("write, back again (a)", bump(a, "alice"), STORE_OK, a);
+    if (n_events != 4)
+        fail_msg("two outages: got %d event lines, want 4", n_events);
+    store_close(b);
+    store_close(a);
+    store_event_set(NULL, NULL);
+    pq_conn_set_clock(NULL);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backoff_schedule),
+        cmocka_unit_test(test_lost_states),
+        cmocka_unit_test(test_outage),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
