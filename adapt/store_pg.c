@@ -77,16 +77,6 @@ pq_bin(struct pq_args *a, const void *p, size_t len)
     a->fmt[i] = 1;
 }
 
-/* The first line of libpq's message. */
-const char *
-pq_first_line(const char *msg, char *buf, size_t len)
-{
-    size_t n = strcspn(msg != NULL ? msg : "", "\n");
-
-    snprintf(buf, len, "%.*s", (int)(n < len ? n : len - 1), msg != NULL ? msg : "");
-    return buf;
-}
-
 static int
 fail_res(struct store *s, PGresult *r, const char *what)
 {
@@ -277,7 +267,12 @@ pq_begin(struct store *s, const char *sql)
     int rc;
 
     for (int tries = 0;; tries++) {
-        if ((rc = pq_conn_revive(s)) != STORE_OK)
+        int reset = 0;
+
+        if ((rc = pq_conn_revive(s, &reset)) != STORE_OK)
+            return rc;
+        /* A reset connection is a new session: its settings again. */
+        if (reset && (rc = pq_session(s, s->flags)) != STORE_OK)
             return rc;
         rc = pq_do(s, sql, NULL, "begin", NULL);
         if (rc != STORE_EDOWN || tries > 0)

@@ -48,14 +48,15 @@ void pq_conn_opened(struct pq_conn *c);
  * the reconnect, report the outage if it is the process's first news of it. */
 void pq_conn_lost(struct store *s, const char *line);
 /* Before a transaction: STORE_OK with a working connection (reset if it was
- * lost and the backoff has passed; the return reported once per outage), or
- * STORE_EDOWN with the message set. */
-int pq_conn_revive(struct store *s);
-
-/* store_pg.c: the session settings of a new or reset connection; the first
- * line of a libpq message into buf. */
-int pq_session(struct store *s, unsigned flags);
+ * lost and the backoff has passed, *reset then 1: the caller redoes the
+ * session settings; the return reported once per outage), or STORE_EDOWN
+ * with the message set. */
+int pq_conn_revive(struct store *s, int *reset);
+/* The first line of a libpq message into buf. */
 const char *pq_first_line(const char *msg, char *buf, size_t len);
+
+/* store_pg.c: the session settings of a new or reset connection. */
+int pq_session(struct store *s, unsigned flags);
 
 static inline PGconn *
 pq_db(const struct store *s)

@@ -50,6 +50,16 @@ static int outage_on;           /* the server is gone for this process */
 static double outage_since;     /* when the first connection saw it go */
 static double outage_over;      /* when the last outage ended; 0 none */
 
+/* The first line of libpq's message. */
+const char *
+pq_first_line(const char *msg, char *buf, size_t len)
+{
+    size_t n = strcspn(msg != NULL ? msg : "", "\n");
+
+    snprintf(buf, len, "%.*s", (int)(n < len ? n : len - 1), msg != NULL ? msg : "");
+    return buf;
+}
+
 void
 pq_conn_set_clock(double (*fn)(void))
 {
@@ -117,7 +127,7 @@ pq_conn_lost(struct store *s, const char *line)
 }
 
 int
-pq_conn_revive(struct store *s)
+pq_conn_revive(struct store *s, int *reset)
 {
     struct pq_conn *c = s->conn;
     double now = pq_clock(), gone = 0;
@@ -132,6 +142,7 @@ pq_conn_revive(struct store *s)
         return store_fail(s, STORE_EDOWN, "%s: the database server is gone; next "
                           "reconnect in %.1f s", s->name, c->next_try - now);
     c->attempts++;
+    *reset = 1;
     PQreset(c->pg);
     now = pq_clock();
     if (PQstatus(c->pg) != CONNECTION_OK) {
@@ -153,5 +164,5 @@ pq_conn_revive(struct store *s)
     if (report)
         store_event(LOG_NOTICE, "store %s: the database server is back after %.1f s; "
                     "reconnected", s->name, gone);
-    return pq_session(s, s->flags);
+    return STORE_OK;
 }
