@@ -11,7 +11,7 @@
  * locked first (a publish locks the user's row).  Read snapshots are
  * REPEATABLE READ READ ONLY.  A lock held past busy_ms (lock_timeout) is
  * STORE_BUSY; a lost connection is STORE_EDOWN and is reset at a later
- * transaction, after a backoff (store_pg_conn.c).  Every value is a bound parameter; no SQL is built from data.
+ * transaction or statement outside one, after a backoff (store_pg_conn.c).  Every value is a bound parameter; no SQL is built from data.
  */
 #include "config.h"
 
@@ -97,14 +97,33 @@ fail_res(struct store *s, PGresult *r, const char *what)
     return store_fail(s, STORE_ERR, "%s: %s: %s", s->name, what, line);
 }
 
+/* The connection ready for a statement: revived (after its backoff) if it
+ * was lost, with its session settings again after a reset.  Used only between
+ * transactions: one that lost its connection is lost whole.  Used to be done
+ * at BEGIN alone, so a connection that read outside transactions (the
+ * milter's maintenance thread: settings, the refit log) never came back. */
+static int
+pq_ready(struct store *s)
+{
+    int reset = 0, rc;
+
+    if ((rc = pq_conn_revive(s, &reset)) != STORE_OK)
+        return rc;
+    return reset ? pq_session(s, s->flags) : STORE_OK;
+}
+
 PGresult *
 pq_run(struct store *s, const char *sql, const struct pq_args *a, const char *what,
        int *rc)
 {
-    PGresult *r = PQexecParams(pq_db(s), sql, a != NULL ? a->n : 0, NULL,
-                               a != NULL ? a->v : NULL, a != NULL ? a->len : NULL,
-                               a != NULL ? a->fmt : NULL, 1);
-    ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PGresult *r;
+    ExecStatusType st;
+
+    if (!conn(s)->in_block && (*rc = pq_ready(s)) != STORE_OK)
+        return NULL;
+    r = PQexecParams(pq_db(s), sql, a != NULL ? a->n : 0, NULL, a != NULL ? a->v : NULL,
+                     a != NULL ? a->len : NULL, a != NULL ? a->fmt : NULL, 1);
+    st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         conn(s)->ok_at = pq_conn_now();
@@ -258,26 +277,23 @@ pq_blob_copy(const PGresult *r, int row, int col, void **blob, size_t *len)
 
 /* ---- transactions ---- */
 
-/* BEGIN on a working connection.  A connection found broken by the BEGIN
- * itself (idle while the server restarted) is revived and the BEGIN tried
- * once more: nothing has happened in the transaction yet. */
+/* BEGIN on a working connection (pq_run revives a lost one).  A connection
+ * found broken by the BEGIN itself (idle while the server restarted) is
+ * revived and the BEGIN tried once more: nothing has happened in the
+ * transaction yet. */
 static int
 pq_begin(struct store *s, const char *sql)
 {
     int rc;
 
     for (int tries = 0;; tries++) {
-        int reset = 0;
-
-        if ((rc = pq_conn_revive(s, &reset)) != STORE_OK)
-            return rc;
-        /* A reset connection is a new session: its settings again. */
-        if (reset && (rc = pq_session(s, s->flags)) != STORE_OK)
-            return rc;
         rc = pq_do(s, sql, NULL, "begin", NULL);
         if (rc != STORE_EDOWN || tries > 0)
-            return rc;
+            break;
     }
+    if (rc == STORE_OK)
+        conn(s)->in_block = 1;
+    return rc;
 }
 
 int
@@ -294,8 +310,11 @@ pq_txn(struct store *s, enum store_txn t)
         /* The snapshot is taken at the first statement: take it now. */
         return rc == STORE_OK ? pq_do(s, "SELECT 1", NULL, "begin read", NULL) : rc;
     case STORE_TXN_COMMIT:
-        return pq_do(s, "COMMIT", NULL, "commit", NULL);
+        rc = pq_do(s, "COMMIT", NULL, "commit", NULL);
+        conn(s)->in_block = 0;
+        return rc;
     case STORE_TXN_ROLLBACK:
+        conn(s)->in_block = 0;
         if (PQstatus(pq_db(s)) == CONNECTION_OK)
             PQclear(PQexec(pq_db(s), "ROLLBACK"));
         return STORE_OK;

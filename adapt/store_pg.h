@@ -27,7 +27,11 @@ struct pq_conn {
     double delay;               /* the backoff now (s); 0 when connected */
     double next_try;            /* no reconnect before this (pq_conn_now() clock) */
     double ok_at;               /* the last statement that worked (or the connect) */
+    double down_at;             /* when it last found the server away (lost, or a
+                                 * reconnect failed) */
     unsigned long attempts;     /* reconnects tried (for tests) */
+    int in_block;               /* between a BEGIN that worked and its end: a lost
+                                 * connection is not revived inside one */
 };
 
 /* store_pg_conn.c: the backoff's bounds (s) */

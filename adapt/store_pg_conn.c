@@ -17,7 +17,11 @@
  * reports the return (with how long it was gone); the other connections of
  * the process, which find out one by one, say nothing.  A connection opened
  * before the outage ended, idle since and found broken afterwards is a
- * leftover of that outage: it is reset at once and starts no new one.
+ * leftover of that outage: it is reset at once and starts no new one.  So is
+ * one waiting out its backoff when another connection of the process got back
+ * in after it last failed: the server is known to be there, and the milter's
+ * maintenance thread (one try a second, its backoff grown over a long
+ * outage) would otherwise lag the writer by up to 30 s.
  *
  * The clock is pq_conn_clock, which tests replace (pq_conn_set_clock).
  * The outage state is under a mutex; each struct pq_conn belongs to one
@@ -119,6 +123,7 @@ pq_conn_lost(struct store *s, const char *line)
     c->delay = leftover && !outage_on ? 0 : PQ_BACKOFF_MIN;
     pthread_mutex_unlock(&outage_lock);
     c->next_try = now + c->delay;
+    c->down_at = now;
     if (report)
         store_event(LOG_WARNING, "store %s: the database server is gone: %s; scoring "
                     "goes on with the models held, writes wait in memory, reconnecting "
@@ -138,9 +143,16 @@ pq_conn_revive(struct store *s, int *reset)
         return STORE_OK;
     if (!c->down)
         pq_conn_lost(s, "connection closed");
-    if (now < c->next_try)
-        return store_fail(s, STORE_EDOWN, "%s: the database server is gone; next "
-                          "reconnect in %.1f s", s->name, c->next_try - now);
+    if (now < c->next_try) {
+        int back;
+
+        pthread_mutex_lock(&outage_lock);
+        back = !outage_on && outage_over >= c->down_at;
+        pthread_mutex_unlock(&outage_lock);
+        if (!back)
+            return store_fail(s, STORE_EDOWN, "%s: the database server is gone; next "
+                              "reconnect in %.1f s", s->name, c->next_try - now);
+    }
     c->attempts++;
     *reset = 1;
     PQreset(c->pg);
@@ -148,6 +160,7 @@ pq_conn_revive(struct store *s, int *reset)
     if (PQstatus(c->pg) != CONNECTION_OK) {
         c->delay = pq_conn_next_delay(c->delay);
         c->next_try = now + c->delay;
+        c->down_at = now;
         pq_first_line(PQerrorMessage(c->pg), line, sizeof(line));
         return store_fail(s, STORE_EDOWN, "%s: cannot reconnect (next try in %.1f s): %s",
                           s->name, c->delay, line);

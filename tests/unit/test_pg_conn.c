@@ -176,6 +176,29 @@ test_outage(void **state)
     want_rc("write, back again (a)", bump(a, "alice"), STORE_OK, a);
     if (n_events != 4)
         fail_msg("two outages: got %d event lines, want 4", n_events);
+
+    /* A connection in backoff comes back as soon as another of the process
+     * did, not when its own backoff ends (the maintenance thread lagged the
+     * writer by its backoff: up to 30 s after a long outage). */
+    sh("SPAMSHIFT_PG_STOP");
+    want_rc("write, third outage (b)", bump(b, "alice"), STORE_EDOWN, b);
+    want_rc("write, third outage (a)", bump(a, "alice"), STORE_EDOWN, a);
+    fake_now += 0.11;
+    want_rc("a's first retry", bump(a, "alice"), STORE_EDOWN, a);
+    fake_now += 0.21;
+    want_rc("a's second retry", bump(a, "alice"), STORE_EDOWN, a);
+    {
+        unsigned long before = attempts(a);
+
+        sh("SPAMSHIFT_PG_START");
+        fake_now += 0.01;       /* a's next try is 0.39 s away */
+        want_rc("write, back (b)", bump(b, "alice"), STORE_OK, b);
+        want_rc("write, back (a), within its backoff", bump(a, "alice"), STORE_OK, a);
+        if (attempts(a) != before + 1)
+            fail_msg("a's reconnects: got %lu, want %lu", attempts(a), before + 1);
+    }
+    if (n_events != 6)
+        fail_msg("three outages: got %d event lines, want 6", n_events);
     store_close(b);
     store_close(a);
     store_event_set(NULL, NULL);
