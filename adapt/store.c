@@ -389,6 +389,12 @@ store_backend_name(const struct store *s)
     return s->be->name;
 }
 
+const char *
+store_name(const struct store *s)
+{
+    return s->name;
+}
+
 /* ---- settings ---- */
 
 uint32_t

@@ -101,6 +101,15 @@ struct store *store_close(struct store *s);
 /* The message of the last failure on this connection ("" if none). */
 const char *store_errmsg(const struct store *s);
 
+/* The status of the last failure on this connection (STORE_OK if none): what a
+ * caller that only got -1 from a layer above the store (headcache_sync,
+ * refit_dirty) asks to tell STORE_EDOWN from the rest. */
+int store_errcode(const struct store *s);
+
+/* The store as messages name it: the SQLite path or "postgresql:DBNAME",
+ * never a password or the rest of a connection string.  Owned by s. */
+const char *store_name(const struct store *s);
+
 /* 1 when the path no longer names the file this connection has open (removed,
  * renamed or replaced under it: its writes would reach no one else), else 0.
  * A stat(2); never blocks on a lock.  (Closing such a connection leaves

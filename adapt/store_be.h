@@ -52,6 +52,7 @@ struct store {
     uint64_t fb_dropped;        /* feedback rows this connection dropped for quota */
     int64_t scans_expired;      /* when this connection last expired scan records */
     char err[512];
+    int err_status;             /* the status store_fail() last returned */
 };
 
 /* Transaction steps a backend carries out (the front decides which). */
