@@ -384,6 +384,10 @@ refit_dirty(struct store *s, const struct model *m, const struct adapt_opts *o,
             failed++;
         if (fn != NULL)
             fn(arg, users[i], rc, &r, uerr);
+        /* The server is gone: the others stay dirty for a later round rather
+         * than each fail the same way. */
+        if (rc == STORE_EDOWN)
+            break;
     }
     store_strv_free(users);
     if (n_failed != NULL)

@@ -39,24 +39,33 @@ struct job {
  * millisecond: store_sqlite.c) gets it even when this one is saturated. */
 #define WRITER_GAP_US 2000
 
-enum fault { FAULT_NONE, FAULT_BUSY, FAULT_ERROR, FAULT_MOVED, FAULT_STALE_WAL };
+/* How often a held batch is tried again (lock timeout, server unreachable).
+ * Against a server that is down this costs nothing: the store answers
+ * STORE_EDOWN without the network until its reconnect backoff has passed. */
+#define WRITER_RETRY_MS 100
+
+enum fault { FAULT_NONE, FAULT_BUSY, FAULT_ERROR, FAULT_MOVED, FAULT_STALE_WAL, FAULT_DOWN };
 
 struct writer {
     struct store *s;            /* NULL while a failed store waits to be reopened */
-    char *path;
+    char *path;                 /* as configured: may hold a password */
+    char *name;                 /* store_name() of the first open: for messages */
     struct store_opts so;
     struct writer_opts o;
     GAsyncQueue *q;
     pthread_t tid;
-    pthread_mutex_t lock;       /* guards st and pending */
+    pthread_mutex_t lock;       /* guards st, pending and stopping */
     struct writer_stats st;
     size_t pending;             /* operations queued and not yet taken */
+    int stopping;               /* writer_stop() was called */
     /* the writer thread's own */
     size_t chunk;               /* operations per transaction, adapted to txn_ms */
     enum fault fault;           /* the episode going on */
     gint64 fault_since;         /* when it began (monotonic us) */
     gint64 last_open;           /* last reopen attempt */
     uint64_t fault_lost;        /* operations given up on during the episode */
+    uint64_t fault_dropped;     /* stats.dropped when it began */
+    int held;                   /* the last apply_txn() waited (lock, server) */
     int replaced;               /* reopened on a new file at the path, not yet
                                  * written to */
     int old_wal;                /* PATH-wal of the file that was replaced, held
@@ -128,11 +137,11 @@ set_error(struct writer *w, const char *msg)
 static void
 fault_begin(struct writer *w, enum fault kind, const char *what)
 {
-    size_t plen = strlen(w->path);
+    size_t plen = strlen(w->name);
 
     set_error(w, what);
-    /* The store's messages start with the path, which the report gives first. */
-    if (strncmp(what, w->path, plen) == 0 && what[plen] == ':' && what[plen + 1] == ' ')
+    /* The store's messages start with its name, which the report gives first. */
+    if (strncmp(what, w->name, plen) == 0 && what[plen] == ':' && what[plen + 1] == ' ')
         what += plen + 2;
     if (w->fault != FAULT_NONE)
         return;
@@ -142,13 +151,21 @@ fault_begin(struct writer *w, enum fault kind, const char *what)
     pthread_mutex_lock(&w->lock);
     w->st.faults++;
     w->st.in_fault = 1;
+    w->st.server_down = kind == FAULT_DOWN;
+    w->fault_dropped = w->st.dropped;
     pthread_mutex_unlock(&w->lock);
     switch (kind) {
+    case FAULT_DOWN:
+        report(w, WRITER_FAULT, "store %s: the database server is unreachable: %s; "
+               "scan records and samples wait in memory (at most %zu writes, then new "
+               "ones are dropped and counted), retried as the connection comes back",
+               w->name, what, w->o.queue_max);
+        break;
     case FAULT_BUSY:
         report(w, WRITER_FAULT, "store %s: locked by another connection for more than "
                "%u ms; scan records and samples wait in memory (at most %zu writes, "
                "then new ones are dropped) until it is released",
-               w->path, w->o.busy_ms, w->o.queue_max);
+               w->name, w->o.busy_ms, w->o.queue_max);
         break;
     case FAULT_STALE_WAL:
         report(w, WRITER_FAULT, "store %s: replaced under the running milter, but %s-wal "
@@ -156,17 +173,17 @@ fault_begin(struct writer *w, enum fault kind, const char *what)
                "the old log into the new file and corrupt it); scan records and samples "
                "are dropped until %s-wal and %s-shm are gone (stop every spamshift "
                "process first) -- restore with `spamshift store restore` instead",
-               w->path, w->path, w->path, w->path);
+               w->name, w->name, w->name, w->name);
         break;
     case FAULT_MOVED:
         report(w, WRITER_FAULT, "store %s: removed or replaced under the running milter "
                "and cannot be reopened: %s; scan records and samples are dropped until "
-               "a store at that path opens (retried every %u ms)", w->path, what,
+               "a store at that path opens (retried every %u ms)", w->name, what,
                w->o.reopen_ms);
         break;
     default:
         report(w, WRITER_FAULT, "store %s: write failed%s: %s; scan records and samples "
-               "are dropped until it takes writes again (reopened every %u ms)", w->path,
+               "are dropped until it takes writes again (reopened every %u ms)", w->name,
                w->replaced ? " after it was replaced under the running milter" : "",
                what, w->o.reopen_ms);
     }
@@ -184,14 +201,24 @@ fault_end(struct writer *w)
     s = (double)(g_get_monotonic_time() - w->fault_since) / 1e6;
     if (w->fault == FAULT_BUSY)
         report(w, WRITER_RECOVERED, "store %s: lock released after %.1f s; the waiting "
-               "writes are done", w->path, s);
-    else
+               "writes are done", w->name, s);
+    else if (w->fault == FAULT_DOWN) {
+        uint64_t dropped;
+
+        pthread_mutex_lock(&w->lock);
+        dropped = w->st.dropped - w->fault_dropped;
+        pthread_mutex_unlock(&w->lock);
+        report(w, WRITER_RECOVERED, "store %s: the database server is reachable again "
+               "after %.1f s; the held writes are done, %llu new ones were dropped "
+               "meanwhile (queue full)", w->name, s, (unsigned long long)dropped);
+    } else
         report(w, WRITER_RECOVERED, "store %s: writable again after %.1f s; %llu writes "
-               "(scan records, samples) were dropped meanwhile", w->path, s,
+               "(scan records, samples) were dropped meanwhile", w->name, s,
                (unsigned long long)w->fault_lost);
     w->fault = FAULT_NONE;
     pthread_mutex_lock(&w->lock);
     w->st.in_fault = 0;
+    w->st.server_down = 0;
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -249,6 +276,17 @@ count_failed(struct writer *w, size_t n)
     pthread_mutex_unlock(&w->lock);
 }
 
+static int
+stopping(struct writer *w)
+{
+    int v;
+
+    pthread_mutex_lock(&w->lock);
+    v = w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    return v;
+}
+
 /* Apply ops[0..n) in one transaction until it commits or fails for good.
  * Returns 0 when committed. */
 static int
@@ -256,12 +294,32 @@ apply_txn(struct writer *w, struct store_op *ops, size_t n)
 {
     int rc;
 
+    w->held = 0;
     for (;;) {
         if (!ensure_store(w)) {
             count_failed(w, n);
             return -1;
         }
-        if ((rc = store_apply(w->s, ops, n)) != STORE_BUSY)
+        rc = store_apply(w->s, ops, n);
+        if (rc == STORE_EDOWN && !stopping(w)) {
+            /* The server is away: hold the batch as for a lock (the queue
+             * bound protects memory).  The connection is kept: it resets
+             * itself on its backoff, and a new one would fare no better. */
+            pthread_mutex_lock(&w->lock);
+            w->st.down_retries++;
+            pthread_mutex_unlock(&w->lock);
+            fault_begin(w, FAULT_DOWN, store_errmsg(w->s));
+            w->held = 1;
+            usleep(WRITER_RETRY_MS * 1000);
+            continue;
+        }
+        if (rc == STORE_EDOWN) {
+            /* Stopping: what is held cannot be kept past the process. */
+            set_error(w, store_errmsg(w->s));
+            count_failed(w, n);
+            return -1;
+        }
+        if (rc != STORE_BUSY)
             break;
         /* A lock held past the busy timeout (an admin's long transaction) is
          * waited out: the queue bound protects memory meanwhile. */
@@ -269,7 +327,8 @@ apply_txn(struct writer *w, struct store_op *ops, size_t n)
         w->st.busy_retries++;
         pthread_mutex_unlock(&w->lock);
         fault_begin(w, FAULT_BUSY, store_errmsg(w->s));
-        usleep(100000);
+        w->held = 1;
+        usleep(WRITER_RETRY_MS * 1000);
     }
     if (rc != STORE_OK) {
         char msg[512];
@@ -323,8 +382,9 @@ apply(struct writer *w, struct job **batch, size_t n)
         int committed = apply_txn(w, ops + done, k) == 0;
 
         ok &= committed;
-        if (committed && !busy_before && w->fault == FAULT_NONE) {
-            /* Scale the next transaction to txn_ms, growing at most twofold. */
+        if (committed && !busy_before && !w->held && w->fault == FAULT_NONE) {
+            /* Scale the next transaction to txn_ms, growing at most twofold
+             * (not from one that waited out a lock or the server). */
             gint64 us = g_get_monotonic_time() - t0;
             double want = us > 0 ? (double)k * w->o.txn_ms * 1000.0 / (double)us
                                  : (double)w->o.batch_max;
@@ -345,7 +405,7 @@ apply(struct writer *w, struct job **batch, size_t n)
      * one is not enough to say so). */
     if (ok && w->replaced && w->fault == FAULT_NONE) {
         report(w, WRITER_RECOVERED, "store %s: replaced under the running milter; "
-               "reopened, writing to the new file", w->path);
+               "reopened, writing to the new file", w->name);
         w->replaced = 0;
     }
     free(ops);
@@ -440,6 +500,13 @@ writer_start(const char *db_path, const struct writer_opts *o, char *err, size_t
         free(w);
         return NULL;
     }
+    if ((w->name = strdup(store_name(w->s))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        store_close(w->s);
+        free(w->path);
+        free(w);
+        return NULL;
+    }
     w->q = g_async_queue_new();
     pthread_mutex_init(&w->lock, NULL);
     if (pthread_create(&w->tid, NULL, run, w) != 0) {
@@ -447,6 +514,7 @@ writer_start(const char *db_path, const struct writer_opts *o, char *err, size_t
         g_async_queue_unref(w->q);
         store_close(w->s);
         pthread_mutex_destroy(&w->lock);
+        free(w->name);
         free(w->path);
         free(w);
         return NULL;
@@ -587,6 +655,12 @@ writer_stats(struct writer *w, struct writer_stats *st)
     pthread_mutex_unlock(&w->lock);
 }
 
+const char *
+writer_store_name(const struct writer *w)
+{
+    return w->name;
+}
+
 struct writer *
 writer_stop(struct writer *w)
 {
@@ -594,6 +668,9 @@ writer_stop(struct writer *w)
 
     if (w == NULL)
         return NULL;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_mutex_unlock(&w->lock);
     if ((j = calloc(1, sizeof(*j))) != NULL) {
         j->kind = JOB_STOP;
         g_async_queue_push(w->q, j);
@@ -607,6 +684,7 @@ writer_stop(struct writer *w)
     pthread_mutex_destroy(&w->lock);
     if (w->old_wal >= 0)
         close(w->old_wal);
+    free(w->name);
     free(w->path);
     free(w);
     return NULL;

@@ -13,6 +13,13 @@
  * SMTP path may not wait.
  *
  * Faults: a store locked past its busy timeout is waited out, the batch kept.
+ * So is a database server that cannot be reached (STORE_EDOWN: PostgreSQL
+ * stopped, restarting, the network gone): the batch is held and retried every
+ * WRITER_RETRY_MS while the store's connection reconnects on its own backoff
+ * (store_pg_conn.c: 100 ms doubling to 30 s), and what the SMTP threads hand
+ * over meanwhile waits in the queue up to queue_max, beyond which it is dropped
+ * and counted (stats.dropped).  writer_flush() waits for the server; a
+ * writer_stop() during an outage gives the held writes up (counted as failed).
  * A store that refuses a write (read-only, full, corrupt) or that was removed or
  * replaced under the open connection (checked before every batch) costs the
  * batch (counted as failed); the connection is closed and the path reopened, at
@@ -31,13 +38,13 @@ struct writer;
 
 enum writer_event {
     WRITER_FAULT,               /* a fault episode starts: the store is locked past
-                                 * its timeout, refuses writes, or was removed or
-                                 * replaced */
+                                 * its timeout, refuses writes, was removed or
+                                 * replaced, or its server cannot be reached */
     WRITER_RECOVERED            /* the first batch after it committed */
 };
 
 /* Called on the writer thread, once per event, with a one-line description that
- * names the store's path and the error.  Must not call back into the writer. */
+ * names the store (store_name(): no password) and the error.  Must not call back into the writer. */
 typedef void writer_report_fn(void *arg, enum writer_event ev, const char *line);
 
 struct writer_opts {
@@ -60,11 +67,13 @@ struct writer_stats {
     uint64_t failed;            /* lost in a batch the store refused (not busy) */
     uint64_t batches;           /* committed transactions */
     uint64_t busy_retries;      /* batches retried after a lock timeout */
+    uint64_t down_retries;      /* batches retried while the server was unreachable */
     uint64_t faults;            /* fault episodes begun (busy, error, moved) */
     uint64_t pending;           /* operations queued and not yet taken (the
                                  * queue's depth, by writer_stats()) */
     uint64_t reopens;           /* the store reopened after a fault */
     int in_fault;               /* a fault episode is going on */
+    int server_down;            /* ... and it is an unreachable database server */
     char last_error[256];       /* "" if none */
 };
 
@@ -91,12 +100,18 @@ int writer_scan(struct writer *w, const char *user, const uint8_t digest[STORE_D
                 float score, int verdict, double ms);
 
 /* Wait until everything queued before the call is committed or given up on
- * (for tests and for a clean reload).  Blocks. */
+ * (for tests and for a clean reload).  Blocks, for as long as an unreachable
+ * server stays away. */
 void writer_flush(struct writer *w);
 
 void writer_stats(struct writer *w, struct writer_stats *st);
 
-/* Commit what is queued, stop the thread, close the store.  Accepts NULL;
+/* The store as the writer's messages name it (store_name(): no password).
+ * Owned by w; lives as long as it.  This can't fail. */
+const char *writer_store_name(const struct writer *w);
+
+/* Commit what is queued, stop the thread, close the store.  With the server
+ * unreachable what is held is given up at once (stats.failed).  Accepts NULL;
  * returns NULL. */
 struct writer *writer_stop(struct writer *w);
 

@@ -202,6 +202,14 @@ counters_render_daemon(GString *out, const struct counters_gauges *g)
     counters_family(out, "spamshift_store_in_fault", "gauge",
                     "1 while the writer's store is in a fault episode.");
     counters_sample(out, "spamshift_store_in_fault", (uint64_t)(g->writer_in_fault != 0));
+    counters_family(out, "spamshift_store_server_down", "gauge",
+                    "1 while the writer's database server (PostgreSQL) cannot be reached; "
+                    "writes wait in the queue meanwhile.");
+    counters_sample(out, "spamshift_store_server_down", (uint64_t)(g->server_down != 0));
+    counters_family(out, "spamshift_writer_down_retries_total", "counter",
+                    "Batches the writer held and tried again because the database server "
+                    "could not be reached.");
+    counters_sample(out, "spamshift_writer_down_retries_total", g->down_retries);
     counters_family(out, "spamshift_writer_queue_depth", "gauge",
                     "Operations waiting in the store writer's queue.");
     counters_sample(out, "spamshift_writer_queue_depth", g->queue_depth);

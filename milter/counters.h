@@ -55,6 +55,8 @@ struct counters_gauges {
     uint64_t writes_failed;     /* lost in batches the store refused */
     uint64_t writer_faults;     /* fault episodes begun */
     int writer_in_fault;
+    int server_down;            /* ... the episode is an unreachable database server */
+    uint64_t down_retries;      /* batches the writer retried while it was */
     uint64_t cache_users;       /* users in the head cache */
     int in_flight;              /* messages between MAIL FROM and their end */
     double start_time;          /* process start, Unix seconds */

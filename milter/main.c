@@ -37,6 +37,7 @@
 #include "log.h"
 #include "policy.h"
 #include "runtime.h"
+#include "store_event.h"
 #include "users.h"
 
 #define MAIN_DRAIN_SECONDS 30
@@ -217,10 +218,22 @@ main_metrics_page(GString *out)
         g.writes_failed = ws.failed;
         g.writer_faults = ws.faults;
         g.writer_in_fault = ws.in_fault;
+        g.server_down = ws.server_down;
+        g.down_retries = ws.down_retries;
     }
     g.in_flight = filter_messages_in_flight();
     counters_render(out, &g);   /* while rt holds the model id */
     runtime_unref(rt);
+}
+
+/* The store's once-per-outage lines (a database server gone, back: a
+ * store_event_fn) into the milter's log: one syslog line each, from whichever
+ * thread noticed (log_msg is thread-safe). */
+static void
+main_store_event(void *arg, int level, const char *line)
+{
+    (void)arg;
+    log_msg(level, NULL, "%s", line);
 }
 
 /* Become the daemon that serves rt: detach (unless foreground), log where
@@ -240,6 +253,8 @@ main_serve(struct runtime *rt, int foreground)
     }
     if (c->log_target == CONF_LOG_SYSLOG)
         log_open("spamshift-milter", LOG_TARGET_SYSLOG, LOG_MAIL);
+    /* Before the first store is opened (the preload, the writer). */
+    store_event_set(main_store_event, NULL);
     if (c->pid_file != NULL && main_write_pid(c->pid_file) != 0)
         return EX_CANTCREAT;
     if (c->user != NULL && main_drop_privileges(c->user) != 0)

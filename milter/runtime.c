@@ -80,12 +80,17 @@ runtime_check_system(const struct conf *c, GPtrArray *errors)
     if (conf_key_line(c, "socket") > 0
         && (g_str_has_prefix(c->socket, "unix:") || g_str_has_prefix(c->socket, "local:")))
         runtime_check_dir(errors, c, "socket", strchr(c->socket, ':') + 1);
-    if (c->database != NULL) {
-        if (stat(c->database, &st) == 0 && !S_ISREG(st.st_mode))
+    /* A PostgreSQL connection string names no file: the server is reached
+     * (and may be away) at run time. */
+    if (c->database != NULL && store_db_kind(c->database) == STORE_DB_SQLITE) {
+        const char *path = g_str_has_prefix(c->database, "sqlite:") ? c->database + 7
+                                                                    : c->database;
+
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
             runtime_error(errors, c, "database", "database = %s: not a regular file",
                           c->database);
-        else if (stat(c->database, &st) != 0)
-            runtime_check_dir(errors, c, "database", c->database);
+        else if (stat(path, &st) != 0)
+            runtime_check_dir(errors, c, "database", path);
     }
     if (c->pid_file != NULL)
         runtime_check_dir(errors, c, "pid_file", c->pid_file);

@@ -7,6 +7,12 @@
  * reloaded) and, every refit_interval seconds, refits the dirty users against
  * the current model.  It takes a runtime reference for the duration of one
  * round, so a reload in the middle only retires the old cache afterwards.
+ *
+ * A database server that cannot be reached (STORE_EDOWN) is not an error per
+ * round: the thread says once that maintenance waits for it (users_down_begin)
+ * and once that it goes on (users_down_end, the first round whose reads work
+ * again); meanwhile the models, thresholds and lists in memory stay in force
+ * and the connection reconnects on its own backoff (store_pg_conn.c).
  */
 #include "config.h"
 
@@ -35,7 +41,8 @@
 static struct writer *users_writer;
 static pthread_t users_thread;
 static int users_thread_running;
-static char *users_db;
+static char *users_db;             /* as configured: may hold a password */
+static char *users_name;           /* store_name() of the writer's store: for logs */
 static unsigned users_refit_interval;
 static GMutex users_lock;           /* guards users_stopping */
 /* Per-user spam thresholds (user key -> float *), replaced whole by the
@@ -51,12 +58,53 @@ static GHashTable *users_tfpr;
 static struct senderlist *users_lists;
 static GCond users_wake;
 static int users_stopping;
+/* The maintenance thread's own: the server was unreachable in this outage
+ * (reported), and a read failed that way in the current round. */
+static int users_down;
+static int users_down_round;
+
+/* A read of the maintenance thread failed with status rc: an unreachable
+ * server is reported once per outage, anything else each time (as what went
+ * wrong: WHAT: MSG).  Counted either way. */
+static void
+users_read_failed(int rc, const char *what, const char *msg)
+{
+    counters_store_error();
+    if (rc != STORE_EDOWN) {
+        log_warn("store %s: %s: %s", users_name, what, msg);
+        return;
+    }
+    users_down_round = 1;
+    log_debug("store %s: %s: %s (held)", users_name, what, msg);
+    if (users_down)
+        return;
+    users_down = 1;
+    log_warn("store %s: maintenance waits for the database server (%s: %s); scoring "
+             "goes on with the models, thresholds and lists in memory", users_name, what,
+             msg);
+}
+
+/* A round ended: if reads worked again after an outage, say so once. */
+static void
+users_down_end(void)
+{
+    if (users_down && !users_down_round) {
+        users_down = 0;
+        log_msg(LOG_NOTICE, NULL, "store %s: maintenance goes on: head cache, thresholds, "
+                "lists and refits read the store again", users_name);
+    }
+    users_down_round = 0;
+}
 
 static void
 users_report(void *arg, const char *user, int status, const struct refit_result *r,
              const char *err)
 {
     (void)arg;
+    if (status == STORE_EDOWN) {
+        users_read_failed(status, "refit", err);
+        return;
+    }
     counters_refit(status >= 0);
     if (status < 0)
         log_warn("refit %s failed: %s", user, err);
@@ -107,20 +155,20 @@ users_sync_thresholds(struct store *s, uint64_t *gen, int *have)
     uint64_t g;
     size_t n, tn;
 
-    if (store_thresholds_gen(s, &g) != STORE_OK) {
-        counters_store_error();
-        log_warn("store %s: per-user thresholds: %s", users_db, store_errmsg(s));
+    int rc;
+
+    if ((rc = store_thresholds_gen(s, &g)) != STORE_OK) {
+        users_read_failed(rc, "per-user thresholds", store_errmsg(s));
         return;
     }
     if (*have && g == *gen)
         return;
-    if (store_threshold_list(s, &keys, &v, &n) != STORE_OK) {
-        counters_store_error();
-        log_warn("store %s: per-user thresholds: %s", users_db, store_errmsg(s));
+    if ((rc = store_threshold_list(s, &keys, &v, &n)) != STORE_OK) {
+        users_read_failed(rc, "per-user thresholds", store_errmsg(s));
         return;
     }
-    if (store_target_fpr_list(s, &tkeys, &tv, &tn) != STORE_OK) {
-        log_warn("store %s: per-user target FPRs: %s", users_db, store_errmsg(s));
+    if ((rc = store_target_fpr_list(s, &tkeys, &tv, &tn)) != STORE_OK) {
+        users_read_failed(rc, "per-user target FPRs", store_errmsg(s));
         store_strv_free(keys);
         free(v);
         return;
@@ -158,17 +206,16 @@ users_sync_lists(struct store *s, uint64_t *gen, int *have)
     struct senderlist *l, *old;
     char err[512];
     uint64_t g;
+    int rc;
 
-    if (store_lists_gen(s, &g) != STORE_OK) {
-        counters_store_error();
-        log_warn("store %s: allow and block lists: %s", users_db, store_errmsg(s));
+    if ((rc = store_lists_gen(s, &g)) != STORE_OK) {
+        users_read_failed(rc, "allow and block lists", store_errmsg(s));
         return;
     }
     if (*have && g == *gen)
         return;
     if ((l = senderlist_load(s, &g, err, sizeof(err))) == NULL) {
-        counters_store_error();
-        log_warn("store %s: allow and block lists: %s", users_db, err);
+        users_read_failed(store_errcode(s), "allow and block lists", err);
         return;
     }
     g_rw_lock_writer_lock(&users_thr_lock);
@@ -258,7 +305,7 @@ users_main(void *arg)
                 counters_store_error();
                 if (!warned++)
                     log_warn("store %s: %s; per-user models are not loaded until it opens",
-                             users_db, err);
+                             users_name, err);
                 s = NULL;
             } else if (old_wal >= 0) {
                 close(old_wal);
@@ -277,22 +324,20 @@ users_main(void *arg)
             moved = 0;
         }
         if (s != NULL && rt != NULL && rt->cache != NULL
-            && headcache_sync(rt->cache, s, err, sizeof(err)) < 0) {
-            counters_store_error();
-            log_warn("store %s: head cache sync: %s", users_db, err);
-        }
+            && headcache_sync(rt->cache, s, err, sizeof(err)) < 0)
+            users_read_failed(store_errcode(s), "head cache sync", err);
         if (s != NULL && rt != NULL && users_refit_interval > 0
             && time(NULL) - last_refit >= (time_t)users_refit_interval) {
             size_t failed = 0;
 
             last_refit = time(NULL);
             if (refit_dirty(s, rt->model, &opts, USERS_REFIT_MAX, 0, users_report, NULL,
-                            &failed, err, sizeof(err)) < 0) {
-                counters_store_error();
-                log_warn("store %s: refit: %s", users_db, err);
-            }
+                            &failed, err, sizeof(err)) < 0)
+                users_read_failed(store_errcode(s), "refit", err);
         }
         runtime_unref(rt);
+        if (s != NULL)
+            users_down_end();
 
         g_mutex_lock(&users_lock);
         until = g_get_monotonic_time() + USERS_SYNC_SECONDS * G_TIME_SPAN_SECOND;
@@ -335,6 +380,7 @@ users_start(const struct conf *c, char *err, size_t errlen)
     if ((users_writer = writer_start(c->database, &wo, err, errlen)) == NULL)
         return -1;
     users_db = g_strdup(c->database);
+    users_name = g_strdup(writer_store_name(users_writer));
     users_refit_interval = c->refit_interval;
     users_load_policy(&users_gens0);
     if (pthread_create(&users_thread, NULL, users_main, NULL) != 0) {
@@ -403,6 +449,8 @@ users_stop(void)
     }
     g_free(users_db);
     users_db = NULL;
+    g_free(users_name);
+    users_name = NULL;
     g_rw_lock_writer_lock(&users_thr_lock);
     if (users_thr != NULL)
         g_hash_table_unref(users_thr);

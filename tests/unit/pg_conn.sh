@@ -1,18 +1,20 @@
 #!/bin/sh
-# tests/unit/pg_conn.sh - test_pg_conn's outage case on a throw-away
-# PostgreSQL cluster (tests/pg_cluster.sh) that the test stops
-# (pg_ctl stop -m fast) and starts again.  Skips (77) only when the server
+# tests/unit/pg_conn.sh - test_pg_conn's outage case and test_writer_pg (the
+# milter's writer holding its writes) on a throw-away PostgreSQL cluster
+# (tests/pg_cluster.sh) that the tests stop (pg_ctl stop -m fast) and start
+# again.  Skips (77) only when the server
 # binaries are absent.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 . "$top_srcdir/tests/pg_cluster.sh"
 
 pg_cluster_require
-prog=${top_builddir:-.}/tests/unit/test_pg_conn
-if [ ! -x "$prog" ]; then
-    echo "FAIL: $prog not built"
-    exit 1
-fi
+for prog in test_pg_conn test_writer_pg; do
+    if [ ! -x "${top_builddir:-.}/tests/unit/$prog" ]; then
+        echo "FAIL: tests/unit/$prog not built"
+        exit 1
+    fi
+done
 T=$(mktemp -d "${TMPDIR:-/tmp}/ss-pgconn.XXXXXX") || exit 1
 cleanup() {
     pg_cluster_stop
@@ -22,10 +24,15 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 pg_cluster_start "$T" || exit 1
 pg_cluster_sql "CREATE DATABASE conn" || exit 1
+pg_cluster_sql "CREATE DATABASE writer" || exit 1
 
 # The test runs these with system(): the helper sourced again in a child shell.
 lib=". '$top_srcdir/tests/pg_cluster.sh'; pg_bin='$pg_bin'; pg_dir='$T'; pg_run='$pg_run'"
+export SPAMSHIFT_PG_STOP="$lib; pg_cluster_halt fast"
+export SPAMSHIFT_PG_START="$lib; pg_cluster_resume"
+rc=0
 SPAMSHIFT_PG_DB="host=$T user=spamshift dbname=conn" \
-SPAMSHIFT_PG_STOP="$lib; pg_cluster_halt fast" \
-SPAMSHIFT_PG_START="$lib; pg_cluster_resume" \
-    "$prog"
+    "${top_builddir:-.}/tests/unit/test_pg_conn" || rc=1
+SPAMSHIFT_PG_DB="host=$T user=spamshift dbname=writer" \
+    "${top_builddir:-.}/tests/unit/test_writer_pg" || rc=1
+exit $rc
