@@ -395,6 +395,25 @@ store_name(const struct store *s)
     return s->name;
 }
 
+void
+store_db_label(const char *db, char *buf, size_t len)
+{
+    const struct store_backend *be;
+    const char *target;
+
+    if (db == NULL) {
+        snprintf(buf, len, "(none)");
+        return;
+    }
+    /* A PostgreSQL string in a build without libpq: not parsed, not shown. */
+    if ((be = backend_for(db, &target)) == NULL)
+        snprintf(buf, len, "postgresql");
+    else if (be->label != NULL)
+        be->label(target, buf, len);
+    else
+        snprintf(buf, len, "%s", db);
+}
+
 /* ---- settings ---- */
 
 uint32_t

@@ -110,6 +110,10 @@ int store_errcode(const struct store *s);
  * never a password or the rest of a connection string.  Owned by s. */
 const char *store_name(const struct store *s);
 
+/* The same for a database string, without opening it (for a message about a
+ * store that would not open): into buf, cut to len.  This can't fail. */
+void store_db_label(const char *db, char *buf, size_t len);
+
 /* 1 when the path no longer names the file this connection has open (removed,
  * renamed or replaced under it: its writes would reach no one else), else 0.
  * A stat(2); never blocks on a lock.  (Closing such a connection leaves

@@ -169,6 +169,9 @@ struct store_backend {
      * say; s->conn is set.  On failure s->err says why and close() cleans up. */
     int (*open)(struct store *s, const char *target, unsigned flags);
     void (*close)(struct store *s);
+    /* target as messages may name it without connecting (store_db_label);
+     * NULL: the target as it is. */
+    void (*label)(const char *target, char *buf, size_t len);
     int (*txn)(struct store *s, enum store_txn t);
     int (*schema_get)(struct store *s, int64_t *version);
     /* Upgrade from version to schema_version, inside a write transaction. */

@@ -387,6 +387,24 @@ pq_open(struct store *s, const char *target, unsigned flags)
 }
 
 void
+pq_label(const char *target, char *buf, size_t len)
+{
+    PQconninfoOption *opts = PQconninfoParse(target, NULL);
+    const char *db = NULL, *user = NULL;
+
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+        if (o->val == NULL || *o->val == '\0')
+            continue;
+        if (strcmp(o->keyword, "dbname") == 0)
+            db = o->val;
+        else if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+    }
+    snprintf(buf, len, "postgresql:%s", db != NULL ? db : user != NULL ? user : "(default)");
+    PQconninfoFree(opts);
+}
+
+void
 pq_close(struct store *s)
 {
     PQfinish(conn(s)->pg);

@@ -118,6 +118,9 @@ int pq_blob_copy(const PGresult *r, int row, int col, void **blob, size_t *len);
  * next begin). */
 int pq_open(struct store *s, const char *target, unsigned flags);
 void pq_close(struct store *s);
+/* "postgresql:DBNAME" for a connection string, as pq_open names the store
+ * (the dbname given, else the user, else "(default)"); never a password. */
+void pq_label(const char *target, char *buf, size_t len);
 int pq_txn(struct store *s, enum store_txn t);
 
 /* store_pg_schema.c */

@@ -58,6 +58,7 @@ const struct store_backend store_pg_backend = {
     .schema_version = PQ_SCHEMA_VERSION,
     .open = pq_open,
     .close = pq_close,
+    .label = pq_label,
     .txn = pq_txn,
     .schema_get = pq_schema_get,
     .schema_upgrade = pq_schema_upgrade,

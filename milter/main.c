@@ -37,6 +37,7 @@
 #include "log.h"
 #include "policy.h"
 #include "runtime.h"
+#include "store.h"
 #include "store_event.h"
 #include "users.h"
 
@@ -266,7 +267,10 @@ main_serve(struct runtime *rt, int foreground)
      * this one is loading. */
     runtime_preload(rt);
     if (users_start(c, err, sizeof(err)) != 0) {
-        log_err("database %s: %s", c->database, err);
+        char name[300];
+
+        store_db_label(c->database, name, sizeof(name));
+        log_err("database %s: %s", name, err);
         return EX_CONFIG;
     }
     if (pthread_create(&reloader, NULL, main_reloader, NULL) != 0) {

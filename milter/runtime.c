@@ -268,23 +268,22 @@ runtime_preload(struct runtime *rt)
 {
     struct timespec t0, t1;
     struct store *s;
-    char err[512];
+    char err[512], name[300];
     long n;
 
     if (rt->cache == NULL || rt->conf->preload_users == 0)
         return;
+    store_db_label(rt->conf->database, name, sizeof(name));
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (store_open(rt->conf->database, 0, NULL, &s, err, sizeof(err)) != STORE_OK) {
-        log_warn("preload: store %s: %s; users' models load as they are seen",
-                 rt->conf->database, err);
+        log_warn("preload: store %s: %s; users' models load as they are seen", name, err);
         return;
     }
     n = headcache_preload(rt->cache, s, rt->conf->preload_users, err, sizeof(err));
     store_close(s);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (n < 0)
-        log_warn("preload: store %s: %s; users' models load as they are seen",
-                 rt->conf->database, err);
+        log_warn("preload: store %s: %s; users' models load as they are seen", name, err);
     else
         log_msg(LOG_NOTICE, NULL, "preloaded %ld user model%s (preload_users = %u) in %.1f ms",
                 n, n == 1 ? "" : "s", rt->conf->preload_users,

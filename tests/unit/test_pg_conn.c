@@ -59,6 +59,30 @@ test_lost_states(void **state)
     }
 }
 
+/* What the logs call a store they could not open: never the password. */
+static void
+test_db_label(void **state)
+{
+    static const struct { const char *db, *want; } cases[] = {
+        { "postgresql://spamshift:secretpw@/down?host=/run/postgresql", "postgresql:down" },
+        { "postgres://u:pw@db.example.org:5433/spam", "postgresql:spam" },
+        { "host=/run/postgresql user=milter password=secretpw dbname=spamshift",
+          "postgresql:spamshift" },
+        { "host=/run/postgresql user=milter password=secretpw", "postgresql:milter" },
+        { "host=/run/postgresql", "postgresql:(default)" },
+        { "/var/lib/spamshift/users.db", "/var/lib/spamshift/users.db" },
+        { "sqlite:/var/lib/spamshift/users.db", "sqlite:/var/lib/spamshift/users.db" },
+    };
+    char got[300];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        store_db_label(cases[i].db, got, sizeof(got));
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].db, got, cases[i].want);
+    }
+}
+
 /* ---- an outage on a real server ---- */
 
 static double fake_now = 1000;
@@ -211,6 +235,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff_schedule),
         cmocka_unit_test(test_lost_states),
+        cmocka_unit_test(test_db_label),
         cmocka_unit_test(test_outage),
     };
 
