@@ -66,6 +66,8 @@ struct writer {
     uint64_t fault_lost;        /* operations given up on during the episode */
     uint64_t fault_dropped;     /* stats.dropped when it began */
     int held;                   /* the last apply_txn() waited (lock, server) */
+    int create;                 /* the first open is still to come (the server
+                                 * was down at writer_start) */
     int replaced;               /* reopened on a new file at the path, not yet
                                  * written to */
     int old_wal;                /* PATH-wal of the file that was replaced, held
@@ -224,12 +226,15 @@ fault_end(struct writer *w)
 
 /* Make sure w->s is the store now at w->path: a connection whose file was
  * removed or replaced is closed (its writes would reach no one), and a closed
- * one is reopened, at most every reopen_ms.  Returns 1 with a usable w->s. */
+ * one is reopened, at most every reopen_ms.  Returns 1 with a usable w->s, 0
+ * when the batch cannot be written, -1 when the database server cannot be
+ * reached (the batch is held). */
 static int
 ensure_store(struct writer *w)
 {
     char err[512];
     gint64 now;
+    int rc;
 
     if (w->s != NULL && store_moved(w->s)) {
         /* Reported by what happens next: the reopen failing (removed), the
@@ -244,7 +249,7 @@ ensure_store(struct writer *w)
         return 1;
     now = g_get_monotonic_time();
     if (w->last_open != 0 && now - w->last_open < (gint64)w->o.reopen_ms * 1000)
-        return 0;
+        return w->fault == FAULT_DOWN ? -1 : 0;
     w->last_open = now;
     if (store_wal_is(w->path, w->old_wal)) {
         fault_begin(w, FAULT_STALE_WAL, "the replaced file's write-ahead log is still there");
@@ -255,12 +260,21 @@ ensure_store(struct writer *w)
         w->old_wal = -1;
     }
     /* Never create it here: a removed store comes back when the admin restores
-     * or recreates it, not as an empty file racing the restore. */
-    if (store_open(w->path, 0, &w->so, &w->s, err, sizeof(err)) != STORE_OK) {
+     * or recreates it, not as an empty file racing the restore.  (The first
+     * open of a server that was down at start is writer_start's, deferred.) */
+    rc = store_open_graded(w->path, w->create ? STORE_CREATE : 0, &w->so, &w->s, err,
+                           sizeof(err));
+    if (rc == STORE_EDOWN) {
+        w->s = NULL;
+        fault_begin(w, FAULT_DOWN, err);
+        return -1;
+    }
+    if (rc != STORE_OK) {
         w->s = NULL;
         fault_begin(w, w->replaced ? FAULT_MOVED : FAULT_ERROR, err);
         return 0;
     }
+    w->create = 0;
     pthread_mutex_lock(&w->lock);
     w->st.reopens++;
     pthread_mutex_unlock(&w->lock);
@@ -296,7 +310,19 @@ apply_txn(struct writer *w, struct store_op *ops, size_t n)
 
     w->held = 0;
     for (;;) {
-        if (!ensure_store(w)) {
+        int ready = ensure_store(w);
+
+        if (ready < 0 && !stopping(w)) {
+            /* Not even connected (down since writer_start, or reopening):
+             * held as below. */
+            pthread_mutex_lock(&w->lock);
+            w->st.down_retries++;
+            pthread_mutex_unlock(&w->lock);
+            w->held = 1;
+            usleep(WRITER_RETRY_MS * 1000);
+            continue;
+        }
+        if (ready <= 0) {
             count_failed(w, n);
             return -1;
         }
@@ -472,6 +498,7 @@ writer_start(const char *db_path, const struct writer_opts *o, char *err, size_t
 {
     struct writer *w = calloc(1, sizeof(*w));
     struct store_opts so;
+    int rc;
 
     if (w == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -495,12 +522,23 @@ writer_start(const char *db_path, const struct writer_opts *o, char *err, size_t
         free(w);
         return NULL;
     }
-    if (store_open(db_path, STORE_CREATE, &so, &w->s, err, errlen) != STORE_OK) {
+    rc = store_open_graded(db_path, STORE_CREATE, &so, &w->s, err, errlen);
+    if (rc == STORE_EDOWN) {
+        /* The server is down now: start anyway and connect when it is back. */
+        char name[300];
+
+        store_db_label(db_path, name, sizeof(name));
+        w->s = NULL;
+        w->create = 1;
+        w->last_open = g_get_monotonic_time();
+        w->name = strdup(name);
+    } else if (rc != STORE_OK) {
         free(w->path);
         free(w);
         return NULL;
-    }
-    if ((w->name = strdup(store_name(w->s))) == NULL) {
+    } else
+        w->name = strdup(store_name(w->s));
+    if (w->name == NULL) {
         snprintf(err, errlen, "out of memory");
         store_close(w->s);
         free(w->path);
@@ -509,6 +547,8 @@ writer_start(const char *db_path, const struct writer_opts *o, char *err, size_t
     }
     w->q = g_async_queue_new();
     pthread_mutex_init(&w->lock, NULL);
+    if (w->s == NULL)
+        fault_begin(w, FAULT_DOWN, err);
     if (pthread_create(&w->tid, NULL, run, w) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");
         g_async_queue_unref(w->q);

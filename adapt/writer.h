@@ -80,7 +80,11 @@ struct writer_stats {
 void writer_opts_default(struct writer_opts *o);
 
 /* Open db_path (created if missing) on a new thread's connection and start the
- * writer.  Returns NULL with a reason in err if the store cannot be opened. */
+ * writer.  Returns NULL with a reason in err if the store cannot be opened.  A
+ * database server that cannot be reached now (STORE_EDOWN) is not that: the
+ * writer starts in a fault episode (reported at once, on the caller's thread),
+ * holds what it is given as above and opens (and creates) the store when the
+ * server answers, tried every reopen_ms. */
 struct writer *writer_start(const char *db_path, const struct writer_opts *o,
                             char *err, size_t errlen);
 

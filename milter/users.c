@@ -279,6 +279,7 @@ users_main(void *arg)
     int lists_have = users_gens0.lists_have;
     uint64_t lists_gen = users_gens0.lists_gen;
     int old_wal = -1;           /* the replaced file's PATH-wal (store_wal_pin) */
+    int opened = 0;             /* the store has opened once */
     uint64_t thr_gen = users_gens0.thr_gen;
 
     (void)arg;
@@ -307,9 +308,16 @@ users_main(void *arg)
                     log_warn("store %s: %s; per-user models are not loaded until it opens",
                              users_name, err);
                 s = NULL;
-            } else if (old_wal >= 0) {
-                close(old_wal);
-                old_wal = -1;
+            } else {
+                /* Down at start (a PostgreSQL server): say when it opens. */
+                if (!opened && warned)
+                    log_msg(LOG_NOTICE, NULL, "store %s: opened; maintenance goes on: head "
+                            "cache, thresholds, lists and refits read the store", users_name);
+                opened = 1;
+                if (old_wal >= 0) {
+                    close(old_wal);
+                    old_wal = -1;
+                }
             }
         }
         if (s != NULL) {

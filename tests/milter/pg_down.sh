@@ -14,7 +14,9 @@
 #   - the learns `spamshift learn` acknowledged (exit 0) before the stop are
 #     all there after it;
 #   - a `spamshift learn` while the server is down exits 75 (EX_TEMPFAIL)
-#     with one line on stderr.
+#     with one line on stderr;
+#   - a milter started while the server is down starts, answers, holds its
+#     writes and writes them when the server comes (it used to exit 78).
 # Skips (77) only when the PostgreSQL server binaries or miltertest are absent.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -108,15 +110,20 @@ spam_threshold = $mid
 on_error = tempfail
 CONF
 "$MILTER" -n -c "$T/spamshift.conf" >"$T/check.out" 2>&1 || { cat "$T/check.out"; die "-n"; }
-"$MILTER" -f -c "$T/spamshift.conf" 2>"$T/milter.log" &
-pid=$!
-i=0
-while [ ! -S "$T/milter.sock" ]; do
-    i=$((i + 1))
-    [ $i -le 200 ] || die "the milter did not create its socket"
-    kill -0 "$pid" 2>/dev/null || die "the milter exited at start"
-    sleep 0.05
-done
+# start_milter LOG: in the foreground (pid), until its socket is there.
+start_milter() {
+    rm -f "$T/milter.sock"
+    "$MILTER" -f -c "$T/spamshift.conf" 2>"$1" &
+    pid=$!
+    i=0
+    while [ ! -S "$T/milter.sock" ]; do
+        i=$((i + 1))
+        [ $i -le 200 ] || die "the milter did not create its socket"
+        kill -0 "$pid" 2>/dev/null || { cat "$1"; die "the milter exited at start"; }
+        sleep 0.05
+    done
+}
+start_milter "$T/milter.log"
 
 # send PHASE COUNT: a phase of pg_down.lua.
 send() {
@@ -208,5 +215,37 @@ if grep -q 'secretpw' "$T/milter.log" "$T/learn-down.err"; then
 fi
 if [ $fails -ne 0 ] || [ -n "${SPAMSHIFT_TEST_SHOWLOG:-}" ]; then
     echo "--- milter log:"; cat "$T/milter.log"
+fi
+
+# A milter started while the server is down.
+pg_cluster_halt fast || die "pg_ctl stop -m fast (before the cold start)"
+start_milter "$T/milter2.log"
+ok "the milter starts with the server down"
+send cold 10
+pg_cluster_resume || die "pg_ctl start (after the cold start)"
+wait_scanned 50 && ok "its 10 scan records land when the server comes (50 in all)" ||
+    fail "scan records after the cold start: got $(value scanned), want 50"
+i=0
+until grep -q 'store postgresql:down: opened; maintenance goes on' "$T/milter2.log"; do
+    i=$((i + 1))
+    [ $i -le 100 ] || break
+    sleep 0.1
+done
+kill -TERM "$pid"
+wait "$pid"
+mrc=$?
+pid=
+[ $mrc -eq 0 ] || fail "the cold-started milter exited $mrc after SIGTERM"
+n=$(grep -c 'store postgresql:down: the database server is unreachable' "$T/milter2.log")
+[ "$n" -eq 1 ] || fail "cold start: $n writer hold lines, want 1"
+n=$(grep -c 'store postgresql:down: the database server is reachable again' "$T/milter2.log")
+[ "$n" -eq 1 ] || fail "cold start: $n writer return lines, want 1"
+n=$(grep -c 'store postgresql:down: opened; maintenance goes on' "$T/milter2.log")
+[ "$n" -eq 1 ] || fail "cold start: $n maintenance open lines, want 1"
+n=$(grep -Ec ': rcpts=1 size=[0-9]+ verdict=(ham|tag) ' "$T/milter2.log")
+[ "$n" -eq 10 ] || fail "cold start: $n verdict lines, want 10"
+! grep -q secretpw "$T/milter2.log" || fail "cold start: the password in the log"
+if [ $fails -ne 0 ] || [ -n "${SPAMSHIFT_TEST_SHOWLOG:-}" ]; then
+    echo "--- cold-started milter's log:"; cat "$T/milter2.log"
 fi
 [ $fails -eq 0 ] && echo "PASS: pg_down" || exit 1
