@@ -12,6 +12,9 @@
 #                             (the socket directory) and pg_run
 #   pg_cluster_require        pg_cluster_find, or prints a SKIP line and
 #                             exits 77
+#   pg_cluster_scratch NAME   T := a new temporary directory that is a started
+#                             cluster, both gone on exit (sets the EXIT
+#                             trap); exits 1 after printing why
 #   pg_cluster_sql SQL        runs SQL as spamshift on database postgres
 #   pg_cluster_halt MODE      pg_ctl stop -m MODE (fast, immediate), waiting;
 #                             the tests that take the server away mid-run
@@ -66,6 +69,13 @@ pg_cluster_resume() {
             start >/dev/null; then
         echo "FAIL: pg_ctl start:"; cat "$pg_dir/server.log"; return 1
     fi
+}
+
+pg_cluster_scratch() {
+    T=$(mktemp -d "${TMPDIR:-/tmp}/ss-$1.XXXXXX") || exit 1
+    trap 'pg_cluster_stop; rm -rf "$T"' EXIT
+    trap 'exit 1' INT TERM
+    pg_cluster_start "$T" || exit 1
 }
 
 pg_cluster_sql() {

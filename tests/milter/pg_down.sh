@@ -174,24 +174,33 @@ fi
     fail "alice's learns after the restart: got $(value alice.learned_spam) spam" \
          "$(value alice.learned_ham) ham, want $before_spam $before_ham"
 
+# wait_log FILE REGEX: until a line of FILE matches (bounded: 10 s).
+wait_log() {
+    i=0
+    until grep -Eq -- "$2" "$1"; do
+        i=$((i + 1))
+        [ $i -le 100 ] || return 1
+        sleep 0.1
+    done
+}
+# stop_milter WHAT: SIGTERM, and it must exit 0.
+stop_milter() {
+    kill -TERM "$pid"
+    wait "$pid"
+    mrc=$?
+    pid=
+    [ $mrc -eq 0 ] || fail "$1 exited $mrc after SIGTERM"
+}
+
 # The maintenance thread (a round a second) is back too, within seconds, not
 # after its own grown backoff (store_pg_conn.c).
-i=0
-until grep -q 'maintenance goes on' "$T/milter.log"; do
-    i=$((i + 1))
-    [ $i -le 100 ] || break
-    sleep 0.1
-done
+wait_log "$T/milter.log" 'maintenance goes on'
 
 # A learn after the restart lands as before.
 "$SS" learn --db "$DB" --user alice@example.org --spam "$CORPUS"/spam/0[6-9].eml \
     >/dev/null 2>"$T/learn.err" || fail "learn after the restart: $(cat "$T/learn.err")"
 
-kill -TERM "$pid"
-wait "$pid"
-mrc=$?
-pid=
-[ $mrc -eq 0 ] || fail "the milter exited $mrc after SIGTERM"
+stop_milter "the milter"
 
 # once REGEX WHAT: exactly one line of the milter's log matches.
 once() {
@@ -225,17 +234,8 @@ send cold 10
 pg_cluster_resume || die "pg_ctl start (after the cold start)"
 wait_scanned 50 && ok "its 10 scan records land when the server comes (50 in all)" ||
     fail "scan records after the cold start: got $(value scanned), want 50"
-i=0
-until grep -q 'store postgresql:down: opened; maintenance goes on' "$T/milter2.log"; do
-    i=$((i + 1))
-    [ $i -le 100 ] || break
-    sleep 0.1
-done
-kill -TERM "$pid"
-wait "$pid"
-mrc=$?
-pid=
-[ $mrc -eq 0 ] || fail "the cold-started milter exited $mrc after SIGTERM"
+wait_log "$T/milter2.log" 'store postgresql:down: opened; maintenance goes on'
+stop_milter "the cold-started milter"
 n=$(grep -c 'store postgresql:down: the database server is unreachable' "$T/milter2.log")
 [ "$n" -eq 1 ] || fail "cold start: $n writer hold lines, want 1"
 n=$(grep -c 'store postgresql:down: the database server is reachable again' "$T/milter2.log")

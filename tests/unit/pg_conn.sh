@@ -15,14 +15,7 @@ for prog in test_pg_conn test_writer_pg; do
         exit 1
     fi
 done
-T=$(mktemp -d "${TMPDIR:-/tmp}/ss-pgconn.XXXXXX") || exit 1
-cleanup() {
-    pg_cluster_stop
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-pg_cluster_start "$T" || exit 1
+pg_cluster_scratch pgconn
 pg_cluster_sql "CREATE DATABASE conn" || exit 1
 pg_cluster_sql "CREATE DATABASE writer" || exit 1
 

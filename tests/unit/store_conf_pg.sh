@@ -13,15 +13,7 @@ if [ ! -x "$prog" ]; then
     exit 1
 fi
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/ss-pgconf.XXXXXX") || exit 1
-cleanup() {
-    pg_cluster_stop
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-pg_cluster_start "$T" || exit 1
+pg_cluster_scratch pgconf
 i=0
 : > "$T/create.sql"
 while [ $i -lt 16 ]; do
