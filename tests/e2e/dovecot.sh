@@ -1,14 +1,11 @@
 #!/bin/bash
 # dovecot.sh - end-to-end: learn-on-move through a real Dovecot with IMAPSieve.
 #
-# Runs its own Dovecot (config, base_dir, state and log in a temp dir, IMAP on
-# 127.0.0.1 at a high port, passwd-file users bob and carol with Maildirs),
-# leaving any system instance alone, with contrib/dovecot's 90-spamshift.conf
-# (included as built; only its installed paths are overridden), report-spam.sieve,
-# report-ham.sieve and the built spamshift-learn-wrapper (run unchanged; the
-# only thing added is a two-line trampoline that sets SPAMSHIFT_CONF and
-# SPAMSHIFT, because Dovecot gives pipe programs a clean environment, and keeps
-# the wrapper's stdout; its stderr goes to Dovecot's log, as in production).  An IMAP
+# Runs its own Dovecot (tests/e2e/lib-dovecot.sh: config, base_dir, state and
+# log in a temp dir, IMAP on 127.0.0.1 at a high port, passwd-file users bob
+# and carol with Maildirs), leaving any system instance alone, with
+# contrib/dovecot's 90-spamshift.conf, report-spam.sieve, report-ham.sieve and
+# the built spamshift-learn-wrapper, run unchanged behind a trampoline.  An IMAP
 # client (python3 imaplib) moves delivered messages (with the Received and
 # X-Spam-* headers Postfix and the milter add) and the test checks, in the store:
 #   1. INBOX -> Junk: bob's spam feedback count rises and bob's model is
@@ -43,42 +40,22 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${SPAMSHIFT_E2E_NS:-}" ] && command -v unshare 
 fi
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=.}"
+. "$top_srcdir/tests/e2e/lib-dovecot.sh"
 corpus=$top_srcdir/tests/data/corpus
 cli=$top_builddir/spamshift
 milter=$top_builddir/spamshift-milter
-wrapper=$top_builddir/contrib/dovecot/spamshift-learn-wrapper
-snippet=$top_builddir/contrib/dovecot/90-spamshift.conf
-DOVECOT=$(command -v dovecot || echo /usr/sbin/dovecot)
 MUSER=vmail     # the mail uid of the test users (Dovecot refuses root)
 OWNER=spamshift # the user and group that own the store, as documented
+store_owner=$OWNER
 
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: must run as root to start Dovecot"; exit 77; }
+dovecot_require
 [ -n "${SPAMSHIFT_E2E_NS:-}" ] || { echo "SKIP: unshare (util-linux) missing"; exit 77; }
-[ -x "$DOVECOT" ] || { echo "SKIP: dovecot not installed (dovecot-imapd)"; exit 77; }
-command -v sievec >/dev/null 2>&1 || { echo "SKIP: sievec missing (dovecot-sieve)"; exit 77; }
-for t in python3 sqlite3 runuser timeout; do
-	command -v $t >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
-done
-for u in dovecot dovenull; do
-	id "$u" >/dev/null 2>&1 || { echo "SKIP: no user $u"; exit 77; }
-done
-for b in "$cli" "$wrapper"; do
-	[ -x "$b" ] || { echo "FAIL: $b is not built"; exit 99; }
-done
-[ -f "$snippet" ] || { echo "FAIL: $snippet is not built"; exit 99; }
+[ -x "$cli" ] || { echo "FAIL: $cli is not built"; exit 99; }
 
 tmp=$(mktemp -d /tmp/spamshift-dovecot.XXXXXX) || exit 99
 chmod 755 "$tmp"        # the mail uid reaches its files inside
 cleanup() {
-	if [ -f "$tmp/run/master.pid" ]; then
-		"$DOVECOT" -c "$tmp/dovecot.conf" stop >/dev/null 2>&1
-		pid=$(cat "$tmp/run/master.pid" 2>/dev/null)
-		i=0
-		while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
-			i=$((i + 1)); sleep 0.1
-		done
-		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	fi
+	dovecot_stop
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -92,11 +69,7 @@ fail() {
 as_muser() { runuser -u "$MUSER" -- "$@"; }
 as_owner() { runuser -u "$OWNER" -- "$@"; }
 
-port=
-for p in $((22000 + $$ % 18000)) $((23000 + $$ % 17000)) $((43000 + $$ % 7000)); do
-	if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || port=$((22000 + $$ % 18000))
+port=$(free_port 22000)
 
 # The users, in this namespace only: spamshift (the store's owner) and vmail
 # (the mail uid), each with its own group; vmail is NOT put in the group
@@ -133,7 +106,7 @@ id -nG $MUSER | grep -qw $OWNER && fail "$MUSER is in group $OWNER in /etc/group
 # docs make it: directory 2770 (files SQLite creates in it, users.db-wal and
 # -shm, get the group spamshift whoever creates them), users.db created empty
 # 0660, model.bin 0640, all spamshift:spamshift.
-mkdir -p "$tmp/bin" "$tmp/sieve" "$tmp/run" "$tmp/state" "$tmp/msg"
+mkdir -p "$tmp/bin" "$tmp/msg"
 install -d -o $OWNER -g $OWNER -m 2770 "$tmp/lib" || fail "install -d $tmp/lib"
 cp "$cli" "$tmp/bin/spamshift" && cp "$wrapper" "$tmp/bin/spamshift-learn-wrapper" \
 	|| fail "cannot copy the programs"
@@ -153,32 +126,12 @@ if [ -x "$milter" ]; then
 		|| { cat "$tmp/check.out"; fail "spamshift-milter -n refuses the test config"; }
 fi
 
-# sieve_pipe_bin_dir: the trampoline, and the IMAPSieve scripts, compiled here
-# as an installation compiles them (Dovecot cannot write .svbin files there).
-cat >"$tmp/sieve/spamshift-learn-wrapper" <<EOC
-#!/bin/sh
-SPAMSHIFT_CONF=$tmp/spamshift.conf SPAMSHIFT=$tmp/bin/spamshift \\
-	exec $tmp/bin/spamshift-learn-wrapper "\$@" >>$tmp/wrapper.out
-EOC
-chmod 755 "$tmp/sieve/spamshift-learn-wrapper"
-: >"$tmp/wrapper.out"
-chown "$MUSER" "$tmp/wrapper.out"
-for s in report-spam report-ham; do
-	cp "$top_srcdir/contrib/dovecot/$s.sieve" "$tmp/sieve/" || fail "no $s.sieve"
-	sievec -P sieve_imapsieve -P sieve_extprograms \
-		-x '+vnd.dovecot.pipe +vnd.dovecot.environment' "$tmp/sieve/$s.sieve" \
-		>"$tmp/sievec.out" 2>&1 || { cat "$tmp/sievec.out"; fail "sievec $s.sieve"; }
-done
+dovecot_sieve
 
 # Users, mailboxes and their messages as Postfix delivered them: the milter's
 # headers and Postfix's Received on top of what the milter scanned
 # ($tmp/msg/*.scanned).  The classify scores fill X-Spam-Score as the milter would.
-muid=$(id -u "$MUSER"); mgid=$(id -g "$MUSER")
-: >"$tmp/passwd"
-for u in bob carol; do
-	echo "$u@example.org:{PLAIN}pw-$u:$muid:$mgid::$tmp/home/$u::" >>"$tmp/passwd"
-	mkdir -p "$tmp/home/$u/Maildir/new" "$tmp/home/$u/Maildir/cur" "$tmp/home/$u/Maildir/tmp"
-done
+dovecot_users bob carol
 n=0
 deliver() {     # deliver USER SOURCE NAME
 	local score status flag
@@ -206,114 +159,16 @@ deliver bob "$corpus/spam/00.eml" spamA
 deliver bob "$corpus/ham/00.eml" hamB
 deliver bob "$corpus/spam/01.eml" spamC
 deliver carol "$corpus/spam/02.eml" spamD
-chown -R "$MUSER:$mgid" "$tmp/home"
+chown -R "$MUSER:$(id -g "$MUSER")" "$tmp/home"
 msgid() { sed -n 's/^Message-ID: *//Ip' "$tmp/msg/$1.scanned" | head -1 | tr -d '\r'; }
 
-cat >"$tmp/dovecot.conf" <<EOC
-base_dir = $tmp/run
-state_dir = $tmp/state
-instance_name = spamshift-e2e-$$
-log_path = $tmp/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-default_login_user = dovenull
-default_internal_user = dovecot
-first_valid_uid = 1
-# No address-space cap: a sanitizer build of spamshift learn (tests/sanitize.sh)
-# reserves terabytes of shadow memory and dies under Dovecot's 256M default.
-default_vsz_limit = 0
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN $tmp/passwd
-}
-userdb {
-  driver = passwd-file
-  args = $tmp/passwd
-}
-mail_location = maildir:~/Maildir
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Junk {
-    special_use = \Junk
-    auto = create
-  }
-  mailbox Trash {
-    special_use = \Trash
-    auto = create
-  }
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $port
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service stats {
-  unix_listener stats-writer {
-    mode = 0666
-  }
-}
-# The shipped snippet, with only its installed paths pointed into $tmp.
-!include $tmp/90-spamshift.conf
-plugin {
-  sieve_pipe_bin_dir = $tmp/sieve
-  imapsieve_mailbox1_before = file:$tmp/sieve/report-spam.sieve
-  imapsieve_mailbox2_before = file:$tmp/sieve/report-ham.sieve
-}
-EOC
-cp "$snippet" "$tmp/90-spamshift.conf" || fail "no $snippet"
-"$DOVECOT" -c "$tmp/dovecot.conf" >"$tmp/start.out" 2>&1 \
-	|| { cat "$tmp/start.out"; fail "dovecot did not start"; }
-i=0
-until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
-	i=$((i + 1)); [ $i -le 100 ] || fail "dovecot not listening on $port"
-	sleep 0.1
-done
+dovecot_conf "$port" e2e
+dovecot_start "$port"
 
-# move USER FROM TO MESSAGE-ID: the IMAP client moves one message (UID MOVE, or
-# COPY + \Deleted + EXPUNGE where the server lacks MOVE).
-move() {
-	timeout 30 python3 - "$port" "$@" >>"$tmp/imap.out" 2>&1 <<'EOP'
-import imaplib, sys
-port, user, src, dst, msgid = sys.argv[1:6]
-c = imaplib.IMAP4("127.0.0.1", int(port), timeout=20)
-c.login(user, "pw-" + user.split("@")[0])
-typ, _ = c.select('"%s"' % src)
-assert typ == "OK", "select %s: %s" % (src, typ)
-typ, data = c.uid("SEARCH", None, "HEADER", "Message-ID", msgid)
-uids = data[0].split()
-assert typ == "OK" and len(uids) == 1, "%s in %s: got uids %r, want one" % (msgid, src, uids)
-uid = uids[0].decode()
-if "MOVE" in c.capabilities:
-    typ, data = c.uid("MOVE", uid, '"%s"' % dst)
-else:
-    typ, data = c.uid("COPY", uid, '"%s"' % dst)
-    if typ == "OK":
-        c.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)")
-        c.expunge()
-assert typ == "OK", "move %s -> %s: %s %r" % (src, dst, typ, data)
-c.select('"%s"' % dst)
-typ, data = c.uid("SEARCH", None, "HEADER", "Message-ID", msgid)
-assert len(data[0].split()) == 1, "%s not in %s after the move" % (msgid, dst)
-c.logout()
-print("moved %s %s: %s -> %s" % (user, msgid, src, dst))
-EOP
-}
+# move USER FROM TO MESSAGE-ID: the IMAP client moves one message (UID MOVE).
+move() { dovecot_move "$port" "$@"; }
 
-# Store queries, as the store's owner (a root reader could leave root-owned WAL
-# files; the mail uid outside Dovecot has no access at all).
-q() { [ -s "$db" ] || { echo 0; return; }; as_owner sqlite3 "$db" ".timeout 5000" "$1"; }
-fb() {          # fb USER SPAM: feedback rows of USER with that label
-	q "SELECT count(*) FROM feedback f JOIN users u ON u.id = f.user_id
-	   WHERE u.key = '$1' AND f.spam = $2;"
-}
+# Store queries beside q and fb (lib-dovecot.sh, as the store's owner).
 refits() { q "SELECT count(*) FROM refits r JOIN users u ON u.id = r.user_id WHERE u.key = '$1';"; }
 version() {
 	v=$(q "SELECT h.version FROM heads h JOIN users u ON u.id = h.user_id WHERE u.key = '$1';")

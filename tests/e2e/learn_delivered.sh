@@ -4,9 +4,10 @@
 # spamshift-milter (subject_prefix set) on the MX smtpd, hands the mail to a
 # second smtpd of its own as a hub would (content_filter: one more Received on
 # top, after the milter) and delivers with pipe(8) and dovecot-lda (Return-Path,
-# Delivered-To, X-Original-To) into a real Dovecot (its own instance: config,
-# state and log in a temp dir, IMAP on 127.0.0.1) that runs contrib/dovecot's
-# IMAPSieve learn-on-move as dovecot.sh does.  An IMAP client (python3 imaplib)
+# Delivered-To, X-Original-To) into a real Dovecot (its own instance,
+# tests/e2e/lib-dovecot.sh: config, state and log in a temp dir, IMAP on
+# 127.0.0.1) that runs contrib/dovecot's IMAPSieve learn-on-move as dovecot.sh
+# does.  An IMAP client (python3 imaplib)
 # moves the delivered copies.  Checks:
 #   1. a ham sent to bob and to carol arrives as ham for both;
 #   2. bob moves his copy into Junk (learned 1 spam); the same message sent
@@ -24,32 +25,28 @@
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=.}"
+. "$top_srcdir/tests/e2e/lib-dovecot.sh"
 corpus=$top_srcdir/tests/data/corpus
 cli=$top_builddir/spamshift
 milter=$top_builddir/spamshift-milter
-wrapper=$top_builddir/contrib/dovecot/spamshift-learn-wrapper
-snippet=$top_builddir/contrib/dovecot/90-spamshift.conf
 pp=$top_srcdir/scripts/private-postfix.sh
 POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
-DOVECOT=$(command -v dovecot || echo /usr/sbin/dovecot)
 MUSER=nobody    # the mail uid: Dovecot's users, the milter and the store
+store_owner=$MUSER
 
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: must run as root to start Postfix and Dovecot"; exit 77; }
+dovecot_require
 [ -x "$POSTFIX" ] || { echo "SKIP: postfix not installed"; exit 77; }
-[ -x "$DOVECOT" ] || { echo "SKIP: dovecot not installed (dovecot-imapd)"; exit 77; }
 LDA=/usr/lib/dovecot/dovecot-lda
 [ -x $LDA ] || { echo "SKIP: $LDA not installed"; exit 77; }
-command -v sievec >/dev/null 2>&1 || { echo "SKIP: sievec missing (dovecot-sieve)"; exit 77; }
-for t in swaks python3 sqlite3 runuser setpriv timeout; do
+for t in swaks setpriv; do
 	command -v $t >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
 done
-for u in $MUSER postfix dovecot dovenull; do
+for u in $MUSER postfix; do
 	id "$u" >/dev/null 2>&1 || { echo "SKIP: no user $u"; exit 77; }
 done
-for b in "$cli" "$milter" "$wrapper"; do
+for b in "$cli" "$milter"; do
 	[ -x "$b" ] || { echo "FAIL: $b is not built"; exit 99; }
 done
-[ -f "$snippet" ] || { echo "FAIL: $snippet is not built"; exit 99; }
 
 tmp=$(mktemp -d /tmp/spamshift-learndel.XXXXXX) || exit 99
 chmod 755 "$tmp"
@@ -57,15 +54,7 @@ mpid=
 cleanup() {
 	"$pp" stop "$tmp/pf" >/dev/null 2>&1
 	[ -n "$mpid" ] && kill "$mpid" 2>/dev/null
-	if [ -f "$tmp/run/master.pid" ]; then
-		"$DOVECOT" -c "$tmp/dovecot.conf" stop >/dev/null 2>&1
-		pid=$(cat "$tmp/run/master.pid" 2>/dev/null)
-		i=0
-		while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
-			i=$((i + 1)); sleep 0.1
-		done
-		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	fi
+	dovecot_stop
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -76,20 +65,13 @@ fail() {
 	done
 	exit 1
 }
-as_muser() { runuser -u "$MUSER" -- "$@"; }
 
-free_port() {   # free_port BASE: a port near BASE nothing listens on
-	for p in $(($1 + $$ % 9000)) $(($1 + 9000 + $$ % 9000)) $(($1 + 18000 + $$ % 2000)); do
-		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi
-	done
-	echo $(($1 + $$ % 9000))
-}
 sport=$(free_port 20000)
 iport=$(free_port 22000)
 hport=$(free_port 24000)
 
 # Programs, model, store, all the mail uid's (it runs the milter and learns).
-mkdir -p "$tmp/bin" "$tmp/sieve" "$tmp/lib" "$tmp/run" "$tmp/state" "$tmp/pf"
+mkdir -p "$tmp/bin" "$tmp/lib" "$tmp/pf"
 cp "$cli" "$tmp/bin/spamshift" && cp "$milter" "$tmp/bin/spamshift-milter" \
 	&& cp "$wrapper" "$tmp/bin/spamshift-learn-wrapper" || fail "cannot copy the programs"
 "$cli" train -q -o "$tmp/lib/model.bin" --ham "$corpus/ham" --spam "$corpus/spam" --seed 1 \
@@ -116,73 +98,9 @@ mid=$(sed -n 's/^Message-ID: *<\(.*\)>.*/\1/Ip' "$msg" | head -1 | tr -d '\r')
 
 # Dovecot: IMAP for the client, the LDA for Postfix, IMAPSieve learn-on-move
 # with the shipped snippet (as dovecot.sh; only its installed paths pointed here).
-cat >"$tmp/sieve/spamshift-learn-wrapper" <<EOC
-#!/bin/sh
-SPAMSHIFT_CONF=$tmp/spamshift.conf SPAMSHIFT=$tmp/bin/spamshift \\
-	exec $tmp/bin/spamshift-learn-wrapper "\$@" >>$tmp/wrapper.out
-EOC
-chmod 755 "$tmp/sieve/spamshift-learn-wrapper"
-: >"$tmp/wrapper.out"
-chown "$MUSER" "$tmp/wrapper.out"
-for s in report-spam report-ham; do
-	cp "$top_srcdir/contrib/dovecot/$s.sieve" "$tmp/sieve/" || fail "no $s.sieve"
-	sievec -P sieve_imapsieve -P sieve_extprograms \
-		-x '+vnd.dovecot.pipe +vnd.dovecot.environment' "$tmp/sieve/$s.sieve" \
-		>"$tmp/sievec.out" 2>&1 || { cat "$tmp/sievec.out"; fail "sievec $s.sieve"; }
-done
-muid=$(id -u "$MUSER"); mgid=$(id -g "$MUSER")
-: >"$tmp/passwd"
-for u in bob carol; do
-	echo "$u@example.org:{PLAIN}pw-$u:$muid:$mgid::$tmp/home/$u::" >>"$tmp/passwd"
-	mkdir -p "$tmp/home/$u"
-done
-chown -R "$MUSER:$mgid" "$tmp/home"
-cp "$snippet" "$tmp/90-spamshift.conf" || fail "no $snippet"
-cat >"$tmp/dovecot.conf" <<EOC
-base_dir = $tmp/run
-state_dir = $tmp/state
-instance_name = spamshift-learndel-$$
-log_path = $tmp/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-default_login_user = dovenull
-default_internal_user = dovecot
-first_valid_uid = 1
-default_vsz_limit = 0
-postmaster_address = postmaster@example.org
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN $tmp/passwd
-}
-userdb {
-  driver = passwd-file
-  args = $tmp/passwd
-}
-mail_location = maildir:~/Maildir
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Junk {
-    special_use = \Junk
-    auto = create
-  }
-  mailbox Trash {
-    special_use = \Trash
-    auto = create
-  }
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $iport
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
+dovecot_sieve
+dovecot_users bob carol
+dovecot_conf "$iport" learndel "postmaster_address = postmaster@example.org
 service auth {
   unix_listener auth-userdb {
     mode = 0666
@@ -190,31 +108,10 @@ service auth {
 }
 protocol lda {
   log_path = $tmp/lda.log
-}
-service stats {
-  unix_listener stats-writer {
-    mode = 0666
-  }
-}
-!include $tmp/90-spamshift.conf
-# The snippet's group spamshift (for an installed store) need not exist here:
+}" "# The snippet's group spamshift (for an installed store) need not exist here:
 # the store is the mail uid's own (dovecot.sh tests that group).
-mail_access_groups =
-plugin {
-  sieve_pipe_bin_dir = $tmp/sieve
-  imapsieve_mailbox1_before = file:$tmp/sieve/report-spam.sieve
-  imapsieve_mailbox2_before = file:$tmp/sieve/report-ham.sieve
-}
-EOC
-"$DOVECOT" -c "$tmp/dovecot.conf" >"$tmp/start.out" 2>&1 \
-	|| { cat "$tmp/start.out"; fail "dovecot did not start"; }
-for p in $iport; do
-	i=0
-	until (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; do
-		i=$((i + 1)); [ $i -le 100 ] || fail "dovecot not listening on $p"
-		sleep 0.1
-	done
-done
+mail_access_groups ="
+dovecot_start "$iport"
 
 # Postfix: the milter on the MX smtpd; content_filter hands every message to the
 # hub smtpd (no milter, no filter; its own name in its Received), which queues
@@ -271,30 +168,7 @@ verdict() {     # verdict USER: the verdict of USER's latest scan in the milter'
 }
 
 # move USER FROM TO: the IMAP client moves every copy of the message (UID MOVE).
-move() {
-	timeout 30 python3 - "$iport" "$@" "$mid" >>"$tmp/imap.out" 2>&1 <<'EOP'
-import imaplib, sys
-port, user, src, dst, msgid = sys.argv[1:6]
-c = imaplib.IMAP4("127.0.0.1", int(port), timeout=20)
-c.login(user, "pw-" + user.split("@")[0])
-typ, _ = c.select('"%s"' % src)
-assert typ == "OK", "select %s: %s" % (src, typ)
-typ, data = c.uid("SEARCH", None, "HEADER", "Message-ID", msgid)
-uids = data[0].split()
-assert typ == "OK" and uids, "%s in %s: got no uid, want some" % (msgid, src)
-caps = c.capability()[1][0].decode().upper().split()  # after login: MOVE is there
-assert "MOVE" in caps, "the server lacks MOVE: %r" % caps
-typ, data = c.uid("MOVE", b",".join(uids).decode(), '"%s"' % dst)
-assert typ == "OK", "move %s -> %s: %s %r" % (src, dst, typ, data)
-c.logout()
-print("moved %s %s (%d): %s -> %s" % (user, msgid, len(uids), src, dst))
-EOP
-}
-q() { [ -f "$db" ] || { echo 0; return; }; as_muser sqlite3 "$db" ".timeout 5000" "$1"; }
-fb() {          # fb USER SPAM: feedback rows of USER with that label
-	q "SELECT count(*) FROM feedback f JOIN users u ON u.id = f.user_id
-	   WHERE u.key = '$1' AND f.spam = $2;"
-}
+move() { dovecot_move "$iport" "$@" "$mid" all; }
 wait_wrapper() {        # wait_wrapper N: until the wrapper has reported N runs
 	i=0
 	until [ "$(grep -c 'spamshift-learn: ' "$tmp/wrapper.out")" -ge "$1" ]; do
