@@ -5,9 +5,19 @@ Does the canonical form (model/canon.c) make a delivered copy score as the copy
 the milter scanned, and does it leave the base model's accuracy alone?
 Standard library only; reads and writes local files, downloads nothing.
 
-  canon.py deliver SCORES.tsv OUTDIR
-      For each line "PATH<TAB>SCORE<TAB>VERDICT" of `spamshift classify`,
-      write OUTDIR/<parent dir>/<file name>: PATH as Postfix and dovecot-lda
+  canon.py scanned LIST OUTDIR
+      For each path in LIST (one a line), write OUTDIR/<parent dir>/<file
+      name>: the message as spamshift-milter buffers and scans it (milter/
+      filter.c): each header rebuilt as "Name: value" from what Postfix hands
+      the milter (the value without the blanks after the colon, folded lines
+      joined by LF), LF after the header block, the blank line, the body as
+      Postfix sends it to milters (CRLF line ends).  A leading mbox "From "
+      line is dropped, and a header block that runs into a line that cannot
+      be a header ends there (Postfix starts the body at it).
+  canon.py deliver SCORES.tsv DATADIR OUTDIR
+      For each line "PATH<TAB>SCORE<TAB>VERDICT" of `spamshift classify` over
+      the scanned copies, write OUTDIR/<parent dir>/<file name>: DATADIR/<file
+      name> (the message as Postfix queued it) as Postfix and dovecot-lda
       deliver it after spamshift-milter (the layout tests/e2e/learn_delivered.sh
       gets from a real Postfix and Dovecot): Return-Path, X-Original-To,
       Delivered-To and two Received headers (the hub's, the MX's) on top, the
@@ -17,11 +27,14 @@ Standard library only; reads and writes local files, downloads nothing.
       message's own Received headers: Postfix 3.7 does not show the milter its
       own) with "; subject-prefix=[SPAM]" or "; subject-added" as the milter
       writes it.  A leading mbox "From " line is dropped (the MTA never has it).
-  canon.py compare ORIG.tsv DELIVERED.tsv
+  canon.py compare ORIG.tsv DELIVERED.tsv [ORIG.dump DELIVERED.dump]
       Pairs the two classify outputs by <parent dir>/<file name>; prints how
       many scores are identical (to classify's 6 decimals), the largest score
       change, how many verdicts flip, and for each side (1-AUC)%, FPR and FNR
-      at classify's verdict.  A message is spam when its parent directory's
+      at classify's verdict.  With the two bench/canon/canondump outputs also
+      how many digests and feature bags are identical and how many messages
+      have all three the same; the first differing pairs are named on stderr.
+      Exits 1 when any pair differs, 0 when all are identical.  A message is spam when its parent directory's
       name starts with "spam" (SA spam-2, Enron enronN/spam).
   canon.py loo SCORES.tsv
       bench/adapt/loo's scores.tsv (user, k, row, spam, logit): per row and k,
@@ -73,20 +86,73 @@ def read_classify(path):
     return out
 
 
+HEADER = re.compile(rb"^[!-9;-~]+[ \t]*:")
+
+
 def split_message(raw):
-    """(header lines with their line ends, the blank line, body) of raw bytes."""
+    """(header lines with their line ends, the separator, body) of raw bytes.
+
+    The header block ends at the first blank line (the separator) or at the
+    first line that cannot be a header, where Postfix starts the body and puts
+    the headers a milter adds in front of it (the separator is then b"")."""
     if raw.startswith(b"From "):
         raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
     lines = raw.splitlines(keepends=True)
     for i, line in enumerate(lines):
         if line in (b"\n", b"\r\n"):
             return lines[:i], line, b"".join(lines[i + 1:])
-    return lines, b"\n", b""
+        if not HEADER.match(line) and not (i > 0 and line[:1] in (b" ", b"\t")):
+            return lines[:i], b"", b"".join(lines[i:])
+    return lines, b"", b""
+
+
+def scanned_one(raw):
+    """The milter's buffer of raw (milter/filter.c filter_header/filter_body)."""
+    if raw.startswith(b"From "):
+        raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
+    lines = raw.splitlines(keepends=True)
+    heads, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        if line in (b"\n", b"\r\n"):
+            i += 1
+            break
+        if line[:1] in (b" ", b"\t") and heads:
+            heads[-1].append(line.rstrip(b"\r\n"))
+        elif HEADER.match(line):
+            heads.append([line.rstrip(b"\r\n")])
+        else:
+            break               # Postfix: the body starts at a non-header line
+        i += 1
+    out = []
+    for h in heads:
+        name, value = h[0].split(b":", 1)
+        value = b"\n".join([value] + h[1:]).lstrip(b" \t")
+        out.append(name.rstrip(b" \t") + b": " + value + b"\n")
+    body = b"".join(l.rstrip(b"\r\n") + b"\r\n" if l.endswith(b"\n") else l for l in lines[i:])
+    return b"".join(out) + b"\n" + body
+
+
+def cmd_scanned(listfile, outdir):
+    n = 0
+    with open(listfile, "rb") as f:
+        paths = [l.rstrip(b"\n").decode("utf-8", "surrogateescape") for l in f if l.strip()]
+    for path in paths:
+        with open(path, "rb") as f:
+            raw = f.read()
+        out = os.path.join(outdir, key_of(path))
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "wb") as f:
+            f.write(scanned_one(raw))
+        n += 1
+    print("scanned %d copies into %s" % (n, outdir))
 
 
 def deliver_one(raw, user, score, spam, n):
     head, blank, body = split_message(raw)
-    received = sum(1 for h in head if re.match(rb"(?i)received:", h))
+    received = sum(1 for h in head if re.match(rb"(?i)received[ \t]*:", h))
+    if head and not head[-1].endswith(b"\n"):
+        head[-1] += b"\r\n" if head[-1].endswith(b"\r") else b"\n"   # SMTP ends every line
     eol = b"\r\n" if head and head[0].endswith(b"\r\n") else b"\n"
     s = score.encode()
     top = [
@@ -125,10 +191,10 @@ def deliver_one(raw, user, score, spam, n):
     return (eol.join(top) + eol + b"".join(own) + eol.join(tail) + eol + blank + body)
 
 
-def cmd_deliver(scores, outdir):
+def cmd_deliver(scores, datadir, outdir):
     n = 0
     for key, (path, score, verdict) in sorted(read_classify(scores).items()):
-        with open(path, "rb") as f:
+        with open(os.path.join(datadir, os.path.basename(path)), "rb") as f:
             raw = f.read()
         n += 1
         out = os.path.join(outdir, key)
@@ -148,7 +214,18 @@ def rates(rows):
             100.0 * fn / max(len(pos), 1), len(neg), len(pos))
 
 
-def cmd_compare(orig, deliv):
+def read_dump(path):
+    """{key: (digest, n, bag hash)} from bench/canon/canondump output."""
+    out = {}
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) == 5:
+                out[key_of(p[0])] = (p[1], p[2], p[3])
+    return out
+
+
+def cmd_compare(orig, deliv, odump=None, ddump=None):
     a, b = read_classify(orig), read_classify(deliv)
     keys = sorted(set(a) & set(b))
     missing = len(set(a) ^ set(b))
@@ -156,14 +233,30 @@ def cmd_compare(orig, deliv):
     diff = max((abs(float(a[k][1]) - float(b[k][1])) for k in keys), default=0.0)
     flips = sum(1 for k in keys if a[k][2] != b[k][2])
     to_spam = sum(1 for k in keys if a[k][2] != "spam" and b[k][2] == "spam")
+    n = max(len(keys), 1)
     print("pairs %d (unpaired %d): identical scores %d (%.2f%%), max |score change| %.6f, "
           "verdict flips %d (%d ham -> spam)" % (len(keys), missing, same,
-                                                 100.0 * same / max(len(keys), 1), diff,
-                                                 flips, to_spam))
-    for name, side in (("original ", a), ("delivered", b)):
+                                                 100.0 * same / n, diff, flips, to_spam))
+    bad = set(k for k in keys if a[k][1] != b[k][1]) | (set(a) ^ set(b))
+    if odump is not None:
+        da, db = read_dump(odump), read_dump(ddump)
+        dig = sum(1 for k in keys if k in da and k in db and da[k][0] == db[k][0])
+        bag = sum(1 for k in keys if k in da and k in db and da[k][1:] == db[k][1:])
+        bad |= set(k for k in keys if k not in da or k not in db or da[k] != db[k])
+        print("identical digests %d (%.2f%%), identical feature bags %d (%.2f%%), "
+              "digest, bag and score all identical %d of %d (%.2f%%)"
+              % (dig, 100.0 * dig / n, bag, 100.0 * bag / n, len(keys) - len(bad & set(keys)),
+                 len(keys), 100.0 * (len(keys) - len(bad & set(keys))) / n))
+        for k in sorted(bad)[:10]:
+            sys.stderr.write("differs: %s score %s -> %s digest %s bag %s\n" % (
+                k, a.get(k, ("", "-"))[1], b.get(k, ("", "-"))[1],
+                "same" if k in da and k in db and da[k][0] == db[k][0] else "DIFF",
+                "same" if k in da and k in db and da[k][1:] == db[k][1:] else "DIFF"))
+    for name, side in (("scanned  ", a), ("delivered", b)):
         r = rates([side[k] for k in keys])
         print("%s  ham %d spam %d  (1-AUC)%% %.4f  FPR %.3f%%  FNR %.3f%%"
               % (name, r[3], r[4], r[0], r[1], r[2]))
+    return 1 if bad else 0
 
 
 def cmd_loo(scores):
@@ -186,12 +279,17 @@ def cmd_loo(scores):
 
 
 def main(argv):
-    cmds = {"deliver": (cmd_deliver, 2), "compare": (cmd_compare, 2), "loo": (cmd_loo, 1)}
-    if len(argv) < 2 or argv[1] not in cmds or len(argv) - 2 != cmds[argv[1]][1]:
+    cmds = {"scanned": (cmd_scanned, 2), "deliver": (cmd_deliver, 3),
+            "compare": (cmd_compare, (2, 4)), "loo": (cmd_loo, 1)}
+    if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 64
-    cmds[argv[1]][0](*argv[2:])
-    return 0
+    fn, nargs = cmds[argv[1]]
+    if len(argv) - 2 not in (nargs if isinstance(nargs, tuple) else (nargs,)):
+        sys.stderr.write(__doc__)
+        return 64
+    rc = fn(*argv[2:])
+    return rc or 0
 
 
 if __name__ == "__main__":
