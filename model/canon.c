@@ -169,6 +169,55 @@ static void copy_subject(char **o, const struct field *f, const struct marker *m
     copy_lf(o, f->start, f->len);
 }
 
+/* Rule 6 of canon.h: the SMTP client's line limit (Postfix
+ * smtp_line_length_limit, 998 since Postfix 2.9), without the line end. */
+#define CANON_SMTP_LINE 998
+
+/* Nonzero if some line of s[0..n) is CANON_SMTP_LINE octets long (without its
+ * LF or CRLF) and the next line starts with a space: a break rule 6 undoes. */
+static int has_break(const char *s, const char *end)
+{
+    while (s < end) {
+        size_t n = line_len(s, end), k = n;
+
+        if (k > 0 && s[k - 1] == '\n')
+            k--;
+        if (k > 0 && s[k - 1] == '\r')
+            k--;
+        if (k == CANON_SMTP_LINE && s + n < end && s[n] == ' ')
+            return 1;
+        s += n;
+    }
+    return 0;
+}
+
+/* Rule 6 in place on s[0..len) (LF line ends): "\n " goes after a line
+ * piece of CANON_SMTP_LINE octets, or of one less after such a join (the
+ * continuation's space counted toward the limit).  Returns the new length;
+ * cannot fail. */
+static size_t unbreak(char *s, size_t len)
+{
+    size_t r = 0, w = 0, seg = 0, want = CANON_SMTP_LINE;
+
+    while (r < len) {
+        char c = s[r++];
+
+        if (c == '\n' && w - seg == want && r < len && s[r] == ' ') {
+            r++;                /* the line goes on after the space */
+            seg = w;
+            want = CANON_SMTP_LINE - 1;
+            continue;
+        }
+        s[w++] = c;
+        if (c == '\n') {
+            seg = w;
+            want = CANON_SMTP_LINE;
+        }
+    }
+    s[w] = '\0';
+    return w;
+}
+
 unsigned canon_received(const char *buf, size_t len)
 {
     const char *s = canon_begin(buf, len), *end = buf + len;
@@ -187,7 +236,7 @@ int canon_message(const char *buf, size_t len, char **out, size_t *outlen)
     struct marker m;
     struct field f;
     unsigned d = 0, top = 0, rcvd = 0;
-    int change = begin != buf, subject_done = 0;
+    int change = begin != buf, subject_done = 0, broken = has_break(begin, end);
     char *o;
 
     *out = NULL;
@@ -205,7 +254,7 @@ int canon_message(const char *buf, size_t len, char **out, size_t *outlen)
     }
     if (m.present && d > m.received)
         top = d - m.received;       /* rule 2: Received headers added after the milter */
-    if (!change && top == 0 && !m.subject_added && m.prefix == NULL &&
+    if (!change && !broken && top == 0 && !m.subject_added && m.prefix == NULL &&
         memchr(begin, '\r', (size_t) (end - begin)) == NULL)
         return 0;
     if ((*out = malloc((size_t) (end - begin) + 1)) == NULL)
@@ -231,6 +280,8 @@ int canon_message(const char *buf, size_t len, char **out, size_t *outlen)
     copy_lf(&o, s, (size_t) (end - s));
     *o = '\0';
     *outlen = (size_t) (o - *out);
+    if (broken)
+        *outlen = unbreak(*out, *outlen);
     return 1;
 }
 

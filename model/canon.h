@@ -22,7 +22,13 @@
  *      scanned); with "subject-added", the first Subject is dropped (the
  *      message had none);
  *   4. CRLF becomes LF and a leading mbox From_ line is dropped.
- * Without a marker only 1 and 4 apply.  The milter never buffers a marker
+ *   6. a line of 998 octets (without its line end) and a next line that
+ *      starts with a space are one line: an SMTP client after the milter
+ *      (Postfix's smtp_line_length_limit, a hub hop) breaks longer lines by
+ *      inserting CRLF SPACE, each piece 998 octets with the space; the
+ *      milter saw the line whole.  Undone on every copy, the scanned one
+ *      too, so a message broken before the milter reads alike as well.
+ * Without a marker only 1, 4 and 6 apply.  The milter never buffers a marker
  * that comes from outside (it removes our headers from its input), so a
  * forged one changes only the sender's own file read with `classify`.
  */

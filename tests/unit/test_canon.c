@@ -246,12 +246,112 @@ static void test_marker(void **state)
         fail_msg("canonical already: got a copy, want none (rc 0, out NULL)");
 }
 
+/* A body line of n octets of words, g_free'd by the caller. */
+static char *long_line(size_t n)
+{
+    char *l = g_malloc(n + 1);
+
+    for (size_t i = 0; i < n; i++)
+        l[i] = "open market report "[i % 19];
+    l[n] = '\0';
+    return l;
+}
+
+/* l as Postfix's SMTP client sends it on (smtp_line_length_limit = 998):
+ * CRLF SPACE inserted so that no line is longer than 998 octets, the space
+ * counted.  Measured on a hub hop: a 4965-octet line came as pieces of 998,
+ * 998, 998, 998 and 977 octets.  Here LF for CRLF; g_free'd by the caller. */
+static char *smtp_broken(const char *l)
+{
+    GString *b = g_string_new_len(l, MIN(strlen(l), (size_t) 998));
+
+    for (const char *r = l + b->len; *r != '\0';) {
+        size_t k = MIN(strlen(r), (size_t) 997);
+
+        g_string_append(b, "\n ");
+        g_string_append_len(b, r, (gssize) k);
+        r += k;
+    }
+    return g_string_free(b, FALSE);
+}
+
+/* Rule 6: the lines a hub hop after the milter broke are one line again.
+ * bench/canon/real.sh found it (a real Postfix, MX -> hub -> virtual): 5 of 300
+ * enron1 spam and 2 of 300 SpamAssassin spam-2 scored otherwise from the
+ * delivered copy than the milter had, largest difference 0.011. */
+static void test_smtp_break(void **state)
+{
+    static const struct {
+        const char *name;
+        size_t n;               /* the long line's length */
+        int scanned_broken;     /* broken before the milter too */
+        int same;               /* want one digest, bag and canonical text */
+    } cases[] = {
+        { "1372 octets: two pieces", 1372, 0, 1 },
+        { "4965 octets: five pieces", 4965, 0, 1 },
+        { "exactly 998 octets: not broken, nothing to undo", 998, 0, 1 },
+        { "1996 octets: the second piece ends at the limit too", 1996, 0, 1 },
+        { "broken before the milter as well", 2500, 1, 1 },
+    };
+    (void) state;
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char *l = long_line(cases[i].n), *br = smtp_broken(l);
+        char *a = g_strconcat(HEADERS(SUBJ) "\n", cases[i].scanned_broken ? br : l, "\n", NULL);
+        char *b = g_strconcat(DELIVERY HUB_RCVD HEADERS(SUBJ) OURS("received=0") "\n", br, "\n",
+                              NULL);
+        char *ca = canonical(a, strlen(a)), *cb = canonical(b, strlen(b));
+        struct features fa, fb;
+
+        features_init(&fa);
+        features_init(&fb);
+        assert_int_equal(features_extract(a, strlen(a), &fa, NULL, NULL), 0);
+        assert_int_equal(features_extract(b, strlen(b), &fb, NULL, NULL), 0);
+        if (strcmp(ca, cb) != 0 || memcmp(fa.digest, fb.digest, sizeof(fa.digest)) != 0 ||
+            fa.n != fb.n || memcmp(fa.ids, fb.ids, fa.n * sizeof(uint32_t)) != 0)
+            fail_msg("%s: got different canonical text, digest or features (%zu ids, %zu ids),"
+                     " want the same", cases[i].name, fa.n, fb.n);
+        if (strstr(cb, l) == NULL)
+            fail_msg("%s: got the line still broken, want it whole", cases[i].name);
+        features_clear(&fa);
+        features_clear(&fb);
+        g_free(ca);
+        g_free(cb);
+        g_free(a);
+        g_free(b);
+        g_free(br);
+        g_free(l);
+    }
+}
+
+/* Rule 6 only undoes what the limit explains: a space-led line after a line
+ * of any other length stays a line of its own. */
+static void test_smtp_break_only(void **state)
+{
+    static const size_t lens[] = { 997, 999, 1200 };
+
+    (void) state;
+    for (size_t i = 0; i < G_N_ELEMENTS(lens); i++) {
+        char *l = long_line(lens[i]);
+        char *a = g_strconcat(HEADERS(SUBJ) "\n", l, "\n indented\n", NULL);
+        char *ca = canonical(a, strlen(a));
+
+        if (strstr(ca, "\n indented\n") == NULL)
+            fail_msg("a %zu-octet line and a space-led one: got them joined, want two lines",
+                     lens[i]);
+        g_free(ca);
+        g_free(a);
+        g_free(l);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copies),
         cmocka_unit_test(test_digest_differs),
         cmocka_unit_test(test_marker),
+        cmocka_unit_test(test_smtp_break),
+        cmocka_unit_test(test_smtp_break_only),
     };
 
     if (features_global_init() != 0)
