@@ -377,6 +377,27 @@ int store_refits_since(struct store *s, int64_t after, char ***users, size_t *n,
  * array of malloc'd keys (free with store_strv_free()); at most max (0: all). */
 int store_dirty_list(struct store *s, const char *model_id, size_t max,
                      char ***users, size_t *n);
+/*
+ * Claiming dirty users, so that of several processes (hosts of a fleet on one
+ * PostgreSQL store, adapt -j workers, the milters' refit threads) one refits a
+ * user while the others skip it.  store_dirty_claim() takes the first dirty
+ * user (as store_dirty_list() with model_id) whose key sorts bytewise after
+ * after (NULL: from the first) and that nobody holds, or whose holder's lease
+ * ran out (it is presumed dead: anyone may take an expired claim), and marks it
+ * held by this handle for lease_s seconds (0: STORE_CLAIM_LEASE).  It never
+ * waits for another process's claim: a held user is skipped.  Returns STORE_OK
+ * with *user (malloc'd key, free() it), STORE_NOTFOUND when no user is left
+ * after after, or an error.  One write transaction (or a savepoint inside the
+ * caller's); refused on a read-only handle.  Walking with after := the last
+ * key claimed visits each dirty user at most once per walk.
+ * store_claim_release() gives user's claim back if this handle holds it (a
+ * published user is no longer dirty; a failed one may be taken by the next
+ * walk); STORE_OK also when it held none.
+ */
+#define STORE_CLAIM_LEASE 600
+int store_dirty_claim(struct store *s, const char *model_id, const char *after,
+                      unsigned lease_s, char **user);
+int store_claim_release(struct store *s, const char *user);
 /* Users with a head published for base model model_id, most recently published
  * first, at most max (0: all); as store_dirty_list().  For the milter's preload
  * of its head cache at start and at reload. */
