@@ -374,9 +374,10 @@ refit_claim_next(struct store *s, const struct model *m, const struct adapt_opts
         return -2;
     }
     rc = refit_user(s, m, user, o, 0, &r, uerr, sizeof(uerr));
-    /* Published or not, the claim goes back now; when giving it back fails
-     * (the server went away) its lease ends it. */
-    (void)store_claim_release(s, user);
+    /* A publish gave the claim back in its transaction; otherwise it goes back
+     * now, and when that fails (the server went away) its lease ends it. */
+    if (rc != STORE_OK || r.published != 1)
+        (void)store_claim_release(s, user);
     if (fn != NULL)
         fn(arg, user, rc, &r, uerr);
     free(*last);

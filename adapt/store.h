@@ -351,7 +351,9 @@ struct store_refit {
  * seen): in one transaction the head is replaced with version = previous + 1,
  * the user's refit marks advance to *from, and a refit record is appended.  If a
  * head from a newer state was published meanwhile, nothing is written and
- * STORE_STALE is returned.  *version (may be NULL) gets the new version.
+ * STORE_STALE is returned.  *version (may be NULL) gets the new version.  A
+ * claim this handle holds on user (store_dirty_claim) is given back in the
+ * same transaction.
  */
 int store_head_publish(struct store *s, const char *user, const char *model_id,
                        const void *blob, size_t len,
@@ -391,8 +393,9 @@ int store_dirty_list(struct store *s, const char *model_id, size_t max,
  * caller's); refused on a read-only handle.  Walking with after := the last
  * key claimed visits each dirty user at most once per walk.
  * store_claim_release() gives user's claim back if this handle holds it (a
- * published user is no longer dirty; a failed one may be taken by the next
- * walk); STORE_OK also when it held none.
+ * failed refit's, which the next walk may take; a publish gives it back by
+ * itself, and a published user is no longer dirty); STORE_OK also when it
+ * held none.
  */
 #define STORE_CLAIM_LEASE 600
 int store_dirty_claim(struct store *s, const char *model_id, const char *after,
