@@ -6,8 +6,11 @@
  *
  * --user refits U whether or not it is dirty; --all refits every dirty user (new
  * feedback, enough new unlabelled mail, or a model fitted on another base model),
- * which is what the milter's background thread does continually.  One line per
- * user:
+ * which is what the milter's background thread does continually.  With --all
+ * each user is claimed first (store_dirty_claim, through refit_claim_next):
+ * other adapt runs, the -j workers and the milters on the same store (other
+ * hosts on one PostgreSQL database) skip it, so each dirty user is refitted
+ * once.  One line per user:
  *
  *   U: 30 spam, 20 ham, 500 unlabelled; domain AUC 0.712, ESS 8123;
  *      cv error 0.120 -> 0.050; version 3 (12.3 ms; reservoir part cached)
