@@ -212,24 +212,19 @@ sq_claim(struct store *s, const struct store_keys_q *q, const char *after,
     sqlite3_bind_int64(st, 1, uid);
     sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, until);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? STORE_OK : sq_fail_db(s, rc, "claim user");
+    return sq_step_done(s, st, "claim user");
 }
 
 int
 sq_claim_release(struct store *s, const char *key, const char *owner)
 {
     sqlite3_stmt *st = sq_stmt(s, sql_claim_release);
-    int rc;
 
     if (st == NULL)
         return STORE_ERR;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? STORE_OK : sq_fail_db(s, rc, "release claim");
+    return sq_step_done(s, st, "release claim");
 }
 
 int
