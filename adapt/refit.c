@@ -358,17 +358,58 @@ out:
     return rc;
 }
 
+int
+refit_claim_next(struct store *s, const struct model *m, const struct adapt_opts *o,
+                 char **last, refit_report_fn fn, void *arg, char *err, size_t errlen)
+{
+    struct refit_result r;
+    char uerr[512] = "";
+    char *user;
+    int rc = store_dirty_claim(s, m->id, *last, 0, &user);
+
+    if (rc == STORE_NOTFOUND)
+        return -1;
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "%s", store_errmsg(s));
+        return -2;
+    }
+    rc = refit_user(s, m, user, o, 0, &r, uerr, sizeof(uerr));
+    /* A publish gave the claim back in its transaction; otherwise it goes back
+     * now, and when that fails (the server went away) its lease ends it. */
+    if (rc != STORE_OK || r.published != 1)
+        (void)store_claim_release(s, user);
+    if (fn != NULL)
+        fn(arg, user, rc, &r, uerr);
+    free(*last);
+    *last = user;
+    return rc == STORE_OK;
+}
+
 long
 refit_dirty(struct store *s, const struct model *m, const struct adapt_opts *o,
             size_t max, int dry_run, refit_report_fn fn, void *arg,
             size_t *n_failed, char *err, size_t errlen)
 {
-    char **users = NULL;
+    char **users = NULL, *last = NULL;
     size_t n = 0, failed = 0;
     long done = 0;
+    int rc = 0;
 
     if (n_failed != NULL)
         *n_failed = 0;
+    if (!dry_run) {
+        while ((max == 0 || (size_t)done + failed < max)
+               && (rc = refit_claim_next(s, m, o, &last, fn, arg, err, errlen)) >= 0) {
+            if (rc == 1)
+                done++;
+            else
+                failed++;
+        }
+        free(last);
+        if (n_failed != NULL)
+            *n_failed = failed;
+        return rc == -2 ? -1 : done;
+    }
     if (store_dirty_list(s, m->id, max, &users, &n) != STORE_OK) {
         snprintf(err, errlen, "%s", store_errmsg(s));
         return -1;
@@ -376,8 +417,8 @@ refit_dirty(struct store *s, const struct model *m, const struct adapt_opts *o,
     for (size_t i = 0; i < n; i++) {
         struct refit_result r;
         char uerr[512] = "";
-        int rc = refit_user(s, m, users[i], o, dry_run, &r, uerr, sizeof(uerr));
 
+        rc = refit_user(s, m, users[i], o, 1, &r, uerr, sizeof(uerr));
         if (rc == STORE_OK)
             done++;
         else

@@ -351,7 +351,9 @@ struct store_refit {
  * seen): in one transaction the head is replaced with version = previous + 1,
  * the user's refit marks advance to *from, and a refit record is appended.  If a
  * head from a newer state was published meanwhile, nothing is written and
- * STORE_STALE is returned.  *version (may be NULL) gets the new version.
+ * STORE_STALE is returned.  *version (may be NULL) gets the new version.  A
+ * claim this handle holds on user (store_dirty_claim) is given back in the
+ * same transaction.
  */
 int store_head_publish(struct store *s, const char *user, const char *model_id,
                        const void *blob, size_t len,
@@ -377,6 +379,28 @@ int store_refits_since(struct store *s, int64_t after, char ***users, size_t *n,
  * array of malloc'd keys (free with store_strv_free()); at most max (0: all). */
 int store_dirty_list(struct store *s, const char *model_id, size_t max,
                      char ***users, size_t *n);
+/*
+ * Claiming dirty users, so that of several processes (hosts of a fleet on one
+ * PostgreSQL store, adapt -j workers, the milters' refit threads) one refits a
+ * user while the others skip it.  store_dirty_claim() takes the first dirty
+ * user (as store_dirty_list() with model_id) whose key sorts bytewise after
+ * after (NULL: from the first) and that nobody holds, or whose holder's lease
+ * ran out (it is presumed dead: anyone may take an expired claim), and marks it
+ * held by this handle for lease_s seconds (0: STORE_CLAIM_LEASE).  It never
+ * waits for another process's claim: a held user is skipped.  Returns STORE_OK
+ * with *user (malloc'd key, free() it), STORE_NOTFOUND when no user is left
+ * after after, or an error.  One write transaction (or a savepoint inside the
+ * caller's); refused on a read-only handle.  Walking with after := the last
+ * key claimed visits each dirty user at most once per walk.
+ * store_claim_release() gives user's claim back if this handle holds it (a
+ * failed refit's, which the next walk may take; a publish gives it back by
+ * itself, and a published user is no longer dirty); STORE_OK also when it
+ * held none.
+ */
+#define STORE_CLAIM_LEASE 600
+int store_dirty_claim(struct store *s, const char *model_id, const char *after,
+                      unsigned lease_s, char **user);
+int store_claim_release(struct store *s, const char *user);
 /* Users with a head published for base model model_id, most recently published
  * first, at most max (0: all); as store_dirty_list().  For the milter's preload
  * of its head cache at start and at reload. */

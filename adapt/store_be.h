@@ -16,7 +16,10 @@
  * Left to the backends, each in its own SQL, because moving them into C would
  * read every row of a user (or of the store) over the connection: the
  * quota's "keep the n most recently updated (ties by digest)", the dirty rule's
- * predicate (store.h, store_dirty_list), and the statistics' aggregates.
+ * predicate (store.h, store_dirty_list, also in claim), and the statistics'
+ * aggregates.  The claim's policy (the lease, who may take a claim: anyone
+ * once it expired, the times passed in) is the front's; the backend only
+ * makes "find and mark" atomic against other connections.
  *
  * Errors: a backend operation returns STORE_* and sets the message with
  * store_fail(); the front never overwrites a backend's message.
@@ -51,6 +54,7 @@ struct store {
     uint64_t seed;
     uint64_t fb_dropped;        /* feedback rows this connection dropped for quota */
     int64_t scans_expired;      /* when this connection last expired scan records */
+    char owner[128];            /* who this handle's refit claims name (store_dirty_claim) */
     char err[512];
     int err_status;             /* the status store_fail() last returned */
 };
@@ -194,6 +198,17 @@ struct store_backend {
     /* seen := seen + 1 for uid, *seen the new value, atomically. */
     int (*user_bump_seen)(struct store *s, int64_t uid, int64_t *seen);
     int (*keys)(struct store *s, const struct store_keys_q *q, char ***users, size_t *n);
+    /* Inside a write transaction: the first user, by key bytewise after
+     * after ("" for the first), that the dirty rule q selects and whose
+     * claim_until <= now; its claim := (owner, until); *key malloc'd.
+     * Atomic against other connections: two never get one user for one
+     * lease (PostgreSQL: FOR UPDATE SKIP LOCKED, a row another transaction
+     * holds is skipped, never waited for; SQLite: the write lock).
+     * STORE_NOTFOUND: no such user. */
+    int (*claim)(struct store *s, const struct store_keys_q *q, const char *after,
+                 const char *owner, int64_t now, int64_t until, char **key);
+    /* Clear key's claim if owner holds it (else nothing). */
+    int (*claim_release)(struct store *s, const char *key, const char *owner);
     int (*thr_get)(struct store *s, const char *key, double *spam);
     int (*thr_set)(struct store *s, int64_t uid, double spam);   /* < 0: clear */
     int (*thr_list)(struct store *s, char ***users, double **spam, size_t *n);

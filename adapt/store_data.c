@@ -407,8 +407,12 @@ store_head_publish(struct store *s, const char *user, const char *model_id,
         return store_fail(s, STORE_ERR, "publish: no model id or empty blob");
     if ((rc = store_op_begin(s, &own)) != STORE_OK)
         return rc;
-    return store_op_end(s, own, head_publish(s, user, model_id, blob, len, from, rec,
-                                             version));
+    rc = head_publish(s, user, model_id, blob, len, from, rec, version);
+    /* This handle's claim on user (store_dirty_claim) ends with the publish,
+     * in its transaction: one commit a refit rather than two. */
+    if (rc == STORE_OK && s->owner[0] != '\0')
+        rc = s->be->claim_release(s, user, s->owner);
+    return store_op_end(s, own, rc);
 }
 
 int

@@ -15,7 +15,7 @@
 #include "store.h"
 #include "store_be.h"
 
-#define PQ_SCHEMA_VERSION 1
+#define PQ_SCHEMA_VERSION 2
 #define PQ_MAX_ARGS 16
 
 /* One per store handle, and a handle belongs to one thread at a time (libpq's
@@ -139,6 +139,9 @@ int pq_user_state(struct store *s, const char *key, struct store_user_state *st)
 int pq_user_bump_fb(struct store *s, int64_t uid);
 int pq_user_bump_seen(struct store *s, int64_t uid, int64_t *seen);
 int pq_keys(struct store *s, const struct store_keys_q *q, char ***users, size_t *n);
+int pq_claim(struct store *s, const struct store_keys_q *q, const char *after,
+             const char *owner, int64_t now, int64_t until, char **key);
+int pq_claim_release(struct store *s, const char *key, const char *owner);
 int pq_thr_get(struct store *s, const char *key, double *spam);
 int pq_thr_set(struct store *s, int64_t uid, double spam);
 int pq_thr_list(struct store *s, char ***users, double **spam, size_t *n);

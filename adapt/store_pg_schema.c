@@ -7,6 +7,8 @@
  * once:
  *   1  everything SQLite's schema 8 holds, in PostgreSQL's types (bigint
  *      for every integer, bytea for blobs, double precision for reals)
+ *   2  users.claim_owner/claim_until: refit claims (store_dirty_claim), as
+ *      SQLite's 9
  */
 #include "config.h"
 
@@ -70,6 +72,13 @@ static const char *const migrations[PQ_SCHEMA_VERSION] = {
     "  updated bigint NOT NULL);"
     "CREATE TABLE senderlists(scope text NOT NULL, sender text NOT NULL,"
     "  action integer NOT NULL, added bigint NOT NULL, PRIMARY KEY(scope, sender));",
+    /* 1 -> 2: a dirty user claimed for refit by one process of a fleet
+     * (store_dirty_claim): who holds it and until when (0: nobody) */
+    "ALTER TABLE users ADD COLUMN claim_owner text;"
+    "ALTER TABLE users ADD COLUMN claim_until bigint NOT NULL DEFAULT 0;"
+    /* the claim's walk in key order (COLLATE "C", whatever the database's
+     * collation): 0.1 ms a claim at 10,000 users, 7.7 ms by a scan and sort */
+    "CREATE INDEX users_key_c ON users((key COLLATE \"C\"));",
 };
 
 static const char sql_has_meta[] = "SELECT to_regclass('meta') IS NOT NULL";

@@ -1,7 +1,8 @@
 /*
  * store_pg_users.c - the PostgreSQL store's users: keys, the state a refit
  * loads, the generation and seen counters, the key lists (every user, the
- * dirty rule, recent heads, refitted since), thresholds, counters and the
+ * dirty rule, recent heads, refitted since), claims for refit (FOR UPDATE
+ * SKIP LOCKED), thresholds, counters and the
  * allow and block lists.  Keys sort byte by byte (COLLATE "C"), as SQLite's.
  */
 #include "config.h"
@@ -36,6 +37,22 @@ static const char sql_dirty[] =
     "WHERE u.fb_gen != u.refit_fb_gen OR u.seen - u.refit_seen >= $1::bigint "
     "   OR ($2::text IS NOT NULL AND h.model_id IS NOT NULL AND h.model_id != $2::text) "
     "ORDER BY u.key COLLATE \"C\" LIMIT CASE WHEN $3::bigint < 0 THEN NULL ELSE $3::bigint END";
+/* The dirty rule again, for claiming (store_be.h, claim).  READ COMMITTED:
+ * a row another host's claim holds is skipped, not waited for; one it
+ * claimed and committed since this statement's snapshot is locked at its new
+ * version and the WHERE is checked again there (so its claim_until now
+ * excludes it) and LIMIT moves on to the next row. */
+static const char sql_claim_find[] =
+    "SELECT u.id, u.key FROM users u LEFT JOIN heads h ON h.user_id = u.id "
+    "WHERE (u.fb_gen != u.refit_fb_gen OR u.seen - u.refit_seen >= $1::bigint "
+    "   OR ($2::text IS NOT NULL AND h.model_id IS NOT NULL AND h.model_id != $2::text)) "
+    "  AND u.key COLLATE \"C\" > $3::text AND u.claim_until <= $4::bigint "
+    "ORDER BY u.key COLLATE \"C\" LIMIT 1 FOR UPDATE OF u SKIP LOCKED";
+static const char sql_claim_set[] =
+    "UPDATE users SET claim_owner = $2, claim_until = $3 WHERE id = $1";
+static const char sql_claim_release[] =
+    "UPDATE users SET claim_owner = NULL, claim_until = 0 "
+    "WHERE key = $1 AND claim_owner = $2";
 static const char sql_users[] = "SELECT key FROM users ORDER BY key COLLATE \"C\"";
 static const char sql_recent[] =
     "SELECT u.key FROM heads h JOIN users u ON h.user_id = u.id "
@@ -164,6 +181,47 @@ pq_keys(struct store *s, const struct store_keys_q *q, char ***users, size_t *n)
     if ((r = pq_run(s, sql, &a, "list users", &rc)) == NULL)
         return rc;
     return pq_keys_of(s, r, users, n);
+}
+
+int
+pq_claim(struct store *s, const struct store_keys_q *q, const char *after,
+         const char *owner, int64_t now, int64_t until, char **key)
+{
+    struct pq_args a = { 0 };
+    PGresult *r;
+    int64_t uid;
+    int rc;
+
+    pq_i64(&a, q->dirty_samples);
+    pq_text(&a, q->model_id);
+    pq_text(&a, after);
+    pq_i64(&a, now);
+    if ((r = pq_run(s, sql_claim_find, &a, "claim user", &rc)) == NULL)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return STORE_NOTFOUND;
+    }
+    uid = pq_int(r, 0, 0);
+    *key = strdup(PQgetvalue(r, 0, 1));
+    PQclear(r);
+    if (*key == NULL)
+        return store_fail(s, STORE_ERR, "out of memory claiming a user");
+    memset(&a, 0, sizeof(a));
+    pq_i64(&a, uid);
+    pq_text(&a, owner);
+    pq_i64(&a, until);
+    return pq_do(s, sql_claim_set, &a, "claim user", NULL);
+}
+
+int
+pq_claim_release(struct store *s, const char *key, const char *owner)
+{
+    struct pq_args a = { 0 };
+
+    pq_text(&a, key);
+    pq_text(&a, owner);
+    return pq_do(s, sql_claim_release, &a, "release claim", NULL);
 }
 
 int

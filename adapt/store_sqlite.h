@@ -15,7 +15,7 @@
 #include "store.h"
 #include "store_be.h"
 
-#define SQ_SCHEMA_VERSION 8
+#define SQ_SCHEMA_VERSION 9
 #define SQ_CACHE 64             /* prepared statements kept per connection */
 
 struct sq_conn {
@@ -81,6 +81,9 @@ int sq_user_state(struct store *s, const char *key, struct store_user_state *st)
 int sq_user_bump_fb(struct store *s, int64_t uid);
 int sq_user_bump_seen(struct store *s, int64_t uid, int64_t *seen);
 int sq_keys(struct store *s, const struct store_keys_q *q, char ***users, size_t *n);
+int sq_claim(struct store *s, const struct store_keys_q *q, const char *after,
+             const char *owner, int64_t now, int64_t until, char **key);
+int sq_claim_release(struct store *s, const char *key, const char *owner);
 int sq_thr_get(struct store *s, const char *key, double *spam);
 int sq_thr_set(struct store *s, int64_t uid, double spam);
 int sq_thr_list(struct store *s, char ***users, double **spam, size_t *n);

@@ -11,6 +11,7 @@
  *   6  feedback_user_age index for the quota
  *   7  fitcache: what a refit keeps for the next one (store_fitcache_put)
  *   8  senderlists: allow and block lists
+ *   9  users.claim_owner/claim_until: refit claims (store_dirty_claim)
  */
 #include "config.h"
 
@@ -89,6 +90,10 @@ static const char *const migrations[SQ_SCHEMA_VERSION] = {
     "CREATE TABLE senderlists(scope TEXT NOT NULL, sender TEXT NOT NULL,"
     "  action INTEGER NOT NULL, added INTEGER NOT NULL,"
     "  PRIMARY KEY(scope, sender)) WITHOUT ROWID;",
+    /* 8 -> 9: a dirty user claimed for refit by one process of a fleet
+     * (store_dirty_claim): who holds it and until when (0: nobody) */
+    "ALTER TABLE users ADD COLUMN claim_owner TEXT;"
+    "ALTER TABLE users ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;",
 };
 
 static const char sql_meta_get[] = "SELECT value FROM meta WHERE key = ?1";

@@ -1,7 +1,8 @@
 /*
  * store_sqlite_users.c - the SQLite store's users: keys, the state a refit
  * loads, the generation and seen counters, the key lists (every user, the
- * dirty rule, recent heads, refitted since), thresholds and counters.
+ * dirty rule, recent heads, refitted since), claims for refit, thresholds
+ * and counters.
  */
 #include "config.h"
 
@@ -32,6 +33,19 @@ static const char sql_dirty[] =
     "WHERE u.fb_gen != u.refit_fb_gen OR u.seen - u.refit_seen >= ?1 "
     "   OR (?2 IS NOT NULL AND h.model_id IS NOT NULL AND h.model_id != ?2) "
     "ORDER BY u.key LIMIT ?3";
+/* The dirty rule again, for claiming (store_be.h, claim): inside the write
+ * transaction, whose lock keeps other connections out until the claim is
+ * written. */
+static const char sql_claim_find[] =
+    "SELECT u.id, u.key FROM users u LEFT JOIN heads h ON h.user_id = u.id "
+    "WHERE (u.fb_gen != u.refit_fb_gen OR u.seen - u.refit_seen >= ?1 "
+    "   OR (?2 IS NOT NULL AND h.model_id IS NOT NULL AND h.model_id != ?2)) "
+    "  AND u.key > ?3 AND u.claim_until <= ?4 ORDER BY u.key LIMIT 1";
+static const char sql_claim_set[] =
+    "UPDATE users SET claim_owner = ?2, claim_until = ?3 WHERE id = ?1";
+static const char sql_claim_release[] =
+    "UPDATE users SET claim_owner = NULL, claim_until = 0 "
+    "WHERE key = ?1 AND claim_owner = ?2";
 static const char sql_users[] = "SELECT key FROM users ORDER BY key";
 static const char sql_recent[] =
     "SELECT u.key FROM heads h JOIN users u ON h.user_id = u.id "
@@ -166,6 +180,51 @@ sq_keys(struct store *s, const struct store_keys_q *q, char ***users, size_t *n)
         break;
     }
     return sq_collect_keys(s, st, users, n);
+}
+
+int
+sq_claim(struct store *s, const struct store_keys_q *q, const char *after,
+         const char *owner, int64_t now, int64_t until, char **key)
+{
+    sqlite3_stmt *st = sq_stmt(s, sql_claim_find);
+    int64_t uid;
+    int rc;
+
+    if (st == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, q->dirty_samples);
+    if (q->model_id != NULL)
+        sqlite3_bind_text(st, 2, q->model_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, after, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? STORE_NOTFOUND : sq_fail_db(s, rc, "claim user");
+    }
+    uid = sqlite3_column_int64(st, 0);
+    *key = strdup((const char *)sqlite3_column_text(st, 1));
+    sqlite3_reset(st);
+    if (*key == NULL)
+        return store_fail(s, STORE_ERR, "out of memory claiming a user");
+    if ((st = sq_stmt(s, sql_claim_set)) == NULL)
+        return STORE_ERR;
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, until);
+    return sq_step_done(s, st, "claim user");
+}
+
+int
+sq_claim_release(struct store *s, const char *key, const char *owner)
+{
+    sqlite3_stmt *st = sq_stmt(s, sql_claim_release);
+
+    if (st == NULL)
+        return STORE_ERR;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+    return sq_step_done(s, st, "release claim");
 }
 
 int

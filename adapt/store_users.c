@@ -1,17 +1,19 @@
 /*
  * store_users.c - the store's front for users and what hangs off a user key
  * alone: keys, per-user thresholds and target false-positive rates, allow and
- * block lists, counters, and the lists of keys (all, dirty, recently
- * published, refitted since).  See
+ * block lists, counters, the lists of keys (all, dirty, recently
+ * published, refitted since) and claims of dirty users for refit.  See
  * store.h for the contracts and store_be.h for the split with the backends.
  */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "store_be.h"
@@ -284,6 +286,60 @@ store_dirty_list(struct store *s, const char *model_id, size_t max, char ***user
     };
 
     return keys(s, &q, users, n);
+}
+
+/* ---- claims ---- */
+
+/* This handle's name in claims: host, process and a number per handle, so
+ * that two handles of one process (adapt -j workers) are two holders. */
+static const char *
+claim_owner(struct store *s)
+{
+    static atomic_uint handles;
+    char host[64] = "";
+
+    if (s->owner[0] == '\0') {
+        if (gethostname(host, sizeof(host) - 1) != 0)
+            snprintf(host, sizeof(host), "?");
+        snprintf(s->owner, sizeof(s->owner), "%s:%ld:%u", host, (long)getpid(),
+                 atomic_fetch_add(&handles, 1));
+    }
+    return s->owner;
+}
+
+int
+store_dirty_claim(struct store *s, const char *model_id, const char *after,
+                  unsigned lease_s, char **user)
+{
+    struct store_keys_q q = {
+        .kind = STORE_KEYS_DIRTY, .model_id = model_id, .max = 1,
+        .dirty_samples = s->dirty_samples,
+    };
+    int64_t now = (int64_t)time(NULL);
+    int own, rc;
+
+    *user = NULL;
+    if ((rc = store_op_begin(s, &own)) != STORE_OK)
+        return rc;
+    rc = s->be->claim(s, &q, after != NULL ? after : "", claim_owner(s), now,
+                      now + (lease_s > 0 ? lease_s : STORE_CLAIM_LEASE), user);
+    rc = store_op_end(s, own, rc);
+    if (rc != STORE_OK) {
+        free(*user);
+        *user = NULL;
+    }
+    return rc;
+}
+
+int
+store_claim_release(struct store *s, const char *user)
+{
+    int own, rc;
+
+    if ((rc = store_check_user(s, user)) != STORE_OK
+            || (rc = store_op_begin(s, &own)) != STORE_OK)
+        return rc;
+    return store_op_end(s, own, s->be->claim_release(s, user, claim_owner(s)));
 }
 
 int

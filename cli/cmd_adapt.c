@@ -6,8 +6,11 @@
  *
  * --user refits U whether or not it is dirty; --all refits every dirty user (new
  * feedback, enough new unlabelled mail, or a model fitted on another base model),
- * which is what the milter's background thread does continually.  One line per
- * user:
+ * which is what the milter's background thread does continually.  With --all
+ * each user is claimed first (store_dirty_claim, through refit_claim_next):
+ * other adapt runs, the -j workers and the milters on the same store (other
+ * hosts on one PostgreSQL database) skip it, so each dirty user is refitted
+ * once.  One line per user:
  *
  *   U: 30 spam, 20 ham, 500 unlabelled; domain AUC 0.712, ESS 8123;
  *      cv error 0.120 -> 0.050; version 3 (12.3 ms; reservoir part cached)
@@ -48,19 +51,23 @@ struct report {
     pthread_mutex_t lock;       /* serialises print_result() between workers */
 };
 
-/* adapt --all -j N: workers take the next dirty user from a shared index, each on
- * its own store connection (one connection per thread). */
+/* adapt --all -j N: each worker, on its own store connection (one connection
+ * per thread), claims the next dirty user (refit_claim_next), so that the
+ * workers, and other hosts' adapt runs and milters, never refit one user
+ * twice; taken counts the claims against --max.  A dry run claims nothing:
+ * the workers take the next user from the dirty list by a shared index. */
 struct pool {
     const char *db_path;
     int busy_ms;
     int dry_run;
     const struct model *m;
     const struct adapt_opts *ao;
-    char **users;
+    size_t max;                 /* 0: all */
+    char **users;               /* dry run only */
     size_t n_users;
-    atomic_size_t next;
+    atomic_size_t next;         /* dry run: the index; else claims taken */
     atomic_size_t done, failed;
-    int open_failed;
+    atomic_int open_failed, claim_failed;
     struct report *rp;
 };
 
@@ -132,61 +139,89 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
     pthread_mutex_unlock(&rp->lock);
 }
 
+/* The dry run's share of the dirty list. */
+static void
+worker_list(struct pool *p, struct store *s)
+{
+    size_t i;
+
+    while ((i = atomic_fetch_add(&p->next, 1)) < p->n_users) {
+        struct refit_result r;
+        char err[512] = "";
+        int st = refit_user(s, p->m, p->users[i], p->ao, 1, &r, err, sizeof(err));
+
+        atomic_fetch_add(st == STORE_OK ? &p->done : &p->failed, 1);
+        print_result(p->rp, p->users[i], st, &r, err);
+    }
+}
+
 static void *
 worker(void *arg)
 {
     struct pool *p = arg;
     struct store *s;
-    size_t i;
+    char *last = NULL, err[512] = "";
+    int rc = 0;
 
     if (userdb_open("adapt", p->db_path, p->dry_run ? STORE_RDONLY : 0, p->busy_ms,
                     &s) != 0) {
-        p->open_failed = 1;
+        atomic_store(&p->open_failed, 1);
         return NULL;
     }
-    while ((i = atomic_fetch_add(&p->next, 1)) < p->n_users) {
-        struct refit_result r;
-        char err[512] = "";
-        int st = refit_user(s, p->m, p->users[i], p->ao, p->dry_run, &r, err,
-                            sizeof(err));
-
-        atomic_fetch_add(st == STORE_OK ? &p->done : &p->failed, 1);
-        print_result(p->rp, p->users[i], st, &r, err);
+    if (p->dry_run)
+        worker_list(p, s);
+    else
+        while ((p->max == 0 || atomic_fetch_add(&p->next, 1) < p->max)
+               && (rc = refit_claim_next(s, p->m, p->ao, &last, print_result, p->rp, err,
+                                         sizeof(err))) >= 0)
+            atomic_fetch_add(rc == 1 ? &p->done : &p->failed, 1);
+    if (!p->dry_run && rc == -2) {
+        log_err("adapt: %s", err);
+        atomic_store(&p->claim_failed, 1);
     }
+    free(last);
     store_close(s);
     return NULL;
 }
 
 /* Refit the dirty users on jobs threads.  Returns the number refitted, or -1
- * (reported) if the list could not be read or no worker could open the store. */
+ * (reported) if the list could not be read, no worker could open the store or
+ * claiming failed. */
 static long
 refit_dirty_jobs(struct store *s, const char *db_path, int busy_ms, int dry_run,
                  const struct model *m, const struct adapt_opts *ao, size_t max,
                  unsigned jobs, struct report *rp, size_t *n_failed)
 {
     struct pool p = { .db_path = db_path, .busy_ms = busy_ms, .dry_run = dry_run,
-                      .m = m, .ao = ao, .rp = rp };
+                      .m = m, .ao = ao, .max = max, .rp = rp };
     pthread_t tid[64];
     unsigned started = 0;
 
-    if (store_dirty_list(s, m->id, max, &p.users, &p.n_users) != STORE_OK) {
+    if (dry_run && store_dirty_list(s, m->id, max, &p.users, &p.n_users) != STORE_OK) {
         log_err("adapt: %s", store_errmsg(s));
         return -1;
     }
     atomic_init(&p.next, 0);
     atomic_init(&p.done, 0);
     atomic_init(&p.failed, 0);
-    for (unsigned j = 0; j < jobs && j < 64 && j < p.n_users; j++)
+    atomic_init(&p.open_failed, 0);
+    atomic_init(&p.claim_failed, 0);
+    for (unsigned j = 0; j < jobs && j < 64 && (!dry_run || j < p.n_users); j++)
         if (pthread_create(&tid[started], NULL, worker, &p) == 0)
             started++;
     for (unsigned j = 0; j < started; j++)
         pthread_join(tid[j], NULL);
     store_strv_free(p.users);
-    if (p.n_users > 0 && (started == 0 || atomic_load(&p.next) < p.n_users)) {
-        log_err("adapt: %s", started == 0 ? "cannot start worker threads"
-                                          : "workers could not open the store");
+    if (started == 0 && (!dry_run || p.n_users > 0)) {
+        log_err("adapt: cannot start worker threads");
         return -1;
     }
+    if (atomic_load(&p.open_failed) && atomic_load(&p.done) + atomic_load(&p.failed) == 0) {
+        log_err("adapt: workers could not open the store");
+        return -1;
+    }
+    if (atomic_load(&p.claim_failed))
+        return -1;
     *n_failed = atomic_load(&p.failed);
     return (long)atomic_load(&p.done);
 }

@@ -226,9 +226,10 @@ runtime_warn_static(const struct conf *old, const struct conf *new)
             log_warn("reload: %s changed; it takes effect at the next restart", keys[i].name);
     }
     if (old->socket_mode != new->socket_mode || old->log_target != new->log_target
-        || old->refit_interval != new->refit_interval)
-        log_warn("reload: socket_mode, log_target or refit_interval changed; they take "
-                 "effect at the next restart");
+        || old->refit_interval != new->refit_interval
+        || old->sync_interval != new->sync_interval)
+        log_warn("reload: socket_mode, log_target, refit_interval or sync_interval changed; "
+                 "they take effect at the next restart");
 }
 
 int

@@ -1,11 +1,14 @@
 /*
  * users.c - the milter's store writer and maintenance thread; see users.h.
  *
- * The maintenance thread wakes every second: it rereads the per-user
- * thresholds when the store's generation of them moved, syncs the current
- * runtime's head cache (users scored since the last sync are loaded, republished users
- * reloaded) and, every refit_interval seconds, refits the dirty users against
- * the current model.  It takes a runtime reference for the duration of one
+ * The maintenance thread wakes every sync_interval seconds (default 1): it
+ * rereads the per-user thresholds when the store's generation of them moved,
+ * syncs the current runtime's head cache (users scored since the last sync are
+ * loaded, users republished by anyone, on any host, reloaded: the refit-log
+ * poll, which is how a model published elsewhere reaches this milter, within
+ * about sync_interval) and, every refit_interval seconds, refits the dirty
+ * users against the current model, each claimed first (refit_dirty) so that
+ * of several milters on one store one refits a user.  It takes a runtime reference for the duration of one
  * round, so a reload in the middle only retires the old cache afterwards.
  *
  * A database server that cannot be reached (STORE_EDOWN) is not an error per
@@ -35,7 +38,6 @@
 #include "users.h"
 #include "writer.h"
 
-#define USERS_SYNC_SECONDS 1
 #define USERS_REFIT_MAX 100         /* users refitted per round at most */
 
 static struct writer *users_writer;
@@ -44,6 +46,7 @@ static int users_thread_running;
 static char *users_db;             /* as configured: may hold a password */
 static char *users_name;           /* store_name() of the writer's store: for logs */
 static unsigned users_refit_interval;
+static unsigned users_sync_interval = 1;
 static GMutex users_lock;           /* guards users_stopping */
 /* Per-user spam thresholds (user key -> float *), replaced whole by the
  * maintenance thread when the store's generation moves; SMTP threads only
@@ -348,7 +351,7 @@ users_main(void *arg)
             users_down_end();
 
         g_mutex_lock(&users_lock);
-        until = g_get_monotonic_time() + USERS_SYNC_SECONDS * G_TIME_SPAN_SECOND;
+        until = g_get_monotonic_time() + (gint64)users_sync_interval * G_TIME_SPAN_SECOND;
         while (!users_stopping && g_cond_wait_until(&users_wake, &users_lock, until))
             ;
     }
@@ -390,6 +393,7 @@ users_start(const struct conf *c, char *err, size_t errlen)
     users_db = g_strdup(c->database);
     users_name = g_strdup(writer_store_name(users_writer));
     users_refit_interval = c->refit_interval;
+    users_sync_interval = c->sync_interval;
     users_load_policy(&users_gens0);
     if (pthread_create(&users_thread, NULL, users_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the store maintenance thread");

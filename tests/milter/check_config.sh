@@ -98,6 +98,18 @@ done
 printf 'model = %s\nsocket = inet:65535@127.0.0.1\n' "$tmp/model.bin" >"$tmp/c.conf"
 expect "socket port 65535" 0 "OK; model"
 
+# A PostgreSQL store names no file: -n must not look for its "directory" (it
+# used to refuse "postgresql:///db?host=/run/postgresql" as a missing
+# directory); sqlite:PATH is checked as PATH.
+for db in "postgresql:///spamshift?host=$tmp/no-such-dir" "host=$tmp/no-such-dir dbname=x"; do
+	printf 'model = %s\nsocket = unix:%s/s.sock\ndatabase = %s\n' "$tmp/model.bin" "$tmp" "$db" \
+		>"$tmp/c.conf"
+	expect "database = $db" 0 "OK; model"
+done
+printf 'model = %s\nsocket = unix:%s/s.sock\ndatabase = sqlite:%s/no-such-dir/u.db\n' \
+	"$tmp/model.bin" "$tmp" "$tmp" >"$tmp/c.conf"
+expect "database = sqlite:PATH" 78 "c.conf:3: database = $tmp/no-such-dir/u.db: directory $tmp/no-such-dir: No such file"
+
 # The threshold order against the model's threshold, with a bad line too.
 printf 'model = %s\nreject_threshold = 0.0001\nbogus = 1\n' "$tmp/model.bin" >"$tmp/c.conf"
 expect "threshold order with a bad line" 78 "c.conf:2: .*must not be below the model's threshold" \

@@ -71,6 +71,7 @@ test_conf_good(void **state)
         "log_target = stderr\n"
         "database = /var/lib/spamshift/users.db\n"
         "refit_interval = 0\n"
+        "sync_interval = 5\n"
         "mode = shadow\n");
     GPtrArray *e = g_ptr_array_new_with_free_func(g_free);
     struct conf *c;
@@ -98,6 +99,7 @@ test_conf_good(void **state)
     assert_int_equal(c->log_target, CONF_LOG_STDERR);
     assert_string_equal(c->database, "/var/lib/spamshift/users.db");
     assert_int_equal(c->refit_interval, 0);
+    assert_int_equal(c->sync_interval, 5);
     assert_int_equal(c->mode, CONF_MODE_SHADOW);
     conf_free(c);
     unlink(path);
@@ -125,6 +127,7 @@ test_conf_defaults(void **state)
     assert_null(c->subject_prefix);
     assert_null(c->database);
     assert_int_equal(c->refit_interval, 60);
+    assert_int_equal(c->sync_interval, 1);
     conf_free(c);
     unlink(path);
     g_free(path);
@@ -157,6 +160,8 @@ test_conf_bad(void **state)
         { "mode", "model = m\nsocket_mode = 999\n", ":2: socket_mode" },
         { "log level", "model = m\nlog_level = loud\n", ":2: log_level" },
         { "refit interval", "model = m\nrefit_interval = -5\n", ":2: refit_interval = -5" },
+        { "sync interval 0", "model = m\nsync_interval = 0\n", ":2: sync_interval = 0" },
+        { "sync interval big", "model = m\nsync_interval = 3601\n", ":2: sync_interval = 3601" },
         { "reject text", "model = m\nreject_text = 100%\n", ":2: reject_text" },
         { "missing model", "on_error = accept\n", "model: required key is missing" },
         { "order", "model = m\nspam_threshold = 0.9\nreject_threshold = 0.5\n",

@@ -1,7 +1,8 @@
 /*
  * store_conf.h - what the store conformance suite's files share
  * (test_store_conf.c: the fixtures, the helpers and the cases;
- * store_conf_same.c: the sequence compared between backends).
+ * store_conf_same.c: the sequence compared between backends;
+ * store_conf_claim.c: claims of dirty users).
  */
 #ifndef SPAMSHIFT_STORE_CONF_H
 #define SPAMSHIFT_STORE_CONF_H
@@ -28,5 +29,9 @@ void conf_state_of(struct store *s, const char *user, struct store_user_state *s
 
 /* The case in store_conf_same.c. */
 void test_same_on_both(void **state);
+/* The cases in store_conf_claim.c. */
+void test_claim_concurrent(void **state);
+void test_claim_lease(void **state);
+void test_claim_published(void **state);
 
 #endif

@@ -16,7 +16,7 @@ fi
 pg_cluster_scratch pgconf
 i=0
 : > "$T/create.sql"
-while [ $i -lt 16 ]; do
+while [ $i -lt 24 ]; do
     echo "CREATE DATABASE conf$i;" >> "$T/create.sql"
     i=$((i + 1))
 done

@@ -1,7 +1,8 @@
 /*
  * test_refit.c - continual refits over the store (adapt/refit.h) with a real,
  * small model trained on synthetic id bags (synth.h) and a temporary store:
- * publishing and versions, dry runs, dirty users, the scorer's cached load,
+ * publishing and versions, dry runs, dirty users and their claims, the
+ * scorer's cached load,
  * a corrupt stored model, and one user's refit leaving another's scores alone.
  */
 #include "config.h"
@@ -403,6 +404,43 @@ test_corrupt_head(void **state)
     assert_null(um);
 }
 
+/* refit_dirty() claims each user first: a user another process holds (another
+ * host's milter, an adapt --all elsewhere) is skipped, not waited for and not
+ * refitted twice; the publish gives this process's claims back, and a failed
+ * refit's claim is given back too, so the next round may take it. */
+static void
+test_refit_dirty_skips_claimed(void **state)
+{
+    struct fixture *f = *state;
+    struct tally t = { 0 };
+    struct store *other;
+    char err[512], *held = NULL, *again = NULL;
+    size_t failed;
+    long n;
+
+    learn(f, "v@x", 0, 20, 0);
+    learn(f, "w@x", 20, 40, 1);
+    if (store_open(f->db, 0, NULL, &other, err, sizeof(err)) != STORE_OK)
+        fail_msg("open another handle: %s", err);
+    assert_int_equal(store_dirty_claim(other, f->m->id, NULL, 0, &held), STORE_OK);
+    assert_string_equal(held, "v@x");
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    if (n != 1 || t.calls != 1 || strcmp(t.users[0], "w@x") != 0)
+        fail_msg("with v@x held elsewhere: %ld refitted, calls %zu (%s), want w@x alone",
+                 n, t.calls, t.users[0]);
+    /* w@x was published and its claim given back; v@x is still the other's. */
+    assert_int_equal(store_dirty_claim(f->s, f->m->id, NULL, 0, &again), STORE_NOTFOUND);
+    assert_int_equal(store_claim_release(other, held), STORE_OK);
+    memset(&t, 0, sizeof(t));
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    if (n != 1 || strcmp(t.users[0], "v@x") != 0)
+        fail_msg("after the release: %ld refitted (%s), want v@x", n, t.users[0]);
+    /* The other handle's walk finds nobody left: each user was refitted once. */
+    assert_int_equal(store_dirty_claim(other, f->m->id, NULL, 0, &again), STORE_NOTFOUND);
+    free(held);
+    store_close(other);
+}
+
 int
 main(void)
 {
@@ -410,6 +448,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_refit_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refit_matches_direct_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refit_dirty_and_isolation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refit_dirty_skips_claimed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refit_fit_cache, setup, teardown),
     };

@@ -903,8 +903,8 @@ test_schema_upgrade(void **state)
         fail_msg("read-only open of schema 1: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 8)
-        fail_msg("user_version got %lld, want 8", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 9)
+        fail_msg("user_version got %lld, want 9", (long long)query_int(path, "PRAGMA user_version"));
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'feedback_user_age'") != 1)
         fail_msg("upgraded store lacks the feedback_user_age index");
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'fitcache'") != 1)
@@ -1073,14 +1073,15 @@ test_schema_upgrade_from_4(void **state)
     store_close(s);
     /* Back to schema 4 as it shipped: no spam_threshold column, no age index. */
     exec_sql(path, "DROP INDEX feedback_user_age; DROP TABLE fitcache; DROP TABLE senderlists; "
-             "ALTER TABLE users DROP COLUMN spam_threshold; PRAGMA user_version = 4;");
+             "ALTER TABLE users DROP COLUMN spam_threshold; ALTER TABLE users DROP COLUMN claim_owner; "
+             "ALTER TABLE users DROP COLUMN claim_until; PRAGMA user_version = 4;");
     if (store_open(path, STORE_RDONLY, NULL, &s, err, sizeof(err)) != STORE_ERR ||
         strstr(err, "older") == NULL)
         fail_msg("read-only open of schema 4: got \"%s\", want a refusal", err);
     if (store_open(path, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
         fail_msg("upgrade from 4: %s", err);
-    if (query_int(path, "PRAGMA user_version") != 8)
-        fail_msg("user_version got %lld, want 8", (long long)query_int(path, "PRAGMA user_version"));
+    if (query_int(path, "PRAGMA user_version") != 9)
+        fail_msg("user_version got %lld, want 9", (long long)query_int(path, "PRAGMA user_version"));
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'feedback_user_age'") != 1)
         fail_msg("upgraded store lacks the feedback_user_age index");
     if (query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'fitcache'") != 1)

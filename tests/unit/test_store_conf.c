@@ -8,7 +8,8 @@
  * cluster); unset, the stores are SQLite files in a temporary directory.
  * same_on_both (store_conf_same.c) runs one learn/observe/publish sequence on
  * that backend and on a SQLite file and compares every observation line by
- * line.
+ * line; store_conf_claim.c holds the claims of dirty users (several handles
+ * on one database, as several hosts).
  */
 #include "config.h"
 
@@ -697,6 +698,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_scans_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_on_both, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_published, setup, teardown),
     };
     const char *p = getenv("SPAMSHIFT_CONF_DB");
     int rc;
