@@ -584,13 +584,9 @@ pair_cmp(const void *x, const void *y)
     return a->pos < b->pos ? -1 : a->pos > b->pos;
 }
 
-/* Each label's learned slot, where um does not already put the message
- * LABELS_LEARNED_MARGIN beyond 0 on its label's side: the weight that puts
- * it there.  A message learned twice keeps its last label's weight.
- * Returns 0, or -1. */
-static int
-add_learned(const struct model *m, struct user_model *um, const struct adapt_example *fb,
-            size_t n_fb, uint32_t *n_set)
+int
+labels_learn(const struct model *m, struct user_model *um, const struct adapt_example *fb,
+             size_t n_fb, uint32_t *n_set)
 {
     struct learned_pair *pr = malloc((n_fb + 1) * sizeof(*pr));
     uint32_t *slots = malloc((n_fb + 1) * sizeof(uint32_t));
@@ -605,11 +601,15 @@ add_learned(const struct model *m, struct user_model *um, const struct adapt_exa
 
         if (fb[j].n == 0)
             continue;
-        f = adapt_logit(m, um, fb[j].h, fb[j].z, fb[j].ids, fb[j].n);
+        f = adapt_logit(m, um, fb[j].h, fb[j].z, fb[j].ids, fb[j].n)
+            - adapt_learned_share(um, fb[j].ids, fb[j].n);
         pr[n].slot = adapt_learned_slot(fb[j].ids, fb[j].n, um->seed);
         pr[n].pos = j;
-        pr[n++].w = (fb[j].spam ? f < want : f > want)
-            ? (want - f) * sqrt((double) fb[j].n) / adapt_learned_reps(fb[j].n) : 0;
+        /* the change that makes the slot's weight the one wanted */
+        pr[n].w = ((fb[j].spam ? f < want : f > want)
+                   ? (want - f) * sqrt((double) fb[j].n) / adapt_learned_reps(fb[j].n) : 0)
+            - user_model_slot_weight(um, pr[n].slot);
+        n++;
     }
     qsort(pr, n, sizeof(*pr), pair_cmp);
     for (size_t j = 0; j < n; j++) {
@@ -741,7 +741,7 @@ labels_fit(const struct model *m, const struct user_model *um0,
         um = labels_apply(m, um0, fb, n_fb, o0, o, ls);
     if (um == NULL)
         goto out;
-    if (o->use_resid && o->learned && um->resid_bits < 31 && add_learned(m, um, fb, n_fb, &ls->n_learned) < 0)
+    if (o->use_resid && o->learned && um->resid_bits < 31 && labels_learn(m, um, fb, n_fb, &ls->n_learned) < 0)
         goto out;
     *out = um;
     um = NULL;
@@ -750,4 +750,24 @@ out:
     user_model_free(um);
     free(o0);
     return rc;
+}
+
+struct user_model *
+labels_keep(const struct model *m, const struct user_model *cur, uint32_t seed,
+            uint32_t bits, const struct adapt_example *fb, size_t n_fb)
+{
+    struct user_model g = { .hidden = m->net.dims.hidden, .seed = seed, .resid_bits = bits };
+    struct user_model *um;
+    uint32_t n_set = 0;
+
+    if (cur == NULL) {
+        memcpy(g.head, m->net.head, NET_HEAD_LEN(g.hidden) * sizeof(float));
+        cur = &g;
+    }
+    if ((um = scaled_copy(cur, 1, 0)) == NULL)
+        return NULL;
+    um->version = 0;
+    if (um->resid_bits < 31 && labels_learn(m, um, fb, n_fb, &n_set) < 0)
+        um = user_model_free(um);
+    return um;
 }

@@ -73,6 +73,25 @@ int labels_fit(const struct model *m, const struct user_model *um0,
                struct adapt_prep *prep, struct user_model **out, struct labels_stats *ls);
 
 /*
+ * Each label's learned slot in um (resid_bits < 31), where um's score
+ * without it does not already put the message LABELS_LEARNED_MARGIN beyond
+ * 0 on its label's side: the weight that puts it there (replacing the
+ * slot's weight where um had one).  A message learned twice keeps its last
+ * label's weight.  *n_set += the slots set.  Returns 0, or -1 on allocation
+ * failure (um unchanged).
+ */
+int labels_learn(const struct model *m, struct user_model *um, const struct adapt_example *fb,
+                 size_t n_fb, uint32_t *n_set);
+
+/* A copy of cur (NULL: the global head, with seed and bits) with the
+ * labels' learned slots (labels_learn): what a refused refit publishes, so
+ * that what the user taught is still judged as taught.  NULL on allocation
+ * failure; the caller frees it. */
+struct user_model *labels_keep(const struct model *m, const struct user_model *cur,
+                               uint32_t seed, uint32_t bits,
+                               const struct adapt_example *fb, size_t n_fb);
+
+/*
  * The kernel form's solver, exported for test_fit's naive reference: over
  * the n rows idx[] of the symmetric Gram K (row stride ld; NULL: no token
  * weights), minimise
