@@ -22,7 +22,8 @@ run = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run)
 
 BOGO_SPAM_CUTOFF = 0.99
-ORDER = ['base', 'adapted', 'pooled', 'bogofilter', 'target-lr', 'full', 'no-rw', 'no-head',
+ORDER = ['base', 'adapted', 'ad-m0', 'ad-no-rw', 'ad-no-head', 'ad-no-tok', 'ad-joint',
+         'pooled', 'bogofilter', 'target-lr', 'full', 'no-rw', 'no-head',
          'no-tok']
 
 
@@ -57,6 +58,14 @@ def load(work, bogo):
         for k, got in bog.items():
             for p, s in got.items():
                 scores[(user, k, 'bogofilter')][0 if labels[p] == '1' else 1].append(s)
+    tpath = os.path.join(work, 'thresholds.tsv')
+    if os.path.exists(tpath):
+        # the product rows' own per-user thresholds (refit_oppoint + oppoint_lookup)
+        with open(tpath) as f:
+            next(f)
+            for line in f:
+                user, k, row, t, _src = line.rstrip('\n').split('\t')
+                thr[(user, int(k), row)] = float(t)
     return scores, thr, users
 
 
@@ -85,7 +94,8 @@ def main():
                 pos, neg = scores.get((user, k, row), ([], []))
                 if not pos or not neg:
                     continue
-                t = thr[(user, 'bogofilter' if row == 'bogofilter' else 'spamshift')]
+                t = thr.get((user, k, row),
+                            thr[(user, 'bogofilter' if row == 'bogofilter' else 'spamshift')])
                 cells.append((user, 100 * (1 - run.auc(pos, neg)), run.recall_at_fpr(pos, neg),
                               100.0 * sum(1 for s in neg if s >= t) / len(neg),
                               100.0 * sum(1 for s in pos if s < t) / len(pos)))
@@ -108,15 +118,26 @@ def main():
             c.append('%.2f / %.3f / %.2f / %.2f' % tuple(sum(x[i] for x in v) / n
                                                           for i in range(1, 5)))
         out.append('| %s | %s |' % (row, ' | '.join(c)))
+    out.append('\nWorst user\'s FPR% at the threshold used\n')
+    out.append('| row | ' + ' | '.join('k=%d' % k for k in ks) + ' |')
+    out.append('|---|' + '---|' * len(ks))
+    for row in rows:
+        c = []
+        for k in ks:
+            v = res.get((row, k))
+            c.append('' if v is None else '%s %.2f' % max(((x[0], x[3]) for x in v),
+                                                         key=lambda t: t[1]))
+        out.append('| %s | %s |' % (row, ' | '.join(c)))
     if args.per_user and len(users) > 1:
-        out.append('\nPer user (1-AUC)%\n')
+        out.append('\nPer user (1-AUC)% / FPR% / FNR%\n')
         for k in ks:
             out.append('k=%d\n\n| row | %s |\n|---|%s' % (k, ' | '.join(users),
                                                          '---|' * len(users)))
             for row in rows:
                 v = res.get((row, k))
                 if v:
-                    out.append('| %s | %s |' % (row, ' | '.join('%.2f' % x[1] for x in v)))
+                    out.append('| %s | %s |' % (row, ' | '.join('%.2f / %.2f / %.2f' % (x[1], x[3], x[4])
+                                                                for x in v)))
             out.append('')
     text = '\n'.join(out) + '\n'
     print(text)

@@ -7,7 +7,9 @@
  *
  *   proto --split loo|sa-enron|enron-sa --enron DIR [--sa DIR] [--sa-index FILE]
  *         --out DIR [--users 1,2,3] [--ks 0,10,50,200] [--designs full,no-rw,...]
- *         [--fit-pool N] [--no-pooled] [--no-adapted] [--time-refit 1]
+ *         [--fit-pool N] [--no-pooled 1] [--no-adapted 1] [--time-refit 1]
+ *         [--lam-grid L1,L2,..] [--a-grid A1,..] [--cv-metric auc|loss] [--val 0|1]
+ *         [--mu M] [--lam L] [--gamma G] [--dom-l2 L] [--clip C]
  *
  * Splits: loo, Enron leave one user out (source = the other five); sa-enron,
  * source = the whole SpamAssassin corpus, user = enronN in file-number order;
@@ -25,10 +27,17 @@
  * balanced, total weight 1) and, when the design uses the pool, the source
  * pool's messages (feature ids and (h, z)) with total weight gamma, each
  * weighted by beta(x) from a domain classifier on the token features (pool vs
- * the user's unlabelled history), class-balanced within the pool.  Penalties:
- * rho (a - 1)^2, mu |delta|^2, lam |r|^2; lam (and gamma) chosen by 5-fold
- * cross-validation on the labels (mean class-balanced log loss) from cv_min
- * labels on.
+ * the user's unlabelled history), class-balanced within the pool.  a, the
+ * trust in the base, is a hyperparameter (fixed while fitting: a fitted a
+ * overfits toward the base's large logits); the fit's penalties are
+ * mu |delta|^2 and lam |r|^2 (c free).  a, lam and gamma are chosen by 5-fold
+ * cross-validation on the labels (--cv-metric: pooled out-of-fold AUC, or
+ * class-balanced log loss) from cv_min labels on; below it a = 1, lam and
+ * gamma the defaults.  Designs: see designs[] (the ablations switch the pool,
+ * beta, a/delta and r off one at a time).  --val 1 makes token values 1
+ * (default 1/sqrt(#ids), like today's residual).  The vocabulary is the
+ * exact feature ids of the pool and the history (no hashing; the product's
+ * residual hashes them per user).
  *
  * Output like loo.c: OUT/scores.tsv (user, k, row, spam, logit), per user
  * OUT/USER/{source.spam,source.ham,history,history.labels,test,test.labels}
@@ -49,7 +58,12 @@
 #include "adapt.h"
 #include "features.h"
 #include "model.h"
+#include "auc.h"
 #include "lr.h"
+#include "oppoint.h"
+#include "refit.h"
+#include "gate.h"
+#include "labels.h"
 
 #define MAX_USERS 6
 #define SA_USER 10
@@ -393,7 +407,7 @@ free_ex(struct ex *e, size_t n)
 static double
 auc_of(const double *s, const uint8_t *y, size_t n)
 {
-    return adapt_auc(s, y, n);
+    return auc_double(s, y, n);
 }
 
 /* ---- the domain classifier on token features: beta for the pool ---- */
@@ -702,7 +716,7 @@ learn(const struct design *ds, const struct learn_opts *lo, const struct ex *fb,
                     }
                     loss /= wsum;
                     if (cv_auc)     /* 1 - AUC, log loss breaking ties */
-                        loss = 1 - adapt_auc(oof, oy, k) + 1e-3 * loss;
+                        loss = 1 - auc_double(oof, oy, k) + 1e-3 * loss;
                     if (loss < best) {
                         best = loss;
                         lam = l;
@@ -727,6 +741,20 @@ learn(const struct design *ds, const struct learn_opts *lo, const struct ex *fb,
     free(lab);
 }
 
+/* The product rows: adapt_fit with these switches (adapt.h's opts). */
+struct variant {
+    const char *name;
+    int rw, head, resid, labels, no_labels;
+};
+static const struct variant variants[] = {
+    { "adapted", 1, 1, 1, 1, 0 },       /* stage U + stage L, all parts */
+    { "ad-m0", 1, 1, 1, 1, 1 },         /* stage U alone: the labels unused */
+    { "ad-no-rw", 0, 1, 1, 1, 0 },      /* pool not reweighted */
+    { "ad-no-head", 1, 0, 1, 1, 0 },    /* a = 1, c = 0 */
+    { "ad-no-tok", 1, 1, 0, 1, 0 },     /* no token weights (nor self-training) */
+    { "ad-joint", 1, 1, 1, 0, 0 },      /* the joint fit before stage L */
+};
+
 /* ---- main ---- */
 
 int
@@ -743,7 +771,7 @@ main(int argc, char **argv)
                              { 0, 0.1, 0.3, 1 }, 4 };
     double dom_l2 = 1e-4, clip = 10;
     char path[8192];
-    FILE *scores;
+    FILE *scores, *thrs;
     int u;
 
     for (a = 1; a < argc; a++) {
@@ -846,6 +874,10 @@ main(int argc, char **argv)
     if ((scores = fopen(path, "w")) == NULL)
         die("cannot write scores.tsv");
     fprintf(scores, "user\tk\trow\tspam\tlogit\n");
+    snprintf(path, sizeof(path), "%s/thresholds.tsv", out);
+    if ((thrs = fopen(path, "w")) == NULL)
+        die("cannot write thresholds.tsv");
+    fprintf(thrs, "user\tk\trow\tthreshold\tsource\n");
 
     for (u = 0; u < n_users; u++) {
         int held = (int) users[u] - 1;
@@ -954,7 +986,7 @@ main(int argc, char **argv)
         if (timing) {
             /* refit cost at k = 200 with the learner pool given, the domain
              * classifier's beta kept (prep), CV on and off */
-            static const char *const tn[] = { "full", "stack", "target-lr" };
+            static const char *const tn[] = { "full", "stack-ac", "target-lr" };
             size_t di, k = n_hist < 200 ? n_hist : 200;
             int rep;
 
@@ -1001,25 +1033,78 @@ main(int argc, char **argv)
             for (i = 0; i < n_test; i++)
                 fprintf(scores, "%s\t%zu\tbase\t%d\t%.9g\n", uname, k, test[i].spam,
                         test[i].base);
-            if (!no_adapted && (only == NULL || in_list(only, "adapted"))) {
+            /* The product's fit (adapt_fit) and its ablations, each scored
+             * at the threshold the product would publish for the user
+             * (refit_oppoint: the reservoir = the observed history, the k
+             * labels; oppoint_lookup at the default target), through the
+             * publish gate as refit_user applies it (gate.h: the current
+             * model is the one fitted before any label, M0, published with
+             * its operating points; a refused refit leaves it, with the
+             * labels' learned slots) */
+            for (size_t vi = 0; !no_adapted && vi < sizeof(variants) / sizeof(variants[0]);
+                 vi++) {
+                const struct variant *vr = &variants[vi];
                 struct adapt_opts o;
                 struct adapt_fit_stats st;
-                struct user_model *um = NULL;
+                struct oppoint_user op, op0;
+                struct user_model *um = NULL, *um0 = NULL;
                 struct adapt_example *lab = xcalloc(k, sizeof(*lab));
+                size_t kk = vr->no_labels ? 0 : k;
+                double tc, g0 = -1, g1 = -1;
+                float uthr, thr0;
+                int tsrc, refused = 0;
 
-                for (i = 0; i < k; i++)
+                if (only != NULL && !in_list(only, vr->name))
+                    continue;
+                for (i = 0; i < kk; i++)
                     lab[i] = ahist[i];
                 adapt_opts_default(&o);
-                if (adapt_fit(base, uname, lab, k, ahist, n_hist, &o, &um, &st) < 0)
+                o.use_reweight = vr->rw;
+                o.use_head = vr->head;
+                o.use_resid = vr->resid;
+                o.labels = vr->labels;
+                if (adapt_fit(base, uname, NULL, 0, ahist, n_hist, &o, &um0, &st) < 0
+                    || refit_oppoint(base, uname, um0, NULL, 0, ahist, n_hist, &o, &st,
+                                     &op0) < 0)
                     die("adapt_fit: out of memory");
+                thr0 = oppoint_lookup(&op0, OPPOINT_TARGET_DEFAULT, base->threshold, NULL);
+                tc = cpu_now();
+                if (adapt_fit(base, uname, lab, kk, ahist, n_hist, &o, &um, &st) < 0)
+                    die("adapt_fit: out of memory");
+                tc = cpu_now() - tc;
+                if (refit_oppoint(base, uname, um, lab, kk, ahist, n_hist, &o, &st, &op) < 0)
+                    die("refit_oppoint: out of memory");
+                uthr = oppoint_lookup(&op, OPPOINT_TARGET_DEFAULT, base->threshold, &tsrc);
+                if (kk > 0 && n_hist >= OPPOINT_UNL_MIN) {
+                    g0 = gate_fpr(base, um0, um0, thr0, ahist, n_hist);
+                    g1 = gate_fpr(base, um0, um, uthr, ahist, n_hist);
+                    if (g0 >= 0 && g1 > g0 + GATE_FPR_TOL) {
+                        user_model_free(um);
+                        if ((um = labels_keep(base, um0, adapt_user_seed(uname), o.resid_bits,
+                                              lab, kk)) == NULL)
+                            die("labels_keep: out of memory");
+                        uthr = oppoint_lookup(&op0, OPPOINT_TARGET_DEFAULT, base->threshold,
+                                              &tsrc);
+                        refused = 1;
+                    }
+                }
+                fprintf(thrs, "%s\t%zu\t%s\t%.9g\t%s\n", uname, k, vr->name,
+                        log(uthr / (1 - uthr)), oppoint_source_name(tsrc));
                 for (i = 0; i < n_test; i++)
-                    fprintf(scores, "%s\t%zu\tadapted\t%d\t%.9g\n", uname, k, test[i].spam,
-                            (double) adapt_logit(base, um, atest[i].h, atest[i].z,
-                                                 atest[i].ids, atest[i].n));
-                fprintf(stderr, "proto: %s k=%zu adapted: [h;z] domain AUC %.3f ESS %.0f/%u "
-                        "%.1f ms\n", uname, k, st.domain_auc, st.ess, st.n_pool,
-                        st.seconds * 1e3);
+                    fprintf(scores, "%s\t%zu\t%s\t%d\t%.9g\n", uname, k, vr->name,
+                            test[i].spam, (double) adapt_logit(base, um, atest[i].h,
+                                                               atest[i].z, atest[i].ids,
+                                                               atest[i].n));
+                fprintf(stderr, "proto: %s k=%zu %-10s [h;z] domain AUC %.3f ESS %.0f/%u "
+                        "a %.2f c %.3f lam %g%s%s cv m0 %.4f chosen %.4f learned %u "
+                        "thr %.4f (%s) gate FPR %.4f -> %.4f%s %.1f ms\n", uname, k, vr->name,
+                        st.domain_auc, st.ess, st.n_pool, st.label_a, st.label_c,
+                        st.label_lam, st.labels_identity ? " (M0 kept)" : "",
+                        st.cross_validated ? " (CV)" : "", st.label_cv_m0, st.label_cv,
+                        st.n_learned, (double) uthr, oppoint_source_name(tsrc), g0, g1,
+                        refused ? " REFUSED" : "", tc * 1e3);
                 user_model_free(um);
+                user_model_free(um0);
                 free(lab);
             }
             if (k > 0 && !no_pooled && (only == NULL || in_list(only, "pooled"))) {
@@ -1070,6 +1155,7 @@ main(int argc, char **argv)
                 free(f.theta);
             }
             fflush(scores);
+            fflush(thrs);
         }
         model_free(base);
         free_ex(pool, n_pool);
@@ -1083,5 +1169,6 @@ main(int argc, char **argv)
         free(tgt);
     }
     fclose(scores);
+    fclose(thrs);
     return 0;
 }
