@@ -50,13 +50,6 @@ by_score_desc(const void *a, const void *b)
 float
 oppoint_threshold(const float *score, const double *weight, size_t n, double target)
 {
-    return oppoint_threshold_margin(score, weight, n, target, 0.0);
-}
-
-float
-oppoint_threshold_margin(const float *score, const double *weight, size_t n, double target,
-                         double z)
-{
     struct scored *v;
     double total = 0, acc = 0;
     size_t m = 0, i, j;
@@ -87,7 +80,7 @@ oppoint_threshold_margin(const float *score, const double *weight, size_t n, dou
             g += v[j].w;
         /* A relative slack so that exactly target (e.g. 3 of 1000) is allowed
          * despite rounding in the sum. */
-        if (acc + g + z * sqrt(acc + g) > target * total * (1 + 1e-9)) {
+        if (acc + g > target * total * (1 + 1e-9)) {
             t = nextafterf(v[i].s, 2.0f);
             break;
         }
@@ -196,8 +189,7 @@ oppoint_fit(const float *fb, const uint8_t *fb_spam, size_t n_fb,
              * EM put the spam share at 0.975 (truth 0.71), ham mass 65,
              * and the model's 0.5 sent 34% of the user's ham to Junk; 1.7%
              * with this (bench/results/adapt-oppoint-2026-12-07.md). */
-            thr = oppoint_threshold_margin(s, w, m, mass * t >= 1.0 ? t : 1.0 / mass,
-                                           OPPOINT_UNL_MARGIN);
+            thr = oppoint_threshold(s, w, m, mass * t >= 1.0 ? t : 1.0 / mass);
             out->source[g] = OPPOINT_UNLABELLED;
         }
         if (thr < 0)

@@ -8,8 +8,7 @@
  *   unlabelled  the user's scanned mail (the reservoir), its class balance
  *               estimated by EM on the score mixture (Saerens, Latinne and
  *               Decaestecker 2002) and each message counted as ham with its
- *               adjusted ham probability, plus the labelled ham, the
- *               threshold placed with a margin (OPPOINT_UNL_MARGIN);
+ *               adjusted ham probability, plus the labelled ham;
  *   model       the base model's stored threshold, which `spamshift train`
  *               cross-fits over groups of its training mail (cli/crossfit.c).
  * An admin's `spamshift user --spam-threshold` overrides all three.
@@ -47,14 +46,6 @@ extern const double oppoint_grid[OPPOINT_GRID_N];
  * messages it places the threshold with at most one message of estimated ham
  * above it (the strictest point the mail can place) instead. */
 #define OPPOINT_UNL_MIN 200
-/* The unlabelled estimate's margin (oppoint_threshold_margin): the estimated
- * ham above the threshold plus half its Poisson standard error stays within
- * the target.  At the target's point the estimate rests on a few messages of
- * estimated ham (0.3% of 700-2000), and the user's later mail drifts from the
- * reservoir: with z = 0 Enron leave-one-user-out lost 0.86% of its ham at a
- * 0.3% target; z = 0.5: 0.61% (FNR 3.68% -> 4.68%); SA -> enron1..6 with no
- * labels 0.48% -> 0.22% (bench/results/adapt-oppoint-2026-12-07.md). */
-#define OPPOINT_UNL_MARGIN 0.5
 
 enum oppoint_source {
     OPPOINT_MODEL = 0,          /* the base model's threshold */
@@ -83,13 +74,6 @@ oppoint_target_valid(double t)
  */
 float oppoint_threshold(const float *score, const double *weight, size_t n,
                         double target);
-
-/* oppoint_threshold() with a margin: the smallest t at which the weight A of
- * the ham at or above t satisfies A + z sqrt(A) <= target of the total (z =
- * 0: oppoint_threshold).  The unlabelled estimate uses z =
- * OPPOINT_UNL_MARGIN. */
-float oppoint_threshold_margin(const float *score, const double *weight, size_t n,
-                               double target, double z);
 
 /*
  * The spam share of the user's mail by EM (Saerens et al. 2002): p[0..n) are

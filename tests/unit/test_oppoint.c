@@ -56,31 +56,11 @@ naive_threshold(const float *s, const double *w, size_t n, double target)
     return best;
 }
 
-/* Naive, with a margin: the smallest candidate whose ham weight A above
- * satisfies A + z sqrt(A) <= target of the total. */
-static float
-naive_margin(const float *s, const double *w, size_t n, double target, double z)
-{
-    float best = 1.0f;
-    double tot = 0;
-
-    for (size_t i = 0; i < n; i++)
-        tot += w ? w[i] : 1;
-    for (size_t i = 0; i <= n; i++) {
-        float t = i < n ? nextafterf(s[i], 2.0f) : 0.0f;
-        double a = share_at(s, w, n, t) * tot;
-
-        if (t < best && a + z * sqrt(a) <= target * tot * (1 + 1e-9))
-            best = t;
-    }
-    return best;
-}
-
 struct thr_case {
     const char *name;
     size_t n;
     int ties, weighted;
-    double target, z;
+    double target;
 };
 
 static const struct thr_case thr_cases[] = {
@@ -90,9 +70,6 @@ static const struct thr_case thr_cases[] = {
     { "weighted", 700, 0, 1, 0.003 },
     { "weighted with ties", 700, 1, 1, 0.02 },
     { "target below one message", 100, 0, 0, 0.003 },
-    { "margin 0.5, 2000 at 0.3%", 2000, 0, 0, 0.003, 0.5 },
-    { "margin 1, weighted with ties", 900, 1, 1, 0.01, 1.0 },
-    { "margin 0.5, weighted, 1%", 700, 0, 1, 0.01, 0.5 },
 };
 
 static void
@@ -113,19 +90,11 @@ test_threshold_table(void **state)
                 s[i] = floorf(s[i] * 20) / 20;
             w[i] = tc->weighted ? 0.1 + (double)((st >> 20) % 100) / 50.0 : 1.0;
         }
-        got = oppoint_threshold_margin(s, tc->weighted ? w : NULL, tc->n, tc->target, tc->z);
-        want = tc->z > 0 ? naive_margin(s, tc->weighted ? w : NULL, tc->n, tc->target, tc->z)
-                         : naive_threshold(s, tc->weighted ? w : NULL, tc->n, tc->target);
+        got = oppoint_threshold(s, tc->weighted ? w : NULL, tc->n, tc->target);
+        want = naive_threshold(s, tc->weighted ? w : NULL, tc->n, tc->target);
         if (got != want)
             fail_msg("%s: got threshold %.9g, want %.9g", tc->name, (double)got,
                      (double)want);
-        if (tc->z == 0 && oppoint_threshold(s, tc->weighted ? w : NULL, tc->n, tc->target)
-            != got)
-            fail_msg("%s: oppoint_threshold differs from the margin 0 one", tc->name);
-        if (tc->z > 0 && !(got >= oppoint_threshold(s, tc->weighted ? w : NULL, tc->n,
-                                                   tc->target)))
-            fail_msg("%s: got %.9g, want at or above the one without margin", tc->name,
-                     (double)got);
         if (share_at(s, tc->weighted ? w : NULL, tc->n, got) > tc->target * (1 + 1e-9))
             fail_msg("%s: share at the threshold %g exceeds the target %g", tc->name,
                      share_at(s, tc->weighted ? w : NULL, tc->n, got), tc->target);
@@ -254,8 +223,7 @@ test_fit_sources(void **state)
 }
 
 /* Estimated ham mass below 1 / target: the unlabelled threshold has at most
- * one message of estimated ham above it (naive_margin at 1 / mass, with the
- * unlabelled margin); with
+ * one message of estimated ham above it (naive_threshold at 1 / mass); with
  * less than one message of ham every point is the model's.  Pins the
  * fallback to the model's threshold that sent 34% of a stranger's ham to
  * Junk (SA -> enron5, no labels). */
@@ -303,7 +271,7 @@ test_fit_low_mass(void **state)
             fail_msg("%s: got source %s, want unlabelled", cases[c].name,
                      oppoint_source_name(op.source[g03]));
         {
-            float want = naive_margin(unl, w, n, 1.0 / mass, OPPOINT_UNL_MARGIN);
+            float want = naive_threshold(unl, w, n, 1.0 / mass);
 
             if (op.thr[g03] != want)
                 fail_msg("%s: got threshold %.9g, want %.9g (mass %.2f)", cases[c].name,
