@@ -42,7 +42,12 @@
  * Output like loo.c: OUT/scores.tsv (user, k, row, spam, logit), per user
  * OUT/USER/{source.spam,source.ham,history,history.labels,test,test.labels}
  * for the bogofilter rows (bench/adapt/proto/metrics.py), OUT/USER/threshold
- * (the shipped threshold as a logit); fit details on stderr.
+ * (the shipped threshold as a logit); fit details on stderr.  Also
+ * OUT/reservoir.tsv (user, k, row, spam, logit, labelled: the history as
+ * refit_oppoint scores it under each product row's published model) and
+ * OUT/model_thresholds.tsv (user, the base's threshold as a logit; train()
+ * here does not cross-fit, so it is 0.5, not what `spamshift train` ships),
+ * read by bench/adapt/proto/thr.py to compare threshold estimators offline.
  */
 #include "config.h"
 
@@ -771,7 +776,7 @@ main(int argc, char **argv)
                              { 0, 0.1, 0.3, 1 }, 4 };
     double dom_l2 = 1e-4, clip = 10;
     char path[8192];
-    FILE *scores, *thrs;
+    FILE *scores, *thrs, *resv, *mthr;
     int u;
 
     for (a = 1; a < argc; a++) {
@@ -878,6 +883,18 @@ main(int argc, char **argv)
     if ((thrs = fopen(path, "w")) == NULL)
         die("cannot write thresholds.tsv");
     fprintf(thrs, "user\tk\trow\tthreshold\tsource\n");
+    /* The reservoir (the observed history) as refit_oppoint scores it under
+     * each product row's published model (learned slots left out), with its
+     * true labels, and each user's shipped threshold: for studying
+     * threshold estimators offline (bench/adapt/proto/thr.py). */
+    snprintf(path, sizeof(path), "%s/reservoir.tsv", out);
+    if ((resv = fopen(path, "w")) == NULL)
+        die("cannot write reservoir.tsv");
+    fprintf(resv, "user\tk\trow\tspam\tlogit\tlabelled\n");
+    snprintf(path, sizeof(path), "%s/model_thresholds.tsv", out);
+    if ((mthr = fopen(path, "w")) == NULL)
+        die("cannot write model_thresholds.tsv");
+    fprintf(mthr, "user\tthreshold\n");
 
     for (u = 0; u < n_users; u++) {
         int held = (int) users[u] - 1;
@@ -954,6 +971,7 @@ main(int argc, char **argv)
         colback = xcalloc(n_vocab, sizeof(uint32_t));
         for (i = 0; i < n_vocab; i++)
             colmap[i] = -1;
+        fprintf(mthr, "%s\t%.9g\n", uname, log(base->threshold / (1 - base->threshold)));
         fprintf(stderr, "proto: %s: base on %zu source messages (%.1f s), learner pool %zu, "
                 "vocabulary %zu, history %zu, test %zu\n", uname, n_src, now() - t0, n_pool,
                 n_vocab, n_hist, n_test);
@@ -1090,6 +1108,12 @@ main(int argc, char **argv)
                 }
                 fprintf(thrs, "%s\t%zu\t%s\t%.9g\t%s\n", uname, k, vr->name,
                         log(uthr / (1 - uthr)), oppoint_source_name(tsrc));
+                for (i = 0; i < n_hist; i++)
+                    fprintf(resv, "%s\t%zu\t%s\t%d\t%.9g\t%d\n", uname, k, vr->name,
+                            ahist[i].spam,
+                            adapt_logit(base, um, ahist[i].h, ahist[i].z, ahist[i].ids,
+                                        ahist[i].n)
+                            - adapt_learned_share(um, ahist[i].ids, ahist[i].n), i < kk);
                 for (i = 0; i < n_test; i++)
                     fprintf(scores, "%s\t%zu\t%s\t%d\t%.9g\n", uname, k, vr->name,
                             test[i].spam, (double) adapt_logit(base, um, atest[i].h,
@@ -1170,5 +1194,7 @@ main(int argc, char **argv)
     }
     fclose(scores);
     fclose(thrs);
+    fclose(resv);
+    fclose(mthr);
     return 0;
 }
