@@ -166,49 +166,42 @@ def main():
     ]
     print('| estimator | ' + ' | '.join('k=%d FPR / FNR (worst FPR)' % k for k in ks) + ' |')
     print('|---|' + '---|' * len(ks))
-    for name, est in rows:
+
+    def row(name, thr_of):
+        """One table row: thr_of(key) the user's threshold for key."""
         cells = []
         for k in ks:
-            fprs, fnrs = [], []
-            for key in keys:
-                if key[1] != k:
-                    continue
-                y, l, lab = res[key]
-                ty, tl = test[key]
-                unl = [a for a, b in zip(l, lab) if not b]
-                fb_ham = [a for a, b, c in zip(l, y, lab) if c and b == 0]
-                if est is None:
-                    t = pub[key]
-                elif est == 'resq':
-                    t = quantile([a for a, b in zip(l, y) if b == 0], 1 - TARGET)
-                else:
-                    t = est(unl, fb_ham)
-                    if t is None or t < mthr[key[0]]:
-                        t = mthr[key[0]]
-                a, b = rates(ty, tl, t)
-                fprs.append(a)
-                fnrs.append(b)
-            cells.append('%.2f / %.2f (%.2f)' % (sum(fprs) / len(fprs), sum(fnrs) / len(fnrs),
-                                                 max(fprs)))
+            r = [rates(*test[key], thr_of(key)) for key in keys if key[1] == k]
+            cells.append('%.2f / %.2f (%.2f)' % (sum(a for a, _ in r) / len(r),
+                                                 sum(b for _, b in r) / len(r),
+                                                 max(a for a, _ in r)))
         print('| %s | %s |' % (name, ' | '.join(cells)))
+
+    def estimated(est):
+        def thr_of(key):
+            y, l, lab = res[key]
+            if est is None:
+                return pub[key]
+            if est == 'resq':
+                return quantile([a for a, b in zip(l, y) if b == 0], 1 - TARGET)
+            t = est([a for a, b in zip(l, lab) if not b],
+                    [a for a, b, c in zip(l, y, lab) if c and b == 0])
+            return mthr[key[0]] if t is None or t < mthr[key[0]] else t
+        return thr_of
+
+    def oracle(tg):
+        def thr_of(key):
+            ty, tl = test[key]
+            h = sorted((a for b, a in zip(ty, tl) if b == 0), reverse=True)
+            n = int(math.floor(tg * len(h)))
+            return h[n] + 1e-9 if n < len(h) else -1e9
+        return thr_of
+
+    for name, est in rows:
+        row(name, estimated(est))
     # the later mail's own per-user threshold: no estimator from the reservoir beats it
     for tg in (0.001, 0.003, 0.005, 0.01):
-        cells = []
-        for k in ks:
-            fprs, fnrs = [], []
-            for key in keys:
-                if key[1] != k:
-                    continue
-                ty, tl = test[key]
-                h = sorted((a for b, a in zip(ty, tl) if b == 0), reverse=True)
-                n = int(math.floor(tg * len(h)))
-                a, b = rates(ty, tl, h[n] + 1e-9 if n < len(h) else -1e9)
-                fprs.append(a)
-                fnrs.append(b)
-            cells.append('%.2f / %.2f (%.2f)' % (sum(fprs) / len(fprs), sum(fnrs) / len(fnrs),
-                                                 max(fprs)))
-        print('| test oracle at %.1f%% | %s |' % (100 * tg, ' | '.join(cells)))
-
+        row('test oracle at %.1f%%' % (100 * tg), oracle(tg))
 
 if __name__ == '__main__':
     main()
