@@ -61,6 +61,17 @@ struct adapt_opts {
     int use_reweight;
     int use_head;
     int use_resid;
+    /* Stages (labels = 1, the default): stage U fits the user model from
+     * the unlabelled mail alone (the objective below without feedback: M0),
+     * stage L fits the labels on top of it (labels.h: a M0 + c + token
+     * weights r, then the learned slots), a and the L2 of r (label_a,
+     * label_lam; < 0: cross-validated, label_lam 0: M0 kept) chosen by CV
+     * on the labels with M0 itself a candidate.  use_head 0 fixes a = 1,
+     * c = 0; use_resid 0 fixes r = 0 (and no self-training).  labels = 0:
+     * one joint fit of the objective below, feedback included (the fit
+     * before stage L, kept as an ablation). */
+    int labels;
+    float label_a, label_lam;
 };
 
 /* What adapt_fit_prep() took from its prep (struct adapt_fit_stats.reused). */
@@ -81,6 +92,12 @@ struct adapt_fit_stats {
     double head_distance;   /* ||v_user - v_global|| */
     uint32_t n_resid;       /* residual entries fitted */
     uint32_t n_pseudo;      /* pseudo-labelled messages used */
+    /* stage L (opts->labels): a, c and lam chosen (lam 0: M0 kept), the
+     * out-of-fold class-balanced log loss of M0 and of the choice (0 when
+     * not cross-validated now), learned slots set */
+    int labels_identity;
+    double label_a, label_c, label_lam, label_cv_m0, label_cv;
+    uint32_t n_learned;
     double seconds;
 };
 
@@ -174,8 +191,8 @@ struct adapt_prep {
     /* cross-validation */
     int have_cv;
     uint32_t cv_n;                  /* feedback count lambda and mu were chosen at */
-    double lambda, mu;
-    double cv_err;
+    double lambda, mu;              /* with opts->labels, stage L's lam and a */
+    double cv_err;                  /* ... and its CV loss */
     /* set by adapt_fit_prep() when it filled in any part (worth storing
      * again); never serialised, 0 after adapt_prep_decode() */
     int changed;

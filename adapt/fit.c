@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "cv.h"
 #include "fitctx.h"
+#include "labels.h"
 #include "prep.h"
 #include "reweight.h"
 #include "selftrain.h"
@@ -52,6 +53,9 @@ adapt_opts_default(struct adapt_opts *o)
     o->use_reweight = 1;
     o->use_head = 1;
     o->use_resid = 1;
+    o->labels = 1;
+    o->label_a = -1.0f;
+    o->label_lam = -1.0f;
 }
 
 static struct user_model *
@@ -389,6 +393,73 @@ fit_close(struct fit_run *run)
     adapt_prep_clear(&run->own);
 }
 
+/* The global head's error rate on the feedback at the model's threshold
+ * (it never saw the feedback); -1 without feedback. */
+static double
+global_errors(const struct model *m, const struct adapt_example *fb, size_t n_fb)
+{
+    double thr = m->threshold > 0 && m->threshold < 1
+        ? log(m->threshold / (1 - m->threshold)) : 0;
+    size_t wrong = 0;
+
+    if (n_fb == 0)
+        return -1;
+    for (size_t j = 0; j < n_fb; j++)
+        wrong += (net_head(m->net.head, m->net.dims.hidden, fb[j].h, fb[j].z) >= thr)
+            != (fb[j].spam != 0);
+    return (double) wrong / (double) n_fb;
+}
+
+/*
+ * The staged fit (opts->labels): stage U, this file's fit with no feedback
+ * (M0: the reweighted pool's head and the self-trained memory), then stage
+ * L on the labels over it (labels_fit).  The prep serves both: its
+ * unlabelled part stage U, its CV part stage L's a and lam.
+ */
+static int
+fit_staged(const struct model *m, const char *user_key,
+           const struct adapt_example *fb, size_t n_fb,
+           const struct adapt_example *unl, size_t n_unl,
+           const struct adapt_opts *o, struct adapt_prep *prep,
+           struct user_model **out, struct adapt_fit_stats *st)
+{
+    struct adapt_prep own;
+    struct adapt_fit_stats s;
+    struct labels_stats ls;
+    struct user_model *um0 = NULL;
+    double t0 = clock_seconds();
+    int rc;
+
+    memset(&own, 0, sizeof(own));
+    *out = NULL;
+    rc = adapt_fit_prep(m, user_key, NULL, 0, unl, n_unl, o, prep != NULL ? prep : &own,
+                        &um0, &s);
+    if (rc == 0)
+        rc = labels_fit(m, um0, fb, n_fb, o, prep != NULL ? prep : &own, out, &ls);
+    user_model_free(um0);
+    adapt_prep_clear(&own);
+    if (rc != 0)
+        return -1;
+    s.n_feedback = (uint32_t) n_fb;
+    s.cv_err_before = global_errors(m, fb, n_fb);
+    s.cv_err_after = ls.cv_err;
+    s.cross_validated = ls.cross_validated;
+    if (ls.reused)
+        s.reused |= ADAPT_REUSED_CV;
+    s.labels_identity = ls.identity;
+    s.label_a = ls.a;
+    s.label_c = ls.c;
+    s.label_lam = ls.lam;
+    s.label_cv_m0 = ls.cv_loss_m0;
+    s.label_cv = ls.cv_loss;
+    s.n_learned = ls.n_learned;
+    s.n_resid = (*out)->n_resid;
+    s.seconds = clock_seconds() - t0;
+    if (st != NULL)
+        *st = s;
+    return 0;
+}
+
 int
 adapt_fit_prep(const struct model *m, const char *user_key,
                const struct adapt_example *fb, size_t n_fb,
@@ -402,6 +473,8 @@ adapt_fit_prep(const struct model *m, const char *user_key,
     int rc = -1, need_head, need_resid;
 
     assert(m->net.dims.hidden <= NET_MAX_HIDDEN && o->resid_bits >= 1 && o->resid_bits <= 31);
+    if (o->labels && n_fb > 0)
+        return fit_staged(m, user_key, fb, n_fb, unl, n_unl, o, prep, out, st);
     memset(&run, 0, sizeof(run));
     run.m = m;
     run.o = o;

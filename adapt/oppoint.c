@@ -180,8 +180,16 @@ oppoint_fit(const float *fb, const uint8_t *fb_spam, size_t n_fb,
         if ((double)n_ham * t >= OPPOINT_FB_MIN_FP) {
             thr = oppoint_threshold(s, w, n_ham, t);
             out->source[g] = OPPOINT_FEEDBACK;
-        } else if (mass > 0 && mass * t >= 1.0) {
-            thr = oppoint_threshold(s, w, m, t);
+        } else if (mass >= 1.0) {
+            /* With less estimated ham than 1 / t messages the point for t
+             * cannot be placed; the threshold with at most one message of
+             * estimated ham above it is the strictest the mail can place,
+             * and the lookup takes it only above the model's.  It used to
+             * fall back to the model's threshold: SA -> enron5, no labels,
+             * EM put the spam share at 0.975 (truth 0.71), ham mass 65,
+             * and the model's 0.5 sent 34% of the user's ham to Junk; 1.7%
+             * with this (bench/results/adapt-oppoint-2026-12-07.md). */
+            thr = oppoint_threshold(s, w, m, mass * t >= 1.0 ? t : 1.0 / mass);
             out->source[g] = OPPOINT_UNLABELLED;
         }
         if (thr < 0)

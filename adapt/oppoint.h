@@ -42,7 +42,9 @@ extern const double oppoint_grid[OPPOINT_GRID_N];
  * 1/(n+1), whatever the target).  1667 ham at 0.3%. */
 #define OPPOINT_FB_MIN_FP 5.0
 /* The unlabelled estimate needs at least this many reservoir samples and an
- * estimated ham mass of at least 1 / target messages. */
+ * estimated ham mass of at least one message; with less than 1 / target
+ * messages it places the threshold with at most one message of estimated ham
+ * above it (the strictest point the mail can place) instead. */
 #define OPPOINT_UNL_MIN 200
 
 enum oppoint_source {

@@ -217,11 +217,12 @@ uint64_t
 adapt_prep_fingerprint(const struct model *m, const struct adapt_opts *o)
 {
     float f[] = { o->clip, o->domain_l2, o->lambda, o->mu, o->resid_l2, o->pseudo,
-                  o->pseudo_conf, o->pseudo_self, o->pseudo_l2 };
+                  o->pseudo_conf, o->pseudo_self, o->pseudo_l2, o->label_a, o->label_lam };
     uint32_t u[] = { o->resid_bits, o->cv_min, o->cv_pool_max, o->cv_fb_max,
                      o->pseudo_max, o->pseudo_keep, (uint32_t) o->learned, o->dual_max,
                      (uint32_t) o->use_reweight, (uint32_t) o->use_head,
-                     (uint32_t) o->use_resid, m->net.dims.hidden, m->pool_n };
+                     (uint32_t) o->use_resid, (uint32_t) o->labels, m->net.dims.hidden,
+                     m->pool_n };
     uint8_t buf[sizeof(m->id) + sizeof(f) + sizeof(u)];
     size_t idlen = strnlen(m->id, sizeof(m->id));
 

@@ -27,6 +27,8 @@
 #include <time.h>
 
 #include "adapt.h"
+#include "gate.h"
+#include "labels.h"
 #include "oppoint.h"
 #include "refit.h"
 #include "store.h"
@@ -144,6 +146,8 @@ feedback_oos(const struct model *m, const char *user, const struct adapt_example
         return -1;
     fo.lambda = st->lambda;
     fo.mu = st->mu;
+    fo.label_a = (float) st->label_a;
+    fo.label_lam = (float) st->label_lam;
     for (size_t k = 0; k < OOS_FOLDS; k++) {
         struct user_model *um = NULL;
         struct adapt_fit_stats fs;
@@ -164,12 +168,7 @@ feedback_oos(const struct model *m, const char *user, const struct adapt_example
     return 0;
 }
 
-/* The user's operating points (oppoint.h) under its new model um: every
- * reservoir sample scored by it, the feedback out of sample (feedback_oos)
- * once there is enough ham for feedback to place the default target; with less
- * the feedback places nothing.
- * Returns 0, or -1 on allocation failure. */
-static int
+int
 refit_oppoint(const struct model *m, const char *user, const struct user_model *um,
               const struct adapt_example *fb, size_t n_fb,
               const struct adapt_example *res, size_t n_res, const struct adapt_opts *o,
@@ -193,9 +192,15 @@ refit_oppoint(const struct model *m, const char *user, const struct user_model *
         oos = (double)n_ham * OPPOINT_TARGET_DEFAULT >= OPPOINT_FB_MIN_FP;
         if (oos && feedback_oos(m, user, fb, n_fb, o, st, pf) != 0)
             goto out;
+        /* A reservoir sample the user also taught is scored without its
+         * learned slot: the threshold is placed on how the model scores new
+         * mail, not on the messages it memorised (Enron LOO enron3, 200
+         * labels, M0 kept: the learned slots alone moved its FPR 1.64% ->
+         * 1.94%). */
         for (size_t i = 0; i < n_res; i++)
-            pr[i] = net_sigmoid(adapt_logit(m, um, res[i].h, res[i].z, res[i].ids,
-                                            res[i].n));
+            pr[i] = net_sigmoid((float) (adapt_logit(m, um, res[i].h, res[i].z, res[i].ids,
+                                                     res[i].n)
+                                         - adapt_learned_share(um, res[i].ids, res[i].n)));
         rc = oos ? oppoint_fit(pf, lab, n_fb, pr, n_res, op)
                  : oppoint_fit(NULL, NULL, 0, pr, n_res, op);
         if (!oos) {
@@ -208,6 +213,51 @@ out:
     free(pr);
     free(lab);
     return rc;
+}
+
+/*
+ * The publish gate (refit.h): the current model's and the refit's FPR
+ * estimated on the reservoir res, each at its own threshold for the default
+ * target, the current model the judge.  When the refit is worse, *um and
+ * r->op become the current model with the labels' learned slots and its
+ * operating points.  Returns 0, or -1 on allocation or store failure
+ * (reason in err).
+ */
+static int
+refit_gate(struct store *s, const struct model *m, const char *user,
+           const struct adapt_opts *o, const struct adapt_example *fb, size_t n_fb,
+           const struct adapt_example *res, size_t n_res, struct user_model **um,
+           struct refit_result *r, char *err, size_t errlen)
+{
+    struct user_model *cur = NULL, *keep;
+    struct oppoint_user cur_op;
+    float thr_cur, thr_new;
+    int rc = refit_load_user_model(s, m, user, &cur, err, errlen);
+
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        return -1;
+    if (refit_load_oppoint(s, m, user, &cur_op, err, errlen) == STORE_ERR) {
+        user_model_free(cur);
+        return -1;
+    }
+    thr_cur = oppoint_lookup(&cur_op, OPPOINT_TARGET_DEFAULT, m->threshold, NULL);
+    thr_new = oppoint_lookup(&r->op, OPPOINT_TARGET_DEFAULT, m->threshold, NULL);
+    r->gate_fpr_before = gate_fpr(m, cur, cur, thr_cur, res, n_res);
+    r->gate_fpr_after = gate_fpr(m, cur, *um, thr_new, res, n_res);
+    if (r->gate_fpr_before >= 0 && r->gate_fpr_after > r->gate_fpr_before + GATE_FPR_TOL) {
+        if ((keep = labels_keep(m, cur, adapt_user_seed(user), o->resid_bits, fb,
+                                n_fb)) == NULL) {
+            user_model_free(cur);
+            snprintf(err, errlen, "%s: out of memory", user);
+            return -1;
+        }
+        user_model_free(*um);
+        *um = keep;
+        r->op = cur_op;
+        r->refused = 1;
+    }
+    user_model_free(cur);
+    return 0;
 }
 
 /* After a publish, best effort: the representations computed afresh and the
@@ -305,6 +355,12 @@ refit_user(struct store *s, const struct model *m, const char *user,
     }
     if (unl_cached)
         oppoint_keep_unlabelled(&r->op, &prev_op);
+    r->gate_fpr_before = r->gate_fpr_after = -1;
+    if (known && !unl_cached && res.n >= OPPOINT_UNL_MIN
+        && refit_gate(s, m, user, o, efb, fb.n, eres, res.n, &um, r, err, errlen) != 0) {
+        rc = STORE_ERR;
+        goto out;
+    }
     if (dry_run || !known) {
         r->published = 0;
         rc = STORE_OK;

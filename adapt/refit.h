@@ -29,14 +29,24 @@ struct refit_result {
     uint64_t version;           /* published version (0 on a dry run or when stale) */
     int published;              /* 1 published, 0 dry run, -1 lost to a newer refit */
     struct oppoint_user op;     /* the operating points published with the model */
+    /* the publish gate (gate.h), when the reservoir was read: the FPR
+     * estimated on it for the current model and for the refit (-1: not
+     * measured); refused 1 when the refit was worse, and then the current
+     * model with the new labels' learned slots was published instead */
+    double gate_fpr_before, gate_fpr_after;
+    int refused;
     double ms;                  /* load + fit + publish, wall clock */
 };
 
 /*
  * Refit user against base model m with options o: one read snapshot of the
  * user's feedback and reservoir, adapt_fit(), the user's operating points
- * placed on their scores under the new model (oppoint_fit), then (unless
- * dry_run) publish both under m->id with the state they were fitted from.  A user unknown to the
+ * placed on their scores under the new model (oppoint_fit); when the
+ * reservoir was read, the publish gate: a refit whose FPR estimated on the
+ * reservoir (gate_fpr) exceeds the current model's by GATE_FPR_TOL is
+ * refused, and the current model (the global head if none) with the labels'
+ * learned slots and its operating points stands instead (r->refused).  Then
+ * (unless dry_run) publish under m->id with the state they were fitted from.  A user unknown to the
  * store is fitted with no data (the global head) and not published.
  * Returns STORE_OK with *r filled (r->published = -1 if a newer refit won, which
  * is not an error), or a STORE_E* status with a reason in err.
@@ -44,6 +54,18 @@ struct refit_result {
 int refit_user(struct store *s, const struct model *m, const char *user,
                const struct adapt_opts *o, int dry_run, struct refit_result *r,
                char *err, size_t errlen);
+
+/* The user's operating points (oppoint.h) under its new model um (fitted
+ * by adapt_fit with stats st from the feedback fb and reservoir res): every
+ * reservoir sample scored by it, the feedback out of sample (5 folds
+ * refitted without the reservoir, with st's choices) once there is enough
+ * ham for feedback to place the default target; with less the feedback
+ * places nothing.  What refit_user publishes; exported for the benchmarks.
+ * Returns 0, or -1 on allocation failure. */
+int refit_oppoint(const struct model *m, const char *user, const struct user_model *um,
+                  const struct adapt_example *fb, size_t n_fb,
+                  const struct adapt_example *res, size_t n_res, const struct adapt_opts *o,
+                  const struct adapt_fit_stats *st, struct oppoint_user *op);
 
 /* Called after each user by refit_dirty(): status is refit_user()'s, err its
  * message when status < 0. */

@@ -46,7 +46,7 @@
 struct report {
     int json;
     int dry_run;
-    size_t published, stale, failed, unknown;
+    size_t published, stale, failed, unknown, refused;
     int last_status;
     pthread_mutex_t lock;       /* serialises print_result() between workers */
 };
@@ -87,6 +87,7 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
         pthread_mutex_unlock(&rp->lock);
         return;
     }
+    rp->refused += r->refused != 0;
     if (r->published == 1) {
         rp->published++;
         what = "published";
@@ -105,13 +106,15 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
                "\"ess\":%.1f,\"cv_err_before\":%.4f,\"cv_err_after\":%.4f,"
                "\"lambda\":%g,\"mu\":%g,\"cross_validated\":%s,\"residual\":%u,"
                "\"represented\":%u,\"cached_unlabelled\":%s,\"cached_cv\":%s,"
-               "\"version\":%llu,\"result\":\"%s\",\"fit_ms\":%.2f,\"ms\":%.2f}\n",
+               "\"version\":%llu,\"result\":\"%s\",\"refused\":%s,\"gate_fpr_before\":%.5f,"
+               "\"gate_fpr_after\":%.5f,\"fit_ms\":%.2f,\"ms\":%.2f}\n",
                r->n_spam, r->n_ham, r->n_reservoir, f->domain_auc, f->ess,
                f->cv_err_before, f->cv_err_after, (double)f->lambda, (double)f->mu,
                f->cross_validated ? "true" : "false", f->n_resid, r->n_represented,
                f->reused & ADAPT_REUSED_UNL ? "true" : "false",
                f->reused & ADAPT_REUSED_CV ? "true" : "false",
-               (unsigned long long)r->version, what, f->seconds * 1e3, r->ms);
+               (unsigned long long)r->version, what, r->refused ? "true" : "false",
+               r->gate_fpr_before, r->gate_fpr_after, f->seconds * 1e3, r->ms);
     } else {
         printf("%s: %u spam, %u ham, %u unlabelled; domain AUC %.3f, ESS %.0f; ",
                user, r->n_spam, r->n_ham, r->n_reservoir, f->domain_auc, f->ess);
@@ -121,6 +124,10 @@ print_result(void *arg, const char *user, int status, const struct refit_result 
             printf("cv error %.3f -> n/a (too little feedback); ", f->cv_err_before);
         else
             printf("cv error n/a; ");
+        if (r->refused)
+            printf("refit refused (FPR estimated on unlabelled mail %.2f%% -> %.2f%%): the "
+                   "current model kept, the new labels learned; ", 100 * r->gate_fpr_before,
+                   100 * r->gate_fpr_after);
         if (r->published == 1)
             printf("version %llu", (unsigned long long)r->version);
         else if (r->published == -1)
@@ -310,8 +317,10 @@ adapt_all(const struct adapt_args *a, struct store *s, const struct model *m,
     if (n < 0)
         return EX_IOERR;
     if (!a->json)
-        printf("refitted %ld users: %zu published, %zu stale, %zu failed%s\n",
-               n, rp->published, rp->stale, failed, a->dry_run ? " (dry run)" : "");
+        printf("refitted %ld users: %zu published, %zu stale, %zu failed%s%.0zu%s%s\n", n,
+               rp->published, rp->stale, failed, rp->refused ? ", " : "", rp->refused,
+               rp->refused ? " refused by the gate (the current model kept)" : "",
+               a->dry_run ? " (dry run)" : "");
     if (failed)
         return n == 0 && rp->last_status == STORE_BUSY ? EX_TEMPFAIL : EXIT_PARTIAL;
     return 0;

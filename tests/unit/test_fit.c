@@ -296,6 +296,7 @@ test_fit_vs_gradient_descent(void **state)
         o.pseudo = 0;           /* tested on its own below */
         o.learned = 0;          /* the learned-message slot too */
         o.dual_max = primal ? 0 : 1000;
+        o.labels = 0;           /* the joint objective; stage L in test_labels */
         assert_int_equal(adapt_fit(&fx->m, user, fx->fb, fc->n_fb, fx->unl, fc->n_unl, &o,
                                    &um, &st), 0);
         assert_non_null(um);
@@ -567,6 +568,7 @@ test_cv_choice_is_grid_argmin(void **state)
     adapt_opts_default(&o);
     o.resid_l2 = 0.25f;
     o.cv_fb_max = 0;
+    o.labels = 0;           /* the joint fit's CV; stage L's in test_labels */
     for (li = 0; li < CV_N_SCALE; li++)
         for (mi = 0; mi < CV_N_SCALE; mi++) {
             loss[li][mi] = 0;
@@ -840,6 +842,7 @@ test_pseudo_labels_are_feedback(void **state)
     o.pseudo_conf = 0.99f;
     o.pseudo_max = 1000;
     o.pseudo_self = 0;      /* pseudo-labels as feedback, not self-training */
+    o.labels = 0;           /* ... of the joint fit (stage L has no pseudo-labels) */
     assert_int_equal(adapt_fit(&fx->m, "hal@example.org", NULL, 0, fx->unl, MAX_FB, &o, &a,
                                &st), 0);
     if (st.n_pseudo != n)
@@ -1066,7 +1069,8 @@ test_prep_reuse(void **state)
     if (st.reused != 0 || !same_model(um, um0))
         fail_msg("empty prep: got reused %#x / a different model, want 0 / adapt_fit's",
                  st.reused);
-    if (!prep.have_unl || !prep.have_cv || prep.cv_n != 24 || prep.n_mem == 0 || !prep.have_quad
+    /* the staged fit never needs the pool's model (stage U fits no feedback) */
+    if (!prep.have_unl || !prep.have_cv || prep.cv_n != 24 || prep.n_mem == 0 || prep.have_quad
         || prep.dom.p != P || prep.n_unl != MAX_FB || prep.n_pseudo != st.n_pseudo)
         fail_msg("prep not filled: unl %d cv %d at %u, memory %u, quad %d, domain p %u, "
                  "unl %u", prep.have_unl, prep.have_cv, prep.cv_n, prep.n_mem,

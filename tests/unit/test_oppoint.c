@@ -222,6 +222,66 @@ test_fit_sources(void **state)
     free(lab);
 }
 
+/* Estimated ham mass below 1 / target: the unlabelled threshold has at most
+ * one message of estimated ham above it (naive_threshold at 1 / mass); with
+ * less than one message of ham every point is the model's.  Pins the
+ * fallback to the model's threshold that sent 34% of a stranger's ham to
+ * Junk (SA -> enron5, no labels). */
+static void
+test_fit_low_mass(void **state)
+{
+    static const struct {
+        const char *name;
+        size_t n_ham;           /* of 400; the rest spam at 0.9999 */
+        int want_unl;
+    } cases[] = {
+        { "40 ham of 400", 40, 1 },
+        { "20 ham of 400", 20, 1 },
+        { "4 ham of 400: EM leaves under one message", 4, 0 },
+    };
+    size_t n = 400;
+    float *unl = malloc(n * sizeof(*unl));
+    double *w = malloc(n * sizeof(*w));
+
+    (void)state;
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct oppoint_user op;
+        double prior, mass = 0;
+        int g03 = -1;
+
+        for (size_t i = 0; i < n; i++)
+            unl[i] = i < cases[c].n_ham ? 0.0005f + 0.3f * (float)i / (float)cases[c].n_ham
+                                        : 0.9999f;
+        assert_int_equal(oppoint_fit(NULL, NULL, 0, unl, n, &op), 0);
+        prior = oppoint_prior_em(unl, n, 0.5, 200);
+        for (size_t i = 0; i < n; i++)
+            mass += w[i] = 1.0 - oppoint_adjust(unl[i], 0.5, prior);
+        for (int g = 0; g < OPPOINT_GRID_N; g++)
+            if (oppoint_grid[g] == 0.003)
+                g03 = g;
+        if (mass * 0.003 >= 1.0)
+            fail_msg("%s: estimated ham mass %.1f, want below 1 / 0.003", cases[c].name, mass);
+        if (!cases[c].want_unl) {
+            if (op.source[g03] != OPPOINT_MODEL)
+                fail_msg("%s: got source %s, want model", cases[c].name,
+                         oppoint_source_name(op.source[g03]));
+            continue;
+        }
+        if (op.source[g03] != OPPOINT_UNLABELLED)
+            fail_msg("%s: got source %s, want unlabelled", cases[c].name,
+                     oppoint_source_name(op.source[g03]));
+        {
+            float want = naive_threshold(unl, w, n, 1.0 / mass);
+
+            if (op.thr[g03] != want)
+                fail_msg("%s: got threshold %.9g, want %.9g (mass %.2f)", cases[c].name,
+                         (double)op.thr[g03], (double)want, mass);
+        }
+    }
+    free(unl);
+    free(w);
+}
+
 /* The trailer round-trips, and a blob without one (or a damaged one) is
  * taken whole as the user model, all model thresholds. */
 static void
@@ -342,6 +402,7 @@ main(void)
         cmocka_unit_test(test_threshold_table),
         cmocka_unit_test(test_prior_em),
         cmocka_unit_test(test_fit_sources),
+        cmocka_unit_test(test_fit_low_mass),
         cmocka_unit_test(test_blob),
         cmocka_unit_test(test_crossfit_reference),
     };

@@ -1,0 +1,773 @@
+/*
+ * labels.c - stage L of a user's fit (labels_fit): the user's labels on top
+ * of M0, the model stage U fitted from unlabelled mail alone (see labels.h
+ * for the model and doc/design-adapt.md for the pipeline).
+ *
+ * The problem is small: k labels, the slots their ids touch.  The fit for
+ * given a and lam is solved in its kernel form (the representer theorem:
+ * r = sum_j u_j x_j, so one unknown per label plus c, Newton with an LU
+ * solve of k + 1 unknowns on the labels' Gram matrix, the one fitctx.c
+ * builds for the dual), or beyond LABELS_KERNEL_MAX labels by primal
+ * Newton-CG over the slots (resid.c) alternating with c.  The CV folds take
+ * rows of one Gram matrix over at most LABELS_CV_MAX labels.
+ *
+ * Everything here is the caller's or freed before returning; allocation
+ * failure is -1.  Pure computation, deterministic.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auc.h"
+#include "cv.h"
+#include "fitctx.h"
+#include "labels.h"
+#include "linalg.h"
+#include "prep.h"
+#include "resid.h"
+#include "selftrain.h"
+
+/* a < 1 (M0 discounted) is left out: on SA -> enron1..6 the CV chose
+ * a = 0.3 where the first labels were unlike the later mail (enron4: 200
+ * labels, (1-AUC)% 3.13 base, 14.16 with a in {1, 0.3, 0}, 7.09 with a = 1
+ * alone; the mean 4.99 -> 4.24), and it never gained where a = 1 lost more
+ * than 1.4 points (enron1, 50 labels).  The grid stays for the CV's sake. */
+const double labels_a_grid[LABELS_N_A] = { 1.0 };
+const double labels_lam_grid[LABELS_N_LAM] = { 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4, 1e-5 };
+
+#define KERNEL_NEWTON_MAX 60
+
+/* s := (K u) over the rows idx (0 when K is NULL). */
+static void
+kernel_mul(const double *K, size_t ld, const size_t *idx, size_t n, const double *u,
+           double *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        const double *row = K != NULL ? K + idx[i] * ld : NULL;
+        double t = 0;
+
+        for (size_t l = 0; row != NULL && l < n; l++)
+            t += row[idx[l]] * u[l];
+        s[i] = t;
+    }
+}
+
+/* The kernel objective at (u, c) with s = K u. */
+static double
+kernel_obj(const size_t *idx, size_t n, const double *off, const uint8_t *y, const double *w,
+           double lam, const double *u, double c, const double *s)
+{
+    double f = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t j = idx[i];
+        double t = off[j] + c + s[i];
+
+        f += w[j] * linalg_logloss(y[j] ? t : -t) + lam * u[i] * s[i];
+    }
+    return f;
+}
+
+/* The Newton system of the kernel form at (u, c), into a (m x m) and b: the
+ * u rows are the true Newton rows divided by K (the same solution, and no
+ * inverse of K needed; see labels_kernel_solve); gu gets the u gradient
+ * divided by K, *gc the c gradient. */
+static void
+kernel_system(const double *K, size_t ld, const size_t *idx, size_t n, const double *off,
+              const uint8_t *y, const double *w, double lam, int free_c, const double *u,
+              double c, const double *s, double *a, double *b, double *gu, double *gc)
+{
+    size_t m = n + (free_c != 0);
+    double *dd = b + m;         /* scratch: n more doubles after b */
+
+    *gc = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = idx[i];
+        double p = linalg_sigmoid(off[j] + c + s[i]), g = w[j] * (p - y[j]);
+
+        dd[i] = w[j] * p * (1 - p);
+        gu[i] = g + 2 * lam * u[i];
+        *gc += g;
+        b[i] = -gu[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t l = 0; l < n; l++)
+            a[i * m + l] = (K != NULL ? dd[i] * K[idx[i] * ld + idx[l]] : 0)
+                + (i == l ? 2 * lam : 0);
+    if (!free_c)
+        return;
+    a[n * m + n] = 0;
+    for (size_t i = 0; i < n; i++) {
+        a[i * m + n] = dd[i];
+        a[n * m + n] += dd[i];
+    }
+    for (size_t l = 0; l < n; l++) {
+        double t = 0;
+
+        for (size_t i = 0; K != NULL && i < n; i++)
+            t += dd[i] * K[idx[i] * ld + idx[l]];
+        a[n * m + l] = t;
+    }
+    b[n] = -*gc;
+}
+
+int
+labels_kernel_solve(const double *K, size_t ld, const size_t *idx, size_t n,
+                    const double *off, const uint8_t *y, const double *w,
+                    double lam, int free_c, double *u, double *c)
+{
+    size_t m = n + (free_c != 0);
+    double *a = malloc((m * m + 1) * sizeof(double));
+    double *b = malloc((m + n + 1) * sizeof(double));
+    double *v = malloc((5 * n + 1) * sizeof(double));
+    double *s, *sd, *ut, *st, *gu, f;
+
+    if (a == NULL || b == NULL || v == NULL) {
+        free(a);
+        free(b);
+        free(v);
+        return -1;
+    }
+    s = v, sd = v + n, ut = v + 2 * n, st = v + 3 * n, gu = v + 4 * n;
+    kernel_mul(K, ld, idx, n, u, s);
+    f = kernel_obj(idx, n, off, y, w, lam, u, *c, s);
+    for (int it = 0; it < KERNEL_NEWTON_MAX; it++) {
+        double gc, dc, dec = 0, step = 1, ct, ft;
+
+        kernel_system(K, ld, idx, n, off, y, w, lam, free_c, u, *c, s, a, b, gu, &gc);
+        if (linalg_lu_solve(a, m, b) < 0)
+            break;
+        dc = free_c ? b[n] : 0;
+        kernel_mul(K, ld, idx, n, b, sd);
+        /* the directional derivative: grad_u = K gu, so grad_u . du = gu . (K du) */
+        for (size_t i = 0; i < n; i++)
+            dec += gu[i] * sd[i];
+        dec += gc * dc;
+        if (!(dec < -1e-15 * (1 + f)))
+            break;
+        for (;;) {
+            for (size_t i = 0; i < n; i++) {
+                ut[i] = u[i] + step * b[i];
+                st[i] = s[i] + step * sd[i];
+            }
+            ct = *c + step * dc;
+            ft = kernel_obj(idx, n, off, y, w, lam, ut, ct, st);
+            if (ft <= f + 1e-4 * step * dec || step < 1e-10)
+                break;
+            step *= 0.5;
+        }
+        if (!(ft <= f))
+            break;
+        memcpy(u, ut, n * sizeof(double));
+        memcpy(s, st, n * sizeof(double));
+        *c = ct;
+        f = ft;
+        if (step == 1 && -dec < 1e-12 * (1 + f))
+            break;              /* quadratic convergence: the next step is noise */
+    }
+    free(a);
+    free(b);
+    free(v);
+    return 0;
+}
+
+/* c minimising sum_j w_j l(y_j, base_j + c) by 1-D Newton, from *c. */
+static void
+fit_bias(const double *base, const uint8_t *y, const double *w, size_t n, double *c)
+{
+    for (int it = 0; it < 60; it++) {
+        double g = 0, h = 0, step;
+
+        for (size_t j = 0; j < n; j++) {
+            double p = linalg_sigmoid(base[j] + *c);
+
+            g += w[j] * (p - y[j]);
+            h += w[j] * p * (1 - p);
+        }
+        if (!(h > 1e-300))
+            break;
+        step = g / h;
+        step = step > 5 ? 5 : step < -5 ? -5 : step;
+        *c -= step;
+        if (fabs(step) < 1e-12)
+            break;
+    }
+}
+
+/* Class-balanced weights over the rows with keep[j] (NULL: all): 1 / (2 n_class). */
+static void
+balanced_weights(const uint8_t *y, size_t n, const uint8_t *keep, double *w)
+{
+    double cnt[2] = { 0, 0 };
+
+    for (size_t j = 0; j < n; j++)
+        if (keep == NULL || keep[j])
+            cnt[y[j] != 0]++;
+    for (size_t j = 0; j < n; j++)
+        w[j] = (keep == NULL || keep[j]) && cnt[y[j] != 0] > 0 ? 0.5 / cnt[y[j] != 0] : 0;
+}
+
+/* Held-out logits of fold f: off + c + K[h, train] u. */
+static void
+fold_predict(const double *K, size_t n, const size_t *tr, size_t n_tr, const double *off,
+             const double *u, double c, size_t f, double *pred)
+{
+    for (size_t h = f; h < n; h += CV_FOLDS) {
+        double t = off[h] + c;
+
+        for (size_t l = 0; K != NULL && l < n_tr; l++)
+            t += K[h * n + tr[l]] * u[l];
+        pred[h] = t;
+    }
+}
+
+/* Working arrays of the CV over n labels. */
+struct cvwork {
+    size_t n, *tr[CV_FOLDS], n_tr[CV_FOLDS];
+    double *w[CV_FOLDS], *u[CV_FOLDS], c[CV_FOLDS], *off, *pred, *wcv;
+    uint8_t *keep;
+};
+
+static void
+cvwork_free(struct cvwork *cw)
+{
+    for (size_t f = 0; f < CV_FOLDS; f++) {
+        free(cw->tr[f]);
+        free(cw->w[f]);
+        free(cw->u[f]);
+    }
+    free(cw->off);
+    free(cw->pred);
+    free(cw->wcv);
+    free(cw->keep);
+}
+
+/* Folds by position (label i of the CV set in fold i % CV_FOLDS), each
+ * training fold's class-balanced weights.  Returns 0, or -1. */
+static int
+cvwork_init(struct cvwork *cw, const uint8_t *y, size_t n)
+{
+    memset(cw, 0, sizeof(*cw));
+    cw->n = n;
+    cw->off = malloc((n + 1) * sizeof(double));
+    cw->pred = malloc((n + 1) * sizeof(double));
+    cw->wcv = malloc((n + 1) * sizeof(double));
+    cw->keep = malloc(n + 1);
+    if (cw->off == NULL || cw->pred == NULL || cw->wcv == NULL || cw->keep == NULL)
+        return -1;
+    balanced_weights(y, n, NULL, cw->wcv);
+    for (size_t f = 0; f < CV_FOLDS; f++) {
+        cw->tr[f] = malloc((n + 1) * sizeof(size_t));
+        cw->w[f] = malloc((n + 1) * sizeof(double));
+        cw->u[f] = malloc((n + 1) * sizeof(double));
+        if (cw->tr[f] == NULL || cw->w[f] == NULL || cw->u[f] == NULL)
+            return -1;
+        for (size_t j = 0; j < n; j++) {
+            cw->keep[j] = j % CV_FOLDS != f;
+            if (cw->keep[j])
+                cw->tr[f][cw->n_tr[f]++] = j;
+        }
+        balanced_weights(y, n, cw->keep, cw->w[f]);
+    }
+    return 0;
+}
+
+/* The choice's score of the out-of-fold logits pred: 1 - AUC, ties broken
+ * by the pooled class-balanced log loss (weight 1e-3).  The ranking is what
+ * the threshold is placed on afterwards; the log loss alone preferred the
+ * widest lam everywhere (SA -> enron1, 50 labels: every fit worse than M0). */
+static double
+cv_score(const struct cvwork *cw, const uint8_t *y, const double *pred)
+{
+    double l = 0;
+
+    for (size_t j = 0; j < cw->n; j++)
+        l += cw->wcv[j] * linalg_logloss(y[j] ? pred[j] : -pred[j]);
+    return 1 - auc_double(pred, y, cw->n) + 1e-3 * l;
+}
+
+/* psi of the Mann-Whitney statistic: spam logit s against ham logit h. */
+static double
+psi(double s, double h)
+{
+    return s > h ? 1 : s == h ? 0.5 : 0;
+}
+
+/*
+ * DeLong's paired test (DeLong, DeLong and Clarke-Pearson 1988) of the
+ * out-of-fold AUC of pred over M0's o0 on the same labels: the AUC
+ * difference over its standard error from each message's placement
+ * differences.  HUGE_VAL when the difference is positive with no variance,
+ * -HUGE_VAL when it is zero or less with none.
+ */
+static double
+delong_z(const uint8_t *y, const double *pred, const double *o0, size_t n)
+{
+    double n1 = 0, n0 = 0, m1 = 0, m0 = 0, q1 = 0, q0 = 0, v;
+
+    for (size_t j = 0; j < n; j++)
+        y[j] ? n1++ : n0++;
+    for (size_t j = 0; j < n; j++) {
+        double d = 0;
+
+        for (size_t l = 0; l < n; l++) {
+            if (y[l] == y[j])
+                continue;
+            d += y[j] ? psi(pred[j], pred[l]) - psi(o0[j], o0[l])
+                      : psi(pred[l], pred[j]) - psi(o0[l], o0[j]);
+        }
+        if (y[j]) {
+            d /= n0;
+            m1 += d;
+            q1 += d * d;
+        } else {
+            d /= n1;
+            m0 += d;
+            q0 += d * d;
+        }
+    }
+    m1 /= n1;
+    m0 /= n0;
+    v = (q1 - n1 * m1 * m1) / (n1 > 1 ? (n1 - 1) * n1 : 1)
+        + (q0 - n0 * m0 * m0) / (n0 > 1 ? (n0 - 1) * n0 : 1);
+    if (!(v > 1e-18))
+        return m1 > 1e-12 ? HUGE_VAL : -HUGE_VAL;
+    return m1 / sqrt(v);
+}
+
+/* Out-of-fold error rate of the logits pred at thr. */
+static double
+cv_errors(size_t n, const uint8_t *y, const double *pred, double thr)
+{
+    size_t wrong = 0;
+
+    for (size_t j = 0; j < n; j++)
+        wrong += (pred[j] >= thr) != (y[j] != 0);
+    return n > 0 ? (double) wrong / (double) n : 0;
+}
+
+/*
+ * a and lam by CV over the labels of cx (its Gram matrix; o0 M0's logits,
+ * y the labels): every (a, lam) of the grids (a = 1 only without use_head,
+ * the default lam only without use_resid), lam from the largest down with
+ * each fold's solution warm-started from the last.  The identity (M0) is
+ * kept unless a candidate's out-of-fold AUC beats M0's by LABELS_TRUST_Z
+ * standard errors (delong_z); of those that do, the best cv_score wins.
+ * ls->lam 0 when the identity is kept.  Returns 0, or -1.
+ */
+static int
+labels_choose(const struct fit_ctx *cx, const double *o0, const uint8_t *y,
+              const struct adapt_opts *o, double thr, struct labels_stats *ls)
+{
+    struct cvwork cw;
+    size_t n = cx->n_fb;
+    const double *K = o->use_resid ? cx->gram : NULL;
+    size_t na = o->use_head ? LABELS_N_A : 1, nl = o->use_resid ? LABELS_N_LAM : 1;
+    double best = HUGE_VAL;
+    int rc = -1;
+
+    if (cvwork_init(&cw, y, n) < 0)
+        goto out;
+    ls->cv_loss_m0 = ls->cv_loss = cv_score(&cw, y, o0);
+    ls->cv_err = cv_errors(n, y, o0, thr);
+    ls->a = 1;
+    ls->lam = 0;
+    for (size_t ai = 0; ai < na; ai++) {
+        double a = o->use_head ? labels_a_grid[ai] : 1;
+
+        for (size_t j = 0; j < n; j++)
+            cw.off[j] = a * o0[j];
+        for (size_t f = 0; f < CV_FOLDS; f++) {
+            memset(cw.u[f], 0, n * sizeof(double));
+            cw.c[f] = 0;
+        }
+        for (size_t li = 0; li < nl; li++) {
+            double lam = o->use_resid ? labels_lam_grid[li] : LABELS_LAM_DEFAULT, l;
+
+            for (size_t f = 0; f < CV_FOLDS; f++) {
+                if (labels_kernel_solve(K, n, cw.tr[f], cw.n_tr[f], cw.off, y, cw.w[f], lam,
+                                        o->use_head, cw.u[f], &cw.c[f]) < 0)
+                    goto out;
+                fold_predict(K, n, cw.tr[f], cw.n_tr[f], cw.off, cw.u[f], cw.c[f], f,
+                             cw.pred);
+            }
+            l = cv_score(&cw, y, cw.pred);
+            if (l < best && delong_z(y, cw.pred, o0, n) >= LABELS_TRUST_Z) {
+                best = ls->cv_loss = l;
+                ls->cv_err = cv_errors(n, y, cw.pred, thr);
+                ls->a = a;
+                ls->lam = lam;
+            }
+        }
+    }
+    rc = 0;
+out:
+    cvwork_free(&cw);
+    return rc;
+}
+
+/* The options of stage L's fit contexts: token slots only (the learned
+ * slots come after the fit), a Gram matrix up to gram_max labels. */
+static void
+ctx_opts(const struct adapt_opts *o, struct adapt_opts *lo, uint32_t gram_max)
+{
+    *lo = *o;
+    lo->learned = 0;
+    lo->use_resid = 1;
+    lo->dual_max = gram_max;
+}
+
+/*
+ * CV over at most LABELS_CV_MAX of the labels, evenly spread.  Fills
+ * ls->a, lam, cv_loss_m0, cv_loss.  Returns 0, or -1.
+ */
+static int
+labels_cv(const struct model *m, uint32_t seed, const struct adapt_example *fb,
+          size_t n_fb, const double *o0, const struct adapt_opts *o, double thr,
+          struct labels_stats *ls)
+{
+    size_t n = n_fb < LABELS_CV_MAX ? n_fb : LABELS_CV_MAX;
+    struct adapt_example *sub = malloc((n + 1) * sizeof(*sub));
+    double *so = malloc((n + 1) * sizeof(double));
+    uint8_t *y = malloc(n + 1);
+    struct adapt_opts lo;
+    struct fit_ctx cx;
+    int rc = -1;
+
+    memset(&cx, 0, sizeof(cx));
+    if (sub == NULL || so == NULL || y == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i * n_fb / n;
+
+        sub[i] = fb[j];
+        so[i] = o0[j];
+        y[i] = fb[j].spam != 0;
+    }
+    ctx_opts(o, &lo, (uint32_t) n);
+    if (fitctx_build(&cx, m, seed, sub, n, &lo, 0) < 0)
+        goto out;
+    rc = labels_choose(&cx, so, y, o, thr, ls);
+out:
+    fitctx_free(&cx);
+    free(sub);
+    free(so);
+    free(y);
+    return rc;
+}
+
+/*
+ * The fit for the chosen a, lam on all n labels of cx: c into *c, the
+ * token weights into r (cx->n_slots, zeroed here).  Returns 0, or -1.
+ */
+static int
+labels_solve(struct fit_ctx *cx, const double *off, const double *w,
+             const struct adapt_opts *o, double lam, double *c, double *r)
+{
+    size_t n = cx->n_fb, *idx = NULL;
+    const uint8_t *y = cx->y;
+    double *u = NULL, *base = malloc((n + 1) * sizeof(double));
+    int rc = -1;
+
+    memset(r, 0, (cx->n_slots + 1) * sizeof(double));
+    *c = 0;
+    if (base == NULL)
+        goto out;
+    if (!o->use_resid || cx->n_slots == 0) {
+        if (o->use_head)
+            fit_bias(off, y, w, n, c);
+    } else if (cx->gram != NULL) {
+        if ((idx = calloc(n + 1, sizeof(size_t))) == NULL
+            || (u = calloc(n + 1, sizeof(double))) == NULL)
+            goto out;
+        for (size_t j = 0; j < n; j++)
+            idx[j] = j;
+        if (labels_kernel_solve(cx->gram, n, idx, n, off, y, w, lam, o->use_head, u, c) < 0)
+            goto out;
+        /* r = sum_j u_j x_j */
+        for (size_t j = 0; j < n; j++)
+            for (size_t k = cx->fb_off[j]; k < cx->fb_off[j + 1]; k++)
+                r[cx->fb_slot[k]] += u[j] * cx->fb_cnt[k] * cx->fb_scale[j];
+    } else {
+        /* primal: r by Newton-CG for c, then c for r, until c settles */
+        for (int outer = 0; outer < 30; outer++) {
+            double c0 = *c;
+
+            for (size_t j = 0; j < n; j++)
+                base[j] = off[j] + *c;
+            resid_solve(cx, base, w, lam, r, RESID_GTOL);
+            if (!o->use_head)
+                break;
+            for (size_t j = 0; j < n; j++)
+                base[j] = off[j] + fitctx_fb_resid(cx, r, j);
+            fit_bias(base, y, w, n, c);
+            if (fabs(*c - c0) < 1e-7)
+                break;
+        }
+    }
+    rc = 0;
+out:
+    free(idx);
+    free(u);
+    free(base);
+    return rc;
+}
+
+/* A copy of um0 with its head scaled by a and c added to the bias, its
+ * residual scaled by a.  NULL on allocation failure. */
+static struct user_model *
+scaled_copy(const struct user_model *um0, double a, double c)
+{
+    struct user_model *um = calloc(1, sizeof(*um));
+    uint32_t hl = NET_HEAD_LEN(um0->hidden);
+
+    if (um == NULL)
+        return NULL;
+    *um = *um0;
+    um->resid_slot = malloc((um0->n_resid + 1) * sizeof(uint32_t));
+    um->resid_w = malloc((um0->n_resid + 1) * sizeof(float));
+    if (um->resid_slot == NULL || um->resid_w == NULL)
+        return user_model_free(um);
+    for (uint32_t k = 0; k < hl; k++)
+        um->head[k] = (float) (a * um0->head[k]);
+    um->head[hl - 1] += (float) c;
+    um->n_resid = 0;
+    for (uint32_t k = 0; k < um0->n_resid; k++)
+        if ((float) (a * um0->resid_w[k]) != 0.0f) {
+            um->resid_slot[um->n_resid] = um0->resid_slot[k];
+            um->resid_w[um->n_resid++] = (float) (a * um0->resid_w[k]);
+        }
+    return um;
+}
+
+/* um's residual += the n weights w over the sorted unique slots (zeros
+ * dropped).  Returns 0, or -1 (um unchanged). */
+static int
+add_weights(struct user_model *um, const uint32_t *slots, const double *w, size_t n)
+{
+    struct user_model add = { .seed = um->seed, .resid_bits = um->resid_bits };
+    int rc;
+
+    add.resid_slot = malloc((n + 1) * sizeof(uint32_t));
+    add.resid_w = malloc((n + 1) * sizeof(float));
+    if (add.resid_slot == NULL || add.resid_w == NULL) {
+        free(add.resid_slot);
+        free(add.resid_w);
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++)
+        if ((float) w[k] != 0.0f) {
+            add.resid_slot[add.n_resid] = slots[k];
+            add.resid_w[add.n_resid++] = (float) w[k];
+        }
+    rc = selftrain_merge(um, &add);
+    free(add.resid_slot);
+    free(add.resid_w);
+    return rc;
+}
+
+struct learned_pair {
+    uint32_t slot;
+    size_t pos;                 /* the label's position: the last one wins */
+    double w;
+};
+
+static int
+pair_cmp(const void *x, const void *y)
+{
+    const struct learned_pair *a = x, *b = y;
+
+    if (a->slot != b->slot)
+        return a->slot < b->slot ? -1 : 1;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+int
+labels_learn(const struct model *m, struct user_model *um, const struct adapt_example *fb,
+             size_t n_fb, uint32_t *n_set)
+{
+    struct learned_pair *pr = malloc((n_fb + 1) * sizeof(*pr));
+    uint32_t *slots = malloc((n_fb + 1) * sizeof(uint32_t));
+    double *w = malloc((n_fb + 1) * sizeof(double));
+    size_t n = 0, k = 0;
+    int rc = -1;
+
+    if (pr == NULL || slots == NULL || w == NULL)
+        goto out;
+    for (size_t j = 0; j < n_fb; j++) {
+        double f, want = fb[j].spam ? LABELS_LEARNED_MARGIN : -LABELS_LEARNED_MARGIN;
+
+        if (fb[j].n == 0)
+            continue;
+        f = adapt_logit(m, um, fb[j].h, fb[j].z, fb[j].ids, fb[j].n)
+            - adapt_learned_share(um, fb[j].ids, fb[j].n);
+        pr[n].slot = adapt_learned_slot(fb[j].ids, fb[j].n, um->seed);
+        pr[n].pos = j;
+        /* the change that makes the slot's weight the one wanted */
+        pr[n].w = ((fb[j].spam ? f < want : f > want)
+                   ? (want - f) * sqrt((double) fb[j].n) / adapt_learned_reps(fb[j].n) : 0)
+            - user_model_slot_weight(um, pr[n].slot);
+        n++;
+    }
+    qsort(pr, n, sizeof(*pr), pair_cmp);
+    for (size_t j = 0; j < n; j++) {
+        if (k > 0 && slots[k - 1] == pr[j].slot) {
+            w[k - 1] = pr[j].w;
+            continue;
+        }
+        slots[k] = pr[j].slot;
+        w[k++] = pr[j].w;
+    }
+    for (size_t j = 0; j < k; j++)
+        *n_set += w[j] != 0;
+    rc = add_weights(um, slots, w, k);
+out:
+    free(pr);
+    free(slots);
+    free(w);
+    return rc;
+}
+
+/*
+ * a and lam for n_fb labels with n0 ham and n1 spam: given, kept in the
+ * prep, cross-validated, or the defaults below cv_min.  Fills ls (lam 0:
+ * identity).  Returns 0, or -1.
+ */
+static int
+labels_pick(const struct model *m, uint32_t seed, const struct adapt_example *fb,
+            size_t n_fb, size_t n0, size_t n1, const double *o0, const struct adapt_opts *o,
+            double thr, struct adapt_prep *prep, struct labels_stats *ls)
+{
+    size_t n_cv = n_fb < LABELS_CV_MAX ? n_fb : LABELS_CV_MAX;
+
+    ls->a = 1;
+    ls->lam = 0;
+    ls->cv_err = -1;
+    if (n0 == 0 || n1 == 0 || (!o->use_head && !o->use_resid))
+        return 0;               /* one class: nothing to fit c against */
+    if (o->label_a >= 0 && o->label_lam >= 0) {
+        ls->a = o->use_head ? o->label_a : 1;
+        ls->lam = o->label_lam;
+        return 0;
+    }
+    /* both classes in every training fold of the (spread) CV set */
+    if (n_fb < o->cv_min || n0 * n_cv / n_fb < CV_FOLDS || n1 * n_cv / n_fb < CV_FOLDS)
+        return 0;               /* the labels cannot say whether to trust them */
+    ls->cross_validated = 1;
+    if (prep != NULL && adapt_prep_cv_current(prep, n_fb)) {
+        ls->a = prep->mu;
+        ls->lam = prep->lambda;
+        ls->cv_err = prep->cv_err;
+        ls->reused = 1;
+        return 0;
+    }
+    if (labels_cv(m, seed, fb, n_fb, o0, o, thr, ls) < 0)
+        return -1;
+    if (prep != NULL) {
+        prep->have_cv = 1;
+        prep->changed = 1;
+        prep->cv_n = (uint32_t) n_fb;
+        prep->lambda = ls->lam;
+        prep->mu = ls->a;
+        prep->cv_err = ls->cv_err;
+    }
+    return 0;
+}
+
+/* um0 with the fit for ls->a, ls->lam on all labels folded in.  NULL on
+ * allocation failure. */
+static struct user_model *
+labels_apply(const struct model *m, const struct user_model *um0,
+             const struct adapt_example *fb, size_t n_fb, const double *o0,
+             const struct adapt_opts *o, struct labels_stats *ls)
+{
+    struct adapt_opts lo;
+    struct fit_ctx cx;
+    struct user_model *um = NULL;
+    double *off = malloc((n_fb + 1) * sizeof(double)), *w = malloc((n_fb + 1) * sizeof(double));
+    double *r = NULL;
+
+    memset(&cx, 0, sizeof(cx));
+    ctx_opts(o, &lo, LABELS_KERNEL_MAX);
+    if (off == NULL || w == NULL || fitctx_build(&cx, m, um0->seed, fb, n_fb, &lo, 0) < 0
+        || (r = malloc((cx.n_slots + 1) * sizeof(double))) == NULL)
+        goto out;
+    balanced_weights(cx.y, n_fb, NULL, w);
+    for (size_t j = 0; j < n_fb; j++)
+        off[j] = ls->a * o0[j];
+    if (labels_solve(&cx, off, w, o, ls->lam, &ls->c, r) < 0
+        || (um = scaled_copy(um0, ls->a, ls->c)) == NULL)
+        goto out;
+    if (o->use_resid && add_weights(um, cx.slots, r, cx.n_slots) < 0)
+        um = user_model_free(um);
+out:
+    fitctx_free(&cx);
+    free(off);
+    free(w);
+    free(r);
+    return um;
+}
+
+int
+labels_fit(const struct model *m, const struct user_model *um0,
+           const struct adapt_example *fb, size_t n_fb, const struct adapt_opts *o,
+           struct adapt_prep *prep, struct user_model **out, struct labels_stats *ls)
+{
+    double thr = m->threshold > 0 && m->threshold < 1
+        ? log(m->threshold / (1 - m->threshold)) : 0;
+    double *o0 = malloc((n_fb + 1) * sizeof(double));
+    size_t n1 = 0;
+    struct user_model *um = NULL;
+    int rc = -1;
+
+    memset(ls, 0, sizeof(*ls));
+    *out = NULL;
+    if (o0 == NULL)
+        return -1;
+    for (size_t j = 0; j < n_fb; j++) {
+        o0[j] = adapt_logit(m, um0, fb[j].h, fb[j].z, fb[j].ids, fb[j].n);
+        n1 += fb[j].spam != 0;
+    }
+    if (labels_pick(m, um0->seed, fb, n_fb, n_fb - n1, n1, o0, o, thr, prep, ls) < 0)
+        goto out;
+    ls->identity = ls->lam == 0;
+    if (ls->identity) {
+        ls->a = 1;
+        ls->cv_loss = ls->cv_loss_m0;
+        um = scaled_copy(um0, 1, 0);
+    } else
+        um = labels_apply(m, um0, fb, n_fb, o0, o, ls);
+    if (um == NULL)
+        goto out;
+    if (o->use_resid && o->learned && um->resid_bits < 31 && labels_learn(m, um, fb, n_fb, &ls->n_learned) < 0)
+        goto out;
+    *out = um;
+    um = NULL;
+    rc = 0;
+out:
+    user_model_free(um);
+    free(o0);
+    return rc;
+}
+
+struct user_model *
+labels_keep(const struct model *m, const struct user_model *cur, uint32_t seed,
+            uint32_t bits, const struct adapt_example *fb, size_t n_fb)
+{
+    struct user_model g = { .hidden = m->net.dims.hidden, .seed = seed, .resid_bits = bits };
+    struct user_model *um;
+    uint32_t n_set = 0;
+
+    if (cur == NULL) {
+        memcpy(g.head, m->net.head, NET_HEAD_LEN(g.hidden) * sizeof(float));
+        cur = &g;
+    }
+    if ((um = scaled_copy(cur, 1, 0)) == NULL)
+        return NULL;
+    um->version = 0;
+    if (um->resid_bits < 31 && labels_learn(m, um, fb, n_fb, &n_set) < 0)
+        um = user_model_free(um);
+    return um;
+}
