@@ -50,6 +50,14 @@ enum store_status {
 enum store_db { STORE_DB_SQLITE, STORE_DB_POSTGRESQL };
 enum store_db store_db_kind(const char *db);
 
+/* 1 when db carries a password (a PostgreSQL URI's user:password@ or
+ * password= parameter, a key=value string's password key), which the
+ * commands and the milter refuse (store_secret.c); else 0. */
+int store_db_password(const char *db);
+#define STORE_PASSWORD_HELP "put the password in a password file (~/.pgpass, " \
+    "or the file PGPASSFILE names) or a service file (PGSERVICEFILE, service=NAME), " \
+    "never in the database string"
+
 /* The mode of a store's files: its users' addresses and message features are
  * for the milter's user and group only.  Made so whatever the umask; SQLite
  * gives PATH-wal and PATH-shm the main file's mode. */

@@ -19,6 +19,12 @@ userdb_open(const char *cmd, const char *path, unsigned flags, int busy_ms,
     char err[512];
     int rc;
 
+    /* Never echo the string: it holds the password. */
+    if (store_db_password(path)) {
+        log_err("%s: a password in the database string is refused (every user of "
+                "this host sees a command line in ps): %s", cmd, STORE_PASSWORD_HELP);
+        return EX_USAGE;
+    }
     store_opts_default(&o);
     if (busy_ms >= 0)
         o.busy_ms = (unsigned)busy_ms;

@@ -12,7 +12,7 @@
 /* Open path with store flags, waiting up to busy_ms for another process's lock
  * (< 0: the store's default); on failure logs "cmd: reason" and returns the exit
  * code (73 when creating, 66 when it must exist, 75 when locked past busy_ms,
- * 78 for a version refusal),
+ * 78 for a version refusal, 64 for a string with a password: store_db_password),
  * else 0 and *s. */
 int userdb_open(const char *cmd, const char *path, unsigned flags, int busy_ms,
                 struct store **s);

@@ -9,7 +9,7 @@
 #
 #   bench/milter/run.sh -B BUILDDIR -m MODEL [-n MESSAGES] [-s SESSIONS]
 #                       [-l MSGLEN] [-o RESULT.md] [-C] [-d] [-N NICE] [-W DIR]
-#                       [-M] [CORPUS_DIR...]
+#                       [-M] [-S] [-F] [CORPUS_DIR...]
 # (-C: corpus replay only, no smtp-source phases; -d: smtp-source keeps its
 # SESSIONS connections open for every message, as replay.py does, instead of
 # one SMTP session, hence one milter connection, per message; -N: the milter's nice value,
@@ -21,7 +21,13 @@
 # fourth smtpd port, scraped every 0.1 s (HTTP GET /metrics from one Python
 # client) while its phases run, and the
 # spamshift phases run twice, alternating without and with it, so that the cost
-# of the metrics is told apart from the run-to-run noise)
+# of the metrics is told apart from the run-to-run noise; -S: the store
+# comparison of issue 17: two more spamshift-milters, one with database = a
+# SQLite store in the work directory, one with database = a PostgreSQL store on
+# a throw-away cluster (tests/pg_cluster.sh: initdb on a temporary directory
+# under the work directory, a unix socket, fsync as the cluster's default
+# unless -F), each on an smtpd port of its own, and their phases run twice,
+# alternating SQLite and PostgreSQL, so that the ratio is read within one run)
 #
 # Loads: smtp-source (fixed-size generated mail, -l bytes) and, when corpus
 # directories are given, bench/milter/replay.py replaying their messages.
@@ -35,13 +41,14 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 builddir= model= n=10000 sessions=20 msglen=4096 out= corpus_only= milter_nice=10 keep= workdir=/tmp
-with_metrics=
-while getopts "B:m:n:s:l:o:CdN:W:M" o; do
+with_metrics= with_stores= pg_fsync=on
+while getopts "B:m:n:s:l:o:CdN:W:MSF" o; do
 	case $o in
 	B) builddir=$OPTARG ;; m) model=$OPTARG ;; n) n=$OPTARG ;; s) sessions=$OPTARG ;;
 	l) msglen=$OPTARG ;; o) out=$OPTARG ;; C) corpus_only=1 ;; d) keep=-d ;;
 	N) milter_nice=$OPTARG ;; W) workdir=$OPTARG ;; M) with_metrics=1 ;;
-	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [-C] [-d] [-N NICE] [-W DIR] [-M] [CORPUS...]" >&2
+	S) with_stores=1 ;; F) pg_fsync=off ;;
+	*) echo "usage: $0 -B BUILDDIR -m MODEL [-n N] [-s S] [-l LEN] [-o OUT] [-C] [-d] [-N NICE] [-W DIR] [-M] [-S] [-F] [CORPUS...]" >&2
 	   exit 64 ;;
 	esac
 done
@@ -54,11 +61,12 @@ NICE="nice -n 10"
 
 tmp=$(mktemp -d "$workdir/spamshift-bench.XXXXXX")
 chmod 755 "$tmp"
-mpid= spid= rpid= zpid= xpid= scpid=
+mpid= spid= rpid= zpid= xpid= scpid= lpid= qpid=
 cleanup() {
 	"$here/../../scripts/private-postfix.sh" stop "$tmp"
-	for p in $mpid $zpid $xpid $spid $rpid $scpid; do kill "$p" 2>/dev/null || true; done
-	for p in $mpid $zpid $xpid; do wait "$p" 2>/dev/null || true; done
+	for p in $mpid $zpid $xpid $lpid $qpid $spid $rpid $scpid; do kill "$p" 2>/dev/null || true; done
+	for p in $mpid $zpid $xpid $lpid $qpid; do wait "$p" 2>/dev/null || true; done
+	[ -z "$with_stores" ] || pg_cluster_stop
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -67,6 +75,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 port_base=$((30000 + $$ % 20000))
 sink_port=$port_base a_port=$((port_base + 1)) b_port=$((port_base + 2)) z_port=$((port_base + 3))
 x_port=$((port_base + 4)) metrics_port=$((port_base + 5))
+l_port=$((port_base + 6)) q_port=$((port_base + 7))
 
 pp=$here/../../scripts/private-postfix.sh
 . "$here/lib.sh"
@@ -89,6 +98,29 @@ if [ -n "$with_metrics" ]; then
 	xpid=$!
 	while [ ! -S "$tmp/milterx.sock" ]; do kill -0 $xpid; sleep 0.05; done
 fi
+# -S: the same milter and config with database = a SQLite store, and with
+# database = a PostgreSQL store on a private cluster (nobody runs the server;
+# the milter, as root, reaches its socket in $tmp/pg).
+if [ -n "$with_stores" ]; then
+	. "$here/../../tests/pg_cluster.sh"
+	pg_cluster_find || { echo "-S: no PostgreSQL server binaries (apt-get install postgresql)" >&2; exit 77; }
+	mkdir "$tmp/pg"
+	pg_cluster_start "$tmp/pg" || exit 1
+	[ "$pg_fsync" = on ] && pg_cluster_sql "ALTER SYSTEM SET fsync = on" >/dev/null &&
+		pg_cluster_sql "SELECT pg_reload_conf()" >/dev/null
+	pg_cluster_sql "CREATE DATABASE bench" >/dev/null
+	pg_db="postgresql:///bench?host=$tmp/pg&user=spamshift"
+	sed -e "s|$tmp/milter.sock|$tmp/milterl.sock|" "$tmp/spamshift.conf" >"$tmp/spamshiftl.conf"
+	echo "database = $tmp/store.db" >>"$tmp/spamshiftl.conf"
+	sed -e "s|$tmp/milter.sock|$tmp/milterq.sock|" "$tmp/spamshift.conf" >"$tmp/spamshiftq.conf"
+	echo "database = $pg_db" >>"$tmp/spamshiftq.conf"
+	nice -n "$milter_nice" "$milter" -f -c "$tmp/spamshiftl.conf" 2>"$tmp/milterl.log" &
+	lpid=$!
+	nice -n "$milter_nice" "$milter" -f -c "$tmp/spamshiftq.conf" 2>"$tmp/milterq.log" &
+	qpid=$!
+	while [ ! -S "$tmp/milterl.sock" ]; do kill -0 $lpid; sleep 0.05; done
+	while [ ! -S "$tmp/milterq.sock" ]; do kill -0 $qpid; sleep 0.05; done
+fi
 
 # Postfix: one queue, two smtpd ports (scripts/private-postfix.sh), started
 # under nice as well: at nice 0 against the milter's nice 10 Postfix took about
@@ -98,6 +130,10 @@ postfix_setup $a_port $sink_port
 "$pp" listen "$tmp" $b_port smtpd_milters=
 "$pp" listen "$tmp" $z_port "smtpd_milters=unix:$tmp/null.sock"
 [ -z "$with_metrics" ] || "$pp" listen "$tmp" $x_port "smtpd_milters=unix:$tmp/milterx.sock"
+if [ -n "$with_stores" ]; then
+	"$pp" listen "$tmp" $l_port "smtpd_milters=unix:$tmp/milterl.sock"
+	"$pp" listen "$tmp" $q_port "smtpd_milters=unix:$tmp/milterq.sock"
+fi
 $NICE "$pp" start "$tmp"
 
 # Anonymous memory (heap, stacks) is what would grow with a leak; file-backed
@@ -193,6 +229,9 @@ mlog=$tmp/milter.log
 paths=("no milter:$b_port:$mpid" "null milter:$z_port:$zpid" "spamshift:$a_port:$mpid")
 [ -z "$with_metrics" ] || paths+=("spamshift + metrics scraped:$x_port:$xpid"
 	"spamshift (run 2):$a_port:$mpid" "spamshift + metrics scraped (run 2):$x_port:$xpid")
+[ -z "$with_stores" ] || paths+=("spamshift + SQLite store:$l_port:$lpid"
+	"spamshift + PostgreSQL store:$q_port:$qpid" "spamshift + SQLite store (run 2):$l_port:$lpid"
+	"spamshift + PostgreSQL store (run 2):$q_port:$qpid")
 scrapes=()
 # metrics_phase NAME LOAD...: phase with the scraper running; counts its answers.
 metrics_phase() {
@@ -225,6 +264,11 @@ run_path() {
 	local pname=$1 load=$2
 	shift 2
 	mlog=$tmp/milter.log rsspid=$mpid
+	if [ -n "$with_stores" ] && [ "$cpid" = "$lpid" ]; then
+		mlog=$tmp/milterl.log rsspid=$lpid
+	elif [ -n "$with_stores" ] && [ "$cpid" = "$qpid" ]; then
+		mlog=$tmp/milterq.log rsspid=$qpid
+	fi
 	if [ "$cpid" = "$xpid" ]; then
 		mlog=$tmp/milterx.log rsspid=$xpid
 		metrics_phase "$load, $pname" "$@"
@@ -247,13 +291,20 @@ if [ ${#corpora[@]} -gt 0 ]; then
 	done
 fi
 
+# -S: stop the two store milters (each writer flushes its queue as it stops,
+# and says what it wrote), so that the stores are read complete.
+if [ -n "$with_stores" ]; then
+	for p in $lpid $qpid; do kill "$p"; done
+	for p in $lpid $qpid; do wait "$p" 2>/dev/null || true; done
+	lpid= qpid=
+fi
 report() {
 	echo "# spamshift-milter throughput ($(date -u +%Y-%m-%d), $(hostname))"
 	echo
 	echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
 		"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
 		"load average before the run: $load_before; Postfix $(postconf -dh mail_version)."
-	echo "Command: bench/milter/run.sh -n $n -s $sessions -l $msglen ${keep:+-d }-N $milter_nice -W $workdir ${with_metrics:+-M }-m $model ${corpora[*]:-}"
+	echo "Command: bench/milter/run.sh -n $n -s $sessions -l $msglen ${keep:+-d }-N $milter_nice -W $workdir ${with_metrics:+-M }${with_stores:+-S }$([ "$pg_fsync" = off ] && echo "-F ")-m $model ${corpora[*]:-}"
 	echo "Work directory (Postfix queue, sink): $(df -T "$workdir" | awk 'NR == 2 { print $2 }') filesystem."
 	echo "Model: $(sed -n 's/.*; model \([0-9a-f]*\) (.*/\1/p' "$tmp/milter.log" | head -1)" \
 		"($(stat -c %s "$model") bytes).  Postfix and the load under nice -n 10, the milter under nice -n $milter_nice; the machine is shared."
@@ -277,6 +328,19 @@ report() {
 		echo "| phase | scrapes | not 200 |"
 		echo "|---|---|---|"
 		printf '%s\n' "${scrapes[@]}"
+		echo
+	fi
+	if [ -n "$with_stores" ]; then
+		echo "Stores (-S): SQLite $tmp/store.db; PostgreSQL $("$pg_bin/postgres" -V | sed 's/^[^0-9]*\([0-9.]*\).*/\1/') on a"
+		echo "private cluster (unix socket, fsync $pg_fsync), database = $pg_db."
+		echo "Their writers as they stopped: SQLite \"$(sed -n 's/.*store writer: //p' "$tmp/milterl.log")\";"
+		echo "PostgreSQL \"$(sed -n 's/.*store writer: //p' "$tmp/milterq.log")\"."
+		echo "What each store holds after the run (spamshift stats --json --since all: scanned, scan records):"
+		echo
+		for db in "$tmp/store.db" "$pg_db"; do
+			echo "    $db: $("$builddir/spamshift" stats --db "$db" --json --since all 2>&1 |
+				python3 -c 'import json,sys; o=json.load(sys.stdin)["overview"]; print("scanned", o.get("scanned"), "scan_records", o.get("scan_records"))' 2>&1)"
+		done
 		echo
 	fi
 	echo "CPU ms/msg = the milter process's user + system time over the phase / messages"
