@@ -306,6 +306,7 @@ pq_txn(struct store *s, enum store_txn t)
     case STORE_TXN_PEEK:
         return pq_begin(s, "BEGIN");
     case STORE_TXN_READ:
+        pq_counters_drop(s);
         rc = pq_begin(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         /* The snapshot is taken at the first statement: take it now. */
         return rc == STORE_OK ? pq_do(s, "SELECT 1", NULL, "begin read", NULL) : rc;
@@ -407,6 +408,7 @@ pq_label(const char *target, char *buf, size_t len)
 void
 pq_close(struct store *s)
 {
+    pq_counters_drop(s);
     PQfinish(conn(s)->pg);
     free(conn(s));
     s->conn = NULL;

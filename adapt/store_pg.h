@@ -18,6 +18,13 @@
 #define PQ_SCHEMA_VERSION 2
 #define PQ_MAX_ARGS 16
 
+/* Every counter as a read snapshot sees it (store_pg_users.c), sorted by
+ * (key, name) bytewise. */
+struct pq_counter {
+    char *key, *name;
+    int64_t value;
+};
+
 /* One per store handle, and a handle belongs to one thread at a time (libpq's
  * PGconn is not shared between threads): a program with several threads that
  * use the store opens a handle, so a connection, for each (store.h). */
@@ -32,6 +39,10 @@ struct pq_conn {
     unsigned long attempts;     /* reconnects tried (for tests) */
     int in_block;               /* between a BEGIN that worked and its end: a lost
                                  * connection is not revived inside one */
+    struct pq_counter *counters;        /* loaded at the first counter_get of a read
+                                         * snapshot, dropped when the next begins;
+                                         * NULL: not loaded */
+    size_t ncounters;
 };
 
 /* store_pg_conn.c: the backoff's bounds (s) */
@@ -147,6 +158,8 @@ int pq_thr_set(struct store *s, int64_t uid, double spam);
 int pq_thr_list(struct store *s, char ***users, double **spam, size_t *n);
 int pq_counter_add(struct store *s, int64_t uid, const char *name, int64_t delta);
 int pq_counter_get(struct store *s, const char *key, const char *name, int64_t *v);
+/* Forget the snapshot's counters (at a new read snapshot and at close). */
+void pq_counters_drop(struct store *s);
 int pq_list_set(struct store *s, const char *scope, const char *sender, int action,
                 int64_t added, int *changed);
 int pq_list_all(struct store *s, struct store_list_entry **v, size_t *n);

@@ -384,13 +384,23 @@ stats_rows(struct stats *st)
         log_err("stats: out of memory");
         return EX_SOFTWARE;
     }
+    /* Every user's counters in one read snapshot: a backend may read them
+     * all at once (PostgreSQL does: a query per counter cost 9 s over
+     * 10,000 users). */
+    if ((rc = store_begin_read(st->s)) != STORE_OK) {
+        log_err("stats: %s: %s", st->a.db_path, store_errmsg(st->s));
+        return userdb_exit(rc);
+    }
+    for (size_t i = 0; rc == 0 && i < st->n; i++)
+        rc = stats_shadow(st, st->us[i].user, &st->rows[i]);
+    store_end_read(st->s);
+    if (rc != 0)
+        return rc;
     for (size_t i = 0; i < st->n; i++) {
         const struct store_user_stats *u = &st->us[i];
         struct row *r = &st->rows[i];
 
         r->u = u;
-        if ((rc = stats_shadow(st, u->user, r)) != 0)
-            return rc;
         {
             const unsigned *c = g_hash_table_lookup(st->lists, u->user);
 
