@@ -42,8 +42,11 @@ enum store_status {
     STORE_STALE = -3,       /* a publish lost to a newer one (see store_head_publish) */
     STORE_EVERSION = -4,    /* a schema or features version this program cannot use
                              * (store_open_graded only) */
-    STORE_EDOWN = -5        /* the database server cannot be reached or the
+    STORE_EDOWN = -5,       /* the database server cannot be reached or the
                              * connection was lost: try again later */
+    STORE_EPERM = -6        /* the database refused the operation to this role
+                             * (PostgreSQL's insufficient_privilege: see
+                             * contrib/postgresql/roles.sql) */
 };
 
 /* Which backend a database string names (see above). */

@@ -94,6 +94,9 @@ fail_res(struct store *s, PGresult *r, const char *what)
                           strcmp(state, "40P01") == 0))
         return store_fail(s, STORE_BUSY, "%s: %s: database is locked by another "
                           "connection (waited %u ms): %s", s->name, what, s->busy_ms, line);
+    if (state != NULL && strcmp(state, "42501") == 0)
+        return store_fail(s, STORE_EPERM, "%s: %s: %s (the role's grants: "
+                          "contrib/postgresql/roles.sql)", s->name, what, line);
     return store_fail(s, STORE_ERR, "%s: %s: %s", s->name, what, line);
 }
 

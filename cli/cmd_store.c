@@ -5,9 +5,11 @@
  *   spamshift store restore --db DB FILE   put a backup's content into DB, online
  *   spamshift store check   --db DB        integrity, schema, sizes, file modes
  *   spamshift store checkpoint --db DB     give the write-ahead log's disk back
+ *   spamshift store init    --db DB        create the store (its schema), or bring
+ *                                          an older one up to date, and nothing else
  *   spamshift store copy SRC DST           into another database (cmd_store_copy.c)
  *
- * All four run while the milter and Dovecot's learns use the store: backup
+ * All of them run while the milter and Dovecot's learns use the store: backup
  * reads one snapshot, restore writes one transaction through SQLite (so no
  * PATH-wal of another file can ever be replayed into the store, which is what
  * `cp`/`mv` of the main file alone does), and the milter's head cache notices a
@@ -26,9 +28,10 @@
 #include "store.h"
 #include "userdb.h"
 
-enum store_action { ACT_BACKUP, ACT_RESTORE, ACT_CHECK, ACT_CHECKPOINT };
+enum store_action { ACT_BACKUP, ACT_RESTORE, ACT_CHECK, ACT_CHECKPOINT, ACT_INIT };
 
-static const char *const action_names[] = { "backup", "restore", "check", "checkpoint" };
+static const char *const action_names[] = { "backup", "restore", "check", "checkpoint",
+                                            "init" };
 
 /* The size of PATH plus suffix, or -1 when there is no such file. */
 static long long
@@ -82,7 +85,8 @@ static int
 store_run(enum store_action act, const char *db_path, const char *file, int busy_ms)
 {
     struct store *s = NULL;
-    unsigned flags = act == ACT_CHECK ? STORE_RDONLY : act == ACT_RESTORE ? STORE_CREATE : 0;
+    unsigned flags = act == ACT_CHECK ? STORE_RDONLY
+                   : act == ACT_RESTORE || act == ACT_INIT ? STORE_CREATE : 0;
     int64_t wal = 0;
     int rc, st = STORE_OK;
 
@@ -101,6 +105,11 @@ store_run(enum store_action act, const char *db_path, const char *file, int busy
         break;
     case ACT_CHECK:
         rc = store_report(s, db_path);
+        break;
+    case ACT_INIT:
+        /* Opening with STORE_CREATE made or upgraded the schema: as the
+         * database's owner, before roles.sql grants the other roles. */
+        printf("initialised %s\n", db_path);
         break;
     case ACT_CHECKPOINT:
         st = store_checkpoint(s, &wal);
@@ -133,14 +142,14 @@ cmd_store(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "copy") == 0)
         return cmd_store_copy(argc - 1, argv + 1);
-    if ((rc = cli_parse("store", "backup FILE | restore FILE | check | checkpoint | copy SRC DST - keep "
+    if ((rc = cli_parse("store", "backup FILE | restore FILE | check | checkpoint | init | copy SRC DST - keep "
                         "the per-user store safe", entries, &argc, &argv)) != 0)
         goto done;
     for (int i = 0; argc > 1 && i < (int)G_N_ELEMENTS(action_names); i++)
         if (strcmp(argv[1], action_names[i]) == 0)
             act = i;
     if (act < 0) {
-        log_err("store: %s: want backup FILE, restore FILE, check, checkpoint or copy SRC DST",
+        log_err("store: %s: want backup FILE, restore FILE, check, checkpoint, init or copy SRC DST",
                 argc > 1 ? "unknown action" : "no action");
         rc = EX_USAGE;
         goto done;

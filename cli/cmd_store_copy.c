@@ -71,6 +71,10 @@ copy_run(const char *src_db, const char *dst_db, int force, int check, int busy_
     char why[512], err[1024];
     int rc, st;
 
+    /* Both refused before either is opened. */
+    if ((rc = userdb_no_password(CMD, src_db)) != 0 ||
+            (rc = userdb_no_password(CMD, dst_db)) != 0)
+        return rc;
     if ((rc = userdb_open(CMD, src_db, STORE_RDONLY, busy_ms, &src)) != 0)
         return rc;
     if ((rc = userdb_open(CMD, dst_db, STORE_CREATE, busy_ms, &dst)) != 0)

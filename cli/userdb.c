@@ -12,6 +12,18 @@
 #include "userdb.h"
 
 int
+userdb_no_password(const char *cmd, const char *db)
+{
+    /* Never echo the string: it holds the password. */
+    if (store_db_password(db)) {
+        log_err("%s: a password in the database string is refused (every user of "
+                "this host sees a command line in ps): %s", cmd, STORE_PASSWORD_HELP);
+        return EX_USAGE;
+    }
+    return 0;
+}
+
+int
 userdb_open(const char *cmd, const char *path, unsigned flags, int busy_ms,
             struct store **s)
 {
@@ -19,12 +31,8 @@ userdb_open(const char *cmd, const char *path, unsigned flags, int busy_ms,
     char err[512];
     int rc;
 
-    /* Never echo the string: it holds the password. */
-    if (store_db_password(path)) {
-        log_err("%s: a password in the database string is refused (every user of "
-                "this host sees a command line in ps): %s", cmd, STORE_PASSWORD_HELP);
-        return EX_USAGE;
-    }
+    if ((rc = userdb_no_password(cmd, path)) != 0)
+        return rc;
     store_opts_default(&o);
     if (busy_ms >= 0)
         o.busy_ms = (unsigned)busy_ms;
@@ -34,6 +42,8 @@ userdb_open(const char *cmd, const char *path, unsigned flags, int busy_ms,
             return EX_TEMPFAIL;
         if (rc == STORE_EVERSION)
             return EX_CONFIG;
+        if (rc == STORE_EPERM)
+            return EX_NOPERM;
         return (flags & STORE_CREATE) ? EX_CANTCREAT : EX_NOINPUT;
     }
     return 0;
@@ -59,6 +69,8 @@ userdb_user_key(const char *cmd, const char *user)
 int
 userdb_exit(int store_status)
 {
+    if (store_status == STORE_EPERM)
+        return EX_NOPERM;
     return store_status == STORE_BUSY || store_status == STORE_EDOWN ? EX_TEMPFAIL
                                                                      : EX_IOERR;
 }
