@@ -119,13 +119,23 @@ PGresult *
 pq_run(struct store *s, const char *sql, const struct pq_args *a, const char *what,
        int *rc)
 {
+    return pq_run_n(s, sql, a != NULL ? a->n : 0, a != NULL ? a->v : NULL,
+                    a != NULL ? a->len : NULL, a != NULL ? a->fmt : NULL, what, rc);
+}
+
+PGresult *
+pq_run_n(struct store *s, const char *sql, int n, const char *const *v, const int *len,
+         const int *fmt, const char *what, int *rc)
+{
     PGresult *r;
     ExecStatusType st;
 
     if (!conn(s)->in_block && (*rc = pq_ready(s)) != STORE_OK)
         return NULL;
-    r = PQexecParams(pq_db(s), sql, a != NULL ? a->n : 0, NULL, a != NULL ? a->v : NULL,
-                     a != NULL ? a->len : NULL, a != NULL ? a->fmt : NULL, 1);
+    /* Rows a copy holds back go first, in the same transaction. */
+    if (conn(s)->batch != NULL && (*rc = pq_batch_flush(s)) != STORE_OK)
+        return NULL;
+    r = PQexecParams(pq_db(s), sql, n, NULL, v, len, fmt, 1);
     st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
@@ -319,6 +329,7 @@ pq_txn(struct store *s, enum store_txn t)
         return rc;
     case STORE_TXN_ROLLBACK:
         conn(s)->in_block = 0;
+        pq_batch_drop(s);
         if (PQstatus(pq_db(s)) == CONNECTION_OK)
             PQclear(PQexec(pq_db(s), "ROLLBACK"));
         return STORE_OK;
@@ -327,6 +338,7 @@ pq_txn(struct store *s, enum store_txn t)
     case STORE_TXN_RELEASE:
         return pq_do(s, "RELEASE SAVEPOINT op", NULL, "release savepoint", NULL);
     case STORE_TXN_UNDO:
+        pq_batch_drop(s);       /* written after the savepoint: pq_run sent the rest */
         if (PQstatus(pq_db(s)) == CONNECTION_OK)
             PQclear(PQexec(pq_db(s), "ROLLBACK TO SAVEPOINT op"));
         return STORE_OK;
@@ -412,6 +424,7 @@ void
 pq_close(struct store *s)
 {
     pq_counters_drop(s);
+    pq_batch_drop(s);
     PQfinish(conn(s)->pg);
     free(conn(s));
     s->conn = NULL;

@@ -43,6 +43,10 @@ struct pq_conn {
                                          * snapshot, dropped when the next begins;
                                          * NULL: not loaded */
     size_t ncounters;
+    struct pq_batch *batch;     /* rows row_write holds back (store_pg_copy.c),
+                                 * sent before any other statement; NULL: none */
+    int copy_async;             /* this connection's commits no longer wait for
+                                 * the disk (a copy's; ids_sync's does again) */
 };
 
 /* store_pg_conn.c: the backoff's bounds (s) */
@@ -101,6 +105,9 @@ void pq_bin(struct pq_args *a, const void *p, size_t len);
  * connection). */
 PGresult *pq_run(struct store *s, const char *sql, const struct pq_args *a,
                  const char *what, int *rc);
+/* As pq_run() with n parameters in arrays (any number). */
+PGresult *pq_run_n(struct store *s, const char *sql, int n, const char *const *v,
+                   const int *len, const int *fmt, const char *what, int *rc);
 /* As pq_run() for a statement whose result is not needed; *changed (may be
  * NULL) the rows it changed. */
 int pq_do(struct store *s, const char *sql, const struct pq_args *a, const char *what,
@@ -209,6 +216,10 @@ int pq_check(struct store *s);
 int pq_rows_read(struct store *s, const struct store_table *t, int64_t uid,
                  store_row_fn fn, void *ctx);
 int pq_rows_count(struct store *s, const struct store_table *t, int64_t uid, uint64_t *n);
+/* store_pg_copy.c: send the rows row_write holds back (pq_run does, before
+ * any other statement), or forget them (a rollback). */
+int pq_batch_flush(struct store *s);
+void pq_batch_drop(struct store *s);
 int pq_row_write(struct store *s, const struct store_table *t, const struct store_value *v);
 int pq_rows_clear(struct store *s, const struct store_table *t);
 int pq_ids_sync(struct store *s);
