@@ -133,7 +133,7 @@ pq_run_n(struct store *s, const char *sql, int n, const char *const *v, const in
     if (!conn(s)->in_block && (*rc = pq_ready(s)) != STORE_OK)
         return NULL;
     /* Rows a copy holds back go first, in the same transaction. */
-    if (conn(s)->batch != NULL && (*rc = pq_batch_flush(s)) != STORE_OK)
+    if (conn(s)->batch != NULL && (*rc = conn(s)->batch->flush(s)) != STORE_OK)
         return NULL;
     r = PQexecParams(pq_db(s), sql, n, NULL, v, len, fmt, 1);
     st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -418,6 +418,43 @@ pq_label(const char *target, char *buf, size_t len)
     }
     snprintf(buf, len, "postgresql:%s", db != NULL ? db : user != NULL ? user : "(default)");
     PQconninfoFree(opts);
+}
+
+/* ---- what other files hold on the connection ---- */
+
+void
+pq_counters_drop(struct store *s)
+{
+    struct pq_conn *c = s->conn;
+
+    if (c == NULL || c->counters == NULL)
+        return;
+    for (size_t i = 0; i < c->ncounters; i++) {
+        free(c->counters[i].key);
+        free(c->counters[i].name);
+    }
+    free(c->counters);
+    c->counters = NULL;
+    c->ncounters = 0;
+}
+
+void
+pq_batch_free(struct pq_batch *b)
+{
+    for (int i = 0; i < b->nrows * b->t->ncols; i++)
+        free(b->v[i].p);
+    free(b);
+}
+
+void
+pq_batch_drop(struct store *s)
+{
+    struct pq_conn *c = s->conn;
+
+    if (c != NULL && c->batch != NULL) {
+        pq_batch_free(c->batch);
+        c->batch = NULL;
+    }
 }
 
 void

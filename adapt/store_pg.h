@@ -25,6 +25,23 @@ struct pq_counter {
     int64_t value;
 };
 
+/* Rows store copy's row_write holds back (store_pg_copy.c): one held-back
+ * value is a copy (text NUL-terminated, blob binary), NULL for SQL NULL. */
+#define PQ_BATCH_ROWS 256
+struct pq_val {
+    char *p;
+    int len;
+    int fmt;
+};
+
+struct pq_batch {
+    int (*flush)(struct store *s);      /* sends them (pq_run calls it, before any
+                                         * other statement), and frees the batch */
+    const struct store_table *t;
+    int nrows;
+    struct pq_val v[PQ_BATCH_ROWS * STORE_TABLE_COLS];
+};
+
 /* One per store handle, and a handle belongs to one thread at a time (libpq's
  * PGconn is not shared between threads): a program with several threads that
  * use the store opens a handle, so a connection, for each (store.h). */
@@ -165,7 +182,8 @@ int pq_thr_set(struct store *s, int64_t uid, double spam);
 int pq_thr_list(struct store *s, char ***users, double **spam, size_t *n);
 int pq_counter_add(struct store *s, int64_t uid, const char *name, int64_t delta);
 int pq_counter_get(struct store *s, const char *key, const char *name, int64_t *v);
-/* Forget the snapshot's counters (at a new read snapshot and at close). */
+/* store_pg.c: forget the snapshot's counters (at a new read snapshot and at
+ * close). */
 void pq_counters_drop(struct store *s);
 int pq_list_set(struct store *s, const char *scope, const char *sender, int action,
                 int64_t added, int *changed);
@@ -216,9 +234,11 @@ int pq_check(struct store *s);
 int pq_rows_read(struct store *s, const struct store_table *t, int64_t uid,
                  store_row_fn fn, void *ctx);
 int pq_rows_count(struct store *s, const struct store_table *t, int64_t uid, uint64_t *n);
-/* store_pg_copy.c: send the rows row_write holds back (pq_run does, before
- * any other statement), or forget them (a rollback). */
+/* store_pg_copy.c: send the rows row_write holds back (through batch->flush:
+ * pq_run does, before any other statement). */
 int pq_batch_flush(struct store *s);
+/* store_pg.c: free a batch; forget the connection's (a rollback, close). */
+void pq_batch_free(struct pq_batch *b);
 void pq_batch_drop(struct store *s);
 int pq_row_write(struct store *s, const struct store_table *t, const struct store_value *v);
 int pq_rows_clear(struct store *s, const struct store_table *t);

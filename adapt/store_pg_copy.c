@@ -34,20 +34,6 @@
 #include "store_pg.h"
 
 #define SQL_LEN 1024
-#define PQ_BATCH_ROWS 256
-
-/* One held-back value: a copy (text NUL-terminated, blob binary), NULL for SQL NULL. */
-struct pq_val {
-    char *p;
-    int len;
-    int fmt;
-};
-
-struct pq_batch {
-    const struct store_table *t;
-    int nrows;
-    struct pq_val v[PQ_BATCH_ROWS * STORE_TABLE_COLS];
-};
 
 static const char *
 own_rows(const struct store_table *t)
@@ -124,25 +110,6 @@ pq_rows_count(struct store *s, const struct store_table *t, int64_t uid, uint64_
     return STORE_OK;
 }
 
-static void
-batch_free(struct pq_batch *b)
-{
-    for (int i = 0; i < b->nrows * b->t->ncols; i++)
-        free(b->v[i].p);
-    free(b);
-}
-
-void
-pq_batch_drop(struct store *s)
-{
-    struct pq_conn *c = s->conn;
-
-    if (c != NULL && c->batch != NULL) {
-        batch_free(c->batch);
-        c->batch = NULL;
-    }
-}
-
 /* "INSERT INTO t(cols) VALUES ($1, ...), ($k, ...)..." for n rows (malloc'd). */
 static char *
 batch_sql(const struct store_table *t, int n)
@@ -199,7 +166,7 @@ pq_batch_flush(struct store *s)
     free(len);
     free(fmt);
     free(sql);
-    batch_free(b);
+    pq_batch_free(b);
     return rc;
 }
 
@@ -266,6 +233,7 @@ pq_row_write(struct store *s, const struct store_table *t, const struct store_va
                               t->name);
         c->batch->t = t;
         c->batch->nrows = 0;
+        c->batch->flush = pq_batch_flush;
     }
     b = c->batch;
     for (int k = 0; k < t->ncols; k++)

@@ -282,22 +282,6 @@ pq_counter_add(struct store *s, int64_t uid, const char *name, int64_t delta)
     return pq_do(s, sql_counter_add, &a, "update counter", NULL);
 }
 
-void
-pq_counters_drop(struct store *s)
-{
-    struct pq_conn *c = s->conn;
-
-    if (c == NULL || c->counters == NULL)
-        return;
-    for (size_t i = 0; i < c->ncounters; i++) {
-        free(c->counters[i].key);
-        free(c->counters[i].name);
-    }
-    free(c->counters);
-    c->counters = NULL;
-    c->ncounters = 0;
-}
-
 /* The snapshot's counters into s->conn (a read snapshot's rows cannot
  * change under it, so the copy is what each query would have read). */
 static int
