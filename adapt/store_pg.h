@@ -237,6 +237,14 @@ int pq_rows_count(struct store *s, const struct store_table *t, int64_t uid, uin
 /* store_pg_copy.c: send the rows row_write holds back (through batch->flush:
  * pq_run does, before any other statement). */
 int pq_batch_flush(struct store *s);
+/* store_pg.c: hold back row v of t (a copy of its values); a batch of
+ * another table or flush is sent first, a full one (PQ_BATCH_ROWS) at once;
+ * flush builds the batch's statement and calls pq_batch_send. */
+int pq_batch_add(struct store *s, const struct store_table *t, const struct store_value *v,
+                 int (*flush)(struct store *s));
+/* Run sql (NULL: out of memory) with the held-back rows' values as its
+ * parameters, in order, and free the batch. */
+int pq_batch_send(struct store *s, const char *sql, const char *what);
 /* store_pg.c: free a batch; forget the connection's (a rollback, close). */
 void pq_batch_free(struct pq_batch *b);
 void pq_batch_drop(struct store *s);

@@ -137,114 +137,26 @@ int
 pq_batch_flush(struct store *s)
 {
     struct pq_conn *c = s->conn;
-    struct pq_batch *b = c->batch;
-    int n, rc;
-    const char **v;
-    int *len, *fmt;
-    char *sql;
+    char *sql = batch_sql(c->batch->t, c->batch->nrows);
+    int rc = pq_batch_send(s, sql, "write rows");
 
-    if (b == NULL)
-        return STORE_OK;
-    c->batch = NULL;                    /* pq_run below must not send it again */
-    n = b->nrows * b->t->ncols;
-    v = malloc((size_t)n * sizeof(*v));
-    len = malloc((size_t)n * sizeof(*len));
-    fmt = malloc((size_t)n * sizeof(*fmt));
-    sql = batch_sql(b->t, b->nrows);
-    if (v == NULL || len == NULL || fmt == NULL || sql == NULL)
-        rc = store_fail(s, STORE_ERR, "%s: write %s rows: out of memory", s->name,
-                        b->t->name);
-    else {
-        for (int i = 0; i < n; i++) {
-            v[i] = b->v[i].p;
-            len[i] = b->v[i].len;
-            fmt[i] = b->v[i].fmt;
-        }
-        PQclear(pq_run_n(s, sql, n, v, len, fmt, "write rows", &rc));
-    }
-    free(v);
-    free(len);
-    free(fmt);
     free(sql);
-    pq_batch_free(b);
     return rc;
-}
-
-/* A copy of one value as libpq binds it. */
-static int
-val_copy(struct pq_val *d, enum store_col_kind kind, const struct store_value *v)
-{
-    char num[32];
-    const char *src = num;
-    size_t n;
-
-    d->fmt = 0;
-    d->len = 0;
-    d->p = NULL;
-    if (v->null)
-        return 0;
-    switch (kind) {
-    case STORE_COL_INT:
-        snprintf(num, sizeof(num), "%lld", (long long)v->i);
-        break;
-    case STORE_COL_REAL:
-        snprintf(num, sizeof(num), "%.17g", v->d);
-        break;
-    case STORE_COL_TEXT:
-        src = v->p;
-        break;
-    case STORE_COL_BLOB:
-        if ((d->p = malloc(v->len > 0 ? v->len : 1)) == NULL)
-            return -1;
-        if (v->len > 0)
-            memcpy(d->p, v->p, v->len);
-        d->len = (int)v->len;
-        d->fmt = 1;
-        return 0;
-    }
-    n = strlen(src);
-    if ((d->p = malloc(n + 1)) == NULL)
-        return -1;
-    memcpy(d->p, src, n + 1);
-    return 0;
 }
 
 int
 pq_row_write(struct store *s, const struct store_table *t, const struct store_value *v)
 {
     struct pq_conn *c = s->conn;
-    struct pq_batch *b;
     int rc;
 
-    if (t->ncols > STORE_TABLE_COLS)
-        return store_fail(s, STORE_ERR, "%s: write a %s row: too many columns", s->name,
-                          t->name);
     if (!c->copy_async) {
         if ((rc = pq_do(s, "SET synchronous_commit = off", NULL, "write rows", NULL)) !=
             STORE_OK)
             return rc;
         c->copy_async = 1;
     }
-    if (c->batch != NULL && c->batch->t != t && (rc = pq_batch_flush(s)) != STORE_OK)
-        return rc;
-    if (c->batch == NULL) {
-        if ((c->batch = malloc(sizeof(*c->batch))) == NULL)
-            return store_fail(s, STORE_ERR, "%s: write a %s row: out of memory", s->name,
-                              t->name);
-        c->batch->t = t;
-        c->batch->nrows = 0;
-        c->batch->flush = pq_batch_flush;
-    }
-    b = c->batch;
-    for (int k = 0; k < t->ncols; k++)
-        if (val_copy(&b->v[b->nrows * t->ncols + k], t->cols[k].kind, &v[k]) != 0) {
-            for (int j = 0; j < k; j++)
-                free(b->v[b->nrows * t->ncols + j].p);
-            return store_fail(s, STORE_ERR, "%s: write a %s row: out of memory", s->name,
-                              t->name);
-        }
-    b->nrows++;
-    return b->nrows == PQ_BATCH_ROWS ? pq_batch_flush(s) : STORE_OK;
+    return pq_batch_add(s, t, v, pq_batch_flush);
 }
 
 int

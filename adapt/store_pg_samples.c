@@ -48,10 +48,6 @@ static const char sql_fb_list[] =
 static const char sql_res_list[] =
     "SELECT digest, 0, n, ids, CASE WHEN rep_model = $2::text THEN rep END "
     "FROM reservoir r JOIN users u ON r.user_id = u.id WHERE u.key = $1 ORDER BY digest";
-static const char sql_fb_rep[] =
-    "UPDATE feedback SET rep = $3, rep_model = $4 WHERE user_id = $1 AND digest = $2";
-static const char sql_res_rep[] =
-    "UPDATE reservoir SET rep = $3, rep_model = $4 WHERE user_id = $1 AND digest = $2";
 static const char sql_fc_get[] =
     "SELECT c.model_id, c.seen, c.blob FROM fitcache c JOIN users u "
     "ON c.user_id = u.id WHERE u.key = $1";
@@ -211,17 +207,57 @@ pq_samples(struct store *s, enum store_kind kind, const char *key, const char *m
     return rc;
 }
 
+/* Representations are held back (pq_batch_add) and written by one UPDATE per
+ * up to PQ_BATCH_ROWS rows, before the next other statement: a statement a
+ * row (200 a refitted user) was most of adapt --all's time
+ * (bench/results/pg-2026-12-07.md). */
+static const struct store_table rep_tables[2] = {
+    { "feedback", 4, 0, { { "user_id", STORE_COL_INT }, { "digest", STORE_COL_BLOB },
+                          { "rep", STORE_COL_BLOB }, { "rep_model", STORE_COL_TEXT } } },
+    { "reservoir", 4, 0, { { "user_id", STORE_COL_INT }, { "digest", STORE_COL_BLOB },
+                           { "rep", STORE_COL_BLOB }, { "rep_model", STORE_COL_TEXT } } },
+};
+
+/* "UPDATE t AS r SET rep = v.rep, rep_model = v.m FROM (VALUES ($1::bigint,
+ * $2::bytea, $3::bytea, $4::text), ($5, ...)...) AS v(u, d, rep, m) WHERE
+ * r.user_id = v.u AND r.digest = v.d" */
+static int
+rep_flush(struct store *s)
+{
+    struct pq_batch *b = ((struct pq_conn *)s->conn)->batch;
+    size_t len = 256 + (size_t)b->nrows * 48, off;
+    char *sql = malloc(len);
+    int rc;
+
+    if (sql != NULL) {
+        off = (size_t)snprintf(sql, len, "UPDATE %s AS r SET rep = v.rep, rep_model = v.m "
+                               "FROM (VALUES ", b->t->name);
+        for (int i = 0; i < b->nrows; i++)
+            off += (size_t)snprintf(sql + off, len - off,
+                                    i == 0 ? "($%d::bigint, $%d::bytea, $%d::bytea, $%d::text)"
+                                           : ", ($%d, $%d, $%d, $%d)",
+                                    4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4);
+        snprintf(sql + off, len - off, ") AS v(u, d, rep, m) "
+                 "WHERE r.user_id = v.u AND r.digest = v.d");
+    }
+    rc = pq_batch_send(s, sql, "cache representation");
+    free(sql);
+    return rc;
+}
+
 int
 pq_rep_put(struct store *s, enum store_kind kind, int64_t uid, const uint8_t *digest,
            const void *rep, size_t len, const char *model_id)
 {
-    struct pq_args a = { 0 };
+    struct store_value v[4] = { { 0 } };
 
-    uid_digest(&a, uid, digest);
-    pq_bin(&a, rep, len);
-    pq_text(&a, model_id);
-    return pq_do(s, kind == STORE_FEEDBACK ? sql_fb_rep : sql_res_rep, &a,
-                 "cache representation", NULL);
+    v[0].i = uid;
+    v[1].p = digest;
+    v[1].len = STORE_DIGEST_LEN;
+    v[2].p = rep;
+    v[2].len = len;
+    v[3].p = model_id;
+    return pq_batch_add(s, &rep_tables[kind == STORE_FEEDBACK ? 0 : 1], v, rep_flush);
 }
 
 int
