@@ -80,11 +80,12 @@ runtime_check_system(const struct conf *c, GPtrArray *errors)
     if (conf_key_line(c, "socket") > 0
         && (g_str_has_prefix(c->socket, "unix:") || g_str_has_prefix(c->socket, "local:")))
         runtime_check_dir(errors, c, "socket", strchr(c->socket, ':') + 1);
-    /* The database string is logged (store errors, preload): no password in
-     * it, whoever may read this file (doc/operator.md, PostgreSQL roles). */
+    /* No password in the configuration, whoever may read this file: it is
+     * copied between hosts and kept in version control (doc/operator.md,
+     * PostgreSQL: roles, passwords and TLS). */
     if (c->database != NULL && store_db_password(c->database))
         runtime_error(errors, c, "database", "database: a password in the database "
-                      "string is refused (it would be logged): %s", STORE_PASSWORD_HELP);
+                      "string is refused: %s", STORE_PASSWORD_HELP);
     /* A PostgreSQL connection string names no file: the server is reached
      * (and may be away) at run time. */
     if (c->database != NULL && store_db_kind(c->database) == STORE_DB_SQLITE) {
