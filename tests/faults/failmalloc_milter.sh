@@ -50,6 +50,9 @@ CONF
 # earlier), 1 if it exited first (its status in $rc).
 start() {
     rm -f "$tmp/m.sock"
+    # Emptied here, not only by the child's redirection: a child scheduled late
+    # would leave the last run's "listening on" for the loop below to find.
+    : >"$tmp/milter.log"
     env "$@" LD_PRELOAD="$so" "$milter" -f -c "$tmp/m.conf" 2>"$tmp/milter.log" &
     pid=$!
     i=0
