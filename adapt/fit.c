@@ -311,12 +311,7 @@ fit_lambda_mu(struct fit_run *run)
                       run->mu, o->lambda < 0, o->mu < 0 && (o->use_head || o->use_reweight),
                       run->thr_logit, &run->lam, &run->mu, &s->cv_err_after) < 0)
             return -1;
-        prep->have_cv = 1;
-        prep->changed = 1;
-        prep->cv_n = (uint32_t) n_fb;
-        prep->lambda = run->lam;
-        prep->mu = run->mu;
-        prep->cv_err = s->cv_err_after;
+        adapt_prep_keep_cv(prep, n_fb, run->lam, run->mu, s->cv_err_after);
     }
     s->cross_validated = 1;
     return 0;

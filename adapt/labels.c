@@ -665,14 +665,8 @@ labels_pick(const struct model *m, uint32_t seed, const struct adapt_example *fb
     }
     if (labels_cv(m, seed, fb, n_fb, o0, o, thr, ls) < 0)
         return -1;
-    if (prep != NULL) {
-        prep->have_cv = 1;
-        prep->changed = 1;
-        prep->cv_n = (uint32_t) n_fb;
-        prep->lambda = ls->lam;
-        prep->mu = ls->a;
-        prep->cv_err = ls->cv_err;
-    }
+    if (prep != NULL)
+        adapt_prep_keep_cv(prep, n_fb, ls->lam, ls->a, ls->cv_err);
     return 0;
 }
 

@@ -262,3 +262,14 @@ adapt_prep_cv_current(const struct adapt_prep *prep, size_t n_fb)
 
     return prep->have_cv && n_fb >= n && n_fb < n + grow;
 }
+
+void
+adapt_prep_keep_cv(struct adapt_prep *prep, size_t n_fb, double lambda, double mu, double err)
+{
+    prep->have_cv = 1;
+    prep->changed = 1;
+    prep->cv_n = (uint32_t)n_fb;
+    prep->lambda = lambda;
+    prep->mu = mu;
+    prep->cv_err = err;
+}

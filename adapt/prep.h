@@ -15,5 +15,9 @@ uint64_t adapt_prep_fingerprint(const struct model *m, const struct adapt_opts *
 /* 1 when the prep's lambda and mu still hold for n_fb feedback messages
  * (from the count they were chosen at until it grows by a quarter). */
 int adapt_prep_cv_current(const struct adapt_prep *prep, size_t n_fb);
+/* Keep a cross-validation's outcome in the prep (chosen at n_fb feedback
+ * messages: lambda, mu and the CV loss err) and mark the prep changed. */
+void adapt_prep_keep_cv(struct adapt_prep *prep, size_t n_fb, double lambda, double mu,
+                        double err);
 
 #endif
