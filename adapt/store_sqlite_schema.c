@@ -91,9 +91,11 @@ static const char *const migrations[SQ_SCHEMA_VERSION] = {
     "  action INTEGER NOT NULL, added INTEGER NOT NULL,"
     "  PRIMARY KEY(scope, sender)) WITHOUT ROWID;",
     /* 8 -> 9: a dirty user claimed for refit by one process of a fleet
-     * (store_dirty_claim): who holds it and until when (0: nobody) */
-    "ALTER TABLE users ADD COLUMN claim_owner TEXT;"
-    "ALTER TABLE users ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;",
+     * (store_dirty_claim): who holds it and until when (0: nobody); two
+     * statements in one step, parenthesised so that clang's
+     * -Wstring-concatenation sees the concatenation is meant */
+    ("ALTER TABLE users ADD COLUMN claim_owner TEXT;"
+     "ALTER TABLE users ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;"),
 };
 
 static const char sql_meta_get[] = "SELECT value FROM meta WHERE key = ?1";
