@@ -63,6 +63,14 @@ store_db_kind(const char *db)
     return STORE_DB_SQLITE;
 }
 
+const char *
+store_db_file(const char *db)
+{
+    if (db == NULL || store_db_kind(db) == STORE_DB_POSTGRESQL)
+        return NULL;
+    return strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
+}
+
 /* The backend for db and the target it is given; NULL when this build has none. */
 static const struct store_backend *
 backend_for(const char *db, const char **target)
@@ -75,8 +83,7 @@ backend_for(const char *db, const char **target)
         return NULL;
 #endif
     }
-    if (strncmp(db, "sqlite:", 7) == 0)
-        *target = db + 7;
+    *target = store_db_file(db);
     return &store_sqlite_backend;
 }
 

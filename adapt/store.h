@@ -52,6 +52,9 @@ enum store_status {
 /* Which backend a database string names (see above). */
 enum store_db { STORE_DB_SQLITE, STORE_DB_POSTGRESQL };
 enum store_db store_db_kind(const char *db);
+/* The file a SQLite database string names (PATH, or the PATH of sqlite:PATH);
+ * NULL for a PostgreSQL string, which names no file. */
+const char *store_db_file(const char *db);
 
 /* 1 when db carries a password (a PostgreSQL URI's user:password@ or
  * password= parameter, a key=value string's password key), which the

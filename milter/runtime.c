@@ -71,6 +71,7 @@ static void
 runtime_check_system(const struct conf *c, GPtrArray *errors)
 {
     char err[256];
+    const char *path;
     struct stat st;
     uid_t uid;
     gid_t gid;
@@ -88,10 +89,7 @@ runtime_check_system(const struct conf *c, GPtrArray *errors)
                       "string is refused: %s", STORE_PASSWORD_HELP);
     /* A PostgreSQL connection string names no file: the server is reached
      * (and may be away) at run time. */
-    if (c->database != NULL && store_db_kind(c->database) == STORE_DB_SQLITE) {
-        const char *path = g_str_has_prefix(c->database, "sqlite:") ? c->database + 7
-                                                                    : c->database;
-
+    if (c->database != NULL && (path = store_db_file(c->database)) != NULL) {
         if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
             runtime_error(errors, c, "database", "database = %s: not a regular file",
                           c->database);
