@@ -33,29 +33,60 @@ static const char sql_scan_put[] =
     " score = excluded.score, verdict = excluded.verdict";
 static const char sql_expire[] = "DELETE FROM scans WHERE at < $1";
 
-/* One query per store_stats_kind, in that order; $1 the user key (NULL: all),
- * $2 since.  Sums are cast back to bigint (PostgreSQL sums bigints as numeric). */
-static const char *const sql_stats[] = {
-    "SELECT id, key FROM users WHERE $1::text IS NULL OR key = $1::text ORDER BY id",
-    "SELECT user_id, scanned, tagged, quarantined, rejected, skipped, errors, ms_sum,"
-    " hist FROM scan_days WHERE day >= $2::bigint - $2::bigint % 86400"
-    " AND ($1::text IS NULL OR user_id = (SELECT id FROM users WHERE key = $1::text))",
-    "SELECT user_id, spam, count(*), sum((updated >= $2::bigint)::int)::bigint FROM feedback"
-    " WHERE $1::text IS NULL OR user_id = (SELECT id FROM users WHERE key = $1::text)"
-    " GROUP BY user_id, spam",
-    "SELECT f.user_id, f.spam, count(*),"
-    " sum((f.spam = 0 AND s.verdict IN (1, 2, 3))::int)::bigint,"
-    " sum((f.spam = 1 AND s.verdict = 0)::int)::bigint FROM feedback f JOIN scans s"
-    " ON s.user_id = f.user_id AND s.digest = f.digest WHERE f.updated >= $2::bigint"
-    " AND ($1::text IS NULL OR f.user_id = (SELECT id FROM users WHERE key = $1::text))"
-    " GROUP BY f.user_id, f.spam",
+/*
+ * The statistics' aggregate queries: $1 the user key (NULL: all), $2 since.
+ * Sums of bigints are cast back to bigint (PostgreSQL sums them as numeric).
+ * Not SQLite's one query per store_stats_kind: over 10,000 users and 1M scan
+ * records (bench/store/pg.sh, bench/results/pg-stats-2026-12-07.md) these
+ * shapes cost the server a third of the CPU:
+ *  - the day rows are summed per user on the server (70,000 rows sent as
+ *    10,000); each user's histograms come concatenated, each one after its
+ *    length (4 bytes, big-endian), for the front to add (stats_day_rows);
+ *  - the feedback counts and their match to scan records are one pass over
+ *    feedback, each recent row looking up its scan record by the primary key
+ *    (LATERAL ... LIMIT 1: at most one row, and the planner cannot turn it
+ *    into a hash join over every scan record, which cost 320 ms of CPU).
+ */
+static const char sql_stats_users[] =
+    "SELECT id, key FROM users WHERE $1::text IS NULL OR key = $1::text ORDER BY id";
+static const char sql_stats_days[] =
+    "SELECT user_id, sum(scanned)::bigint, sum(tagged)::bigint,"
+    " sum(quarantined)::bigint, sum(rejected)::bigint, sum(skipped)::bigint,"
+    " sum(errors)::bigint, sum(ms_sum), string_agg(int4send(length(hist)) || hist, ''::bytea)"
+    " FROM scan_days WHERE day >= $2::bigint - $2::bigint % 86400"
+    " AND ($1::text IS NULL OR user_id = (SELECT id FROM users WHERE key = $1::text))"
+    " GROUP BY user_id";
+/* user_id, spam, held, changed since, matched, fp, fn */
+static const char sql_stats_feedback[] =
+    "SELECT f.user_id, f.spam, count(*), count(*) FILTER (WHERE f.updated >= $2::bigint),"
+    " count(s.verdict), count(*) FILTER (WHERE f.spam = 0 AND s.verdict IN (1, 2, 3)),"
+    " count(*) FILTER (WHERE f.spam = 1 AND s.verdict = 0) FROM feedback f"
+    " LEFT JOIN LATERAL (SELECT verdict FROM scans WHERE scans.user_id = f.user_id"
+    " AND scans.digest = f.digest AND f.updated >= $2::bigint LIMIT 1) s ON true"
+    " WHERE $1::text IS NULL OR f.user_id = (SELECT id FROM users WHERE key = $1::text)"
+    " GROUP BY f.user_id, f.spam";
+static const char sql_stats_refits[] =
     "SELECT user_id, count(*) FROM refits WHERE at >= $2::bigint"
     " AND ($1::text IS NULL OR user_id = (SELECT id FROM users WHERE key = $1::text))"
-    " GROUP BY user_id",
-    "SELECT user_id, version, at, n_feedback, n_unlabelled, domain_auc, ess,"
-    " cv_before, cv_after, ms FROM refits WHERE id IN (SELECT max(id) FROM refits"
-    " WHERE $1::text IS NULL OR user_id = (SELECT id FROM users WHERE key = $1::text)"
-    " GROUP BY user_id) AND $2::bigint IS NOT NULL",
+    " GROUP BY user_id";
+/* Each user's refit of the highest id (half the CPU of id IN (SELECT max(id) ...)) */
+static const char sql_stats_last[] =
+    "SELECT DISTINCT ON (user_id) user_id, version, at, n_feedback, n_unlabelled,"
+    " domain_auc, ess, cv_before, cv_after, ms FROM refits"
+    " WHERE ($1::text IS NULL OR user_id = (SELECT id FROM users WHERE key = $1::text))"
+    " AND $2::bigint IS NOT NULL ORDER BY user_id, id DESC";
+
+/* The queries in the order they run (users first: the front makes a user's
+ * entry from its USER row), each with the kind of rows it gives. */
+static const struct {
+    const char *sql;
+    enum store_stats_kind kind;
+} stats_queries[] = {
+    { sql_stats_users, STORE_STATS_USER },
+    { sql_stats_days, STORE_STATS_DAY },
+    { sql_stats_feedback, STORE_STATS_FEEDBACK },
+    { sql_stats_refits, STORE_STATS_REFITS },
+    { sql_stats_last, STORE_STATS_LAST },
 };
 
 static const char sql_overview[] =
@@ -128,12 +159,12 @@ pq_scan_expire(struct store *s, int64_t before)
     return pq_do(s, sql_expire, &a, "expire scan records", NULL);
 }
 
-/* Row i of the kind-th statistics query as a store_stats_row. */
+/* Row i of a statistics query of kind as a store_stats_row (STORE_STATS_DAY:
+ * the sums, without the histograms; STORE_STATS_FEEDBACK: the held and
+ * changed counts). */
 static void
 stats_row(const PGresult *r, int i, enum store_stats_kind kind, struct store_stats_row *row)
 {
-    int ncol = PQnfields(r);
-
     memset(row, 0, sizeof(*row));
     row->kind = kind;
     row->uid = pq_int(r, i, 0);
@@ -145,8 +176,6 @@ stats_row(const PGresult *r, int i, enum store_stats_kind kind, struct store_sta
         for (int c = 0; c < 6; c++)
             row->i[c] = pq_int(r, i, 1 + c);
         row->d[0] = pq_dbl(r, i, 7);
-        row->blob = PQgetvalue(r, i, 8);
-        row->blob_len = (size_t)PQgetlength(r, i, 8);
         break;
     case STORE_STATS_LAST:
         for (int c = 0; c < 4; c++)
@@ -157,30 +186,85 @@ stats_row(const PGresult *r, int i, enum store_stats_kind kind, struct store_sta
             if (pq_isnull(r, i, 5 + c))
                 row->d[c] = -1;
         break;
+    case STORE_STATS_FEEDBACK:
+        for (int c = 0; c < 3; c++)
+            row->i[c] = pq_int(r, i, 1 + c);
+        break;
     default:
-        for (int c = 1; c < ncol && c <= 6; c++)
-            row->i[c - 1] = pq_int(r, i, c);
+        row->i[0] = pq_int(r, i, 1);
     }
+}
+
+/* A user's day sums (row), then each histogram of blob (len bytes: 4-byte
+ * big-endian length, that many bytes, ...) as a day row of its own with no
+ * counts, for the front to add. */
+static int
+stats_day_rows(struct store *s, struct store_stats_acc *acc, struct store_stats_row *row,
+               const unsigned char *blob, size_t len)
+{
+    int rc = store_stats_add(s, acc, row);
+
+    memset(row->i, 0, sizeof(row->i));
+    row->d[0] = 0;
+    while (rc == STORE_OK && len >= 4) {
+        size_t n = (size_t)blob[0] << 24 | (size_t)blob[1] << 16 | (size_t)blob[2] << 8 | blob[3];
+
+        if (n > len - 4)
+            return store_fail(s, STORE_ERR, "%s: read statistics: bad histograms", s->name);
+        row->blob = blob + 4;
+        row->blob_len = n;
+        rc = store_stats_add(s, acc, row);
+        blob += 4 + n;
+        len -= 4 + n;
+    }
+    return rc;
+}
+
+/* A user's feedback counts for one label (row), and, when some of the
+ * changed ones matched a scan record, their match (columns 4-6). */
+static int
+stats_feedback_rows(struct store *s, struct store_stats_acc *acc, struct store_stats_row *row,
+                    const PGresult *r, int i)
+{
+    int rc = store_stats_add(s, acc, row);
+
+    if (rc != STORE_OK || pq_int(r, i, 4) == 0)
+        return rc;
+    row->kind = STORE_STATS_MATCHED;
+    for (int c = 0; c < 3; c++)
+        row->i[1 + c] = pq_int(r, i, 4 + c);
+    return store_stats_add(s, acc, row);
 }
 
 int
 pq_stats(struct store *s, const char *key, int64_t since, struct store_stats_acc *acc)
 {
     struct store_stats_row row;
-    int rc = STORE_OK;
+    /* Inside the front's read snapshot.  The feedback query's estimate (one
+     * index lookup per feedback row) passes jit_above_cost, and compiling
+     * it cost more than running it. */
+    int rc = pq_do(s, "SET LOCAL jit = off", NULL, "read statistics", NULL);
 
-    for (size_t k = 0; k < sizeof(sql_stats) / sizeof(sql_stats[0]) && rc == STORE_OK; k++) {
+    for (size_t k = 0; k < sizeof(stats_queries) / sizeof(stats_queries[0]) && rc == STORE_OK;
+         k++) {
+        enum store_stats_kind kind = stats_queries[k].kind;
         struct pq_args a = { 0 };
         PGresult *r;
 
         pq_text(&a, key);
-        if (k > 0)
+        if (kind != STORE_STATS_USER)
             pq_i64(&a, since);
-        if ((r = pq_run(s, sql_stats[k], &a, "read statistics", &rc)) == NULL)
+        if ((r = pq_run(s, stats_queries[k].sql, &a, "read statistics", &rc)) == NULL)
             return rc;
         for (int i = 0; rc == STORE_OK && i < PQntuples(r); i++) {
-            stats_row(r, i, (enum store_stats_kind)k, &row);
-            rc = store_stats_add(s, acc, &row);
+            stats_row(r, i, kind, &row);
+            if (kind == STORE_STATS_DAY)
+                rc = stats_day_rows(s, acc, &row, (const unsigned char *)PQgetvalue(r, i, 8),
+                                    (size_t)PQgetlength(r, i, 8));
+            else if (kind == STORE_STATS_FEEDBACK)
+                rc = stats_feedback_rows(s, acc, &row, r, i);
+            else
+                rc = store_stats_add(s, acc, &row);
         }
         PQclear(r);
     }
