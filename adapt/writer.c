@@ -704,8 +704,16 @@ writer_store_name(const struct writer *w)
 struct writer *
 writer_stop(struct writer *w)
 {
+    return writer_stop_stats(w, NULL);
+}
+
+struct writer *
+writer_stop_stats(struct writer *w, struct writer_stats *st)
+{
     struct job *j;
 
+    if (st != NULL)
+        memset(st, 0, sizeof(*st));
     if (w == NULL)
         return NULL;
     pthread_mutex_lock(&w->lock);
@@ -715,6 +723,8 @@ writer_stop(struct writer *w)
         j->kind = JOB_STOP;
         g_async_queue_push(w->q, j);
         pthread_join(w->tid, NULL);
+        if (st != NULL)
+            writer_stats(w, st);    /* the thread is gone: the final counts */
     } else {
         /* Cannot signal the thread: leave it (process exit reaps it). */
         return NULL;

@@ -119,4 +119,9 @@ const char *writer_store_name(const struct writer *w);
  * returns NULL. */
 struct writer *writer_stop(struct writer *w);
 
+/* writer_stop(), and *st (when not NULL) the counts once everything queued is
+ * committed or given up on: writer_stats() before writer_stop() misses what
+ * was still queued (pending). */
+struct writer *writer_stop_stats(struct writer *w, struct writer_stats *st);
+
 #endif

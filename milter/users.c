@@ -453,8 +453,8 @@ users_stop(void)
     if (users_writer != NULL) {
         struct writer_stats st;
 
-        writer_stats(users_writer, &st);
-        users_writer = writer_stop(users_writer);
+        /* After the stop: what was still queued is written by then. */
+        users_writer = writer_stop_stats(users_writer, &st);
         log_msg(LOG_INFO, NULL, "store writer: %llu offers written, %llu dropped, %llu failed",
                 (unsigned long long)st.written, (unsigned long long)st.dropped,
                 (unsigned long long)st.failed);
