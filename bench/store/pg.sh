@@ -16,6 +16,13 @@
 # bench/stats/run.sh (which also times SQLite's stats), copied.  Prints the
 # wall and CPU (user + sys) time of every step; a step that fails stops the run.
 # STEPS (environment; default "adapt stats") picks the parts to run.
+# stats: every form run REPS times (environment; default 5) after a warm-up,
+# alternating the backends run by run (the machine is shared: both see the
+# same load); each line gives the median, min and max wall time, and for
+# PostgreSQL the server's CPU (the backends' user + sys, from the
+# postmaster's children's times) per run; the load average before and after.
+# BEFORE (environment): another build's spamshift, timed on the same
+# PostgreSQL store in the same rotation (a before/after in one run).
 # Never part of make check.
 set -eu
 [ $# -ge 3 ] || { echo "usage: $0 BUILDDIR MODEL WORKDIR [USERS [FEEDBACK [SAMPLES [JOBS]]]]" >&2; exit 64; }
@@ -71,18 +78,62 @@ timed stats-sqlite "$here/../stats/run.sh" "$SS" "$W/stats"
 cat "$W/stats-sqlite.out"
 timed copy-stats-to-pg "$SS" store copy "$W/stats/store.db" "$PGS"
 tail -n 3 "$W/copy-stats-to-pg.out"
-pg_cluster_sql "VACUUM ANALYZE" >/dev/null
+# On the stats database (pg_cluster_sql's is postgres), as autovacuum would
+# soon after a copy: the planner's row counts and the visibility map.
+"$pg_bin/psql" -h "$pg_host" -U spamshift -d stats -qAt -v ON_ERROR_STOP=1 \
+    -c "VACUUM ANALYZE" >/dev/null
+REPS=${REPS:-5}
+pm=$(head -1 "$W/pg/data/postmaster.pid")
+tck=$(getconf CLK_TCK)
+# The CPU seconds of the server's exited backends (the postmaster's cutime + cstime).
+server_cpu() { awk -v t="$tck" '{ printf "%.3f", ($16 + $17) / t }' "/proc/$pm/stat"; }
+# stats_run LABEL BIN DB ARGS...: one timed run, "LABEL wall server_cpu" on W/stats.times.
+stats_run() {
+    local label=$1 bin=$2 db=$3 c0 c1 t0 t1
+    shift 3
+    c0=$(server_cpu)
+    t0=$(date +%s.%N)
+    "$bin" stats --db "$db" "$@" >/dev/null
+    t1=$(date +%s.%N)
+    sleep 0.1      # the backend has exited and been reaped
+    c1=$(server_cpu)
+    echo "$label $(echo "$t1 - $t0" | bc -l) $(echo "$c1 - $c0" | bc -l)" >>"$W/stats.times"
+}
+# stats_summary: numbers on stdin, sorted, to "median min max count".
+stats_summary() {
+    awk '{ v[++n] = $1 } END { m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        print m, v[1], v[n], n }'
+}
+runs="SQLite:$SS:$W/stats/store.db PostgreSQL:$SS:$PGS"
+[ -n "${BEFORE:-}" ] && runs="$runs PostgreSQL-before:$BEFORE:$PGS"
 for args in "" "--json" "--format prometheus" "--user user00042@example.org" "--since all"; do
-    for db in "$W/stats/store.db" "$PGS"; do
+    load0=$(cut -d' ' -f1-3 /proc/loadavg)
+    : >"$W/stats.times"
+    for r in $runs; do
+        IFS=: read -r label bin db <<<"$r"
         # shellcheck disable=SC2086
-        "$SS" stats --db "$db" $args >/dev/null   # warm the caches
-        start=$(date +%s.%N)
-        for _ in 1 2 3; do "$SS" stats --db "$db" $args >/dev/null; done
-        end=$(date +%s.%N)
-        printf 'stats %-34s %-10s %6.3f s per run (mean of 3, warm)\n' "$args" \
-            "$(case $db in postgresql*) echo PostgreSQL ;; *) echo SQLite ;; esac)" \
-            "$(echo "($end - $start) / 3" | bc -l)"
+        "$bin" stats --db "$db" $args >/dev/null   # warm the caches
     done
+    for _ in $(seq "$REPS"); do
+        for r in $runs; do
+            IFS=: read -r label bin db <<<"$r"
+            # shellcheck disable=SC2086
+            stats_run "$label" "$bin" "$db" $args
+        done
+    done
+    for r in $runs; do
+        label=${r%%:*}
+        w=$(awk -v l="$label" '$1 == l { print $2 }' "$W/stats.times" | sort -n | stats_summary)
+        c=$(awk -v l="$label" '$1 == l { print $3 }' "$W/stats.times" | sort -n | stats_summary)
+        # shellcheck disable=SC2086
+        set -- $w
+        printf 'stats %-30s %-17s median %6.3f s (min %.3f, max %.3f, %d runs)' \
+            "${args:-(table)}" "$label" "$1" "$2" "$3" "$4"
+        # shellcheck disable=SC2086
+        [ "$label" = SQLite ] || { set -- $c; printf ', server CPU median %.2f s' "$1"; }
+        printf '\n'
+    done
+    echo "    load average before $load0, after $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 "$SS" stats --db "$W/stats/store.db" --json --since all >"$W/stats-sqlite.json"
 "$SS" stats --db "$PGS" --json --since all >"$W/stats-pg.json"

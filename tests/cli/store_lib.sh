@@ -105,7 +105,7 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 keys = ("learned_spam", "learned_ham", "feedback_spam", "feedback_ham", "feedback_held",
         "scanned", "tagged", "quarantined", "rejected", "skipped", "errors", "refits",
-        "scan_records")
+        "scan_records", "false_positives", "false_negatives")
 for k in keys:
     if k in j["overview"]:
         print("overview", k, j["overview"][k])
