@@ -10,6 +10,13 @@
  *         [--fit-pool N] [--no-pooled 1] [--no-adapted 1] [--time-refit 1]
  *         [--lam-grid L1,L2,..] [--a-grid A1,..] [--cv-metric auc|loss] [--val 0|1]
  *         [--mu M] [--lam L] [--gamma G] [--dom-l2 L] [--clip C]
+ *         [--pseudo-conf P] [--pseudo-self S] [--pseudo-l2 L] [--pseudo W]
+ *         [--pseudo-keep N] [--resid-l2 L] [--st-conf P]
+ *
+ * --pseudo-conf/-self/-l2, --pseudo, --pseudo-keep and --resid-l2 set the
+ * stage U options of adapt_opts (adapt.h) for the product rows; --st-conf P
+ * runs the research designs at k = 0 on pseudo-labels (the history messages
+ * the base scores beyond probability P or 1 - P, labelled by its side).
  *
  * Splits: loo, Enron leave one user out (source = the other five); sa-enron,
  * source = the whole SpamAssassin corpus, user = enronN in file-number order;
@@ -775,6 +782,9 @@ main(int argc, char **argv)
                              { 0.1, 1.0 }, 2,
                              { 0, 0.1, 0.3, 1 }, 4 };
     double dom_l2 = 1e-4, clip = 10;
+    double ps_conf = -1, ps_self = -1, ps_l2 = -1, ps_w = -1, r_l2 = -1;
+    long ps_keep = -1;
+    double st_conf = 0;
     char path[8192];
     FILE *scores, *thrs, *resv, *mthr;
     int u;
@@ -842,6 +852,20 @@ main(int argc, char **argv)
             dom_l2 = atof(v);
         else if (strcmp(argv[a], "--clip") == 0)
             clip = atof(v);
+        else if (strcmp(argv[a], "--pseudo-conf") == 0)
+            ps_conf = atof(v);
+        else if (strcmp(argv[a], "--pseudo-self") == 0)
+            ps_self = atof(v);
+        else if (strcmp(argv[a], "--pseudo-l2") == 0)
+            ps_l2 = atof(v);
+        else if (strcmp(argv[a], "--pseudo") == 0)
+            ps_w = atof(v);
+        else if (strcmp(argv[a], "--st-conf") == 0)
+            st_conf = atof(v);
+        else if (strcmp(argv[a], "--pseudo-keep") == 0)
+            ps_keep = strtol(v, NULL, 10);
+        else if (strcmp(argv[a], "--resid-l2") == 0)
+            r_l2 = atof(v);
         else
             die("unknown option (see the comment at the top of bench/adapt/proto/proto.c)");
         a++;
@@ -1077,6 +1101,18 @@ main(int argc, char **argv)
                 for (i = 0; i < kk; i++)
                     lab[i] = ahist[i];
                 adapt_opts_default(&o);
+                if (ps_conf > 0)
+                    o.pseudo_conf = (float) ps_conf;
+                if (ps_self >= 0)
+                    o.pseudo_self = (float) ps_self;
+                if (ps_l2 > 0)
+                    o.pseudo_l2 = (float) ps_l2;
+                if (ps_w >= 0)
+                    o.pseudo = (float) ps_w;
+                if (ps_keep >= 0)
+                    o.pseudo_keep = (uint32_t) ps_keep;
+                if (r_l2 > 0)
+                    o.resid_l2 = (float) r_l2;
                 o.use_reweight = vr->rw;
                 o.use_head = vr->head;
                 o.use_resid = vr->resid;
@@ -1156,9 +1192,27 @@ main(int argc, char **argv)
 
                 if (only != NULL && !in_list(only, ds->name))
                     continue;
-                if (ds->no_base && k == 0)
+                if (ds->no_base && k == 0 && st_conf <= 0)
                     continue;
-                learn(ds, &lo, hist, k, pool, n_pool, beta, &f);
+                if (k == 0 && st_conf > 0) {
+                    /* --st-conf: self-training for the research designs at
+                     * k = 0: the history messages the base scores beyond
+                     * +-logit(st_conf), labelled by the base's side, stand
+                     * for the labels (the pool, reweighted by the token-space
+                     * domain classifier, as with real labels) */
+                    struct ex *ps = xcalloc(n_hist, sizeof(*ps));
+                    double cl = log(st_conf / (1 - st_conf));
+                    size_t np = 0;
+
+                    for (i = 0; i < n_hist; i++)
+                        if (fabs(hist[i].base) >= cl) {
+                            ps[np] = hist[i];
+                            ps[np++].spam = hist[i].base > 0;
+                        }
+                    learn(ds, &lo, ps, np, pool, n_pool, beta, &f);
+                    free(ps);
+                } else
+                    learn(ds, &lo, hist, k, pool, n_pool, beta, &f);
                 for (i = 0; i < n_test; i++)
                     fprintf(scores, "%s\t%zu\t%s\t%d\t%.9g\n", uname, k, ds->name,
                             test[i].spam, row_logit(ds, &f, f.theta, f.a, &test[i]));
