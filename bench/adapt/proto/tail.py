@@ -5,6 +5,7 @@
     tail.py joint OUTDIR ROW K
     tail.py subject OUTDIR ROW DELTA HAM_LOGIT [both] > scores.tsv
     tail.py errors OUTDIR ROW CLI_THRESHOLDS
+    tail.py cli-errors WORK ENRON_DIR
 
 OUTDIR is a bench/adapt/proto --out directory (scores.tsv, thresholds.tsv,
 reservoir.tsv, USER/history, USER/test).  CLI_THRESHOLDS is the thresholds.txt
@@ -25,11 +26,17 @@ scores.tsv to rate (copy thresholds.tsv beside it).
 errors: for each user the later ham scored above the threshold that gives it
 0.3% FPR, with each one's nearest history message by word Jaccard (its label
 and score): can anything learnt from the user's earlier mail reach them?
+cli-errors: the same question on bench/adapt/oppoint.sh's WORK (k = 0): per
+user the later ham scored above, and the spam below, the user's own 0.3% FPR
+threshold, with Subject, size, body words, the base's and the user model's
+score, and the other Enron users (ENRON_DIR) whose mail has that normalised
+Subject; a count of the missed spam by kind.
 Standard library only.
 """
 import collections
 import csv
 import math
+import os
 import re
 import sys
 
@@ -190,6 +197,59 @@ def errors(d, row, cli):
                      open(p, errors='replace').readline()[:60].strip()))
 
 
+def cli_errors(work, enron):
+    def read(path):
+        with open(path, errors='replace') as f:
+            t = f.read()
+        first, _, body = t.partition('\n')
+        s = first[9:].strip() if first.startswith('Subject:') else ''
+        return s, len(t), len(body.split())
+
+    def norm(s):
+        s = re.sub(r'^((re|fw|fwd)\s*:\s*)+', '', s.lower())
+        return re.sub(r'\s+', ' ', s).strip()
+
+    seen = collections.defaultdict(set)
+    for u in range(1, 7):
+        for lab in ('ham', 'spam'):
+            d = '%s/enron%d/%s' % (enron, u, lab)
+            for fn in os.listdir(d):
+                seen[norm(read(d + '/' + fn)[0])].add((u, lab))
+
+    def show(p, x, base, u):
+        s, size, nw = read(p)
+        other = sorted(o for o in seen[norm(s)] if o[0] != u)[:4]
+        print('  %.5f base %.5f %6dB %5dw  %-55s | %s' % (x, base[p], size, nw, s[:55], other))
+
+    for u in range(1, 7):
+        lab = dict(x.rstrip('\n').split('\t') for x in open('%s/enron%d.second' % (work, u)))
+        base = {x.split('\t')[0]: float(x.split('\t')[1])
+                for x in open('%s/enron%d.base.tsv' % (work, u))}
+        k0 = {x.split('\t')[0]: float(x.split('\t')[1])
+              for x in open('%s/enron%d.k0.tsv' % (work, u))}
+        ham = sorted((p for p in k0 if lab[p] == 'ham'), key=lambda p: -k0[p])
+        t = k0[ham[int(0.003 * len(ham))]] + 1e-9
+        fn = sorted((p for p in k0 if lab[p] == 'spam' and k0[p] < t), key=lambda p: k0[p])
+        n_spam = len(k0) - len(ham)
+        print('== enron%d: 0.3%% FPR threshold %.6f, ham %d, spam %d, spam below %d (%.2f%%)'
+              % (u, t, len(ham), n_spam, len(fn), 100.0 * len(fn) / n_spam))
+        print('-- ham at the top')
+        for p in ham[:12]:
+            show(p, k0[p], base, u)
+        print('-- spam below, lowest first')
+        kinds = collections.Counter()
+        for p in fn:
+            s, _size, nw = read(p)
+            other = [o for o in seen[norm(s)] if o[0] != u]
+            kinds['subject of another user\'s spam' if any(o[1] == 'spam' for o in other)
+                  else 'subject of another user\'s ham' if other else 'subject unseen'] += 1
+            kinds['no subject' if not s else 'subject'] += 1
+            kinds['< 30 body words' if nw < 30 else '>= 30 body words'] += 1
+        for p in fn[:25]:
+            show(p, k0[p], base, u)
+        print('  spam below, by kind: %s' % dict(kinds))
+
+
 def main():
     a = sys.argv[1:]
     if len(a) >= 5 and a[0] == 'rates':
@@ -200,6 +260,8 @@ def main():
         subject(a[1], a[2], float(a[3]), float(a[4]), 'both' in a[5:])
     elif len(a) == 4 and a[0] == 'errors':
         errors(a[1], a[2], cli_thresholds(a[3]))
+    elif len(a) == 3 and a[0] == 'cli-errors':
+        cli_errors(a[1], a[2])
     else:
         sys.exit(__doc__)
 
