@@ -157,6 +157,81 @@ linalg_chol_apply(const double *a, uint32_t q, double *b)
     }
 }
 
+/* x . y over n floats, sixteen at a time in four vector accumulators, in
+ * a fixed order (deterministic); the sum in double. */
+ROW_PASS static double
+dot_f(const float *x, const float *y, uint32_t n)
+{
+    v4f a0 = { 0, 0, 0, 0 }, a1 = a0, a2 = a0, a3 = a0, x0, x1, x2, x3, y0, y1, y2, y3;
+    double s;
+    uint32_t k = 0;
+
+    for (; k + 16 <= n; k += 16) {
+        memcpy(&x0, x + k, 16);
+        memcpy(&x1, x + k + 4, 16);
+        memcpy(&x2, x + k + 8, 16);
+        memcpy(&x3, x + k + 12, 16);
+        memcpy(&y0, y + k, 16);
+        memcpy(&y1, y + k + 4, 16);
+        memcpy(&y2, y + k + 8, 16);
+        memcpy(&y3, y + k + 12, 16);
+        a0 += x0 * y0;
+        a1 += x1 * y1;
+        a2 += x2 * y2;
+        a3 += x3 * y3;
+    }
+    a0 += a1;
+    a2 += a3;
+    a0 += a2;
+    s = (double) a0[0] + a0[1] + a0[2] + a0[3];
+    for (; k < n; k++)
+        s += (double) x[k] * y[k];
+    return s;
+}
+
+/* linalg_chol_factor in floats (the dot products through dot_f). */
+int
+linalg_chol_factor_f(float *a, uint32_t q)
+{
+    for (uint32_t j = 0; j < q; j++) {
+        float *rj = a + (size_t) j * q;
+        double d = rj[j] - dot_f(rj, rj, j);
+
+        if (!(d > 0))
+            return -1;
+        d = sqrt(d);
+        rj[j] = (float) d;
+        for (uint32_t i = j + 1; i < q; i++) {
+            float *ri = a + (size_t) i * q;
+
+            ri[j] = (float) ((ri[j] - dot_f(ri, rj, j)) / d);
+        }
+    }
+    return 0;
+}
+
+/* linalg_chol_apply with the float factor of linalg_chol_factor_f: forward
+ * by rows, backward by row updates (contiguous), both in double. */
+void
+linalg_chol_apply_f(const float *a, uint32_t q, double *b)
+{
+    for (uint32_t i = 0; i < q; i++) {
+        const float *ri = a + (size_t) i * q;
+        double s = b[i];
+
+        for (uint32_t k = 0; k < i; k++)
+            s -= ri[k] * b[k];
+        b[i] = s / ri[i];
+    }
+    for (uint32_t i = q; i-- > 0;) {
+        const float *ri = a + (size_t) i * q;
+
+        b[i] /= ri[i];
+        for (uint32_t k = 0; k < i; k++)
+            b[k] -= ri[k] * b[i];
+    }
+}
+
 /* x := (L L')^-1 (n x n, row-major) from the factor L of linalg_chol_factor(): both
  * triangular solves on all n right-hand sides at once, as row updates over
  * the columns (which vectorise); the forward pass skips the zeros of L^-1. */

@@ -280,6 +280,8 @@ static const struct kcase {
     { "lam 1e-3, a = 0.3", 1e-3, 0.3, 1 },
     { "lam 1e-4, a = 0 (labels only)", 1e-4, 0.0, 1 },
     { "lam 1e-3, c fixed at 0", 1e-3, 1.0, 0 },
+    /* the narrowest lam of the grid: most Newton steps, most chord steps */
+    { "lam 1e-5, a = 1", 1e-5, 1.0, 1 },
 };
 
 static void
