@@ -155,10 +155,11 @@ kernel_apply_m(struct kwork *kw, size_t n, double lam, const double *r, double *
     }
 }
 
-/* Factorise the Newton matrix at the curvatures kw->dd: B's Cholesky factor,
- * and for free_c M d0 (kw->xd, K M d0 in kw->kxd) and the c row's Schur
- * complement d0'1 - d0'K M d0.  -1 when B is not positive definite or the
- * complement vanishes. */
+/* Factorise the Newton matrix at the curvatures kw->dd: B's Cholesky factor
+ * (in floats unless kw->exact; where rounding makes the float B indefinite,
+ * in doubles from then on), and for free_c M d0 (kw->xd, K M d0 in kw->kxd)
+ * and the c row's Schur complement d0'1 - d0'K M d0.  -1 when B is not
+ * positive definite, the complement vanishes or memory runs out. */
 static int
 kernel_factor(struct kwork *kw, size_t n, double lam, int free_c)
 {
@@ -171,7 +172,7 @@ kernel_factor(struct kwork *kw, size_t n, double lam, int free_c)
         kw->sum_d0 += kw->dd[i];
     }
     kw->have = 0;
-    if (kw->Kf != NULL) {
+    while (kw->Kf != NULL) {
         for (size_t i = 0; i < n; i++)
             for (size_t l = 0; l < n; l++) {
                 double b = kw->sq[i] * kw->Kf[i * n + l] * kw->sq[l] + (i == l ? 2 * lam : 0);
@@ -181,9 +182,12 @@ kernel_factor(struct kwork *kw, size_t n, double lam, int free_c)
                 else
                     kw->bmf[i * n + l] = (float) b;
             }
-        if (kw->exact ? linalg_chol_factor(kw->bm, (uint32_t) n) < 0
-            : linalg_chol_factor_f(kw->bmf, (uint32_t) n) < 0)
+        if (kw->exact ? linalg_chol_factor(kw->bm, (uint32_t) n) == 0
+            : linalg_chol_factor_f(kw->bmf, (uint32_t) n) == 0)
+            break;
+        if (kw->exact || (kw->bm = malloc((n * n + 1) * sizeof(double))) == NULL)
             return -1;
+        kw->exact = 1;
     }
     if (free_c) {
         kernel_apply_m(kw, n, lam, kw->dd0, kw->xd, kw->kxd);
