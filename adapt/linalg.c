@@ -157,41 +157,9 @@ linalg_chol_apply(const double *a, uint32_t q, double *b)
     }
 }
 
-/* x . y over n floats, sixteen at a time in four vector accumulators, in
- * a fixed order (deterministic); the sum in double. */
-ROW_PASS static double
-dot_f(const float *x, const float *y, uint32_t n)
-{
-    v4f a0 = { 0, 0, 0, 0 }, a1 = a0, a2 = a0, a3 = a0, x0, x1, x2, x3, y0, y1, y2, y3;
-    double s;
-    uint32_t k = 0;
-
-    for (; k + 16 <= n; k += 16) {
-        memcpy(&x0, x + k, 16);
-        memcpy(&x1, x + k + 4, 16);
-        memcpy(&x2, x + k + 8, 16);
-        memcpy(&x3, x + k + 12, 16);
-        memcpy(&y0, y + k, 16);
-        memcpy(&y1, y + k + 4, 16);
-        memcpy(&y2, y + k + 8, 16);
-        memcpy(&y3, y + k + 12, 16);
-        a0 += x0 * y0;
-        a1 += x1 * y1;
-        a2 += x2 * y2;
-        a3 += x3 * y3;
-    }
-    a0 += a1;
-    a2 += a3;
-    a0 += a2;
-    s = (double) a0[0] + a0[1] + a0[2] + a0[3];
-    for (; k < n; k++)
-        s += (double) x[k] * y[k];
-    return s;
-}
-
 /* Four dot products at once, rows x0..x3 against y over n floats: each load
- * of y serves four rows.  Each sum in the order of dot_f's accumulators
- * (two per row here), so deterministic. */
+ * of y serves four rows.  Two vector accumulators per row, then the tail,
+ * in a fixed order: deterministic. */
 ROW_PASS static void
 dot4_f(const float *x0, const float *x1, const float *x2, const float *x3, const float *y,
        uint32_t n, double *out)
@@ -237,32 +205,27 @@ dot4_f(const float *x0, const float *x1, const float *x2, const float *x3, const
 }
 
 /* linalg_chol_factor in floats: column j's entries below the diagonal four
- * rows at a time (dot4_f), the rest through dot_f. */
+ * rows at a time (dot4_f; past the last row the pivot row stands in, its
+ * sums unused). */
 int
 linalg_chol_factor_f(float *a, uint32_t q)
 {
     for (uint32_t j = 0; j < q; j++) {
-        float *rj = a + (size_t) j * q;
-        double d = rj[j] - dot_f(rj, rj, j), s4[4];
-        uint32_t i = j + 1;
+        float *rj = a + (size_t) j * q, *r[4];
+        double d, s4[4];
 
+        dot4_f(rj, rj, rj, rj, rj, j, s4);
+        d = rj[j] - s4[0];
         if (!(d > 0))
             return -1;
         d = sqrt(d);
         rj[j] = (float) d;
-        for (; i + 4 <= q; i += 4) {
-            float *r0 = a + (size_t) i * q, *r1 = r0 + q, *r2 = r1 + q, *r3 = r2 + q;
-
-            dot4_f(r0, r1, r2, r3, rj, j, s4);
-            r0[j] = (float) ((r0[j] - s4[0]) / d);
-            r1[j] = (float) ((r1[j] - s4[1]) / d);
-            r2[j] = (float) ((r2[j] - s4[2]) / d);
-            r3[j] = (float) ((r3[j] - s4[3]) / d);
-        }
-        for (; i < q; i++) {
-            float *ri = a + (size_t) i * q;
-
-            ri[j] = (float) ((ri[j] - dot_f(ri, rj, j)) / d);
+        for (uint32_t i = j + 1; i < q; i += 4) {
+            for (uint32_t k = 0; k < 4; k++)
+                r[k] = i + k < q ? a + (size_t) (i + k) * q : rj;
+            dot4_f(r[0], r[1], r[2], r[3], rj, j, s4);
+            for (uint32_t k = 0; k < 4 && i + k < q; k++)
+                r[k][j] = (float) ((r[k][j] - s4[k]) / d);
         }
     }
     return 0;
