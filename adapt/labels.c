@@ -38,19 +38,22 @@ const double labels_a_grid[LABELS_N_A] = { 1.0 };
 const double labels_lam_grid[LABELS_N_LAM] = { 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4, 1e-5 };
 
 #define KERNEL_NEWTON_MAX 60
+/* The Newton matrix is refactorised when the curvatures moved by more than
+ * this share of their sum since its last factorisation (see kernel_step). */
+#define KERNEL_REFACTOR 0.2
 
-/* s := (K u) over the rows idx (0 when K is NULL). */
-static void
-kernel_mul(const double *K, size_t ld, const size_t *idx, size_t n, const double *u,
-           double *s)
+/* y := Kf x, Kf the n x n symmetric sub-Gram (NULL: 0), column by column
+ * (axpy updates, which vectorise without reordering a sum). */
+ROW_PASS static void
+kernel_mul(const double *Kf, size_t n, const double *x, double *y)
 {
-    for (size_t i = 0; i < n; i++) {
-        const double *row = K != NULL ? K + idx[i] * ld : NULL;
-        double t = 0;
+    memset(y, 0, n * sizeof(double));
+    for (size_t l = 0; Kf != NULL && l < n; l++) {
+        const double *col = Kf + l * n;
+        double xl = x[l];
 
-        for (size_t l = 0; row != NULL && l < n; l++)
-            t += row[idx[l]] * u[l];
-        s[i] = t;
+        for (size_t i = 0; i < n; i++)
+            y[i] += xl * col[i];
     }
 }
 
@@ -70,47 +73,238 @@ kernel_obj(const size_t *idx, size_t n, const double *off, const uint8_t *y, con
     return f;
 }
 
-/* The Newton system of the kernel form at (u, c), into a (m x m) and b: the
- * u rows are the true Newton rows divided by K (the same solution, and no
- * inverse of K needed; see labels_kernel_solve); gu gets the u gradient
- * divided by K, *gc the c gradient. */
+/* Working arrays of one kernel solve over n rows. */
+struct kwork {
+    double *Kf;                 /* K[idx, idx], contiguous (NULL without K) */
+    double *bm;                 /* B = S Kf S + 2 lam I, then its Cholesky factor */
+    float *bmf;                 /* ... in floats (!exact) */
+    double *v;                  /* 14 n doubles, carved below */
+    double *s, *sd, *ut, *st, *gu, *dd, *sq, *xb, *kxb, *xd, *kxd, *t, *dd0, *bb;
+    double sum_d0, den0;        /* at the factorisation: sum dd0, the Schur complement */
+    int have;                   /* a factorisation of this lam is in bm */
+    int exact;                  /* Newton: double factor, refactorised every step */
+};
+
 static void
-kernel_system(const double *K, size_t ld, const size_t *idx, size_t n, const double *off,
-              const uint8_t *y, const double *w, double lam, int free_c, const double *u,
-              double c, const double *s, double *a, double *b, double *gu, double *gc)
+kwork_free(struct kwork *kw)
 {
-    size_t m = n + (free_c != 0);
-    double *dd = b + m;         /* scratch: n more doubles after b */
+    free(kw->Kf);
+    free(kw->bm);
+    free(kw->bmf);
+    free(kw->v);
+}
+
+static int
+kwork_init(struct kwork *kw, const double *K, size_t ld, const size_t *idx, size_t n, int exact)
+{
+    double **part[] = { &kw->s, &kw->sd, &kw->ut, &kw->st, &kw->gu, &kw->dd, &kw->sq,
+                        &kw->xb, &kw->kxb, &kw->xd, &kw->kxd, &kw->t, &kw->dd0, &kw->bb };
+
+    memset(kw, 0, sizeof(*kw));
+    kw->exact = exact;
+    kw->v = malloc((14 * n + 1) * sizeof(double));
+    if (kw->v == NULL)
+        return -1;
+    for (size_t k = 0; k < sizeof(part) / sizeof(part[0]); k++)
+        *part[k] = kw->v + k * n;
+    if (K == NULL)
+        return 0;
+    kw->Kf = malloc((n * n + 1) * sizeof(double));
+    if (exact)
+        kw->bm = malloc((n * n + 1) * sizeof(double));
+    else
+        kw->bmf = malloc((n * n + 1) * sizeof(float));
+    if (kw->Kf == NULL || (kw->bm == NULL && kw->bmf == NULL))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        for (size_t l = 0; l < n; l++)
+            kw->Kf[i * n + l] = K[idx[i] * ld + idx[l]];
+    return 0;
+}
+
+/* x := M r and kx := Kf x for M = (D0 Kf + 2 lam I)^-1, D0 = diag(sq^2) the
+ * curvatures of the factorisation, by Woodbury: M r = (r - S B^-1 S Kf r) /
+ * (2 lam) with S = diag(sq) and B = S Kf S + 2 lam I (symmetric positive
+ * definite: its factor is in kw->bm).  No inverse of S or Kf is needed, so a
+ * zero curvature or a singular Gram matrix is harmless. */
+static void
+kernel_apply_m(struct kwork *kw, size_t n, double lam, const double *r, double *x, double *kx)
+{
+    double *q = kw->t;
+
+    if (kw->Kf == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            x[i] = r[i] / (2 * lam);
+            kx[i] = 0;
+        }
+        return;
+    }
+    kernel_mul(kw->Kf, n, r, q);
+    for (size_t i = 0; i < n; i++)
+        x[i] = kw->sq[i] * q[i];
+    if (kw->exact)
+        linalg_chol_apply(kw->bm, (uint32_t) n, x);
+    else
+        linalg_chol_apply_f(kw->bmf, (uint32_t) n, x);
+    for (size_t i = 0; i < n; i++)
+        x[i] *= kw->sq[i];                      /* S B^-1 S Kf r */
+    kernel_mul(kw->Kf, n, x, kx);               /* Kf S B^-1 S Kf r */
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (r[i] - x[i]) / (2 * lam);
+        kx[i] = (q[i] - kx[i]) / (2 * lam);
+    }
+}
+
+/* Factorise the Newton matrix at the curvatures kw->dd: B's Cholesky factor
+ * (in floats unless kw->exact; where rounding makes the float B indefinite,
+ * in doubles from then on), and for free_c M d0 (kw->xd, K M d0 in kw->kxd)
+ * and the c row's Schur complement d0'1 - d0'K M d0.  -1 when B is not
+ * positive definite, the complement vanishes or memory runs out. */
+static int
+kernel_factor(struct kwork *kw, size_t n, double lam, int free_c)
+{
+    double dkx = 0;
+
+    memcpy(kw->dd0, kw->dd, n * sizeof(double));
+    kw->sum_d0 = 0;
+    for (size_t i = 0; i < n; i++) {
+        kw->sq[i] = sqrt(kw->dd[i]);
+        kw->sum_d0 += kw->dd[i];
+    }
+    kw->have = 0;
+    while (kw->Kf != NULL) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t l = 0; l < n; l++) {
+                double b = kw->sq[i] * kw->Kf[i * n + l] * kw->sq[l] + (i == l ? 2 * lam : 0);
+
+                if (kw->exact)
+                    kw->bm[i * n + l] = b;
+                else
+                    kw->bmf[i * n + l] = (float) b;
+            }
+        if (kw->exact ? linalg_chol_factor(kw->bm, (uint32_t) n) == 0
+            : linalg_chol_factor_f(kw->bmf, (uint32_t) n) == 0)
+            break;
+        if (kw->exact || (kw->bm = malloc((n * n + 1) * sizeof(double))) == NULL)
+            return -1;
+        kw->exact = 1;
+    }
+    if (free_c) {
+        kernel_apply_m(kw, n, lam, kw->dd0, kw->xd, kw->kxd);
+        for (size_t i = 0; i < n; i++)
+            dkx += kw->dd0[i] * kw->kxd[i];
+        kw->den0 = kw->sum_d0 - dkx;
+        if (!(kw->den0 > 1e-300))
+            return -1;
+    }
+    kw->have = 1;
+    return 0;
+}
+
+/*
+ * The Newton step of the kernel form at (u, c) with s = K u: du into kw->xb,
+ * K du into kw->kxb, dc into *dc; kw->gu gets the u gradient divided by K,
+ * *gc the c gradient.  The Newton system, its u rows divided by K (the same
+ * solution, and no inverse of K needed),
+ *   (D K + 2 lam I) du + d dc = -(g + 2 lam u),   d'K du + (sum d) dc = -sum g,
+ * with g the loss gradient and d = D 1 the curvatures, is solved through M
+ * (kernel_apply_m) and the c row's Schur complement.  The matrix is
+ * refactorised when the curvatures moved by more than KERNEL_REFACTOR of
+ * their sum since the last factorisation (or refactor is set); otherwise the
+ * step is that of the last factorisation's matrix (a chord step: the same
+ * fixed point, the line search keeps it a descent).  -1: no step.
+ */
+static int
+kernel_step(struct kwork *kw, const size_t *idx, size_t n, const double *off,
+            const uint8_t *y, const double *w, double lam, int free_c, int refactor,
+            const double *u, double c, double *gc, double *dc)
+{
+    double moved = 0, *b = kw->bb;
 
     *gc = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j = idx[i];
-        double p = linalg_sigmoid(off[j] + c + s[i]), g = w[j] * (p - y[j]);
+        double p = linalg_sigmoid(off[j] + c + kw->s[i]), g = w[j] * (p - y[j]);
 
-        dd[i] = w[j] * p * (1 - p);
-        gu[i] = g + 2 * lam * u[i];
+        kw->dd[i] = w[j] * p * (1 - p);
+        moved += fabs(kw->dd[i] - kw->dd0[i]);
+        kw->gu[i] = g + 2 * lam * u[i];
         *gc += g;
-        b[i] = -gu[i];
+        b[i] = -kw->gu[i];
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t l = 0; l < n; l++)
-            a[i * m + l] = (K != NULL ? dd[i] * K[idx[i] * ld + idx[l]] : 0)
-                + (i == l ? 2 * lam : 0);
+    if ((refactor || kw->exact || !kw->have || moved > KERNEL_REFACTOR * kw->sum_d0)
+        && kernel_factor(kw, n, lam, free_c) < 0)
+        return -1;
+    kernel_apply_m(kw, n, lam, b, kw->xb, kw->kxb);
+    *dc = 0;
     if (!free_c)
-        return;
-    a[n * m + n] = 0;
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        *dc -= kw->dd0[i] * kw->kxb[i];
+    *dc = (*dc - *gc) / kw->den0;
     for (size_t i = 0; i < n; i++) {
-        a[i * m + n] = dd[i];
-        a[n * m + n] += dd[i];
+        kw->xb[i] -= *dc * kw->xd[i];
+        kw->kxb[i] -= *dc * kw->kxd[i];
     }
-    for (size_t l = 0; l < n; l++) {
-        double t = 0;
+    return 0;
+}
 
-        for (size_t i = 0; K != NULL && i < n; i++)
-            t += dd[i] * K[idx[i] * ld + idx[l]];
-        a[n * m + l] = t;
+/*
+ * labels_kernel_solve, exact or not.  exact: Newton, every step from a
+ * double factor of its own matrix; the last step lands on the optimum to
+ * rounding (the published fit, labels_solve).  Otherwise (the CV's fits,
+ * which only rank held-out labels): a float factor, kept while the
+ * curvatures move little (chord steps), which stops within about 1e-6 of
+ * the optimum's weights, where the objective's own rounding hides further
+ * decrease.
+ */
+static int
+kernel_solve(const double *K, size_t ld, const size_t *idx, size_t n, const double *off,
+             const uint8_t *y, const double *w, double lam, int free_c, int exact,
+             double *u, double *c)
+{
+    struct kwork kw;
+    double f;
+
+    if (kwork_init(&kw, K, ld, idx, n, exact) < 0) {
+        kwork_free(&kw);
+        return -1;
     }
-    b[n] = -*gc;
+    kernel_mul(kw.Kf, n, u, kw.s);
+    f = kernel_obj(idx, n, off, y, w, lam, u, *c, kw.s);
+    for (int it = 0, full = 0; it < KERNEL_NEWTON_MAX; it++) {
+        double gc, dc, dec = 0, step = 1, ct, ft;
+        if (kernel_step(&kw, idx, n, off, y, w, lam, free_c, !full, u, *c, &gc, &dc) < 0)
+            break;
+        /* the directional derivative: grad_u = K gu, so grad_u . du = gu . (K du) */
+        for (size_t i = 0; i < n; i++)
+            dec += kw.gu[i] * kw.kxb[i];
+        dec += gc * dc;
+        if (!(dec < -1e-15 * (1 + f)))
+            break;
+        for (;;) {
+            for (size_t i = 0; i < n; i++) {
+                kw.ut[i] = u[i] + step * kw.xb[i];
+                kw.st[i] = kw.s[i] + step * kw.kxb[i];
+            }
+            ct = *c + step * dc;
+            ft = kernel_obj(idx, n, off, y, w, lam, kw.ut, ct, kw.st);
+            if (ft <= f + 1e-4 * step * dec || step < 1e-10)
+                break;
+            step *= 0.5;
+        }
+        if (!(ft <= f))
+            break;
+        memcpy(u, kw.ut, n * sizeof(double));
+        memcpy(kw.s, kw.st, n * sizeof(double));
+        *c = ct;
+        f = ft;
+        full = step == 1;       /* a damped step: refactorise for the next */
+        if (step == 1 && -dec < 1e-12 * (1 + f))
+            break;              /* quadratic convergence: the next step is noise */
+    }
+    kwork_free(&kw);
+    return 0;
 }
 
 int
@@ -118,59 +312,7 @@ labels_kernel_solve(const double *K, size_t ld, const size_t *idx, size_t n,
                     const double *off, const uint8_t *y, const double *w,
                     double lam, int free_c, double *u, double *c)
 {
-    size_t m = n + (free_c != 0);
-    double *a = malloc((m * m + 1) * sizeof(double));
-    double *b = malloc((m + n + 1) * sizeof(double));
-    double *v = malloc((5 * n + 1) * sizeof(double));
-    double *s, *sd, *ut, *st, *gu, f;
-
-    if (a == NULL || b == NULL || v == NULL) {
-        free(a);
-        free(b);
-        free(v);
-        return -1;
-    }
-    s = v, sd = v + n, ut = v + 2 * n, st = v + 3 * n, gu = v + 4 * n;
-    kernel_mul(K, ld, idx, n, u, s);
-    f = kernel_obj(idx, n, off, y, w, lam, u, *c, s);
-    for (int it = 0; it < KERNEL_NEWTON_MAX; it++) {
-        double gc, dc, dec = 0, step = 1, ct, ft;
-
-        kernel_system(K, ld, idx, n, off, y, w, lam, free_c, u, *c, s, a, b, gu, &gc);
-        if (linalg_lu_solve(a, m, b) < 0)
-            break;
-        dc = free_c ? b[n] : 0;
-        kernel_mul(K, ld, idx, n, b, sd);
-        /* the directional derivative: grad_u = K gu, so grad_u . du = gu . (K du) */
-        for (size_t i = 0; i < n; i++)
-            dec += gu[i] * sd[i];
-        dec += gc * dc;
-        if (!(dec < -1e-15 * (1 + f)))
-            break;
-        for (;;) {
-            for (size_t i = 0; i < n; i++) {
-                ut[i] = u[i] + step * b[i];
-                st[i] = s[i] + step * sd[i];
-            }
-            ct = *c + step * dc;
-            ft = kernel_obj(idx, n, off, y, w, lam, ut, ct, st);
-            if (ft <= f + 1e-4 * step * dec || step < 1e-10)
-                break;
-            step *= 0.5;
-        }
-        if (!(ft <= f))
-            break;
-        memcpy(u, ut, n * sizeof(double));
-        memcpy(s, st, n * sizeof(double));
-        *c = ct;
-        f = ft;
-        if (step == 1 && -dec < 1e-12 * (1 + f))
-            break;              /* quadratic convergence: the next step is noise */
-    }
-    free(a);
-    free(b);
-    free(v);
-    return 0;
+    return kernel_solve(K, ld, idx, n, off, y, w, lam, free_c, 1, u, c);
 }
 
 /* c minimising sum_j w_j l(y_j, base_j + c) by 1-D Newton, from *c. */
@@ -387,8 +529,8 @@ labels_choose(const struct fit_ctx *cx, const double *o0, const uint8_t *y,
             double lam = o->use_resid ? labels_lam_grid[li] : LABELS_LAM_DEFAULT, l;
 
             for (size_t f = 0; f < CV_FOLDS; f++) {
-                if (labels_kernel_solve(K, n, cw.tr[f], cw.n_tr[f], cw.off, y, cw.w[f], lam,
-                                        o->use_head, cw.u[f], &cw.c[f]) < 0)
+                if (kernel_solve(K, n, cw.tr[f], cw.n_tr[f], cw.off, y, cw.w[f], lam,
+                                 o->use_head, 0, cw.u[f], &cw.c[f]) < 0)
                     goto out;
                 fold_predict(K, n, cw.tr[f], cw.n_tr[f], cw.off, cw.u[f], cw.c[f], f,
                              cw.pred);

@@ -157,6 +157,102 @@ linalg_chol_apply(const double *a, uint32_t q, double *b)
     }
 }
 
+/* Four dot products at once, rows x0..x3 against y over n floats: each load
+ * of y serves four rows.  Two vector accumulators per row, then the tail,
+ * in a fixed order: deterministic. */
+ROW_PASS static void
+dot4_f(const float *x0, const float *x1, const float *x2, const float *x3, const float *y,
+       uint32_t n, double *out)
+{
+    v4f a0 = { 0, 0, 0, 0 }, a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    v4f yv, yw, t;
+    uint32_t k = 0;
+
+    for (; k + 8 <= n; k += 8) {
+        memcpy(&yv, y + k, 16);
+        memcpy(&yw, y + k + 4, 16);
+        memcpy(&t, x0 + k, 16);
+        a0 += t * yv;
+        memcpy(&t, x0 + k + 4, 16);
+        b0 += t * yw;
+        memcpy(&t, x1 + k, 16);
+        a1 += t * yv;
+        memcpy(&t, x1 + k + 4, 16);
+        b1 += t * yw;
+        memcpy(&t, x2 + k, 16);
+        a2 += t * yv;
+        memcpy(&t, x2 + k + 4, 16);
+        b2 += t * yw;
+        memcpy(&t, x3 + k, 16);
+        a3 += t * yv;
+        memcpy(&t, x3 + k + 4, 16);
+        b3 += t * yw;
+    }
+    a0 += b0;
+    a1 += b1;
+    a2 += b2;
+    a3 += b3;
+    out[0] = (double) a0[0] + a0[1] + a0[2] + a0[3];
+    out[1] = (double) a1[0] + a1[1] + a1[2] + a1[3];
+    out[2] = (double) a2[0] + a2[1] + a2[2] + a2[3];
+    out[3] = (double) a3[0] + a3[1] + a3[2] + a3[3];
+    for (; k < n; k++) {
+        out[0] += (double) x0[k] * y[k];
+        out[1] += (double) x1[k] * y[k];
+        out[2] += (double) x2[k] * y[k];
+        out[3] += (double) x3[k] * y[k];
+    }
+}
+
+/* linalg_chol_factor in floats: column j's entries below the diagonal four
+ * rows at a time (dot4_f; past the last row the pivot row stands in, its
+ * sums unused). */
+int
+linalg_chol_factor_f(float *a, uint32_t q)
+{
+    for (uint32_t j = 0; j < q; j++) {
+        float *rj = a + (size_t) j * q, *r[4];
+        double d, s4[4];
+
+        dot4_f(rj, rj, rj, rj, rj, j, s4);
+        d = rj[j] - s4[0];
+        if (!(d > 0))
+            return -1;
+        d = sqrt(d);
+        rj[j] = (float) d;
+        for (uint32_t i = j + 1; i < q; i += 4) {
+            for (uint32_t k = 0; k < 4; k++)
+                r[k] = i + k < q ? a + (size_t) (i + k) * q : rj;
+            dot4_f(r[0], r[1], r[2], r[3], rj, j, s4);
+            for (uint32_t k = 0; k < 4 && i + k < q; k++)
+                r[k][j] = (float) ((r[k][j] - s4[k]) / d);
+        }
+    }
+    return 0;
+}
+
+/* linalg_chol_apply with the float factor of linalg_chol_factor_f: forward
+ * by rows, backward by row updates (contiguous), both in double. */
+void
+linalg_chol_apply_f(const float *a, uint32_t q, double *b)
+{
+    for (uint32_t i = 0; i < q; i++) {
+        const float *ri = a + (size_t) i * q;
+        double s = b[i];
+
+        for (uint32_t k = 0; k < i; k++)
+            s -= ri[k] * b[k];
+        b[i] = s / ri[i];
+    }
+    for (uint32_t i = q; i-- > 0;) {
+        const float *ri = a + (size_t) i * q;
+
+        b[i] /= ri[i];
+        for (uint32_t k = 0; k < i; k++)
+            b[k] -= ri[k] * b[i];
+    }
+}
+
 /* x := (L L')^-1 (n x n, row-major) from the factor L of linalg_chol_factor(): both
  * triangular solves on all n right-hand sides at once, as row updates over
  * the columns (which vectorise); the forward pass skips the zeros of L^-1. */

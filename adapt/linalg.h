@@ -27,6 +27,8 @@
  * passes' and the Cholesky's inner loops, written out because a reduction is
  * not vectorised without reassociating it. */
 typedef double v2d __attribute__((vector_size(16)));
+/* Four floats: the single-precision Cholesky's inner loop. */
+typedef float v4f __attribute__((vector_size(16)));
 
 /* log(1 + exp(-m)): the logistic loss at margin m, without overflow. */
 static inline double
@@ -84,6 +86,11 @@ linalg_gather_add(struct linalg_gather *hg, double hi, const double *x, double *
 int linalg_chol_factor(double *a, uint32_t q);
 /* Solve L L' x = b in place, L from linalg_chol_factor(). */
 void linalg_chol_apply(const double *a, uint32_t q, double *b);
+/* The same two in single precision (twice the lanes of a vector register):
+ * for a Newton direction, where the iteration, not the factor, sets the
+ * accuracy (labels.c).  The solve takes and gives doubles. */
+int linalg_chol_factor_f(float *a, uint32_t q);
+void linalg_chol_apply_f(const float *a, uint32_t q, double *b);
 /* x := (L L')^-1 (n x n, row-major) from the factor L of linalg_chol_factor(). */
 void linalg_chol_inverse(const double *a, size_t n, double *x);
 /* Solve the n x n system a x = b in place (b becomes x) by Gaussian

@@ -9,7 +9,9 @@
  * the cross-validation of adapt.h's stage L by brute force (every (a, lam)
  * of the grids, each fold fitted by that Newton, the out-of-fold AUC and
  * log loss computed pair by pair, DeLong's test written out) whose choice
- * must be the product's; labels that agree with M0 keep M0.
+ * must be the product's; labels that agree with M0 keep M0.  The float
+ * Cholesky the CV's Newton steps use (linalg_chol_factor_f) against the
+ * residual of the system it solves.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -25,6 +27,7 @@
 #include "adapt.h"
 #include "cv.h"
 #include "labels.h"
+#include "linalg.h"
 
 #define HID 4
 #define N_MSG 60
@@ -280,6 +283,8 @@ static const struct kcase {
     { "lam 1e-3, a = 0.3", 1e-3, 0.3, 1 },
     { "lam 1e-4, a = 0 (labels only)", 1e-4, 0.0, 1 },
     { "lam 1e-3, c fixed at 0", 1e-3, 1.0, 0 },
+    /* the narrowest lam of the grid: most Newton steps, most chord steps */
+    { "lam 1e-5, a = 1", 1e-5, 1.0, 1 },
 };
 
 static void
@@ -533,6 +538,80 @@ test_few_labels_keep_m0(void **state)
     fixture_free(fx);
 }
 
+/* ---- the float Cholesky solves what it factorised ---------------------------- */
+
+static const struct fcase {
+    const char *name;
+    uint32_t n, rank;           /* A = G G' / rank + shift I, G n x rank */
+    double shift;
+    int want;                   /* linalg_chol_factor_f's return */
+    double tol;                 /* |A x - b| / |b| at most */
+} fcases[] = {
+    { "1 x 1", 1, 1, 0.5, 0, 1e-6 },
+    { "5 x 5, full rank", 5, 5, 1e-2, 0, 1e-5 },
+    { "17 x 17 (four-row blocks and a tail)", 17, 17, 1e-3, 0, 1e-4 },
+    { "40 x 40, rank 6, the CV's small shift", 40, 6, 2e-5, 0, 1e-2 },
+    { "40 x 40, indefinite", 40, 40, -5.0, -1, 0 },
+};
+
+static void
+test_chol_float(void **state)
+{
+    uint64_t seed = 77;
+
+    (void) state;
+    for (size_t ci = 0; ci < sizeof(fcases) / sizeof(fcases[0]); ci++) {
+        const struct fcase *fc = &fcases[ci];
+        uint32_t n = fc->n;
+        double *a = malloc(n * n * sizeof(double)), *g = malloc(n * fc->rank * sizeof(double));
+        double *b = malloc(n * sizeof(double)), *x = malloc(n * sizeof(double));
+        float *af = malloc(n * n * sizeof(float));
+        double res = 0, nb = 0;
+        int rc;
+
+        assert_non_null(a);
+        assert_non_null(g);
+        assert_non_null(b);
+        assert_non_null(x);
+        assert_non_null(af);
+        for (size_t k = 0; k < n * fc->rank; k++)
+            g[k] = urand(&seed) - 0.5;
+        for (uint32_t i = 0; i < n; i++) {
+            b[i] = x[i] = urand(&seed) - 0.5;
+            for (uint32_t l = 0; l < n; l++) {
+                double t = 0;
+
+                for (uint32_t k = 0; k < fc->rank; k++)
+                    t += g[i * fc->rank + k] * g[l * fc->rank + k];
+                a[i * n + l] = t / fc->rank + (i == l ? fc->shift : 0);
+                af[i * n + l] = (float) a[i * n + l];
+            }
+        }
+        rc = linalg_chol_factor_f(af, n);
+        if (rc != fc->want)
+            fail_msg("%s: got return %d, want %d", fc->name, rc, fc->want);
+        if (rc == 0) {
+            linalg_chol_apply_f(af, n, x);
+            for (uint32_t i = 0; i < n; i++) {
+                double t = -b[i];
+
+                for (uint32_t l = 0; l < n; l++)
+                    t += a[i * n + l] * x[l];
+                res += t * t;
+                nb += b[i] * b[i];
+            }
+            if (!(sqrt(res / nb) <= fc->tol))
+                fail_msg("%s: got relative residual %g, want <= %g", fc->name,
+                         sqrt(res / nb), fc->tol);
+        }
+        free(a);
+        free(g);
+        free(b);
+        free(x);
+        free(af);
+    }
+}
+
 int
 main(void)
 {
@@ -540,6 +619,7 @@ main(void)
         cmocka_unit_test(test_kernel_vs_primal),
         cmocka_unit_test(test_cv_choice_is_reference),
         cmocka_unit_test(test_few_labels_keep_m0),
+        cmocka_unit_test(test_chol_float),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
