@@ -24,111 +24,16 @@
 # and a build with PostgreSQL.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${top_builddir:=.}"
-data=$top_srcdir/tests/milter/data
-corpus=$top_srcdir/tests/data/corpus
-milter=$top_builddir/spamshift-milter
-cli=$top_builddir/spamshift
-POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
-pp=$top_srcdir/scripts/private-postfix.sh
-. "$top_srcdir/tests/pg_cluster.sh"
-
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: must run as root to start Postfix"; exit 77; }
-[ -x "$POSTFIX" ] || { echo "SKIP: postfix not installed"; exit 77; }
-command -v swaks >/dev/null 2>&1 || { echo "SKIP: swaks not installed"; exit 77; }
-id postfix >/dev/null 2>&1 || { echo "SKIP: no postfix user"; exit 77; }
-pg_cluster_find || { echo "SKIP: no PostgreSQL server (initdb, pg_ctl, psql under" \
-	"/usr/lib/postgresql/*/bin): apt-get install postgresql"; exit 77; }
-for b in "$milter" "$cli"; do
-	[ -x "$b" ] || { echo "FAIL: $b is not built"; exit 99; }
-done
-grep -q "define HAVE_LIBPQ 1" "$top_builddir/config/config.h" 2>/dev/null \
-	|| { echo "SKIP: this spamshift was built without PostgreSQL (apt-get install libpq-dev)"; exit 77; }
-
-tmp=$(mktemp -d /tmp/spamshift-2h.XXXXXX) || exit 99
-chmod 755 "$tmp"        # smtpd (postfix) reaches the sockets; the server (nobody) its dir
-mpid_a= mpid_b=
-cleanup() {
-	"$pp" stop "$tmp/A" 2>/dev/null
-	"$pp" stop "$tmp/B" 2>/dev/null
-	[ -n "$mpid_a" ] && kill "$mpid_a" 2>/dev/null
-	[ -n "$mpid_b" ] && kill "$mpid_b" 2>/dev/null
-	wait 2>/dev/null
-	pg_cluster_stop
-	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() {        # to stderr: it may run inside $(...), whose caller then exits
-	{
-		echo "FAIL: two_hosts: $*"
-		for f in A/milter.log B/milter.log A/maillog B/maillog swaks.out pg/server.log; do
-			[ -f "$tmp/$f" ] && { echo "--- $f:"; tail -n 30 "$tmp/$f"; }
-		done
-	} >&2
-	exit 1
-}
-now() { date +%s.%N; }
-
-# Three free ports (two smtpd, one spare).
-ports=
-for p in $((22000 + $$ % 18000)) $((22100 + $$ % 17000)) $((23000 + $$ % 16000)) \
-	 $((41000 + $$ % 9000)) $((42000 + $$ % 8000)) $((43000 + $$ % 7000)); do
-	(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || ports="$ports $p"
-done
+. "$top_srcdir/tests/e2e/lib-fleet.sh"
+fleet_require
+fleet_init two_hosts
+fleet_ports 2
 set -- $ports
-[ $# -ge 2 ] || fail "no two free ports"
 port_a=$1 port_b=$2
-
-# The store: one cluster, one database, both hosts and the CLI on it.
-mkdir "$tmp/pg" && pg_cluster_start "$tmp/pg" >"$tmp/pg.out" 2>&1 \
-	|| { cat "$tmp/pg.out"; fail "PostgreSQL cluster"; }
-pg_cluster_sql "CREATE DATABASE fleet" || fail "create database"
-DB="postgresql:///fleet?host=$tmp/pg&user=spamshift"
-
-"$cli" train -q -o "$tmp/model.bin" --ham "$data/ham" --spam "$data/spam" --seed 1 \
-	>"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "spamshift train failed"; }
-# Create the store before two milters open it.
-"$cli" user --db "$DB" --user nobody@example.org --spam-threshold 0.5 >"$tmp/user.out" 2>&1 \
-	|| { cat "$tmp/user.out"; fail "spamshift user (create the store)"; }
-
-# One host: its milter on H/milter.sock and its Postfix on port, delivering to
-# H/mail/USER/.
-host_up() {     # host_up H PORT: sets mpid_H
-	h=$1 port=$2
-	mkdir -p "$tmp/$h/mail"
-	chown nobody:nogroup "$tmp/$h/mail"
-	cat >"$tmp/$h/spamshift.conf" <<EOC
-socket = unix:$tmp/$h/milter.sock
-socket_mode = 0660
-socket_owner = postfix:postfix
-model = $tmp/model.bin
-database = $DB
-refit_interval = 0
-sync_interval = 1
-log_target = stderr
-EOC
-	"$milter" -f -c "$tmp/$h/spamshift.conf" 2>"$tmp/$h/milter.log" &
-	eval "mpid_$(echo "$h" | tr AB ab)=$!"
-	"$pp" setup "$tmp/$h" "$port" "myhostname=mx-$h.e2e.test" mydomain=e2e.test \
-		'myorigin=$myhostname' virtual_mailbox_domains=example.org \
-		"virtual_mailbox_base=$tmp/$h/mail" \
-		"virtual_mailbox_maps=inline:{ bob@example.org=bob/, carol@example.org=carol/, dave@example.org=dave/ }" \
-		"virtual_uid_maps=static:$(id -u nobody)" "virtual_gid_maps=static:$(id -g nobody)" \
-		virtual_minimum_uid=1 "smtpd_milters=unix:$tmp/$h/milter.sock" \
-		milter_default_action=tempfail >"$tmp/$h/setup.out" 2>&1 \
-		|| { cat "$tmp/$h/setup.out"; fail "private Postfix setup for host $h"; }
-	i=0
-	while [ ! -S "$tmp/$h/milter.sock" ]; do
-		i=$((i + 1)); [ $i -le 200 ] || fail "host $h: milter socket missing"
-		sleep 0.05
-	done
-	"$pp" start "$tmp/$h" >"$tmp/$h/start.out" 2>&1 \
-		|| { cat "$tmp/$h/start.out"; fail "host $h: postfix start"; }
-}
-host_up A "$port_a"
-host_up B "$port_b"
-kill -0 "$mpid_a" && kill -0 "$mpid_b" || fail "a milter exited at start"
+fleet_store fleet
+fleet_host_up A "$port_a" "refit_interval = 0" "sync_interval = 1"
+fleet_host_up B "$port_b" "refit_interval = 0" "sync_interval = 1"
+kill -0 "$mpid_A" && kill -0 "$mpid_B" || fail "a milter exited at start"
 
 send() {        # send FILE RCPTS PORT
 	swaks --server 127.0.0.1 --port "$3" --helo client.e2e.test \
