@@ -22,6 +22,11 @@
 #                             tmp/H/mail/USER/ for each USER@example.org of
 #                             fleet_users (default: bob carol dave), with
 #                             milter_default_action = tempfail
+#   fleet_two NAME DBNAME [LINE...]
+#                             fleet_require, fleet_init NAME, two free ports
+#                             (port_a, port_b), fleet_store DBNAME and hosts A
+#                             and B up with the LINEs; fails unless both
+#                             milters run
 #   fail MESSAGE...           FAIL line and the tail of every log, exit 1
 #   now                       the time, seconds with a fraction
 # Callers use bash (/dev/tcp).
@@ -144,4 +149,17 @@ EOC
 	done
 	"$pp" start "$tmp/$h" >"$tmp/$h/start.log" 2>&1 \
 		|| { cat "$tmp/$h/start.log"; fail "host $h: postfix start"; }
+}
+
+fleet_two() {
+	local name=$1 db=$2
+	shift 2
+	fleet_require
+	fleet_init "$name"
+	fleet_ports 2
+	read -r port_a port_b _ <<<"$ports"
+	fleet_store "$db"
+	fleet_host_up A "$port_a" "$@"
+	fleet_host_up B "$port_b" "$@"
+	kill -0 "$mpid_A" && kill -0 "$mpid_B" || fail "a milter exited at start"
 }

@@ -25,15 +25,7 @@
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 . "$top_srcdir/tests/e2e/lib-fleet.sh"
-fleet_require
-fleet_init two_hosts
-fleet_ports 2
-set -- $ports
-port_a=$1 port_b=$2
-fleet_store fleet
-fleet_host_up A "$port_a" "refit_interval = 0" "sync_interval = 1"
-fleet_host_up B "$port_b" "refit_interval = 0" "sync_interval = 1"
-kill -0 "$mpid_A" && kill -0 "$mpid_B" || fail "a milter exited at start"
+fleet_two two_hosts fleet "refit_interval = 0" "sync_interval = 1"
 
 send() {        # send FILE RCPTS PORT
 	swaks --server 127.0.0.1 --port "$3" --helo client.e2e.test \

@@ -23,15 +23,7 @@ set -u
 users=$(seq -f "u%g" 1 12)
 fleet_users=$users
 . "$top_srcdir/tests/e2e/lib-fleet.sh"
-fleet_require
-fleet_init two_refits
-fleet_ports 2
-set -- $ports
-port_a=$1 port_b=$2
-fleet_store refits
-fleet_host_up A "$port_a" "refit_interval = 1" "sync_interval = 1"
-fleet_host_up B "$port_b" "refit_interval = 1" "sync_interval = 1"
-kill -0 "$mpid_A" && kill -0 "$mpid_B" || fail "a milter exited at start"
+fleet_two two_refits refits "refit_interval = 1" "sync_interval = 1"
 
 p=$data/probe-spam.eml
 # Both milters stopped (SIGSTOP) while the users learn, then continued at
