@@ -53,8 +53,9 @@ scan_record(struct store *s, const char *user, const uint8_t *digest, float scor
         return store_fail(s, STORE_ERR, "scan time or score out of range");
     if ((rc = store_user_id(s, user, &uid)) != STORE_OK)
         return rc;
-    rc = s->be->scan_day_hist(s, uid, day, blob, sizeof(blob));
-    if (rc < 0)
+    if (s->be->scan_day_bump != NULL)
+        rc = STORE_NOTFOUND;    /* the backend adds to the row's: blob is a new row's */
+    else if ((rc = s->be->scan_day_hist(s, uid, day, blob, sizeof(blob))) < 0)
         return rc;
     if (rc == STORE_OK)
         store_hist_read(blob, sizeof(blob), hist);
@@ -70,7 +71,11 @@ scan_record(struct store *s, const char *user, const uint8_t *digest, float scor
         .skipped = verdict == STORE_V_SKIPPED, .errors = verdict == STORE_V_ERROR,
         .ms = scored ? ms : 0, .hist = blob,
     };
-    if ((rc = s->be->scan_day_add(s, uid, day, &d)) != STORE_OK)
+    if (s->be->scan_day_bump != NULL)
+        rc = s->be->scan_day_bump(s, uid, day, &d, scored ? scan_bucket(ms) : -1);
+    else
+        rc = s->be->scan_day_add(s, uid, day, &d);
+    if (rc != STORE_OK)
         return rc;
     if (digest != NULL && scored &&
         (rc = s->be->scan_put(s, uid, digest, at, score, verdict)) != STORE_OK)
