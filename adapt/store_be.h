@@ -96,6 +96,14 @@ struct store_scan_day {
     const uint8_t *hist;        /* 4 * STORE_SCAN_HIST bytes, the whole new histogram */
 };
 
+/* One message's scan record (scan_put's arguments, scan_day_bump's rec). */
+struct store_scan_rec {
+    const uint8_t *digest;
+    int64_t at;
+    double score;
+    int verdict;
+};
+
 /* The statistics' aggregates, one row at a time (store_user_stats): kind says
  * which query the row comes from; the columns are as listed. */
 enum store_stats_kind {
@@ -282,9 +290,11 @@ struct store_backend {
      * bucket of the row's histogram (read as store_hist_read does, zeros past
      * its end) + 1, as a uint32 (wrapping), the histogram written back at
      * 4 * STORE_SCAN_HIST bytes, little-endian (store_scan.c's encoding); -1
-     * none.  Atomic against other connections recording for (uid, day). */
+     * none.  Atomic against other connections recording for (uid, day).  rec
+     * (NULL: none) is written as scan_put writes it, in the same statement. */
     int (*scan_day_bump)(struct store *s, int64_t uid, int64_t day,
-                         const struct store_scan_day *d, int bucket);
+                         const struct store_scan_day *d, int bucket,
+                         const struct store_scan_rec *rec);
     int (*scan_put)(struct store *s, int64_t uid, const uint8_t *digest, int64_t at,
                     double score, int verdict);
     int (*scan_expire)(struct store *s, int64_t before);

@@ -258,7 +258,8 @@ int pq_scan_day_hist(struct store *s, int64_t uid, int64_t day, uint8_t *hist, s
 int pq_scan_day_add(struct store *s, int64_t uid, int64_t day,
                     const struct store_scan_day *d);
 int pq_scan_day_bump(struct store *s, int64_t uid, int64_t day,
-                     const struct store_scan_day *d, int bucket);
+                     const struct store_scan_day *d, int bucket,
+                     const struct store_scan_rec *rec);
 int pq_scan_put(struct store *s, int64_t uid, const uint8_t *digest, int64_t at,
                 double score, int verdict);
 int pq_scan_expire(struct store *s, int64_t before);

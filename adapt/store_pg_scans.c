@@ -32,9 +32,15 @@ static const char sql_day_put[] =
  * upsert itself).  The row's histogram is read as the front reads it
  * (store_hist_read: zeros past its end, $12 its bytes), the bucket a
  * little-endian uint32 at 4 * $11, wrapping as the front's uint32 does.
- * Bitwise operators bind alike and from the left in SQL: hence the brackets. */
+ * Bitwise operators bind alike and from the left in SQL: hence the brackets.
+ * The scan record ($13 the digest, NULL: none; $14-$16) as sql_scan_put, in
+ * the same statement (the two tables' rows do not depend on each other). */
 static const char sql_day_bump[] =
-    "INSERT INTO scan_days(user_id, day, scanned, tagged, quarantined, rejected,"
+    "WITH rec AS (INSERT INTO scans(user_id, digest, at, score, verdict)"
+    "  SELECT $1, $13::bytea, $14::bigint, $15::double precision, $16::integer"
+    "  WHERE $13::bytea IS NOT NULL ON CONFLICT(user_id, digest) DO UPDATE SET"
+    "  at = excluded.at, score = excluded.score, verdict = excluded.verdict)"
+    " INSERT INTO scan_days(user_id, day, scanned, tagged, quarantined, rejected,"
     " skipped, errors, ms_sum, hist) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     " ON CONFLICT(user_id, day) DO UPDATE SET scanned = scan_days.scanned + excluded.scanned,"
     " tagged = scan_days.tagged + excluded.tagged,"
@@ -180,7 +186,7 @@ pq_scan_day_add(struct store *s, int64_t uid, int64_t day, const struct store_sc
 
 int
 pq_scan_day_bump(struct store *s, int64_t uid, int64_t day, const struct store_scan_day *d,
-                 int bucket)
+                 int bucket, const struct store_scan_rec *rec)
 {
     struct pq_args a = { 0 };
 
@@ -198,6 +204,14 @@ pq_scan_day_bump(struct store *s, int64_t uid, int64_t day, const struct store_s
     pq_bin(&a, d->hist, 4 * STORE_SCAN_HIST);
     pq_i64(&a, bucket < 0 ? -1 : bucket);
     pq_i64(&a, 4 * STORE_SCAN_HIST);
+    if (rec != NULL) {
+        pq_bin(&a, rec->digest, STORE_DIGEST_LEN);
+        pq_i64(&a, rec->at);
+        pq_f64(&a, rec->score);
+        pq_i64(&a, rec->verdict);
+    } else
+        for (int i = 0; i < 4; i++)
+            pq_text(&a, NULL);
     return pq_do(s, sql_day_bump, &a, "write scan counters", NULL);
 }
 

@@ -71,14 +71,15 @@ scan_record(struct store *s, const char *user, const uint8_t *digest, float scor
         .skipped = verdict == STORE_V_SKIPPED, .errors = verdict == STORE_V_ERROR,
         .ms = scored ? ms : 0, .hist = blob,
     };
-    if (s->be->scan_day_bump != NULL)
-        rc = s->be->scan_day_bump(s, uid, day, &d, scored ? scan_bucket(ms) : -1);
-    else
-        rc = s->be->scan_day_add(s, uid, day, &d);
+    if (s->be->scan_day_bump != NULL) {
+        struct store_scan_rec rec = { digest, at, score, verdict };
+
+        rc = s->be->scan_day_bump(s, uid, day, &d, scored ? scan_bucket(ms) : -1,
+                                  digest != NULL && scored ? &rec : NULL);
+    } else if ((rc = s->be->scan_day_add(s, uid, day, &d)) == STORE_OK && digest != NULL &&
+               scored)
+        rc = s->be->scan_put(s, uid, digest, at, score, verdict);
     if (rc != STORE_OK)
-        return rc;
-    if (digest != NULL && scored &&
-        (rc = s->be->scan_put(s, uid, digest, at, score, verdict)) != STORE_OK)
         return rc;
     if (at - s->scans_expired >= EXPIRE_EVERY) {
         if ((rc = s->be->scan_expire(s, at - (int64_t)STORE_SCAN_KEEP_DAYS * STORE_DAY))
