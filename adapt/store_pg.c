@@ -121,18 +121,6 @@ pq_ready(struct store *s)
 
 /* ---- prepared statements ---- */
 
-static uint64_t
-sql_hash(const char *sql)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 /* Forget the connection's prepared statements (their session ended, or the
  * server no longer knows them); new names from now on. */
 static void
@@ -154,14 +142,13 @@ static PGresult *
 pq_exec(struct pq_conn *c, const char *sql, int n, const char *const *v, const int *len,
         const int *fmt)
 {
-    uint64_t h = sql_hash(sql);
     char name[48];
     int i;
 
     if (c->prep_session != c->attempts)         /* reconnected: a new session */
         prep_forget(c);
     for (i = 0; i < c->nprep; i++)
-        if (c->prep[i].hash == h && strcmp(c->prep[i].sql, sql) == 0)
+        if (strcmp(c->prep[i].sql, sql) == 0)
             break;
     if (i == c->nprep) {
         PGresult *r;
@@ -175,7 +162,6 @@ pq_exec(struct pq_conn *c, const char *sql, int n, const char *const *v, const i
             return r;
         }
         PQclear(r);
-        c->prep[i].hash = h;
         c->nprep++;
         c->prepared++;
     }

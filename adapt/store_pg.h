@@ -49,8 +49,7 @@ struct pq_batch {
  * unknown (26000).  At most PQ_PREP_MAX; later texts run unprepared. */
 #define PQ_PREP_MAX 128
 struct pq_prep {
-    char *sql;
-    uint64_t hash;              /* FNV-1a of sql */
+    char *sql;                  /* found by its text: a few dozen, compared */
 };
 
 /* The user ids a write transaction looked up or created (store_pg_users.c),

@@ -17,16 +17,18 @@
  * recording for one user on one day take turns. */
 static const char sql_day_get[] =
     "SELECT hist FROM scan_days WHERE user_id = $1 AND day = $2 FOR UPDATE";
-static const char sql_day_put[] =
-    "INSERT INTO scan_days(user_id, day, scanned, tagged, quarantined, rejected,"
-    " skipped, errors, ms_sum, hist) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    " ON CONFLICT(user_id, day) DO UPDATE SET scanned = scan_days.scanned + excluded.scanned,"
-    " tagged = scan_days.tagged + excluded.tagged,"
-    " quarantined = scan_days.quarantined + excluded.quarantined,"
-    " rejected = scan_days.rejected + excluded.rejected,"
-    " skipped = scan_days.skipped + excluded.skipped,"
-    " errors = scan_days.errors + excluded.errors,"
-    " ms_sum = scan_days.ms_sum + excluded.ms_sum, hist = excluded.hist";
+/* The day's row inserted or its counts added to; the histogram follows. */
+#define DAY_UPSERT \
+    "INSERT INTO scan_days(user_id, day, scanned, tagged, quarantined, rejected," \
+    " skipped, errors, ms_sum, hist) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)" \
+    " ON CONFLICT(user_id, day) DO UPDATE SET scanned = scan_days.scanned + excluded.scanned," \
+    " tagged = scan_days.tagged + excluded.tagged," \
+    " quarantined = scan_days.quarantined + excluded.quarantined," \
+    " rejected = scan_days.rejected + excluded.rejected," \
+    " skipped = scan_days.skipped + excluded.skipped," \
+    " errors = scan_days.errors + excluded.errors," \
+    " ms_sum = scan_days.ms_sum + excluded.ms_sum,"
+static const char sql_day_put[] = DAY_UPSERT " hist = excluded.hist";
 /* sql_day_put with the histogram's bucket $11 (-1: none) added to the row's
  * on the server: one statement, no read before (the row is locked by the
  * upsert itself).  The row's histogram is read as the front reads it
@@ -40,15 +42,7 @@ static const char sql_day_bump[] =
     "  SELECT $1, $13::bytea, $14::bigint, $15::double precision, $16::integer"
     "  WHERE $13::bytea IS NOT NULL ON CONFLICT(user_id, digest) DO UPDATE SET"
     "  at = excluded.at, score = excluded.score, verdict = excluded.verdict)"
-    " INSERT INTO scan_days(user_id, day, scanned, tagged, quarantined, rejected,"
-    " skipped, errors, ms_sum, hist) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    " ON CONFLICT(user_id, day) DO UPDATE SET scanned = scan_days.scanned + excluded.scanned,"
-    " tagged = scan_days.tagged + excluded.tagged,"
-    " quarantined = scan_days.quarantined + excluded.quarantined,"
-    " rejected = scan_days.rejected + excluded.rejected,"
-    " skipped = scan_days.skipped + excluded.skipped,"
-    " errors = scan_days.errors + excluded.errors,"
-    " ms_sum = scan_days.ms_sum + excluded.ms_sum,"
+    " " DAY_UPSERT
     " hist = (SELECT CASE WHEN $11::int < 0 THEN h ELSE"
     "   set_byte(set_byte(set_byte(set_byte(h, o, (v & 255)::int),"
     "   o + 1, ((v >> 8) & 255)::int), o + 2, ((v >> 16) & 255)::int),"
@@ -166,21 +160,28 @@ pq_scan_day_hist(struct store *s, int64_t uid, int64_t day, uint8_t *hist, size_
     return rc;
 }
 
+/* sql_day_put's and sql_day_bump's $1-$10: the row's key, counts, histogram. */
+static void
+day_args(struct pq_args *a, int64_t uid, int64_t day, const struct store_scan_day *d)
+{
+    pq_i64(a, uid);
+    pq_i64(a, day);
+    pq_i64(a, d->scanned);
+    pq_i64(a, d->tagged);
+    pq_i64(a, d->quarantined);
+    pq_i64(a, d->rejected);
+    pq_i64(a, d->skipped);
+    pq_i64(a, d->errors);
+    pq_f64(a, d->ms);
+    pq_bin(a, d->hist, 4 * STORE_SCAN_HIST);
+}
+
 int
 pq_scan_day_add(struct store *s, int64_t uid, int64_t day, const struct store_scan_day *d)
 {
     struct pq_args a = { 0 };
 
-    pq_i64(&a, uid);
-    pq_i64(&a, day);
-    pq_i64(&a, d->scanned);
-    pq_i64(&a, d->tagged);
-    pq_i64(&a, d->quarantined);
-    pq_i64(&a, d->rejected);
-    pq_i64(&a, d->skipped);
-    pq_i64(&a, d->errors);
-    pq_f64(&a, d->ms);
-    pq_bin(&a, d->hist, 4 * STORE_SCAN_HIST);
+    day_args(&a, uid, day, d);
     return pq_do(s, sql_day_put, &a, "write scan counters", NULL);
 }
 
@@ -192,16 +193,7 @@ pq_scan_day_bump(struct store *s, int64_t uid, int64_t day, const struct store_s
 
     if (bucket >= STORE_SCAN_HIST)
         return store_fail(s, STORE_ERR, "scan-time bucket %d out of range", bucket);
-    pq_i64(&a, uid);
-    pq_i64(&a, day);
-    pq_i64(&a, d->scanned);
-    pq_i64(&a, d->tagged);
-    pq_i64(&a, d->quarantined);
-    pq_i64(&a, d->rejected);
-    pq_i64(&a, d->skipped);
-    pq_i64(&a, d->errors);
-    pq_f64(&a, d->ms);
-    pq_bin(&a, d->hist, 4 * STORE_SCAN_HIST);
+    day_args(&a, uid, day, d);
     pq_i64(&a, bucket < 0 ? -1 : bucket);
     pq_i64(&a, 4 * STORE_SCAN_HIST);
     if (rec != NULL) {
