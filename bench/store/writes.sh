@@ -9,9 +9,9 @@
 #
 # WRITES is a built bench/store/writes (`make bench/store/writes`; one built
 # at another commit compares that commit's store).  Defaults 3000 messages, 8
-# a batch (what the milter's writer gathers at ~300 msg/s in its 200 ms
-# flush_ms... the milter bench's batches held 7-13), 1 user, 3 rounds, each
-# round a fresh SQLite file and a fresh database.  For each round it prints
+# a batch (about what the milter's writer put in a transaction in
+# bench/milter/run.sh -S: 60 transactions for 400 messages), 1 user, 3 rounds,
+# each round a fresh SQLite file and a fresh database.  For each round it prints
 # the client's CPU ms/msg (writes' own user + sys), and for PostgreSQL the
 # server's: every process of the cluster (the postmaster's own and reaped
 # children's time, and its live children's: backends, WAL writer,
