@@ -278,8 +278,13 @@ explain_print_sum(const struct explain *e)
         double learned = adapt_learned_share(um, e->f.ids, e->f.n);
 
         printf(" + user residual %+.4f", resid);
+        double memory = adapt_memory_share(um, e->f.ids, e->f.n);
+
         if (fabs(learned) > 1e-3)
             printf(" + learned message %+.4f (the user taught this very message)", learned);
+        if (fabs(memory) > 1e-3)
+            printf(" + sender memory %+.4f (what the user taught of this sender or "
+                   "campaign)", memory);
     }
     printf("\n");
     if (e->user != NULL) {
