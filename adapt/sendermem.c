@@ -250,7 +250,7 @@ sendermem_fit(const struct model *m, struct user_model *um,
 
     memset(st, 0, sizeof(*st));
     memset(&w, 0, sizeof(w));
-    if (um->resid_bits >= 31 || n_res < SENDERMEM_RES_MIN || n_fb < SENDERMEM_MIN_TAUGHT)
+    if (um->resid_bits > 30 || n_res < SENDERMEM_RES_MIN || n_fb < SENDERMEM_MIN_TAUGHT)
         return 0;
     if (candidates(&w, fb, n_fb) < 0)
         goto out;

@@ -46,7 +46,7 @@ struct sendermem_stats {
  * Set um's sender memory from the labels fb[0..n_fb) and the user's
  * unlabelled mail res[0..n_res) (only ids and n are read), threshold logit
  * thr: each marking id's memory slot gets its weight, replacing what um had
- * there; without enough reservoir (SENDERMEM_RES_MIN) or with resid_bits >= 31
+ * there; without enough reservoir (SENDERMEM_RES_MIN) or with resid_bits > 30
  * nothing is set.  Returns 0, or -1 on allocation failure (um unchanged).
  * Deterministic.
  */

@@ -311,12 +311,31 @@ test_no_memory_cases(void **state)
     world_free(w);
 }
 
+/* Memory slots lie above every token slot and below every learned slot. */
+static void
+test_slot_range(void **state)
+{
+    static const uint32_t ids[] = { 0, 1, 0x3fffffffu, 0x40000000u, 0x7fffffffu, 0xffffffffu,
+                                    12345, 987654321 };
+    uint32_t seed = adapt_user_seed("user@example.org");
+
+    (void) state;
+    for (size_t k = 0; k < sizeof(ids) / sizeof(ids[0]); k++) {
+        uint32_t m = adapt_memory_slot(ids[k], seed);
+
+        if (m < ADAPT_MEMORY_BIT || m >= ADAPT_LEARNED_BIT)
+            fail_msg("id %u: got memory slot %#x, want in [%#x, %#x)", ids[k], m,
+                     ADAPT_MEMORY_BIT, ADAPT_LEARNED_BIT);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_sender_moves),
         cmocka_unit_test(test_no_memory_cases),
+        cmocka_unit_test(test_slot_range),
     };
 
     if (features_global_init() != 0)
