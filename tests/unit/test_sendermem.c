@@ -260,6 +260,19 @@ test_one_sender_moves(void **state)
         if (!(forge <= 0.25 * taught))
             fail_msg("%s: forged From got %.3f of the push %.3f; want <= 25%%",
                      scases[c].name, forge, taught);
+        {
+            /* the store's blob keeps the memory (its slots are valid there) */
+            size_t len;
+            void *blob = user_model_encode(&w->um, &len);
+            struct user_model *back = blob != NULL ? user_model_decode(blob, len) : NULL;
+            double got = back != NULL ? sign * mean_share(back, w->news, 3) : -1;
+
+            free(blob);
+            user_model_free(back);
+            if (fabs(got - news) > 1e-6 * (1 + news))
+                fail_msg("%s: decoded blob's memory got %.6f, want %.6f", scases[c].name, got,
+                         news);
+        }
         for (int k = 0; k < 3; k++) {
             double l = adapt_logit(&w->m, &w->um, w->news[k].ex.h, w->news[k].ex.z,
                                    w->news[k].ex.ids, w->news[k].ex.n);
