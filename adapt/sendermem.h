@@ -5,7 +5,8 @@
  * The memory is a weight on the memory slot (score.h adapt_memory_slot) of
  * each feature id that marks the taught messages' sender or campaign: an id
  * in at least SENDERMEM_MIN_TAUGHT taught messages of one label and in none
- * of the other label, in at most SENDERMEM_DF_MAX of the user's observed mail
+ * of the other label, whose holders are alike (SENDERMEM_COHESION: they share
+ * most of their marking ids), in at most SENDERMEM_DF_MAX of the user's observed mail
  * (the reservoir), and specific to the taught messages there (the reservoir
  * messages holding it mostly hold half of a taught message's marking ids as
  * well).  For a mailing list or a newsletter those ids are the From address,
@@ -35,6 +36,12 @@
 #define SENDERMEM_MATCH 0.5         /* share of a taught message's marking ids a
                                      * reservoir message holds to count as its kind */
 #define SENDERMEM_MARGIN 4.0        /* logits beyond the threshold for the taught */
+#define SENDERMEM_COHESION 0.3      /* mean Jaccard overlap of an id's holders' marking ids */
+#define SENDERMEM_MIN_SHARED 3      /* marking ids two holders share to count as alike */
+#define SENDERMEM_MAX_HOLDERS 64    /* an id more labels hold is the token fit's */
+#define SENDERMEM_MAX_LABELS 1024   /* beyond, no memory: the labels' pair overlaps
+                                     * take n^2 floats, and that many labels are
+                                     * the token fit's */
 
 /* What the memory step did. */
 struct sendermem_stats {
@@ -46,8 +53,8 @@ struct sendermem_stats {
  * Set um's sender memory from the labels fb[0..n_fb) and the user's
  * unlabelled mail res[0..n_res) (only ids and n are read), threshold logit
  * thr: each marking id's memory slot gets its weight, replacing what um had
- * there; without enough reservoir (SENDERMEM_RES_MIN) or with resid_bits > 30
- * nothing is set.  Returns 0, or -1 on allocation failure (um unchanged).
+ * there; without enough reservoir (SENDERMEM_RES_MIN), with more than
+ * SENDERMEM_MAX_LABELS labels or with resid_bits > 30 nothing is set.  Returns 0, or -1 on allocation failure (um unchanged).
  * Deterministic.
  */
 int sendermem_fit(const struct model *m, struct user_model *um,

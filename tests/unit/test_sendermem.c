@@ -317,6 +317,26 @@ test_no_memory_cases(void **state)
                  st.n_ids);
     assert_int_equal(sendermem_fit(&w->m, &w->um, fb, N_TAUGHT, res, N_RES, 0, &st), 0);
     first = mean_share(&w->um, w->news, 3);
+    {
+        /* five spams of five senders sharing a few words: the words' holders
+         * are not alike, so nothing is marked (another sender's mail with
+         * those words keeps its score) */
+        struct world *v = world_new(1);
+        struct msg five[5];
+        struct adapt_example f5[5];
+
+        for (int k = 0; k < 5; k++) {
+            msg_make(&v->m, &five[k], other(3 + k % 5, 30 + k), 1);
+            f5[k] = five[k].ex;
+        }
+        assert_int_equal(sendermem_fit(&v->m, &v->um, f5, 5, res, N_RES, 0, &st), 0);
+        if (st.n_ids != 0 || fabs(mean_share(&v->um, v->others, 3)) > 1e-6)
+            fail_msg("five senders: got %u ids marked, other mail %.6f; want 0, 0", st.n_ids,
+                     mean_share(&v->um, v->others, 3));
+        for (int k = 0; k < 5; k++)
+            msg_free(&five[k]);
+        world_free(v);
+    }
     assert_int_equal(sendermem_fit(&w->m, &w->um, fb, N_TAUGHT, res, N_RES, 0, &st), 0);
     second = mean_share(&w->um, w->news, 3);
     if (fabs(first - second) > 1e-4 * (1 + fabs(first)))
