@@ -29,11 +29,22 @@ pair_cmp(const void *x, const void *y)
     return (a->j > b->j) - (a->j < b->j);
 }
 
-/* Position of id in the sorted cand[0..n), or -1. */
+/* A bitmap of the candidates' low 16 bits: most ids of a reservoir message
+ * are no candidate, and the bit answers that without a search. */
+static uint64_t cand_bits_of(uint32_t id)
+{
+    return (uint64_t) 1 << (id & 63);
+}
+
+/* Position of id in the sorted cand[0..n), or -1 (bits: the candidates'
+ * bitmap, 1024 words). */
 static long
-find(const uint32_t *cand, size_t n, uint32_t id)
+find_in(const uint64_t *bits, const uint32_t *cand, size_t n, uint32_t id)
 {
     size_t lo = 0, hi = n;
+
+    if (!(bits[(id >> 6) & 1023] & cand_bits_of(id)))
+        return -1;
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -62,7 +73,15 @@ struct work {
     uint32_t *cnt;              /* per message: marking ids of one reservoir message */
     uint32_t *touched;
     uint8_t *keep;              /* per candidate: passed the reservoir's filter */
+    uint64_t bits[1024];        /* the candidates' low 16 bits */
 };
+
+/* Position of id among w's candidates, or -1. */
+static long
+find(const struct work *w, uint32_t id)
+{
+    return find_in(w->bits, w->cand, w->n_cand, id);
+}
 
 static void
 work_free(struct work *w)
@@ -116,6 +135,8 @@ candidates(struct work *w, const struct adapt_example *fb, size_t n_fb)
         w->n_pr += b - a;
     }
     w->start[w->n_cand] = w->n_pr;
+    for (size_t c = 0; c < w->n_cand; c++)
+        w->bits[(w->cand[c] >> 6) & 1023] |= cand_bits_of(w->cand[c]);
     return 0;
 }
 
@@ -193,7 +214,7 @@ df_pass(struct work *w, const struct adapt_example *res, size_t n_res)
 {
     for (size_t r = 0; r < n_res; r++)
         for (uint32_t i = 0; i < res[r].n; i++) {
-            long c = find(w->cand, w->n_cand, res[r].ids[i]);
+            long c = find(w, res[r].ids[i]);
 
             if (c >= 0)
                 w->df[c]++;
@@ -214,7 +235,7 @@ kind_pass(struct work *w, const struct adapt_example *res, size_t n_res)
         size_t n_t = 0;
 
         for (uint32_t i = 0; i < res[r].n; i++) {
-            long c = find(w->cand, w->n_cand, res[r].ids[i]);
+            long c = find(w, res[r].ids[i]);
 
             if (c < 0 || !w->keep[c])
                 continue;
@@ -234,7 +255,7 @@ kind_pass(struct work *w, const struct adapt_example *res, size_t n_res)
             w->nkind[j] += w->cnt[j] == 2;
         }
         for (uint32_t i = 0; i < res[r].n; i++) {
-            long c = find(w->cand, w->n_cand, res[r].ids[i]);
+            long c = find(w, res[r].ids[i]);
 
             if (c < 0 || !w->keep[c])
                 continue;
