@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include "labels.h"
 #include "oppoint.h"
 #include "refit.h"
+#include "sendermem.h"
 #include "store.h"
 #include "clock.h"
 
@@ -122,6 +124,32 @@ prep_load(struct store *s, const struct model *m, const char *user,
     else if (us->seen < *seen || us->seen - *seen >= store_dirty_samples(s)
              || us->n_reservoir < prep->n_unl)
         prep->have_unl = 0;
+}
+
+/*
+ * The sender memory (sendermem.h) of um from the labels fb and the
+ * reservoir rs (its ids only), at the model's threshold.  Returns 0, or -1
+ * on allocation failure.
+ */
+static int
+refit_memory(const struct model *m, struct user_model *um, const struct adapt_example *fb,
+             size_t n_fb, const struct store_samples *rs)
+{
+    struct adapt_example *ex = calloc(rs->n + 1, sizeof(*ex));
+    struct sendermem_stats st;
+    double thr = m->threshold > 0 && m->threshold < 1
+        ? log(m->threshold / (1 - m->threshold)) : 0;
+    int rc;
+
+    if (ex == NULL)
+        return -1;
+    for (size_t i = 0; i < rs->n; i++) {
+        ex[i].ids = rs->v[i].ids;
+        ex[i].n = rs->v[i].n;
+    }
+    rc = sendermem_fit(m, um, fb, n_fb, ex, rs->n, thr, &st);
+    free(ex);
+    return rc;
 }
 
 #define OOS_FOLDS 5
@@ -219,15 +247,15 @@ out:
  * The publish gate (refit.h): the current model's and the refit's FPR
  * estimated on the reservoir res, each at its own threshold for the default
  * target, the current model the judge.  When the refit is worse, *um and
- * r->op become the current model with the labels' learned slots and its
- * operating points.  Returns 0, or -1 on allocation or store failure
+ * r->op become the current model with the labels' learned slots, the sender
+ * memory from the labels and rs (the reservoir's rows) and its operating points.  Returns 0, or -1 on allocation or store failure
  * (reason in err).
  */
 static int
 refit_gate(struct store *s, const struct model *m, const char *user,
            const struct adapt_opts *o, const struct adapt_example *fb, size_t n_fb,
-           const struct adapt_example *res, size_t n_res, struct user_model **um,
-           struct refit_result *r, char *err, size_t errlen)
+           const struct adapt_example *res, size_t n_res, const struct store_samples *rs,
+           struct user_model **um, struct refit_result *r, char *err, size_t errlen)
 {
     struct user_model *cur = NULL, *keep;
     struct oppoint_user cur_op;
@@ -246,7 +274,8 @@ refit_gate(struct store *s, const struct model *m, const char *user,
     r->gate_fpr_after = gate_fpr(m, cur, *um, thr_new, res, n_res);
     if (r->gate_fpr_before >= 0 && r->gate_fpr_after > r->gate_fpr_before + GATE_FPR_TOL) {
         if ((keep = labels_keep(m, cur, adapt_user_seed(user), o->resid_bits, fb,
-                                n_fb)) == NULL) {
+                                n_fb)) == NULL || refit_memory(m, keep, fb, n_fb, rs) != 0) {
+            user_model_free(keep);
             user_model_free(cur);
             snprintf(err, errlen, "%s: out of memory", user);
             return -1;
@@ -293,7 +322,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
            const struct adapt_opts *o, int dry_run, struct refit_result *r,
            char *err, size_t errlen)
 {
-    struct store_samples fb = { 0 }, res = { 0 };
+    struct store_samples fb = { 0 }, res = { 0 }, mres = { 0 };
     struct store_user_state us;
     struct adapt_example *efb = NULL, *eres = NULL;
     struct fresh ffb = { 0 }, fres = { 0 };
@@ -323,6 +352,9 @@ refit_user(struct store *s, const struct model *m, const char *user,
     unl_cached = prep.have_unl;
     if (rc == STORE_OK && !unl_cached)
         rc = store_reservoir_list(s, user, m->id, &res);
+    /* ... but the sender memory reads its ids whenever labels can mark one */
+    if (rc == STORE_OK && unl_cached && fb.n >= SENDERMEM_MIN_TAUGHT)
+        rc = store_reservoir_list(s, user, m->id, &mres);
     if (rc == STORE_OK && unl_cached) {
         rc = refit_load_oppoint(s, m, user, &prev_op, err, errlen);
         if (rc == STORE_NOTFOUND)
@@ -348,6 +380,11 @@ refit_user(struct store *s, const struct model *m, const char *user,
         goto out;
     }
     r->n_reservoir = r->fit.n_unlabelled;
+    if (refit_memory(m, um, efb, fb.n, unl_cached ? &mres : &res) != 0) {
+        snprintf(err, errlen, "%s: out of memory fitting the sender memory", user);
+        rc = STORE_ERR;
+        goto out;
+    }
     if (refit_oppoint(m, user, um, efb, fb.n, eres, res.n, o, &r->fit, &r->op) != 0) {
         snprintf(err, errlen, "%s: out of memory placing the threshold", user);
         rc = STORE_ERR;
@@ -357,7 +394,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
         oppoint_keep_unlabelled(&r->op, &prev_op);
     r->gate_fpr_before = r->gate_fpr_after = -1;
     if (known && !unl_cached && res.n >= OPPOINT_UNL_MIN
-        && refit_gate(s, m, user, o, efb, fb.n, eres, res.n, &um, r, err, errlen) != 0) {
+        && refit_gate(s, m, user, o, efb, fb.n, eres, res.n, &res, &um, r, err, errlen) != 0) {
         rc = STORE_ERR;
         goto out;
     }
@@ -411,6 +448,7 @@ out:
     fresh_free(&fres);
     store_samples_free(&fb);
     store_samples_free(&res);
+    store_samples_free(&mres);
     return rc;
 }
 

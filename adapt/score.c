@@ -86,6 +86,25 @@ adapt_learned_share(const struct user_model *um, const uint32_t *ids, size_t n)
         * (double) adapt_learned_reps(n) / sqrt((double) n);
 }
 
+uint32_t
+adapt_memory_slot(uint32_t id, uint32_t seed)
+{
+    return ADAPT_MEMORY_BIT | (adapt_hash_u32(id, seed ^ ADAPT_MEMORY_SALT)
+                               & (ADAPT_MEMORY_BIT - 1));
+}
+
+double
+adapt_memory_share(const struct user_model *um, const uint32_t *ids, size_t n)
+{
+    double s = 0;
+
+    if (um == NULL || n == 0 || um->resid_bits > 30 || um->n_resid == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        s += user_model_slot_weight(um, adapt_memory_slot(ids[i], um->seed));
+    return s;
+}
+
 void
 adapt_represent(const struct model *m, struct adapt_example *ex)
 {
@@ -113,6 +132,7 @@ adapt_logit(const struct model *m, const struct user_model *um, const float *h,
             rs += (float) adapt_learned_reps(n)
                 * user_model_slot_weight(um, adapt_learned_slot(ids, n, um->seed));
         s += rs / sqrtf((float) n);
+        s += (float) adapt_memory_share(um, ids, n);
     }
     return s;
 }

@@ -6,6 +6,7 @@
  *
  *   user logit = net_head(user head, h, z) + sum over ids of residual[uhash(id)] / sqrt(n)
  *                + residual[learned slot of the whole message] * ceil(G sqrt(n)) / sqrt(n)
+ *                + sum over ids of residual[memory slot(id)]    (the sender memory)
  *
  * (the residual is normalised by the square root of the message's id count like
  * the body's linear path, so one weight is one token's pull for this user).
@@ -71,6 +72,23 @@ uint32_t adapt_resid_slot(uint32_t id, uint32_t seed, uint32_t bits);
 #define ADAPT_LEARNED_BIT 0x80000000u
 #define ADAPT_LEARNED_GAIN 32.0
 uint32_t adapt_learned_slot(const uint32_t *ids, size_t n, uint32_t seed);
+
+/* The sender-memory slot of a feature id (sendermem.c fits it): XXH32 of the
+ * id with a seed derived from the user's (ADAPT_MEMORY_SALT) in
+ * [ADAPT_MEMORY_BIT, ADAPT_LEARNED_BIT), above every token slot and below
+ * every learned slot, so it collides with neither.  Every id of a message
+ * reads its memory slot; a weight there counts once (not scaled by
+ * 1/sqrt(n)).  Only ids that mark one taught sender or campaign have one, so
+ * the sum is that sender's memory and 0 for other mail.  Only with
+ * resid_bits <= 30. */
+#define ADAPT_MEMORY_BIT 0x40000000u
+#define ADAPT_MEMORY_SALT 0x534e4452u
+uint32_t adapt_memory_slot(uint32_t id, uint32_t seed);
+
+/* The logit share of the sender memory under um for a message of ids[0..n):
+ * the sum of the ids' memory-slot weights, in double; 0 when um is NULL, n is
+ * 0 or um has no memory range (resid_bits > 30). */
+double adapt_memory_share(const struct user_model *um, const uint32_t *ids, size_t n);
 
 
 /* How many times a message of n ids carries its learned slot in its logit:

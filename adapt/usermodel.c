@@ -84,7 +84,7 @@ user_model_decode(const void *blob, size_t len)
     bits = le_get32(b + 12);
     n_resid = le_get32(b + 20);
     if (hidden > NET_MAX_HIDDEN || bits > 31 || (n_resid > 0 && bits == 0)
-        || (uint64_t) n_resid > ((uint64_t) 1 << bits) + ADAPT_LEARNED_BIT)
+        || (uint64_t) n_resid > ((uint64_t) 1 << bits) + ADAPT_MEMORY_BIT + ADAPT_LEARNED_BIT)
         return NULL;
     if ((uint64_t) len != UM_HEADER_LEN + (uint64_t) NET_HEAD_LEN(hidden) * 4
         + (uint64_t) n_resid * 8 + 4)
@@ -110,9 +110,12 @@ user_model_decode(const void *blob, size_t len)
         for (k = 0; k < n_resid; k++, p += 8) {
             um->resid_slot[k] = le_get32(p);
             um->resid_w[k] = le_getf(p + 4);
+            /* token slots below 2^bits, sender-memory slots in
+             * [ADAPT_MEMORY_BIT, ADAPT_LEARNED_BIT) (bits <= 30), learned
+             * slots from ADAPT_LEARNED_BIT (bits < 31) */
             if ((k > 0 && um->resid_slot[k] <= um->resid_slot[k - 1])
                 || (um->resid_slot[k] >> bits != 0
-                    && (bits >= 31 || um->resid_slot[k] < ADAPT_LEARNED_BIT))
+                    && (bits >= 31 || um->resid_slot[k] < ADAPT_MEMORY_BIT))
                 || !isfinite(um->resid_w[k]))
                 return user_model_free(um);
         }

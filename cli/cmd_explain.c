@@ -108,6 +108,8 @@ contributions(const struct model *m, const float *head, const struct user_model 
         out[i].lin = head[H] * net->lin[ids[i] & lmask] / sq;
         out[i].dense = vh_h - without;
         out[i].resid = residual_of(um, ids[i]) / sq;     /* as adapt_logit() */
+        if (um != NULL && um->resid_bits <= 30)       /* with its sender memory */
+            out[i].resid += user_model_slot_weight(um, adapt_memory_slot(ids[i], um->seed));
         out[i].total = out[i].lin + out[i].dense + out[i].resid;
     }
     free(sum);
@@ -276,10 +278,14 @@ explain_print_sum(const struct explain *e)
            head[H] * e->z, vh, (double) head[H + 1]);
     if (um) {
         double learned = adapt_learned_share(um, e->f.ids, e->f.n);
+        double mem = adapt_memory_share(um, e->f.ids, e->f.n);
 
-        printf(" + user residual %+.4f", resid);
+        printf(" + user residual %+.4f", resid - mem);
         if (fabs(learned) > 1e-3)
             printf(" + learned message %+.4f (the user taught this very message)", learned);
+        if (fabs(mem) > 1e-3)
+            printf(" + sender memory %+.4f (what the user taught of this sender or "
+                   "campaign)", mem);
     }
     printf("\n");
     if (e->user != NULL) {
@@ -294,8 +300,9 @@ explain_print_sum(const struct explain *e)
                (double) e->threshold, e->user, oppoint_source_name(e->thr_source),
                100 * e->target);
     }
-    printf("per token: linear and residual shares are exact; the dense share is the "
-           "change of the dense path when the token is left out\n\n");
+    printf("per token: linear and residual shares are exact (the residual with the "
+           "token's sender memory); the dense share is the change of the dense path when "
+           "the token is left out\n\n");
 }
 
 /* With --user: whether the user's allow or block lists decide this message,
