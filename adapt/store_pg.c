@@ -446,6 +446,15 @@ pq_open(struct store *s, const char *target, unsigned flags)
     c->pg = PQconnectdbParams(keys, vals, 1);
     if (c->pg == NULL)
         return store_fail(s, STORE_ERR, "postgresql: out of memory");
+    if (PQstatus(c->pg) != CONNECTION_OK && PQpingParams(keys, vals, 1) == PQPING_OK) {
+        /* The server refused us but answers the ping: it may have been
+         * starting up a moment ago ("the database system is starting up") and
+         * be ready now, so connect once more before calling the refusal ours
+         * (tests/e2e/pg_restart.sh saw a learn exit 73 in that window). */
+        PQfinish(c->pg);
+        if ((c->pg = PQconnectdbParams(keys, vals, 1)) == NULL)
+            return store_fail(s, STORE_ERR, "postgresql: out of memory");
+    }
     if (PQstatus(c->pg) != CONNECTION_OK) {
         PGPing p = PQpingParams(keys, vals, 1);
 
