@@ -137,6 +137,24 @@ corpus_add_dir(struct corpus *c, const char *dir, int user, uint8_t spam, int by
     closedir(d);
 }
 
+void
+corpus_add_sa_temporal(struct corpus *c, const char *sa, int old, int new)
+{
+    static const char *const o[] = { "easy-ham-1", "hard-ham-1", "spam-1" };
+    static const char *const n[] = { "easy-ham-2", "spam-2" };
+    char path[8192];
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", sa, o[i]);
+        corpus_add_dir(c, path, old, i == 2, 0);
+    }
+    for (i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s", sa, n[i]);
+        corpus_add_dir(c, path, new, i == 1, 0);
+    }
+}
+
 /* Arrival order of an SA message: the time on its mbox "From " line. */
 static long
 mbox_time(const char *buf)
@@ -242,4 +260,19 @@ corpus_write_list(const char *dir, const char *name, struct corpus_msg **set, si
         fprintf(f, "%s\n", set[i]->path);
     }
     fclose(f);
+}
+
+struct model *
+corpus_base(const char *path, struct corpus_msg **set, size_t n)
+{
+    struct model *base;
+    char err[256];
+
+    if (model_load(path, &base, err, sizeof(err)) == 0)
+        return base;
+    if ((base = corpus_train(set, n, 1)) == NULL)
+        corpus_die("base model training failed");
+    if (model_save(base, path, err, sizeof(err)) < 0)
+        fprintf(stderr, "%s: %s: %s (not cached)\n", corpus_prog, path, err);
+    return base;
 }

@@ -55,6 +55,11 @@ int corpus_in_list(const char *list, const char *name);
  * corpus_extract to fill in. */
 void corpus_add_dir(struct corpus *c, const char *dir, int user, uint8_t spam, int by_name);
 
+/* The SpamAssassin corpus under sa split by age (the old-vs-new split):
+ * easy-ham-1, hard-ham-1 and spam-1 as user old, easy-ham-2 and spam-2 as user
+ * new, their order for corpus_extract(c, 1) to take from the mbox times. */
+void corpus_add_sa_temporal(struct corpus *c, const char *sa, int old, int new);
+
 /* Reads every message and extracts its feature ids.  mbox_order: a message
  * whose order is 0 takes the time on its mbox "From " line (SpamAssassin). */
 void corpus_extract(struct corpus *c, int mbox_order);
@@ -65,6 +70,11 @@ int corpus_cmp_order(const void *a, const void *b);
 /* A base model trained on set (model_train defaults, one thread, seed); NULL
  * (and a message on stderr) if training fails.  The caller frees it. */
 struct model *corpus_train(struct corpus_msg **set, size_t n, uint64_t seed);
+
+/* The base model cached at path: loaded if it is there, else trained on set
+ * (corpus_train, seed 1; dies if that fails) and saved there (a failure to
+ * save is only reported).  The caller frees it. */
+struct model *corpus_base(const char *path, struct corpus_msg **set, size_t n);
 
 /* Writes DIR/NAME: the paths of set's messages of class spam (-1: all), one a
  * line, each after "SPAM<TAB>" if labels. */

@@ -350,17 +350,7 @@ main(int argc, char **argv)
             for (n_users = 0; n_users < MAX_USERS; n_users++)
                 users[n_users] = n_users + 1;
     } else {
-        static const char *const old[] = { "easy-ham-1", "hard-ham-1", "spam-1" };
-        static const char *const new[] = { "easy-ham-2", "spam-2" };
-
-        for (u = 0; u < 3; u++) {
-            snprintf(path, sizeof(path), "%s/%s", sa, old[u]);
-            corpus_add_dir(&cp, path, 0, u == 2, 0);
-        }
-        for (u = 0; u < 2; u++) {
-            snprintf(path, sizeof(path), "%s/%s", sa, new[u]);
-            corpus_add_dir(&cp, path, 1, u == 1, 0);
-        }
+        corpus_add_sa_temporal(&cp, sa, 0, 1);
         n_users = 1;
         users[0] = 2;       /* the new group is the held-out "user" */
     }
@@ -400,41 +390,14 @@ main(int argc, char **argv)
         corpus_write_list(udir, "source.ham", src, n_src, 0, 0);
         corpus_write_list(udir, "history", tgt, n_hist, -1, 0);
         corpus_write_list(udir, "test", tgt + n_hist, n_test, -1, 0);
-        snprintf(path, sizeof(path), "%s/test.labels", udir);
-        {
-            FILE *f = fopen(path, "w");
-
-            if (f == NULL)
-                corpus_die("cannot write test.labels");
-            for (i = n_hist; i < n_tgt; i++)
-                fprintf(f, "%d\t%s\n", tgt[i]->spam, tgt[i]->path);
-            fclose(f);
-        }
-        snprintf(path, sizeof(path), "%s/history.labels", udir);
-        {
-            FILE *f = fopen(path, "w");
-
-            if (f == NULL)
-                corpus_die("cannot write history.labels");
-            for (i = 0; i < n_hist; i++)
-                fprintf(f, "%d\t%s\n", tgt[i]->spam, tgt[i]->path);
-            fclose(f);
-        }
+        corpus_write_list(udir, "test.labels", tgt + n_hist, n_test, -1, 1);
+        corpus_write_list(udir, "history.labels", tgt, n_hist, -1, 1);
 
         /* The base model depends only on the source: kept in OUT/USER/base.model
          * so that reruns (other adaptation settings) skip training. */
         t0 = corpus_now();
         snprintf(path, sizeof(path), "%s/base.model", udir);
-        {
-            char err[256];
-
-            if (model_load(path, &base, err, sizeof(err)) < 0) {
-                if ((base = corpus_train(src, n_src, 1)) == NULL)
-                    corpus_die("base model training failed");
-                if (model_save(base, path, err, sizeof(err)) < 0)
-                    fprintf(stderr, "loo: %s: %s (not cached)\n", path, err);
-            }
-        }
+        base = corpus_base(path, src, n_src);
         fprintf(stderr, "loo: %s: base model on %zu source messages, %.1f s; pool %u\n",
                 uname, n_src, corpus_now() - t0, base->pool_n);
         hist = calloc(n_hist, sizeof(*hist));

@@ -679,17 +679,7 @@ main(int argc, char **argv)
     if (temporal) {
         /* as bench/adapt/loo --sa: the older groups are the source, the newer
          * the user, in the order of their mbox "From " times (corpus_extract) */
-        static const char *const old[] = { "easy-ham-1", "hard-ham-1", "spam-1" };
-        static const char *const new[] = { "easy-ham-2", "spam-2" };
-
-        for (u = 0; u < 3; u++) {
-            snprintf(path, sizeof(path), "%s/%s", sa, old[u]);
-            corpus_add_dir(&cp, path, SA_OLD, u == 2, 0);
-        }
-        for (u = 0; u < 2; u++) {
-            snprintf(path, sizeof(path), "%s/%s", sa, new[u]);
-            corpus_add_dir(&cp, path, SA_USER, u == 1, 0);
-        }
+        corpus_add_sa_temporal(&cp, sa, SA_OLD, SA_USER);
         if (sa_index != NULL)
             order_by_index(sa_index);
     } else if (sa != NULL && strcmp(split, "loo") != 0) {
@@ -774,16 +764,7 @@ main(int argc, char **argv)
 
         t0 = corpus_now();
         snprintf(path, sizeof(path), "%s/base.model", udir);
-        {
-            char err[256];
-
-            if (model_load(path, &base, err, sizeof(err)) < 0) {
-                if ((base = corpus_train(src, n_src, 1)) == NULL)
-                    corpus_die("base model training failed");
-                if (model_save(base, path, err, sizeof(err)) < 0)
-                    fprintf(stderr, "proto: %s: %s (not cached)\n", path, err);
-            }
-        }
+        base = corpus_base(path, src, n_src);
         hidden = base->net.dims.hidden;
         thr = base->threshold > 0 && base->threshold < 1
             ? log(base->threshold / (1 - base->threshold)) : 0;
