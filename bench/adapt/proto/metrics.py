@@ -69,17 +69,13 @@ def load(work, bogo):
     return scores, thr, users
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('work', nargs='+')
-    ap.add_argument('--bogofilter', action='store_true')
-    ap.add_argument('--md')
-    ap.add_argument('--title', default='')
-    ap.add_argument('--per-user', action='store_true')
-    args = ap.parse_args()
+def measure(works, bogo):
+    """(users, rows, ks, res): res[(row, k)] = [(user, (1-AUC)%, recall at 0.1% FPR,
+    FPR%, FNR%) per user] over the proto --out directories works, for the (row, k)
+    that every user has."""
     scores, thr, users = {}, {}, []
-    for w in args.work:
-        s, t, u = load(w, args.bogofilter)
+    for w in works:
+        s, t, u = load(w, bogo)
         scores.update(s)
         thr.update(t)
         users += u
@@ -101,6 +97,18 @@ def main():
                               100.0 * sum(1 for s in pos if s < t) / len(pos)))
             if len(cells) == len(users):
                 res[(row, k)] = cells
+    return users, rows, ks, res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('work', nargs='+')
+    ap.add_argument('--bogofilter', action='store_true')
+    ap.add_argument('--md')
+    ap.add_argument('--title', default='')
+    ap.add_argument('--per-user', action='store_true')
+    args = ap.parse_args()
+    users, rows, ks, res = measure(args.work, args.bogofilter)
     out = []
     out.append('%s users: %s\n' % (args.title, ', '.join(users)))
     out.append('Mean over users: (1-AUC)% / spam recall at 0.1% FPR / FPR% / FNR% at the '
