@@ -58,35 +58,34 @@ def mean(cells, i):
     return sum(c[i] for c in cells) / len(cells)
 
 
-def full(work):
-    out = []
+def splits(work):
+    """(title, users, rows, ks, res, cli) for each split WORKDIR has."""
     for split, title in SPLITS:
         pdir = os.path.join(work, 'proto-' + split)
-        if not os.path.isdir(pdir):
-            continue
-        users, rows, ks, res = metrics.measure([pdir], True)
-        cli = cli_rates(work, split)
+        if os.path.isdir(pdir):
+            users, rows, ks, res = metrics.measure([pdir], True)
+            yield title, users, rows, ks, res, cli_rates(work, split)
+
+
+def full(work):
+    out = []
+    for title, users, rows, ks, res, cli in splits(work):
         out.append('### %s (users: %s)\n' % (title, ', '.join(users)))
         out.append('Mean over users. proto: (1-AUC)% / spam recall at 0.1% FPR / FPR% / FNR% '
                    'at the threshold proto used (product rows: the per-user threshold the '
                    'product publishes; base, pooled, target-lr: the base model\'s 0.5; '
                    'bogofilter: spam_cutoff 0.99). CLI: FPR% / FNR% at the shipped settings '
                    '(worst user\'s FPR).\n')
-        out.append('| row | ' + ' | '.join('k=%d' % k for k in ks) + ' |')
-        out.append('|---|' + '---|' * len(ks))
-        for row in rows:
+        def cli_line(row):
+            if row not in ('base', 'adapted') or not cli:
+                return []
             c = []
             for k in ks:
-                v = res.get((row, k))
-                c.append('' if v is None else '%.2f / %.3f / %.2f / %.2f'
-                         % tuple(mean(v, i) for i in range(1, 5)))
-            out.append('| %s | %s |' % (row, ' | '.join(c)))
-            if row in ('base', 'adapted') and cli:
-                c = []
-                for k in ks:
-                    m = cli_mean(cli, users, row, k)
-                    c.append('' if m is None else 'CLI %.2f / %.2f (%s %.2f)' % m)
-                out.append('| %s, CLI | %s |' % (row, ' | '.join(c)))
+                m = cli_mean(cli, users, row, k)
+                c.append('' if m is None else 'CLI %.2f / %.2f (%s %.2f)' % m)
+            return ['| %s, CLI | %s |' % (row, ' | '.join(c))]
+
+        out += metrics.mean_table(rows, ks, res, cli_line)
         if cli and len(users) > 1:
             out.append('\nCLI per user, FPR% / FNR% at the shipped settings\n')
             out.append('| row | ' + ' | '.join(users) + ' |')
@@ -101,12 +100,7 @@ def full(work):
 
 def compact(work):
     out = ['| split | row | k=0 | k=50 | k=200 |', '|---|---|---|---|---|']
-    for split, title in SPLITS:
-        pdir = os.path.join(work, 'proto-' + split)
-        if not os.path.isdir(pdir):
-            continue
-        users, rows, ks, res = metrics.measure([pdir], True)
-        cli = cli_rates(work, split)
+    for title, users, rows, ks, res, cli in splits(work):
         for row in ('base', 'adapted', 'pooled', 'bogofilter'):
             c = []
             for k in (0, 50, 200):

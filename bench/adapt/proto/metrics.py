@@ -100,6 +100,27 @@ def measure(works, bogo):
     return users, rows, ks, res
 
 
+def mean_table(rows, ks, res, extra=None):
+    """The markdown lines of the mean-over-users table: a row per row name, a
+    column per k, each cell (1-AUC)% / recall / FPR% / FNR%; after a row, the
+    lines extra(row) returns, if extra is given."""
+    out = ['| row | ' + ' | '.join('k=%d' % k for k in ks) + ' |', '|---|' + '---|' * len(ks)]
+    for row in rows:
+        c = []
+        for k in ks:
+            v = res.get((row, k))
+            if v is None:
+                c.append('')
+                continue
+            n = float(len(v))
+            c.append('%.2f / %.3f / %.2f / %.2f' % tuple(sum(x[i] for x in v) / n
+                                                          for i in range(1, 5)))
+        out.append('| %s | %s |' % (row, ' | '.join(c)))
+        if extra is not None:
+            out += extra(row)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('work', nargs='+')
@@ -113,19 +134,7 @@ def main():
     out.append('%s users: %s\n' % (args.title, ', '.join(users)))
     out.append('Mean over users: (1-AUC)% / spam recall at 0.1% FPR / FPR% / FNR% at the '
                'shipped threshold (bogofilter: spam_cutoff 0.99)\n')
-    out.append('| row | ' + ' | '.join('k=%d' % k for k in ks) + ' |')
-    out.append('|---|' + '---|' * len(ks))
-    for row in rows:
-        c = []
-        for k in ks:
-            v = res.get((row, k))
-            if v is None:
-                c.append('')
-                continue
-            n = float(len(v))
-            c.append('%.2f / %.3f / %.2f / %.2f' % tuple(sum(x[i] for x in v) / n
-                                                          for i in range(1, 5)))
-        out.append('| %s | %s |' % (row, ' | '.join(c)))
+    out += mean_table(rows, ks, res)
     out.append('\nWorst user\'s FPR% at the threshold used\n')
     out.append('| row | ' + ' | '.join('k=%d' % k for k in ks) + ' |')
     out.append('|---|' + '---|' * len(ks))
