@@ -34,224 +34,19 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <dirent.h>
 
 #include "adapt.h"
 #include "features.h"
 #include "model.h"
+#include "corpus.h"
 
 #define MAX_USERS 6
-
-struct msg {
-    char *path;
-    int user;               /* Enron set 0..5; SA: 0 = old (source), 1 = new */
-    uint8_t spam;
-    long order;             /* arrival order within the user */
-    uint32_t *ids;
-    uint32_t n;
-};
-
-static struct msg *msgs;
-static size_t n_msgs, cap_msgs;
-
-static void
-die(const char *what)
-{
-    fprintf(stderr, "loo: %s\n", what);
-    exit(1);
-}
-
-static double
-now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t) n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t) n;
-    return buf;
-}
-
-/* Arrival order of an SA message: the time on its mbox "From " line. */
-static long
-mbox_time(const char *buf)
-{
-    const char *sp;
-    struct tm tm;
-    int i;
-
-    if (strncmp(buf, "From ", 5) != 0)
-        return 0;
-    sp = buf + 5;
-    while (*sp && *sp != ' ')
-        sp++;
-    while (*sp == ' ')
-        sp++;
-    memset(&tm, 0, sizeof(tm));
-    for (i = 0; i < 1; i++)
-        if (strptime(sp, "%a %b %d %H:%M:%S %Y", &tm) == NULL)
-            return 0;
-    return (long) timegm(&tm);
-}
-
-static void
-add_dir(const char *dir, int user, uint8_t spam, int sa)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (d == NULL) {
-        fprintf(stderr, "loo: %s: %s\n", dir, strerror(errno));
-        exit(1);
-    }
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        struct msg *m;
-
-        if (e->d_name[0] == '.' || l < 5 || strcmp(e->d_name + l - 4, ".txt") != 0)
-            continue;
-        if (n_msgs == cap_msgs) {
-            cap_msgs = cap_msgs ? 2 * cap_msgs : 4096;
-            if ((msgs = realloc(msgs, cap_msgs * sizeof(*msgs))) == NULL)
-                die("out of memory");
-        }
-        m = &msgs[n_msgs++];
-        memset(m, 0, sizeof(*m));
-        if (asprintf(&m->path, "%s/%s", dir, e->d_name) < 0)
-            die("out of memory");
-        m->user = user;
-        m->spam = spam;
-        m->order = sa ? 0 : strtol(e->d_name, NULL, 10);
-    }
-    closedir(d);
-}
-
-static void
-extract_all(void)
-{
-    struct features f;
-    double t0 = now();
-    size_t i;
-
-    features_init(&f);
-    for (i = 0; i < n_msgs; i++) {
-        size_t len;
-        char *buf = slurp(msgs[i].path, &len);
-
-        if (buf == NULL) {
-            fprintf(stderr, "loo: %s: cannot read\n", msgs[i].path);
-            exit(1);
-        }
-        if (msgs[i].order == 0)
-            msgs[i].order = mbox_time(buf);
-        if (features_extract(buf, len, &f, NULL, NULL) < 0)
-            die("feature extraction: out of memory");
-        msgs[i].n = (uint32_t) f.n;
-        msgs[i].ids = malloc((f.n ? f.n : 1) * sizeof(uint32_t));
-        if (msgs[i].ids == NULL)
-            die("out of memory");
-        memcpy(msgs[i].ids, f.ids, f.n * sizeof(uint32_t));
-        free(buf);
-    }
-    features_clear(&f);
-    fprintf(stderr, "loo: extracted %zu messages in %.1f s\n", n_msgs, now() - t0);
-}
-
-static int
-cmp_order(const void *a, const void *b)
-{
-    const struct msg *x = *(const struct msg *const *) a, *y = *(const struct msg *const *) b;
-
-    if (x->order != y->order)
-        return x->order < y->order ? -1 : 1;
-    return strcmp(x->path, y->path);
-}
-
-static struct model *
-train(struct msg **set, size_t n, uint64_t seed)
-{
-    struct net_example *ex = malloc((n ? n : 1) * sizeof(*ex));
-    struct model_train_opts o;
-    struct model *m;
-    char err[256];
-    size_t i;
-
-    if (ex == NULL)
-        die("out of memory");
-    for (i = 0; i < n; i++) {
-        ex[i].ids = set[i]->ids;
-        ex[i].n = set[i]->n;
-        ex[i].spam = set[i]->spam;
-    }
-    model_train_opts_default(&o);
-    o.threads = 1;
-    o.net.seed = seed;
-    m = model_train(ex, n, &o, err, sizeof(err));
-    if (m == NULL)
-        fprintf(stderr, "loo: training on %zu messages failed: %s\n", n, err);
-    free(ex);
-    return m;
-}
-
-static void
-write_list(const char *dir, const char *name, struct msg **set, size_t n, int spam)
-{
-    char path[8192];
-    FILE *f;
-    size_t i;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if ((f = fopen(path, "w")) == NULL)
-        die("cannot write a list file");
-    for (i = 0; i < n; i++)
-        if (spam < 0 || set[i]->spam == spam)
-            fprintf(f, "%s\n", set[i]->path);
-    fclose(f);
-}
-
-static int
-parse_list(const char *s, long *out, int max)
-{
-    int n = 0;
-    char *end;
-
-    while (*s && n < max) {
-        out[n++] = strtol(s, &end, 10);
-        if (end == s)
-            return -1;
-        s = *end == ',' ? end + 1 : end;
-    }
-    return n;
-}
 
 struct row {
     const char *name;
@@ -292,7 +87,7 @@ pick_labels(const char *how, const struct model *base, const struct adapt_exampl
         size_t *ord = malloc((n_hist ? n_hist : 1) * sizeof(size_t));
 
         if (m == NULL || ord == NULL)
-            die("out of memory");
+            corpus_die("out of memory");
         for (i = 0; i < n_hist; i++) {
             double l = adapt_logit(base, NULL, hist[i].h, hist[i].z, hist[i].ids, hist[i].n);
 
@@ -318,19 +113,6 @@ cmp_double(const void *a, const void *b)
     double x = *(const double *) a, y = *(const double *) b;
 
     return (x > y) - (x < y);
-}
-
-/* --time-refit: median CPU time (this thread's, so other load on the machine
- * does not count) and wall time of adapt_fit over 7 runs for the issue's
- * sizing (the model's pool, up to 2000 unlabelled messages, k labels), with
- * lambda and mu given (no cross-validation) and with them cross-validated. */
-static double
-cpu_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* The continual case with the fit cache a refit keeps in the store (struct
@@ -365,16 +147,16 @@ time_continual(const struct model *base, const char *uname, const struct adapt_e
             int rep, cvs = 0;
 
             if (blob == NULL)
-                die("adapt_prep_encode: out of memory");
+                corpus_die("adapt_prep_encode: out of memory");
             for (rep = 0; rep < 7; rep++) {
                 struct adapt_prep copy;
 
                 if (adapt_prep_decode(blob, len, &copy) < 0)
-                    die("adapt_prep_decode refused its own blob");
-                c0 = cpu_now();
+                    corpus_die("adapt_prep_decode refused its own blob");
+                c0 = corpus_cpu_now();
                 if (adapt_fit_prep(base, uname, fb, k, NULL, 0, o, &copy, &um, &st) < 0)
-                    die("adapt_fit: out of memory");
-                t[rep] = (cpu_now() - c0) * 1e3;
+                    corpus_die("adapt_fit: out of memory");
+                t[rep] = (corpus_cpu_now() - c0) * 1e3;
                 cvs += !(st.reused & ADAPT_REUSED_CV) && st.cross_validated;
                 user_model_free(um);
                 adapt_prep_clear(&copy);
@@ -385,14 +167,14 @@ time_continual(const struct model *base, const char *uname, const struct adapt_e
                     "(min %.1f, max %.1f)%s\n", uname, k, t[3], t[0], t[6],
                     cvs ? ", cross-validated" : "");
         }
-        c0 = cpu_now();
+        c0 = corpus_cpu_now();
         if (adapt_fit_prep(base, uname, fb, k, k == 0 ? unl : NULL, k == 0 ? n_unl : 0, o,
                            &prep, &um, &st) < 0)
-            die("adapt_fit: out of memory");
-        cpu[k] = (cpu_now() - c0) * 1e3;
+            corpus_die("adapt_fit: out of memory");
+        cpu[k] = (corpus_cpu_now() - c0) * 1e3;
         cv[k] = st.cross_validated && !(st.reused & ADAPT_REUSED_CV);
         if (k > 0 && !(st.reused & ADAPT_REUSED_UNL))
-            die("continual refit: the fit cache's unlabelled part was not reused");
+            corpus_die("continual refit: the fit cache's unlabelled part was not reused");
         user_model_free(um);
     }
     cold = cpu[0];
@@ -417,6 +199,10 @@ time_continual(const struct model *base, const char *uname, const struct adapt_e
     adapt_prep_clear(&prep);
 }
 
+/* --time-refit: median CPU time (this thread's, so other load on the machine
+ * does not count) and wall time of adapt_fit over 7 runs for the issue's
+ * sizing (the model's pool, up to 2000 unlabelled messages, k labels), with
+ * lambda and mu given (no cross-validation) and with them cross-validated. */
 static void
 time_refit(const struct model *base, const char *uname, const struct adapt_example *hist,
            size_t n_hist, const struct adapt_opts *defaults)
@@ -440,13 +226,13 @@ time_refit(const struct model *base, const char *uname, const struct adapt_examp
             for (rep = 0; rep < 7; rep++) {
                 struct user_model *um = NULL;
                 struct adapt_fit_stats st;
-                double t0 = now(), c0 = cpu_now();
+                double t0 = corpus_now(), c0 = corpus_cpu_now();
 
                 if (adapt_fit(base, uname, hist, tk[ki], hist + (n_hist - n_unl), n_unl, &o,
                               &um, &st) < 0)
-                    die("adapt_fit: out of memory");
-                cpu[rep] = (cpu_now() - c0) * 1e3;
-                ms[rep] = (now() - t0) * 1e3;
+                    corpus_die("adapt_fit: out of memory");
+                cpu[rep] = (corpus_cpu_now() - c0) * 1e3;
+                ms[rep] = (corpus_now() - t0) * 1e3;
                 user_model_free(um);
             }
             qsort(ms, 7, sizeof(double), cmp_double);
@@ -460,20 +246,7 @@ time_refit(const struct model *base, const char *uname, const struct adapt_examp
     time_continual(base, uname, hist, n_unl, hist + (n_hist - n_unl), defaults);
 }
 
-/* Whether name is one of the comma-separated names in list. */
-static int
-in_list(const char *list, const char *name)
-{
-    size_t l = strlen(name);
-
-    for (;;) {
-        if (strncmp(list, name, l) == 0 && (list[l] == ',' || list[l] == 0))
-            return 1;
-        if ((list = strchr(list, ',')) == NULL)
-            return 0;
-        list++;
-    }
-}
+static struct corpus cp;
 
 static const struct row rows[] = {
     { "adapted", 1, 1, 1, 1 },
@@ -496,11 +269,12 @@ main(int argc, char **argv)
     char path[8192];
 
     adapt_opts_default(&base_opts);
+    corpus_prog = "loo";
     for (a = 1; a < argc; a++) {
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
 
         if (v == NULL)
-            die("usage: loo --enron DIR | --sa DIR --out DIR [--ks 0,10] [--users 1,2] "
+            corpus_die("usage: loo --enron DIR | --sa DIR --out DIR [--ks 0,10] [--users 1,2] "
                 "[--lambda L] [--mu M] [--resid-l2 R] [--clip C] [--pseudo W] [--pseudo-conf P] "
                 "[--pseudo-max N] [--pseudo-self G] [--pseudo-l2 R] [--pseudo-keep N] "
                 "[--dual-max N] [--unl-max N] [--cv-fb-max N] [--cv-pool-max N] [--rows R1,R2] "
@@ -512,11 +286,11 @@ main(int argc, char **argv)
         else if (strcmp(argv[a], "--out") == 0)
             out = v;
         else if (strcmp(argv[a], "--ks") == 0) {
-            if ((n_ks = parse_list(v, ks, 16)) <= 0)
-                die("--ks: a comma-separated list of numbers");
+            if ((n_ks = corpus_parse_list(v, ks, 16)) <= 0)
+                corpus_die("--ks: a comma-separated list of numbers");
         } else if (strcmp(argv[a], "--users") == 0) {
-            if ((n_users = parse_list(v, users, MAX_USERS)) <= 0)
-                die("--users: a comma-separated list of 1..6");
+            if ((n_users = corpus_parse_list(v, users, MAX_USERS)) <= 0)
+                corpus_die("--users: a comma-separated list of 1..6");
         } else if (strcmp(argv[a], "--lambda") == 0)
             base_opts.lambda = strtof(v, NULL);
         else if (strcmp(argv[a], "--mu") == 0)
@@ -546,7 +320,7 @@ main(int argc, char **argv)
         else if (strcmp(argv[a], "--labels") == 0) {
             if (strcmp(v, "first") != 0 && strcmp(v, "spread") != 0
                 && strcmp(v, "hardest") != 0)
-                die("--labels: first, spread or hardest");
+                corpus_die("--labels: first, spread or hardest");
             labels = v;
         }
         else if (strcmp(argv[a], "--dual-max") == 0)
@@ -556,49 +330,40 @@ main(int argc, char **argv)
         else if (strcmp(argv[a], "--cv-pool-max") == 0)
             base_opts.cv_pool_max = (uint32_t) strtoul(v, NULL, 10);
         else
-            die("unknown option (see the comment at the top of bench/adapt/loo.c)");
+            corpus_die("unknown option (see the comment at the top of bench/adapt/loo.c)");
         a++;
     }
     if ((enron == NULL) == (sa == NULL) || out == NULL)
-        die("give exactly one of --enron DIR and --sa DIR, and --out DIR");
+        corpus_die("give exactly one of --enron DIR and --sa DIR, and --out DIR");
     mkdir(out, 0777);
     if (features_global_init() < 0)
-        die("cannot initialise GMime/libxml2");
+        corpus_die("cannot initialise GMime/libxml2");
 
     if (enron != NULL) {
         for (u = 0; u < MAX_USERS; u++) {
             snprintf(path, sizeof(path), "%s/enron%d/ham", enron, u + 1);
-            add_dir(path, u, 0, 0);
+            corpus_add_dir(&cp, path, u, 0, 1);
             snprintf(path, sizeof(path), "%s/enron%d/spam", enron, u + 1);
-            add_dir(path, u, 1, 0);
+            corpus_add_dir(&cp, path, u, 1, 1);
         }
         if (n_users == 0)
             for (n_users = 0; n_users < MAX_USERS; n_users++)
                 users[n_users] = n_users + 1;
     } else {
-        static const char *const old[] = { "easy-ham-1", "hard-ham-1", "spam-1" };
-        static const char *const new[] = { "easy-ham-2", "spam-2" };
-
-        for (u = 0; u < 3; u++) {
-            snprintf(path, sizeof(path), "%s/%s", sa, old[u]);
-            add_dir(path, 0, u == 2, 1);
-        }
-        for (u = 0; u < 2; u++) {
-            snprintf(path, sizeof(path), "%s/%s", sa, new[u]);
-            add_dir(path, 1, u == 1, 1);
-        }
+        corpus_add_sa_temporal(&cp, sa, 0, 1);
         n_users = 1;
         users[0] = 2;       /* the new group is the held-out "user" */
     }
-    extract_all();
+    corpus_extract(&cp, 1);
     snprintf(path, sizeof(path), "%s/scores.tsv", out);
     if ((scores = fopen(path, "w")) == NULL)
-        die("cannot write scores.tsv");
+        corpus_die("cannot write scores.tsv");
     fprintf(scores, "user\tk\trow\tspam\tlogit\n");
 
     for (u = 0; u < n_users; u++) {
         int held = (int) users[u] - 1;
-        struct msg **src = malloc(n_msgs * sizeof(*src)), **tgt = malloc(n_msgs * sizeof(*tgt));
+        struct corpus_msg **src = malloc(cp.n * sizeof(*src));
+        struct corpus_msg **tgt = malloc(cp.n * sizeof(*tgt));
         struct adapt_example *hist, *test;
         size_t n_src = 0, n_tgt = 0, n_hist, n_test, n_unl, i, ki;
         struct model *base;
@@ -606,66 +371,39 @@ main(int argc, char **argv)
         double t0;
 
         if (src == NULL || tgt == NULL)
-            die("out of memory");
+            corpus_die("out of memory");
         if (held < 0 || held >= MAX_USERS)
-            die("--users: numbers 1..6");
-        for (i = 0; i < n_msgs; i++) {
-            if (msgs[i].user == held)
-                tgt[n_tgt++] = &msgs[i];
+            corpus_die("--users: numbers 1..6");
+        for (i = 0; i < cp.n; i++) {
+            if (cp.msgs[i].user == held)
+                tgt[n_tgt++] = &cp.msgs[i];
             else
-                src[n_src++] = &msgs[i];
+                src[n_src++] = &cp.msgs[i];
         }
-        qsort(tgt, n_tgt, sizeof(*tgt), cmp_order);
+        qsort(tgt, n_tgt, sizeof(*tgt), corpus_cmp_order);
         n_hist = n_tgt / 2;
         n_test = n_tgt - n_hist;
         snprintf(uname, sizeof(uname), enron != NULL ? "enron%d" : "sa-new", held + 1);
         snprintf(udir, sizeof(udir), "%s/%s", out, uname);
         mkdir(udir, 0777);
-        write_list(udir, "source.spam", src, n_src, 1);
-        write_list(udir, "source.ham", src, n_src, 0);
-        write_list(udir, "history", tgt, n_hist, -1);
-        write_list(udir, "test", tgt + n_hist, n_test, -1);
-        snprintf(path, sizeof(path), "%s/test.labels", udir);
-        {
-            FILE *f = fopen(path, "w");
-
-            if (f == NULL)
-                die("cannot write test.labels");
-            for (i = n_hist; i < n_tgt; i++)
-                fprintf(f, "%d\t%s\n", tgt[i]->spam, tgt[i]->path);
-            fclose(f);
-        }
-        snprintf(path, sizeof(path), "%s/history.labels", udir);
-        {
-            FILE *f = fopen(path, "w");
-
-            if (f == NULL)
-                die("cannot write history.labels");
-            for (i = 0; i < n_hist; i++)
-                fprintf(f, "%d\t%s\n", tgt[i]->spam, tgt[i]->path);
-            fclose(f);
-        }
+        corpus_write_list(udir, "source.spam", src, n_src, 1, 0);
+        corpus_write_list(udir, "source.ham", src, n_src, 0, 0);
+        corpus_write_list(udir, "history", tgt, n_hist, -1, 0);
+        corpus_write_list(udir, "test", tgt + n_hist, n_test, -1, 0);
+        corpus_write_list(udir, "test.labels", tgt + n_hist, n_test, -1, 1);
+        corpus_write_list(udir, "history.labels", tgt, n_hist, -1, 1);
 
         /* The base model depends only on the source: kept in OUT/USER/base.model
          * so that reruns (other adaptation settings) skip training. */
-        t0 = now();
+        t0 = corpus_now();
         snprintf(path, sizeof(path), "%s/base.model", udir);
-        {
-            char err[256];
-
-            if (model_load(path, &base, err, sizeof(err)) < 0) {
-                if ((base = train(src, n_src, 1)) == NULL)
-                    die("base model training failed");
-                if (model_save(base, path, err, sizeof(err)) < 0)
-                    fprintf(stderr, "loo: %s: %s (not cached)\n", path, err);
-            }
-        }
+        base = corpus_base(path, src, n_src);
         fprintf(stderr, "loo: %s: base model on %zu source messages, %.1f s; pool %u\n",
-                uname, n_src, now() - t0, base->pool_n);
+                uname, n_src, corpus_now() - t0, base->pool_n);
         hist = calloc(n_hist, sizeof(*hist));
         test = calloc(n_test, sizeof(*test));
         if (hist == NULL || test == NULL)
-            die("out of memory");
+            corpus_die("out of memory");
         for (i = 0; i < n_hist; i++) {
             hist[i].ids = tgt[i]->ids;
             hist[i].n = tgt[i]->n;
@@ -696,10 +434,10 @@ main(int argc, char **argv)
             struct model *own = NULL;
             size_t r, *pick = malloc((k ? k : 1) * sizeof(size_t));
             struct adapt_example *lab = malloc((k ? k : 1) * sizeof(*lab));
-            struct msg **labm = malloc((k ? k : 1) * sizeof(*labm));
+            struct corpus_msg **labm = malloc((k ? k : 1) * sizeof(*labm));
 
             if (pick == NULL || lab == NULL || labm == NULL)
-                die("out of memory");
+                corpus_die("out of memory");
             pick_labels(labels, base, hist, n_hist, k, pick);
             for (i = 0; i < k; i++) {
                 lab[i] = hist[pick[i]];
@@ -711,13 +449,13 @@ main(int argc, char **argv)
                         (double) adapt_logit(base, NULL, test[i].h, test[i].z, test[i].ids,
                                              test[i].n));
             /* target-only: needs both classes among the k labels */
-            if (k > 0 && (only == NULL || in_list(only, "target-only"))) {
+            if (k > 0 && (only == NULL || corpus_in_list(only, "target-only"))) {
                 size_t ns = 0;
 
                 for (i = 0; i < k; i++)
                     ns += labm[i]->spam;
                 if (ns > 0 && ns < k)
-                    own = train(labm, k, 1);
+                    own = corpus_train(labm, k, 1);
             }
             for (i = 0; own != NULL && i < n_test; i++) {
                 float h[NET_MAX_HIDDEN], z;
@@ -732,7 +470,7 @@ main(int argc, char **argv)
                 struct adapt_fit_stats st;
                 struct user_model *um = NULL;
 
-                if (only != NULL && !in_list(only, rows[r].name))
+                if (only != NULL && !corpus_in_list(only, rows[r].name))
                     continue;
                 o.use_reweight = rows[r].reweight;
                 o.use_head = rows[r].head;
@@ -741,7 +479,7 @@ main(int argc, char **argv)
                     o.pseudo = 0;
                 if (adapt_fit(base, uname, lab, k, hist + (n_hist - n_unl), n_unl, &o, &um,
                               &st) < 0)
-                    die("adapt_fit: out of memory");
+                    corpus_die("adapt_fit: out of memory");
                 for (i = 0; i < n_test; i++)
                     fprintf(scores, "%s\t%zu\t%s\t%d\t%.9g\n", uname, k, rows[r].name,
                             test[i].spam,

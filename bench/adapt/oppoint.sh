@@ -17,11 +17,15 @@
 # to WORKDIR/summary.txt, the per-user thresholds and where they came from
 # (stats --json: threshold, threshold_source) to WORKDIR/thresholds.txt.
 # Models are kept in WORKDIR and reused when present (delete them to retrain).
+# Other splits (bench/adapt/table.sh): with OPPOINT_USERS="u1 u2 ..." set, the
+# users are those names, and each one's WORKDIR/base-wo-U.model and
+# WORKDIR/U.order ("path<TAB>ham|spam" per line, in arrival order) must be
+# there already (ENRON_DIR is then unused).
 set -eu
 [ $# -ge 3 ] || { echo "usage: $0 SPAMSHIFT ENRON_DIR WORKDIR [TARGET_FPR]" >&2; exit 64; }
 S=$1 E=$2 W=$3 T=${4:-0.003} KS=${5:-0 50}
 mkdir -p "$W"
-USERS="enron1 enron2 enron3 enron4 enron5 enron6"
+USERS=${OPPOINT_USERS:-enron1 enron2 enron3 enron4 enron5 enron6}
 
 # u's messages in arrival order, "path<TAB>label" per line
 order() {
@@ -42,7 +46,9 @@ rates() {
 : > "$W/thresholds.txt"
 for u in $USERS; do
     m=$W/base-wo-$u.model
-    if [ ! -f "$m" ]; then
+    if [ ! -f "$m" ] && [ -n "${OPPOINT_USERS:-}" ]; then
+        echo "$0: $m: missing (OPPOINT_USERS is set)" >&2; exit 66
+    elif [ ! -f "$m" ]; then
         args=
         for v in $USERS; do
             [ "$v" = "$u" ] || args="$args --ham $E/$v/ham --spam $E/$v/spam"
@@ -51,7 +57,7 @@ for u in $USERS; do
         /usr/bin/time -f '%e %U %S' -o "$W/train-$u.time" "$S" train --seed 1 \
             --target-fpr "$T" -o "$m" $args > "$W/train-$u.out"
     fi
-    order "$u" > "$W/$u.order"
+    [ -n "${OPPOINT_USERS:-}" ] || order "$u" > "$W/$u.order"
     n=$(wc -l < "$W/$u.order"); h=$((n / 2))
     head -n "$h" "$W/$u.order" > "$W/$u.first"
     tail -n +"$((h + 1))" "$W/$u.order" > "$W/$u.second"
@@ -59,7 +65,7 @@ for u in $USERS; do
     cut -f1 "$W/$u.second" > "$W/$u.second.lst"
     "$S" classify -m "$m" --list "$W/$u.second.lst" > "$W/$u.base.tsv"
     printf '%s\tbase\t%s\n' "$u" "$(rates "$W/$u.second" "$W/$u.base.tsv")" >> "$W/rates.tsv"
-    printf '%s\tbase\t%s\tmodel\n' "$u" "$(sed -n 's/.*threshold \([0-9.]*\),.*/\1/p' "$W/train-$u.out")" >> "$W/thresholds.txt"
+    printf '%s\tbase\t%s\tmodel\n' "$u" "$(sed -n 's/.*threshold \([0-9.]*\),.*/\1/p' "$W/train-$u.out" 2>/dev/null)" >> "$W/thresholds.txt"
     for k in $KS; do
         db=$W/$u-k$k.db
         rm -f "$db" "$db-wal" "$db-shm"

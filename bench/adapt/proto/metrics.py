@@ -69,17 +69,13 @@ def load(work, bogo):
     return scores, thr, users
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('work', nargs='+')
-    ap.add_argument('--bogofilter', action='store_true')
-    ap.add_argument('--md')
-    ap.add_argument('--title', default='')
-    ap.add_argument('--per-user', action='store_true')
-    args = ap.parse_args()
+def measure(works, bogo):
+    """(users, rows, ks, res): res[(row, k)] = [(user, (1-AUC)%, recall at 0.1% FPR,
+    FPR%, FNR%) per user] over the proto --out directories works, for the (row, k)
+    that every user has."""
     scores, thr, users = {}, {}, []
-    for w in args.work:
-        s, t, u = load(w, args.bogofilter)
+    for w in works:
+        s, t, u = load(w, bogo)
         scores.update(s)
         thr.update(t)
         users += u
@@ -101,12 +97,14 @@ def main():
                               100.0 * sum(1 for s in pos if s < t) / len(pos)))
             if len(cells) == len(users):
                 res[(row, k)] = cells
-    out = []
-    out.append('%s users: %s\n' % (args.title, ', '.join(users)))
-    out.append('Mean over users: (1-AUC)% / spam recall at 0.1% FPR / FPR% / FNR% at the '
-               'shipped threshold (bogofilter: spam_cutoff 0.99)\n')
-    out.append('| row | ' + ' | '.join('k=%d' % k for k in ks) + ' |')
-    out.append('|---|' + '---|' * len(ks))
+    return users, rows, ks, res
+
+
+def mean_table(rows, ks, res, extra=None):
+    """The markdown lines of the mean-over-users table: a row per row name, a
+    column per k, each cell (1-AUC)% / recall / FPR% / FNR%; after a row, the
+    lines extra(row) returns, if extra is given."""
+    out = ['| row | ' + ' | '.join('k=%d' % k for k in ks) + ' |', '|---|' + '---|' * len(ks)]
     for row in rows:
         c = []
         for k in ks:
@@ -118,6 +116,25 @@ def main():
             c.append('%.2f / %.3f / %.2f / %.2f' % tuple(sum(x[i] for x in v) / n
                                                           for i in range(1, 5)))
         out.append('| %s | %s |' % (row, ' | '.join(c)))
+        if extra is not None:
+            out += extra(row)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('work', nargs='+')
+    ap.add_argument('--bogofilter', action='store_true')
+    ap.add_argument('--md')
+    ap.add_argument('--title', default='')
+    ap.add_argument('--per-user', action='store_true')
+    args = ap.parse_args()
+    users, rows, ks, res = measure(args.work, args.bogofilter)
+    out = []
+    out.append('%s users: %s\n' % (args.title, ', '.join(users)))
+    out.append('Mean over users: (1-AUC)% / spam recall at 0.1% FPR / FPR% / FNR% at the '
+               'shipped threshold (bogofilter: spam_cutoff 0.99)\n')
+    out += mean_table(rows, ks, res)
     out.append('\nWorst user\'s FPR% at the threshold used\n')
     out.append('| row | ' + ' | '.join('k=%d' % k for k in ks) + ' |')
     out.append('|---|' + '---|' * len(ks))

@@ -5,7 +5,8 @@
  * product: the design measured here is to be ported into the restructured
  * adapt/ (see doc/design-adapt-next.md).
  *
- *   proto --split loo|sa-enron|enron-sa --enron DIR [--sa DIR] [--sa-index FILE]
+ *   proto --split loo|sa-enron|enron-sa|sa-temporal [--enron DIR] [--sa DIR]
+ *         [--sa-index FILE]
  *         --out DIR [--users 1,2,3] [--ks 0,10,50,200] [--designs full,no-rw,...]
  *         [--fit-pool N] [--no-pooled 1] [--no-adapted 1] [--time-refit 1]
  *         [--lam-grid L1,L2,..] [--a-grid A1,..] [--cv-metric auc|loss] [--val 0|1]
@@ -21,7 +22,10 @@
  * Splits: loo, Enron leave one user out (source = the other five); sa-enron,
  * source = the whole SpamAssassin corpus, user = enronN in file-number order;
  * enron-sa, source = enron1..6, user = the SpamAssassin corpus in the order of
- * --sa-index (bench/trec/date_index.py output: Date order).  Like loo.c, the
+ * --sa-index (bench/trec/date_index.py output: Date order); sa-temporal, as
+ * loo.c --sa, source = the older SA groups (easy-ham-1, hard-ham-1, spam-1),
+ * user "sa-new" = the newer (easy-ham-2, spam-2) in the order of their mbox
+ * "From " times (or of --sa-index).  Like loo.c, the
  * user's mail splits in arrival order into history (first half: all of it
  * unlabelled, its first k labelled) and test (second half).
  *
@@ -52,14 +56,12 @@
  * (the shipped threshold as a logit); fit details on stderr.  Also
  * OUT/reservoir.tsv (user, k, row, spam, logit, labelled: the history as
  * refit_oppoint scores it under each product row's published model) and
- * OUT/model_thresholds.tsv (user, the base's threshold as a logit; train()
+ * OUT/model_thresholds.tsv (user, the base's threshold as a logit; corpus_train()
  * here does not cross-fit, so it is 0.5, not what `spamshift train` ships),
  * read by bench/adapt/proto/thr.py to compare threshold estimators offline.
  */
 #include "config.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,7 @@
 #include "features.h"
 #include "model.h"
 #include "auc.h"
+#include "corpus.h"
 #include "lr.h"
 #include "oppoint.h"
 #include "refit.h"
@@ -79,114 +82,14 @@
 
 #define MAX_USERS 6
 #define SA_USER 10
+#define SA_OLD 11           /* sa-temporal: the older SA groups, the source */
 
-struct msg {
-    char *path;
-    int user;
-    uint8_t spam;
-    long order;
-    uint32_t *ids;
-    uint32_t n;
-};
-
-static struct msg *msgs;
-static size_t n_msgs, cap_msgs;
-
-static void
-die(const char *what)
-{
-    fprintf(stderr, "proto: %s\n", what);
-    exit(1);
-}
-
-static double
-now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double
-cpu_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void *
-xcalloc(size_t n, size_t s)
-{
-    void *p = calloc(n ? n : 1, s);
-
-    if (p == NULL)
-        die("out of memory");
-    return p;
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t) n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t) n;
-    return buf;
-}
-
-static void
-add_dir(const char *dir, int user, uint8_t spam)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (d == NULL) {
-        fprintf(stderr, "proto: %s: %s\n", dir, strerror(errno));
-        exit(1);
-    }
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        struct msg *m;
-
-        if (e->d_name[0] == '.' || l < 5 || strcmp(e->d_name + l - 4, ".txt") != 0)
-            continue;
-        if (n_msgs == cap_msgs) {
-            cap_msgs = cap_msgs ? 2 * cap_msgs : 4096;
-            if ((msgs = realloc(msgs, cap_msgs * sizeof(*msgs))) == NULL)
-                die("out of memory");
-        }
-        m = &msgs[n_msgs++];
-        memset(m, 0, sizeof(*m));
-        if (asprintf(&m->path, "%s/%s", dir, e->d_name) < 0)
-            die("out of memory");
-        m->user = user;
-        m->spam = spam;
-        m->order = strtol(e->d_name, NULL, 10);
-    }
-    closedir(d);
-}
+static struct corpus cp;
 
 static int
 cmp_path(const void *a, const void *b)
 {
-    return strcmp(((const struct msg *) a)->path, ((const struct msg *) b)->path);
+    return strcmp(((const struct corpus_msg *) a)->path, ((const struct corpus_msg *) b)->path);
 }
 
 /* --sa-index: the SA messages' order is their line in the index. */
@@ -198,132 +101,22 @@ order_by_index(const char *index)
     long pos = 0;
 
     if (f == NULL)
-        die("cannot read --sa-index");
-    qsort(msgs, n_msgs, sizeof(*msgs), cmp_path);
+        corpus_die("cannot read --sa-index");
+    qsort(cp.msgs, cp.n, sizeof(*cp.msgs), cmp_path);
     while (fgets(line, sizeof(line), f)) {
         char *p = strchr(line, ' ');
-        struct msg key, *m;
+        struct corpus_msg key, *m;
 
         if (p == NULL)
             continue;
         p++;
         p[strcspn(p, "\n")] = 0;
         key.path = p;
-        m = bsearch(&key, msgs, n_msgs, sizeof(*msgs), cmp_path);
+        m = bsearch(&key, cp.msgs, cp.n, sizeof(*cp.msgs), cmp_path);
         if (m != NULL)
             m->order = ++pos;
     }
     fclose(f);
-}
-
-static void
-extract_all(void)
-{
-    struct features f;
-    double t0 = now();
-    size_t i;
-
-    features_init(&f);
-    for (i = 0; i < n_msgs; i++) {
-        size_t len;
-        char *buf = slurp(msgs[i].path, &len);
-
-        if (buf == NULL) {
-            fprintf(stderr, "proto: %s: cannot read\n", msgs[i].path);
-            exit(1);
-        }
-        if (features_extract(buf, len, &f, NULL, NULL) < 0)
-            die("feature extraction: out of memory");
-        msgs[i].n = (uint32_t) f.n;
-        msgs[i].ids = xcalloc(f.n, sizeof(uint32_t));
-        memcpy(msgs[i].ids, f.ids, f.n * sizeof(uint32_t));
-        free(buf);
-    }
-    features_clear(&f);
-    fprintf(stderr, "proto: extracted %zu messages in %.1f s\n", n_msgs, now() - t0);
-}
-
-static int
-cmp_order(const void *a, const void *b)
-{
-    const struct msg *x = *(const struct msg *const *) a, *y = *(const struct msg *const *) b;
-
-    if (x->order != y->order)
-        return x->order < y->order ? -1 : 1;
-    return strcmp(x->path, y->path);
-}
-
-static struct model *
-train(struct msg **set, size_t n, uint64_t seed)
-{
-    struct net_example *ex = xcalloc(n, sizeof(*ex));
-    struct model_train_opts o;
-    struct model *m;
-    char err[256];
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        ex[i].ids = set[i]->ids;
-        ex[i].n = set[i]->n;
-        ex[i].spam = set[i]->spam;
-    }
-    model_train_opts_default(&o);
-    o.threads = 1;
-    o.net.seed = seed;
-    m = model_train(ex, n, &o, err, sizeof(err));
-    if (m == NULL)
-        fprintf(stderr, "proto: training on %zu messages failed: %s\n", n, err);
-    free(ex);
-    return m;
-}
-
-static void
-write_list(const char *dir, const char *name, struct msg **set, size_t n, int spam, int labels)
-{
-    char path[8192];
-    FILE *f;
-    size_t i;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if ((f = fopen(path, "w")) == NULL)
-        die("cannot write a list file");
-    for (i = 0; i < n; i++) {
-        if (spam >= 0 && set[i]->spam != spam)
-            continue;
-        if (labels)
-            fprintf(f, "%d\t", set[i]->spam);
-        fprintf(f, "%s\n", set[i]->path);
-    }
-    fclose(f);
-}
-
-static int
-parse_list(const char *s, long *out, int max)
-{
-    int n = 0;
-    char *end;
-
-    while (*s && n < max) {
-        out[n++] = strtol(s, &end, 10);
-        if (end == s)
-            return -1;
-        s = *end == ',' ? end + 1 : end;
-    }
-    return n;
-}
-
-static int
-in_list(const char *list, const char *name)
-{
-    size_t l = strlen(name);
-
-    for (;;) {
-        if (strncmp(list, name, l) == 0 && (list[l] == ',' || list[l] == 0))
-            return 1;
-        if ((list = strchr(list, ',')) == NULL)
-            return 0;
-        list++;
-    }
 }
 
 /* ---- the user's data as the learner sees it ---- */
@@ -353,7 +146,7 @@ cmp_u32(const void *a, const void *b)
 }
 
 static void
-build_vocab(struct msg **a, size_t na, struct msg **b, size_t nb)
+build_vocab(struct corpus_msg **a, size_t na, struct corpus_msg **b, size_t nb)
 {
     size_t tot = 0, i, j, w = 0;
 
@@ -362,7 +155,7 @@ build_vocab(struct msg **a, size_t na, struct msg **b, size_t nb)
     for (i = 0; i < nb; i++)
         tot += b[i]->n;
     free(vocab);
-    vocab = xcalloc(tot, sizeof(uint32_t));
+    vocab = corpus_calloc(tot, sizeof(uint32_t));
     for (i = 0; i < na; i++)
         for (j = 0; j < a[i]->n; j++)
             vocab[w++] = a[i]->ids[j];
@@ -377,7 +170,7 @@ build_vocab(struct msg **a, size_t na, struct msg **b, size_t nb)
 }
 
 static void
-make_ex(const struct model *base, const struct msg *m, struct ex *e)
+make_ex(const struct model *base, const struct corpus_msg *m, struct ex *e)
 {
     struct adapt_example a;
     uint32_t d = base->net.dims.hidden, j;
@@ -386,13 +179,13 @@ make_ex(const struct model *base, const struct msg *m, struct ex *e)
     a.ids = m->ids;
     a.n = m->n;
     adapt_represent(base, &a);
-    e->dense = xcalloc(d + 3, sizeof(float));
+    e->dense = corpus_calloc(d + 3, sizeof(float));
     e->base = adapt_logit(base, NULL, a.h, a.z, m->ids, m->n);
     e->dense[0] = 1;
     memcpy(e->dense + 1, a.h, d * sizeof(float));
     e->dense[d + 1] = a.z;
     e->dense[d + 2] = (float) e->base;
-    e->col = xcalloc(m->n, sizeof(uint32_t));
+    e->col = corpus_calloc(m->n, sizeof(uint32_t));
     e->n = 0;
     for (j = 0; j < m->n; j++) {
         uint32_t *p = bsearch(&m->ids[j], vocab, n_vocab, sizeof(uint32_t), cmp_u32);
@@ -435,11 +228,11 @@ domain_weights(const struct ex *pool, size_t n_pool, const struct ex *unl, size_
                double l2, double clip, double *beta, struct domain *dm)
 {
     size_t n = n_pool + n_unl, i, nh = 0, n_tr[2] = { 0, 0 };
-    struct lr_row *rows = xcalloc(n, sizeof(*rows));
-    double *th = xcalloc(1 + n_vocab, sizeof(double)), pen = 1e-6, *s, sum = 0, sq = 0;
+    struct lr_row *rows = corpus_calloc(n, sizeof(*rows));
+    double *th = corpus_calloc(1 + n_vocab, sizeof(double)), pen = 1e-6, *s, sum = 0, sq = 0;
     uint8_t *y;
     struct lr_problem pb;
-    double t0 = cpu_now();
+    double t0 = corpus_cpu_now();
 
     for (i = 0; i < n; i++) {
         const struct ex *e = i < n_pool ? &pool[i] : &unl[i - n_pool];
@@ -462,8 +255,8 @@ domain_weights(const struct ex *pool, size_t n_pool, const struct ex *unl, size_
     pb.pen = &pen;
     pb.r_pen = l2;
     lr_fit(&pb, th, 200, 1e-6);
-    s = xcalloc(n, sizeof(double));
-    y = xcalloc(n, 1);
+    s = corpus_calloc(n, sizeof(double));
+    y = corpus_calloc(n, 1);
     for (i = 0; i < n; i++)
         if (i % 5 == 4) {
             s[nh] = lr_logit(&pb, th, &rows[i]);
@@ -484,7 +277,7 @@ domain_weights(const struct ex *pool, size_t n_pool, const struct ex *unl, size_
         sq += beta[i] * beta[i];
     }
     dm->ess = (double) n_pool * n_pool / sq;
-    dm->seconds = cpu_now() - t0;
+    dm->seconds = corpus_cpu_now() - t0;
     free(rows);
     free(th);
     free(s);
@@ -563,7 +356,7 @@ make_rows(const struct design *ds, double a, const struct ex *fb, const size_t *
         nnz += fb[lab[i]].n;
     for (i = 0; use_pool && i < n_pool; i++)
         nnz += pool[i].n;
-    c = *cols = xcalloc(ds->tok ? nnz : 1, sizeof(uint32_t));
+    c = *cols = corpus_calloc(ds->tok ? nnz : 1, sizeof(uint32_t));
     *m = 0;
     for (i = 0; i < n_lab; i++)
         n_cls[fb[lab[i]].spam]++;
@@ -606,9 +399,9 @@ fit_once(const struct design *ds, const struct learn_opts *lo, double a, double 
          const struct ex *pool, size_t n_pool, const double *beta, double *theta)
 {
     uint32_t p = design_p(ds), j, *cols;
-    struct lr_row *rows = xcalloc(n_lab + n_pool, sizeof(*rows));
+    struct lr_row *rows = corpus_calloc(n_lab + n_pool, sizeof(*rows));
     double pen[NET_MAX_HIDDEN + 3], *th;
-    float *zero = xcalloc(hidden + 3, sizeof(float));
+    float *zero = corpus_calloc(hidden + 3, sizeof(float));
     struct lr_problem pb;
     size_t m, i;
 
@@ -622,7 +415,7 @@ fit_once(const struct design *ds, const struct learn_opts *lo, double a, double 
         pen[j] = j == 0 ? 1e-6 : lo->mu;
     pb.pen = pen;
     pb.r_pen = lam;
-    th = xcalloc(p + m, sizeof(double));
+    th = corpus_calloc(p + m, sizeof(double));
     memcpy(th, theta, p * sizeof(double));
     for (i = 0; i < m; i++)
         th[p + i] = theta[p + colback[i]];
@@ -674,9 +467,9 @@ static void
 learn(const struct design *ds, const struct learn_opts *lo, const struct ex *fb, size_t k,
       const struct ex *pool, size_t n_pool, const double *beta, struct fitted *out)
 {
-    size_t dim = design_p(ds) + n_vocab, *lab = xcalloc(k, sizeof(size_t)), i;
+    size_t dim = design_p(ds) + n_vocab, *lab = corpus_calloc(k, sizeof(size_t)), i;
     size_t n_cls[2] = { 0, 0 };
-    double c0 = cpu_now(), lam = lo->lam, gamma = lo->gamma, best = INFINITY, ag[6];
+    double c0 = corpus_cpu_now(), lam = lo->lam, gamma = lo->gamma, best = INFINITY, ag[6];
     double a = ds->no_base ? 0 : 1;
     int na = a_grid(ds, lo, ag);
 
@@ -685,17 +478,17 @@ learn(const struct design *ds, const struct learn_opts *lo, const struct ex *fb,
         n_cls[fb[i].spam]++;
     }
     out->p = design_p(ds);
-    out->theta = xcalloc(dim, sizeof(double));
+    out->theta = corpus_calloc(dim, sizeof(double));
     out->cv = 0;
     out->cv_loss = NAN;
     if ((int) k >= lo->cv_min && n_cls[0] >= 2 && n_cls[1] >= 2) {
         int li, gi, ai, gn = ds->pool ? lo->n_gamma : 1, ln = ds->tok ? lo->n_lam : 1, f;
-        size_t *tr = xcalloc(k, sizeof(size_t));
-        double *th[5], *oof = xcalloc(k, sizeof(double));
-        uint8_t *oy = xcalloc(k, 1);
+        size_t *tr = corpus_calloc(k, sizeof(size_t));
+        double *th[5], *oof = corpus_calloc(k, sizeof(double));
+        uint8_t *oy = corpus_calloc(k, 1);
 
         for (f = 0; f < 5; f++)
-            th[f] = xcalloc(dim, sizeof(double));
+            th[f] = corpus_calloc(dim, sizeof(double));
         for (gi = 0; gi < gn; gi++)
             for (ai = 0; ai < na; ai++) {
                 for (f = 0; f < 5; f++)
@@ -749,7 +542,7 @@ learn(const struct design *ds, const struct learn_opts *lo, const struct ex *fb,
     out->a = a;
     out->lam = lam;
     out->gamma = gamma;
-    out->seconds = cpu_now() - c0;
+    out->seconds = corpus_cpu_now() - c0;
     free(lab);
 }
 
@@ -775,7 +568,7 @@ main(int argc, char **argv)
     const char *enron = NULL, *sa = NULL, *out = NULL, *split = "loo", *only = NULL;
     const char *sa_index = NULL;
     long ks[16] = { 0, 10, 50, 200 }, users[MAX_USERS];
-    int n_ks = 4, n_users = 0, a, no_pooled = 0, no_adapted = 0, timing = 0;
+    int n_ks = 4, n_users = 0, a, no_pooled = 0, no_adapted = 0, timing = 0, temporal;
     long fit_pool = 4000;
     struct learn_opts lo = { 1e-2, 1e-3, 1.0, 20,
                              { 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3 }, 6,
@@ -789,11 +582,12 @@ main(int argc, char **argv)
     FILE *scores, *thrs, *resv, *mthr;
     int u;
 
+    corpus_prog = "proto";
     for (a = 1; a < argc; a++) {
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
 
         if (v == NULL)
-            die("usage: see the comment at the top of bench/adapt/proto/proto.c");
+            corpus_die("usage: see the comment at the top of bench/adapt/proto/proto.c");
         if (strcmp(argv[a], "--enron") == 0)
             enron = v;
         else if (strcmp(argv[a], "--sa") == 0)
@@ -807,9 +601,9 @@ main(int argc, char **argv)
         else if (strcmp(argv[a], "--designs") == 0)
             only = v;
         else if (strcmp(argv[a], "--ks") == 0)
-            n_ks = parse_list(v, ks, 16);
+            n_ks = corpus_parse_list(v, ks, 16);
         else if (strcmp(argv[a], "--users") == 0)
-            n_users = parse_list(v, users, MAX_USERS);
+            n_users = corpus_parse_list(v, users, MAX_USERS);
         else if (strcmp(argv[a], "--fit-pool") == 0)
             fit_pool = strtol(v, NULL, 10);
         else if (strcmp(argv[a], "--no-pooled") == 0)
@@ -867,45 +661,52 @@ main(int argc, char **argv)
         else if (strcmp(argv[a], "--resid-l2") == 0)
             r_l2 = atof(v);
         else
-            die("unknown option (see the comment at the top of bench/adapt/proto/proto.c)");
+            corpus_die("unknown option (see the comment at the top of bench/adapt/proto/proto.c)");
         a++;
     }
-    if (out == NULL || enron == NULL || (strcmp(split, "loo") != 0 && sa == NULL))
-        die("need --out, --enron and (for sa-enron, enron-sa) --sa");
+    temporal = strcmp(split, "sa-temporal") == 0;
+    if (out == NULL || (enron == NULL && !temporal) || (strcmp(split, "loo") != 0 && sa == NULL))
+        corpus_die("need --out, --enron (but for sa-temporal) and (but for loo) --sa");
     mkdir(out, 0777);
     if (features_global_init() < 0)
-        die("cannot initialise GMime/libxml2");
-    for (u = 0; u < MAX_USERS; u++) {
+        corpus_die("cannot initialise GMime/libxml2");
+    for (u = 0; u < MAX_USERS && !temporal; u++) {
         snprintf(path, sizeof(path), "%s/enron%d/ham", enron, u + 1);
-        add_dir(path, u, 0);
+        corpus_add_dir(&cp, path, u, 0, 1);
         snprintf(path, sizeof(path), "%s/enron%d/spam", enron, u + 1);
-        add_dir(path, u, 1);
+        corpus_add_dir(&cp, path, u, 1, 1);
     }
-    if (sa != NULL && strcmp(split, "loo") != 0) {
+    if (temporal) {
+        /* as bench/adapt/loo --sa: the older groups are the source, the newer
+         * the user, in the order of their mbox "From " times (corpus_extract) */
+        corpus_add_sa_temporal(&cp, sa, SA_OLD, SA_USER);
+        if (sa_index != NULL)
+            order_by_index(sa_index);
+    } else if (sa != NULL && strcmp(split, "loo") != 0) {
         static const char *const g[] = { "easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1",
                                          "spam-2" };
 
         for (u = 0; u < 5; u++) {
             snprintf(path, sizeof(path), "%s/%s", sa, g[u]);
-            add_dir(path, SA_USER, u >= 3);
+            corpus_add_dir(&cp, path, SA_USER, u >= 3, 1);
         }
         if (sa_index != NULL)
             order_by_index(sa_index);
     }
-    if (strcmp(split, "enron-sa") == 0) {
+    if (strcmp(split, "enron-sa") == 0 || temporal) {
         n_users = 1;
         users[0] = SA_USER + 1;
     } else if (n_users == 0)
         for (n_users = 0; n_users < MAX_USERS; n_users++)
             users[n_users] = n_users + 1;
-    extract_all();
+    corpus_extract(&cp, temporal);
     snprintf(path, sizeof(path), "%s/scores.tsv", out);
     if ((scores = fopen(path, "w")) == NULL)
-        die("cannot write scores.tsv");
+        corpus_die("cannot write scores.tsv");
     fprintf(scores, "user\tk\trow\tspam\tlogit\n");
     snprintf(path, sizeof(path), "%s/thresholds.tsv", out);
     if ((thrs = fopen(path, "w")) == NULL)
-        die("cannot write thresholds.tsv");
+        corpus_die("cannot write thresholds.tsv");
     fprintf(thrs, "user\tk\trow\tthreshold\tsource\n");
     /* The reservoir (the observed history) as refit_oppoint scores it under
      * each product row's published model (learned slots left out), with its
@@ -913,17 +714,18 @@ main(int argc, char **argv)
      * threshold estimators offline (bench/adapt/proto/thr.py). */
     snprintf(path, sizeof(path), "%s/reservoir.tsv", out);
     if ((resv = fopen(path, "w")) == NULL)
-        die("cannot write reservoir.tsv");
+        corpus_die("cannot write reservoir.tsv");
     fprintf(resv, "user\tk\trow\tspam\tlogit\tlabelled\n");
     snprintf(path, sizeof(path), "%s/model_thresholds.tsv", out);
     if ((mthr = fopen(path, "w")) == NULL)
-        die("cannot write model_thresholds.tsv");
+        corpus_die("cannot write model_thresholds.tsv");
     fprintf(mthr, "user\tthreshold\n");
 
     for (u = 0; u < n_users; u++) {
         int held = (int) users[u] - 1;
-        struct msg **src = xcalloc(n_msgs, sizeof(*src)), **tgt = xcalloc(n_msgs, sizeof(*tgt));
-        struct msg **pool_m;
+        struct corpus_msg **src = corpus_calloc(cp.n, sizeof(*src));
+        struct corpus_msg **tgt = corpus_calloc(cp.n, sizeof(*tgt));
+        struct corpus_msg **pool_m;
         size_t n_src = 0, n_tgt = 0, n_hist, n_test, n_pool, i, ki;
         struct ex *hist, *test, *pool;
         struct adapt_example *ahist, *atest;
@@ -932,45 +734,37 @@ main(int argc, char **argv)
         struct model *base;
         char udir[4096], uname[64];
 
-        for (i = 0; i < n_msgs; i++) {
-            int is_tgt = msgs[i].user == held;
-            int is_src = strcmp(split, "loo") == 0 ? msgs[i].user != held && msgs[i].user < MAX_USERS
-                : strcmp(split, "sa-enron") == 0 ? msgs[i].user == SA_USER
-                : msgs[i].user < MAX_USERS;
+        for (i = 0; i < cp.n; i++) {
+            int g = cp.msgs[i].user, is_tgt = g == held;
+            int is_src = strcmp(split, "loo") == 0 ? g != held && g < MAX_USERS
+                : strcmp(split, "sa-enron") == 0 ? g == SA_USER
+                : temporal ? g == SA_OLD
+                : g < MAX_USERS;
 
             if (is_tgt)
-                tgt[n_tgt++] = &msgs[i];
+                tgt[n_tgt++] = &cp.msgs[i];
             else if (is_src)
-                src[n_src++] = &msgs[i];
+                src[n_src++] = &cp.msgs[i];
         }
-        qsort(tgt, n_tgt, sizeof(*tgt), cmp_order);
+        qsort(tgt, n_tgt, sizeof(*tgt), corpus_cmp_order);
         n_hist = n_tgt / 2;
         n_test = n_tgt - n_hist;
         if (held == SA_USER)
-            snprintf(uname, sizeof(uname), "sa");
+            snprintf(uname, sizeof(uname), temporal ? "sa-new" : "sa");
         else
             snprintf(uname, sizeof(uname), "enron%d", held + 1);
         snprintf(udir, sizeof(udir), "%s/%s", out, uname);
         mkdir(udir, 0777);
-        write_list(udir, "source.spam", src, n_src, 1, 0);
-        write_list(udir, "source.ham", src, n_src, 0, 0);
-        write_list(udir, "history", tgt, n_hist, -1, 0);
-        write_list(udir, "test", tgt + n_hist, n_test, -1, 0);
-        write_list(udir, "history.labels", tgt, n_hist, -1, 1);
-        write_list(udir, "test.labels", tgt + n_hist, n_test, -1, 1);
+        corpus_write_list(udir, "source.spam", src, n_src, 1, 0);
+        corpus_write_list(udir, "source.ham", src, n_src, 0, 0);
+        corpus_write_list(udir, "history", tgt, n_hist, -1, 0);
+        corpus_write_list(udir, "test", tgt + n_hist, n_test, -1, 0);
+        corpus_write_list(udir, "history.labels", tgt, n_hist, -1, 1);
+        corpus_write_list(udir, "test.labels", tgt + n_hist, n_test, -1, 1);
 
-        t0 = now();
+        t0 = corpus_now();
         snprintf(path, sizeof(path), "%s/base.model", udir);
-        {
-            char err[256];
-
-            if (model_load(path, &base, err, sizeof(err)) < 0) {
-                if ((base = train(src, n_src, 1)) == NULL)
-                    die("base model training failed");
-                if (model_save(base, path, err, sizeof(err)) < 0)
-                    fprintf(stderr, "proto: %s: %s (not cached)\n", path, err);
-            }
-        }
+        base = corpus_base(path, src, n_src);
         hidden = base->net.dims.hidden;
         thr = base->threshold > 0 && base->threshold < 1
             ? log(base->threshold / (1 - base->threshold)) : 0;
@@ -979,31 +773,31 @@ main(int argc, char **argv)
             FILE *f = fopen(path, "w");
 
             if (f == NULL)
-                die("cannot write threshold");
+                corpus_die("cannot write threshold");
             fprintf(f, "%.9g\n", thr);
             fclose(f);
         }
         /* the learner's pool: an even stride over the source, fit_pool of it */
         n_pool = n_src < (size_t) fit_pool ? n_src : (size_t) fit_pool;
-        pool_m = xcalloc(n_pool, sizeof(*pool_m));
+        pool_m = corpus_calloc(n_pool, sizeof(*pool_m));
         for (i = 0; i < n_pool; i++)
             pool_m[i] = src[i * n_src / n_pool];
         build_vocab(pool_m, n_pool, tgt, n_hist);
         free(colmap);
         free(colback);
-        colmap = xcalloc(n_vocab, sizeof(int32_t));
-        colback = xcalloc(n_vocab, sizeof(uint32_t));
+        colmap = corpus_calloc(n_vocab, sizeof(int32_t));
+        colback = corpus_calloc(n_vocab, sizeof(uint32_t));
         for (i = 0; i < n_vocab; i++)
             colmap[i] = -1;
         fprintf(mthr, "%s\t%.9g\n", uname, log(base->threshold / (1 - base->threshold)));
         fprintf(stderr, "proto: %s: base on %zu source messages (%.1f s), learner pool %zu, "
-                "vocabulary %zu, history %zu, test %zu\n", uname, n_src, now() - t0, n_pool,
+                "vocabulary %zu, history %zu, test %zu\n", uname, n_src, corpus_now() - t0, n_pool,
                 n_vocab, n_hist, n_test);
-        pool = xcalloc(n_pool, sizeof(*pool));
-        hist = xcalloc(n_hist, sizeof(*hist));
-        test = xcalloc(n_test, sizeof(*test));
-        ahist = xcalloc(n_hist, sizeof(*ahist));
-        atest = xcalloc(n_test, sizeof(*atest));
+        pool = corpus_calloc(n_pool, sizeof(*pool));
+        hist = corpus_calloc(n_hist, sizeof(*hist));
+        test = corpus_calloc(n_test, sizeof(*test));
+        ahist = corpus_calloc(n_hist, sizeof(*ahist));
+        atest = corpus_calloc(n_test, sizeof(*atest));
         for (i = 0; i < n_pool; i++)
             make_ex(base, pool_m[i], &pool[i]);
         for (i = 0; i < n_hist; i++) {
@@ -1020,7 +814,7 @@ main(int argc, char **argv)
             atest[i].spam = tgt[n_hist + i]->spam;
             adapt_represent(base, &atest[i]);
         }
-        beta = xcalloc(n_pool, sizeof(double));
+        beta = corpus_calloc(n_pool, sizeof(double));
         domain_weights(pool, n_pool, hist, n_hist, dom_l2, clip, beta, &dm);
         fprintf(stderr, "proto: %s: token-space domain classifier: held-out AUC %.3f, "
                 "ESS %.0f/%zu, %.0f ms\n", uname, dm.auc, dm.ess, n_pool, dm.seconds * 1e3);
@@ -1090,13 +884,13 @@ main(int argc, char **argv)
                 struct adapt_fit_stats st;
                 struct oppoint_user op, op0;
                 struct user_model *um = NULL, *um0 = NULL;
-                struct adapt_example *lab = xcalloc(k, sizeof(*lab));
+                struct adapt_example *lab = corpus_calloc(k, sizeof(*lab));
                 size_t kk = vr->no_labels ? 0 : k;
                 double tc, g0 = -1, g1 = -1;
                 float uthr, thr0;
                 int tsrc, refused = 0;
 
-                if (only != NULL && !in_list(only, vr->name))
+                if (only != NULL && !corpus_in_list(only, vr->name))
                     continue;
                 for (i = 0; i < kk; i++)
                     lab[i] = ahist[i];
@@ -1120,14 +914,14 @@ main(int argc, char **argv)
                 if (adapt_fit(base, uname, NULL, 0, ahist, n_hist, &o, &um0, &st) < 0
                     || refit_oppoint(base, uname, um0, NULL, 0, ahist, n_hist, &o, &st,
                                      &op0) < 0)
-                    die("adapt_fit: out of memory");
+                    corpus_die("adapt_fit: out of memory");
                 thr0 = oppoint_lookup(&op0, OPPOINT_TARGET_DEFAULT, base->threshold, NULL);
-                tc = cpu_now();
+                tc = corpus_cpu_now();
                 if (adapt_fit(base, uname, lab, kk, ahist, n_hist, &o, &um, &st) < 0)
-                    die("adapt_fit: out of memory");
-                tc = cpu_now() - tc;
+                    corpus_die("adapt_fit: out of memory");
+                tc = corpus_cpu_now() - tc;
                 if (refit_oppoint(base, uname, um, lab, kk, ahist, n_hist, &o, &st, &op) < 0)
-                    die("refit_oppoint: out of memory");
+                    corpus_die("refit_oppoint: out of memory");
                 uthr = oppoint_lookup(&op, OPPOINT_TARGET_DEFAULT, base->threshold, &tsrc);
                 if (kk > 0 && n_hist >= OPPOINT_UNL_MIN) {
                     g0 = gate_fpr(base, um0, um0, thr0, ahist, n_hist);
@@ -1136,7 +930,7 @@ main(int argc, char **argv)
                         user_model_free(um);
                         if ((um = labels_keep(base, um0, adapt_user_seed(uname), o.resid_bits,
                                               lab, kk)) == NULL)
-                            die("labels_keep: out of memory");
+                            corpus_die("labels_keep: out of memory");
                         uthr = oppoint_lookup(&op0, OPPOINT_TARGET_DEFAULT, base->threshold,
                                               &tsrc);
                         refused = 1;
@@ -1167,14 +961,14 @@ main(int argc, char **argv)
                 user_model_free(um0);
                 free(lab);
             }
-            if (k > 0 && !no_pooled && (only == NULL || in_list(only, "pooled"))) {
-                struct msg **set = xcalloc(n_src + k, sizeof(*set));
+            if (k > 0 && !no_pooled && (only == NULL || corpus_in_list(only, "pooled"))) {
+                struct corpus_msg **set = corpus_calloc(n_src + k, sizeof(*set));
                 struct model *pm;
 
                 memcpy(set, src, n_src * sizeof(*set));
                 memcpy(set + n_src, tgt, k * sizeof(*set));
-                if ((pm = train(set, n_src + k, 1)) == NULL)
-                    die("pooled training failed");
+                if ((pm = corpus_train(set, n_src + k, 1)) == NULL)
+                    corpus_die("pooled training failed");
                 for (i = 0; i < n_test; i++) {
                     float h[NET_MAX_HIDDEN], z;
                     float l = net_forward(&pm->net, tgt[n_hist + i]->ids,
@@ -1190,7 +984,7 @@ main(int argc, char **argv)
                 const struct design *ds = &designs[di];
                 struct fitted f;
 
-                if (only != NULL && !in_list(only, ds->name))
+                if (only != NULL && !corpus_in_list(only, ds->name))
                     continue;
                 if (ds->no_base && k == 0 && st_conf <= 0)
                     continue;
@@ -1200,7 +994,7 @@ main(int argc, char **argv)
                      * +-logit(st_conf), labelled by the base's side, stand
                      * for the labels (the pool, reweighted by the token-space
                      * domain classifier, as with real labels) */
-                    struct ex *ps = xcalloc(n_hist, sizeof(*ps));
+                    struct ex *ps = corpus_calloc(n_hist, sizeof(*ps));
                     double cl = log(st_conf / (1 - st_conf));
                     size_t np = 0;
 
