@@ -29,15 +29,8 @@ set -eu
 B=$(cd "$1" && pwd) MODEL=$2 W=$3 U=${4:-10000} F=${5:-20} S=${6:-200} J=${7:-2}
 here=$(cd "$(dirname "$0")" && pwd)
 SS=$B/spamshift
-. "$here/../../tests/pg_cluster.sh"
-pg_cluster_find || { echo "no PostgreSQL server binaries (apt-get install postgresql)" >&2; exit 77; }
-rm -rf "$W"
-mkdir -p "$W/pg"
-chmod 755 "$W"
-trap pg_cluster_stop EXIT
-pg_cluster_start "$W/pg" || exit 1
-pg_cluster_sql "ALTER SYSTEM SET fsync = on" >/dev/null
-pg_cluster_sql "SELECT pg_reload_conf()" >/dev/null
+. "$here/cluster.sh"
+bench_cluster "$W"
 pg_cluster_sql "CREATE DATABASE adapt" >/dev/null
 pg_cluster_sql "CREATE DATABASE stats" >/dev/null
 PGA="postgresql:///adapt?host=$W/pg&user=spamshift"

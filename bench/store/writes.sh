@@ -23,15 +23,8 @@ set -eu
 WR=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") W=$2
 M=${3:-3000} P=${4:-8} U=${5:-1} R=${6:-3}
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../../tests/pg_cluster.sh"
-pg_cluster_find || { echo "no PostgreSQL server binaries (apt-get install postgresql)" >&2; exit 77; }
-rm -rf "$W"
-mkdir -p "$W/pg"
-chmod 755 "$W"
-trap pg_cluster_stop EXIT
-pg_cluster_start "$W/pg" || exit 1
-pg_cluster_sql "ALTER SYSTEM SET fsync = on" >/dev/null
-pg_cluster_sql "SELECT pg_reload_conf()" >/dev/null
+. "$here/cluster.sh"
+bench_cluster "$W"
 tck=$(getconf CLK_TCK)
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1);" \
     "$(date -u '+%Y-%m-%d %H:%M UTC'); load $(cut -d' ' -f1-3 /proc/loadavg);" \
