@@ -454,12 +454,13 @@ out:
 
 int
 refit_claim_next(struct store *s, const struct model *m, const struct adapt_opts *o,
-                 char **last, refit_report_fn fn, void *arg, char *err, size_t errlen)
+                 unsigned lease_s, char **last, refit_report_fn fn, void *arg, char *err,
+                 size_t errlen)
 {
     struct refit_result r;
     char uerr[512] = "";
     char *user;
-    int rc = store_dirty_claim(s, m->id, *last, 0, &user);
+    int rc = store_dirty_claim(s, m->id, *last, lease_s, &user);
 
     if (rc == STORE_NOTFOUND)
         return -1;
@@ -481,7 +482,7 @@ refit_claim_next(struct store *s, const struct model *m, const struct adapt_opts
 
 long
 refit_dirty(struct store *s, const struct model *m, const struct adapt_opts *o,
-            size_t max, int dry_run, refit_report_fn fn, void *arg,
+            size_t max, unsigned lease_s, int dry_run, refit_report_fn fn, void *arg,
             size_t *n_failed, char *err, size_t errlen)
 {
     char **users = NULL, *last = NULL;
@@ -493,7 +494,7 @@ refit_dirty(struct store *s, const struct model *m, const struct adapt_opts *o,
         *n_failed = 0;
     if (!dry_run) {
         while ((max == 0 || (size_t)done + failed < max)
-               && (rc = refit_claim_next(s, m, o, &last, fn, arg, err, errlen)) >= 0) {
+               && (rc = refit_claim_next(s, m, o, lease_s, &last, fn, arg, err, errlen)) >= 0) {
             if (rc == 1)
                 done++;
             else

@@ -75,9 +75,11 @@ typedef void (*refit_report_fn)(void *arg, const char *user, int status,
 /*
  * Refit up to max (0: all) dirty users (new feedback, enough new samples, or a
  * head fitted against another base model; see store_dirty_list()), in key order.
- * Each is claimed first (store_dirty_claim): a user another process or thread
- * holds is skipped, so that hosts sharing one store, and adapt -j workers,
- * refit each dirty user once.  A dry run claims nothing and fits every dirty
+ * Each is claimed first (store_dirty_claim) for lease_s seconds (0:
+ * STORE_CLAIM_LEASE; the milter's refit_lease, adapt --lease): a user another
+ * process or thread holds is skipped, so that hosts sharing one store, and
+ * adapt -j workers, refit each dirty user once; a claim whose holder died
+ * before giving it back may be taken again when its lease has run out.  A dry run claims nothing and fits every dirty
  * user.  This is what the milter's background thread calls periodically, on
  * its own connection.  A failure for one user is reported and the others still
  * run.  Returns the number of users refitted, or -1 if the dirty users could
@@ -85,20 +87,21 @@ typedef void (*refit_report_fn)(void *arg, const char *user, int status,
  * reported); *n_failed (may be NULL) counts the users that failed.
  */
 long refit_dirty(struct store *s, const struct model *m, const struct adapt_opts *o,
-                 size_t max, int dry_run, refit_report_fn fn, void *arg,
+                 size_t max, unsigned lease_s, int dry_run, refit_report_fn fn, void *arg,
                  size_t *n_failed, char *err, size_t errlen);
 
 /*
  * One step of a claim walk (refit_dirty, adapt -j's workers): claim the first
- * dirty user after *last (NULL: the first), refit and publish it, give the
+ * dirty user after *last (NULL: the first) for lease_s seconds (0:
+ * STORE_CLAIM_LEASE), refit and publish it, give the
  * claim back, report through fn (may be NULL).  *last becomes that user's key
  * (malloc'd; the caller frees the last one).  Returns 1 (refitted), 0 (its
  * refit failed; reported), -1 (no dirty user left to claim after *last) or -2
  * (claiming failed; reason in err).
  */
 int refit_claim_next(struct store *s, const struct model *m, const struct adapt_opts *o,
-                     char **last, refit_report_fn fn, void *arg, char *err,
-                     size_t errlen);
+                     unsigned lease_s, char **last, refit_report_fn fn, void *arg,
+                     char *err, size_t errlen);
 
 /*
  * The user's published model for base model m, for scoring with adapt_score().

@@ -97,6 +97,8 @@ store_op_begin(struct store *s, int *own)
     if (s->in_read)
         return store_fail(s, STORE_ERR, "%s: write inside a read snapshot", s->name);
     *own = !s->in_txn;
+    if (!*own && s->in_batch)
+        return STORE_OK;
     return s->be->txn(s, *own ? STORE_TXN_WRITE : STORE_TXN_SAVEPOINT);
 }
 
@@ -115,6 +117,8 @@ store_op_end(struct store *s, int own, int status)
             s->be->txn(s, STORE_TXN_ROLLBACK);
         return rc != STORE_OK ? rc : status;
     }
+    if (s->in_batch)
+        return status;
     if (status < 0)
         s->be->txn(s, STORE_TXN_UNDO);
     rc = s->be->txn(s, STORE_TXN_RELEASE);

@@ -400,7 +400,8 @@ int store_dirty_list(struct store *s, const char *model_id, size_t max,
  * user (as store_dirty_list() with model_id) whose key sorts bytewise after
  * after (NULL: from the first) and that nobody holds, or whose holder's lease
  * ran out (it is presumed dead: anyone may take an expired claim), and marks it
- * held by this handle for lease_s seconds (0: STORE_CLAIM_LEASE).  It never
+ * held by this handle for lease_s seconds (0: STORE_CLAIM_LEASE, the default
+ * of the milter's refit_lease and of adapt --lease).  It never
  * waits for another process's claim: a held user is skipped.  Returns STORE_OK
  * with *user (malloc'd key, free() it), STORE_NOTFOUND when no user is left
  * after after, or an error.  One write transaction (or a savepoint inside the

@@ -47,6 +47,8 @@ struct store {
     unsigned flags;
     unsigned busy_ms;
     int in_txn;                 /* inside store_begin()/store_commit() */
+    int in_batch;               /* inside store_apply(): its operations take no
+                                 * savepoint (one failing rolls back the batch) */
     int in_read;                /* inside store_begin_read() */
     uint32_t reservoir_size;
     uint32_t feedback_max;
@@ -92,6 +94,14 @@ struct store_scan_day {
     int scanned, tagged, quarantined, rejected, skipped, errors;
     double ms;
     const uint8_t *hist;        /* 4 * STORE_SCAN_HIST bytes, the whole new histogram */
+};
+
+/* One message's scan record (scan_put's arguments, scan_day_bump's rec). */
+struct store_scan_rec {
+    const uint8_t *digest;
+    int64_t at;
+    double score;
+    int verdict;
 };
 
 /* The statistics' aggregates, one row at a time (store_user_stats): kind says
@@ -230,6 +240,11 @@ struct store_backend {
     int (*fb_quota)(struct store *s, int64_t uid, uint32_t keep, const uint8_t *digest,
                     uint64_t *dropped);
     int (*res_has)(struct store *s, int64_t uid, const uint8_t *digest);
+    /* res_has and user_bump_seen in one step (may be NULL: the front calls
+     * the two): *seen := 0 when uid's reservoir holds digest (nothing
+     * changed), else seen := seen + 1 and *seen the new value, atomically;
+     * STORE_NOTFOUND: no user uid. */
+    int (*res_seen)(struct store *s, int64_t uid, const uint8_t *digest, int64_t *seen);
     /* insert or replace slot */
     int (*res_put)(struct store *s, int64_t uid, int64_t slot, const uint8_t *digest,
                    size_t n, const void *ids, size_t ids_len, int64_t added);
@@ -269,6 +284,17 @@ struct store_backend {
                          size_t len);   /* STORE_NOTFOUND: no row yet */
     int (*scan_day_add)(struct store *s, int64_t uid, int64_t day,
                         const struct store_scan_day *d);
+    /* scan_day_hist and scan_day_add in one step (may be NULL: the front
+     * reads the histogram and writes it whole): add d's counts to (uid,
+     * day)'s row, or insert it with d's counts and d->hist; bucket >= 0: that
+     * bucket of the row's histogram (read as store_hist_read does, zeros past
+     * its end) + 1, as a uint32 (wrapping), the histogram written back at
+     * 4 * STORE_SCAN_HIST bytes, little-endian (store_scan.c's encoding); -1
+     * none.  Atomic against other connections recording for (uid, day).  rec
+     * (NULL: none) is written as scan_put writes it, in the same statement. */
+    int (*scan_day_bump)(struct store *s, int64_t uid, int64_t day,
+                         const struct store_scan_day *d, int bucket,
+                         const struct store_scan_rec *rec);
     int (*scan_put)(struct store *s, int64_t uid, const uint8_t *digest, int64_t at,
                     double score, int verdict);
     int (*scan_expire)(struct store *s, int64_t before);
@@ -314,9 +340,12 @@ int store_fail(struct store *s, int status, const char *fmt, ...)
 
 /* ---- the front's own helpers (never called by a backend) ---- */
 
-/* Start one operation's writes (store.c): its own transaction outside a batch,
- * a savepoint inside one; *own tells store_op_end() which.  store_op_end()
- * commits or rolls back as status says and returns the status to return. */
+/* Start one operation's writes (store.c): its own transaction outside a
+ * caller's, a savepoint inside one; *own tells store_op_end() which.
+ * store_op_end() commits or rolls back as status says and returns the status
+ * to return.  Inside store_apply() (s->in_batch) neither: the batch is all or
+ * none, so a failed operation's writes go with the rollback of the whole, and
+ * two statements an operation (PostgreSQL: two round trips) are saved. */
 int store_op_begin(struct store *s, int *own);
 int store_op_end(struct store *s, int own, int status);
 /* A numeric value in meta (0 until set), and setting one. */

@@ -186,11 +186,18 @@ reservoir_offer(struct store *s, const char *user, const uint8_t *digest,
     *kept = 0;
     if ((rc = store_user_id(s, user, &uid)) != STORE_OK)
         return rc;
-    rc = s->be->res_has(s, uid, digest);
-    if (rc != STORE_NOTFOUND)
-        return rc;              /* already sampled (STORE_OK), or an error */
-    if ((rc = s->be->user_bump_seen(s, uid, &seen)) != STORE_OK)
-        return rc < 0 ? rc : store_fail(s, STORE_ERR, "user vanished");
+    if (s->be->res_seen != NULL) {
+        if ((rc = s->be->res_seen(s, uid, digest, &seen)) != STORE_OK)
+            return rc < 0 ? rc : store_fail(s, STORE_ERR, "user vanished");
+        if (seen == 0)
+            return STORE_OK;    /* already sampled */
+    } else {
+        rc = s->be->res_has(s, uid, digest);
+        if (rc != STORE_NOTFOUND)
+            return rc;          /* already sampled (STORE_OK), or an error */
+        if ((rc = s->be->user_bump_seen(s, uid, &seen)) != STORE_OK)
+            return rc < 0 ? rc : store_fail(s, STORE_ERR, "user vanished");
+    }
     if ((slot = reservoir_slot(s, user, seen)) < 0)
         return STORE_OK;
     if ((rc = pack_ids(s, ids, n, &buf, &len)) != STORE_OK)
@@ -436,6 +443,7 @@ apply_once(struct store *s, struct store_op *ops, size_t n)
 {
     int rc = store_begin(s);
 
+    s->in_batch = rc == STORE_OK;
     for (size_t i = 0; rc == STORE_OK && i < n; i++) {
         struct store_op *op = &ops[i];
 
@@ -463,6 +471,7 @@ apply_once(struct store *s, struct store_op *ops, size_t n)
             rc = store_fail(s, STORE_ERR, "unknown batch operation %d", (int)op->kind);
         }
     }
+    s->in_batch = 0;
     if (rc != STORE_OK) {
         store_rollback(s);
         return rc;

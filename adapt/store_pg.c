@@ -6,12 +6,16 @@
  * The table of operations (and the maintenance calls) is store_pg_be.c.
  *
  * Every write runs in a transaction the front opens (BEGIN, READ COMMITTED;
- * a SAVEPOINT per operation inside a batch); rows that two hosts may change
+ * a SAVEPOINT per operation inside a caller's transaction, none inside a
+ * writer batch: store_be.h); rows that two hosts may change
  * at once are changed by one statement (seen = seen + 1 RETURNING seen) or
  * locked first (a publish locks the user's row).  Read snapshots are
  * REPEATABLE READ READ ONLY.  A lock held past busy_ms (lock_timeout) is
  * STORE_BUSY; a lost connection is STORE_EDOWN and is reset at a later
  * transaction or statement outside one, after a backoff (store_pg_conn.c).  Every value is a bound parameter; no SQL is built from data.
+ * Every statement is prepared once per session (pq_exec: the server parses
+ * and plans it once, not at every run), and a write transaction keeps the ids
+ * of the users it looked up (a writer batch names a few users many times).
  */
 #include "config.h"
 
@@ -115,6 +119,56 @@ pq_ready(struct store *s)
     return reset ? pq_session(s, s->flags) : STORE_OK;
 }
 
+/* ---- prepared statements ---- */
+
+/* Forget the connection's prepared statements (their session ended, or the
+ * server no longer knows them); new names from now on. */
+static void
+prep_forget(struct pq_conn *c)
+{
+    for (int i = 0; i < c->nprep; i++)
+        free(c->prep[i].sql);
+    c->nprep = 0;
+    c->prep_gen++;
+    c->prep_session = c->attempts;
+}
+
+/* Run sql prepared: PQprepare at its first run on this session (a round trip
+ * once), PQexecPrepared from then on.  A text the cache has no room (or
+ * memory) for runs as PQexecParams did before.  A failed PQprepare's result
+ * is returned as the statement's (the same error PQexecParams would give:
+ * both parse and plan it). */
+static PGresult *
+pq_exec(struct pq_conn *c, const char *sql, int n, const char *const *v, const int *len,
+        const int *fmt)
+{
+    char name[48];
+    int i;
+
+    if (c->prep_session != c->attempts)         /* reconnected: a new session */
+        prep_forget(c);
+    for (i = 0; i < c->nprep; i++)
+        if (strcmp(c->prep[i].sql, sql) == 0)
+            break;
+    if (i == c->nprep) {
+        PGresult *r;
+
+        if (c->nprep == PQ_PREP_MAX || (c->prep[i].sql = strdup(sql)) == NULL)
+            return PQexecParams(c->pg, sql, n, NULL, v, len, fmt, 1);
+        snprintf(name, sizeof(name), "s%lu_%d", c->prep_gen, i);
+        r = PQprepare(c->pg, name, sql, n, NULL);
+        if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+            free(c->prep[i].sql);
+            return r;
+        }
+        PQclear(r);
+        c->nprep++;
+        c->prepared++;
+    }
+    snprintf(name, sizeof(name), "s%lu_%d", c->prep_gen, i);
+    return PQexecPrepared(c->pg, name, n, v, len, fmt, 1);
+}
+
 PGresult *
 pq_run(struct store *s, const char *sql, const struct pq_args *a, const char *what,
        int *rc)
@@ -135,7 +189,7 @@ pq_run_n(struct store *s, const char *sql, int n, const char *const *v, const in
     /* Rows a copy holds back go first, in the same transaction. */
     if (conn(s)->batch != NULL && (*rc = conn(s)->batch->flush(s)) != STORE_OK)
         return NULL;
-    r = PQexecParams(pq_db(s), sql, n, NULL, v, len, fmt, 1);
+    r = pq_exec(conn(s), sql, n, v, len, fmt);
     st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
@@ -143,6 +197,11 @@ pq_run_n(struct store *s, const char *sql, int n, const char *const *v, const in
         *rc = STORE_OK;
         return r;
     }
+    /* Dropped behind our back (DISCARD, a pooler's new session): prepared
+     * again at the next run, under new names. */
+    if (r != NULL && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL &&
+        strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "26000") == 0)
+        prep_forget(conn(s));
     *rc = fail_res(s, r, what);
     PQclear(r);
     return NULL;
@@ -314,6 +373,8 @@ pq_txn(struct store *s, enum store_txn t)
 {
     int rc;
 
+    if (t != STORE_TXN_SAVEPOINT && t != STORE_TXN_RELEASE)
+        pq_uids_drop(s);        /* a transaction's own, or undone with it */
     switch (t) {
     case STORE_TXN_WRITE:
     case STORE_TXN_PEEK:
@@ -436,6 +497,52 @@ pq_counters_drop(struct store *s)
     free(c->counters);
     c->counters = NULL;
     c->ncounters = 0;
+}
+
+int
+pq_uid_find(struct store *s, const char *key, int64_t *uid)
+{
+    struct pq_conn *c = s->conn;
+
+    if (!c->in_block)
+        return 0;
+    for (int i = 0; i < c->nuids; i++)
+        if (strcmp(c->uids[i].key, key) == 0) {
+            *uid = c->uids[i].uid;
+            return 1;
+        }
+    return 0;
+}
+
+void
+pq_uid_put(struct store *s, const char *key, int64_t uid)
+{
+    struct pq_conn *c = s->conn;
+    struct pq_uid *u;
+    char *k;
+
+    if (!c->in_block || (k = strdup(key)) == NULL)
+        return;                 /* not kept: looked up again next time */
+    if (c->nuids < PQ_UIDS)
+        u = &c->uids[c->nuids++];
+    else {
+        u = &c->uids[c->uid_next];
+        c->uid_next = (c->uid_next + 1) % PQ_UIDS;
+        free(u->key);
+    }
+    u->key = k;
+    u->uid = uid;
+}
+
+void
+pq_uids_drop(struct store *s)
+{
+    struct pq_conn *c = s->conn;
+
+    for (int i = 0; i < c->nuids; i++)
+        free(c->uids[i].key);
+    c->nuids = 0;
+    c->uid_next = 0;
 }
 
 void
@@ -564,6 +671,10 @@ pq_batch_drop(struct store *s)
 void
 pq_close(struct store *s)
 {
+    if (conn(s) == NULL)
+        return;
+    prep_forget(conn(s));
+    pq_uids_drop(s);
     pq_counters_drop(s);
     pq_batch_drop(s);
     PQfinish(conn(s)->pg);

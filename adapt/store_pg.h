@@ -42,6 +42,25 @@ struct pq_batch {
     struct pq_val v[PQ_BATCH_ROWS * STORE_TABLE_COLS];
 };
 
+/* The statements a connection has prepared (store_pg.c, pq_run_n): the
+ * server parses and plans each once per session instead of at every run.
+ * Statement i is named "s<gen>_<i>"; the cache is forgotten (gen + 1) when the
+ * session is (a reconnect: c->attempts moved) or the server says a name is
+ * unknown (26000).  At most PQ_PREP_MAX; later texts run unprepared. */
+#define PQ_PREP_MAX 128
+struct pq_prep {
+    char *sql;                  /* found by its text: a few dozen, compared */
+};
+
+/* The user ids a write transaction looked up or created (store_pg_users.c),
+ * forgotten when it ends or rolls back to a savepoint: a writer batch names
+ * the same few users again and again, each a round trip otherwise. */
+#define PQ_UIDS 32
+struct pq_uid {
+    char *key;
+    int64_t uid;
+};
+
 /* One per store handle, and a handle belongs to one thread at a time (libpq's
  * PGconn is not shared between threads): a program with several threads that
  * use the store opens a handle, so a connection, for each (store.h). */
@@ -64,6 +83,13 @@ struct pq_conn {
                                  * sent before any other statement; NULL: none */
     int copy_async;             /* this connection's commits no longer wait for
                                  * the disk (a copy's; ids_sync's does again) */
+    struct pq_prep prep[PQ_PREP_MAX];   /* prepared statements, in name order */
+    int nprep;
+    unsigned long prep_gen;     /* names' generation (the cache forgotten) */
+    unsigned long prep_session; /* attempts when the cache was begun */
+    unsigned long prepared;     /* PQprepare calls that worked (for tests) */
+    struct pq_uid uids[PQ_UIDS];        /* this transaction's users; round robin */
+    int nuids, uid_next;
 };
 
 /* store_pg_conn.c: the backoff's bounds (s) */
@@ -185,6 +211,12 @@ int pq_counter_get(struct store *s, const char *key, const char *name, int64_t *
 /* store_pg.c: forget the snapshot's counters (at a new read snapshot and at
  * close). */
 void pq_counters_drop(struct store *s);
+/* store_pg.c: the user ids of the transaction going on (none outside one):
+ * 1 and *uid when key's is known; remember one; forget them (pq_txn does at
+ * every begin, commit, rollback and rollback to a savepoint). */
+int pq_uid_find(struct store *s, const char *key, int64_t *uid);
+void pq_uid_put(struct store *s, const char *key, int64_t uid);
+void pq_uids_drop(struct store *s);
 int pq_list_set(struct store *s, const char *scope, const char *sender, int action,
                 int64_t added, int *changed);
 int pq_list_all(struct store *s, struct store_list_entry **v, size_t *n);
@@ -197,6 +229,7 @@ int pq_fb_delete(struct store *s, int64_t uid, const uint8_t *digest, int *chang
 int pq_fb_quota(struct store *s, int64_t uid, uint32_t keep, const uint8_t *digest,
                 uint64_t *dropped);
 int pq_res_has(struct store *s, int64_t uid, const uint8_t *digest);
+int pq_res_seen(struct store *s, int64_t uid, const uint8_t *digest, int64_t *seen);
 int pq_res_put(struct store *s, int64_t uid, int64_t slot, const uint8_t *digest,
                size_t n, const void *ids, size_t ids_len, int64_t added);
 int pq_res_trim(struct store *s, uint32_t size);
@@ -223,6 +256,9 @@ int pq_refit_max(struct store *s, int64_t *max);
 int pq_scan_day_hist(struct store *s, int64_t uid, int64_t day, uint8_t *hist, size_t len);
 int pq_scan_day_add(struct store *s, int64_t uid, int64_t day,
                     const struct store_scan_day *d);
+int pq_scan_day_bump(struct store *s, int64_t uid, int64_t day,
+                     const struct store_scan_day *d, int bucket,
+                     const struct store_scan_rec *rec);
 int pq_scan_put(struct store *s, int64_t uid, const uint8_t *digest, int64_t at,
                 double score, int verdict);
 int pq_scan_expire(struct store *s, int64_t before);

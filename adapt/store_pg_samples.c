@@ -35,6 +35,13 @@ static const char sql_fb_quota_all[] =
     " (PARTITION BY user_id ORDER BY updated DESC, digest DESC) AS r FROM feedback) x"
     " WHERE f.user_id = x.user_id AND f.digest = x.digest AND x.r > $1";
 static const char sql_res_has[] = "SELECT 1 FROM reservoir WHERE user_id = $1 AND digest = $2";
+/* res_has and the seen bump in one round trip: the bump only when the digest
+ * is not sampled; no row when there is no such user, 0 when it is sampled. */
+static const char sql_res_seen[] =
+    "WITH has AS (SELECT 1 FROM reservoir WHERE user_id = $1 AND digest = $2),"
+    " up AS (UPDATE users SET seen = seen + 1 WHERE id = $1"
+    "  AND NOT EXISTS (SELECT 1 FROM has) RETURNING seen)"
+    " SELECT coalesce((SELECT seen FROM up), 0) FROM users WHERE id = $1";
 /* As SQLite's INSERT OR REPLACE: the slot's new sample has no cached rep. */
 static const char sql_res_put[] =
     "INSERT INTO reservoir(user_id, slot, digest, n, ids, added) "
@@ -153,6 +160,15 @@ pq_res_has(struct store *s, int64_t uid, const uint8_t *digest)
 
     uid_digest(&a, uid, digest);
     return pq_int1(s, sql_res_has, &a, "read reservoir", &one);
+}
+
+int
+pq_res_seen(struct store *s, int64_t uid, const uint8_t *digest, int64_t *seen)
+{
+    struct pq_args a = { 0 };
+
+    uid_digest(&a, uid, digest);
+    return pq_int1(s, sql_res_seen, &a, "offer sample", seen);
 }
 
 int

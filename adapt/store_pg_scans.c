@@ -17,16 +17,42 @@
  * recording for one user on one day take turns. */
 static const char sql_day_get[] =
     "SELECT hist FROM scan_days WHERE user_id = $1 AND day = $2 FOR UPDATE";
-static const char sql_day_put[] =
-    "INSERT INTO scan_days(user_id, day, scanned, tagged, quarantined, rejected,"
-    " skipped, errors, ms_sum, hist) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    " ON CONFLICT(user_id, day) DO UPDATE SET scanned = scan_days.scanned + excluded.scanned,"
-    " tagged = scan_days.tagged + excluded.tagged,"
-    " quarantined = scan_days.quarantined + excluded.quarantined,"
-    " rejected = scan_days.rejected + excluded.rejected,"
-    " skipped = scan_days.skipped + excluded.skipped,"
-    " errors = scan_days.errors + excluded.errors,"
-    " ms_sum = scan_days.ms_sum + excluded.ms_sum, hist = excluded.hist";
+/* The day's row inserted or its counts added to; the histogram follows. */
+#define DAY_UPSERT \
+    "INSERT INTO scan_days(user_id, day, scanned, tagged, quarantined, rejected," \
+    " skipped, errors, ms_sum, hist) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)" \
+    " ON CONFLICT(user_id, day) DO UPDATE SET scanned = scan_days.scanned + excluded.scanned," \
+    " tagged = scan_days.tagged + excluded.tagged," \
+    " quarantined = scan_days.quarantined + excluded.quarantined," \
+    " rejected = scan_days.rejected + excluded.rejected," \
+    " skipped = scan_days.skipped + excluded.skipped," \
+    " errors = scan_days.errors + excluded.errors," \
+    " ms_sum = scan_days.ms_sum + excluded.ms_sum,"
+static const char sql_day_put[] = DAY_UPSERT " hist = excluded.hist";
+/* sql_day_put with the histogram's bucket $11 (-1: none) added to the row's
+ * on the server: one statement, no read before (the row is locked by the
+ * upsert itself).  The row's histogram is read as the front reads it
+ * (store_hist_read: zeros past its end, $12 its bytes), the bucket a
+ * little-endian uint32 at 4 * $11, wrapping as the front's uint32 does.
+ * Bitwise operators bind alike and from the left in SQL: hence the brackets.
+ * The scan record ($13 the digest, NULL: none; $14-$16) as sql_scan_put, in
+ * the same statement (the two tables' rows do not depend on each other). */
+static const char sql_day_bump[] =
+    "WITH rec AS (INSERT INTO scans(user_id, digest, at, score, verdict)"
+    "  SELECT $1, $13::bytea, $14::bigint, $15::double precision, $16::integer"
+    "  WHERE $13::bytea IS NOT NULL ON CONFLICT(user_id, digest) DO UPDATE SET"
+    "  at = excluded.at, score = excluded.score, verdict = excluded.verdict)"
+    " " DAY_UPSERT
+    " hist = (SELECT CASE WHEN $11::int < 0 THEN h ELSE"
+    "   set_byte(set_byte(set_byte(set_byte(h, o, (v & 255)::int),"
+    "   o + 1, ((v >> 8) & 255)::int), o + 2, ((v >> 16) & 255)::int),"
+    "   o + 3, ((v >> 24) & 255)::int) END"
+    "  FROM (SELECT h, o, ((get_byte(h, o)::bigint | (get_byte(h, o + 1)::bigint << 8)"
+    "     | (get_byte(h, o + 2)::bigint << 16) | (get_byte(h, o + 3)::bigint << 24)) + 1)"
+    "     & 4294967295 AS v"
+    "   FROM (SELECT substring(coalesce(scan_days.hist, ''::bytea)"
+    "      || decode(repeat('00', $12::int), 'hex') from 1 for $12::int) AS h,"
+    "     4 * greatest($11::int, 0) AS o) n) m)";
 static const char sql_scan_put[] =
     "INSERT INTO scans(user_id, digest, at, score, verdict) VALUES ($1, $2, $3, $4, $5)"
     " ON CONFLICT(user_id, digest) DO UPDATE SET at = excluded.at,"
@@ -134,22 +160,51 @@ pq_scan_day_hist(struct store *s, int64_t uid, int64_t day, uint8_t *hist, size_
     return rc;
 }
 
+/* sql_day_put's and sql_day_bump's $1-$10: the row's key, counts, histogram. */
+static void
+day_args(struct pq_args *a, int64_t uid, int64_t day, const struct store_scan_day *d)
+{
+    pq_i64(a, uid);
+    pq_i64(a, day);
+    pq_i64(a, d->scanned);
+    pq_i64(a, d->tagged);
+    pq_i64(a, d->quarantined);
+    pq_i64(a, d->rejected);
+    pq_i64(a, d->skipped);
+    pq_i64(a, d->errors);
+    pq_f64(a, d->ms);
+    pq_bin(a, d->hist, 4 * STORE_SCAN_HIST);
+}
+
 int
 pq_scan_day_add(struct store *s, int64_t uid, int64_t day, const struct store_scan_day *d)
 {
     struct pq_args a = { 0 };
 
-    pq_i64(&a, uid);
-    pq_i64(&a, day);
-    pq_i64(&a, d->scanned);
-    pq_i64(&a, d->tagged);
-    pq_i64(&a, d->quarantined);
-    pq_i64(&a, d->rejected);
-    pq_i64(&a, d->skipped);
-    pq_i64(&a, d->errors);
-    pq_f64(&a, d->ms);
-    pq_bin(&a, d->hist, 4 * STORE_SCAN_HIST);
+    day_args(&a, uid, day, d);
     return pq_do(s, sql_day_put, &a, "write scan counters", NULL);
+}
+
+int
+pq_scan_day_bump(struct store *s, int64_t uid, int64_t day, const struct store_scan_day *d,
+                 int bucket, const struct store_scan_rec *rec)
+{
+    struct pq_args a = { 0 };
+
+    if (bucket >= STORE_SCAN_HIST)
+        return store_fail(s, STORE_ERR, "scan-time bucket %d out of range", bucket);
+    day_args(&a, uid, day, d);
+    pq_i64(&a, bucket < 0 ? -1 : bucket);
+    pq_i64(&a, 4 * STORE_SCAN_HIST);
+    if (rec != NULL) {
+        pq_bin(&a, rec->digest, STORE_DIGEST_LEN);
+        pq_i64(&a, rec->at);
+        pq_f64(&a, rec->score);
+        pq_i64(&a, rec->verdict);
+    } else
+        for (int i = 0; i < 4; i++)
+            pq_text(&a, NULL);
+    return pq_do(s, sql_day_bump, &a, "write scan counters", NULL);
 }
 
 int

@@ -94,8 +94,14 @@ pq_user_lookup(struct store *s, const char *key, int64_t *uid)
 {
     struct pq_args a = { 0 };
 
+    int rc;
+
+    if (pq_uid_find(s, key, uid))
+        return STORE_OK;
     pq_text(&a, key);
-    return pq_int1(s, sql_user_get, &a, "look up user", uid);
+    if ((rc = pq_int1(s, sql_user_get, &a, "look up user", uid)) == STORE_OK)
+        pq_uid_put(s, key, *uid);
+    return rc;
 }
 
 int
@@ -107,6 +113,8 @@ pq_user_insert(struct store *s, const char *key, int64_t created, int64_t *uid)
     pq_text(&a, key);
     pq_i64(&a, created);
     rc = pq_int1(s, sql_user_insert, &a, "create user", uid);
+    if (rc == STORE_OK)
+        pq_uid_put(s, key, *uid);
     return rc == STORE_NOTFOUND ? store_fail(s, STORE_ERR, "create user: no id") : rc;
 }
 

@@ -53,8 +53,9 @@ scan_record(struct store *s, const char *user, const uint8_t *digest, float scor
         return store_fail(s, STORE_ERR, "scan time or score out of range");
     if ((rc = store_user_id(s, user, &uid)) != STORE_OK)
         return rc;
-    rc = s->be->scan_day_hist(s, uid, day, blob, sizeof(blob));
-    if (rc < 0)
+    if (s->be->scan_day_bump != NULL)
+        rc = STORE_NOTFOUND;    /* the backend adds to the row's: blob is a new row's */
+    else if ((rc = s->be->scan_day_hist(s, uid, day, blob, sizeof(blob))) < 0)
         return rc;
     if (rc == STORE_OK)
         store_hist_read(blob, sizeof(blob), hist);
@@ -70,10 +71,15 @@ scan_record(struct store *s, const char *user, const uint8_t *digest, float scor
         .skipped = verdict == STORE_V_SKIPPED, .errors = verdict == STORE_V_ERROR,
         .ms = scored ? ms : 0, .hist = blob,
     };
-    if ((rc = s->be->scan_day_add(s, uid, day, &d)) != STORE_OK)
-        return rc;
-    if (digest != NULL && scored &&
-        (rc = s->be->scan_put(s, uid, digest, at, score, verdict)) != STORE_OK)
+    if (s->be->scan_day_bump != NULL) {
+        struct store_scan_rec rec = { digest, at, score, verdict };
+
+        rc = s->be->scan_day_bump(s, uid, day, &d, scored ? scan_bucket(ms) : -1,
+                                  digest != NULL && scored ? &rec : NULL);
+    } else if ((rc = s->be->scan_day_add(s, uid, day, &d)) == STORE_OK && digest != NULL &&
+               scored)
+        rc = s->be->scan_put(s, uid, digest, at, score, verdict);
+    if (rc != STORE_OK)
         return rc;
     if (at - s->scans_expired >= EXPIRE_EVERY) {
         if ((rc = s->be->scan_expire(s, at - (int64_t)STORE_SCAN_KEEP_DAYS * STORE_DAY))

@@ -1,7 +1,7 @@
 /*
  * cmd_adapt.c - `spamshift adapt`: refit users' models now and publish them.
  *
- *   spamshift adapt -m MODEL --db DB (--user U | --all [-j N] [--max N])
+ *   spamshift adapt -m MODEL --db DB (--user U | --all [-j N] [--max N] [--lease S])
  *                   [--dry-run] [--json] [--no-reweight] [--no-head] [--no-resid]
  *
  * --user refits U whether or not it is dirty; --all refits every dirty user (new
@@ -10,7 +10,9 @@
  * each user is claimed first (store_dirty_claim, through refit_claim_next):
  * other adapt runs, the -j workers and the milters on the same store (other
  * hosts on one PostgreSQL database) skip it, so each dirty user is refitted
- * once.  One line per user:
+ * once.  A claim is held for --lease seconds (default STORE_CLAIM_LEASE, 600;
+ * 10..86400): a user whose refitter died is taken again after that.  One line
+ * per user:
  *
  *   U: 30 spam, 20 ham, 500 unlabelled; domain AUC 0.712, ESS 8123;
  *      cv error 0.120 -> 0.050; version 3 (12.3 ms; reservoir part cached)
@@ -63,6 +65,7 @@ struct pool {
     const struct model *m;
     const struct adapt_opts *ao;
     size_t max;                 /* 0: all */
+    unsigned lease;             /* claims' lease, seconds */
     char **users;               /* dry run only */
     size_t n_users;
     atomic_size_t next;         /* dry run: the index; else claims taken */
@@ -179,8 +182,8 @@ worker(void *arg)
         worker_list(p, s);
     else
         while ((p->max == 0 || atomic_fetch_add(&p->next, 1) < p->max)
-               && (rc = refit_claim_next(s, p->m, p->ao, &last, print_result, p->rp, err,
-                                         sizeof(err))) >= 0)
+               && (rc = refit_claim_next(s, p->m, p->ao, p->lease, &last, print_result,
+                                         p->rp, err, sizeof(err))) >= 0)
             atomic_fetch_add(rc == 1 ? &p->done : &p->failed, 1);
     if (!p->dry_run && rc == -2) {
         log_err("adapt: %s", err);
@@ -197,10 +200,10 @@ worker(void *arg)
 static long
 refit_dirty_jobs(struct store *s, const char *db_path, int busy_ms, int dry_run,
                  const struct model *m, const struct adapt_opts *ao, size_t max,
-                 unsigned jobs, struct report *rp, size_t *n_failed)
+                 unsigned lease, unsigned jobs, struct report *rp, size_t *n_failed)
 {
     struct pool p = { .db_path = db_path, .busy_ms = busy_ms, .dry_run = dry_run,
-                      .m = m, .ao = ao, .max = max, .rp = rp };
+                      .m = m, .ao = ao, .max = max, .lease = lease, .rp = rp };
     pthread_t tid[64];
     unsigned started = 0;
 
@@ -237,7 +240,7 @@ struct adapt_args {
     gchar *model_path, *db_path, *user;
     gboolean all, dry_run, json;
     gboolean no_reweight, no_head, no_resid;
-    gint max, busy_ms, jobs;
+    gint max, busy_ms, jobs, lease;
 };
 
 static int
@@ -251,6 +254,9 @@ adapt_parse(struct adapt_args *a, int *argc, char ***argv)
         { "max", 0, 0, G_OPTION_ARG_INT, &a->max, "with --all, at most N users", "N" },
         { "jobs", 'j', 0, G_OPTION_ARG_INT, &a->jobs, "with --all, refit N users at a "
           "time, each thread on its own connection (default 1)", "N" },
+        { "lease", 0, 0, G_OPTION_ARG_INT, &a->lease, "with --all, hold each user's "
+          "claim for S seconds, 10..86400 (default 600): a user whose refitter died is "
+          "refitted again after that", "S" },
         { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &a->dry_run, "fit and report, publish "
           "nothing", NULL },
         { "json", 0, 0, G_OPTION_ARG_NONE, &a->json, "one JSON object per user", NULL },
@@ -267,6 +273,7 @@ adapt_parse(struct adapt_args *a, int *argc, char ***argv)
 
     a->busy_ms = -1;
     a->jobs = 1;
+    a->lease = STORE_CLAIM_LEASE;
     return cli_parse("adapt", "- refit users' models now", entries, argc, argv);
 }
 
@@ -288,6 +295,8 @@ adapt_open(const struct adapt_args *a, int argc, char **argv, char **key, struct
     if (a->max < 0 || a->jobs < 1 || a->jobs > 64)
         return cli_usage("adapt", "--max must be >= 0 and -j 1..64, got %d and %d", a->max,
                          a->jobs);
+    if (a->lease < 10 || a->lease > 86400)
+        return cli_usage("adapt", "--lease must be 10..86400 seconds, got %d", a->lease);
     if (a->user != NULL && (*key = userdb_user_key("adapt", a->user)) == NULL)
         return EX_USAGE;
     if ((rc = cli_model_open("adapt", a->model_path, m)) != 0)
@@ -307,10 +316,10 @@ adapt_all(const struct adapt_args *a, struct store *s, const struct model *m,
 
     if (a->jobs > 1) {
         n = refit_dirty_jobs(s, a->db_path, a->busy_ms, a->dry_run, m, ao, (size_t)a->max,
-                             (unsigned)a->jobs, rp, &failed);
+                             (unsigned)a->lease, (unsigned)a->jobs, rp, &failed);
     } else {
-        n = refit_dirty(s, m, ao, (size_t)a->max, a->dry_run, print_result, rp, &failed,
-                        err, sizeof(err));
+        n = refit_dirty(s, m, ao, (size_t)a->max, (unsigned)a->lease, a->dry_run,
+                        print_result, rp, &failed, err, sizeof(err));
         if (n < 0)
             log_err("adapt: %s", err);
     }

@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "oppoint.h"
+#include "store.h"
 #include "log.h"
 #include "netlist.h"
 
@@ -159,7 +160,7 @@ enum conf_key {
     K_TRUSTED_NETWORKS, K_SKIP_AUTHENTICATED, K_SUBJECT_PREFIX,
     K_NONSMTP_DAEMON_NAMES, K_USER, K_PID_FILE, K_LOG_LEVEL, K_LOG_TARGET,
     K_REFIT_INTERVAL, K_MODE, K_PRELOAD_USERS, K_METRICS_LISTEN, K_TARGET_FPR,
-    K_SYNC_INTERVAL, K_COUNT
+    K_SYNC_INTERVAL, K_REFIT_LEASE, K_COUNT
 };
 
 static const char *const conf_key_names[K_COUNT] = {
@@ -169,7 +170,7 @@ static const char *const conf_key_names[K_COUNT] = {
     "trusted_networks", "skip_authenticated", "subject_prefix",
     "nonsmtp_daemon_names", "user", "pid_file", "log_level", "log_target",
     "refit_interval", "mode", "preload_users", "metrics_listen", "target_fpr",
-    "sync_interval",
+    "sync_interval", "refit_lease",
 };
 
 static struct conf *
@@ -189,6 +190,7 @@ conf_defaults(const char *path)
     c->multi_recipient = CONF_MULTI_PROTECT;
     c->max_message_size = 1024 * 1024;
     c->refit_interval = 60;
+    c->refit_lease = STORE_CLAIM_LEASE;
     c->sync_interval = 1;
     c->preload_users = 10000;
     c->target_fpr = OPPOINT_TARGET_DEFAULT;
@@ -335,6 +337,9 @@ conf_apply_daemon(struct conf *c, enum conf_key k, const char *v)
     case K_REFIT_INTERVAL:
         return conf_parse_count(v, 86400 * 7, &c->refit_interval) == 0 ? NULL
             : "want seconds from 0 (never) to 604800";
+    case K_REFIT_LEASE:
+        return conf_parse_count(v, 86400, &c->refit_lease) == 0 && c->refit_lease >= 10
+            ? NULL : "want seconds from 10 to 86400";
     case K_SYNC_INTERVAL:
         return conf_parse_count(v, 3600, &c->sync_interval) == 0 && c->sync_interval > 0
             ? NULL : "want seconds from 1 to 3600";

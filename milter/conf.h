@@ -37,6 +37,8 @@ struct conf {
     char *model;                /* model file (required) */
     char *database;             /* per-user store; NULL = global head for everyone */
     unsigned refit_interval;    /* seconds between refits of dirty users; 0 = never */
+    unsigned refit_lease;       /* seconds a refit's claim on a user is held
+                                 * (store_dirty_claim); 10..86400 */
     unsigned sync_interval;     /* seconds between the maintenance thread's rounds
                                  * (refit log, thresholds, lists); 1..3600 */
     unsigned preload_users;     /* users' models loaded before serving; 0 = none */

@@ -366,9 +366,11 @@ main(int argc, char **argv)
     if (check_only) {
         const struct conf *c = rt->conf;
 
-        printf("%s: OK; model %s (id %s, %u ham + %u spam), spam_threshold %.6f\n",
+        printf("%s: OK; model %s (id %s, %u ham + %u spam), spam_threshold %.6f; "
+               "refit_interval %u s, refit_lease %u s\n",
                conf_path, c->model, rt->model->id, rt->model->summary.n_ham,
-               rt->model->summary.n_spam, (double)rt->thr.spam);
+               rt->model->summary.n_spam, (double)rt->thr.spam, c->refit_interval,
+               c->refit_lease);
         runtime_unref(rt);
         return EX_OK;
     }

@@ -231,9 +231,10 @@ runtime_warn_static(const struct conf *old, const struct conf *new)
     }
     if (old->socket_mode != new->socket_mode || old->log_target != new->log_target
         || old->refit_interval != new->refit_interval
+        || old->refit_lease != new->refit_lease
         || old->sync_interval != new->sync_interval)
-        log_warn("reload: socket_mode, log_target, refit_interval or sync_interval changed; "
-                 "they take effect at the next restart");
+        log_warn("reload: socket_mode, log_target, refit_interval, refit_lease or "
+                 "sync_interval changed; they take effect at the next restart");
 }
 
 int

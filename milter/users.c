@@ -7,8 +7,9 @@
  * loaded, users republished by anyone, on any host, reloaded: the refit-log
  * poll, which is how a model published elsewhere reaches this milter, within
  * about sync_interval) and, every refit_interval seconds, refits the dirty
- * users against the current model, each claimed first (refit_dirty) so that
- * of several milters on one store one refits a user.  It takes a runtime reference for the duration of one
+ * users against the current model, each claimed first (refit_dirty; for
+ * refit_lease seconds) so that of several milters on one store one refits a
+ * user.  It takes a runtime reference for the duration of one
  * round, so a reload in the middle only retires the old cache afterwards.
  *
  * A database server that cannot be reached (STORE_EDOWN) is not an error per
@@ -46,6 +47,7 @@ static int users_thread_running;
 static char *users_db;             /* as configured: may hold a password */
 static char *users_name;           /* store_name() of the writer's store: for logs */
 static unsigned users_refit_interval;
+static unsigned users_refit_lease;     /* claims' lease, seconds (refit_lease) */
 static unsigned users_sync_interval = 1;
 static GMutex users_lock;           /* guards users_stopping */
 /* Per-user spam thresholds (user key -> float *), replaced whole by the
@@ -342,7 +344,8 @@ users_main(void *arg)
             size_t failed = 0;
 
             last_refit = time(NULL);
-            if (refit_dirty(s, rt->model, &opts, USERS_REFIT_MAX, 0, users_report, NULL,
+            if (refit_dirty(s, rt->model, &opts, USERS_REFIT_MAX, users_refit_lease, 0,
+                            users_report, NULL,
                             &failed, err, sizeof(err)) < 0)
                 users_read_failed(store_errcode(s), "refit", err);
         }
@@ -393,6 +396,7 @@ users_start(const struct conf *c, char *err, size_t errlen)
     users_db = g_strdup(c->database);
     users_name = g_strdup(writer_store_name(users_writer));
     users_refit_interval = c->refit_interval;
+    users_refit_lease = c->refit_lease;
     users_sync_interval = c->sync_interval;
     users_load_policy(&users_gens0);
     if (pthread_create(&users_thread, NULL, users_main, NULL) != 0) {

@@ -35,7 +35,17 @@ expect() {
 }
 
 printf 'model = %s\nsocket = unix:%s/s.sock\n' "$tmp/model.bin" "$tmp" >"$tmp/c.conf"
-expect "good config" 0 "OK; model $tmp/model.bin \\(id [0-9a-f]{16}, 12 ham \\+ 12 spam\\), spam_threshold 0\\.[0-9]{6}"
+expect "good config" 0 "OK; model $tmp/model.bin \\(id [0-9a-f]{16}, 12 ham \\+ 12 spam\\), spam_threshold 0\\.[0-9]{6}; refit_interval 60 s, refit_lease 600 s\$"
+
+# refit_lease: seconds from 10 to 86400, named with its line.
+printf 'model = %s\nrefit_lease = 30\nrefit_interval = 5\n' "$tmp/model.bin" >"$tmp/c.conf"
+expect "refit_lease 30" 0 "refit_interval 5 s, refit_lease 30 s\$"
+for v in 9 86401 -1 10s; do
+	printf 'model = %s\n\nrefit_lease = %s\n' "$tmp/model.bin" "$v" >"$tmp/c.conf"
+	expect "refit_lease $v" 78 "c.conf:3: refit_lease = $v: want seconds from 10 to 86400"
+done
+printf 'model = %s\nrefit_lease = 86400\n' "$tmp/model.bin" >"$tmp/c.conf"
+expect "refit_lease 86400" 0 "refit_lease 86400 s"
 
 printf 'model = %s\n# fine\nspam_threshold = 2\nbogus = 1\nmulti_recipient = all\nuser = no-such-user-xyz\n' \
 	"$tmp/model.bin" >"$tmp/c.conf"

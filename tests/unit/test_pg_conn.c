@@ -6,7 +6,9 @@
  * an outage on a clock the test moves: STORE_EDOWN, no reconnect before the
  * backoff, one reconnect per backoff step, the writes after the return
  * landing, and exactly one "gone" and one "back" line for the process
- * however many connections see it.
+ * however many connections see it; and the prepared statements (store_pg.c)
+ * the server holds for a connection: the cache's own, kept through a
+ * rollback, made again after a restart dropped them.
  */
 #include "config.h"
 
@@ -135,6 +137,21 @@ want_rc(const char *what, int got, int want, struct store *s)
         fail_msg("%s: got %d (%s), want %d", what, got, store_errmsg(s), want);
 }
 
+/* The statements the server holds prepared for s's session, asked on that
+ * session; they must be the cache's, and at least one (writes use them). */
+static void
+want_prepared(const char *what, struct store *s)
+{
+    const struct pq_conn *c = s->conn;
+    PGresult *r = PQexec(c->pg, "SELECT count(*) FROM pg_prepared_statements");
+    int n = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
+
+    PQclear(r);
+    if (n != c->nprep || n < 1)
+        fail_msg("%s: the server holds %d prepared statements, the cache %d (want the "
+                 "same, at least 1)", what, n, c->nprep);
+}
+
 static void
 test_outage(void **state)
 {
@@ -154,6 +171,25 @@ test_outage(void **state)
         fail_msg("open %s: %s", db, err);
     want_rc("write before", bump(a, "alice"), STORE_OK, a);
     want_rc("write before (b)", bump(b, "alice"), STORE_OK, b);
+    want_prepared("before", a);
+    {
+        /* Prepared inside a transaction that rolls back: still there (a
+         * session's prepared statements are not transactional). */
+        unsigned long n = ((struct pq_conn *)a->conn)->prepared;
+
+        want_rc("begin", store_begin(a), STORE_OK, a);
+        want_rc("threshold, rolled back", store_threshold_set(a, "bob", 0.5), STORE_OK, a);
+        store_rollback(a);
+        if (((struct pq_conn *)a->conn)->prepared <= n)
+            fail_msg("threshold: no statement prepared (%lu, want more than %lu)",
+                     ((struct pq_conn *)a->conn)->prepared, n);
+        n = ((struct pq_conn *)a->conn)->prepared;
+        want_rc("threshold again", store_threshold_set(a, "bob", 0.5), STORE_OK, a);
+        if (((struct pq_conn *)a->conn)->prepared != n)
+            fail_msg("threshold again: prepared %lu, want %lu (none again)",
+                     ((struct pq_conn *)a->conn)->prepared, n);
+        want_prepared("after a rollback", a);
+    }
 
     sh("SPAMSHIFT_PG_STOP");
     want_rc("write, server stopped", bump(a, "alice"), STORE_EDOWN, a);
@@ -181,8 +217,10 @@ test_outage(void **state)
     fake_now += 0.011;
     want_rc("write after 400 ms, server back", bump(a, "alice"), STORE_OK, a);
     want_rc("attempts when back", (int)attempts(a), 3, a);
+    want_prepared("after the restart", a);      /* the old session's are gone */
     /* b was idle through the outage: its first write after it works. */
     want_rc("write, idle connection", bump(b, "alice"), STORE_OK, b);
+    want_prepared("after the restart (b)", b);
     want_rc("counter", store_counter_get(a, "alice", "n", &v), STORE_OK, a);
     if (v != 4)
         fail_msg("counter: got %lld, want 4 (2 before, 2 after)", (long long)v);

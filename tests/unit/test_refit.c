@@ -253,13 +253,13 @@ test_refit_dirty_and_isolation(void **state)
 
     learn(f, "v@x", 0, 20, 0);
     learn(f, "w@x", 20, 40, 1);
-    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
     if (n != 2 || failed != 0 || t.calls != 2 || strcmp(t.users[0], "v@x") != 0 ||
         strcmp(t.users[1], "w@x") != 0)
         fail_msg("first round: %ld refitted, %zu failed, calls %zu (%s, %s), want v@x "
                  "and w@x", n, failed, t.calls, t.users[0], t.users[1]);
     memset(&t, 0, sizeof(t));
-    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
     if (n != 0 || t.calls != 0)
         fail_msg("second round: %ld refitted, want 0", n);
 
@@ -276,7 +276,7 @@ test_refit_dirty_and_isolation(void **state)
                                                f->data.ex[i].n, NULL), STORE_OK);
     }
     memset(&t, 0, sizeof(t));
-    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
     if (n != 1 || strcmp(t.users[0], "w@x") != 0)
         fail_msg("third round: %ld refitted (%s), want w@x alone", n, t.users[0]);
     assert_int_equal(refit_load_user_model(f->s, f->m, "v@x", &v2, err, sizeof(err)),
@@ -424,7 +424,7 @@ test_refit_dirty_skips_claimed(void **state)
         fail_msg("open another handle: %s", err);
     assert_int_equal(store_dirty_claim(other, f->m->id, NULL, 0, &held), STORE_OK);
     assert_string_equal(held, "v@x");
-    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
     if (n != 1 || t.calls != 1 || strcmp(t.users[0], "w@x") != 0)
         fail_msg("with v@x held elsewhere: %ld refitted, calls %zu (%s), want w@x alone",
                  n, t.calls, t.users[0]);
@@ -432,7 +432,7 @@ test_refit_dirty_skips_claimed(void **state)
     assert_int_equal(store_dirty_claim(f->s, f->m->id, NULL, 0, &again), STORE_NOTFOUND);
     assert_int_equal(store_claim_release(other, held), STORE_OK);
     memset(&t, 0, sizeof(t));
-    n = refit_dirty(f->s, f->m, &f->o, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
+    n = refit_dirty(f->s, f->m, &f->o, 0, 0, 0, tally_fn, &t, &failed, err, sizeof(err));
     if (n != 1 || strcmp(t.users[0], "v@x") != 0)
         fail_msg("after the release: %ld refitted (%s), want v@x", n, t.users[0]);
     /* The other handle's walk finds nobody left: each user was refitted once. */

@@ -626,6 +626,81 @@ test_scans_stats(void **state)
         fail_msg("after expiry: %llu scan records, want 3", (unsigned long long)o.scan_records);
 }
 
+/* A scan time in bucket b (store_scan_bucket_ms: bucket b holds times above
+ * b - 1's bound up to its own; the last holds every longer one). */
+static double
+ms_in_bucket(int b)
+{
+    if (b == 0)
+        return 0;
+    if (b == STORE_SCAN_HIST - 1)
+        return 1e6;
+    return (store_scan_bucket_ms(b - 1) + store_scan_bucket_ms(b)) / 2;
+}
+
+/* The day's histogram as the records add up: buckets from one record to past
+ * a byte's worth (the counters are 4-byte words), records without a bucket
+ * (skipped, errors) between them, one by one and in a writer's batch (where
+ * the PostgreSQL store adds to the row on the server: scan_day_bump). */
+static void
+test_scan_hist(void **state)
+{
+    static const struct { int bucket, count; } plan[] = {
+        { 0, 1 }, { 1, 2 }, { 7, 300 }, { 20, 3 }, { 46, 1 }, { STORE_SCAN_HIST - 1, 2 },
+    };
+    struct conf *c = *state;
+    struct store_op ops[400];
+    uint32_t want[STORE_SCAN_HIST] = { 0 };
+    uint64_t want_scanned = 0, want_skipped = 0, want_errors = 0;
+    struct store_user_stats *us;
+    int64_t now = (int64_t)time(NULL);
+    size_t n = 0, nus;
+
+    memset(ops, 0, sizeof(ops));
+    for (size_t i = 0; i < sizeof(plan) / sizeof(plan[0]); i++)
+        for (int k = 0; k < plan[i].count; k++) {
+            struct store_op *op = &ops[n++];
+
+            op->kind = STORE_OP_SCAN;
+            op->user = "h@x";
+            conf_digest_of((uint32_t)n, op->digest);
+            op->score = 0.5f;
+            op->verdict = STORE_V_PASS;
+            op->ms = ms_in_bucket(plan[i].bucket);
+            want[plan[i].bucket]++;
+            want_scanned++;
+            if (k == 0) {       /* one without a bucket after each bucket's first */
+                op = &ops[n++];
+                op->kind = STORE_OP_SCAN;
+                op->user = "h@x";
+                op->verdict = i % 2 ? STORE_V_SKIPPED : STORE_V_ERROR;
+                want_skipped += i % 2;
+                want_errors += 1 - i % 2;
+            }
+        }
+    assert_true(n <= sizeof(ops) / sizeof(ops[0]));
+    /* The first few one by one (each its own transaction), the rest in one batch. */
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(store_scan_record(c->s, ops[i].user,
+                                           ops[i].verdict == STORE_V_PASS ? ops[i].digest : NULL,
+                                           ops[i].score, ops[i].verdict, ops[i].ms, now),
+                         STORE_OK);
+    assert_int_equal(store_apply(c->s, ops + 4, n - 4), STORE_OK);
+    /* The batch's records are at time(NULL): maybe the next day; stats add days. */
+    assert_int_equal(store_user_stats(c->s, "h@x", now - 86400, &us, &nus), STORE_OK);
+    assert_int_equal(nus, 1);
+    for (int b = 0; b < STORE_SCAN_HIST; b++)
+        if (us[0].hist[b] != want[b])
+            fail_msg("bucket %d: got %u, want %u", b, us[0].hist[b], want[b]);
+    if (us[0].scanned != want_scanned || us[0].skipped != want_skipped ||
+        us[0].errors != want_errors)
+        fail_msg("scanned %llu skipped %llu errors %llu, want %llu %llu %llu",
+                 (unsigned long long)us[0].scanned, (unsigned long long)us[0].skipped,
+                 (unsigned long long)us[0].errors, (unsigned long long)want_scanned,
+                 (unsigned long long)want_skipped, (unsigned long long)want_errors);
+    store_user_stats_free(us, nus);
+}
+
 static void
 test_transactions(void **state)
 {
@@ -696,6 +771,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_target_fpr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head_recent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scans_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_hist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_concurrent, setup, teardown),
