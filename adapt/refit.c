@@ -126,6 +126,21 @@ prep_load(struct store *s, const struct model *m, const char *user,
         prep->have_unl = 0;
 }
 
+/* ss as examples without representations (ids, n and the label only), for
+ * the sender memory; NULL when out of memory.  Free with free(). */
+static struct adapt_example *
+id_examples(const struct store_samples *ss)
+{
+    struct adapt_example *ex = calloc(ss->n + 1, sizeof(*ex));
+
+    for (size_t i = 0; ex != NULL && i < ss->n; i++) {
+        ex[i].ids = ss->v[i].ids;
+        ex[i].n = ss->v[i].n;
+        ex[i].spam = ss->v[i].spam;
+    }
+    return ex;
+}
+
 /*
  * The sender memory (sendermem.h) of um from the labels fb and the
  * reservoir rs (its ids only), at the model's threshold.  Returns 0, or -1
@@ -135,7 +150,7 @@ static int
 refit_memory(const struct model *m, struct user_model *um, const struct adapt_example *fb,
              size_t n_fb, const struct store_samples *rs)
 {
-    struct adapt_example *ex = calloc(rs->n + 1, sizeof(*ex));
+    struct adapt_example *ex = id_examples(rs);
     struct sendermem_stats st;
     double thr = m->threshold > 0 && m->threshold < 1
         ? log(m->threshold / (1 - m->threshold)) : 0;
@@ -143,13 +158,26 @@ refit_memory(const struct model *m, struct user_model *um, const struct adapt_ex
 
     if (ex == NULL)
         return -1;
-    for (size_t i = 0; i < rs->n; i++) {
-        ex[i].ids = rs->v[i].ids;
-        ex[i].n = rs->v[i].n;
-    }
     rc = sendermem_fit(m, um, fb, n_fb, ex, rs->n, thr, &st);
     free(ex);
     return rc;
+}
+
+/* Whether the labels fb can mark an id for the sender memory
+ * (sendermem_may_mark): when not, the memory sets nothing whatever the
+ * reservoir, which then need not be read.  1 or 0, or -1 on allocation
+ * failure. */
+static int
+memory_may_mark(const struct store_samples *fb)
+{
+    struct adapt_example *ex = id_examples(fb);
+    int may;
+
+    if (ex == NULL)
+        return -1;
+    may = sendermem_may_mark(ex, fb->n);
+    free(ex);
+    return may;
 }
 
 #define OOS_FOLDS 5
@@ -333,7 +361,7 @@ refit_user(struct store *s, const struct model *m, const char *user,
     void *blob = NULL;
     size_t len = 0;
     double t0 = clock_seconds();
-    int rc, known, ok1, ok2, unl_cached;
+    int rc, known, ok1, ok2, unl_cached, may = 0;
 
     memset(r, 0, sizeof(*r));
     memset(&prep, 0, sizeof(prep));
@@ -352,15 +380,20 @@ refit_user(struct store *s, const struct model *m, const char *user,
     unl_cached = prep.have_unl;
     if (rc == STORE_OK && !unl_cached)
         rc = store_reservoir_list(s, user, m->id, &res);
-    /* ... but the sender memory reads its ids whenever labels can mark one */
-    if (rc == STORE_OK && unl_cached && fb.n >= SENDERMEM_MIN_TAUGHT)
-        rc = store_reservoir_list(s, user, m->id, &mres);
+    /* ... but the sender memory reads its ids whenever labels can mark one:
+     * the ids alone (model id NULL: no representations), all it reads */
+    if (rc == STORE_OK && unl_cached && (may = memory_may_mark(&fb)) != 0)
+        rc = may < 0 ? STORE_ERR : store_reservoir_list(s, user, NULL, &mres);
     if (rc == STORE_OK && unl_cached) {
         rc = refit_load_oppoint(s, m, user, &prev_op, err, errlen);
         if (rc == STORE_NOTFOUND)
             rc = STORE_OK;
     }
     store_end_read(s);
+    if (may < 0) {
+        snprintf(err, errlen, "%s: out of memory", user);
+        goto out;
+    }
     if (rc != STORE_OK)
         goto fail;
 

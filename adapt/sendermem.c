@@ -311,6 +311,20 @@ sort_slots(struct user_model *add)
 }
 
 int
+sendermem_may_mark(const struct adapt_example *fb, size_t n_fb)
+{
+    struct work w;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    if (n_fb < SENDERMEM_MIN_TAUGHT || n_fb > SENDERMEM_MAX_LABELS)
+        return 0;
+    rc = candidates(&w, fb, n_fb) < 0 ? -1 : w.n_cand > 0;
+    work_free(&w);
+    return rc;
+}
+
+int
 sendermem_fit(const struct model *m, struct user_model *um,
               const struct adapt_example *fb, size_t n_fb,
               const struct adapt_example *res, size_t n_res, double thr,

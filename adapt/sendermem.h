@@ -57,6 +57,15 @@ struct sendermem_stats {
  * SENDERMEM_MAX_LABELS labels or with resid_bits > 30 nothing is set.  Returns 0, or -1 on allocation failure (um unchanged).
  * Deterministic.
  */
+/*
+ * Whether the labels fb[0..n_fb) (only ids, n and spam are read) can mark
+ * any id: a label count sendermem_fit takes and a candidate (an id in
+ * SENDERMEM_MIN_TAUGHT labels of one class and none of the other).  When
+ * not, sendermem_fit sets nothing whatever the reservoir, so a caller need
+ * not read it.  Returns 1 or 0, or -1 on allocation failure.
+ */
+int sendermem_may_mark(const struct adapt_example *fb, size_t n_fb);
+
 int sendermem_fit(const struct model *m, struct user_model *um,
                   const struct adapt_example *fb, size_t n_fb,
                   const struct adapt_example *res, size_t n_res, double thr,

@@ -362,6 +362,77 @@ test_slot_range(void **state)
     }
 }
 
+/* sendermem_may_mark on hand-made labels: an id in two labels of one class
+ * and none of the other is a candidate; then sendermem_fit, given the
+ * world's reservoir, marks nothing whenever it says 0. */
+static const uint32_t mk_a[] = { 1, 2, 3 }, mk_b[] = { 2, 3, 4 }, mk_c[] = { 5, 6 },
+    mk_d[] = { 3, 7 };
+static const struct mkcase {
+    const char *name;
+    const uint32_t *ids[3];
+    uint32_t n[3];
+    uint8_t spam[3];
+    size_t n_fb;
+    int want;
+} mk_cases[] = {
+    { "one label", { mk_a }, { 3 }, { 1 }, 1, 0 },
+    { "two spams sharing 2,3", { mk_a, mk_b }, { 3, 3 }, { 1, 1 }, 2, 1 },
+    { "two hams sharing 2,3", { mk_a, mk_b }, { 3, 3 }, { 0, 0 }, 2, 1 },
+    { "shared ids in both classes", { mk_a, mk_b }, { 3, 3 }, { 1, 0 }, 2, 0 },
+    { "two spams sharing nothing", { mk_a, mk_c }, { 3, 2 }, { 1, 1 }, 2, 0 },
+    { "3 in two spams and a ham, 2 in one spam", { mk_a, mk_d, mk_b }, { 3, 2, 3 },
+      { 1, 1, 0 }, 3, 0 },
+    { "3 in two spams, the ham elsewhere", { mk_a, mk_d, mk_c }, { 3, 2, 2 },
+      { 1, 1, 0 }, 3, 1 },
+};
+
+static void
+test_may_mark(void **state)
+{
+    struct world *w = world_new(1);
+    struct adapt_example res[N_RES];
+    struct sendermem_stats st;
+
+    (void) state;
+    for (int k = 0; k < N_RES; k++)
+        res[k] = w->res[k].ex;
+    for (size_t c = 0; c < sizeof(mk_cases) / sizeof(mk_cases[0]); c++) {
+        const struct mkcase *t = &mk_cases[c];
+        struct adapt_example fb[3];
+        int got;
+
+        memset(fb, 0, sizeof(fb));
+        for (size_t j = 0; j < t->n_fb; j++) {
+            fb[j].ids = t->ids[j];
+            fb[j].n = t->n[j];
+            fb[j].spam = t->spam[j];
+        }
+        got = sendermem_may_mark(fb, t->n_fb);
+        if (got != t->want)
+            fail_msg("%s: got %d, want %d", t->name, got, t->want);
+    }
+    /* the world's labels: five issues of the newsletter taught as spam have
+     * candidates; one issue taught spam and one ham cannot (no id is in two
+     * labels of one class), and the fit then marks nothing */
+    {
+        struct adapt_example fb[N_TAUGHT];
+
+        for (int k = 0; k < N_TAUGHT; k++) {
+            fb[k] = w->taught[k].ex;
+            fb[k].spam = 1;
+        }
+        if (sendermem_may_mark(fb, N_TAUGHT) != 1)
+            fail_msg("five issues as spam: got no candidate, want some");
+        fb[1].spam = 0;
+        if (sendermem_may_mark(fb, 2) != 0)
+            fail_msg("one spam, one ham: got a candidate, want none");
+        assert_int_equal(sendermem_fit(&w->m, &w->um, fb, 2, res, N_RES, 0, &st), 0);
+        if (st.n_ids != 0)
+            fail_msg("one spam, one ham: got %u ids marked, want 0", st.n_ids);
+    }
+    world_free(w);
+}
+
 int
 main(void)
 {
@@ -369,6 +440,7 @@ main(void)
         cmocka_unit_test(test_one_sender_moves),
         cmocka_unit_test(test_no_memory_cases),
         cmocka_unit_test(test_slot_range),
+        cmocka_unit_test(test_may_mark),
     };
 
     if (features_global_init() != 0)
