@@ -12,6 +12,7 @@
 
 #include "selftrain.h"
 #include "sendermem.h"
+#include "sorted.h"
 
 /* One (id, taught message) pair of the labels. */
 struct pair {
@@ -41,20 +42,9 @@ static uint64_t cand_bits_of(uint32_t id)
 static long
 find_in(const uint64_t *bits, const uint32_t *cand, size_t n, uint32_t id)
 {
-    size_t lo = 0, hi = n;
-
     if (!(bits[(id >> 6) & 1023] & cand_bits_of(id)))
         return -1;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (cand[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && cand[lo] == id ? (long) lo : -1;
+    return sorted_u32_find(cand, n, id);
 }
 
 /* The working arrays: candidates (marking ids), their holders among the

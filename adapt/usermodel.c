@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "le.h"
+#include "sorted.h"
 #include "score.h"
 
 
@@ -23,17 +24,9 @@
 float
 user_model_slot_weight(const struct user_model *um, uint32_t slot)
 {
-    uint32_t lo = 0, hi = um->n_resid;
+    long i = sorted_u32_find(um->resid_slot, um->n_resid, slot);
 
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-
-        if (um->resid_slot[mid] < slot)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < um->n_resid && um->resid_slot[lo] == slot ? um->resid_w[lo] : 0.0f;
+    return i >= 0 ? um->resid_w[i] : 0.0f;
 }
 
 /*
