@@ -150,12 +150,12 @@ pq_exec(struct pq_conn *c, const char *sql, int n, const char *const *v, const i
     for (i = 0; i < c->nprep; i++)
         if (strcmp(c->prep[i].sql, sql) == 0)
             break;
+    snprintf(name, sizeof(name), "s%lu_%d", c->prep_gen, i);
     if (i == c->nprep) {
         PGresult *r;
 
         if (c->nprep == PQ_PREP_MAX || (c->prep[i].sql = strdup(sql)) == NULL)
             return PQexecParams(c->pg, sql, n, NULL, v, len, fmt, 1);
-        snprintf(name, sizeof(name), "s%lu_%d", c->prep_gen, i);
         r = PQprepare(c->pg, name, sql, n, NULL);
         if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
             free(c->prep[i].sql);
@@ -165,7 +165,6 @@ pq_exec(struct pq_conn *c, const char *sql, int n, const char *const *v, const i
         c->nprep++;
         c->prepared++;
     }
-    snprintf(name, sizeof(name), "s%lu_%d", c->prep_gen, i);
     return PQexecPrepared(c->pg, name, n, v, len, fmt, 1);
 }
 
