@@ -9,7 +9,8 @@
  * same_on_both (store_conf_same.c) runs one learn/observe/publish sequence on
  * that backend and on a SQLite file and compares every observation line by
  * line; store_conf_claim.c holds the claims of dirty users (several handles
- * on one database, as several hosts).
+ * on one database, as several hosts); store_conf_scans.c the overview's count
+ * of scan records against the rows.
  */
 #include "config.h"
 
@@ -789,6 +790,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_claim_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_published, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_count, setup, teardown),
     };
     const char *p = getenv("SPAMSHIFT_CONF_DB");
     int rc;
