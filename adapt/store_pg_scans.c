@@ -17,7 +17,7 @@
 /*
  * users.scans (schema 3) is the user's count of scan records, what the
  * overview's count(*) of scans was (50-60 ms of server CPU over 1M records,
- * bench/results/pg-stats-2026-12-07-scan-count.md): every statement that adds or
+ * bench/results/pg-stats-2026-12-07-schema3.md): every statement that adds or
  * deletes scan records changes it in the same statement, so it is exact by
  * construction.  A record is new when its INSERT inserted it (xmax 0: the row
  * an ON CONFLICT update leaves carries the updating transaction's id, the
