@@ -325,7 +325,9 @@ struct store_backend {
                      const struct store_value *v);
     /* Delete every row of t (but the backend's own bookkeeping). */
     int (*rows_clear)(struct store *s, const struct store_table *t);
-    /* After rows were written with their ids: new rows get ids past them. */
+    /* After rows were written with their ids: new rows get ids past them (and
+     * what a backend derives from the rows is brought up to date: PostgreSQL's
+     * users.scans). */
     int (*ids_sync)(struct store *s);
 };
 

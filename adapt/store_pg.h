@@ -15,7 +15,7 @@
 #include "store.h"
 #include "store_be.h"
 
-#define PQ_SCHEMA_VERSION 2
+#define PQ_SCHEMA_VERSION 3
 #define PQ_MAX_ARGS 16
 
 /* Every counter as a read snapshot sees it (store_pg_users.c), sorted by

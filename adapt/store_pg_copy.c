@@ -170,11 +170,15 @@ pq_rows_clear(struct store *s, const struct store_table *t)
     return pq_do(s, sql, NULL, "clear a table", NULL);
 }
 
-/* The next id of each bigserial: one past the greatest written (1 when none). */
+/* The next id of each bigserial: one past the greatest written (1 when none);
+ * and each user's count of scan records (users.scans, store_pg_scans.c),
+ * which the copied rows of users leave at 0, from the scans copied. */
 int
 pq_ids_sync(struct store *s)
 {
     static const char *const sql[] = {
+        "UPDATE users u SET scans = x.n FROM (SELECT user_id, count(*) AS n FROM scans"
+        "  GROUP BY user_id) x WHERE u.id = x.user_id AND u.scans <> x.n",
         "SELECT setval(pg_get_serial_sequence('users', 'id'), "
         "  coalesce((SELECT max(id) FROM users), 0) + 1, false)",
         "SELECT setval(pg_get_serial_sequence('refits', 'id'), "

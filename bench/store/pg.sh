@@ -21,8 +21,10 @@
 # same load); each line gives the median, min and max wall time, and for
 # PostgreSQL the server's CPU (the backends' user + sys, from the
 # postmaster's children's times) per run; the load average before and after.
-# BEFORE (environment): another build's spamshift, timed on the same
-# PostgreSQL store in the same rotation (a before/after in one run).
+# BEFORE (environment): another build's spamshift, timed in the same
+# rotation (a before/after in one run) on the same rows: its own database,
+# stats_before, filled by its own `store copy` (a build of another schema
+# version does not open this one's database).
 # Never part of make check.
 set -eu
 [ $# -ge 3 ] || { echo "usage: $0 BUILDDIR MODEL WORKDIR [USERS [FEEDBACK [SAMPLES [JOBS]]]]" >&2; exit 64; }
@@ -33,8 +35,10 @@ SS=$B/spamshift
 bench_cluster "$W"
 pg_cluster_sql "CREATE DATABASE adapt" >/dev/null
 pg_cluster_sql "CREATE DATABASE stats" >/dev/null
+pg_cluster_sql "CREATE DATABASE stats_before" >/dev/null
 PGA="postgresql:///adapt?host=$W/pg&user=spamshift"
 PGS="postgresql:///stats?host=$W/pg&user=spamshift"
+PGSB="postgresql:///stats_before?host=$W/pg&user=spamshift"
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
     "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
     "$(date -u '+%Y-%m-%d %H:%M UTC'); load $(cut -d' ' -f1-3 /proc/loadavg);" \
@@ -73,8 +77,16 @@ timed copy-stats-to-pg "$SS" store copy "$W/stats/store.db" "$PGS"
 tail -n 3 "$W/copy-stats-to-pg.out"
 # On the stats database (pg_cluster_sql's is postgres), as autovacuum would
 # soon after a copy: the planner's row counts and the visibility map.
-"$pg_bin/psql" -h "$pg_host" -U spamshift -d stats -qAt -v ON_ERROR_STOP=1 \
-    -c "VACUUM ANALYZE" >/dev/null
+dbs=stats
+if [ -n "${BEFORE:-}" ]; then
+    timed copy-stats-to-pg-before "$BEFORE" store copy "$W/stats/store.db" "$PGSB"
+    tail -n 1 "$W/copy-stats-to-pg-before.out"
+    dbs="stats stats_before"
+fi
+for d in $dbs; do
+    "$pg_bin/psql" -h "$pg_host" -U spamshift -d "$d" -qAt -v ON_ERROR_STOP=1 \
+        -c "VACUUM ANALYZE" >/dev/null
+done
 REPS=${REPS:-5}
 pm=$(head -1 "$W/pg/data/postmaster.pid")
 tck=$(getconf CLK_TCK)
@@ -98,7 +110,7 @@ stats_summary() {
         print m, v[1], v[n], n }'
 }
 runs="SQLite:$SS:$W/stats/store.db PostgreSQL:$SS:$PGS"
-[ -n "${BEFORE:-}" ] && runs="$runs PostgreSQL-before:$BEFORE:$PGS"
+[ -n "${BEFORE:-}" ] && runs="$runs PostgreSQL-before:$BEFORE:$PGSB"
 for args in "" "--json" "--format prometheus" "--user user00042@example.org" "--since all"; do
     load0=$(cut -d' ' -f1-3 /proc/loadavg)
     : >"$W/stats.times"

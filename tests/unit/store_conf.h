@@ -2,7 +2,8 @@
  * store_conf.h - what the store conformance suite's files share
  * (test_store_conf.c: the fixtures, the helpers and the cases;
  * store_conf_same.c: the sequence compared between backends;
- * store_conf_claim.c: claims of dirty users).
+ * store_conf_claim.c: claims of dirty users; store_conf_scans.c: the count
+ * of scan records).
  */
 #ifndef SPAMSHIFT_STORE_CONF_H
 #define SPAMSHIFT_STORE_CONF_H
@@ -33,5 +34,7 @@ void test_same_on_both(void **state);
 void test_claim_concurrent(void **state);
 void test_claim_lease(void **state);
 void test_claim_published(void **state);
+/* The case in store_conf_scans.c. */
+void test_scan_count(void **state);
 
 #endif

@@ -9,7 +9,8 @@
  * same_on_both (store_conf_same.c) runs one learn/observe/publish sequence on
  * that backend and on a SQLite file and compares every observation line by
  * line; store_conf_claim.c holds the claims of dirty users (several handles
- * on one database, as several hosts).
+ * on one database, as several hosts); store_conf_scans.c the overview's count
+ * of scan records against the rows.
  */
 #include "config.h"
 
@@ -624,6 +625,18 @@ test_scans_stats(void **state)
     assert_int_equal(store_overview(c->s, 0, &o), STORE_OK);
     if (o.scan_records != 3)
         fail_msg("after expiry: %llu scan records, want 3", (unsigned long long)o.scan_records);
+    /* The same message scanned again is still one record; another user's
+     * copy of it is one more; the check agrees (PostgreSQL keeps the count
+     * per user: store_pg_scans.c). */
+    assert_int_equal(store_scan_record(c->s, "s@x", d, 0.7f, STORE_V_TAG, 1, now + 3601),
+                     STORE_OK);
+    assert_int_equal(store_scan_record(c->s, "t@x", d, 0.7f, STORE_V_TAG, 1, now + 3601),
+                     STORE_OK);
+    assert_int_equal(store_overview(c->s, 0, &o), STORE_OK);
+    if (o.users != 2 || o.scan_records != 4)
+        fail_msg("after a scan again and another user's: %llu users, %llu scan records, "
+                 "want 2 4", (unsigned long long)o.users, (unsigned long long)o.scan_records);
+    assert_int_equal(store_check(c->s), STORE_OK);
 }
 
 /* A scan time in bucket b (store_scan_bucket_ms: bucket b holds times above
@@ -777,6 +790,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_claim_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_published, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_count, setup, teardown),
     };
     const char *p = getenv("SPAMSHIFT_CONF_DB");
     int rc;
