@@ -16,6 +16,10 @@
  * Every statement is prepared once per session (pq_exec: the server parses
  * and plans it once, not at every run), and a write transaction keeps the ids
  * of the users it looked up (a writer batch names a few users many times).
+ * A write transaction's BEGIN is sent with its first statement; a writer
+ * batch runs in one libpq pipeline, its statements whose results nobody
+ * reads answered together with the next one that is read or the COMMIT
+ * (pipe_run below).
  */
 #include "config.h"
 
@@ -249,18 +253,21 @@ pipe_read(struct store *s, int sync, int quiet, int *rc)
     PGresult *last = NULL, *bad = NULL;
     char what[48] = "pipeline";
     int n = c->npend, k = 0, forget = 0, failed = 0;
+    int lost = PQflush(c->pg) != 0;     /* then nothing more comes */
 
     c->round_trips++;
-    if (PQflush(c->pg) != 0)
-        k = n;                  /* nothing more comes: failed below */
-    while (k < n) {
+    while (!lost && k < n) {
         PGresult *r = PQgetResult(c->pg);
         ExecStatusType st;
         int ok;
 
         if (r == NULL) {        /* statement k's answer is complete, or the end */
-            if (PQstatus(c->pg) != CONNECTION_OK)
+            lost = PQstatus(c->pg) != CONNECTION_OK;
+            if (lost) {
+                if (!failed)
+                    memcpy(what, c->pend[k].what, sizeof(what));
                 break;
+            }
             k++;
             continue;
         }
@@ -280,7 +287,7 @@ pipe_read(struct store *s, int sync, int quiet, int *rc)
         failed |= !ok;
     }
     c->npend = 0;
-    if (sync && k == n) {
+    if (sync && !lost) {
         for (int tries = 0; tries < 2; tries++) {
             PGresult *r = PQgetResult(c->pg);
             ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -295,7 +302,7 @@ pipe_read(struct store *s, int sync, int quiet, int *rc)
         forget = 1;
     if (forget)
         prep_forget(c);
-    if (k == n && !failed) {
+    if (!lost && !failed) {
         c->acked = 1;
         c->ok_at = pq_conn_now();
         *rc = STORE_OK;

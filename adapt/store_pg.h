@@ -170,7 +170,9 @@ PGresult *pq_run(struct store *s, const char *sql, const struct pq_args *a,
 PGresult *pq_run_n(struct store *s, const char *sql, int n, const char *const *v,
                    const int *len, const int *fmt, const char *what, int *rc);
 /* As pq_run() for a statement whose result is not needed; *changed (may be
- * NULL) the rows it changed. */
+ * NULL) the rows it changed.  Without changed, inside a writer batch
+ * (store_pg.c's pipeline), STORE_OK means sent: its failure is returned by a
+ * later statement of the batch or its COMMIT, and the batch is undone whole. */
 int pq_do(struct store *s, const char *sql, const struct pq_args *a, const char *what,
           uint64_t *changed);
 /* A statement of at most one row whose first column is an integer:
