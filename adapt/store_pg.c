@@ -16,6 +16,10 @@
  * Every statement is prepared once per session (pq_exec: the server parses
  * and plans it once, not at every run), and a write transaction keeps the ids
  * of the users it looked up (a writer batch names a few users many times).
+ * A write transaction's BEGIN is sent with its first statement; a writer
+ * batch runs in one libpq pipeline, its statements whose results nobody
+ * reads answered together with the next one that is read or the COMMIT
+ * (pipe_run below).
  */
 #include "config.h"
 
@@ -133,6 +137,21 @@ prep_forget(struct pq_conn *c)
     c->prep_session = c->attempts;
 }
 
+/* The cache's index of sql (== c->nprep: not prepared yet) and its name. */
+static int
+prep_find(struct pq_conn *c, const char *sql, char *name, size_t len)
+{
+    int i;
+
+    if (c->prep_session != c->attempts)         /* reconnected: a new session */
+        prep_forget(c);
+    for (i = 0; i < c->nprep; i++)
+        if (strcmp(c->prep[i].sql, sql) == 0)
+            break;
+    snprintf(name, len, "s%lu_%d", c->prep_gen, i);
+    return i;
+}
+
 /* Run sql prepared: PQprepare at its first run on this session (a round trip
  * once), PQexecPrepared from then on.  A text the cache has no room (or
  * memory) for runs as PQexecParams did before.  A failed PQprepare's result
@@ -143,19 +162,15 @@ pq_exec(struct pq_conn *c, const char *sql, int n, const char *const *v, const i
         const int *fmt)
 {
     char name[48];
-    int i;
+    int i = prep_find(c, sql, name, sizeof(name));
 
-    if (c->prep_session != c->attempts)         /* reconnected: a new session */
-        prep_forget(c);
-    for (i = 0; i < c->nprep; i++)
-        if (strcmp(c->prep[i].sql, sql) == 0)
-            break;
-    snprintf(name, sizeof(name), "s%lu_%d", c->prep_gen, i);
+    c->round_trips++;
     if (i == c->nprep) {
         PGresult *r;
 
         if (c->nprep == PQ_PREP_MAX || (c->prep[i].sql = strdup(sql)) == NULL)
             return PQexecParams(c->pg, sql, n, NULL, v, len, fmt, 1);
+        c->round_trips++;
         r = PQprepare(c->pg, name, sql, n, NULL);
         if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
             free(c->prep[i].sql);
@@ -166,6 +181,289 @@ pq_exec(struct pq_conn *c, const char *sql, int n, const char *const *v, const i
         c->prepared++;
     }
     return PQexecPrepared(c->pg, name, n, v, len, fmt, 1);
+}
+
+/* ---- a writer batch in one pipeline ----
+ *
+ * Inside store_apply() (s->in_batch at a write transaction's first
+ * statement) the connection is in libpq's pipeline mode: BEGIN goes out with
+ * the first statement, a statement whose result the operation does not need
+ * (pq_do without *changed: the reservoir's INSERT, the scan-day upsert) is
+ * sent and not waited for, and its answer is read with the next one that is
+ * needed (res_seen's count, a user's id) or with the COMMIT, which ends the
+ * pipeline with a sync.  A writer batch of 8 messages took 28 round trips and
+ * takes 10 (bench/results/pg-pipe-2026-12-07.md).  All or none stays the
+ * server's: there is no sync before the COMMIT, so after a failed statement
+ * the server skips everything up to it, COMMIT included, and the transaction
+ * is rolled back.  An operation told STORE_OK for a statement not answered yet
+ * learns of its failure from a later one, with that statement's message and
+ * status (fail_res): the batch fails whole, as it would have. */
+
+static void
+pend_push(struct pq_conn *c, const char *what, int prepare)
+{
+    struct pq_pend *p = &c->pend[c->npend++];
+
+    snprintf(p->what, sizeof(p->what), "%s", what);
+    p->prepare = prepare;
+}
+
+/* Queue sql (prepared at its first run on the session: the Parse goes in the
+ * same pipeline) for the server.  0, or -1 when libpq could not (the
+ * connection is gone, no memory: PQerrorMessage says). */
+static int
+pipe_send(struct pq_conn *c, const char *sql, int n, const char *const *v, const int *len,
+          const int *fmt, const char *what)
+{
+    char name[48];
+    int i = prep_find(c, sql, name, sizeof(name));
+
+    if (i == c->nprep) {
+        if (c->nprep == PQ_PREP_MAX || (c->prep[i].sql = strdup(sql)) == NULL) {
+            if (!PQsendQueryParams(c->pg, sql, n, NULL, v, len, fmt, 1))
+                return -1;
+            pend_push(c, what, 0);
+            return 0;
+        }
+        if (!PQsendPrepare(c->pg, name, sql, n, NULL)) {
+            free(c->prep[i].sql);
+            return -1;
+        }
+        c->nprep++;
+        c->prepared++;
+        pend_push(c, what, 1);
+    }
+    if (!PQsendQueryPrepared(c->pg, name, n, v, len, fmt, 1))
+        return -1;
+    pend_push(c, what, 0);
+    return 0;
+}
+
+/* Read the answer to every statement queued, in order, after a flush request
+ * (sync 0) or a sync (sync 1: its mark read too).  Returns the last
+ * statement's result when it and all before it worked (*rc STORE_OK), else
+ * NULL with *rc the first failure's status, graded as pq_run grades it (the
+ * message set), or only STORE_ERR when quiet (draining before a rollback: the
+ * message that caused it stays).  Blocks until the server answers (locks wait
+ * at most lock_timeout) or the connection drops. */
+static PGresult *
+pipe_read(struct store *s, int sync, int quiet, int *rc)
+{
+    struct pq_conn *c = conn(s);
+    PGresult *last = NULL, *bad = NULL;
+    char what[48] = "pipeline";
+    int n = c->npend, k = 0, forget = 0, failed = 0;
+    int lost = PQflush(c->pg) != 0;     /* then nothing more comes */
+
+    c->round_trips++;
+    while (!lost && k < n) {
+        PGresult *r = PQgetResult(c->pg);
+        ExecStatusType st;
+        int ok;
+
+        if (r == NULL) {        /* statement k's answer is complete, or the end */
+            lost = PQstatus(c->pg) != CONNECTION_OK;
+            if (lost) {
+                if (!failed)
+                    memcpy(what, c->pend[k].what, sizeof(what));
+                break;
+            }
+            k++;
+            continue;
+        }
+        st = PQresultStatus(r);
+        ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+        if (!ok && c->pend[k].prepare)
+            forget = 1;         /* that name is not on the server */
+        if (!ok && !failed)
+            memcpy(what, c->pend[k].what, sizeof(what));
+        if (!ok && bad == NULL && st != PGRES_PIPELINE_ABORTED) {
+            bad = r;
+        } else if (ok && k == n - 1 && !failed) {
+            PQclear(last);
+            last = r;
+        } else
+            PQclear(r);
+        failed |= !ok;
+    }
+    c->npend = 0;
+    if (sync && !lost) {
+        for (int tries = 0; tries < 2; tries++) {
+            PGresult *r = PQgetResult(c->pg);
+            ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+            PQclear(r);
+            if (st == PGRES_PIPELINE_SYNC || PQstatus(c->pg) != CONNECTION_OK)
+                break;
+        }
+    }
+    if (bad != NULL && PQresultErrorField(bad, PG_DIAG_SQLSTATE) != NULL &&
+        strcmp(PQresultErrorField(bad, PG_DIAG_SQLSTATE), "26000") == 0)
+        forget = 1;
+    if (forget)
+        prep_forget(c);
+    if (!lost && !failed) {
+        c->acked = 1;
+        c->ok_at = pq_conn_now();
+        *rc = STORE_OK;
+        return last;
+    }
+    PQclear(last);
+    if (quiet)
+        *rc = STORE_ERR;
+    else
+        *rc = fail_res(s, bad, what);
+    PQclear(bad);
+    return NULL;
+}
+
+/* Leave the pipeline (a rollback, a savepoint's undo): every answer read up
+ * to a sync, quietly; the transaction is the caller's to end. */
+static void
+pipe_leave(struct store *s)
+{
+    struct pq_conn *c = conn(s);
+    int rc;
+
+    if (!c->piped)
+        return;
+    c->piped = 0;
+    if (PQstatus(c->pg) == CONNECTION_OK && PQpipelineSync(c->pg))
+        PQclear(pipe_read(s, 1, 1, &rc));
+    c->npend = 0;
+    if (PQstatus(c->pg) == CONNECTION_OK)
+        PQexitPipelineMode(c->pg);      /* else PQreset() ends it */
+}
+
+/* sql in the pipeline: its answer and every earlier one read now when want
+ * (or it is the transaction's first: BEGIN's retry below needs to know, or
+ * the queue is full), else STORE_OK and NULL, the answer read later. */
+static PGresult *
+pipe_run(struct store *s, const char *sql, int n, const char *const *v, const int *len,
+         const int *fmt, const char *what, int want, int *rc)
+{
+    struct pq_conn *c = conn(s);
+
+    if (pipe_send(c, sql, n, v, len, fmt, what) != 0) {
+        c->npend = 0;
+        *rc = fail_res(s, NULL, what);
+        return NULL;
+    }
+    if (!want && c->acked && c->npend + 4 <= PQ_PIPE_MAX) {
+        *rc = STORE_OK;
+        return NULL;
+    }
+    if (!PQsendFlushRequest(c->pg)) {
+        c->npend = 0;
+        *rc = fail_res(s, NULL, what);
+        return NULL;
+    }
+    return pipe_read(s, 0, 0, rc);
+}
+
+/* A write transaction's BEGIN, at its first statement: inside a writer batch
+ * queued in a new pipeline, else run alone (pq_begin) as before. */
+static int pq_begin(struct store *s, const char *sql);
+
+static int
+begin_now(struct store *s)
+{
+    struct pq_conn *c = conn(s);
+
+    c->begin_pending = 0;
+    if (!s->in_batch) {
+        c->in_block = 0;
+        return pq_begin(s, "BEGIN");
+    }
+    if (!PQenterPipelineMode(c->pg))
+        return fail_res(s, NULL, "begin");
+    c->piped = 1;
+    c->acked = 0;
+    c->npend = 0;
+    if (pipe_send(c, "BEGIN", 0, NULL, NULL, NULL, "begin") != 0) {
+        pipe_leave(s);
+        return fail_res(s, NULL, "begin");
+    }
+    return STORE_OK;
+}
+
+/* COMMIT at the end of the pipeline, and the pipeline left. */
+static int
+pipe_commit(struct store *s)
+{
+    struct pq_conn *c = conn(s);
+    int rc;
+
+    if (pipe_send(c, "COMMIT", 0, NULL, NULL, NULL, "commit") != 0 ||
+        !PQpipelineSync(c->pg)) {
+        c->npend = 0;
+        rc = fail_res(s, NULL, "commit");
+    } else
+        PQclear(pipe_read(s, 1, 0, &rc));
+    c->piped = 0;
+    c->npend = 0;
+    if (PQstatus(c->pg) == CONNECTION_OK)
+        PQexitPipelineMode(c->pg);
+    return rc;
+}
+
+/* ---- running statements ---- */
+
+/* sql with its parameters: the result (want) or, in a writer batch's
+ * pipeline and !want, NULL with *rc STORE_OK and the answer read later. */
+static PGresult *
+run(struct store *s, const char *sql, int n, const char *const *v, const int *len,
+    const int *fmt, const char *what, int want, int *rc)
+{
+    struct pq_conn *c = conn(s);
+    PGresult *r;
+    ExecStatusType st;
+
+    if (!c->in_block && (*rc = pq_ready(s)) != STORE_OK)
+        return NULL;
+    for (int tries = 0; c->begin_pending || c->piped; tries++) {
+        int first;
+
+        if (c->begin_pending && (*rc = begin_now(s)) != STORE_OK)
+            return NULL;
+        if (!c->piped)
+            break;
+        /* Rows a copy holds back go first, in the same transaction. */
+        if (c->batch != NULL && (*rc = c->batch->flush(s)) != STORE_OK)
+            return NULL;
+        first = !c->acked;
+        r = pipe_run(s, sql, n, v, len, fmt, what, want, rc);
+        if (*rc != STORE_EDOWN || !first || tries > 0)
+            return r;
+        /* As pq_begin: a connection found broken by the batch's first
+         * round trip (idle while the server restarted) is revived and the
+         * BEGIN and the statement tried once more: nothing has happened. */
+        c->piped = 0;
+        c->in_block = 0;
+        if ((*rc = pq_ready(s)) != STORE_OK)
+            return NULL;
+        c->in_block = 1;
+        c->begin_pending = 1;
+    }
+    /* Rows a copy holds back go first, in the same transaction. */
+    if (c->batch != NULL && (*rc = c->batch->flush(s)) != STORE_OK)
+        return NULL;
+    r = pq_exec(c, sql, n, v, len, fmt);
+    st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        c->ok_at = pq_conn_now();
+        *rc = STORE_OK;
+        return r;
+    }
+    /* Dropped behind our back (DISCARD, a pooler's new session): prepared
+     * again at the next run, under new names. */
+    if (r != NULL && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL &&
+        strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "26000") == 0)
+        prep_forget(c);
+    *rc = fail_res(s, r, what);
+    PQclear(r);
+    return NULL;
 }
 
 PGresult *
@@ -180,30 +478,7 @@ PGresult *
 pq_run_n(struct store *s, const char *sql, int n, const char *const *v, const int *len,
          const int *fmt, const char *what, int *rc)
 {
-    PGresult *r;
-    ExecStatusType st;
-
-    if (!conn(s)->in_block && (*rc = pq_ready(s)) != STORE_OK)
-        return NULL;
-    /* Rows a copy holds back go first, in the same transaction. */
-    if (conn(s)->batch != NULL && (*rc = conn(s)->batch->flush(s)) != STORE_OK)
-        return NULL;
-    r = pq_exec(conn(s), sql, n, v, len, fmt);
-    st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-        conn(s)->ok_at = pq_conn_now();
-        *rc = STORE_OK;
-        return r;
-    }
-    /* Dropped behind our back (DISCARD, a pooler's new session): prepared
-     * again at the next run, under new names. */
-    if (r != NULL && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL &&
-        strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "26000") == 0)
-        prep_forget(conn(s));
-    *rc = fail_res(s, r, what);
-    PQclear(r);
-    return NULL;
+    return run(s, sql, n, v, len, fmt, what, 1, rc);
 }
 
 int
@@ -211,10 +486,12 @@ pq_do(struct store *s, const char *sql, const struct pq_args *a, const char *wha
       uint64_t *changed)
 {
     int rc;
-    PGresult *r = pq_run(s, sql, a, what, &rc);
+    PGresult *r = run(s, sql, a != NULL ? a->n : 0, a != NULL ? a->v : NULL,
+                      a != NULL ? a->len : NULL, a != NULL ? a->fmt : NULL, what,
+                      changed != NULL, &rc);
 
     if (r == NULL)
-        return rc;
+        return rc;              /* a failure, or sent and answered later */
     if (changed != NULL)
         *changed = strtoull(PQcmdTuples(r), NULL, 10);
     PQclear(r);
@@ -376,6 +653,13 @@ pq_txn(struct store *s, enum store_txn t)
         pq_uids_drop(s);        /* a transaction's own, or undone with it */
     switch (t) {
     case STORE_TXN_WRITE:
+        /* BEGIN is sent with the first statement (begin_now: in a writer
+         * batch in the same round trip); a lost connection is revived now. */
+        if ((rc = pq_ready(s)) != STORE_OK)
+            return rc;
+        conn(s)->in_block = 1;
+        conn(s)->begin_pending = 1;
+        return STORE_OK;
     case STORE_TXN_PEEK:
         return pq_begin(s, "BEGIN");
     case STORE_TXN_READ:
@@ -384,13 +668,24 @@ pq_txn(struct store *s, enum store_txn t)
         /* The snapshot is taken at the first statement: take it now. */
         return rc == STORE_OK ? pq_do(s, "SELECT 1", NULL, "begin read", NULL) : rc;
     case STORE_TXN_COMMIT:
-        rc = pq_do(s, "COMMIT", NULL, "commit", NULL);
+        if (conn(s)->begin_pending)
+            rc = STORE_OK;      /* nothing was sent: nothing to commit */
+        else if (conn(s)->piped) {
+            /* Rows a copy holds back go first, in the same transaction. */
+            rc = conn(s)->batch != NULL ? conn(s)->batch->flush(s) : STORE_OK;
+            rc = rc == STORE_OK ? pipe_commit(s) : rc;
+        } else
+            rc = pq_do(s, "COMMIT", NULL, "commit", NULL);
+        conn(s)->begin_pending = 0;
         conn(s)->in_block = 0;
         return rc;
     case STORE_TXN_ROLLBACK:
         conn(s)->in_block = 0;
         pq_batch_drop(s);
-        if (PQstatus(pq_db(s)) == CONNECTION_OK)
+        pipe_leave(s);
+        if (conn(s)->begin_pending)
+            conn(s)->begin_pending = 0; /* nothing was sent */
+        else if (PQstatus(pq_db(s)) == CONNECTION_OK)
             PQclear(PQexec(pq_db(s), "ROLLBACK"));
         return STORE_OK;
     case STORE_TXN_SAVEPOINT:
@@ -399,6 +694,7 @@ pq_txn(struct store *s, enum store_txn t)
         return pq_do(s, "RELEASE SAVEPOINT op", NULL, "release savepoint", NULL);
     case STORE_TXN_UNDO:
         pq_batch_drop(s);       /* written after the savepoint: pq_run sent the rest */
+        pipe_leave(s);
         if (PQstatus(pq_db(s)) == CONNECTION_OK)
             PQclear(PQexec(pq_db(s), "ROLLBACK TO SAVEPOINT op"));
         return STORE_OK;

@@ -61,6 +61,15 @@ struct pq_uid {
     int64_t uid;
 };
 
+/* A writer batch's statements sent and not answered yet (store_pg.c): one
+ * whose result the operation does not need is sent at once and its answer
+ * read at the next statement that needs one, or at the COMMIT. */
+#define PQ_PIPE_MAX 64
+struct pq_pend {
+    char what[48];              /* the statement as an error names it */
+    int prepare;                /* a PQsendPrepare's answer: failed, the cache goes */
+};
+
 /* One per store handle, and a handle belongs to one thread at a time (libpq's
  * PGconn is not shared between threads): a program with several threads that
  * use the store opens a handle, so a connection, for each (store.h). */
@@ -90,6 +99,15 @@ struct pq_conn {
     unsigned long prepared;     /* PQprepare calls that worked (for tests) */
     struct pq_uid uids[PQ_UIDS];        /* this transaction's users; round robin */
     int nuids, uid_next;
+    int begin_pending;          /* a write transaction's BEGIN is not sent yet: it
+                                 * goes with its first statement */
+    int piped;                  /* libpq pipeline mode: inside a writer batch
+                                 * (s->in_batch at its first statement) */
+    int acked;                  /* a statement of this pipeline was answered */
+    int npend;                  /* answers to read, in order */
+    struct pq_pend pend[PQ_PIPE_MAX];
+    unsigned long round_trips;  /* waits for the server's answers (for tests and
+                                 * bench/store/writes.sh) */
 };
 
 /* store_pg_conn.c: the backoff's bounds (s) */
@@ -152,7 +170,9 @@ PGresult *pq_run(struct store *s, const char *sql, const struct pq_args *a,
 PGresult *pq_run_n(struct store *s, const char *sql, int n, const char *const *v,
                    const int *len, const int *fmt, const char *what, int *rc);
 /* As pq_run() for a statement whose result is not needed; *changed (may be
- * NULL) the rows it changed. */
+ * NULL) the rows it changed.  Without changed, inside a writer batch
+ * (store_pg.c's pipeline), STORE_OK means sent: its failure is returned by a
+ * later statement of the batch or its COMMIT, and the batch is undone whole. */
 int pq_do(struct store *s, const char *sql, const struct pq_args *a, const char *what,
           uint64_t *changed);
 /* A statement of at most one row whose first column is an integer:

@@ -65,3 +65,17 @@ tail -n +"$((before + 1))" "$W/pg/server.log" |
     sed -n 's/.*LOG:  \(statement\|execute [^:]*\): \(.\{0,70\}\).*/\2/p' | sort | uniq -c | sort -rn
 tail -n +"$((before + 1))" "$W/pg/server.log" | grep -c 'LOG:  \(statement\|execute\)' |
     awk '{ printf "total %d, %.2f a message\n", $1, $1 / 200 }'
+
+# Round trips: the client's socket writes (libpq sends once per flush: one
+# send a round trip, and each wakes the server's backend) and reads, for 200
+# messages, under strace -c (only when strace is there).
+if command -v strace >/dev/null; then
+    pg_cluster_sql "CREATE DATABASE traced" >/dev/null
+    strace -f -c -o "$W/strace.out" -e trace=sendto,recvfrom,poll \
+        "$WR" "postgresql:///traced?host=$W/pg&user=spamshift" 200 "$P" "$U" >/dev/null
+    for call in sendto recvfrom poll; do
+        awk -v c="$call" '$NF == c { n = $4 }
+            END { printf "%s calls for 200 messages: %d, %.2f a message\n", c, n, n / 200 }' \
+            "$W/strace.out"
+    done
+fi

@@ -8,7 +8,9 @@
  * landing, and exactly one "gone" and one "back" line for the process
  * however many connections see it; and the prepared statements (store_pg.c)
  * the server holds for a connection: the cache's own, kept through a
- * rollback, made again after a restart dropped them.
+ * rollback, made again after a restart dropped them; and a writer batch
+ * (store_apply) in one pipeline: its round trips, and all or none when the
+ * server stops in the middle of it or one of its unanswered statements fails.
  */
 #include "config.h"
 
@@ -267,6 +269,125 @@ test_outage(void **state)
     pq_conn_set_clock(NULL);
 }
 
+/* user's counter name on a fresh handle (0 when it has none). */
+static int64_t
+counter_of(const char *db, const char *user, const char *name)
+{
+    struct store *s;
+    char err[512];
+    int64_t v = 0;
+
+    if (store_open(db, 0, NULL, &s, err, sizeof(err)) != STORE_OK)
+        fail_msg("open %s: %s", db, err);
+    if (store_counter_get(s, user, name, &v) == STORE_NOTFOUND)
+        v = 0;
+    store_close(s);
+    return v;
+}
+
+static struct store_op
+counter_op(const char *user, const char *name, int64_t delta)
+{
+    return (struct store_op){ .kind = STORE_OP_COUNTER, .user = user, .counter = name,
+                              .delta = delta };
+}
+
+static void
+test_batch_pipeline(void **state)
+{
+    const char *db = getenv("SPAMSHIFT_PG_DB");
+    struct store_op ops[8];
+    struct store *a;
+    struct pq_conn *c;
+    char err[512];
+    unsigned long rt;
+    int rc;
+
+    (void)state;
+    if (db == NULL)
+        skip();
+    pq_conn_set_clock(fake_clock);
+    store_event_set(capture, NULL);
+    if (store_open(db, STORE_CREATE, NULL, &a, err, sizeof(err)) != STORE_OK)
+        fail_msg("open %s: %s", db, err);
+    c = a->conn;
+
+    /* Eight writes of one user, one pipeline: BEGIN and the user's id, then
+     * the COMMIT with the seven counter updates not waited for.  Before the
+     * pipeline it was 10 (BEGIN, the id, 8 updates; COMMIT). */
+    for (int i = 0; i < 8; i++)
+        ops[i] = counter_op("carol", "n", 1);
+    want_rc("warm up (statements prepared)", store_apply(a, ops, 8), STORE_OK, a);
+    rt = c->round_trips;
+    want_rc("batch of 8", store_apply(a, ops, 8), STORE_OK, a);
+    if (c->round_trips - rt != 2)
+        fail_msg("batch of 8: got %lu round trips, want 2", c->round_trips - rt);
+    if (counter_of(db, "carol", "n") != 16)
+        fail_msg("carol n: got %lld, want 16", (long long)counter_of(db, "carol", "n"));
+
+    /* A statement not answered yet fails at the server (bigint out of range):
+     * the batch fails with its message, and nothing of it stays, neither the
+     * updates before it (answered with the COMMIT) nor those after. */
+    ops[0] = counter_op("carol", "x", 5);
+    ops[1] = counter_op("carol", "x", INT64_MAX);
+    ops[2] = counter_op("carol", "y", 1);
+    ops[3] = counter_op("dave", "y", 1);
+    rc = store_apply(a, ops, 4);
+    if (rc != STORE_ERR || strstr(store_errmsg(a), "update counter") == NULL ||
+        strstr(store_errmsg(a), "out of range") == NULL)
+        fail_msg("overflow in the pipeline: got %d \"%s\", want %d, \"update counter: "
+                 "... out of range\"", rc, store_errmsg(a), STORE_ERR);
+    if (counter_of(db, "carol", "x") != 0 || counter_of(db, "carol", "y") != 0 ||
+        counter_of(db, "dave", "y") != 0)
+        fail_msg("failed batch partly applied: carol x %lld, carol y %lld, dave y %lld, "
+                 "want 0 0 0", (long long)counter_of(db, "carol", "x"),
+                 (long long)counter_of(db, "carol", "y"),
+                 (long long)counter_of(db, "dave", "y"));
+    want_rc("a batch after the failed one", store_apply(a, ops + 2, 2), STORE_OK, a);
+    if (counter_of(db, "carol", "y") != 1 || counter_of(db, "dave", "y") != 1)
+        fail_msg("after: carol y %lld, dave y %lld, want 1 1",
+                 (long long)counter_of(db, "carol", "y"), (long long)counter_of(db, "dave", "y"));
+
+    /* The server stops in the middle of a batch, with updates sent and not
+     * answered: STORE_EDOWN, as for any write while it is gone, and after its
+     * return none of the batch is there.  Done as store_apply does it, so that
+     * the stop falls between two of the batch's operations. */
+    n_events = 0;
+    want_rc("begin", store_begin(a), STORE_OK, a);
+    a->in_batch = 1;
+    /* Each user's first write waits for its id; the second is only sent. */
+    want_rc("first of the batch", bump(a, "erin"), STORE_OK, a);
+    want_rc("second of the batch", store_counter_add(a, "carol", "n", 1), STORE_OK, a);
+    want_rc("third, not waited for", bump(a, "erin"), STORE_OK, a);
+    want_rc("fourth, not waited for", store_counter_add(a, "carol", "n", 1), STORE_OK, a);
+    if (!c->piped || c->npend < 2)
+        fail_msg("mid-batch: piped %d, %d answers pending, want a pipeline with at least 2",
+                 c->piped, c->npend);
+    sh("SPAMSHIFT_PG_STOP");
+    /* A new user: waits for the id, so for every answer before it; the
+     * connection is gone, which is STORE_EDOWN (never STORE_OK for a read
+     * that got no answer: pipe_read's `lost`). */
+    want_rc("fifth, server stopped", store_counter_add(a, "frank", "n", 1), STORE_EDOWN, a);
+    a->in_batch = 0;
+    store_rollback(a);
+    sh("SPAMSHIFT_PG_START");
+    if (counter_of(db, "erin", "n") != 0 || counter_of(db, "carol", "n") != 16 ||
+        counter_of(db, "frank", "n") != 0)
+        fail_msg("batch cut by the stop partly applied: erin %lld (want 0), carol %lld "
+                 "(want 16), frank %lld (want 0)", (long long)counter_of(db, "erin", "n"),
+                 (long long)counter_of(db, "carol", "n"),
+                 (long long)counter_of(db, "frank", "n"));
+    fake_now += 0.11;
+    want_rc("batch after the return", store_apply(a, ops, 1), STORE_OK, a);
+    if (counter_of(db, "carol", "x") != 5)
+        fail_msg("after the return: carol x %lld, want 5", (long long)counter_of(db, "carol", "x"));
+    if (c->piped || c->npend != 0)
+        fail_msg("after the batches: piped %d, %d pending, want 0 0", c->piped, c->npend);
+    store_close(a);
+    store_event_set(NULL, NULL);
+    pq_conn_set_clock(NULL);
+}
+
 int
 main(void)
 {
@@ -275,6 +396,7 @@ main(void)
         cmocka_unit_test(test_lost_states),
         cmocka_unit_test(test_db_label),
         cmocka_unit_test(test_outage),
+        cmocka_unit_test(test_batch_pipeline),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
