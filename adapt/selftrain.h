@@ -9,10 +9,16 @@
 
 #include "adapt.h"
 
+/* The pseudo-labels a memory needs: both classes, the smaller one at least
+ * SELF_MIN_CLASS messages and SELF_MIN_SHARE of all (Enron LOO's smallest
+ * share is 0.18; Enron -> SA's and SA -> enron's are 0). */
+#define SELF_MIN_CLASS 10
+#define SELF_MIN_SHARE 0.05
+
 /* Fit the memory on the n pseudo-labelled messages ex (see adapt.h's
- * objective): fills mem's residual arrays (allocated here, owned by the
- * caller even on failure), seed and bits.  Returns 0, or -1 on allocation
- * failure. */
+ * objective); an empty memory when they are not two classes as above.
+ * Fills mem's residual arrays (allocated here, owned by the caller even on
+ * failure), seed and bits.  Returns 0, or -1 on allocation failure. */
 int selftrain_fit(const struct model *m, uint32_t seed, const struct adapt_example *ex,
                   size_t n, const struct adapt_opts *o, struct user_model *mem);
 /* The residual part of a message's logit under mem (no learned slot). */

@@ -23,6 +23,7 @@
 #include "adapt.h"
 #include "cv.h"
 #include "reweight.h"
+#include "selftrain.h"
 
 #define HID 4
 #define P (HID + 1)
@@ -956,6 +957,33 @@ test_learned_message_flips(void **state)
 
 /* ---- self-training: pseudo-labelled mail's own token memory --------------- */
 
+static int
+cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *) a, y = *(const float *) b;
+
+    return (x > y) - (x < y);
+}
+
+/* The global head made confident (x 30) and its bias moved so that, side 0,
+ * half of the unlabelled mail falls on each side (pseudo-labels of both
+ * classes), or, side +1 (-1), the least (most) spammy unlabelled message sits
+ * at logit +(-)(conf + 0.5): every one confident spam (ham), none far past. */
+static void
+confident_head(struct fixture *fx, int side, double conf)
+{
+    float l[MAX_FB], at;
+    size_t j;
+
+    for (j = 0; j < Q; j++)
+        fx->m.net.head[j] *= 30;
+    for (j = 0; j < MAX_FB; j++)
+        l[j] = net_head(fx->m.net.head, HID, fx->unl[j].h, fx->unl[j].z);
+    qsort(l, MAX_FB, sizeof(float), cmp_float);
+    at = side == 0 ? l[MAX_FB / 2] : side > 0 ? l[0] : l[MAX_FB - 1];
+    fx->m.net.head[HID + 1] += (float) (side * (conf + 0.5) - at);
+}
+
 static void
 test_self_training(void **state)
 {
@@ -967,8 +995,7 @@ test_self_training(void **state)
     size_t j, n = 0;
 
     (void) state;
-    for (j = 0; j < Q; j++)
-        fx->m.net.head[j] *= 30;
+    confident_head(fx, 0, conf);
     adapt_opts_default(&o);
     o.use_reweight = 0;     /* the head stays global: the residual is all that moves */
     o.pseudo_conf = 0.99f;
@@ -985,9 +1012,9 @@ test_self_training(void **state)
             toward += l > 0 ? u - l : l - u;
         }
     }
-    if (st.n_pseudo != n || n < 5)
-        fail_msg("got %u pseudo-labels, want the %zu (>= 5) confident messages", st.n_pseudo,
-                 n);
+    if (st.n_pseudo != n || n < 2 * SELF_MIN_CLASS)
+        fail_msg("got %u pseudo-labels, want the %zu (>= %d) confident messages",
+                 st.n_pseudo, n, 2 * SELF_MIN_CLASS);
     if (memcmp(um->head, fx->m.net.head, Q * sizeof(float)) != 0)
         fail_msg("self-training alone: got a head different from the global head");
     if (um->n_resid == 0)
@@ -1021,6 +1048,55 @@ test_self_training(void **state)
     }
     user_model_free(um);
     fixture_free(fx);
+}
+
+/* Pseudo-labels of one class train no memory: every unlabelled message
+ * confident spam (or ham), or the other class too few, leave the user's
+ * scores the global head's; a memory trained on them would lift (lower) every
+ * score of the user alike. */
+static void
+test_self_training_one_class(void **state)
+{
+    static const struct {
+        int side;               /* confident_head's */
+        const char *what;
+    } cases[] = {
+        { 1, "every pseudo-label spam" },
+        { -1, "every pseudo-label ham" },
+    };
+
+    (void) state;
+    for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+        struct fixture *fx = fixture_new(14);
+        struct adapt_opts o;
+        struct adapt_fit_stats st;
+        struct user_model *um = NULL;
+        size_t j;
+
+        confident_head(fx, cases[ci].side, log(0.99 / 0.01));
+        adapt_opts_default(&o);
+        o.use_reweight = 0;
+        o.pseudo_conf = 0.99f;
+        o.pseudo_self = 0.3f;
+        assert_int_equal(adapt_fit(&fx->m, "jo@example.org", NULL, 0, fx->unl, MAX_FB, &o,
+                                   &um, &st), 0);
+        if (st.n_pseudo != MAX_FB)
+            fail_msg("%s: got %u pseudo-labels, want all %d", cases[ci].what, st.n_pseudo,
+                     MAX_FB);
+        if (um->n_resid != 0)
+            fail_msg("%s: got %u memory entries, want none", cases[ci].what, um->n_resid);
+        for (j = 0; j < MAX_FB; j++) {
+            float l = net_head(fx->m.net.head, HID, fx->unl[j].h, fx->unl[j].z);
+            float u = adapt_logit(&fx->m, um, fx->unl[j].h, fx->unl[j].z, fx->unl[j].ids,
+                                  fx->unl[j].n);
+
+            if (u != l)
+                fail_msg("%s: message %zu got logit %.6f, want the global head's %.6f",
+                         cases[ci].what, j, u, l);
+        }
+        user_model_free(um);
+        fixture_free(fx);
+    }
 }
 
 /* 1 when a and b are the same model bit for bit (their blobs). */
@@ -1057,8 +1133,7 @@ test_prep_reuse(void **state)
     size_t len, cut, j;
 
     (void) state;
-    for (j = 0; j < Q; j++)
-        fx->m.net.head[j] *= 30;        /* confident: pseudo-labels to self-train on */
+    confident_head(fx, 0, 0);           /* pseudo-labels of both classes to self-train on */
     memcpy(fx->m.id, "0123456789abcdef", 17);
     adapt_opts_default(&o);
     o.pseudo_conf = 0.99f;
@@ -1286,6 +1361,7 @@ main(void)
         cmocka_unit_test(test_pseudo_labels_are_feedback),
         cmocka_unit_test(test_learned_message_flips),
         cmocka_unit_test(test_self_training),
+        cmocka_unit_test(test_self_training_one_class),
         cmocka_unit_test(test_prep_reuse),
     };
 
