@@ -3,14 +3,17 @@
  *
  *   spamshift train -o MODEL [--group NAME] --ham PATH... --spam PATH...
  *                   [--index FILE]... [--from-db DB] [--seed N] [--epochs N]
- *                   [--target-fpr P] [--folds K] [--no-crossfit] [-j N] [-q]
+ *                   [--target-fpr P] [--folds K] [--no-crossfit]
+ *                   [--count-weight auto|W] [-j N] [-q]
  *
  * Reads and extracts on all cores (order-preserving, so the model depends only
- * on the inputs and the seed), cross-fits the verdict threshold over groups of
- * the inputs (crossfit.h: each input's group is the directory holding it, or
- * the --group named before it), trains on everything, and writes the model
- * atomically.  The weights do not depend on the cross-fitting: only the
- * threshold field does.
+ * on the inputs and the seed), cross-fits the verdict threshold and the weight
+ * W of the token-count term over groups of the inputs (crossfit.h: each input's
+ * group is the directory holding it, or the --group named before it), trains on
+ * everything, and writes the model atomically.  The network's weights do not
+ * depend on the cross-fitting: only the threshold field and, when W > 0, the
+ * count table (and the pool representations, which see it) do.  W = 0 writes
+ * no table: the model is byte for byte the one a build without counts writes.
  */
 #include "config.h"
 
@@ -52,7 +55,7 @@ struct train_input {
 #define TRAIN_INDEX 2
 
 struct train_args {
-    gchar *out, *from_db;
+    gchar *out, *from_db, *count_weight;
     GArray *inputs;         /* struct train_input, in command-line order */
     GPtrArray *groups;      /* group names (char *), first use first */
     int cur_group;          /* the last --group, or -1: each input's directory */
@@ -132,6 +135,9 @@ struct train {
     struct crossfit_result cf;
     int crossfit;           /* 1 when cf holds a result */
     int crossfit_skipped;   /* too little ham for the target */
+    float grid[CROSSFIT_MAX_WEIGHTS];   /* the W cross-fitting tries */
+    size_t n_grid;
+    int count_fixed;        /* --count-weight W: grid = { W } */
     size_t n_ham, n_spam, n_bad;
     double t0, t_read;
 };
@@ -155,7 +161,11 @@ train_parse(struct train_args *a, int *argc, char ***argv)
         { "folds", 0, 0, G_OPTION_ARG_INT, &a->folds,
           "folds when the inputs form one group (default 5)", "K" },
         { "no-crossfit", 0, 0, G_OPTION_ARG_NONE, &a->no_crossfit,
-          "keep the fixed threshold 0.5 (no cross-fitting: one training)", NULL },
+          "keep the fixed threshold 0.5 (no cross-fitting: one training; no count "
+          "term unless --count-weight W)", NULL },
+        { "count-weight", 0, 0, G_OPTION_ARG_STRING, &a->count_weight,
+          "weight of the token-count term: auto (default: cross-fitted from 0, 0.1, "
+          "0.2, 0.4) or a fixed W (0: none)", "auto|W" },
         { "from-db", 0, 0, G_OPTION_ARG_FILENAME, &a->from_db,
           "also train on every user's labelled feedback in this store", "DB" },
         { "seed", 0, 0, G_OPTION_ARG_INT64, &a->seed, "random seed (default 1)", "N" },
@@ -232,6 +242,23 @@ train_open(struct train *t, int argc, char **argv)
                          OPPOINT_TARGET_MIN, OPPOINT_TARGET_MAX, a->target);
     if (a->folds < 2 || a->folds > 16)
         return cli_usage("train", "--folds must be 2 to 16, got %d", a->folds);
+    if (a->count_weight == NULL || strcmp(a->count_weight, "auto") == 0) {
+        static const float grid[] = CROSSFIT_WEIGHTS_DEFAULT;
+
+        memcpy(t->grid, grid, sizeof(grid));
+        t->n_grid = CROSSFIT_N_WEIGHTS_DEFAULT;
+    } else {
+        char *end;
+        double w = strtod(a->count_weight, &end);
+
+        if (end == a->count_weight || *end != '\0' || !(w >= 0)
+            || !(w <= MODEL_COUNT_WEIGHT_MAX))
+            return cli_usage("train", "--count-weight must be auto or a number in [0, %g], "
+                             "got \"%s\"", (double)MODEL_COUNT_WEIGHT_MAX, a->count_weight);
+        t->grid[0] = (float)w;
+        t->n_grid = 1;
+        t->count_fixed = 1;
+    }
     if ((rc = train_read(t)) != 0)
         return rc;
     t->t_read = clock_seconds() - t->t0;
@@ -306,7 +333,7 @@ train_crossfit(struct train *t, const struct model_train_opts *opts)
                 a->groups->len == 1 ? " (folds)" : "s");
     rc = crossfit_threshold(t->ex, n, grp, (const char *const *)a->groups->pdata,
                             a->groups->len, opts, a->target, (unsigned)a->folds,
-                            &t->cf, err, sizeof(err));
+                            t->grid, t->n_grid, &t->cf, err, sizeof(err));
     free(grp);
     if (rc != 0) {
         log_err("train: %s", err);
@@ -337,8 +364,11 @@ train_fit(struct train *t)
         opts.net.progress = on_epoch;
     if (!a->no_crossfit && (rc = train_crossfit(t, &opts)) != 0)
         return rc;
-    if (t->crossfit && t->cf.threshold >= 0)
+    if (t->crossfit && t->cf.threshold >= 0) {
         opts.threshold = t->cf.threshold;
+        opts.count_weight = t->cf.count_weight;
+    } else if (t->count_fixed)
+        opts.count_weight = t->grid[0];
     if ((t->m = model_train(t->ex, t->set.n + t->pool.n, &opts, err, sizeof(err))) == NULL) {
         log_err("train: %s", err);
         return EX_SOFTWARE;
@@ -373,6 +403,14 @@ train_report_crossfit(const struct train *t)
            r->n_groups, r->kfold ? "folds" : "groups", 100 * t->a.target,
            pct(r->fp, r->n_ham), r->fp, r->n_ham, pct(r->fn, r->n_spam), r->fn,
            r->n_spam, r->seconds);
+    if (r->n_weights > 1 || (r->n_weights == 1 && r->wt[0].w > 0)) {
+        printf("count weight %g chosen by cross-fitting (held-out FNR at the target, "
+               "(1-AUC)%%):", (double)r->count_weight);
+        for (size_t w = 0; w < r->n_weights; w++)
+            printf("%s W %g: %.2f%%, %.3f", w ? ";" : "", (double)r->wt[w].w,
+                   pct(r->wt[w].fn, r->n_spam), r->wt[w].one_minus_auc_pct);
+        printf("\n");
+    }
     for (size_t g = 0; g < r->n_groups; g++) {
         const struct crossfit_group *cg = &r->g[g];
 
@@ -397,6 +435,11 @@ train_report(const struct train *t)
                m->summary.epochs, (double)m->summary.loss);
         printf("model %s, threshold %.3f, source pool %u; %.1f s (reading %.1f s)\n",
                m->id, (double)m->threshold, m->pool_n, clock_seconds() - t->t0, t->t_read);
+        if (m->count_weight > 0)
+            printf("token-count term: weight %g, %u decisive ids (format %d)\n",
+                   (double)m->count_weight, m->counts.n, MODEL_FORMAT_VERSION);
+        else
+            printf("token-count term: none (format %d)\n", MODEL_FORMAT_NO_COUNTS);
         if (t->crossfit)
             train_report_crossfit(t);
         else if (t->crossfit_skipped)
@@ -428,6 +471,7 @@ train_close(struct train *t)
     extract_set_clear(&t->set);
     input_list_free(&t->list);
     g_free(t->a.from_db);
+    g_free(t->a.count_weight);
     g_free(t->a.out);
     crossfit_free(&t->cf);
     g_free(t->group);

@@ -16,10 +16,22 @@
  *   72  file length                 u64   including the checksum
  *   80  section table               7 x (u64 offset, u64 length): lin, emb, w1,
  *                                   b1, head, pool_rep, pool_label
+ *   format 1 (no count term):
  *   192 zeros up to MODEL_HEADER_LEN
- *   then the sections, each at a 64-byte-aligned offset, zero padding between,
- *   then the XXH64 (seed 0) of every byte before it, u64, at a 64-byte-aligned
- *   offset; the file ends there.
+ *   format 2 (the token-count term, counts.h):
+ *   192 count table                 u64 offset, u64 length
+ *   208 count table bits, used slots   2 x u32
+ *   216 count weight W              f32, in (0, MODEL_COUNT_WEIGHT_MAX]
+ *   220 zeros up to MODEL_HEADER_LEN
+ *   then the sections, each at a 64-byte-aligned offset, zero padding between
+ *   (the count table, 2^bits slots of (u32 id, f32 log f, f32 log(1 - f)),
+ *   after the pool labels), then the XXH64 (seed 0) of every byte before it,
+ *   u64, at a 64-byte-aligned offset; the file ends there.
+ *
+ * A model whose count weight is 0 is written as format 1, so a build that
+ * knows nothing of counts reads it and its bytes are what such a build
+ * writes; one with the term is format 2, which such a build refuses ("model
+ * format version 2, this program reads version 1").  This build reads both.
  *
  * The layout is a function of (dims, pool_n) alone: model_load() recomputes it
  * and refuses any header whose table differs, so no offset in a file is trusted.
@@ -68,10 +80,16 @@
 #define MODEL_POOL_LIMIT 10000000u     /* sanity bound on pool_n in a file */
 
 enum { SEC_LIN, SEC_EMB, SEC_W1, SEC_B1, SEC_HEAD, SEC_POOL_REP, SEC_POOL_LABEL,
-       SEC_N };
+       SEC_COUNTS, SEC_N };
+#define SEC_N_V1 SEC_COUNTS     /* sections in the table of a format 1 header */
+#define OFF_COUNT_BITS 208
+#define OFF_COUNT_N 212
+#define OFF_COUNT_W 216
+#define HEADER_USED_V2 220
 
 static const char *const sec_name[SEC_N] = {
-    "lin", "emb", "w1", "b1", "head", "pool representations", "pool labels"
+    "lin", "emb", "w1", "b1", "head", "pool representations", "pool labels",
+    "count table"
 };
 
 struct layout {
@@ -100,9 +118,11 @@ align_up(uint64_t x)
     return (x + MODEL_ALIGN - 1) & ~(uint64_t) (MODEL_ALIGN - 1);
 }
 
-/* The canonical layout for dims d (already validated) and pool_n rows. */
+/* The canonical layout for dims d (already validated), pool_n rows and a
+ * count table of 2^count_bits slots (count_bits 0: none, format 1). */
 static void
-layout_compute(const struct net_dims *d, uint32_t pool_n, struct layout *l)
+layout_compute(const struct net_dims *d, uint32_t pool_n, uint32_t count_bits,
+               struct layout *l)
 {
     uint64_t pos = MODEL_HEADER_LEN;
     int i;
@@ -114,6 +134,7 @@ layout_compute(const struct net_dims *d, uint32_t pool_n, struct layout *l)
     l->len[SEC_HEAD] = (uint64_t) NET_HEAD_LEN(d->hidden) * sizeof(float);
     l->len[SEC_POOL_REP] = (uint64_t) pool_n * (d->hidden + 1) * sizeof(float);
     l->len[SEC_POOL_LABEL] = pool_n;
+    l->len[SEC_COUNTS] = count_bits > 0 ? counts_bytes(count_bits) : 0;
     for (i = 0; i < SEC_N; i++) {
         l->off[i] = pos;
         pos = align_up(pos + l->len[i]);
@@ -126,11 +147,11 @@ static void
 header_encode(const struct model *m, const struct layout *l, unsigned char *hd)
 {
     const struct net_dims *d = &m->net.dims;
-    int i;
+    int i, has_counts = m->count_weight > 0;
 
     memset(hd, 0, MODEL_HEADER_LEN);
     memcpy(hd, MODEL_MAGIC, 8);
-    le_put32(hd + 8, MODEL_FORMAT_VERSION);
+    le_put32(hd + 8, has_counts ? MODEL_FORMAT_VERSION : MODEL_FORMAT_NO_COUNTS);
     le_put32(hd + 12, m->feature_version);
     le_put32(hd + 16, MODEL_HEADER_LEN);
     le_put32(hd + 20, d->lin_bits);
@@ -146,9 +167,14 @@ header_encode(const struct model *m, const struct layout *l, unsigned char *hd)
     le_putf(hd + 64, m->threshold);
     le_putf(hd + 68, m->summary.loss);
     le_put64(hd + 72, l->file_len);
-    for (i = 0; i < SEC_N; i++) {
+    for (i = 0; i < (has_counts ? SEC_N : SEC_N_V1); i++) {
         le_put64(hd + 80 + 16 * i, l->off[i]);
         le_put64(hd + 88 + 16 * i, l->len[i]);
+    }
+    if (has_counts) {
+        le_put32(hd + OFF_COUNT_BITS, m->counts.bits);
+        le_put32(hd + OFF_COUNT_N, m->counts.n);
+        le_putf(hd + OFF_COUNT_W, m->count_weight);
     }
 }
 
@@ -232,11 +258,11 @@ read_private(int fd, size_t len)
  * err.  The checksum and the section contents are not looked at. */
 static int
 model_check_header(const unsigned char *p, size_t size, const char *name,
-                   struct net_dims *d, uint32_t *pool_n, struct layout *l, char *err,
-                   size_t errlen)
+                   struct net_dims *d, uint32_t *pool_n, uint32_t *count_bits,
+                   struct layout *l, char *err, size_t errlen)
 {
     uint64_t file_len;
-    uint32_t v, i;
+    uint32_t v, i, version, n_sec, used;
     int s;
 
     if ((uint64_t) size < MODEL_HEADER_LEN + 8) {
@@ -249,10 +275,12 @@ model_check_header(const unsigned char *p, size_t size, const char *name,
         model_seterr(err, errlen, "%s: not a spamshift model file (bad magic)", name);
         return -1;
     }
-    if ((v = le_get32(p + 8)) != MODEL_FORMAT_VERSION) {
+    version = le_get32(p + 8);
+    if (version != MODEL_FORMAT_NO_COUNTS && version != MODEL_FORMAT_VERSION) {
         model_seterr(err, errlen,
-                     "%s: model format version %u, this program reads version %u", name, v,
-                     MODEL_FORMAT_VERSION);
+                     "%s: model format version %u, this program reads versions %u to %u%s",
+                     name, version, MODEL_FORMAT_NO_COUNTS, MODEL_FORMAT_VERSION,
+                     version > MODEL_FORMAT_VERSION ? " (written by a newer spamshift)" : "");
         return -1;
     }
     if ((v = le_get32(p + 12)) != FEATURES_VERSION) {
@@ -281,7 +309,16 @@ model_check_header(const unsigned char *p, size_t size, const char *name,
                      *pool_n);
         return -1;
     }
-    layout_compute(d, *pool_n, l);
+    *count_bits = 0;
+    if (version >= 2) {
+        *count_bits = le_get32(p + OFF_COUNT_BITS);
+        if (*count_bits < 1 || *count_bits > COUNTS_MAX_BITS) {
+            model_seterr(err, errlen, "%s: corrupt model header (count table of 2^%u "
+                         "slots)", name, *count_bits);
+            return -1;
+        }
+    }
+    layout_compute(d, *pool_n, *count_bits, l);
     file_len = le_get64(p + 72);
     if (file_len != l->file_len) {
         model_seterr(err, errlen,
@@ -295,14 +332,16 @@ model_check_header(const unsigned char *p, size_t size, const char *name,
                      (unsigned long long) file_len);
         return -1;
     }
-    for (s = 0; s < SEC_N; s++) {
+    n_sec = version >= 2 ? SEC_N : SEC_N_V1;
+    used = version >= 2 ? HEADER_USED_V2 : 80 + 16 * SEC_N_V1;
+    for (s = 0; s < (int) n_sec; s++) {
         if (le_get64(p + 80 + 16 * s) != l->off[s] || le_get64(p + 88 + 16 * s) != l->len[s]) {
             model_seterr(err, errlen, "%s: corrupt model header (section %s out of place)",
                          name, sec_name[s]);
             return -1;
         }
     }
-    for (i = 80 + 16 * SEC_N; i < MODEL_HEADER_LEN; i++) {
+    for (i = used; i < MODEL_HEADER_LEN; i++) {
         if (p[i] != 0) {
             model_seterr(err, errlen, "%s: corrupt model header (reserved bytes set)",
                          name);
@@ -327,9 +366,10 @@ model_check(const unsigned char *p, size_t size, const char *name, int fd,
     struct layout l;
     struct net_dims d;
     uint64_t sum, stored;
-    uint32_t pool_n, i;
+    uint32_t pool_n, count_bits, i;
+    char why[160];
 
-    if (model_check_header(p, size, name, &d, &pool_n, &l, err, errlen) != 0)
+    if (model_check_header(p, size, name, &d, &pool_n, &count_bits, &l, err, errlen) != 0)
         return NULL;
     /* A shared mapping is checked through read() so the checksum does not
      * fault in every page; memory that is ours is checked as it is. */
@@ -382,6 +422,24 @@ model_check(const unsigned char *p, size_t size, const char *name, int fd,
         if (m->pool_label[i] > 1) {
             model_seterr(err, errlen, "%s: corrupt model (pool label %u at row %u)", name,
                          m->pool_label[i], i);
+            free(m);
+            return NULL;
+        }
+    }
+    if (count_bits > 0) {
+        float w = le_getf(p + OFF_COUNT_W);
+
+        m->counts.bits = count_bits;
+        m->counts.n = le_get32(p + OFF_COUNT_N);
+        m->counts.slot = (const struct counts_slot *) (p + l.off[SEC_COUNTS]);
+        if (counts_check(&m->counts, why, sizeof(why)) != 0) {
+            model_seterr(err, errlen, "%s: corrupt model (%s)", name, why);
+            free(m);
+            return NULL;
+        }
+        if (!(w > 0) || model_set_count_weight(m, w) != 0) {
+            model_seterr(err, errlen, "%s: corrupt model (count weight %g with v_z %g)",
+                         name, (double) w, (double) m->net.head[d.hidden]);
             free(m);
             return NULL;
         }
@@ -479,6 +537,7 @@ model_free(struct model *m)
         net_release(&m->net);
     free(m->pool_rep_owned);
     free(m->pool_label_owned);
+    counts_release(&m->counts);
     free(m);
     return NULL;
 }
@@ -540,7 +599,13 @@ model_save(const struct model *m, const char *path, char *err, size_t errlen)
         model_seterr(err, errlen, "%s: refusing to save a model with invalid dims", path);
         return -1;
     }
-    layout_compute(&m->net.dims, m->pool_n, &l);
+    if (m->count_weight > 0 && (m->counts.slot == NULL || m->counts.bits < 1
+                                || m->counts.bits > COUNTS_MAX_BITS)) {
+        model_seterr(err, errlen, "%s: refusing to save a count weight without its table",
+                     path);
+        return -1;
+    }
+    layout_compute(&m->net.dims, m->pool_n, m->count_weight > 0 ? m->counts.bits : 0, &l);
     header_encode(m, &l, hd);
     sec[SEC_LIN] = m->net.lin;
     sec[SEC_EMB] = m->net.emb;
@@ -549,6 +614,7 @@ model_save(const struct model *m, const char *path, char *err, size_t errlen)
     sec[SEC_HEAD] = m->net.head;
     sec[SEC_POOL_REP] = m->pool_rep;
     sec[SEC_POOL_LABEL] = m->pool_label;
+    sec[SEC_COUNTS] = m->counts.slot;
 
     if ((tmp = malloc(plen + 16)) == NULL || (dir = malloc(plen + 2)) == NULL
         || (w.st = XXH64_createState()) == NULL) {

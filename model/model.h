@@ -5,7 +5,11 @@
  * On disk: a fixed little-endian header (magic "SPSHMODL", format version,
  * FEATURES_VERSION, dims, counts, section offsets, training summary) followed by
  * 64-byte-aligned sections (lin, emb, w1, b1, head, pool representations, pool
- * labels), and a trailing 64-bit xxHash checksum over everything before it.
+ * labels, and in format 2 only the token-count table), and a trailing 64-bit
+ * xxHash checksum over everything before it.  A model without the count term
+ * (count_weight 0) is written as format 1, byte for byte what builds before
+ * format 2 wrote; one with it as format 2, which those builds refuse by its
+ * version.
  * model_load() maps the file read-only and shares the pages between threads and
  * processes; a truncated, corrupt or wrong-version file is refused with a message.
  * model_save() writes a temporary file beside the target, fsyncs it and renames
@@ -17,9 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counts.h"
 #include "net.h"
 
-#define MODEL_FORMAT_VERSION 1
+#define MODEL_FORMAT_VERSION 2     /* the newest this build reads and writes */
+#define MODEL_FORMAT_NO_COUNTS 1   /* what a model without a count table is written as */
+#define MODEL_COUNT_WEIGHT_MAX 16.0f
 
 struct model_summary {
     int64_t created;        /* not stored: the file's mtime at load (0 after
@@ -48,6 +55,10 @@ struct model {
     uint32_t pool_n;
     const float *pool_rep;
     const uint8_t *pool_label;  /* 1 = spam */
+    /* Token-count term (counts.h): logit += count_weight x Fisher log-odds,
+     * through z (net.count_z).  0 and an empty table when the model has none. */
+    float count_weight;
+    struct counts counts;
     char id[17];            /* hex of the checksum: names this exact model */
     /* private */
     void *map;
@@ -102,6 +113,9 @@ struct model_train_opts {
     unsigned threads;       /* 1 or 2: the second core counts distinct features
                              * during training and computes half of the pool;
                              * the result is the same bytes either way */
+    float count_weight;     /* W of the token-count term; 0 (the default): none,
+                             * no table built.  The network's weights do not
+                             * depend on it; the pool representations do. */
 };
 
 void model_train_opts_default(struct model_train_opts *o);
@@ -112,5 +126,12 @@ void model_train_opts_default(struct model_train_opts *o);
  * Returns NULL with a reason in err. */
 struct model *model_train(const struct net_example *ex, size_t n_ex,
                           const struct model_train_opts *o, char *err, size_t errlen);
+
+/* Set the weight of m's count term to w (0 turns it off, the table kept), for
+ * cross-fitting W over one fold model.  Returns 0; -1 when w > 0 and m has no
+ * table, w is out of [0, MODEL_COUNT_WEIGHT_MAX], or the global head's v_z is
+ * too close to 0 to carry the term through z (m unchanged then).  Not
+ * reentrant with scoring m. */
+int model_set_count_weight(struct model *m, float w);
 
 #endif

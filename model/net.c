@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counts.h"
 #include "net.h"
 
 /* splitmix64: a tiny, well-mixed PRNG; also used as a hash of (seed, index) so
@@ -262,6 +263,8 @@ net_forward(const struct net *n, const uint32_t *ids, size_t n_ids, float *h,
 
     assert(n->dims.emb_dim <= NET_MAX_EMB_DIM && n->dims.hidden <= NET_MAX_HIDDEN);
     body(n, ids, n_ids, e, hb, &zb);
+    if (n->count_z != 0.0f)
+        zb += (float) ((double) n->count_z * counts_logit(n->counts, ids, n_ids));
     if (h != NULL)
         memcpy(h, hb, n->dims.hidden * sizeof(float));
     if (z != NULL)

@@ -27,6 +27,8 @@
 #define NET_MAX_EMB_BITS 24
 #define NET_HEAD_LEN(d) ((d) + 2)     /* v over h (d), v_z, bias c */
 
+struct counts;
+
 struct net_dims {
     uint32_t lin_bits;      /* sparse linear table has 2^lin_bits weights */
     uint32_t emb_bits;      /* embedding table has 2^emb_bits rows */
@@ -44,6 +46,12 @@ struct net {
     float *b1;              /* hidden */
     float *head;            /* NET_HEAD_LEN(hidden): global head */
     int owned;
+    /* Token-count evidence (counts.h), or NULL: when count_z != 0, z gains
+     * count_z x the Fisher log-odds of the ids, count_z = W / v_z, so the
+     * global logit gains exactly W x it and a user's head sees it through z.
+     * Not owned: the model holds the table. */
+    const struct counts *counts;
+    float count_z;
 };
 
 /* One labelled training message: its feature ids (sorted, unique) and label. */
@@ -90,8 +98,9 @@ int net_alloc(struct net *n, const struct net_dims *d, uint64_t seed);
 /* Free heap-owned weights; a no-op for mapped weights.  Accepts an empty net. */
 void net_release(struct net *n);
 
-/* Body then global head.  Writes h (hidden floats) and z when non-NULL; returns
- * the global head's logit.  Reentrant; ids need not be sorted. */
+/* Body then global head.  Writes h (hidden floats) and z when non-NULL (z with
+ * the count term when the net has one); returns the global head's logit.
+ * Reentrant; ids need not be sorted. */
 float net_forward(const struct net *n, const uint32_t *ids, size_t n_ids,
                   float *h, float *z);
 

@@ -1,7 +1,8 @@
 /*
  * score.c - scoring messages with a loaded or trained model: one message
  * (model_score) or a batch split over two threads (model_score_batch, and
- * model_score_rows for the source pool of train.c).
+ * model_score_rows for the source pool of train.c), and the weight of the
+ * count term (model_set_count_weight).
  *
  * The model is only read: every function here is reentrant and allocates
  * nothing.  A batch is cut into two fixed halves, so each row's result is the
@@ -9,6 +10,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -19,6 +21,27 @@ float
 model_score(const struct model *m, const uint32_t *ids, size_t n, float *h, float *z)
 {
     return net_sigmoid(net_forward(&m->net, ids, n, h, z));
+}
+
+int
+model_set_count_weight(struct model *m, float w)
+{
+    float vz = m->net.head[m->net.dims.hidden];
+
+    if (!(w >= 0.0f && w <= MODEL_COUNT_WEIGHT_MAX))
+        return -1;
+    if (w == 0.0f) {
+        m->count_weight = 0.0f;
+        m->net.count_z = 0.0f;
+        return 0;
+    }
+    /* Below 1e-3 the term would swamp z for a user's head. */
+    if (m->counts.slot == NULL || !(fabsf(vz) >= 1e-3f))
+        return -1;
+    m->count_weight = w;
+    m->net.counts = &m->counts;
+    m->net.count_z = w / vz;
+    return 0;
 }
 
 /* A contiguous share of a batch, scored by one thread. */

@@ -32,16 +32,31 @@ model_train_opts_default(struct model_train_opts *o)
 }
 
 /* Distinct-id counting, run on the second core while the network trains: an
- * open-addressing set of uint32 (0 is the empty slot and is counted apart). */
+ * open-addressing set of uint32 (0 is the empty slot and is counted apart).
+ * The same job then builds the token-count table when one is asked for. */
 struct distinct_job {
     const struct net_example *ex;
     size_t n_ex;
     uint32_t count;
     int failed;
+    struct counts *counts;      /* NULL: no table */
 };
+
+static void *distinct_count(void *arg);
 
 static void *
 distinct_run(void *arg)
+{
+    struct distinct_job *j = arg;
+
+    distinct_count(arg);
+    if (!j->failed && j->counts != NULL && counts_build(j->ex, j->n_ex, j->counts) != 0)
+        j->failed = 1;
+    return NULL;
+}
+
+static void *
+distinct_count(void *arg)
 {
     struct distinct_job *j = arg;
     size_t cap = 1 << 16, used = 0, i, t, k;
@@ -138,6 +153,11 @@ train_check(const struct net_example *ex, size_t n_ex, const struct model_train_
                      (double) o->net.lr_dense, (double) o->net.l2, (double) o->net.aux);
         return -1;
     }
+    if (!(o->count_weight >= 0.0f && o->count_weight <= MODEL_COUNT_WEIGHT_MAX)) {
+        model_seterr(err, errlen, "count weight %g not in [0,%g]", (double) o->count_weight,
+                     (double) MODEL_COUNT_WEIGHT_MAX);
+        return -1;
+    }
     if (!(o->threshold >= 0.0f && o->threshold <= 1.0f)) {
         model_seterr(err, errlen, "threshold %g not in [0,1]", (double) o->threshold);
         return -1;
@@ -149,7 +169,7 @@ struct model *
 model_train(const struct net_example *ex, size_t n_ex, const struct model_train_opts *o,
             char *err, size_t errlen)
 {
-    struct distinct_job dj = { ex, n_ex, 0, 0 };
+    struct distinct_job dj = { ex, n_ex, 0, 0, NULL };
     struct net_train_summary ns;
     struct model *m = NULL;
     struct timespec t0, t1;
@@ -163,6 +183,8 @@ model_train(const struct net_example *ex, size_t n_ex, const struct model_train_
     if ((m = calloc(1, sizeof(*m))) == NULL || net_alloc(&m->net, &o->dims, o->net.seed) != 0)
         goto oom;
 
+    if (o->count_weight > 0)
+        dj.counts = &m->counts;
     if (o->threads >= 2 && pthread_create(&dt, NULL, distinct_run, &dj) == 0)
         have_thread = 1;
     rc = net_train(&m->net, ex, n_ex, &o->net, &ns);
@@ -179,6 +201,10 @@ model_train(const struct net_example *ex, size_t n_ex, const struct model_train_
     if (rc != 0 || dj.failed)
         goto oom;
 
+    /* The term reaches the logit through z, scaled by 1 / v_z: a head that
+     * ignores z cannot carry it, and the model is then written without. */
+    if (dj.counts != NULL && model_set_count_weight(m, o->count_weight) != 0)
+        counts_release(&m->counts);
     m->threshold = o->threshold;
     m->feature_version = FEATURES_VERSION;
     m->summary.seed = o->net.seed;

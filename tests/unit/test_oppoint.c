@@ -365,7 +365,7 @@ test_crossfit_reference(void **state)
         model_free(m);
         free(tr);
     }
-    assert_int_equal(crossfit_threshold(sy.ex, sy.n, grp, names, 3, &o, 0.02, 5, &r, err,
+    assert_int_equal(crossfit_threshold(sy.ex, sy.n, grp, names, 3, &o, 0.02, 5, NULL, 0, &r, err,
                                         sizeof(err)), 0);
     {
         float want = naive_threshold(ham, NULL, n_ham, 0.02);
@@ -383,7 +383,7 @@ test_crossfit_reference(void **state)
     /* One group: folds stand in. */
     for (size_t i = 0; i < sy.n; i++)
         grp[i] = 0;
-    assert_int_equal(crossfit_threshold(sy.ex, sy.n, grp, names, 1, &o, 0.02, 4, &r, err,
+    assert_int_equal(crossfit_threshold(sy.ex, sy.n, grp, names, 1, &o, 0.02, 4, NULL, 0, &r, err,
                                         sizeof(err)), 0);
     assert_int_equal(r.kfold, 1);
     assert_int_equal(r.n_groups, 4);
