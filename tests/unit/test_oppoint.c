@@ -395,6 +395,89 @@ test_crossfit_reference(void **state)
     synth_free(&sy);
 }
 
+/* crossfit_choose: the count weight with the lowest held-out FNR among those no
+ * worse in (1-AUC)% than W = 0, W > 0 only when strictly better. */
+struct choose_case {
+    const char *name;
+    struct crossfit_weight wt[4];
+    size_t n;
+    float want;
+};
+
+static void
+test_crossfit_choose(void **state)
+{
+    static const struct choose_case cases[] = {
+        { "the term helps on both", { { 0, .5f, 3, 120, 0.24 }, { 0.1f, .5f, 3, 105, 0.19 },
+          { 0.2f, .5f, 3, 104, 0.18 }, { 0.4f, .5f, 3, 108, 0.17 } }, 4, 0.2f },
+        { "lower FNR but worse (1-AUC)%: not taken", { { 0, .5f, 3, 53, 0.041 },
+          { 0.1f, .5f, 3, 49, 0.057 }, { 0.2f, .5f, 3, 50, 0.075 } }, 3, 0.0f },
+        { "no FNR gain: W = 0", { { 0, .5f, 3, 10, 0.05 }, { 0.1f, .5f, 3, 10, 0.04 },
+          { 0.2f, .5f, 3, 11, 0.03 } }, 3, 0.0f },
+        { "a tie goes to the smaller W", { { 0, .5f, 3, 10, 0.05 }, { 0.1f, .5f, 3, 8, 0.05 },
+          { 0.2f, .5f, 3, 8, 0.04 } }, 3, 0.1f },
+        { "a fixed W alone", { { 0.3f, .5f, 3, 10, 0.05 } }, 1, 0.3f },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        float got = cases[i].wt[crossfit_choose(cases[i].wt, cases[i].n)].w;
+
+        if (got != cases[i].want)
+            fail_msg("%s: got W %g, want %g", cases[i].name, (double)got,
+                     (double)cases[i].want);
+    }
+}
+
+/* Through crossfit_threshold: on mail the network already separates, the term
+ * cannot help, the grid chooses W = 0 and the threshold is the one without a
+ * grid bit for bit; with folds the grid is cut to W = 0. */
+static void
+test_crossfit_weight_zero(void **state)
+{
+    static const float grid[] = CROSSFIT_WEIGHTS_DEFAULT;
+    struct synth sy;
+    struct model_train_opts o;
+    struct crossfit_result plain, r;
+    const char *names[] = { "g0", "g1", "g2" };
+    int grp[600];
+    char err[256];
+
+    (void)state;
+    assert_int_equal(synth_make(&sy, 300, 300, 4, 12, 40, 7), 0);
+    for (size_t i = 0; i < sy.n; i++)
+        grp[i] = (int)(i % 3);
+    model_train_opts_default(&o);
+    o.dims.lin_bits = 12;
+    o.dims.emb_bits = 10;
+    o.net.epochs = 2;
+    o.threads = 1;
+    assert_int_equal(crossfit_threshold(sy.ex, sy.n, grp, names, 3, &o, 0.02, 5, NULL, 0,
+                                        &plain, err, sizeof(err)), 0);
+    assert_int_equal(crossfit_threshold(sy.ex, sy.n, grp, names, 3, &o, 0.02, 5, grid,
+                                        CROSSFIT_N_WEIGHTS_DEFAULT, &r, err, sizeof(err)), 0);
+    if (r.n_weights != 4)
+        fail_msg("grid: got %zu weights evaluated, want 4", r.n_weights);
+    if (r.count_weight != 0.0f)
+        fail_msg("separable mail: got W %g (FNR %zu at W 0, %zu at it), want 0",
+                 (double)r.count_weight, r.wt[0].fn,
+                 r.wt[crossfit_choose(r.wt, r.n_weights)].fn);
+    if (r.threshold != plain.threshold || r.fn != plain.fn || r.fp != plain.fp)
+        fail_msg("W = 0 chosen: got threshold %.9g (fp %zu fn %zu), want %.9g (fp %zu fn %zu)",
+                 (double)r.threshold, r.fp, r.fn, (double)plain.threshold, plain.fp, plain.fn);
+    crossfit_free(&r);
+    crossfit_free(&plain);
+    for (size_t i = 0; i < sy.n; i++)
+        grp[i] = 0;
+    assert_int_equal(crossfit_threshold(sy.ex, sy.n, grp, names, 1, &o, 0.02, 4, grid,
+                                        CROSSFIT_N_WEIGHTS_DEFAULT, &r, err, sizeof(err)), 0);
+    if (r.n_weights != 1 || r.count_weight != 0.0f)
+        fail_msg("folds: got %zu weights, W %g; want 1, W 0", r.n_weights,
+                 (double)r.count_weight);
+    crossfit_free(&r);
+    synth_free(&sy);
+}
+
 int
 main(void)
 {
@@ -405,6 +488,8 @@ main(void)
         cmocka_unit_test(test_fit_low_mass),
         cmocka_unit_test(test_blob),
         cmocka_unit_test(test_crossfit_reference),
+        cmocka_unit_test(test_crossfit_choose),
+        cmocka_unit_test(test_crossfit_weight_zero),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
